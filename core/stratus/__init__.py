@@ -1,0 +1,114 @@
+"""stratus: agents, teams and workflows, served as a production API on AWS serverless or on your laptop.
+
+    from stratus import Agent, App, tool
+
+    @tool
+    def add(a: int, b: int) -> int:
+        \"\"\"Add two numbers.\"\"\"
+        return a + b
+
+    agent = Agent(name="Calculator", model="openai:gpt-4o-mini", tools=[add])
+    app = App(agents=[agent])
+
+Importing `stratus` loads nothing heavy: the names below load on first use, and SDKs (openai, boto3,
+llama_cpp, fastapi) only when a provider or the server needs them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stratus.agent import Agent
+    from stratus.app import App
+    from stratus.exceptions import (
+        ConfigError,
+        ModelError,
+        NotFoundError,
+        OutputValidationError,
+        RunCancelledError,
+        RunLimitExceeded,
+        SchemaVersionError,
+        StoreError,
+        StratusError,
+        ToolDefinitionError,
+        ToolError,
+    )
+    from stratus.messages import Message, ToolCall, Usage
+    from stratus.models.base import Model
+    from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
+    from stratus.storage.base import Store
+    from stratus.tools import Tool, Toolkit, tool
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Agent": "stratus.agent",
+    "App": "stratus.app",
+    "ConfigError": "stratus.exceptions",
+    "Message": "stratus.messages",
+    "Model": "stratus.models.base",
+    "ModelError": "stratus.exceptions",
+    "NotFoundError": "stratus.exceptions",
+    "OutputValidationError": "stratus.exceptions",
+    "RunCancelledError": "stratus.exceptions",
+    "RunContext": "stratus.run",
+    "RunEvent": "stratus.run",
+    "RunLimitExceeded": "stratus.exceptions",
+    "RunOutput": "stratus.run",
+    "RunStatus": "stratus.run",
+    "SchemaVersionError": "stratus.exceptions",
+    "Store": "stratus.storage.base",
+    "StoreError": "stratus.exceptions",
+    "StratusError": "stratus.exceptions",
+    "Tool": "stratus.tools",
+    "ToolCall": "stratus.messages",
+    "ToolDefinitionError": "stratus.exceptions",
+    "ToolError": "stratus.exceptions",
+    "Toolkit": "stratus.tools",
+    "Usage": "stratus.messages",
+    "tool": "stratus.tools",
+}
+
+__all__ = [
+    "Agent",
+    "App",
+    "ConfigError",
+    "Message",
+    "Model",
+    "ModelError",
+    "NotFoundError",
+    "OutputValidationError",
+    "RunCancelledError",
+    "RunContext",
+    "RunEvent",
+    "RunLimitExceeded",
+    "RunOutput",
+    "RunStatus",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "StratusError",
+    "Tool",
+    "ToolCall",
+    "ToolDefinitionError",
+    "ToolError",
+    "Toolkit",
+    "Usage",
+    "__version__",
+    "tool",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stratus' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,502 @@
+"""The agent run loop.
+
+One run: load the session and its last N runs, build the context, then turn after turn ask the model and
+act on its answer. Each turn ends in exactly one next step (`_NextStep`): run the tools and ask again, send
+a correction and ask again, or finish with the answer. Limits end the run with a RunError naming them. The
+run is written to the store once, when it ends, in one atomic write, whatever its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from stratus._utils import new_id, to_text
+from stratus.exceptions import (
+    ModelError,
+    NotFoundError,
+    OutputValidationError,
+    RunLimitExceeded,
+    StratusError,
+    ToolError,
+)
+from stratus.messages import Message, ToolCall, Usage
+from stratus.models.base import Model, ModelRequest, ModelResponse
+from stratus.run import (
+    ModelRequestCompleted,
+    ModelRequestStarted,
+    RunCompleted,
+    RunContent,
+    RunContentCompleted,
+    RunContext,
+    RunError,
+    RunEvent,
+    RunInput,
+    RunOutput,
+    RunStarted,
+    RunStatus,
+    ToolCallCompleted,
+    ToolCallStarted,
+    ToolExecution,
+)
+from stratus.tools import Tool
+
+if TYPE_CHECKING:
+    from stratus.agent.agent import Agent
+    from stratus.storage.base import SessionRecord
+
+__all__ = ["AgentRun"]
+
+logger = logging.getLogger("stratus.agent")
+
+
+@dataclass(slots=True)
+class _CallTools:
+    """Next step: run these tool calls, then ask the model again."""
+
+    calls: list[ToolCall]
+
+
+@dataclass(slots=True)
+class _Correct:
+    """Next step: the answer did not validate; send this correction and ask again."""
+
+    feedback: str
+
+
+@dataclass(slots=True)
+class _Finish:
+    """Next step: the run is done; this is its content."""
+
+    content: Any
+
+
+_NextStep = _CallTools | _Correct | _Finish
+
+
+class AgentRun:
+    """One execution of an agent. `events()` drives it; `result()` drives it and returns the output."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        input: str,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.agent = agent
+        self.input = input
+        self.state_override = session_state
+        self.output = RunOutput(
+            run_id=run_id or new_id(),
+            session_id=session_id or new_id(),
+            agent_id=agent.agent_id,
+            agent_name=agent.name,
+            user_id=user_id,
+            input=RunInput(input_content=input),
+        )
+        self.context = RunContext(
+            run_id=self.output.run_id,
+            session_id=self.output.session_id,
+            user_id=user_id,
+            agent_id=agent.agent_id,
+        )
+        self._session: SessionRecord | None = None
+        self._session_loaded = False
+
+    async def result(self) -> RunOutput:
+        async for _ in self.events(stream=False):
+            pass
+        return self.output
+
+    def _event_base(self) -> dict[str, Any]:
+        o = self.output
+        return {
+            "run_id": o.run_id,
+            "session_id": o.session_id,
+            "agent_id": o.agent_id,
+            "agent_name": o.agent_name,
+        }
+
+    async def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
+        """Run the agent, yielding its events. With `stream=False` the model is asked for whole answers and
+        only the lifecycle events matter; the run's result is in `self.output` when iteration ends."""
+        out = self.output
+        base = self._event_base()
+        started = time.perf_counter()
+        try:
+            agent = self.agent
+            model = agent.get_model()
+            out.model, out.model_provider = model.id, model.provider
+            out.metrics.model_id, out.metrics.model_provider = model.id, model.provider
+            tools = agent.get_tools()
+            out.status = RunStatus.RUNNING
+            history = await self._load_session()
+            messages = self._build_messages(model, tools, history)
+            out.messages.extend(messages)
+            yield RunStarted(**base, model=model.id, model_provider=model.provider)
+
+            request = ModelRequest(tools=[t.definition() for t in tools.values()])
+            schema = agent.output_schema
+            if schema is not None and model.supports_structured_output:
+                request.output_schema = schema.model_json_schema()
+                request.output_name = schema.__name__
+            tool_rounds = 0
+            corrections = 0
+            while True:
+                turn = _Turn()
+                async for event in self._ask(model, messages, request, stream, started, turn):
+                    yield event
+                response, assistant = turn.response, turn.message
+                assert response is not None
+                assert assistant is not None
+                messages.append(assistant)
+                out.messages.append(assistant)
+                step = self._next_step(response, corrections)
+                if isinstance(step, _CallTools):
+                    if tool_rounds >= agent.max_tool_rounds:
+                        raise RunLimitExceeded(
+                            f"run stopped: max_tool_rounds={agent.max_tool_rounds} reached (the model asked "
+                            f"for tools {agent.max_tool_rounds} times in a row without answering)",
+                            limit="max_tool_rounds",
+                        )
+                    tool_rounds += 1
+                    async for event in self._call_tools(step.calls, tools, messages):
+                        yield event
+                    continue
+                if isinstance(step, _Correct):
+                    corrections += 1
+                    feedback = Message(role="user", content=step.feedback)
+                    messages.append(feedback)
+                    out.messages.append(feedback)
+                    continue
+                out.content = step.content
+                if schema is not None:
+                    out.content_type = schema.__name__
+                    if stream:
+                        yield RunContent(**base, content=step.content, content_type=schema.__name__)
+                break
+
+            out.status = RunStatus.COMPLETED
+            out.metrics.duration = time.perf_counter() - started
+            yield RunContentCompleted(**base)
+            await self._save()
+            yield RunCompleted(**base, output=out)
+        except asyncio.CancelledError:
+            out.status = RunStatus.CANCELLED
+            out.error = "run was cancelled"
+            out.error_type = "RunCancelledError"
+            out.metrics.duration = time.perf_counter() - started
+            await asyncio.shield(self._save())
+            raise
+        except Exception as exc:
+            out.status = RunStatus.ERROR
+            out.error = str(exc) if isinstance(exc, StratusError) else f"{type(exc).__name__}: {exc}"
+            out.error_type = type(exc).__name__
+            out.exception = exc
+            out.metrics.duration = time.perf_counter() - started
+            if not isinstance(exc, StratusError):
+                logger.exception("run %s of agent %s failed", out.run_id, out.agent_id)
+            else:
+                logger.warning("run %s of agent %s failed: %s", out.run_id, out.agent_id, out.error)
+            out.content = out.error
+            await self._save()
+            additional = {"limit": exc.limit} if isinstance(exc, RunLimitExceeded) else None
+            yield RunError(**base, content=out.error, error_type=out.error_type, additional_data=additional, output=out)
+
+    # --- context ----------------------------------------------------------------------------------------
+
+    async def _load_session(self) -> list[RunOutput]:
+        agent, out = self.agent, self.output
+        state: dict[str, Any] = dict(agent.session_state or {})
+        history: list[RunOutput] = []
+        store = agent.store
+        if store is not None:
+            session = await store.get_session(out.session_id)
+            if session is not None:
+                if session.user_id != out.user_id or (
+                    session.component_id is not None and session.component_id != agent.agent_id
+                ):
+                    # Another user's (or another agent's) session reads as absent, never as forbidden.
+                    raise NotFoundError(f"session {out.session_id!r} not found")
+                state.update(session.session_state)
+                self._session = session
+                if agent.add_history_to_context and agent.num_history_runs > 0:
+                    history = await store.get_runs(
+                        out.session_id, last=agent.num_history_runs, statuses=(RunStatus.COMPLETED,)
+                    )
+        if self.state_override:
+            state.update(self.state_override)
+        self.context.session_state = state
+        self._session_loaded = True
+        return history
+
+    def _build_messages(self, model: Model, tools: dict[str, Tool], history: Sequence[RunOutput]) -> list[Message]:
+        agent = self.agent
+        parts: list[str] = []
+        if agent.description:
+            parts.append(agent.description)
+        lines = agent.get_instructions(self.context)
+        if len(lines) == 1:
+            parts.append(lines[0])
+        elif lines:
+            parts.append("\n".join(f"- {line}" for line in lines))
+        for item in agent.tools:
+            text = getattr(item, "instructions", None)
+            if isinstance(text, str) and text:
+                parts.append(text)
+        if agent.markdown:
+            parts.append("Use Markdown to format your answers.")
+        if agent.add_datetime_to_context:
+            parts.append(f"The current date and time is {datetime.now(UTC).isoformat(timespec='seconds')}.")
+        schema = agent.output_schema
+        if schema is not None and not model.supports_structured_output:
+            parts.append(
+                "Answer with a single JSON object, and nothing else, that follows this JSON schema:\n"
+                + json.dumps(schema.model_json_schema())
+            )
+        messages: list[Message] = []
+        if parts:
+            messages.append(Message(role="system", content="\n\n".join(parts)))
+        history_messages: list[Message] = []
+        for run in history:
+            for m in run.messages:
+                if m.role == "system" or m.from_history:
+                    continue
+                copy = Message.from_dict(m.to_dict())
+                copy.from_history = True
+                history_messages.append(copy)
+        messages.extend(history_messages)
+        messages.append(Message(role="user", content=self.input))
+        return messages
+
+    # --- one model request ------------------------------------------------------------------------------
+
+    async def _ask(
+        self,
+        model: Model,
+        messages: list[Message],
+        request: ModelRequest,
+        stream: bool,
+        run_started: float,
+        turn: _Turn,
+    ) -> AsyncIterator[RunEvent]:
+        agent, out = self.agent, self.output
+        base = self._event_base()
+        # Structured answers are validated before anyone sees them, so they are not streamed piecemeal.
+        stream_text = stream and agent.output_schema is None
+        attempt = 0
+        while True:
+            yield ModelRequestStarted(**base, model=model.id, model_provider=model.provider)
+            sent_at = time.perf_counter()
+            first_token: float | None = None
+            emitted = False
+            try:
+                if stream:
+                    response = ModelResponse()
+                    parts: list[str] = []
+                    async for delta in model.stream(messages, request):
+                        if delta.content:
+                            if first_token is None:
+                                first_token = time.perf_counter()
+                            parts.append(delta.content)
+                            if stream_text:
+                                emitted = True
+                                yield RunContent(**base, content=delta.content, model_provider_data=delta.provider_data)
+                        if delta.tool_calls:
+                            response.tool_calls.extend(delta.tool_calls)
+                        if delta.usage is not None:
+                            response.usage.add(delta.usage)
+                        if delta.provider_data:
+                            response.provider_data = delta.provider_data
+                        if delta.finish_reason:
+                            response.finish_reason = delta.finish_reason
+                    response.content = "".join(parts) if parts else None
+                else:
+                    response = await model.request(messages, request)
+                    first_token = time.perf_counter()
+            except ModelError as exc:
+                if not exc.retryable or attempt >= agent.retries or emitted:
+                    raise
+                delay = agent.retry_delay * (2**attempt)
+                attempt += 1
+                logger.warning("model %s failed (%s); retry %d in %.1fs", model.id, exc, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            break
+        done = time.perf_counter()
+        ttft = (first_token or done) - sent_at
+        if out.metrics.time_to_first_token is None and (first_token is not None or response.tool_calls):
+            out.metrics.time_to_first_token = (first_token or done) - run_started
+        out.metrics.usage.add(response.usage)
+        if response.provider_data:
+            out.model_provider_data = response.provider_data
+        usage: Usage = response.usage
+        turn.response = response
+        turn.message = Message(
+            role="assistant",
+            content=response.content,
+            tool_calls=response.tool_calls or None,
+            provider_data=response.provider_data,
+            metrics={
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "time_to_first_token": ttft,
+                "duration": done - sent_at,
+            },
+        )
+        yield ModelRequestCompleted(
+            **base, model=model.id, model_provider=model.provider, usage=usage, time_to_first_token=ttft
+        )
+
+    def _next_step(self, response: ModelResponse, corrections: int) -> _NextStep:
+        if response.tool_calls:
+            return _CallTools(response.tool_calls)
+        schema = self.agent.output_schema
+        text = response.content or ""
+        if schema is None:
+            return _Finish(text)
+        from pydantic import ValidationError
+
+        try:
+            return _Finish(schema.model_validate_json(_strip_fences(text)))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:10]
+            )
+            if corrections >= self.agent.output_retries:
+                raise OutputValidationError(
+                    f"the model's answer did not match {schema.__name__} after {corrections + 1} attempts: {problems}"
+                ) from None
+            return _Correct(
+                f"Your answer did not match the required JSON schema ({problems}). "
+                "Answer again with only a JSON object that follows the schema."
+            )
+
+    # --- tools ------------------------------------------------------------------------------------------
+
+    async def _call_tools(
+        self, calls: list[ToolCall], tools: dict[str, Tool], messages: list[Message]
+    ) -> AsyncIterator[RunEvent]:
+        base = self._event_base()
+        executions: list[ToolExecution] = []
+        for call in calls:
+            try:
+                args = call.parsed_arguments()
+            except ValueError:
+                args = {}
+            execution = ToolExecution(tool_call_id=call.id, tool_name=call.name, tool_args=args)
+            executions.append(execution)
+            # A snapshot: the execution object fills in while the event may still wait to be sent.
+            yield ToolCallStarted(**base, tool=replace(execution))
+        # Independent calls of one turn run at once; each reports as soon as it finishes.
+        tasks = [
+            asyncio.ensure_future(self._call_tool(call, execution, tools))
+            for call, execution in zip(calls, executions, strict=True)
+        ]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                execution = await finished
+                yield ToolCallCompleted(**base, tool=execution)
+        finally:
+            for task in tasks:
+                task.cancel()
+        for execution in executions:
+            self.output.tools.append(execution)
+            message = Message(
+                role="tool",
+                content=execution.result,
+                tool_call_id=execution.tool_call_id,
+                tool_name=execution.tool_name,
+                tool_args=execution.tool_args,
+                tool_call_error=bool(execution.tool_call_error),
+            )
+            messages.append(message)
+            self.output.messages.append(message)
+
+    async def _call_tool(self, call: ToolCall, execution: ToolExecution, tools: dict[str, Tool]) -> ToolExecution:
+        execution.start_time = time.time()
+        try:
+            found = tools.get(call.name)
+            if found is None:
+                known = ", ".join(sorted(tools)) or "none"
+                raise ToolError(f"there is no tool named {call.name!r} (tools: {known})")
+            try:
+                args = call.parsed_arguments()
+            except ValueError as exc:
+                raise ToolError(f"invalid arguments for tool {call.name!r}: {exc}") from None
+            result = await found.execute(args, self.context)
+            execution.result = to_text(result)
+            execution.tool_call_error = False
+        except asyncio.CancelledError:
+            raise
+        except ToolError as exc:
+            execution.result = f"Error: {exc}"
+            execution.tool_call_error = True
+        except Exception as exc:
+            # A failing tool must not sink the run: the model reads the error and decides what to do.
+            logger.warning("tool %s raised %s: %s", call.name, type(exc).__name__, exc)
+            execution.result = f"Error: {type(exc).__name__}: {exc}"
+            execution.tool_call_error = True
+        execution.end_time = time.time()
+        return execution
+
+    # --- persistence ------------------------------------------------------------------------------------
+
+    async def _save(self) -> None:
+        from stratus.storage.base import SessionRecord, SessionType
+
+        agent, out = self.agent, self.output
+        out.session_state = self.context.session_state
+        store = agent.store
+        if store is None or not self._session_loaded:
+            # Never write into a session we could not read or may not touch.
+            return
+        session = self._session or SessionRecord(
+            session_id=out.session_id,
+            session_type=SessionType.AGENT,
+            component_id=agent.agent_id,
+            user_id=out.user_id,
+            session_name=self.input[:120].strip() or None,
+            created_at=time.time(),
+        )
+        session.session_state = self.context.session_state
+        model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
+        session.component_data = {
+            "name": agent.name,
+            "agent_id": agent.agent_id,
+            "model": {"name": model.name, "model": model.id, "provider": model.provider} if model else None,
+        }
+        try:
+            self._session = await store.save_run(session, out)
+        except Exception:
+            # The answer exists; failing the run now would lose it for the caller too. Log loudly instead.
+            logger.exception("run %s finished with status %s but could not be stored", out.run_id, out.status)
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What one model request produced (set by `_ask`)."""
+
+    response: ModelResponse | None = None
+    message: Message | None = None
+
+
+def _strip_fences(text: str) -> str:
+    """Models often wrap JSON in a Markdown code fence; take what is inside."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        if stripped.rstrip().endswith("```"):
+            stripped = stripped.rstrip()[:-3]
+    return stripped.strip()

@@ -1,0 +1,218 @@
+"""`Agent`: a plain declaration of what an agent is. Running it is the run loop's job (`_loop.py`)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from stratus.exceptions import ConfigError
+from stratus.models import infer_model
+from stratus.models.base import Model
+from stratus.run import RunContext, RunEvent, RunOutput
+from stratus.tools import Tool, Toolkit
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from stratus.storage.base import Store
+
+__all__ = ["Agent", "Instructions"]
+
+Instructions = str | Sequence[str] | Callable[..., str | Sequence[str]] | None
+"""Text, a list of lines, or a function (taking nothing or a `RunContext`) that returns either."""
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class Agent:
+    """An agent: a model, instructions and tools, with optional memory of its sessions.
+
+    Declaring one does no work (no client, no schema, no connection): `Agent(...)` costs microseconds,
+    and everything is resolved on the first run. `id` defaults to a slug of `name`.
+
+    Args:
+        model: A `Model`, or a `"provider:model-id"` string such as `"openai:gpt-4o-mini"`.
+        name: Display name.
+        id: Stable identifier used in the API's routes.
+        description: One line about the agent; opens its system message.
+        instructions: What the agent should do: text, lines, or a function of the `RunContext`.
+        tools: `@tool` functions, plain functions, or `Toolkit`s.
+        store: Where sessions and runs are kept; without one, runs are not persisted.
+        add_history_to_context: Send the session's earlier runs to the model.
+        num_history_runs: How many earlier runs to send (the newest ones).
+        session_state: Default state of a new session; tools read and change it via `RunContext`.
+        output_schema: A pydantic model the answer must validate against; the run's content is then the
+            validated object.
+        output_retries: How many times an answer that does not validate is sent back for correction.
+        max_tool_rounds: How many times in a row the model may call tools before the run is stopped.
+        retries: How many times a failed, retryable model request is tried again by the agent (on top of
+            the provider's own retries), waiting `retry_delay` seconds, doubled each time.
+        retry_delay: First wait between agent-level retries, in seconds.
+        add_datetime_to_context: Tell the model the current date and time.
+        markdown: Ask the model to format answers in Markdown.
+        metadata: Free-form data reported by the API.
+    """
+
+    model: Model | str | None = None
+    name: str | None = None
+    id: str | None = None
+    description: str | None = None
+    instructions: Instructions = None
+    tools: Sequence[Tool | Toolkit | Callable[..., Any]] = ()
+    store: Store | None = None
+    add_history_to_context: bool = False
+    num_history_runs: int = 3
+    session_state: dict[str, Any] | None = None
+    output_schema: type[BaseModel] | None = None
+    output_retries: int = 2
+    max_tool_rounds: int = 10
+    retries: int = 0
+    retry_delay: float = 1.0
+    add_datetime_to_context: bool = False
+    markdown: bool = False
+    metadata: dict[str, Any] | None = None
+    _resolved_model: Model | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            self.id = _slug(self.name) if self.name else "agent"
+        if self.num_history_runs < 0 or self.max_tool_rounds < 0 or self.output_retries < 0 or self.retries < 0:
+            raise ConfigError(
+                f"agent {self.id!r}: num_history_runs, max_tool_rounds, output_retries and retries must be >= 0"
+            )
+
+    @property
+    def agent_id(self) -> str:
+        return self.id or "agent"
+
+    # --- resolution (first run) -------------------------------------------------------------------------
+
+    def get_model(self) -> Model:
+        """The agent's model, built from its string on first use."""
+        if self._resolved_model is None:
+            if self.model is None:
+                raise ConfigError(f"agent {self.agent_id!r} has no model")
+            self._resolved_model = infer_model(self.model)
+        return self._resolved_model
+
+    def get_tools(self) -> dict[str, Tool]:
+        """The agent's tools by name, toolkits expanded. Two tools with one name are a configuration error."""
+        found: dict[str, Tool] = {}
+        for item in self.tools:
+            batch = item.get_tools() if isinstance(item, Toolkit) else [Tool.ensure(item)]
+            for t in batch:
+                if t.name in found:
+                    raise ConfigError(f"agent {self.agent_id!r} has two tools named {t.name!r}")
+                found[t.name] = t
+        return found
+
+    def get_instructions(self, context: RunContext) -> list[str]:
+        """The instruction lines for this run (calling `instructions` if it is a function)."""
+        value = self.instructions
+        if callable(value):
+            value = value(context) if _takes_argument(value) else value()
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value] if value.strip() else []
+        return [line for line in value if line.strip()]
+
+    # --- running ----------------------------------------------------------------------------------------
+
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Awaitable[RunOutput]: ...
+
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> AsyncIterator[RunEvent]: ...
+
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: bool = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
+        """Run the agent on `input`.
+
+        Without `stream`, await it for the `RunOutput`. With `stream=True`, iterate it for `RunEvent`s,
+        from `RunStarted` to one of `RunCompleted`, `RunError` or `RunCancelled`. A run that fails returns
+        (or ends with) status ERROR rather than raising; `RunOutput.raise_for_status()` raises instead.
+        """
+        from stratus.agent._loop import AgentRun
+
+        run = AgentRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id)
+        return run.events(stream=True) if stream else run.result()
+
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> RunOutput: ...
+
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> Iterator[RunEvent]: ...
+
+    def run(
+        self,
+        input: str,
+        *,
+        stream: bool = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> RunOutput | Iterator[RunEvent]:
+        """The sync twin of `arun`: returns the `RunOutput`, or an iterator of events with `stream=True`."""
+        from stratus._sync import iterate_sync, run_sync
+        from stratus.agent._loop import AgentRun
+
+        run = AgentRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state)
+        if stream:
+            return iterate_sync(run.events(stream=True))
+        return run_sync(run.result())
+
+
+def _slug(name: str) -> str:
+    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
+    return "-".join(p for p in out.split("-") if p) or "agent"
+
+
+def _takes_argument(fn: Callable[..., Any]) -> bool:
+    try:
+        return len(inspect.signature(fn).parameters) > 0
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,74 @@
+"""Build the FastAPI application for a stratus `App`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from stratus import __version__
+from stratus.api._errors import install_error_handlers
+from stratus.api._runs import RunRegistry
+from stratus.api.routers import agents, health, sessions
+from stratus.app import App
+
+__all__ = ["ROUTERS", "create_app"]
+
+logger = logging.getLogger("stratus.api")
+
+ROUTERS: dict[str, APIRouter] = {
+    "health": health.router,
+    "agents": agents.router,
+    "sessions": sessions.router,
+}
+"""Every route group by name; a Lambda function serves only the groups it names."""
+
+
+def create_app(app: App, *, routers: Iterable[str] | None = None, title: str | None = None) -> FastAPI:
+    """A FastAPI application serving `app`.
+
+    `routers` limits it to some route groups (see `ROUTERS`); all of them by default. Agents without a store
+    get the app's store. Runs still in flight at shutdown are stored as CANCELLED.
+    """
+    names = list(ROUTERS) if routers is None else list(routers)
+    unknown = [n for n in names if n not in ROUTERS]
+    if unknown:
+        raise ValueError(f"unknown route groups {unknown}; known: {sorted(ROUTERS)}")
+    app.attach_store()
+    registry = RunRegistry()
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
+        yield
+        await registry.shutdown()
+        await app.store.close()
+        for agent in app.agents.values():
+            model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
+            if model is not None:
+                try:
+                    await model.aclose()
+                except Exception:  # pragma: no cover - best effort at shutdown
+                    logger.warning("closing model %s failed", model.id, exc_info=True)
+
+    api = FastAPI(
+        title=title or app.name,
+        description=app.description or "Agents served by stratus, compatible with AgentOS clients.",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    api.state.stratus = app
+    api.state.runs = registry
+    api.state.instantiated_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    install_error_handlers(api)
+
+    @api.get("/", include_in_schema=False)
+    async def root() -> dict[str, Any]:  # pyright: ignore[reportUnusedFunction]
+        return {"name": app.name, "agents": list(app.agents), "docs": "/docs", "openapi": "/openapi.json"}
+
+    for name in names:
+        api.include_router(ROUTERS[name])
+    return api

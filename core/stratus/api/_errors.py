@@ -1,0 +1,52 @@
+"""Every error leaves the API as JSON `{"detail": ...}` with the right status, and never with a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stratus.exceptions import ConfigError, ModelError, NotFoundError, StratusError
+
+__all__ = ["install_error_handlers", "status_for"]
+
+logger = logging.getLogger("stratus.api")
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status that reports `exc`."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ModelError):
+        return 502  # the model provider, upstream of us, failed
+    return 500
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+    async def stratus_error(request: Request, exc: Exception) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500 and not isinstance(exc, ModelError | ConfigError):
+            logger.warning("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return JSONResponse({"detail": str(exc), "error_type": type(exc).__name__}, status_code=status)
+
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StratusError, stratus_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,120 @@
+"""Runs in flight in this process: each run is a task of its own, so a client that disconnects does not kill
+it (it finishes and is stored), a background run outlives its request, and a cancel request can reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from stratus._utils import dumps
+from stratus.agent._loop import AgentRun
+from stratus.run import RunCancelled, RunCompleted, RunError, RunEvent, RunOutput
+
+__all__ = ["ActiveRun", "RunRegistry", "sse"]
+
+logger = logging.getLogger("stratus.api")
+
+_END = object()
+
+
+@dataclass(eq=False)
+class ActiveRun:
+    """A run being executed, and the queue its events go to (when someone is streaming it)."""
+
+    run: AgentRun
+    task: asyncio.Task[None] | None = None
+    queue: asyncio.Queue[RunEvent | object] | None = None
+    cancel_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def output(self) -> RunOutput:
+        return self.run.output
+
+
+class RunRegistry:
+    """The runs this process is executing, by run id."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, ActiveRun] = {}
+
+    def get(self, run_id: str) -> ActiveRun | None:
+        return self._active.get(run_id)
+
+    def start(self, run: AgentRun, *, stream: bool) -> ActiveRun:
+        """Start executing `run` in its own task; with `stream`, its events are queued for `events()`."""
+        active = ActiveRun(run=run, queue=asyncio.Queue() if stream else None)
+        self._active[run.output.run_id] = active
+        active.task = asyncio.create_task(self._drive(active, stream), name=f"run-{run.output.run_id}")
+        return active
+
+    async def _drive(self, active: ActiveRun, stream: bool) -> None:
+        run = active.run
+        try:
+            async for event in run.events(stream=stream):
+                if active.queue is not None:
+                    active.queue.put_nowait(event)
+        except asyncio.CancelledError:
+            # The loop has stored the run as CANCELLED; tell the stream, and end quietly if we asked for it.
+            if active.queue is not None:
+                out = run.output
+                active.queue.put_nowait(
+                    RunCancelled(
+                        run_id=out.run_id,
+                        session_id=out.session_id,
+                        agent_id=out.agent_id,
+                        agent_name=out.agent_name,
+                        reason="cancelled by request" if active.cancel_requested else "server shutting down",
+                        output=out,
+                    )
+                )
+            if not active.cancel_requested:
+                raise
+        except Exception:  # pragma: no cover - the loop reports its own errors as events
+            logger.exception("run %s crashed", run.output.run_id)
+        finally:
+            if active.queue is not None:
+                active.queue.put_nowait(_END)
+            self._active.pop(run.output.run_id, None)
+            active.done.set()
+
+    async def wait(self, active: ActiveRun) -> RunOutput:
+        """Wait for the run to end (a client going away does not cancel it) and return its output."""
+        await asyncio.shield(active.done.wait())
+        return active.output
+
+    async def events(self, active: ActiveRun) -> AsyncIterator[RunEvent]:
+        """The run's events as they happen, until its last one."""
+        assert active.queue is not None
+        while True:
+            item = await active.queue.get()
+            if item is _END:
+                return
+            assert isinstance(item, RunEvent)
+            yield item
+            if isinstance(item, RunCompleted | RunError | RunCancelled):
+                return
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a running run to stop; False when this process is not running it."""
+        active = self._active.get(run_id)
+        if active is None or active.task is None or active.task.done():
+            return False
+        active.cancel_requested = True
+        active.task.cancel()
+        return True
+
+    async def shutdown(self) -> None:
+        """Cancel what is still running (each run is stored as CANCELLED) and wait for it."""
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[str]:
+    """Format events as Server-Sent Events: `event:` with the AgentOS name, `data:` with its JSON."""
+    async for event in events:
+        yield f"event: {event.kind}\ndata: {dumps(event.to_dict())}\n\n"

@@ -1,0 +1,190 @@
+"""Request models and response shapes of the HTTP API, following AgentOS' (shared/reference/)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stratus.agent import Agent
+from stratus.exceptions import StratusError
+from stratus.run import RunOutput
+from stratus.storage.base import SessionRecord, SessionType
+
+__all__ = [
+    "HealthResponse",
+    "PaginationInfo",
+    "RunRequest",
+    "agent_response",
+    "iso",
+    "run_schema",
+    "session_detail",
+    "session_schema",
+]
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Unix seconds as AgentOS' ISO-8601 UTC text (`2026-11-24T14:19:24Z`)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description="Health status of the service")
+    instantiated_at: str = Field(description="When the service was instantiated (ISO 8601)")
+
+
+class RunRequest(BaseModel):
+    """The body of `POST /agents/{agent_id}/runs`, as multipart form, urlencoded form or JSON."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message: str = Field(min_length=1, max_length=1_000_000, description="The input message or prompt")
+    stream: bool = Field(default=True, description="Stream events as Server-Sent Events")
+    session_id: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Session to continue; a new one if absent"
+    )
+    user_id: str | None = Field(default=None, min_length=1, max_length=256, description="The user")
+    session_state: dict[str, Any] | None = Field(default=None, description="State to merge into the session")
+    background: bool = Field(default=False, description="Answer 202 at once and run in the background")
+
+
+class PaginationInfo(BaseModel):
+    page: int = 1
+    limit: int = 20
+    total_pages: int = 0
+    total_count: int = 0
+    search_time_ms: float = 0.0
+
+
+def _model_info(agent: Agent) -> dict[str, Any] | None:
+    try:
+        model = agent.get_model()
+    except StratusError:
+        return {"name": None, "model": str(agent.model), "provider": None} if agent.model else None
+    return {"name": model.name, "model": model.id, "provider": model.provider}
+
+
+def agent_response(agent: Agent, db_id: str | None) -> dict[str, Any]:
+    """AgentOS' `AgentResponse`: what an agent is made of, as a client needs to show it."""
+    instructions = agent.instructions
+    system_message: dict[str, Any] = {
+        "markdown": agent.markdown,
+        "add_datetime_to_context": agent.add_datetime_to_context,
+    }
+    if agent.description:
+        system_message["description"] = agent.description
+    if isinstance(instructions, str):
+        system_message["instructions"] = instructions
+    elif instructions is not None and not callable(instructions):
+        system_message["instructions"] = list(instructions)
+    out: dict[str, Any] = {
+        "id": agent.agent_id,
+        "name": agent.name,
+        "db_id": db_id,
+        "description": agent.description,
+        "filesystem": False,
+        "is_factory": False,
+        "model": _model_info(agent),
+        "tools": {
+            "tools": [
+                {"name": t.name, "description": t.description, "parameters": t.parameters}
+                for t in agent.get_tools().values()
+            ]
+        },
+        "sessions": {
+            "session_table": "sessions",
+            "add_history_to_context": agent.add_history_to_context,
+            "num_history_runs": agent.num_history_runs,
+        },
+        "reasoning": {"reasoning": False},
+        "system_message": system_message,
+        "is_component": False,
+        "sandboxed": False,
+    }
+    if agent.output_schema is not None:
+        out["response_settings"] = {"output_schema_name": agent.output_schema.__name__}
+    if agent.metadata:
+        out["metadata"] = agent.metadata
+    return {k: v for k, v in out.items() if v is not None or k in ("name", "db_id")}
+
+
+def _session_metrics(session: SessionRecord) -> dict[str, Any]:
+    u = session.usage
+    return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
+
+
+def _component_key(session: SessionRecord) -> str:
+    return {
+        SessionType.AGENT: "agent_id",
+        SessionType.TEAM: "team_id",
+        SessionType.WORKFLOW: "workflow_id",
+    }[session.session_type]
+
+
+def session_schema(session: SessionRecord) -> dict[str, Any]:
+    """AgentOS' `SessionSchema`: one row of `GET /sessions`."""
+    out: dict[str, Any] = {
+        "session_id": session.session_id,
+        "session_name": session.session_name or "",
+        "session_state": session.session_state,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+        "session_type": session.session_type.value,
+        "user_id": session.user_id,
+        _component_key(session): session.component_id,
+        "session_summary": session.summary,
+        "metrics": _session_metrics(session),
+        "total_tokens": session.usage.total_tokens,
+        "metadata": session.metadata,
+    }
+    return {k: v for k, v in out.items() if v is not None or k == "user_id"}
+
+
+def session_detail(session: SessionRecord, runs: list[RunOutput]) -> dict[str, Any]:
+    """AgentOS' `AgentSessionDetailSchema` (and its team and workflow twins): the session and its history."""
+    kind = session.session_type.value
+    chat_history = [m.to_dict() for run in runs for m in run.messages if m.role != "system"]
+    return {
+        "user_id": session.user_id,
+        f"{kind}_session_id": session.session_id,
+        "session_id": session.session_id,
+        "session_name": session.session_name or "",
+        "session_summary": session.summary,
+        "session_state": session.session_state,
+        _component_key(session): session.component_id,
+        "total_tokens": session.usage.total_tokens,
+        f"{kind}_data": session.component_data,
+        "metrics": _session_metrics(session),
+        "metadata": session.metadata,
+        "chat_history": chat_history,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+    }
+
+
+def run_schema(run: RunOutput) -> dict[str, Any]:
+    """AgentOS' `RunSchema`: one run as `GET /sessions/{id}/runs` lists it."""
+    content = run.content_dict()
+    out: dict[str, Any] = {
+        "run_id": run.run_id,
+        "parent_run_id": run.parent_run_id or "",
+        "agent_id": run.agent_id,
+        "user_id": run.user_id,
+        "status": run.status.value,
+        "run_input": run.input.input_content if run.input else None,
+        "content": content,
+        "run_response_format": "text" if isinstance(content, str) or content is None else "json",
+        "reasoning_content": "",
+        "reasoning_steps": [],
+        "metrics": run.metrics.to_dict(),
+        "messages": [m.to_dict() for m in run.messages],
+        "tools": [t.to_dict() for t in run.tools],
+        "created_at": iso(run.created_at),
+        "session_state": run.session_state,
+    }
+    if run.error is not None:
+        out["error"] = {"type": run.error_type, "message": run.error}
+    return out

@@ -1,0 +1,74 @@
+"""Every error stratus raises derives from `StratusError`, so callers can catch one base or a precise kind."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ModelError",
+    "NotFoundError",
+    "OutputValidationError",
+    "RunCancelledError",
+    "RunLimitExceeded",
+    "SchemaVersionError",
+    "StoreError",
+    "StratusError",
+    "ToolDefinitionError",
+    "ToolError",
+]
+
+
+class StratusError(Exception):
+    """Base class of every error raised by stratus."""
+
+
+class ConfigError(StratusError):
+    """The configuration of an agent, model, store or app is invalid."""
+
+
+class ModelError(StratusError):
+    """A model provider failed to answer.
+
+    `retryable` says whether the same request may succeed later (rate limits, 5xx, timeouts);
+    `status_code` carries the provider's HTTP status when there was one.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code
+
+
+class ToolDefinitionError(StratusError):
+    """A function cannot be turned into a tool (for example `*args` or an unsupported type)."""
+
+
+class ToolError(StratusError):
+    """A tool failed. Raised inside a tool, its message goes back to the model."""
+
+
+class RunLimitExceeded(StratusError):
+    """A run stopped because a configured limit tripped; `limit` names it."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class OutputValidationError(StratusError):
+    """The model's final answer did not validate against the agent's `output_schema`, after retries."""
+
+
+class RunCancelledError(StratusError):
+    """The run was cancelled before it finished."""
+
+
+class StoreError(StratusError):
+    """The store failed to read or write."""
+
+
+class SchemaVersionError(StoreError):
+    """A stored item carries a schema version this code does not know."""
+
+
+class NotFoundError(StratusError):
+    """A session, run or component does not exist (or is not visible to the caller)."""

@@ -1,0 +1,152 @@
+"""Messages exchanged with a model, the tool calls inside them and token usage.
+
+Their dictionary shape is the one AgentOS returns in a run's `messages`, so stored runs and API answers
+read the same to agno's clients.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from stratus._utils import new_id, now
+
+__all__ = ["Message", "Role", "ToolCall", "Usage"]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A model's request to call one tool; `arguments` is the raw JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; raises `ValueError` when the model wrote invalid JSON or a non-object."""
+        text = self.arguments.strip() or "{}"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
+        if not isinstance(value, dict):
+            raise ValueError("arguments must be a JSON object")
+        return cast(dict[str, Any], value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolCall:
+        function = cast(dict[str, Any], data.get("function") or {})
+        return cls(id=str(data["id"]), name=str(function["name"]), arguments=str(function.get("arguments", "{}")))
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one model request, or summed over a run."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        """Add `other` into this usage in place."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.total_tokens += other.total_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Usage:
+        return cls(**{k: int(data.get(k) or 0) for k in _USAGE_KEYS})
+
+
+_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
+
+
+@dataclass(slots=True)
+class Message:
+    """One message of a conversation: system, user, assistant (maybe with tool calls) or a tool result."""
+
+    role: Role
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    tool_args: dict[str, Any] | None = None
+    tool_call_error: bool | None = None
+    from_history: bool = False
+    provider_data: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    id: str = field(default_factory=new_id)
+    created_at: int = field(default_factory=now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The AgentOS shape: keys that carry nothing are left out."""
+        out: dict[str, Any] = {"id": self.id}
+        if self.content is not None:
+            out["content"] = self.content
+        out["from_history"] = self.from_history
+        out["stop_after_tool_call"] = False
+        out["role"] = self.role
+        if self.tool_calls:
+            out["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+            out["tool_name"] = self.tool_name
+            out["tool_args"] = self.tool_args
+            out["tool_call_error"] = bool(self.tool_call_error)
+        if self.provider_data:
+            out["provider_data"] = self.provider_data
+        if self.metrics:
+            out["metrics"] = self.metrics
+        out["created_at"] = self.created_at
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        calls = data.get("tool_calls")
+        return cls(
+            role=cast(Role, data["role"]),
+            content=data.get("content"),
+            tool_calls=[ToolCall.from_dict(c) for c in cast(list[dict[str, Any]], calls)] if calls else None,
+            tool_call_id=data.get("tool_call_id"),
+            tool_name=data.get("tool_name"),
+            tool_args=data.get("tool_args"),
+            tool_call_error=data.get("tool_call_error"),
+            from_history=bool(data.get("from_history", False)),
+            provider_data=data.get("provider_data"),
+            metrics=data.get("metrics"),
+            id=str(data.get("id") or new_id()),
+            created_at=int(data.get("created_at") or now()),
+        )

@@ -1,0 +1,281 @@
+"""OpenAI Chat Completions through the official `openai` SDK; also any OpenAI-compatible server via `base_url`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from stratus.exceptions import ConfigError, ModelError
+from stratus.messages import Message, ToolCall, Usage
+from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
+    from openai.types.completion_usage import CompletionUsage
+
+__all__ = ["OpenAIChat"]
+
+T = TypeVar("T")
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class OpenAIChat(Model):
+    """A chat model served over the OpenAI Chat Completions API.
+
+    Credentials and endpoint resolve as: argument, then `OPENAI_API_KEY` / `OPENAI_BASE_URL`, then the SDK's
+    default. Rate limits (429), server errors (5xx), timeouts and dropped connections are retried up to
+    `max_retries` times with exponential backoff (honouring `Retry-After`), then raise `ModelError`.
+    """
+
+    provider: ClassVar[str] = "OpenAI"
+    supports_structured_output: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        id: str = "gpt-4o-mini",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        stream_usage: bool = True,
+        extra_body: dict[str, Any] | None = None,
+        client: AsyncOpenAI | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ConfigError("max_retries must be >= 0")
+        self.id = id
+        self.api_key = api_key
+        self.base_url = base_url
+        self.organization = organization
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.stream_usage = stream_usage
+        self.extra_body = extra_body
+        self._client = client
+
+    # --- client -----------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The SDK client, built on first use."""
+        if self._client is None:
+            try:
+                from openai import AsyncOpenAI
+            except ImportError as exc:  # pragma: no cover - openai is a core dependency
+                raise ConfigError("OpenAIChat needs the `openai` package: pip install openai") from exc
+            base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+            api_key = self.api_key or os.environ.get("OPENAI_API_KEY")
+            if not api_key:
+                if not base_url:
+                    raise ConfigError(
+                        "OpenAIChat needs an API key: set OPENAI_API_KEY or pass api_key=..., "
+                        "or point base_url at an OpenAI-compatible server"
+                    )
+                api_key = "unused"  # local OpenAI-compatible servers often need no key, the SDK wants one
+            self._client = AsyncOpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                organization=self.organization,
+                timeout=self.timeout,
+                max_retries=0,  # retries are ours, so they are bounded and visible
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    # --- requests ---------------------------------------------------------------------------------------
+
+    def _arguments(self, messages: Sequence[Message], params: ModelRequest) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": self.id, "messages": [_format_message(m) for m in messages]}
+        if params.tools:
+            args["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in params.tools
+            ]
+        if params.output_schema is not None:
+            args["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(params.output_name),
+                    "schema": params.output_schema,
+                    "strict": False,
+                },
+            }
+        if self.temperature is not None:
+            args["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            args["max_tokens"] = self.max_tokens
+        if self.extra_body:
+            args["extra_body"] = self.extra_body
+        return args
+
+    async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
+        args = self._arguments(messages, params)
+        client = self.client
+        completion: ChatCompletion = await self._with_retries(
+            lambda: client.chat.completions.create(**args, stream=False)
+        )
+        if not completion.choices:
+            raise ModelError(f"{self.id}: the response carried no choices")
+        choice = completion.choices[0]
+        message = choice.message
+        calls = [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+            for c in (message.tool_calls or [])
+            if c.type == "function"
+        ]
+        return ModelResponse(
+            content=message.content,
+            tool_calls=calls,
+            usage=_usage(completion.usage),
+            provider_data={"id": completion.id},
+            finish_reason=choice.finish_reason,
+        )
+
+    async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
+        args = self._arguments(messages, params)
+        if self.stream_usage:
+            args["stream_options"] = {"include_usage": True}
+        client = self.client
+        stream = await self._with_retries(lambda: client.chat.completions.create(**args, stream=True))
+        calls: dict[int, dict[str, str]] = {}
+        usage: Usage | None = None
+        response_id: str | None = None
+        finish_reason: str | None = None
+        try:
+            async for chunk in stream:
+                response_id = chunk.id or response_id
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    finish_reason = choice.finish_reason or finish_reason
+                    delta = choice.delta
+                    for part in delta.tool_calls or []:
+                        slot = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                        if part.id:
+                            slot["id"] = part.id
+                        if part.function is not None:
+                            if part.function.name:
+                                slot["name"] += part.function.name
+                            if part.function.arguments:
+                                slot["arguments"] += part.function.arguments
+                    if delta.content:
+                        yield ModelDelta(content=delta.content, provider_data={"id": response_id})
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise _model_error(self.id, exc, attempts=1) from exc
+        finally:
+            await stream.close()
+        tool_calls = [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+            for i, c in sorted(calls.items())
+        ]
+        yield ModelDelta(
+            tool_calls=tool_calls or None,
+            usage=usage or Usage(),
+            provider_data={"id": response_id} if response_id else None,
+            finish_reason=finish_reason,
+        )
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                retryable, retry_after = _classify(exc)
+                if not retryable or attempt >= self.max_retries:
+                    raise _model_error(self.id, exc, attempts=attempt + 1) from exc
+                delay = min(self.max_backoff, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
+                if retry_after is not None:
+                    delay = min(self.max_backoff, max(delay, retry_after))
+                attempt += 1
+                await asyncio.sleep(delay)
+
+
+def _format_message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content or ""}
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        out["tool_calls"] = [c.to_dict() for c in message.tool_calls]
+    elif out["content"] is None:
+        out["content"] = ""
+    return out
+
+
+def _schema_name(name: str | None) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in (name or "output"))
+    return cleaned[:64] or "output"
+
+
+def _usage(usage: CompletionUsage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
+    reasoning = usage.completion_tokens_details.reasoning_tokens if usage.completion_tokens_details else None
+    return Usage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        reasoning_tokens=reasoning or 0,
+        cache_read_tokens=cached or 0,
+    )
+
+
+def _classify(exc: Exception) -> tuple[bool, float | None]:
+    """Whether an SDK error is worth retrying, and the server's Retry-After in seconds if it gave one."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
+        return True, None
+    if isinstance(exc, openai.APIStatusError):
+        retry_after: float | None = None
+        header = exc.response.headers.get("retry-after")
+        if header:
+            try:
+                retry_after = float(header)
+            except ValueError:
+                retry_after = None
+        return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500, retry_after
+    return False, None
+
+
+def _model_error(model_id: str, exc: Exception, *, attempts: int) -> ModelError:
+    import openai
+
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if isinstance(exc, openai.APIStatusError):
+        message = exc.message or str(exc)
+        return ModelError(
+            f"OpenAI model {model_id!r} failed{tries}: HTTP {exc.status_code}: {message}",
+            retryable=exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500,
+            status_code=exc.status_code,
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelError(f"OpenAI model {model_id!r} timed out{tries}", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelError(f"OpenAI model {model_id!r}: connection failed{tries}: {exc}", retryable=True)
+    return ModelError(f"OpenAI model {model_id!r} failed{tries}: {type(exc).__name__}: {exc}")

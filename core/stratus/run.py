@@ -1,0 +1,509 @@
+"""The run contract every layer speaks: what goes in (`RunInput`), what comes out (`RunOutput`), and the
+events a streamed run yields (`RunEvent` and its kinds).
+
+Event names and field names follow agno's AgentOS (see shared/reference/agentos-sse-sample.txt), so a client
+written for AgentOS reads our streams unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, cast
+
+from stratus._utils import now
+from stratus.exceptions import SchemaVersionError
+from stratus.messages import Message, Usage
+
+__all__ = [
+    "RUN_SCHEMA_VERSION",
+    "ModelRequestCompleted",
+    "ModelRequestStarted",
+    "RunCancelled",
+    "RunCompleted",
+    "RunContent",
+    "RunContentCompleted",
+    "RunContext",
+    "RunError",
+    "RunEvent",
+    "RunInput",
+    "RunMetrics",
+    "RunOutput",
+    "RunStarted",
+    "RunStatus",
+    "ToolCallCompleted",
+    "ToolCallStarted",
+    "ToolExecution",
+]
+
+RUN_SCHEMA_VERSION = 1
+"""Version of the stored run shape; a stored run with another version is refused, never guessed at."""
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life. The values are AgentOS' strings."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(slots=True)
+class RunInput:
+    """What the caller sent: the message, and the names of any files that came with it."""
+
+    input_content: str
+    files: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"input_content": self.input_content}
+        if self.files:
+            out["files"] = self.files
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInput:
+        return cls(input_content=str(data.get("input_content", "")), files=data.get("files"))
+
+
+@dataclass(slots=True)
+class ToolExecution:
+    """One tool call as it ran: arguments, result or error, and timing."""
+
+    tool_call_id: str
+    tool_name: str
+    tool_args: dict[str, Any]
+    result: str | None = None
+    tool_call_error: bool | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    created_at: int = field(default_factory=now)
+
+    @property
+    def duration(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+    def to_dict(self) -> dict[str, Any]:
+        metrics = None
+        if self.start_time is not None and self.end_time is not None:
+            metrics = {"start_time": self.start_time, "end_time": self.end_time, "duration": self.duration}
+        # Every key AgentOS sends, in its order, so strict clients find what they expect.
+        return {
+            "tool_call_id": self.tool_call_id,
+            "tool_name": self.tool_name,
+            "tool_args": self.tool_args,
+            "tool_call_error": self.tool_call_error,
+            "result": self.result,
+            "metrics": metrics,
+            "child_run_id": None,
+            "stop_after_tool_call": False,
+            "created_at": self.created_at,
+            "requires_confirmation": None,
+            "confirmed": None,
+            "confirmation_note": None,
+            "requires_user_input": None,
+            "user_input_schema": None,
+            "user_feedback_schema": None,
+            "answered": None,
+            "external_execution_required": None,
+            "external_execution_silent": None,
+            "approval_type": None,
+            "approval_id": None,
+            "parent_tool_call_id": None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolExecution:
+        metrics = cast(dict[str, Any], data.get("metrics") or {})
+        return cls(
+            tool_call_id=str(data["tool_call_id"]),
+            tool_name=str(data["tool_name"]),
+            tool_args=cast(dict[str, Any], data.get("tool_args") or {}),
+            result=data.get("result"),
+            tool_call_error=data.get("tool_call_error"),
+            start_time=metrics.get("start_time"),
+            end_time=metrics.get("end_time"),
+            created_at=int(data.get("created_at") or now()),
+        )
+
+
+@dataclass(slots=True)
+class RunMetrics:
+    """Tokens and timings of a run. `time_to_first_token` and `duration` are seconds."""
+
+    usage: Usage = field(default_factory=Usage)
+    time_to_first_token: float | None = None
+    duration: float | None = None
+    model_id: str | None = None
+    model_provider: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        u = self.usage
+        out: dict[str, Any] = {
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "total_tokens": u.total_tokens,
+        }
+        if u.reasoning_tokens:
+            out["reasoning_tokens"] = u.reasoning_tokens
+        if u.cache_read_tokens:
+            out["cache_read_tokens"] = u.cache_read_tokens
+        if u.cache_write_tokens:
+            out["cache_write_tokens"] = u.cache_write_tokens
+        if self.time_to_first_token is not None:
+            out["time_to_first_token"] = self.time_to_first_token
+        if self.duration is not None:
+            out["duration"] = self.duration
+        if self.model_id is not None:
+            out["details"] = {
+                "model": [
+                    {
+                        "input_tokens": u.input_tokens,
+                        "output_tokens": u.output_tokens,
+                        "total_tokens": u.total_tokens,
+                        "id": self.model_id,
+                        "provider": self.model_provider,
+                    }
+                ]
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunMetrics:
+        detail_map = cast(dict[str, Any], data.get("details") or {})
+        details = cast(list[dict[str, Any]], detail_map.get("model") or [{}])
+        return cls(
+            usage=Usage.from_dict(data),
+            time_to_first_token=data.get("time_to_first_token"),
+            duration=data.get("duration"),
+            model_id=details[0].get("id"),
+            model_provider=details[0].get("provider"),
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class RunOutput:
+    """The result of one run: its content, the messages it exchanged, the tools it called, its metrics.
+
+    `content` is a string, or the validated `output_schema` object when the agent has one (a plain dict once
+    read back from a store, which does not know the schema class). A run that failed has `status` ERROR and
+    `error` set; `raise_for_status()` turns that into the typed exception.
+    """
+
+    run_id: str
+    session_id: str
+    agent_id: str | None = None
+    agent_name: str | None = None
+    user_id: str | None = None
+    parent_run_id: str | None = None
+    status: RunStatus = RunStatus.RUNNING
+    input: RunInput | None = None
+    content: Any = None
+    content_type: str = "str"
+    model: str | None = None
+    model_provider: str | None = None
+    model_provider_data: dict[str, Any] | None = None
+    messages: list[Message] = field(default_factory=list[Message])
+    tools: list[ToolExecution] = field(default_factory=list[ToolExecution])
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+    session_state: dict[str, Any] | None = None
+    error_type: str | None = None
+    error: str | None = None
+    created_at: int = field(default_factory=now)
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    def raise_for_status(self) -> RunOutput:
+        """Raise the run's error if it failed or was cancelled; return the run otherwise."""
+        if self.status is RunStatus.COMPLETED:
+            return self
+        if self.exception is not None:
+            raise self.exception
+        from stratus.exceptions import RunCancelledError, StratusError
+
+        if self.status is RunStatus.CANCELLED:
+            raise RunCancelledError(self.error or "run was cancelled")
+        raise StratusError(self.error or f"run ended with status {self.status}")
+
+    def content_dict(self) -> Any:
+        """`content` in JSON form: a structured output becomes a dict."""
+        dump = getattr(self.content, "model_dump", None)
+        if callable(dump):
+            return dump(mode="json")
+        return self.content
+
+    def to_dict(self) -> dict[str, Any]:
+        """The AgentOS shape of a run (also what stores persist, plus `schema_version`)."""
+        out: dict[str, Any] = {
+            "run_id": self.run_id,
+            "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "content": self.content_dict(),
+            "content_type": self.content_type,
+            "model_provider_data": self.model_provider_data,
+            "model": self.model,
+            "model_provider": self.model_provider,
+            "session_state": self.session_state,
+            "created_at": self.created_at,
+            "status": self.status.value,
+            "metrics": self.metrics.to_dict(),
+            "messages": [m.to_dict() for m in self.messages],
+            "tools": [t.to_dict() for t in self.tools],
+            "input": self.input.to_dict() if self.input else None,
+        }
+        if self.parent_run_id is not None:
+            out["parent_run_id"] = self.parent_run_id
+        if self.error is not None:
+            out["error"] = {"type": self.error_type, "message": self.error}
+        return out
+
+    def to_record(self) -> dict[str, Any]:
+        """`to_dict()` plus the schema version: what a store writes."""
+        record = self.to_dict()
+        record["schema_version"] = RUN_SCHEMA_VERSION
+        return record
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> RunOutput:
+        """Read a stored run; refuses a schema version this code does not know."""
+        version = data.get("schema_version")
+        if version != RUN_SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"stored run {data.get('run_id')!r} has schema_version {version!r}; "
+                f"this stratus reads version {RUN_SCHEMA_VERSION}"
+            )
+        error = cast(dict[str, Any], data.get("error") or {})
+        input_data = data.get("input")
+        return cls(
+            run_id=str(data["run_id"]),
+            session_id=str(data["session_id"]),
+            agent_id=data.get("agent_id"),
+            agent_name=data.get("agent_name"),
+            user_id=data.get("user_id"),
+            parent_run_id=data.get("parent_run_id"),
+            status=RunStatus(data.get("status", RunStatus.COMPLETED)),
+            input=RunInput.from_dict(cast(dict[str, Any], input_data)) if input_data else None,
+            content=data.get("content"),
+            content_type=str(data.get("content_type") or "str"),
+            model=data.get("model"),
+            model_provider=data.get("model_provider"),
+            model_provider_data=data.get("model_provider_data"),
+            messages=[Message.from_dict(m) for m in cast(list[dict[str, Any]], data.get("messages") or [])],
+            tools=[ToolExecution.from_dict(t) for t in cast(list[dict[str, Any]], data.get("tools") or [])],
+            metrics=RunMetrics.from_dict(cast(dict[str, Any], data.get("metrics") or {})),
+            session_state=data.get("session_state"),
+            error_type=error.get("type"),
+            error=error.get("message"),
+            created_at=int(data.get("created_at") or now()),
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class RunContext:
+    """What a tool or a callable `instructions` may know about the run it serves.
+
+    A tool declares a parameter annotated `RunContext` to receive it; the parameter stays out of the
+    schema the model sees. Changes a tool makes to `session_state` are saved with the session.
+    """
+
+    run_id: str
+    session_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_state: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+# --- events ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class RunEvent:
+    """Base of every streamed event. `event` (the class' `kind`) is the SSE event name."""
+
+    kind: ClassVar[str] = "RunEvent"
+
+    run_id: str
+    session_id: str
+    agent_id: str | None = None
+    agent_name: str | None = None
+    nested_depth: int = 0
+    created_at: int = field(default_factory=now)
+
+    @property
+    def event(self) -> str:
+        return self.kind
+
+    def _fields(self) -> dict[str, Any]:
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The AgentOS payload of this event, keys in AgentOS' order."""
+        out: dict[str, Any] = {
+            "created_at": self.created_at,
+            "event": self.kind,
+            "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
+            "run_id": self.run_id,
+            "session_id": self.session_id,
+            "nested_depth": self.nested_depth,
+        }
+        out.update(self._fields())
+        return out
+
+
+@dataclass(slots=True, kw_only=True)
+class RunStarted(RunEvent):
+    """The run began; names the model that will answer."""
+
+    kind: ClassVar[str] = "RunStarted"
+    model: str | None = None
+    model_provider: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {"model": self.model, "model_provider": self.model_provider}
+
+
+@dataclass(slots=True, kw_only=True)
+class ModelRequestStarted(RunEvent):
+    """A request to the model is about to be sent."""
+
+    kind: ClassVar[str] = "ModelRequestStarted"
+    model: str | None = None
+    model_provider: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {"model": self.model, "model_provider": self.model_provider}
+
+
+@dataclass(slots=True, kw_only=True)
+class RunContent(RunEvent):
+    """A piece of the answer as the model produces it."""
+
+    kind: ClassVar[str] = "RunContent"
+    content: Any = ""
+    content_type: str = "str"
+    reasoning_content: str = ""
+    model_provider_data: dict[str, Any] | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        dump = getattr(self.content, "model_dump", None)
+        return {
+            "content": dump(mode="json") if callable(dump) else self.content,
+            "workflow_agent": False,
+            "content_type": self.content_type,
+            "reasoning_content": self.reasoning_content,
+            "model_provider_data": self.model_provider_data,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ModelRequestCompleted(RunEvent):
+    """The model answered one request; carries that request's token usage and time to first token."""
+
+    kind: ClassVar[str] = "ModelRequestCompleted"
+    model: str | None = None
+    model_provider: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    time_to_first_token: float | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        u = self.usage
+        return {
+            "model": self.model,
+            "model_provider": self.model_provider,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "total_tokens": u.total_tokens,
+            "time_to_first_token": self.time_to_first_token,
+            "reasoning_tokens": u.reasoning_tokens,
+            "cache_read_tokens": u.cache_read_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallStarted(RunEvent):
+    """A tool call is starting."""
+
+    kind: ClassVar[str] = "ToolCallStarted"
+    tool: ToolExecution
+
+    def _fields(self) -> dict[str, Any]:
+        return {"tool": self.tool.to_dict()}
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallCompleted(RunEvent):
+    """A tool call finished, with its result or its error."""
+
+    kind: ClassVar[str] = "ToolCallCompleted"
+    tool: ToolExecution
+
+    def _fields(self) -> dict[str, Any]:
+        t = self.tool
+        args = ", ".join(f"{k}={v}" for k, v in t.tool_args.items())
+        verb = "failed" if t.tool_call_error else "completed"
+        summary = f"{t.tool_name}({args}) {verb} in {t.duration or 0.0:.4f}s. "
+        return {"content": summary, "tool": t.to_dict()}
+
+
+@dataclass(slots=True, kw_only=True)
+class RunContentCompleted(RunEvent):
+    """The answer's content is complete."""
+
+    kind: ClassVar[str] = "RunContentCompleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class RunCompleted(RunEvent):
+    """The run finished; carries the whole content, the session state and the run's metrics."""
+
+    kind: ClassVar[str] = "RunCompleted"
+    output: RunOutput
+
+    def _fields(self) -> dict[str, Any]:
+        o = self.output
+        return {
+            "content": o.content_dict(),
+            "content_type": o.content_type,
+            "model_provider_data": o.model_provider_data,
+            "session_state": o.session_state,
+            "metrics": o.metrics.to_dict(),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class RunError(RunEvent):
+    """The run failed; `content` says why, `error_type` names the kind of error."""
+
+    kind: ClassVar[str] = "RunError"
+    content: str
+    error_type: str | None = None
+    error_id: str | None = None
+    additional_data: dict[str, Any] | None = None
+    output: RunOutput | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "error_type": self.error_type,
+            "error_id": self.error_id,
+            "additional_data": self.additional_data,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class RunCancelled(RunEvent):
+    """The run was cancelled before it finished."""
+
+    kind: ClassVar[str] = "RunCancelled"
+    reason: str | None = None
+    output: RunOutput | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {"reason": self.reason}

@@ -1,0 +1,275 @@
+"""`Tool`: a typed Python function the model may call. pydantic builds its JSON schema from the signature and
+the Google-style docstring, and validates the model's arguments before the call."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast, overload
+
+from stratus.exceptions import ToolDefinitionError, ToolError
+from stratus.run import RunContext
+from stratus.tools._docstring import parse_docstring
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = ["Tool", "ToolArgumentsError", "ToolDefinition", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """What a model is told about a tool: its name, what it does, and the JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ToolArgumentsError(ToolError):
+    """The model's arguments did not match the tool's signature."""
+
+
+class Tool:
+    """A function the model can call.
+
+    Build one with `@tool` or `Tool(fn)`; plain functions given to an agent are wrapped automatically.
+    A parameter annotated `RunContext` receives the run's context and is hidden from the model. Sync
+    functions run in a worker thread, so a slow one never blocks the event loop or the other tools.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if not callable(function):
+            raise ToolDefinitionError(f"a tool needs a callable, got {type(function).__name__}")
+        if timeout is not None and timeout <= 0:
+            raise ToolDefinitionError("timeout must be positive")
+        fn_name = cast(str, getattr(function, "__name__", type(function).__name__))
+        doc = parse_docstring(inspect.getdoc(function))
+        self.function = function
+        self.name = name or fn_name
+        self.description = description if description is not None else doc.description
+        self.timeout = timeout
+        self._doc_params = doc.params
+        self._is_async = inspect.iscoroutinefunction(function)
+        self._instance: object | None = None
+        self._args_model: type[BaseModel] | None = None
+        self._parameters: dict[str, Any] | None = None
+        self._context_param: str | None = None
+        self._renames: dict[str, str] = {}
+        self.__doc__ = function.__doc__
+        if not _valid_name(self.name):
+            raise ToolDefinitionError(
+                f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-' (the providers' rule)"
+            )
+
+    # --- construction -----------------------------------------------------------------------------------
+
+    @classmethod
+    def ensure(cls, value: Tool | Callable[..., Any]) -> Tool:
+        """`value` if it already is a tool, else a tool wrapping the function."""
+        return value if isinstance(value, Tool) else cls(value)
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Tool:
+        # `@tool` on a method: reading it from an instance gives a tool bound to that instance.
+        if instance is None:
+            return self
+        self._model()  # build once on the class-level tool, so every bound copy shares the schema
+        bound = copy.copy(self)
+        bound._instance = instance
+        return bound
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the underlying function directly (handy in tests)."""
+        if self._instance is not None:
+            return self.function(self._instance, *args, **kwargs)
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r})"
+
+    # --- schema -----------------------------------------------------------------------------------------
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (built on first use, then cached)."""
+        if self._parameters is None:
+            self._parameters = _clean_schema(self._model().model_json_schema())
+        return self._parameters
+
+    def definition(self) -> ToolDefinition:
+        return ToolDefinition(name=self.name, description=self.description, parameters=self.parameters)
+
+    def _model(self) -> type[BaseModel]:
+        if self._args_model is None:
+            self._args_model, self._context_param, self._renames = _build_args_model(
+                self.function, self.name, self._doc_params
+            )
+        return self._args_model
+
+    # --- execution --------------------------------------------------------------------------------------
+
+    def validate_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check the model's arguments against the signature; returns the keyword arguments to call with."""
+        from pydantic import ValidationError
+
+        model = self._model()
+        try:
+            validated = model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ToolArgumentsError(f"invalid arguments for tool {self.name!r}: {problems}") from None
+        renames = self._renames
+        return {renames.get(k, k): v for k, v in validated}
+
+    async def execute(self, arguments: dict[str, Any], context: RunContext | None = None) -> Any:
+        """Validate `arguments`, call the function (sync ones in a thread) and return its result.
+
+        Raises `ToolArgumentsError` for bad arguments, `ToolError` for a timeout, and whatever the
+        function raises; the run loop turns each of these into an error message for the model.
+        """
+        kwargs = self.validate_arguments(arguments)
+        if self._context_param is not None:
+            kwargs[self._context_param] = context
+        fn = self.function
+        if self._instance is not None:
+            fn = functools.partial(fn, self._instance)
+        if self._is_async:
+            call = cast(typing.Awaitable[Any], fn(**kwargs))
+        else:
+            call = asyncio.to_thread(fn, **kwargs)
+        if self.timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except TimeoutError:
+            raise ToolError(f"tool {self.name!r} timed out after {self.timeout:g}s") from None
+
+
+def _valid_name(name: str) -> bool:
+    return 0 < len(name) <= 64 and all(c.isalnum() or c in "_-" for c in name) and name.isascii()
+
+
+def _build_args_model(
+    function: Callable[..., Any], tool_name: str, docs: dict[str, str]
+) -> tuple[type[BaseModel], str | None, dict[str, str]]:
+    from pydantic import BaseModel, ConfigDict, Field, create_model
+
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError) as exc:
+        raise ToolDefinitionError(f"cannot read the signature of tool {tool_name!r}: {exc}") from None
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception as exc:
+        raise ToolDefinitionError(f"cannot resolve the type hints of tool {tool_name!r}: {exc}") from None
+
+    fields: dict[str, Any] = {}
+    renames: dict[str, str] = {}
+    context_param: str | None = None
+    params = list(signature.parameters.values())
+    if params and params[0].name in ("self", "cls"):
+        params = params[1:]
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(f"tool {tool_name!r}: *args and **kwargs cannot be described to a model")
+        if param.kind is param.POSITIONAL_ONLY:
+            raise ToolDefinitionError(f"tool {tool_name!r}: positional-only parameters are not supported")
+        annotation = hints.get(param.name, Any)
+        if annotation is RunContext or annotation == RunContext | None:
+            context_param = param.name
+            continue
+        description = docs.get(param.name)
+        if param.default is param.empty:
+            info = Field(description=description)
+        else:
+            info = Field(default=param.default, description=description)
+        field_name = param.name
+        if field_name.startswith("_") or hasattr(BaseModel, field_name):
+            field_name = f"p_{param.name.lstrip('_')}"
+            info.alias = param.name
+            info.validation_alias = param.name
+            info.serialization_alias = param.name
+            renames[field_name] = param.name
+        fields[field_name] = (annotation, info)
+
+    try:
+        model = create_model(
+            f"{tool_name}_arguments",
+            __config__=ConfigDict(extra="ignore", arbitrary_types_allowed=False),
+            **fields,
+        )
+        model.model_json_schema()
+    except Exception as exc:
+        raise ToolDefinitionError(f"tool {tool_name!r} has a parameter pydantic cannot describe: {exc}") from None
+    return model, context_param, renames
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's generated `title`s: they cost tokens and tell the model nothing the names do not."""
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = cast(dict[str, Any], node)
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key == "title" and isinstance(value, str):
+                    continue
+                if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+                    out[key] = {name: clean(sub) for name, sub in cast(dict[str, Any], value).items()}
+                else:
+                    out[key] = clean(value)
+            return out
+        if isinstance(node, list):
+            return [clean(item) for item in cast(list[Any], node)]
+        return node
+
+    cleaned = cast(dict[str, Any], clean(schema))
+    cleaned.setdefault("properties", {})
+    cleaned["type"] = "object"
+    return cleaned
+
+
+@overload
+def tool(function: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function (sync or async) into a `Tool`.
+
+    The name defaults to the function's, the description to its docstring's summary, and each argument's
+    description to its entry under `Args:`. Use bare (`@tool`) or with options (`@tool(timeout=5)`).
+    """
+    if function is not None:
+        return Tool(function, name=name, description=description, timeout=timeout)
+
+    def decorate(fn: Callable[..., Any]) -> Tool:
+        return Tool(fn, name=name, description=description, timeout=timeout)
+
+    return decorate

@@ -1,0 +1,1 @@
+"""Demo apps. `make run` serves `examples.demo:app`."""
