@@ -142,7 +142,8 @@ class AgentRun:
             out.status = RunStatus.RUNNING
             history = await self._load_session()
             messages = self._build_messages(model, tools, history)
-            out.messages.extend(messages)
+            # The run keeps its own messages; history stays in the runs it came from.
+            out.messages.extend(m for m in messages if not m.from_history)
             yield RunStarted(**base, model=model.id, model_provider=model.provider)
 
             request = ModelRequest(tools=[t.definition() for t in tools.values()])
@@ -216,9 +217,18 @@ class AgentRun:
     # --- context ----------------------------------------------------------------------------------------
 
     async def _load_session(self) -> list[RunOutput]:
+        """Check the session is the caller's, set up its state, and read its last runs (one query each)."""
+        await self._open_session()
+        agent, store = self.agent, self.agent.store
+        if store is None or self._session is None or not agent.add_history_to_context or agent.num_history_runs <= 0:
+            return []
+        return await store.get_runs(
+            self.output.session_id, last=agent.num_history_runs, statuses=(RunStatus.COMPLETED,)
+        )
+
+    async def _open_session(self) -> None:
         agent, out = self.agent, self.output
         state: dict[str, Any] = dict(agent.session_state or {})
-        history: list[RunOutput] = []
         store = agent.store
         if store is not None:
             session = await store.get_session(out.session_id)
@@ -230,15 +240,10 @@ class AgentRun:
                     raise NotFoundError(f"session {out.session_id!r} not found")
                 state.update(session.session_state)
                 self._session = session
-                if agent.add_history_to_context and agent.num_history_runs > 0:
-                    history = await store.get_runs(
-                        out.session_id, last=agent.num_history_runs, statuses=(RunStatus.COMPLETED,)
-                    )
         if self.state_override:
             state.update(self.state_override)
         self.context.session_state = state
         self._session_loaded = True
-        return history
 
     def _build_messages(self, model: Model, tools: dict[str, Tool], history: Sequence[RunOutput]) -> list[Message]:
         agent = self.agent
@@ -459,9 +464,16 @@ class AgentRun:
         agent, out = self.agent, self.output
         out.session_state = self.context.session_state
         store = agent.store
-        if store is None or not self._session_loaded:
-            # Never write into a session we could not read or may not touch.
+        if store is None:
             return
+        if not self._session_loaded:
+            # The run ended before it opened its session (a bad configuration, an early cancel): open it
+            # now so the run is still stored, but never write into a session we cannot read or may not touch.
+            try:
+                await self._open_session()
+            except Exception as exc:
+                logger.info("run %s not stored: %s", out.run_id, exc)
+                return
         session = self._session or SessionRecord(
             session_id=out.session_id,
             session_type=SessionType.AGENT,

@@ -13,7 +13,7 @@ from typing import Any, cast
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from stratus.api.schemas import RunRequest
 
@@ -70,7 +70,6 @@ async def _read_text_file(upload: UploadFile) -> tuple[str, str]:
 async def parse_run_request(request: Request) -> ParsedRun:
     """Read and validate the run request whatever its content type."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    uploads: list[UploadFile] = []
     if content_type == "application/json":
         try:
             body = await request.json()
@@ -78,36 +77,47 @@ async def parse_run_request(request: Request) -> ParsedRun:
             raise _invalid("body", "the body is not valid JSON", "json_invalid") from None
         if not isinstance(body, dict):
             raise _invalid("body", "the body must be a JSON object", "model_attributes_type")
-        fields = cast(dict[str, Any], body)
-    elif content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await _validate(cast(dict[str, Any], body), [])
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.form()
-        fields: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if key == "files":
-                    uploads.append(value)
-                continue
-            fields[key] = value
-        state = fields.get("session_state")
-        if isinstance(state, str):
-            if not state.strip():
-                fields.pop("session_state")
-            else:
-                try:
-                    fields["session_state"] = json.loads(state)
-                except json.JSONDecodeError:
-                    raise _invalid("session_state", "session_state must be a JSON object") from None
-        for key in ("session_id", "user_id"):
-            if fields.get(key) == "":
-                fields.pop(key)  # an empty form field means "not given"
-    elif not content_type:
+        try:
+            return await _from_form(form)
+        finally:
+            await form.close()  # uploaded files are spooled to temporary files; release them either way
+    if not content_type:
         raise _invalid("body", "a body is required (multipart form, urlencoded form or JSON)", "missing")
-    else:
-        raise HTTPException(
-            status_code=415,
-            detail=f"unsupported content type {content_type!r}; send multipart/form-data, "
-            "application/x-www-form-urlencoded or application/json",
-        )
+    raise HTTPException(
+        status_code=415,
+        detail=f"unsupported content type {content_type!r}; send multipart/form-data, "
+        "application/x-www-form-urlencoded or application/json",
+    )
+
+
+async def _from_form(form: FormData) -> ParsedRun:
+    fields: dict[str, Any] = {}
+    uploads: list[UploadFile] = []
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key == "files":
+                uploads.append(value)
+            continue
+        fields[key] = value
+    state = fields.get("session_state")
+    if isinstance(state, str):
+        if not state.strip():
+            fields.pop("session_state")
+        else:
+            try:
+                fields["session_state"] = json.loads(state)
+            except json.JSONDecodeError:
+                raise _invalid("session_state", "session_state must be a JSON object") from None
+    for key in ("session_id", "user_id"):
+        if fields.get(key) == "":
+            fields.pop(key)  # an empty form field means "not given"
+    return await _validate(fields, uploads)
+
+
+async def _validate(fields: dict[str, Any], uploads: list[UploadFile]) -> ParsedRun:
     try:
         parsed = RunRequest.model_validate(fields)
     except ValidationError as exc:

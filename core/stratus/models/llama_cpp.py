@@ -8,6 +8,7 @@ request at a time per loaded model, so the event loop stays free while the CPU w
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -36,6 +37,15 @@ _TOOL_OPEN = "<tool_call>"
 # a llama.cpp context is not safe to use from two threads at once.
 _loaded: dict[tuple[str, int, int | None], tuple[Llama, threading.Lock]] = {}
 _loading = threading.Lock()
+
+
+def _unload_all() -> None:
+    # Free the models while the interpreter is whole: llama-cpp-python's own finaliser fails at teardown.
+    with _loading:
+        for llama, lock in _loaded.values():
+            with lock:
+                llama.close()
+        _loaded.clear()
 
 
 def default_model_path() -> str:
@@ -101,6 +111,8 @@ class LlamaCpp(Model):
                 llama = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
             except Exception as exc:
                 raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+            if not _loaded:
+                atexit.register(_unload_all)
             _loaded[key] = (llama, threading.Lock())
             return _loaded[key]
 

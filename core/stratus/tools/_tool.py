@@ -192,19 +192,14 @@ def _build_args_model(
         if annotation is RunContext or annotation == RunContext | None:
             context_param = param.name
             continue
-        description = docs.get(param.name)
-        if param.default is param.empty:
-            info = Field(description=description)
-        else:
-            info = Field(default=param.default, description=description)
         field_name = param.name
+        alias: str | None = None
         if field_name.startswith("_") or hasattr(BaseModel, field_name):
-            field_name = f"p_{param.name.lstrip('_')}"
-            info.alias = param.name
-            info.validation_alias = param.name
-            info.serialization_alias = param.name
+            # pydantic reserves these names; keep the model-facing name as an alias
+            field_name, alias = f"p_{param.name.lstrip('_')}", param.name
             renames[field_name] = param.name
-        fields[field_name] = (annotation, info)
+        default = ... if param.default is param.empty else param.default
+        fields[field_name] = (annotation, Field(default, description=docs.get(param.name), alias=alias))
 
     try:
         model = create_model(
