@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,17 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(tmp_path / "stratus.db")
     yield s
     await s.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_llama_cpp() -> Iterator[None]:
+    """llama-cpp-python opens two /dev/null files at import and never closes them; with warnings as errors
+    that surfaces as a ResourceWarning at exit. Free the models, then those files, when the session ends."""
+    yield
+    if "llama_cpp._utils" in sys.modules:
+        from stratus.models import llama_cpp
+
+        llama_cpp._unload_all()  # pyright: ignore[reportPrivateUsage]
+        utils = sys.modules["llama_cpp._utils"]
+        utils.outnull_file.close()
+        utils.errnull_file.close()

@@ -6,7 +6,7 @@ import asyncio
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from stratus.exceptions import ConfigError, ModelError
 from stratus.messages import Message, ToolCall, Usage
@@ -67,12 +67,17 @@ class OpenAIChat(Model):
         self.stream_usage = stream_usage
         self.extra_body = extra_body
         self._client = client
+        self._owns_client = client is None  # a client handed in belongs to the caller: never close or replace it
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     # --- client -----------------------------------------------------------------------------------------
 
     @property
     def client(self) -> AsyncOpenAI:
-        """The SDK client, built on first use."""
+        """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
+        to the loop that opened it, so a client from a finished loop cannot be reused)."""
+        if self._owns_client and self._client is not None and self._client_loop is not _current_loop():
+            self._client = None  # its loop is gone or different; it cannot even be closed from here
         if self._client is None:
             try:
                 from openai import AsyncOpenAI
@@ -94,12 +99,14 @@ class OpenAIChat(Model):
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so they are bounded and visible
             )
+            self._client_loop = _current_loop()
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            if self._client_loop is _current_loop():
+                await client.close()
 
     # --- requests ---------------------------------------------------------------------------------------
 
@@ -172,12 +179,16 @@ class OpenAIChat(Model):
                     finish_reason = choice.finish_reason or finish_reason
                     delta = choice.delta
                     for part in delta.tool_calls or []:
-                        slot = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                        # Some compatible servers leave out `index`; a new id then starts a new call.
+                        given = cast(int | None, part.index)  # typed int, but the SDK does not enforce it
+                        index = given if given is not None else _index_for(calls, part.id)
+                        slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
                         if part.id:
                             slot["id"] = part.id
                         if part.function is not None:
-                            if part.function.name:
-                                slot["name"] += part.function.name
+                            name = part.function.name
+                            if name and name != slot["name"]:  # some servers repeat the name in every chunk
+                                slot["name"] += name
                             if part.function.arguments:
                                 slot["arguments"] += part.function.arguments
                     if delta.content:
@@ -215,6 +226,13 @@ class OpenAIChat(Model):
                 await asyncio.sleep(delay)
 
 
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _format_message(message: Message) -> dict[str, Any]:
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content or ""}
@@ -224,6 +242,15 @@ def _format_message(message: Message) -> dict[str, Any]:
     elif out["content"] is None:
         out["content"] = ""
     return out
+
+
+def _index_for(calls: dict[int, dict[str, str]], call_id: str | None) -> int:
+    if not calls:
+        return 0
+    last = max(calls)
+    if call_id and calls[last]["id"] and calls[last]["id"] != call_id:
+        return last + 1
+    return last
 
 
 def _schema_name(name: str | None) -> str:
