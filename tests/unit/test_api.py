@@ -15,7 +15,7 @@ from stratus import Agent, App, ModelError, tool
 from stratus.models.testing import ScriptedModel, call
 from stratus.storage.sqlite import SqliteStore
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 
 
 @tool
