@@ -441,3 +441,13 @@ def test_a_model_may_be_named_by_a_string_and_is_built_on_first_use(tmp_path: Pa
     assert agent._resolved_model is None  # nothing built yet
     model = agent.get_model()
     assert (model.provider, model.id) == ("OpenAI", "gpt-4o-mini")
+
+
+async def test_a_run_that_fails_before_asking_the_model_still_streams_started_then_error() -> None:
+    events = await collect(Agent(name="No model"), "hi")
+
+    assert [e.kind for e in events] == ["RunStarted", "RunError"]
+    last = events[-1]
+    assert isinstance(last, RunError)
+    assert last.error_type == "ConfigError"
+    assert "has no model" in last.content

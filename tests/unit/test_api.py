@@ -372,3 +372,16 @@ def test_the_openapi_document_lists_the_routes(client_for: ClientFactory) -> Non
         assert path in spec["paths"]
     body = spec["paths"]["/agents/{agent_id}/runs"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)
+
+
+def test_browsers_get_the_playground_and_api_clients_get_json(client_for: ClientFactory) -> None:
+    client = client_for(ScriptedModel())
+
+    page = client.get("/", headers={"accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 200
+    assert page.url.path == "/playground"
+    assert "<title>stratus playground</title>" in page.text
+    # no external assets, so it works offline
+    assert "http://" not in page.text
+    assert "https://" not in page.text
+    assert client.get("/").json()["playground"] == "/playground"

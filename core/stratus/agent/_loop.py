@@ -133,6 +133,7 @@ class AgentRun:
         out = self.output
         base = self._event_base()
         started = time.perf_counter()
+        announced = False  # every stream opens with RunStarted, even one that fails before the model is asked
         try:
             agent = self.agent
             model = agent.get_model()
@@ -144,6 +145,7 @@ class AgentRun:
             messages = self._build_messages(model, tools, history)
             # The run keeps its own messages; history stays in the runs it came from.
             out.messages.extend(m for m in messages if not m.from_history)
+            announced = True
             yield RunStarted(**base, model=model.id, model_provider=model.provider)
 
             request = ModelRequest(tools=[t.definition() for t in tools.values()])
@@ -211,6 +213,8 @@ class AgentRun:
                 logger.warning("run %s of agent %s failed: %s", out.run_id, out.agent_id, out.error)
             out.content = out.error
             await self._save()
+            if not announced:
+                yield RunStarted(**base, model=out.model, model_provider=out.model_provider)
             additional = {"limit": exc.limit} if isinstance(exc, RunLimitExceeded) else None
             yield RunError(**base, content=out.error, error_type=out.error_type, additional_data=additional, output=out)
 

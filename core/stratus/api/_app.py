@@ -6,9 +6,12 @@ import logging
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stratus import __version__
 from stratus.api._errors import install_error_handlers
@@ -26,6 +29,12 @@ ROUTERS: dict[str, APIRouter] = {
     "sessions": sessions.router,
 }
 """Every route group by name; a Lambda function serves only the groups it names."""
+
+
+@cache
+def _playground_html() -> str:
+    """The playground: one self-contained page (no external assets, so it works offline)."""
+    return files("stratus.api").joinpath("playground.html").read_text(encoding="utf-8")
 
 
 def create_app(app: App, *, routers: Iterable[str] | None = None, title: str | None = None) -> FastAPI:
@@ -65,9 +74,15 @@ def create_app(app: App, *, routers: Iterable[str] | None = None, title: str | N
     api.state.instantiated_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     install_error_handlers(api)
 
-    @api.get("/", include_in_schema=False)
-    async def root() -> dict[str, Any]:  # pyright: ignore[reportUnusedFunction]
-        return {"name": app.name, "agents": list(app.agents), "docs": "/docs", "openapi": "/openapi.json"}
+    @api.get("/", include_in_schema=False, response_model=None)
+    async def root(request: Request) -> dict[str, Any] | RedirectResponse:  # pyright: ignore[reportUnusedFunction]
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/playground")  # a browser: show the chat page
+        return {"name": app.name, "agents": list(app.agents), "docs": "/docs", "playground": "/playground"}
+
+    @api.get("/playground", include_in_schema=False)
+    async def playground() -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]
+        return HTMLResponse(_playground_html())
 
     for name in names:
         api.include_router(ROUTERS[name])
