@@ -54,6 +54,7 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeToolCall",
     "FakeUsage",
+    "RawStreamReply",
     "RecordedRequest",
     "Reply",
     "TextReply",
@@ -162,7 +163,16 @@ class DisconnectReply:
     delay: float = 0.0
 
 
-Reply = TextReply | ToolCallsReply | ErrorReply | DisconnectReply
+@dataclass(frozen=True, slots=True)
+class RawStreamReply:
+    """A stream of exactly these `chat.completion.chunk` payloads, then `[DONE]`: for the quirks of
+    OpenAI-compatible servers that OpenAI itself never sends (a missing `index`, a repeated name...)."""
+
+    chunks: Sequence[Mapping[str, Any]]
+    delay: float = 0.0
+
+
+Reply = TextReply | ToolCallsReply | ErrorReply | DisconnectReply | RawStreamReply
 """Anything the server can be scripted to answer with."""
 
 
@@ -430,6 +440,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {} if reply.retry_after is None else {"Retry-After": _header_number(reply.retry_after)}
             self._send_error_body(reply.status, reply.message, reply.type, reply.code, headers)
             return
+        if isinstance(reply, RawStreamReply):
+            self._stream_raw(reply.chunks)
+            return
         owner = self.http.owner
         completion_id = owner._next_id("chatcmpl-fake")
         calls = (
@@ -505,6 +518,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_event(event)
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")  # the chunked body's terminator
+
+    def _stream_raw(self, chunks: Sequence[Mapping[str, Any]]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in chunks:
+            self._write_event(event)
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
 
     # --- wire helpers -----------------------------------------------------------------------------------
 

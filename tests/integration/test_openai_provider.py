@@ -33,6 +33,7 @@ from tests.fakes.openai_server import (
     FakeOpenAIServer,
     FakeToolCall,
     FakeUsage,
+    RawStreamReply,
     TextReply,
     ToolCallsReply,
 )
@@ -810,3 +811,60 @@ def test_the_fake_runs_as_a_script_and_echoes_once_its_replies_are_used() -> Non
     assert [a["choices"][0]["message"]["content"] for a in answers] == ["Scripted hello", "ECHO: ping"]
     assert answers[0]["object"] == "chat.completion"
     assert answers[0]["usage"]["total_tokens"] == answers[0]["usage"]["prompt_tokens"] + 2
+
+
+def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-compat",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "compat",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+async def test_a_compatible_server_that_repeats_tool_names_in_every_chunk(
+    server: FakeOpenAIServer, model: OpenAIChat
+) -> None:
+    # given a server that sends the function name again with each argument fragment
+    server.enqueue(
+        RawStreamReply(
+            [
+                _chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "add"}}]}),
+                _chunk({"tool_calls": [{"index": 0, "function": {"name": "add", "arguments": '{"a": 2, '}}]}),
+                _chunk({"tool_calls": [{"index": 0, "function": {"name": "add", "arguments": '"b": 3}'}}]}),
+                _chunk({}, "tool_calls"),
+            ]
+        )
+    )
+
+    deltas = [d async for d in model.stream([Message(role="user", content="add")], ModelRequest())]
+
+    calls = [c for d in deltas for c in d.tool_calls or []]
+    assert [(c.id, c.name, c.parsed_arguments()) for c in calls] == [("c1", "add", {"a": 2, "b": 3})]
+
+
+async def test_a_compatible_server_that_leaves_out_tool_call_indexes(
+    server: FakeOpenAIServer, model: OpenAIChat
+) -> None:
+    # given a server that sends no `index`: each new id starts a new call, fragments join the last one
+    server.enqueue(
+        RawStreamReply(
+            [
+                _chunk(
+                    {"tool_calls": [{"id": "c1", "type": "function", "function": {"name": "add", "arguments": ""}}]}
+                ),
+                _chunk({"tool_calls": [{"function": {"arguments": '{"a": 1, "b": 1}'}}]}),
+                _chunk(
+                    {"tool_calls": [{"id": "c2", "type": "function", "function": {"name": "add", "arguments": ""}}]}
+                ),
+                _chunk({"tool_calls": [{"function": {"arguments": '{"a": 2, "b": 2}'}}]}),
+                _chunk({}, "tool_calls"),
+            ]
+        )
+    )
+
+    deltas = [d async for d in model.stream([Message(role="user", content="add twice")], ModelRequest())]
+
+    calls = [c for d in deltas for c in d.tool_calls or []]
+    assert [(c.id, c.parsed_arguments()) for c in calls] == [("c1", {"a": 1, "b": 1}), ("c2", {"a": 2, "b": 2})]
