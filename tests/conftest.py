@@ -6,13 +6,16 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
+from tests.aws import REGION, MotoServer, moto_server
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -94,3 +97,18 @@ def _release_llama_cpp() -> Iterator[None]:
         utils = sys.modules["llama_cpp._utils"]
         utils.outnull_file.close()
         utils.errnull_file.close()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """moto's server for the whole test session (tables and buckets get unique names per test)."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def dynamo_store(moto: MotoServer) -> DynamoStore:
+    """A `DynamoStore` on a fresh table (and offload bucket) in moto's server."""
+    store = DynamoStore(f"stratus-{uuid.uuid4().hex[:12]}", region=REGION, bucket=moto.new_bucket())
+    store.create_table()
+    return store

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from stratus._utils import new_id, to_text
+from stratus._utils import new_id, time_ordered_id, to_text
 from stratus.exceptions import (
     ModelError,
     NotFoundError,
@@ -49,7 +49,7 @@ from stratus.tools import Tool
 
 if TYPE_CHECKING:
     from stratus.agent.agent import Agent
-    from stratus.storage.base import SessionRecord
+    from stratus.storage.records import SessionRecord
 
 __all__ = ["AgentRun"]
 
@@ -97,7 +97,7 @@ class AgentRun:
         self.input = input
         self.state_override = session_state
         self.output = RunOutput(
-            run_id=run_id or new_id(),
+            run_id=run_id or time_ordered_id(),
             session_id=session_id or new_id(),
             agent_id=agent.agent_id,
             agent_name=agent.name,
@@ -112,6 +112,7 @@ class AgentRun:
         )
         self._session: SessionRecord | None = None
         self._session_loaded = False
+        self._state_base: dict[str, Any] = {}  # the session's state as stored when the run began
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -244,6 +245,7 @@ class AgentRun:
                     raise NotFoundError(f"session {out.session_id!r} not found")
                 state.update(session.session_state)
                 self._session = session
+                self._state_base = dict(session.session_state)
         if self.state_override:
             state.update(self.state_override)
         self.context.session_state = state
@@ -463,7 +465,7 @@ class AgentRun:
     # --- persistence ------------------------------------------------------------------------------------
 
     async def _save(self) -> None:
-        from stratus.storage.base import SessionRecord, SessionType
+        from stratus.storage.records import SessionRecord, SessionType
 
         agent, out = self.agent, self.output
         out.session_state = self.context.session_state
@@ -486,15 +488,18 @@ class AgentRun:
             session_name=self.input[:120].strip() or None,
             created_at=time.time(),
         )
-        session.session_state = self.context.session_state
         model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
-        session.component_data = {
-            "name": agent.name,
-            "agent_id": agent.agent_id,
-            "model": {"name": model.name, "model": model.id, "provider": model.provider} if model else None,
-        }
+        session = replace(
+            session,
+            session_state=self.context.session_state,
+            component_data={
+                "name": agent.name,
+                "agent_id": agent.agent_id,
+                "model": {"name": model.name, "model": model.id, "provider": model.provider} if model else None,
+            },
+        )
         try:
-            self._session = await store.save_run(session, out)
+            self._session = await store.save_run(session, out, state_base=self._state_base)
         except Exception:
             # The answer exists; failing the run now would lose it for the caller too. Log loudly instead.
             logger.exception("run %s finished with status %s but could not be stored", out.run_id, out.status)

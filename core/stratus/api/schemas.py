@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stratus.agent import Agent
 from stratus.exceptions import StratusError
 from stratus.run import RunOutput
-from stratus.storage.base import SessionRecord, SessionType
+from stratus.storage.records import SessionRecord, SessionType
 
 __all__ = [
     "HealthResponse",

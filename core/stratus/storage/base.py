@@ -1,94 +1,196 @@
-"""The storage contract: sessions and the runs inside them.
+"""The storage contract. `Store` holds the logic every backend shares (ownership checks, optimistic-locking
+retries, state merges, TTL stamps, bulk deletes); a backend fills in the reads and writes underneath.
 
-A session's metadata and each of its runs are separate records, so appending a run never rewrites a
-growing blob, and loading a session's history reads only the last N runs in one query.
+A session's metadata and each of its runs are separate records, so appending a run never rewrites a growing
+blob, and loading a session's history reads only its last N runs in one query.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
+from typing import Any, Final
 
-from stratus.exceptions import SchemaVersionError
-from stratus.messages import Usage
+from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
+from stratus.storage._codec import page_of
+from stratus.storage.records import (
+    ContentQuery,
+    ContentRecord,
+    LearningQuery,
+    LearningRecord,
+    MemoryQuery,
+    SessionQuery,
+    SessionRecord,
+    SessionType,
+    UserMemory,
+    UserMemoryStats,
+)
 
-__all__ = ["SESSION_SCHEMA_VERSION", "SessionQuery", "SessionRecord", "SessionType", "Store"]
+__all__ = ["UNSET", "ConflictError", "Store", "VersionConflictError", "merge_state", "visible"]
 
-SESSION_SCHEMA_VERSION = 1
-
-
-class SessionType(StrEnum):
-    AGENT = "agent"
-    TEAM = "team"
-    WORKFLOW = "workflow"
-
-
-@dataclass(slots=True, kw_only=True)
-class SessionRecord:
-    """A session's metadata: who owns it, which component it talks to, its state and running totals."""
-
-    session_id: str
-    session_type: SessionType = SessionType.AGENT
-    component_id: str | None = None
-    user_id: str | None = None
-    session_name: str | None = None
-    session_state: dict[str, Any] = field(default_factory=dict[str, Any])
-    metadata: dict[str, Any] | None = None
-    summary: dict[str, Any] | None = None
-    component_data: dict[str, Any] | None = None
-    usage: Usage = field(default_factory=Usage)
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    version: int = 0
-    schema_version: int = SESSION_SCHEMA_VERSION
-
-    def check_version(self) -> SessionRecord:
-        if self.schema_version != SESSION_SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"stored session {self.session_id!r} has schema_version {self.schema_version}; "
-                f"this stratus reads version {SESSION_SCHEMA_VERSION}"
-            )
-        return self
+MAX_WRITE_ATTEMPTS: Final = 60
+"""How many times a write that lost an optimistic-locking race is re-read, merged and retried."""
 
 
-@dataclass(slots=True, kw_only=True)
-class SessionQuery:
-    """Filters, sorting and paging for listing sessions. `page` counts from 1."""
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
 
-    session_type: SessionType | None = None
-    component_id: str | None = None
-    user_id: str | None = None
-    session_name: str | None = None
-    sort_by: Literal["created_at", "updated_at", "session_name"] = "created_at"
-    sort_order: Literal["asc", "desc"] = "desc"
-    page: int = 1
-    limit: int = 20
+
+UNSET: Final = _Unset()
+"""Marks an argument of `update_session` that is not to be changed."""
+
+
+class ConflictError(StoreError):
+    """The record to create already exists."""
+
+
+class VersionConflictError(StoreError):
+    """Someone else changed the session since it was read (optimistic locking); re-read and retry."""
+
+
+def merge_state(current: dict[str, Any], base: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+    """Apply a writer's changes (from `base`, the state it read, to `final`, the state it wants) onto
+    `current`, the state someone else has stored since: keys it set or changed win, keys it removed go, and
+    keys it did not touch keep their current value."""
+    merged = dict(current)
+    for key, value in final.items():
+        if key not in base or base[key] != value:
+            merged[key] = value
+    for key in base:
+        if key not in final:
+            merged.pop(key, None)
+    return merged
+
+
+def visible(owner: str | None, caller: str | None) -> bool:
+    """A record is visible to a caller who names no user (auth off, local use), or to its owner."""
+    return caller is None or owner == caller
 
 
 class Store(ABC):
-    """Where sessions and runs live. Every method is async; `user_id`, when given, scopes the call to that
-    user's records, and a record of another user reads as absent, never as forbidden."""
+    """Where sessions, runs, memories, learnings and knowledge content records live.
+
+    Every method is async. `user_id`, when given, scopes the call to that user's records: a record of another
+    user reads as absent (None, False, or left out of a list), never as forbidden. `ttl_seconds`, when set,
+    stamps every write with an expiry (`expires_at`), and reads treat expired records as gone.
+    """
+
+    ttl_seconds: int | None = None
 
     @property
     @abstractmethod
     def id(self) -> str:
         """A stable identifier of this database (AgentOS' `db_id`)."""
 
+    def _expiry(self) -> int | None:
+        return int(time.time()) + self.ttl_seconds if self.ttl_seconds else None
+
+    # --- sessions ---------------------------------------------------------------------------------------
+
     @abstractmethod
+    async def _read_session(self, session_id: str) -> SessionRecord | None:
+        """The session, whoever owns it; None if absent or expired."""
+
+    @abstractmethod
+    async def _write_session(self, session: SessionRecord, *, expected_version: int) -> SessionRecord:
+        """Create the session (`expected_version` 0: it must not exist) or replace its name, state, metadata
+        and summary if its stored version is still `expected_version`; bump the version. Raises
+        `VersionConflictError` otherwise."""
+
+    @abstractmethod
+    async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
+        """One page of sessions matching `query`, and the total count of matches."""
+
+    @abstractmethod
+    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
+        """Delete the session and all its runs; False when there was nothing (visible) to delete."""
+
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> SessionRecord | None:
         """The session's metadata, or None if it does not exist or belongs to another user."""
+        session = await self._read_session(session_id)
+        if session is None or not visible(session.user_id, user_id):
+            return None
+        return session
+
+    async def create_session(self, session: SessionRecord) -> SessionRecord:
+        """Store a new session; `ConflictError` if one with its id exists (whoever owns it)."""
+        stamp = time.time()
+        new = replace(session, created_at=session.created_at or stamp, updated_at=stamp, expires_at=self._expiry())
+        try:
+            return await self._write_session(new, expected_version=0)
+        except VersionConflictError:
+            raise ConflictError(f"session {session.session_id!r} already exists") from None
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        session_name: str | _Unset = UNSET,
+        session_state: dict[str, Any] | _Unset = UNSET,
+        metadata: dict[str, Any] | _Unset | None = UNSET,
+        summary: dict[str, Any] | _Unset | None = UNSET,
+        change: Callable[[SessionRecord], None] | None = None,
+    ) -> SessionRecord | None:
+        """Change a session's name, state, metadata or summary (the arguments given), and/or apply `change`
+        to it, without losing a concurrent writer's change: on a version conflict the session is read again
+        and the change applied again. None if the session is absent or another user's."""
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            current = await self.get_session(session_id, user_id=user_id)
+            if current is None:
+                return None
+            updated = replace(current, session_state=dict(current.session_state))
+            if not isinstance(session_name, _Unset):
+                updated.session_name = session_name
+            if not isinstance(session_state, _Unset):
+                updated.session_state = dict(session_state)
+            if not isinstance(metadata, _Unset):
+                updated.metadata = metadata
+            if not isinstance(summary, _Unset):
+                updated.summary = summary
+            if change is not None:
+                change(updated)
+            updated.updated_at = time.time()
+            updated.expires_at = self._expiry()
+            try:
+                return await self._write_session(updated, expected_version=current.version)
+            except VersionConflictError:
+                await _backoff(attempt)
+        raise StoreError(f"session {session_id!r}: gave up after {MAX_WRITE_ATTEMPTS} conflicting writes")
+
+    async def delete_sessions(
+        self,
+        session_ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        session_types: Collection[SessionType] | None = None,
+    ) -> int:
+        """Delete several sessions (of the given types, if any); returns how many were deleted."""
+        deleted = 0
+        for session_id in dict.fromkeys(session_ids):
+            if session_types is not None:
+                session = await self.get_session(session_id, user_id=user_id)
+                if session is None or session.session_type not in session_types:
+                    continue
+            deleted += await self.delete_session(session_id, user_id=user_id)
+        return deleted
+
+    # --- runs -------------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def save_run(self, session: SessionRecord, run: RunOutput) -> SessionRecord:
-        """Store `run` and the session's new metadata (state, name, totals) in one atomic write.
-
-        Saving a run id that already exists replaces that run without counting its tokens twice.
-        Returns the session as stored.
-        """
+    async def _write_run(
+        self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
+    ) -> SessionRecord:
+        """Store `run` and update its session in one atomic write: create the session if absent, add the run's
+        tokens to its totals, set `updated_at` and `component_data`. With `expected_version`, also replace the
+        session's state, if its version is still that (bumping it), else raise `VersionConflictError`; without,
+        leave the state alone. Raise `StoreError` if the session belongs to another user."""
 
     @abstractmethod
     async def get_runs(
@@ -107,14 +209,133 @@ class Store(ABC):
     ) -> RunOutput | None:
         """One run by id, optionally checked against its session and owner."""
 
-    @abstractmethod
-    async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
-        """One page of sessions matching `query`, and the total count of matches."""
+    async def save_run(
+        self, session: SessionRecord, run: RunOutput, *, state_base: dict[str, Any] | None = None
+    ) -> SessionRecord:
+        """Store a finished run and its session's new state in one atomic write.
+
+        `session` is the session as the run found it (its `version`), with the state the run ended with;
+        `state_base` is the state the run started from. If the run changed the state and someone else wrote
+        the session meanwhile, the run's changes are merged into the stored state (see `merge_state`) and
+        the write is retried, so no writer's change is lost. A run that did not change the state never
+        conflicts: concurrent runs of one session are all stored. Saving a run id again replaces that run
+        without counting its tokens twice.
+        """
+        base = state_base if state_base is not None else {}
+        wanted = session.session_state
+        pending = replace(session, session_state=dict(wanted), expires_at=self._expiry())
+        if not pending.created_at:
+            pending.created_at = time.time()
+        stored = base  # the state we believe is stored at `pending.version`
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            if pending.version == 0:
+                expected: int | None = 0  # create: nobody may have created it meanwhile
+            elif pending.session_state != stored:
+                expected = pending.version  # write the state: nobody may have changed it meanwhile
+            else:
+                expected = None  # the state stays as stored: no race to lose
+            try:
+                return await self._write_run(pending, run, expected_version=expected)
+            except VersionConflictError:
+                current = await self._read_session(session.session_id)
+                if current is None:  # deleted meanwhile: write it afresh
+                    pending.version, stored = 0, {}
+                    pending.session_state = merge_state({}, base, wanted)
+                elif current.user_id != session.user_id:
+                    raise StoreError(f"session {session.session_id!r} belongs to another user") from None
+                else:
+                    pending.version, stored = current.version, current.session_state
+                    pending.session_state = merge_state(current.session_state, base, wanted)
+                await _backoff(attempt)
+        raise StoreError(f"session {session.session_id!r}: gave up after {MAX_WRITE_ATTEMPTS} conflicting writes")
+
+    # --- memories ---------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
-        """Delete the session and all its runs; False when there was nothing (visible) to delete."""
+    async def put_memory(self, memory: UserMemory) -> UserMemory:
+        """Create or replace a memory; stamps `created_at` (first time) and `updated_at`."""
 
-    async def close(self) -> None:
+    @abstractmethod
+    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None: ...
+
+    @abstractmethod
+    async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]: ...
+
+    @abstractmethod
+    async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool: ...
+
+    async def delete_memories(self, memory_ids: Iterable[str], *, user_id: str | None = None) -> int:
+        deleted = 0
+        for memory_id in dict.fromkeys(memory_ids):
+            deleted += await self.delete_memory(memory_id, user_id=user_id)
+        return deleted
+
+    async def memory_topics(self, *, user_id: str | None = None) -> list[str]:
+        """Every topic of the (user's) memories, sorted."""
+        memories = await self._all_memories(user_id)
+        return sorted({topic for m in memories for topic in m.topics})
+
+    async def user_memory_stats(
+        self, *, user_id: str | None = None, page: int = 1, limit: int = 20
+    ) -> tuple[list[UserMemoryStats], int]:
+        """Per user: how many memories, and when the newest changed; users with the newest first."""
+        stats: dict[str, UserMemoryStats] = {}
+        for memory in await self._all_memories(user_id):
+            if memory.user_id is None:
+                continue
+            entry = stats.setdefault(
+                memory.user_id, UserMemoryStats(user_id=memory.user_id, total_memories=0, last_memory_updated_at=None)
+            )
+            entry.total_memories += 1
+            entry.last_memory_updated_at = max(entry.last_memory_updated_at or 0.0, memory.updated_at)
+        ordered = sorted(stats.values(), key=lambda s: s.last_memory_updated_at or 0.0, reverse=True)
+        return page_of(ordered, page, limit), len(ordered)
+
+    async def _all_memories(self, user_id: str | None) -> list[UserMemory]:
+        found: list[UserMemory] = []
+        page = 1
+        while True:
+            batch, total = await self.list_memories(MemoryQuery(user_id=user_id, page=page, limit=1000))
+            found.extend(batch)
+            if len(found) >= total or not batch:
+                return found
+            page += 1
+
+    # --- learnings --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def put_learning(self, learning: LearningRecord) -> LearningRecord:
+        """Create or replace a learning; stamps `created_at` (first time) and `updated_at`."""
+
+    @abstractmethod
+    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None: ...
+
+    @abstractmethod
+    async def list_learnings(self, query: LearningQuery) -> tuple[list[LearningRecord], int]:
+        """Newest first."""
+
+    @abstractmethod
+    async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool: ...
+
+    # --- knowledge content ------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def put_content(self, content: ContentRecord) -> ContentRecord:
+        """Create or replace a content record; stamps `created_at` (first time) and `updated_at`."""
+
+    @abstractmethod
+    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None: ...
+
+    @abstractmethod
+    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]: ...
+
+    @abstractmethod
+    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional for backends that hold nothing
         """Release connections."""
-        return
+
+
+async def _backoff(attempt: int) -> None:
+    # Jittered, growing, capped: writers that collided spread out instead of colliding again.
+    await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))

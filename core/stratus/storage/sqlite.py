@@ -1,4 +1,5 @@
-"""`SqliteStore`: the embedded default. One SQLite file (WAL mode), a row per session and a row per run."""
+"""`SqliteStore`: the embedded default. One SQLite file (WAL mode): a row per session, per run, per memory,
+per learning and per content record."""
 
 from __future__ import annotations
 
@@ -13,9 +14,29 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from stratus.exceptions import StoreError
-from stratus.messages import Usage
 from stratus.run import RunOutput, RunStatus
-from stratus.storage.base import SessionQuery, SessionRecord, SessionType, Store
+from stratus.storage._codec import (
+    content_from_json,
+    filter_contents,
+    filter_learnings,
+    filter_memories,
+    learning_from_json,
+    memory_from_json,
+    record_json,
+    session_from_dict,
+    session_to_dict,
+)
+from stratus.storage.base import Store, VersionConflictError, visible
+from stratus.storage.records import (
+    ContentQuery,
+    ContentRecord,
+    LearningQuery,
+    LearningRecord,
+    MemoryQuery,
+    SessionQuery,
+    SessionRecord,
+    UserMemory,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -38,13 +59,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at     REAL NOT NULL,
     updated_at     REAL NOT NULL,
     version        INTEGER NOT NULL DEFAULT 1,
+    expires_at     INTEGER,
     schema_version INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id, updated_at);
 CREATE TABLE IF NOT EXISTS runs (
-    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id         TEXT NOT NULL UNIQUE,
-    session_id     TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+    run_id         TEXT PRIMARY KEY,
+    session_id     TEXT NOT NULL,
     user_id        TEXT,
     component_id   TEXT,
     status         TEXT NOT NULL,
@@ -52,28 +73,75 @@ CREATE TABLE IF NOT EXISTS runs (
     output_tokens  INTEGER NOT NULL DEFAULT 0,
     total_tokens   INTEGER NOT NULL DEFAULT 0,
     created_at     REAL NOT NULL,
+    expires_at     INTEGER,
     data           TEXT NOT NULL,
     schema_version INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS runs_history ON runs (session_id, status, seq);
+CREATE INDEX IF NOT EXISTS runs_history ON runs (session_id, status, run_id);
+CREATE TABLE IF NOT EXISTS memories (
+    memory_id      TEXT PRIMARY KEY,
+    user_id        TEXT,
+    expires_at     INTEGER,
+    data           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memories_user ON memories (user_id);
+CREATE TABLE IF NOT EXISTS learnings (
+    learning_id    TEXT PRIMARY KEY,
+    user_id        TEXT,
+    agent_id       TEXT,
+    expires_at     INTEGER,
+    data           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS learnings_user ON learnings (user_id);
+CREATE INDEX IF NOT EXISTS learnings_agent ON learnings (agent_id);
+CREATE TABLE IF NOT EXISTS contents (
+    content_id     TEXT PRIMARY KEY,
+    knowledge_id   TEXT NOT NULL,
+    expires_at     INTEGER,
+    data           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contents_knowledge ON contents (knowledge_id);
 """
 
 _SESSION_COLUMNS = (
-    "session_id, session_type, component_id, user_id, session_name, session_state, metadata, summary, "
-    "component_data, input_tokens, output_tokens, total_tokens, created_at, updated_at, version, schema_version"
+    "session_id",
+    "session_type",
+    "component_id",
+    "user_id",
+    "session_name",
+    "session_state",
+    "metadata",
+    "summary",
+    "component_data",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "created_at",
+    "updated_at",
+    "version",
+    "expires_at",
+    "schema_version",
 )
-_SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "session_name": "session_name"}
+_SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_SORT_SQL = {
+    "created_at": "created_at {order}, session_id {order}",
+    "updated_at": "updated_at {order}, session_id {order}",
+    "session_name": "lower(coalesce(session_name, '')) {order}, session_id {order}",
+}
 
 
 class SqliteStore(Store):
-    """Sessions and runs in one SQLite file.
+    """Everything in one SQLite file.
 
-    Calls run in a worker thread over one connection guarded by a lock; WAL mode lets other processes
-    read while one writes. The file and its folder are created on first use.
+    Calls run in a worker thread over one connection guarded by a lock; WAL mode lets other processes read
+    while one writes; every multi-row change is one transaction. The file and its folder are created on
+    first use. `ttl_seconds` stamps writes with an expiry; expired rows read as absent.
     """
 
-    def __init__(self, path: str | Path = ".stratus/stratus.db") -> None:
+    def __init__(self, path: str | Path = ".stratus/stratus.db", *, ttl_seconds: int | None = None) -> None:
         self.path = Path(path)
+        self.ttl_seconds = ttl_seconds
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqlite://{self.path.resolve()}"))
@@ -94,7 +162,6 @@ class SqliteStore(Store):
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.executescript(_SCHEMA)
             self._conn = conn
@@ -110,6 +177,19 @@ class SqliteStore(Store):
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._locked, fn)
 
+    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._call(run)
+
     async def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -118,23 +198,65 @@ class SqliteStore(Store):
 
     # --- sessions ---------------------------------------------------------------------------------------
 
-    async def get_session(self, session_id: str, *, user_id: str | None = None) -> SessionRecord | None:
-        def get(conn: sqlite3.Connection) -> SessionRecord | None:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            if row is None or (user_id is not None and row["user_id"] != user_id):
-                return None
-            return _session_from_row(row)
+    @staticmethod
+    def _session_row(conn: sqlite3.Connection, session_id: str) -> sqlite3.Row | None:
+        row = conn.execute(f"{_SELECT_SESSION} WHERE session_id = ?", (session_id,)).fetchone()
+        if row is not None and row["expires_at"] is not None and row["expires_at"] <= time.time():
+            # Expired: it is gone. Drop what is left so a new session may take the id.
+            conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            return None
+        return cast(sqlite3.Row | None, row)
 
-        return await self._call(get)
+    async def _read_session(self, session_id: str) -> SessionRecord | None:
+        def read(conn: sqlite3.Connection) -> SessionRecord | None:
+            row = self._session_row(conn, session_id)
+            return None if row is None else session_from_dict(dict(row))
+
+        return await self._call(read)
+
+    async def _write_session(self, session: SessionRecord, *, expected_version: int) -> SessionRecord:
+        values = session_to_dict(session)
+
+        def write(conn: sqlite3.Connection) -> SessionRecord:
+            row = self._session_row(conn, session.session_id)
+            if expected_version == 0:
+                if row is not None:
+                    raise VersionConflictError(f"session {session.session_id!r} exists")
+                values["version"] = 1
+                conn.execute(
+                    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)})",
+                    [values[c] for c in _SESSION_COLUMNS],
+                )
+            else:
+                if row is None or row["version"] != expected_version:
+                    raise VersionConflictError(f"session {session.session_id!r} changed")
+                conn.execute(
+                    "UPDATE sessions SET session_name = ?, session_state = ?, metadata = ?, summary = ?, "
+                    "updated_at = ?, expires_at = ?, version = version + 1 WHERE session_id = ?",
+                    (
+                        values["session_name"],
+                        values["session_state"],
+                        values["metadata"],
+                        values["summary"],
+                        values["updated_at"],
+                        values["expires_at"],
+                        session.session_id,
+                    ),
+                )
+            stored = self._session_row(conn, session.session_id)
+            assert stored is not None
+            return session_from_dict(dict(stored))
+
+        return await self._transaction(write)
 
     async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
-        where: list[str] = []
-        args: list[Any] = []
+        where = [_LIVE]
+        args: list[Any] = [time.time()]
         if query.session_type is not None:
             where.append("session_type = ?")
-            args.append(str(query.session_type))
+            args.append(query.session_type.value)
         if query.component_id is not None:
             where.append("component_id = ?")
             args.append(query.component_id)
@@ -142,131 +264,121 @@ class SqliteStore(Store):
             where.append("user_id = ?")
             args.append(query.user_id)
         if query.session_name:
-            where.append("session_name LIKE ? ESCAPE '\\'")
-            escaped = query.session_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.append(f"%{escaped}%")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        column = _SORT_COLUMNS.get(query.sort_by, "created_at")
-        order = "ASC" if query.sort_order == "asc" else "DESC"
+            where.append("instr(lower(coalesce(session_name, '')), lower(?)) > 0")
+            args.append(query.session_name)
+        clause = " AND ".join(where)
+        order = _SORT_SQL.get(query.sort_by, _SORT_SQL["created_at"]).format(
+            order="ASC" if query.sort_order == "asc" else "DESC"
+        )
         limit = max(1, query.limit)
         offset = (max(1, query.page) - 1) * limit
 
         def run(conn: sqlite3.Connection) -> tuple[list[SessionRecord], int]:
-            total = int(conn.execute(f"SELECT COUNT(*) FROM sessions {clause}", args).fetchone()[0])
+            total = int(conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {clause}", args).fetchone()[0])
             rows = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions {clause} "
-                f"ORDER BY {column} {order}, session_id {order} LIMIT ? OFFSET ?",
-                [*args, limit, offset],
+                f"{_SELECT_SESSION} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*args, limit, offset]
             ).fetchall()
-            return [_session_from_row(r) for r in rows], total
+            return [session_from_dict(dict(r)) for r in rows], total
 
         return await self._call(run)
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT user_id FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
-                if row is None or (user_id is not None and row["user_id"] != user_id):
-                    conn.execute("ROLLBACK")
-                    return False
-                conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
-                conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-                conn.execute("COMMIT")
-                return True
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            row = self._session_row(conn, session_id)
+            if row is None or not visible(row["user_id"], user_id):
+                return False
+            conn.execute("DELETE FROM runs WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            return True
 
-        return await self._call(delete)
+        return await self._transaction(delete)
 
     # --- runs -------------------------------------------------------------------------------------------
 
-    async def save_run(self, session: SessionRecord, run: RunOutput) -> SessionRecord:
+    async def _write_run(
+        self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
+    ) -> SessionRecord:
         record = run.to_record()
         data = json.dumps(record, ensure_ascii=False, default=str)
         usage = run.metrics.usage
+        values = session_to_dict(session)
         stamp = time.time()
 
-        def save(conn: sqlite3.Connection) -> SessionRecord:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                old = conn.execute(
-                    "SELECT session_id, input_tokens, output_tokens, total_tokens FROM runs WHERE run_id = ?",
-                    (run.run_id,),
-                ).fetchone()
-                if old is not None and old["session_id"] != session.session_id:
-                    raise StoreError(f"run {run.run_id!r} already belongs to another session")
-                d_in = usage.input_tokens - (old["input_tokens"] if old else 0)
-                d_out = usage.output_tokens - (old["output_tokens"] if old else 0)
-                d_total = usage.total_tokens - (old["total_tokens"] if old else 0)
+        def write(conn: sqlite3.Connection) -> SessionRecord:
+            row = self._session_row(conn, session.session_id)
+            if row is not None and row["user_id"] != session.user_id:
+                raise StoreError(f"session {session.session_id!r} belongs to another user")
+            if expected_version is not None and (row["version"] if row is not None else 0) != expected_version:
+                raise VersionConflictError(f"session {session.session_id!r} changed")
+            old = conn.execute(
+                "SELECT session_id, input_tokens, output_tokens, total_tokens FROM runs WHERE run_id = ?",
+                (run.run_id,),
+            ).fetchone()
+            if old is not None and old["session_id"] != session.session_id:
+                raise StoreError(f"run {run.run_id!r} already belongs to another session")
+            d_in = usage.input_tokens - (old["input_tokens"] if old else 0)
+            d_out = usage.output_tokens - (old["output_tokens"] if old else 0)
+            d_total = usage.total_tokens - (old["total_tokens"] if old else 0)
+            if row is None:
+                values.update(
+                    version=1,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    total_tokens=usage.total_tokens,
+                    created_at=session.created_at or stamp,
+                    updated_at=stamp,
+                )
                 conn.execute(
-                    "INSERT INTO sessions (session_id, session_type, component_id, user_id, session_name, "
-                    "session_state, metadata, summary, component_data, input_tokens, output_tokens, "
-                    "total_tokens, created_at, updated_at, version, schema_version) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
-                    "ON CONFLICT (session_id) DO UPDATE SET "
-                    "session_name = COALESCE(sessions.session_name, excluded.session_name), "
-                    "session_state = excluded.session_state, metadata = excluded.metadata, "
-                    "summary = excluded.summary, component_data = excluded.component_data, "
-                    "input_tokens = sessions.input_tokens + ?, output_tokens = sessions.output_tokens + ?, "
-                    "total_tokens = sessions.total_tokens + ?, updated_at = excluded.updated_at, "
-                    "version = sessions.version + 1",
-                    (
-                        session.session_id,
-                        str(session.session_type),
-                        session.component_id,
-                        session.user_id,
-                        session.session_name,
-                        json.dumps(session.session_state, default=str),
-                        _json_or_none(session.metadata),
-                        _json_or_none(session.summary),
-                        _json_or_none(session.component_data),
-                        usage.input_tokens,
-                        usage.output_tokens,
-                        usage.total_tokens,
-                        session.created_at or stamp,
+                    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)})",
+                    [values[c] for c in _SESSION_COLUMNS],
+                )
+            else:
+                state_sql = ", session_state = ?, version = version + 1" if expected_version is not None else ""
+                state_args = [values["session_state"]] if expected_version is not None else []
+                conn.execute(
+                    "UPDATE sessions SET component_data = ?, updated_at = ?, expires_at = ?, "
+                    f"input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+                    f"total_tokens = total_tokens + ?{state_sql} WHERE session_id = ?",
+                    [
+                        values["component_data"],
                         stamp,
-                        session.schema_version,
+                        values["expires_at"],
                         d_in,
                         d_out,
                         d_total,
-                    ),
-                )
-                conn.execute(
-                    "INSERT INTO runs (run_id, session_id, user_id, component_id, status, input_tokens, "
-                    "output_tokens, total_tokens, created_at, data, schema_version) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
-                    "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
-                    "total_tokens = excluded.total_tokens, data = excluded.data, "
-                    "schema_version = excluded.schema_version",
-                    (
-                        run.run_id,
+                        *state_args,
                         session.session_id,
-                        run.user_id,
-                        run.agent_id,
-                        run.status.value,
-                        usage.input_tokens,
-                        usage.output_tokens,
-                        usage.total_tokens,
-                        float(run.created_at),
-                        data,
-                        record["schema_version"],
-                    ),
+                    ],
                 )
-                row = conn.execute(
-                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session.session_id,)
-                ).fetchone()
-                if row["user_id"] != session.user_id:
-                    raise StoreError(f"session {session.session_id!r} belongs to another user")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return _session_from_row(row)
+            conn.execute(
+                "INSERT INTO runs (run_id, session_id, user_id, component_id, status, input_tokens, "
+                "output_tokens, total_tokens, created_at, expires_at, data, schema_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
+                "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
+                "total_tokens = excluded.total_tokens, expires_at = excluded.expires_at, data = excluded.data, "
+                "schema_version = excluded.schema_version",
+                (
+                    run.run_id,
+                    session.session_id,
+                    run.user_id,
+                    run.agent_id,
+                    run.status.value,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.total_tokens,
+                    float(run.created_at),
+                    session.expires_at,
+                    data,
+                    record["schema_version"],
+                ),
+            )
+            stored = self._session_row(conn, session.session_id)
+            assert stored is not None
+            return session_from_dict(dict(stored))
 
-        return await self._call(save)
+        return await self._transaction(write)
 
     async def get_runs(
         self,
@@ -276,19 +388,19 @@ class SqliteStore(Store):
         statuses: Collection[RunStatus] | None = None,
         user_id: str | None = None,
     ) -> list[RunOutput]:
-        where = ["session_id = ?"]
-        args: list[Any] = [session_id]
+        if last is not None and last <= 0:
+            return []
+        where = ["r.session_id = ?", "(r.expires_at IS NULL OR r.expires_at > ?)"]
+        args: list[Any] = [session_id, time.time()]
         if statuses is not None:
             status_list = [RunStatus(s).value for s in statuses]
-            where.append(f"status IN ({', '.join('?' for _ in status_list)})")
+            where.append(f"r.status IN ({', '.join('?' for _ in status_list)})")
             args.extend(status_list)
         if user_id is not None:
-            where.append("session_id IN (SELECT session_id FROM sessions WHERE session_id = ? AND user_id = ?)")
-            args.extend([session_id, user_id])
-        sql = f"SELECT data FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC"
+            where.append("EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = r.session_id AND s.user_id = ?)")
+            args.append(user_id)
+        sql = f"SELECT r.data FROM runs r WHERE {' AND '.join(where)} ORDER BY r.run_id DESC"
         if last is not None:
-            if last <= 0:
-                return []
             sql += " LIMIT ?"
             args.append(last)
 
@@ -303,48 +415,133 @@ class SqliteStore(Store):
     ) -> RunOutput | None:
         def get(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
-                "SELECT r.data, r.session_id, s.user_id FROM runs r "
-                "LEFT JOIN sessions s ON s.session_id = r.session_id WHERE r.run_id = ?",
+                "SELECT r.data, r.session_id, r.expires_at, s.user_id FROM runs r "
+                "JOIN sessions s ON s.session_id = r.session_id WHERE r.run_id = ?",
                 (run_id,),
             ).fetchone()
-            if row is None:
+            if row is None or (row["expires_at"] is not None and row["expires_at"] <= time.time()):
                 return None
             if session_id is not None and row["session_id"] != session_id:
                 return None
-            if user_id is not None and row["user_id"] != user_id:
+            if not visible(row["user_id"], user_id):
                 return None
             return cast(str, row["data"])
 
         data = await self._call(get)
         return RunOutput.from_record(json.loads(data)) if data is not None else None
 
+    # --- memories, learnings, content -------------------------------------------------------------------
 
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=str)
+    async def put_memory(self, memory: UserMemory) -> UserMemory:
+        def put(conn: sqlite3.Connection) -> UserMemory:
+            stored = self._get_json(conn, "memories", "memory_id", memory.memory_id)
+            stamp = time.time()
+            memory.created_at = memory_from_json(stored).created_at if stored else (memory.created_at or stamp)
+            memory.updated_at = stamp
+            memory.expires_at = self._expiry()
+            conn.execute(
+                "INSERT OR REPLACE INTO memories (memory_id, user_id, expires_at, data) VALUES (?, ?, ?, ?)",
+                (memory.memory_id, memory.user_id, memory.expires_at, record_json(memory)),
+            )
+            return memory
 
+        return await self._transaction(put)
 
-def _load(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
+    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None:
+        data = await self._call(lambda conn: self._get_json(conn, "memories", "memory_id", memory_id))
+        memory = memory_from_json(data) if data else None
+        return memory if memory is not None and visible(memory.user_id, user_id) else None
 
+    async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]:
+        rows = await self._call(lambda conn: self._all_json(conn, "memories", "user_id", query.user_id))
+        return filter_memories((memory_from_json(r) for r in rows), query)
 
-def _session_from_row(row: sqlite3.Row) -> SessionRecord:
-    return SessionRecord(
-        session_id=row["session_id"],
-        session_type=SessionType(row["session_type"]),
-        component_id=row["component_id"],
-        user_id=row["user_id"],
-        session_name=row["session_name"],
-        session_state=cast(dict[str, Any], _load(row["session_state"]) or {}),
-        metadata=_load(row["metadata"]),
-        summary=_load(row["summary"]),
-        component_data=_load(row["component_data"]),
-        usage=Usage(
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            total_tokens=row["total_tokens"],
-        ),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-        schema_version=row["schema_version"],
-    ).check_version()
+    async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
+        if await self.get_memory(memory_id, user_id=user_id) is None:
+            return False
+        return await self._call(lambda conn: self._delete(conn, "memories", "memory_id", memory_id))
+
+    async def put_learning(self, learning: LearningRecord) -> LearningRecord:
+        def put(conn: sqlite3.Connection) -> LearningRecord:
+            stored = self._get_json(conn, "learnings", "learning_id", learning.learning_id)
+            stamp = time.time()
+            learning.created_at = learning_from_json(stored).created_at if stored else (learning.created_at or stamp)
+            learning.updated_at = stamp
+            learning.expires_at = self._expiry()
+            conn.execute(
+                "INSERT OR REPLACE INTO learnings (learning_id, user_id, agent_id, expires_at, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (learning.learning_id, learning.user_id, learning.agent_id, learning.expires_at, record_json(learning)),
+            )
+            return learning
+
+        return await self._transaction(put)
+
+    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
+        data = await self._call(lambda conn: self._get_json(conn, "learnings", "learning_id", learning_id))
+        learning = learning_from_json(data) if data else None
+        return learning if learning is not None and visible(learning.user_id, user_id) else None
+
+    async def list_learnings(self, query: LearningQuery) -> tuple[list[LearningRecord], int]:
+        if query.user_id is not None:
+            rows = await self._call(lambda conn: self._all_json(conn, "learnings", "user_id", query.user_id))
+        else:
+            rows = await self._call(lambda conn: self._all_json(conn, "learnings", "agent_id", query.agent_id))
+        return filter_learnings((learning_from_json(r) for r in rows), query)
+
+    async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
+        if await self.get_learning(learning_id, user_id=user_id) is None:
+            return False
+        return await self._call(lambda conn: self._delete(conn, "learnings", "learning_id", learning_id))
+
+    async def put_content(self, content: ContentRecord) -> ContentRecord:
+        def put(conn: sqlite3.Connection) -> ContentRecord:
+            stored = self._get_json(conn, "contents", "content_id", content.content_id)
+            stamp = time.time()
+            content.created_at = content_from_json(stored).created_at if stored else (content.created_at or stamp)
+            content.updated_at = stamp
+            content.expires_at = self._expiry()
+            conn.execute(
+                "INSERT OR REPLACE INTO contents (content_id, knowledge_id, expires_at, data) VALUES (?, ?, ?, ?)",
+                (content.content_id, content.knowledge_id, content.expires_at, record_json(content)),
+            )
+            return content
+
+        return await self._transaction(put)
+
+    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
+        data = await self._call(lambda conn: self._get_json(conn, "contents", "content_id", content_id))
+        content = content_from_json(data) if data else None
+        if content is None or (knowledge_id is not None and content.knowledge_id != knowledge_id):
+            return None
+        return content
+
+    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
+        rows = await self._call(lambda conn: self._all_json(conn, "contents", "knowledge_id", query.knowledge_id))
+        return filter_contents((content_from_json(r) for r in rows), query)
+
+    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
+        if await self.get_content(content_id, knowledge_id=knowledge_id) is None:
+            return False
+        return await self._call(lambda conn: self._delete(conn, "contents", "content_id", content_id))
+
+    # --- record helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _get_json(conn: sqlite3.Connection, table: str, key: str, value: str) -> str | None:
+        row = conn.execute(f"SELECT data FROM {table} WHERE {key} = ? AND {_LIVE}", (value, time.time())).fetchone()
+        return None if row is None else cast(str, row["data"])
+
+    @staticmethod
+    def _all_json(conn: sqlite3.Connection, table: str, column: str, value: str | None) -> list[str]:
+        if value is None:
+            rows = conn.execute(f"SELECT data FROM {table} WHERE {_LIVE}", (time.time(),)).fetchall()
+        else:
+            rows = conn.execute(
+                f"SELECT data FROM {table} WHERE {column} = ? AND {_LIVE}", (value, time.time())
+            ).fetchall()
+        return [cast(str, r["data"]) for r in rows]
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, table: str, key: str, value: str) -> bool:
+        return conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (value,)).rowcount > 0

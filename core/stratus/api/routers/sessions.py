@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api.schemas import run_schema, session_detail, session_schema
 from stratus.run import RunStatus
-from stratus.storage.base import SessionQuery, SessionType
+from stratus.storage.records import SessionQuery, SessionType
 
 __all__ = ["router"]
 

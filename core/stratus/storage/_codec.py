@@ -1,0 +1,216 @@
+"""Turning records into JSON and back, and the filtering, sorting and paging every backend shares, so both
+stores answer a query exactly alike."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, fields
+from typing import Any, TypeVar, cast
+
+from stratus.messages import Usage
+from stratus.storage.records import (
+    ContentQuery,
+    ContentRecord,
+    ContentStatus,
+    LearningQuery,
+    LearningRecord,
+    MemoryQuery,
+    SessionQuery,
+    SessionRecord,
+    SessionType,
+    UserMemory,
+    check_schema_version,
+)
+
+__all__ = [
+    "content_from_json",
+    "filter_contents",
+    "filter_learnings",
+    "filter_memories",
+    "filter_sessions",
+    "learning_from_json",
+    "live",
+    "memory_from_json",
+    "page_of",
+    "record_json",
+    "session_from_dict",
+    "session_to_dict",
+]
+
+R = TypeVar("R")
+
+
+def live(expires_at: int | float | None, now: float | None = None) -> bool:
+    """Whether a record with this expiry is still there (stores delete expired records only eventually)."""
+    return expires_at is None or expires_at > (time.time() if now is None else now)
+
+
+def page_of(items: list[R], page: int, limit: int) -> list[R]:
+    limit = max(1, limit)
+    start = (max(1, page) - 1) * limit
+    return items[start : start + limit]
+
+
+def record_json(record: UserMemory | LearningRecord | ContentRecord) -> str:
+    return json.dumps(asdict(record), ensure_ascii=False, default=str)
+
+
+def _load(text: str | bytes, kind: str, id_field: str) -> dict[str, Any]:
+    data = cast(dict[str, Any], json.loads(text))
+    check_schema_version(kind, str(data.get(id_field)), data.get("schema_version"))
+    return data
+
+
+def _known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def memory_from_json(text: str | bytes) -> UserMemory:
+    return UserMemory(**_known(UserMemory, _load(text, "memory", "memory_id")))
+
+
+def learning_from_json(text: str | bytes) -> LearningRecord:
+    return LearningRecord(**_known(LearningRecord, _load(text, "learning", "learning_id")))
+
+
+def content_from_json(text: str | bytes) -> ContentRecord:
+    data = _known(ContentRecord, _load(text, "content", "content_id"))
+    data["status"] = ContentStatus(data.get("status", ContentStatus.PROCESSING))
+    return ContentRecord(**data)
+
+
+def session_to_dict(session: SessionRecord) -> dict[str, Any]:
+    """The session's attributes as a store writes them (JSON documents as text)."""
+    u = session.usage
+    return {
+        "session_id": session.session_id,
+        "session_type": session.session_type.value,
+        "component_id": session.component_id,
+        "user_id": session.user_id,
+        "session_name": session.session_name,
+        "session_state": json.dumps(session.session_state, default=str),
+        "metadata": None if session.metadata is None else json.dumps(session.metadata, default=str),
+        "summary": None if session.summary is None else json.dumps(session.summary, default=str),
+        "component_data": None if session.component_data is None else json.dumps(session.component_data, default=str),
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "version": session.version,
+        "expires_at": session.expires_at,
+        "schema_version": session.schema_version,
+    }
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def session_from_dict(data: dict[str, Any]) -> SessionRecord:
+    """A session from the attributes a store read (the inverse of `session_to_dict`)."""
+    expires = data.get("expires_at")
+    return SessionRecord(
+        session_id=str(data["session_id"]),
+        session_type=SessionType(data.get("session_type") or SessionType.AGENT),
+        component_id=data.get("component_id"),
+        user_id=data.get("user_id"),
+        session_name=data.get("session_name"),
+        session_state=cast(dict[str, Any], _json(data.get("session_state")) or {}),
+        metadata=_json(data.get("metadata")),
+        summary=_json(data.get("summary")),
+        component_data=_json(data.get("component_data")),
+        usage=Usage(
+            input_tokens=int(data.get("input_tokens") or 0),
+            output_tokens=int(data.get("output_tokens") or 0),
+            total_tokens=int(data.get("total_tokens") or 0),
+        ),
+        created_at=float(data.get("created_at") or 0.0),
+        updated_at=float(data.get("updated_at") or 0.0),
+        version=int(data.get("version") or 0),
+        expires_at=int(expires) if expires is not None else None,
+        schema_version=int(data.get("schema_version") or 0),
+    ).check_version()
+
+
+def _sorted(items: Iterable[R], key: Callable[[R], Any], order: str) -> list[R]:
+    return sorted(items, key=key, reverse=order != "asc")
+
+
+def filter_sessions(sessions: Iterable[SessionRecord], query: SessionQuery) -> tuple[list[SessionRecord], int]:
+    """Apply a `SessionQuery` in memory: the filters, a stable sort (ties by id), then the page."""
+    needle = (query.session_name or "").lower()
+    matches = [
+        s
+        for s in sessions
+        if live(s.expires_at)
+        and (query.session_type is None or s.session_type is query.session_type)
+        and (query.component_id is None or s.component_id == query.component_id)
+        and (query.user_id is None or s.user_id == query.user_id)
+        and (not needle or needle in (s.session_name or "").lower())
+    ]
+    if query.sort_by == "session_name":
+        ordered = _sorted(matches, lambda s: ((s.session_name or "").lower(), s.session_id), query.sort_order)
+    elif query.sort_by == "updated_at":
+        ordered = _sorted(matches, lambda s: (s.updated_at, s.session_id), query.sort_order)
+    else:
+        ordered = _sorted(matches, lambda s: (s.created_at, s.session_id), query.sort_order)
+    return page_of(ordered, query.page, query.limit), len(ordered)
+
+
+def filter_memories(memories: Iterable[UserMemory], query: MemoryQuery) -> tuple[list[UserMemory], int]:
+    needle = (query.search_content or "").lower()
+    topics = set(query.topics or ())
+    matches = [
+        m
+        for m in memories
+        if live(m.expires_at)
+        and (query.user_id is None or m.user_id == query.user_id)
+        and (query.agent_id is None or m.agent_id == query.agent_id)
+        and (query.team_id is None or m.team_id == query.team_id)
+        and (not topics or topics & set(m.topics))
+        and (not needle or needle in m.memory.lower())
+    ]
+    if query.sort_by == "memory":
+        ordered = _sorted(matches, lambda m: (m.memory.lower(), m.memory_id), query.sort_order)
+    elif query.sort_by == "created_at":
+        ordered = _sorted(matches, lambda m: (m.created_at, m.memory_id), query.sort_order)
+    else:
+        ordered = _sorted(matches, lambda m: (m.updated_at, m.memory_id), query.sort_order)
+    return page_of(ordered, query.page, query.limit), len(ordered)
+
+
+def filter_learnings(learnings: Iterable[LearningRecord], query: LearningQuery) -> tuple[list[LearningRecord], int]:
+    matches = [
+        item
+        for item in learnings
+        if live(item.expires_at)
+        and (query.user_id is None or item.user_id == query.user_id)
+        and (query.agent_id is None or item.agent_id == query.agent_id)
+        and (query.learning_type is None or item.learning_type == query.learning_type)
+        and (query.namespace is None or item.namespace == query.namespace)
+        and (query.session_id is None or item.session_id == query.session_id)
+    ]
+    ordered = _sorted(matches, lambda item: (item.updated_at, item.learning_id), "desc")
+    return page_of(ordered, query.page, query.limit), len(ordered)
+
+
+def filter_contents(contents: Iterable[ContentRecord], query: ContentQuery) -> tuple[list[ContentRecord], int]:
+    matches = [
+        c
+        for c in contents
+        if live(c.expires_at)
+        and c.knowledge_id == query.knowledge_id
+        and (query.status is None or c.status is query.status)
+        and (query.content_hash is None or c.content_hash == query.content_hash)
+    ]
+    if query.sort_by == "name":
+        ordered = _sorted(matches, lambda c: ((c.name or "").lower(), c.content_id), query.sort_order)
+    elif query.sort_by == "updated_at":
+        ordered = _sorted(matches, lambda c: (c.updated_at, c.content_id), query.sort_order)
+    else:
+        ordered = _sorted(matches, lambda c: (c.created_at, c.content_id), query.sort_order)
+    return page_of(ordered, query.page, query.limit), len(ordered)

@@ -1,0 +1,205 @@
+"""What a `Store` keeps: sessions, user memories, learnings and knowledge content records (runs are
+`RunOutput`s), and the queries that list them. Every record carries a schema version; reading a version
+this code does not know fails, it is never guessed at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from stratus.exceptions import SchemaVersionError
+from stratus.messages import Usage
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ContentQuery",
+    "ContentRecord",
+    "ContentStatus",
+    "LearningQuery",
+    "LearningRecord",
+    "MemoryQuery",
+    "SessionQuery",
+    "SessionRecord",
+    "SessionType",
+    "UserMemory",
+    "UserMemoryStats",
+    "check_schema_version",
+]
+
+SCHEMA_VERSION = 1
+"""The version of every stored record's shape written by this code."""
+
+
+def check_schema_version(kind: str, record_id: str, version: Any) -> None:
+    """Refuse a stored record whose schema version this code does not read."""
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"stored {kind} {record_id!r} has schema_version {version!r}; this stratus reads version {SCHEMA_VERSION}"
+        )
+
+
+class SessionType(StrEnum):
+    AGENT = "agent"
+    TEAM = "team"
+    WORKFLOW = "workflow"
+
+
+@dataclass(slots=True, kw_only=True)
+class SessionRecord:
+    """A session's metadata: who owns it, which component it talks to, its state and running totals.
+
+    `version` counts changes to the session's name, state, metadata and summary; a writer that read version
+    N may only write if it is still N (optimistic locking), so concurrent writers never lose each other's work.
+    """
+
+    session_id: str
+    session_type: SessionType = SessionType.AGENT
+    component_id: str | None = None
+    user_id: str | None = None
+    session_name: str | None = None
+    session_state: dict[str, Any] = field(default_factory=dict[str, Any])
+    metadata: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    component_data: dict[str, Any] | None = None
+    usage: Usage = field(default_factory=Usage)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 0
+    expires_at: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def check_version(self) -> SessionRecord:
+        check_schema_version("session", self.session_id, self.schema_version)
+        return self
+
+
+@dataclass(slots=True, kw_only=True)
+class SessionQuery:
+    """Filters, sorting and paging for listing sessions. `page` counts from 1."""
+
+    session_type: SessionType | None = None
+    component_id: str | None = None
+    user_id: str | None = None
+    session_name: str | None = None
+    sort_by: Literal["created_at", "updated_at", "session_name"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    page: int = 1
+    limit: int = 20
+
+
+@dataclass(slots=True, kw_only=True)
+class UserMemory:
+    """Something worth remembering about a user: a fact or a preference, with topics."""
+
+    memory_id: str
+    memory: str
+    user_id: str | None = None
+    topics: list[str] = field(default_factory=list[str])
+    agent_id: str | None = None
+    team_id: str | None = None
+    source_run_id: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(slots=True, kw_only=True)
+class MemoryQuery:
+    """Filters, sorting and paging for listing memories. `topics` matches memories with any of them;
+    `search_content` matches a case-insensitive substring of the memory."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    topics: list[str] | None = None
+    search_content: str | None = None
+    sort_by: Literal["updated_at", "created_at", "memory"] = "updated_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    page: int = 1
+    limit: int = 20
+
+
+@dataclass(slots=True, kw_only=True)
+class UserMemoryStats:
+    """How many memories a user has, and when the newest changed."""
+
+    user_id: str
+    total_memories: int
+    last_memory_updated_at: float | None
+
+
+@dataclass(slots=True, kw_only=True)
+class LearningRecord:
+    """An insight the learning machine keeps: about one user (`user_id`) or shared by every user of an agent
+    (`agent_id` alone). `uses` and `last_used` drive eviction of what is never recalled."""
+
+    learning_id: str
+    learning_type: str
+    content: dict[str, Any]
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    session_id: str | None = None
+    namespace: str | None = None
+    entity_id: str | None = None
+    entity_type: str | None = None
+    metadata: dict[str, Any] | None = None
+    uses: int = 0
+    last_used: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(slots=True, kw_only=True)
+class LearningQuery:
+    user_id: str | None = None
+    agent_id: str | None = None
+    learning_type: str | None = None
+    namespace: str | None = None
+    session_id: str | None = None
+    page: int = 1
+    limit: int = 20
+
+
+class ContentStatus(StrEnum):
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+@dataclass(slots=True, kw_only=True)
+class ContentRecord:
+    """A document added to a knowledge base, and how its ingestion went."""
+
+    content_id: str
+    knowledge_id: str
+    name: str | None = None
+    description: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    content_hash: str | None = None
+    metadata: dict[str, Any] | None = None
+    status: ContentStatus = ContentStatus.PROCESSING
+    status_message: str | None = None
+    chunk_count: int = 0
+    access_count: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(slots=True, kw_only=True)
+class ContentQuery:
+    knowledge_id: str
+    status: ContentStatus | None = None
+    content_hash: str | None = None
+    sort_by: Literal["created_at", "updated_at", "name"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    page: int = 1
+    limit: int = 20
