@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= examples.demo:app
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run run-aws-local test lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,9 @@ install: $(VENV)/.test-deps ## Create .venv and install stratus with every extra
 run: $(VENV)/.run-deps ## Serve the demo app offline on http://127.0.0.1:8000 (APP=module:attr PORT=8000 RELOAD=1)
 	$(BIN)/stratus dev --app $(APP) --host $(HOST) --port $(PORT) $(if $(RELOAD),--reload)
 
+run-aws-local: $(VENV)/.test-deps ## Serve the demo with its data in DynamoDB and S3, served locally by moto
+	$(BIN)/stratus dev --aws-local --app $(APP) --host $(HOST) --port $(PORT)
+
 test: $(VENV)/.test-deps lint ## Lint, type-check, then run the whole test suite
 	$(BIN)/python -m pytest
 
@@ -47,6 +50,7 @@ format: $(VENV)/.test-deps ## Format and auto-fix the code
 
 bench: $(VENV)/.test-deps ## Run the benchmarks and print their figures
 	$(BIN)/python bench/agent_overhead.py
+	$(BIN)/python bench/session_load.py
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .stratus .pytest_cache .ruff_cache

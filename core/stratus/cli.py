@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from stratus.exceptions import ConfigError, StratusError
-from stratus.settings import STRATUS_APP, STRATUS_LOG_LEVEL
+from stratus.settings import STRATUS_APP, STRATUS_DB, STRATUS_LOG_LEVEL
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -61,6 +61,44 @@ def asgi_from_env() -> FastAPI:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("botocore", "boto3", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _aws_local() -> Any:
+    """Start moto's server in this process and point the store at a DynamoDB table (and S3 bucket) in it."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise ConfigError("--aws-local needs moto's server: pip install 'moto[server,dynamodb,s3]'") from exc
+    import logging as _logging
+
+    from stratus.storage.dynamodb import DynamoStore
+
+    _logging.getLogger("werkzeug").setLevel(_logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        os.environ[name] = value
+    table, bucket = "stratus-local", "stratus-local-runs"
+    store = DynamoStore(table, region="us-east-1", bucket=bucket)
+    store.create_table()
+    store.s3.create_bucket(Bucket=bucket)
+    os.environ[STRATUS_DB] = f"dynamodb://{table}?region=us-east-1&bucket={bucket}"
+    print(
+        f"stratus: AWS services (moto) at {endpoint}: DynamoDB table {table!r}, S3 bucket {bucket!r}; "
+        f"try: AWS_ENDPOINT_URL={endpoint} aws dynamodb scan --table-name {table}",
+        flush=True,
+    )
+    return server
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -69,8 +107,18 @@ def _dev(args: argparse.Namespace) -> int:
     if not args.app:
         raise ConfigError(f"name the app to serve: stratus dev --app module:attribute (or set {STRATUS_APP})")
     os.environ[STRATUS_APP] = args.app
+    moto = _aws_local() if args.aws_local else None
     load_app(args.app)  # fail here, with a clear message, rather than inside uvicorn's worker
     print(f"stratus: serving {args.app} on http://{args.host}:{args.port} (API docs at /docs)", flush=True)
+    try:
+        _serve(uvicorn, args)
+    finally:
+        if moto is not None:
+            moto.stop()
+    return 0
+
+
+def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
     uvicorn.run(
         "stratus.cli:asgi_from_env",
         factory=True,
@@ -80,7 +128,6 @@ def _dev(args: argparse.Namespace) -> int:
         reload_dirs=[os.getcwd()] if args.reload else None,
         log_level=args.log_level,
     )
-    return 0
 
 
 async def _ask(args: argparse.Namespace) -> int:
@@ -121,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--reload", action="store_true", help="restart when code changes")
+    dev.add_argument(
+        "--aws-local",
+        action="store_true",
+        help="store everything in DynamoDB (and S3) served by moto in this process: the AWS code path, offline",
+    )
     dev.add_argument("--log-level", default=os.environ.get(STRATUS_LOG_LEVEL, "info").lower())
 
     ask = commands.add_parser("ask", help="run an agent once and print its answer")

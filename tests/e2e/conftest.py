@@ -33,15 +33,17 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(tmp_path: Path, app: str = "examples.demo:app", env: dict[str, str] | None = None) -> Server:
+def start_server(
+    tmp_path: Path, app: str = "examples.demo:app", env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Server:
     port = free_port()
     log = tmp_path / f"server-{port}.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "STRATUS_"))}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "STRATUS_", "AWS_"))}
     environment.update({"STRATUS_DB": f"sqlite:///{tmp_path}/e2e.db", "PYTHONUNBUFFERED": "1"})
     environment.update(env or {})
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "stratus.cli", "dev", "--app", app, "--port", str(port)],
+            [sys.executable, "-m", "stratus.cli", "dev", "--app", app, "--port", str(port), *(args or [])],
             cwd=ROOT,
             env=environment,
             stdout=sink,

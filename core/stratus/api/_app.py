@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from stratus import __version__
 from stratus.api._errors import install_error_handlers
 from stratus.api._runs import RunRegistry
-from stratus.api.routers import agents, health, sessions
+from stratus.api.routers import agents, health, memories, sessions
 from stratus.app import App
 
 __all__ = ["ROUTERS", "create_app"]
@@ -27,6 +27,7 @@ ROUTERS: dict[str, APIRouter] = {
     "health": health.router,
     "agents": agents.router,
     "sessions": sessions.router,
+    "memories": memories.router,
 }
 """Every route group by name; a Lambda function serves only the groups it names."""
 

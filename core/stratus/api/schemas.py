@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,14 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from stratus.agent import Agent
 from stratus.exceptions import StratusError
 from stratus.run import RunOutput
-from stratus.storage.records import SessionRecord, SessionType
+from stratus.storage.records import SessionRecord, SessionType, UserMemory
 
 __all__ = [
+    "CreateSessionRequest",
+    "DeleteMemoriesRequest",
+    "DeleteSessionsRequest",
     "HealthResponse",
+    "MemoryRequest",
     "PaginationInfo",
+    "RenameSessionRequest",
     "RunRequest",
+    "UpdateSessionRequest",
     "agent_response",
     "iso",
+    "memory_schema",
+    "paginated",
+    "run_preview",
     "run_schema",
     "session_detail",
     "session_schema",
@@ -57,6 +69,112 @@ class PaginationInfo(BaseModel):
     total_pages: int = 0
     total_count: int = 0
     search_time_ms: float = 0.0
+
+
+def paginated(data: list[dict[str, Any]], *, page: int, limit: int, total: int, started: float) -> dict[str, Any]:
+    """AgentOS' paginated envelope: `{data, meta}`."""
+    return {
+        "data": data,
+        "meta": {
+            "page": page,
+            "limit": limit,
+            "total_pages": math.ceil(total / limit) if total else 0,
+            "total_count": total,
+            "search_time_ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    }
+
+
+_ID = Field(default=None, min_length=1, max_length=256)
+
+
+class CreateSessionRequest(BaseModel):
+    """`POST /sessions`: a new, empty session (its id is generated when not given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str | None = _ID
+    session_name: str | None = Field(default=None, max_length=1000)
+    session_state: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    user_id: str | None = _ID
+    agent_id: str | None = _ID
+    team_id: str | None = _ID
+    workflow_id: str | None = _ID
+
+
+class UpdateSessionRequest(BaseModel):
+    """`PATCH /sessions/{id}`: the fields given are replaced; the others stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_name: str | None = Field(default=None, min_length=1, max_length=1000)
+    session_state: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+
+
+class RenameSessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_name: str = Field(min_length=1, max_length=1000)
+
+
+class DeleteSessionsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_ids: list[str] = Field(max_length=1000)
+    session_types: list[SessionType] | None = None
+
+
+class MemoryRequest(BaseModel):
+    """`POST /memories` and `PATCH /memories/{id}` (AgentOS' `UserMemoryCreateSchema`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: str = Field(min_length=1, max_length=100_000)
+    user_id: str | None = _ID
+    topics: list[str] | None = Field(default=None, max_length=100)
+    agent_id: str | None = _ID
+    team_id: str | None = _ID
+
+
+class DeleteMemoriesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_ids: list[str] = Field(max_length=1000)
+    user_id: str | None = _ID
+
+
+def memory_schema(memory: UserMemory) -> dict[str, Any]:
+    """AgentOS' `UserMemorySchema`."""
+    return {
+        "memory_id": memory.memory_id,
+        "memory": memory.memory,
+        "topics": memory.topics,
+        "agent_id": memory.agent_id,
+        "team_id": memory.team_id,
+        "user_id": memory.user_id,
+        "updated_at": iso(memory.updated_at),
+    }
+
+
+def run_preview(run: RunOutput) -> dict[str, Any]:
+    """AgentOS' `SessionRunPreviewSchema`: a run without its messages, content cut short."""
+    content = run.content_dict()
+    text = content if isinstance(content, str) else json.dumps(content, default=str) if content is not None else None
+    return {
+        "run_id": run.run_id,
+        "parent_run_id": run.parent_run_id,
+        "agent_id": run.agent_id,
+        "team_id": None,
+        "workflow_id": None,
+        "user_id": run.user_id,
+        "status": run.status.value,
+        "run_input": run.input.input_content if run.input else None,
+        "content_preview": text if text is None or len(text) <= 200 else text[:200] + "…",
+        "created_at": iso(run.created_at),
+    }
 
 
 def _model_info(agent: Agent) -> dict[str, Any] | None:

@@ -21,11 +21,12 @@ from stratus.exceptions import ModelError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 
-__all__ = ["FunctionModel", "ScriptedModel", "call"]
+__all__ = ["FunctionModel", "ModelFunction", "Reply", "ScriptedModel", "call"]
 
 _ids = itertools.count(1)
 
 Reply = str | ToolCall | Sequence[ToolCall] | ModelResponse | BaseException
+"""What a test model answers with: text, a tool call, several tool calls, a full response, or an error."""
 
 
 def call(name: str, /, **arguments: Any) -> ToolCall:

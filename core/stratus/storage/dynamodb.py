@@ -352,6 +352,29 @@ class DynamoStore(Store):
         )
         return {"data_s3": key}
 
+    def run_item(self, session: SessionRecord, run: RunOutput) -> dict[str, Any]:
+        """The item a run is stored as (its body inline, compressed, or in S3 with a pointer)."""
+        pk, sk = keys.run_key(session.session_id, run.run_id)
+        usage = run.metrics.usage
+        return {
+            keys.PK: pk,
+            keys.SK: sk,
+            keys.GSI1_PK: f"RUN#{run.run_id}",
+            keys.GSI1_SK: "RUN",
+            "run_id": run.run_id,
+            "session_id": session.session_id,
+            "user_id": run.user_id,
+            "component_id": run.agent_id,
+            "status": run.status.value,
+            "created_at": run.created_at,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+            keys.TTL_ATTRIBUTE: session.expires_at,
+            keys.SCHEMA_VERSION: run.to_record()["schema_version"],
+            **self._run_body(session.session_id, run),
+        }
+
     def _run_from(self, item: Mapping[str, Any]) -> RunOutput:
         if "data" in item:
             text: str | bytes = item["data"]
@@ -380,28 +403,9 @@ class DynamoStore(Store):
         def write() -> SessionRecord:
             client = self.client
             pk, run_sk = keys.run_key(session.session_id, run.run_id)
-            old = self._get(pk, run_sk)
-            if old is None:
-                other = self._find(f"RUN#{run.run_id}")
-                if other is not None:
-                    raise StoreError(f"run {run.run_id!r} already belongs to another session")
+            old = self._get(pk, run_sk)  # a run saved again replaces itself; its tokens count once
             delta = {name: tokens[name] - int((old or {}).get(name) or 0) for name in _RUN_TOKENS}
-            run_item: dict[str, Any] = {
-                keys.PK: pk,
-                keys.SK: run_sk,
-                keys.GSI1_PK: f"RUN#{run.run_id}",
-                keys.GSI1_SK: "RUN",
-                "run_id": run.run_id,
-                "session_id": session.session_id,
-                "user_id": run.user_id,
-                "component_id": run.agent_id,
-                "status": run.status.value,
-                "created_at": run.created_at,
-                keys.TTL_ATTRIBUTE: session.expires_at,
-                keys.SCHEMA_VERSION: run.to_record()["schema_version"],
-                **tokens,
-                **self._run_body(session.session_id, run),
-            }
+            run_item = self.run_item(session, run)
             meta_key = _key(*keys.session_key(session.session_id))
             if expected_version == 0:
                 meta_item = self._session_item(

@@ -1,28 +1,64 @@
-"""`/sessions`: list a user's sessions, read one with its runs, delete one."""
+"""`/sessions`: create, list, read, change and delete sessions, and read their runs.
+
+Every call is scoped to the caller: with authentication on, to the verified user; with it off, to the
+`user_id` the request names (none: every session, the local developer's view). Another user's session is a
+404, never a 403 that would confirm it exists.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api.schemas import run_schema, session_detail, session_schema
-from stratus.run import RunStatus
-from stratus.storage.records import SessionQuery, SessionType
+from stratus.api.schemas import (
+    CreateSessionRequest,
+    DeleteSessionsRequest,
+    RenameSessionRequest,
+    UpdateSessionRequest,
+    paginated,
+    run_preview,
+    run_schema,
+    session_detail,
+    session_schema,
+)
+from stratus.app import App
+from stratus.run import RunOutput, RunStatus
+from stratus.storage import UNSET, ConflictError
+from stratus.storage.records import SessionQuery, SessionRecord, SessionType
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"])
+
+_TYPE = Query(default=None, description="agent, team or workflow; any if absent")
+_USER = Query(default=None, description="The user the session belongs to")
+
+
+def _not_found(session_id: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"session {session_id!r} not found")
+
+
+async def _session(app: App, session_id: str, user_id: str | None, session_type: SessionType | None) -> SessionRecord:
+    session = await app.store.get_session(session_id, user_id=user_id)
+    if session is None or (session_type is not None and session.session_type is not session_type):
+        raise _not_found(session_id)
+    return session
+
+
+async def _detail(app: App, session: SessionRecord) -> dict[str, Any]:
+    runs = await app.store.get_runs(session.session_id, statuses=(RunStatus.COMPLETED,))
+    return session_detail(session, runs)
 
 
 @router.get("", summary="List Sessions", operation_id="get_sessions")
 async def list_sessions(
     request: Request,
     app: AppDep,
-    type: SessionType | None = Query(default=None, description="agent, team or workflow; all if absent"),
+    type: SessionType | None = _TYPE,
     component_id: str | None = Query(default=None, description="Only sessions of this agent, team or workflow"),
     user_id: str | None = Query(default=None, description="Only sessions of this user"),
     session_name: str | None = Query(default=None, description="Only sessions whose name contains this"),
@@ -44,33 +80,141 @@ async def list_sessions(
         limit=limit,
     )
     sessions, total = await app.store.list_sessions(query)
-    return {
-        "data": [session_schema(s) for s in sessions],
-        "meta": {
-            "page": page,
-            "limit": limit,
-            "total_pages": math.ceil(total / limit) if total else 0,
-            "total_count": total,
-            "search_time_ms": round((time.perf_counter() - started) * 1000, 3),
-        },
-    }
+    return paginated([session_schema(s) for s in sessions], page=page, limit=limit, total=total, started=started)
+
+
+@router.post("", status_code=201, summary="Create New Session", operation_id="create_session")
+async def create_session(
+    body: CreateSessionRequest,
+    request: Request,
+    app: AppDep,
+    type: SessionType = Query(default=SessionType.AGENT, description="agent, team or workflow"),
+) -> dict[str, Any]:
+    """Create an empty session, to be continued by runs that name its id. 409 if the id is taken."""
+    component_id = {
+        SessionType.AGENT: body.agent_id,
+        SessionType.TEAM: body.team_id,
+        SessionType.WORKFLOW: body.workflow_id,
+    }[type]
+    if type is SessionType.AGENT and component_id is not None:
+        app.get_agent(component_id)  # 404 for an agent this deployment does not serve
+    session = SessionRecord(
+        session_id=body.session_id or new_id(),
+        session_type=type,
+        component_id=component_id,
+        user_id=resolve_user_id(request, body.user_id),
+        session_name=body.session_name,
+        session_state=body.session_state or {},
+        metadata=body.metadata,
+    )
+    try:
+        created = await app.store.create_session(session)
+    except ConflictError:
+        raise HTTPException(status_code=409, detail=f"session {session.session_id!r} already exists") from None
+    return session_detail(created, [])
+
+
+@router.delete("", status_code=204, summary="Delete Multiple Sessions", operation_id="delete_sessions")
+async def delete_sessions(
+    body: DeleteSessionsRequest, request: Request, app: AppDep, user_id: str | None = _USER
+) -> Response:
+    """Delete the listed sessions (of the listed types, if given) and their runs. Ids that do not exist or
+    belong to someone else are skipped."""
+    await app.store.delete_sessions(
+        body.session_ids,
+        user_id=resolve_user_id(request, user_id),
+        session_types=body.session_types or None,
+    )
+    return Response(status_code=204)
 
 
 @router.get("/{session_id}", summary="Get Session by ID", operation_id="get_session_by_id")
 async def get_session(
-    session_id: str,
-    request: Request,
-    app: AppDep,
-    type: SessionType | None = Query(default=None, description="Expected session type"),
-    user_id: str | None = Query(default=None, description="The user the session belongs to"),
+    session_id: str, request: Request, app: AppDep, type: SessionType | None = _TYPE, user_id: str | None = _USER
 ) -> dict[str, Any]:
     """The session with its state, totals and chat history."""
-    store = app.store
-    session = await store.get_session(session_id, user_id=resolve_user_id(request, user_id))
-    if session is None or (type is not None and session.session_type is not type):
-        raise HTTPException(status_code=404, detail=f"session {session_id!r} not found")
-    runs = await store.get_runs(session_id, statuses=(RunStatus.COMPLETED,))
-    return session_detail(session, runs)
+    session = await _session(app, session_id, resolve_user_id(request, user_id), type)
+    return await _detail(app, session)
+
+
+@router.patch("/{session_id}", summary="Update Session", operation_id="update_session")
+async def update_session(
+    session_id: str,
+    body: UpdateSessionRequest,
+    request: Request,
+    app: AppDep,
+    type: SessionType | None = _TYPE,
+    user_id: str | None = _USER,
+) -> dict[str, Any]:
+    """Replace the session's name, state, metadata or summary (the fields given). Concurrent changes are
+    not lost: a write that raced another is re-applied to the fresh session."""
+    caller = resolve_user_id(request, user_id)
+    await _session(app, session_id, caller, type)
+    given = body.model_fields_set
+    updated = await app.store.update_session(
+        session_id,
+        user_id=caller,
+        session_name=body.session_name if "session_name" in given and body.session_name is not None else UNSET,
+        session_state=body.session_state if "session_state" in given and body.session_state is not None else UNSET,
+        metadata=body.metadata if "metadata" in given else UNSET,
+        summary=body.summary if "summary" in given else UNSET,
+    )
+    if updated is None:
+        raise _not_found(session_id)
+    return await _detail(app, updated)
+
+
+@router.post("/{session_id}/rename", summary="Rename Session", operation_id="rename_session")
+async def rename_session(
+    session_id: str,
+    body: RenameSessionRequest,
+    request: Request,
+    app: AppDep,
+    type: SessionType | None = _TYPE,
+    user_id: str | None = _USER,
+) -> dict[str, Any]:
+    """Give the session a new name."""
+    caller = resolve_user_id(request, user_id)
+    await _session(app, session_id, caller, type)
+    updated = await app.store.update_session(session_id, user_id=caller, session_name=body.session_name)
+    if updated is None:
+        raise _not_found(session_id)
+    return await _detail(app, updated)
+
+
+@router.delete("/{session_id}", status_code=204, summary="Delete Session", operation_id="delete_session")
+async def delete_session(session_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> Response:
+    """Delete the session and all its runs."""
+    if not await app.store.delete_session(session_id, user_id=resolve_user_id(request, user_id)):
+        raise _not_found(session_id)
+    return Response(status_code=204)
+
+
+async def _filtered_runs(
+    app: App,
+    session_id: str,
+    caller: str | None,
+    session_type: SessionType | None,
+    created_after: int | None,
+    created_before: int | None,
+    statuses: list[str] | None,
+) -> list[RunOutput]:
+    await _session(app, session_id, caller, session_type)
+    wanted: list[RunStatus] | None = None
+    if statuses:
+        try:
+            wanted = [RunStatus(s.upper()) for s in statuses]
+        except ValueError:
+            raise HTTPException(
+                status_code=422, detail=f"unknown run status in {statuses}; use {', '.join(RunStatus)}"
+            ) from None
+    runs = await app.store.get_runs(session_id, statuses=wanted, user_id=caller)
+    return [
+        r
+        for r in runs
+        if (created_after is None or r.created_at >= created_after)
+        and (created_before is None or r.created_at <= created_before)
+    ]
 
 
 @router.get("/{session_id}/runs", summary="Get Session Runs", operation_id="get_session_runs")
@@ -78,25 +222,48 @@ async def get_session_runs(
     session_id: str,
     request: Request,
     app: AppDep,
-    type: SessionType | None = Query(default=None, description="Expected session type"),
-    user_id: str | None = Query(default=None, description="The user the session belongs to"),
+    type: SessionType | None = _TYPE,
+    user_id: str | None = _USER,
+    created_after: int | None = Query(default=None, description="Only runs created at or after (epoch seconds)"),
+    created_before: int | None = Query(default=None, description="Only runs created at or before (epoch seconds)"),
+    status: list[str] | None = Query(default=None, description="Only runs with these statuses (repeatable)"),
 ) -> list[dict[str, Any]]:
     """Every run of the session, oldest first."""
-    store = app.store
-    session = await store.get_session(session_id, user_id=resolve_user_id(request, user_id))
-    if session is None or (type is not None and session.session_type is not type):
-        raise HTTPException(status_code=404, detail=f"session {session_id!r} not found")
-    return [run_schema(r) for r in await store.get_runs(session_id)]
+    caller = resolve_user_id(request, user_id)
+    runs = await _filtered_runs(app, session_id, caller, type, created_after, created_before, status)
+    return [run_schema(r) for r in runs]
 
 
-@router.delete("/{session_id}", status_code=204, summary="Delete Session", operation_id="delete_session")
-async def delete_session(
+@router.get("/{session_id}/run-previews", summary="Get Session Run Previews", operation_id="get_session_run_previews")
+async def get_session_run_previews(
     session_id: str,
     request: Request,
     app: AppDep,
-    user_id: str | None = Query(default=None, description="The user the session belongs to"),
-) -> Response:
-    """Delete the session and all its runs."""
-    if not await app.store.delete_session(session_id, user_id=resolve_user_id(request, user_id)):
-        raise HTTPException(status_code=404, detail=f"session {session_id!r} not found")
-    return Response(status_code=204)
+    type: SessionType | None = _TYPE,
+    user_id: str | None = _USER,
+    created_after: int | None = Query(default=None, description="Only runs created at or after (epoch seconds)"),
+    created_before: int | None = Query(default=None, description="Only runs created at or before (epoch seconds)"),
+    status: list[str] | None = Query(default=None, description="Only runs with these statuses (repeatable)"),
+) -> list[dict[str, Any]]:
+    """The session's runs without their messages: input, status and the start of the answer."""
+    caller = resolve_user_id(request, user_id)
+    runs = await _filtered_runs(app, session_id, caller, type, created_after, created_before, status)
+    return [run_preview(r) for r in runs]
+
+
+@router.get("/{session_id}/runs/{run_id}", summary="Get Run from Session", operation_id="get_session_run")
+async def get_session_run(
+    session_id: str,
+    run_id: str,
+    request: Request,
+    app: AppDep,
+    type: SessionType | None = _TYPE,
+    user_id: str | None = _USER,
+) -> dict[str, Any]:
+    """One run of the session."""
+    caller = resolve_user_id(request, user_id)
+    await _session(app, session_id, caller, type)
+    run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
+    if run is None:
+        raise HTTPException(status_code=404, detail=f"run {run_id!r} not found in session {session_id!r}")
+    return run_schema(run)
