@@ -146,7 +146,8 @@ def main() -> int:
     items_ratio = dynamo[big][1] / dynamo[small][1]
     requests_ratio = dynamo[big][0] / dynamo[small][0]
     print(
-        f"  SQLite    {small:>6} runs: {sqlite[small]:7.3f} ms   {big:>6} runs: {sqlite[big]:7.3f} ms   ratio {sqlite_ratio:.2f}"
+        f"  SQLite    {small:>6} runs: {sqlite[small]:7.3f} ms   {big:>6} runs: {sqlite[big]:7.3f} ms   "
+        f"ratio {sqlite_ratio:.2f}"
     )
     print(
         f"  DynamoDB  {small:>6} runs: {dynamo[small][0]:.0f} requests, {dynamo[small][1]:.0f} items read   "
