@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= examples.demo:app
 
-.PHONY: help install run run-aws-local test lint format bench clean
+.PHONY: help install run run-aws-local test lint format bench layer synth clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,13 @@ format: $(VENV)/.test-deps ## Format and auto-fix the code
 bench: $(VENV)/.test-deps ## Run the benchmarks and print their figures
 	$(BIN)/python bench/agent_overhead.py
 	$(BIN)/python bench/session_load.py
+	$(BIN)/python bench/cold_start.py
+
+layer: $(VENV)/.test-deps ## Build the Lambda layer into layers/build (no Docker) and print its size
+	$(BIN)/python layers/build.py
+
+synth: $(VENV)/.test-deps ## Synthesize the CDK app into cdk.out/ with cdk-nag checks (no Docker; needs `make layer`)
+	$(BIN)/python infra/app.py
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .stratus .pytest_cache .ruff_cache

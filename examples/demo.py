@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stratus import Agent, App, RunContext, ToolError, Toolkit, tool
 from stratus.models.base import Model
+from stratus.secrets import get_secret
 
 
 @tool
@@ -117,7 +118,7 @@ class Notepad(Toolkit):
 
 def demo_model() -> Model:
     """OpenAI when a key is configured, else the offline llama.cpp model."""
-    if os.environ.get("OPENAI_API_KEY"):
+    if get_secret("OPENAI_API_KEY"):
         from stratus.models.openai import OpenAIChat
 
         return OpenAIChat(id=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))

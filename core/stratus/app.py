@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stratus.agent import Agent
@@ -11,9 +15,16 @@ from stratus.exceptions import ConfigError, NotFoundError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from stratus.background import RunQueue
+    from stratus.run import RunOutput
     from stratus.storage.base import Store
 
-__all__ = ["App"]
+__all__ = ["App", "RunHook", "load_app"]
+
+logger = logging.getLogger("stratus.app")
+
+RunHook = Callable[["RunOutput"], None]
+"""Called with every run that ends in this deployment (metrics, audit); it must not raise or block."""
 
 
 class App:
@@ -32,11 +43,15 @@ class App:
         name: str | None = None,
         description: str | None = None,
         store: Store | None = None,
+        run_queue: RunQueue | None = None,
     ) -> None:
         self.id = id
         self.name = name or id
         self.description = description
         self._store = store
+        self.run_queue = run_queue
+        """Where background runs go; None runs them as tasks of the serving process."""
+        self.run_hooks: list[RunHook] = []
         self.agents: dict[str, Agent] = {}
         for agent in agents:
             if not isinstance(agent, Agent):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -60,6 +75,14 @@ class App:
             if agent.store is None:
                 agent.store = self.store
 
+    def run_ended(self, output: RunOutput) -> None:
+        """Tell the run hooks a run ended; a failing hook is logged, never raised."""
+        for hook in self.run_hooks:
+            try:
+                hook(output)
+            except Exception:
+                logger.exception("run hook %r failed", hook)
+
     def get_agent(self, agent_id: str) -> Agent:
         try:
             return self.agents[agent_id]
@@ -74,3 +97,30 @@ class App:
 
     def __repr__(self) -> str:
         return f"App(id={self.id!r}, agents={list(self.agents)})"
+
+
+def load_app(spec: str) -> App:
+    """Import the `App` that `module:attribute` names (the current directory is importable). The attribute
+    may also be a function that returns the App."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"app {spec!r} must look like module:attribute, e.g. examples.demo:app")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigError(f"cannot import {module_name!r} (looked in {os.getcwd()} and sys.path)") from exc
+        raise
+    value: Any = module
+    for part in attr.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if callable(value) and not isinstance(value, App):
+        value = value()
+    if not isinstance(value, App):
+        raise ConfigError(f"{spec!r} is a {type(value).__name__}, not a stratus App")
+    return value

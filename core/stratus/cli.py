@@ -1,52 +1,27 @@
-"""The `stratus` command: `stratus dev` serves an app locally; `stratus ask` runs an agent once."""
+"""The `stratus` command: `stratus dev` serves an app locally; `stratus ask` runs an agent once; `stratus invoke`
+runs a Lambda handler with an event file; `stratus apikey` makes an API key."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import sys
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stratus.app import load_app
 from stratus.exceptions import ConfigError, StratusError
 from stratus.settings import STRATUS_APP, STRATUS_DB, STRATUS_LOG_LEVEL
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from stratus.app import App
-
-__all__ = ["asgi_from_env", "load_app", "main"]
-
-
-def load_app(spec: str) -> App:
-    """Import the `App` that `module:attribute` names (the current directory is importable)."""
-    from stratus.app import App
-
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"app {spec!r} must look like module:attribute, e.g. examples.demo:app")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"cannot import {module_name!r} (looked in {os.getcwd()} and sys.path)") from exc
-        raise
-    value: Any = module
-    for part in attr.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if callable(value) and not isinstance(value, App):
-        value = value()
-    if not isinstance(value, App):
-        raise ConfigError(f"{spec!r} is a {type(value).__name__}, not a stratus App")
-    return value
+__all__ = ["LocalContext", "asgi_from_env", "invoke", "load_app", "main"]
 
 
 def asgi_from_env() -> FastAPI:
@@ -158,6 +133,60 @@ async def _ask(args: argparse.Namespace) -> int:
     return status
 
 
+@dataclass
+class LocalContext:
+    """What a Lambda handler reads from its context, for running it on this machine."""
+
+    function_name: str
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def invoke(function: str, event: dict[str, Any]) -> Any:
+    """Run `functions/<function>.py`'s handler with `event`, as Lambda would."""
+    from stratus.aws.functions import function as spec_of
+
+    spec_of(function)  # fail with the list of known functions on a typo
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(f"functions.{function}")
+    return module.handler(event, LocalContext(function_name=function))
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    try:
+        with open(args.event, encoding="utf-8") as f:
+            event = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the event {args.event}: {exc}") from None
+    try:
+        result = invoke(args.function, event)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from stratus.api.auth import hash_key, new_api_key
+
+    key = args.key or new_api_key()
+    if not args.key:
+        print(f"API key (shown once, store it safely): {key}", file=sys.stderr)
+    print(json.dumps({"sha256": hash_key(key), "user_id": args.user}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stratus` command."""
     parser = argparse.ArgumentParser(prog="stratus", description="Serve and run stratus agents.")
@@ -183,8 +212,21 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--user", help="user id")
     ask.add_argument("--no-stream", action="store_true", help="print the answer when it is complete")
 
+    run = commands.add_parser("invoke", help="run a Lambda function's handler locally with an event file")
+    run.add_argument("function", help="a function of stratus.aws.functions.FUNCTIONS, e.g. sessions")
+    run.add_argument("event", help="the event, e.g. events/sessions_list.json")
+
+    apikey = commands.add_parser("apikey", help="make an API key and the entry for the API keys secret")
+    apikey.add_argument("--user", required=True, help="the user id the key stands for")
+    apikey.add_argument("--key", help="hash this key instead of making a new one")
+
     args = parser.parse_args(argv)
     try:
+        if args.command == "invoke":
+            _configure_logging(os.environ.get(STRATUS_LOG_LEVEL, "warning"))
+            return _invoke(args)
+        if args.command == "apikey":
+            return _apikey(args)
         if args.command == "dev":
             _configure_logging(args.log_level)
             return _dev(args)

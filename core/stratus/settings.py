@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "STRATUS_APP", "STRATUS_DB", "STRATUS_LOG_LEVEL"]
+__all__ = [
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "STRATUS_API_KEY",
+    "STRATUS_API_KEYS_SECRET",
+    "STRATUS_API_USER",
+    "STRATUS_APP",
+    "STRATUS_AUTH",
+    "STRATUS_DB",
+    "STRATUS_KNOWLEDGE_QUEUE_URL",
+    "STRATUS_LEARNING_QUEUE_URL",
+    "STRATUS_LOG_LEVEL",
+    "STRATUS_RUN_QUEUE_URL",
+    "STRATUS_SECRETS",
+    "STRATUS_USER_CLAIM",
+]
 
 STRATUS_APP = "STRATUS_APP"
 """The app to serve, as `module:attribute` (e.g. `examples.demo:app`)."""
@@ -15,3 +30,34 @@ STRATUS_LOG_LEVEL = "STRATUS_LOG_LEVEL"
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "OPENAI_BASE_URL"
+
+STRATUS_AUTH = "STRATUS_AUTH"
+"""How callers are authenticated: `none`, `api_key` or `cognito` (default: `api_key` when a key is configured,
+else `none`)."""
+
+STRATUS_API_KEY = "STRATUS_API_KEY"
+"""Locally: the one API key callers must send as `Authorization: Bearer <key>`. Auth is off when unset."""
+
+STRATUS_API_USER = "STRATUS_API_USER"
+"""Locally: the user id the `STRATUS_API_KEY` key stands for (default `default`)."""
+
+STRATUS_API_KEYS_SECRET = "STRATUS_API_KEYS_SECRET"
+"""On AWS: the Secrets Manager secret holding the SHA-256 hashes of the API keys and the users they stand for,
+as JSON `{"keys": [{"sha256": "<hex>", "user_id": "<user>"}]}`. Keys themselves are never stored."""
+
+STRATUS_USER_CLAIM = "STRATUS_USER_CLAIM"
+"""With Cognito auth: the JWT claim that names the user (default `sub`)."""
+
+STRATUS_SECRETS = "STRATUS_SECRETS"
+"""On AWS: JSON mapping a setting's name to the Secrets Manager secret that holds it, e.g.
+`{"OPENAI_API_KEY": "stratus/openai"}`. Model keys are read from there (cached), never from plain environment
+variables."""
+
+STRATUS_RUN_QUEUE_URL = "STRATUS_RUN_QUEUE_URL"
+"""The SQS queue of background runs; without it, background runs execute in the serving process."""
+
+STRATUS_LEARNING_QUEUE_URL = "STRATUS_LEARNING_QUEUE_URL"
+"""The SQS queue of finished runs awaiting learning extraction."""
+
+STRATUS_KNOWLEDGE_QUEUE_URL = "STRATUS_KNOWLEDGE_QUEUE_URL"
+"""The SQS queue of knowledge content awaiting ingestion."""

@@ -30,3 +30,18 @@ def make_app() -> App:
 
 
 not_an_app = 42
+
+
+def fresh_echo_app() -> App:
+    """A new App each call (tests that give each app its own store need unshared agents)."""
+    return App(
+        agents=[
+            Agent(id="echo", name="Echo", model=FunctionModel(_echo)),
+            Agent(id="broken", name="Broken", model=FunctionModel(_fail)),
+        ]
+    )
+
+
+def lambda_test_app() -> App:
+    """The app the Lambda handler tests deploy: the demo's agent id (`assistant`), a model that echoes."""
+    return App(agents=[Agent(id="assistant", name="Assistant", model=FunctionModel(_echo))])

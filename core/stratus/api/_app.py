@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -16,6 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from stratus import __version__
 from stratus.api._errors import install_error_handlers
 from stratus.api._runs import RunRegistry
+from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_env
+from stratus.api.documents import utc_now_iso
 from stratus.api.routers import agents, health, memories, sessions
 from stratus.app import App
 
@@ -38,18 +39,30 @@ def _playground_html() -> str:
     return files("stratus.api").joinpath("playground.html").read_text(encoding="utf-8")
 
 
-def create_app(app: App, *, routers: Iterable[str] | None = None, title: str | None = None) -> FastAPI:
+_FROM_ENV: Any = object()
+
+
+def create_app(
+    app: App,
+    *,
+    routers: Iterable[str] | None = None,
+    title: str | None = None,
+    auth: Authenticator | None = _FROM_ENV,
+) -> FastAPI:
     """A FastAPI application serving `app`.
 
-    `routers` limits it to some route groups (see `ROUTERS`); all of them by default. Agents without a store
-    get the app's store. Runs still in flight at shutdown are stored as CANCELLED.
+    `routers` limits it to some route groups (see `ROUTERS`); all of them by default. `auth` verifies callers
+    (see `stratus.api.auth`); by default it is what the environment configures, which locally is nothing
+    unless `STRATUS_API_KEY` is set. Agents without a store get the app's store. Runs still in flight at
+    shutdown are stored as CANCELLED.
     """
     names = list(ROUTERS) if routers is None else list(routers)
     unknown = [n for n in names if n not in ROUTERS]
     if unknown:
         raise ValueError(f"unknown route groups {unknown}; known: {sorted(ROUTERS)}")
     app.attach_store()
-    registry = RunRegistry()
+    authenticator = authenticator_from_env() if auth is _FROM_ENV else auth
+    registry = RunRegistry(on_end=app.run_ended)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
@@ -72,7 +85,7 @@ def create_app(app: App, *, routers: Iterable[str] | None = None, title: str | N
     )
     api.state.stratus = app
     api.state.runs = registry
-    api.state.instantiated_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.state.instantiated_at = utc_now_iso()
     install_error_handlers(api)
 
     @api.get("/", include_in_schema=False, response_model=None)
@@ -87,4 +100,6 @@ def create_app(app: App, *, routers: Iterable[str] | None = None, title: str | N
 
     for name in names:
         api.include_router(ROUTERS[name])
+    if authenticator is not None:
+        api.add_middleware(AuthMiddleware, authenticator=authenticator)
     return api

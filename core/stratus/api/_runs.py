@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from stratus._utils import dumps
@@ -37,8 +37,9 @@ class ActiveRun:
 class RunRegistry:
     """The runs this process is executing, by run id."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_end: Callable[[RunOutput], None] | None = None) -> None:
         self._active: dict[str, ActiveRun] = {}
+        self._on_end = on_end
 
     def get(self, run_id: str) -> ActiveRun | None:
         return self._active.get(run_id)
@@ -79,6 +80,8 @@ class RunRegistry:
                 active.queue.put_nowait(_END)
             self._active.pop(run.output.run_id, None)
             active.done.set()
+            if self._on_end is not None:
+                self._on_end(run.output)
 
     async def wait(self, active: ActiveRun) -> RunOutput:
         """Wait for the run to end (a client going away does not cancel it) and return its output."""

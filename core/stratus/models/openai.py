@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from stratus.exceptions import ConfigError, ModelError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
+from stratus.secrets import get_secret
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -84,7 +85,7 @@ class OpenAIChat(Model):
             except ImportError as exc:  # pragma: no cover - openai is a core dependency
                 raise ConfigError("OpenAIChat needs the `openai` package: pip install openai") from exc
             base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-            api_key = self.api_key or os.environ.get("OPENAI_API_KEY")
+            api_key = self.api_key or get_secret("OPENAI_API_KEY")
             if not api_key:
                 if not base_url:
                     raise ConfigError(

@@ -3,6 +3,7 @@ their runs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -14,6 +15,7 @@ from stratus.api._errors import status_for
 from stratus.api._forms import parse_run_request, run_request_openapi
 from stratus.api._runs import sse
 from stratus.api.schemas import agent_response
+from stratus.background import BackgroundRun, QueueError, enqueue_run
 from stratus.run import RunInput, RunStatus
 
 __all__ = ["router"]
@@ -62,15 +64,29 @@ async def create_run(agent_id: str, request: Request, app: AppDep, registry: Reg
     run.output.input = RunInput(input_content=body.message, files=parsed.file_names or None)
 
     if body.background:
-        active = registry.start(run, stream=False)
-        out = active.output
+        out = run.output
+        if app.run_queue is not None:
+            # Stored as PENDING, then a worker runs it (on AWS: the SQS run worker, up to 15 minutes).
+            job = BackgroundRun(
+                agent_id=agent.agent_id,
+                run_id=out.run_id,
+                session_id=out.session_id,
+                user_id=user_id,
+                message=parsed.message,
+                input_content=body.message,
+                files=parsed.file_names or None,
+                session_state=body.session_state,
+            )
+            try:
+                await enqueue_run(agent, job, app.run_queue)
+            except QueueError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from None
+            status = RunStatus.PENDING
+        else:
+            registry.start(run, stream=False)
+            status = RunStatus.RUNNING
         return JSONResponse(
-            {
-                "run_id": out.run_id,
-                "session_id": out.session_id,
-                "agent_id": out.agent_id,
-                "status": "RUNNING",
-            },
+            {"run_id": out.run_id, "session_id": out.session_id, "agent_id": out.agent_id, "status": status.value},
             status_code=202,
         )
     if body.stream:
@@ -184,4 +200,17 @@ async def cancel_run(
     stored = await store.get_run(run_id, session_id=session_id, user_id=caller)
     if stored is None or stored.agent_id != agent_id:
         raise HTTPException(status_code=404, detail=f"run {run_id!r} not found")
+    if stored.status is RunStatus.PENDING:
+        # Queued and not started: mark it, and the worker that picks it up will leave it alone.
+        session = await store.get_session(stored.session_id)
+        if session is not None:
+            cancelled = replace(
+                stored, status=RunStatus.CANCELLED, error="cancelled by request", error_type="RunCancelledError"
+            )
+            await store.save_run(session, cancelled, state_base=session.session_state)
+            return {"run_id": run_id, "session_id": stored.session_id, "status": RunStatus.CANCELLED.value}
+    if stored.status is RunStatus.RUNNING:
+        raise HTTPException(
+            status_code=409, detail=f"run {run_id!r} is running in another process; it cannot be stopped"
+        )
     raise HTTPException(status_code=409, detail=f"run {run_id!r} already ended with status {stored.status.value}")

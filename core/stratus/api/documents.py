@@ -1,0 +1,55 @@
+"""Response documents that need neither FastAPI nor pydantic, so the lightest Lambda function (health and
+config) can answer them without importing either."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from stratus.app import App
+from stratus.exceptions import StratusError
+
+__all__ = ["config_document", "health_document"]
+
+
+def health_document(instantiated_at: str) -> dict[str, str]:
+    """AgentOS' `HealthResponse`."""
+    return {"status": "ok", "instantiated_at": instantiated_at}
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def config_document(app: App) -> dict[str, Any]:
+    """AgentOS' `/config`: what this deployment serves, its agents, models and databases."""
+    db_id = app.store.id
+    models: dict[tuple[str, str], dict[str, str]] = {}
+    for agent in app.agents.values():
+        try:
+            model = agent.get_model()
+        except StratusError:
+            continue
+        models[(model.id, model.provider)] = {"id": model.id, "provider": model.provider}
+
+    def domain(name: str, tables: list[str] | None = None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"db_id": db_id, "domain_config": {"display_name": name}}
+        if tables is not None:
+            entry["tables"] = tables
+        return {"dbs": [entry]}
+
+    return {
+        "os_id": app.id,
+        "name": app.name,
+        "description": app.description,
+        "available_models": list(models.values()),
+        "databases": [db_id],
+        "session": domain("Sessions", ["sessions"]),
+        "metrics": domain("Metrics"),
+        "memory": domain("Memory", ["memories"]),
+        "knowledge": {"dbs": [], "knowledge_instances": []},
+        "agents": [{"id": a.agent_id, "name": a.name, "db_id": db_id} for a in app.agents.values()],
+        "teams": [],
+        "workflows": [],
+        "interfaces": [],
+    }

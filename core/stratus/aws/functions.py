@@ -1,0 +1,154 @@
+"""Which Lambda function serves which routes and queues, and what each may touch: one constant shared by the
+handler modules in `functions/`, the CDK stack in `infra/` and the tests, so they cannot disagree.
+
+Pure data: importing it loads no AWS SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+__all__ = ["FUNCTIONS", "QUEUES", "Access", "FunctionKind", "FunctionSpec", "QueueSpec", "function"]
+
+
+class FunctionKind(StrEnum):
+    API = "api"
+    """A buffered route group: its FastAPI routers wrapped with Mangum."""
+
+    STREAM = "stream"
+    """A streamed route group: the FastAPI app served by uvicorn under the AWS Lambda Web Adapter, behind an
+    API Gateway integration with `responseTransferMode=STREAM` (also lifts the 29 s limit, up to 15 min)."""
+
+    QUEUE = "queue"
+    """An SQS consumer with partial batch failures."""
+
+
+class Access(StrEnum):
+    """What a function may do; the stack turns each into the narrowest IAM grant."""
+
+    TABLE_READ = "table:read"
+    TABLE_WRITE = "table:write"
+    BUCKET_READ = "bucket:read"
+    BUCKET_WRITE = "bucket:write"
+    RUN_QUEUE_SEND = "run_queue:send"
+    COLLECTION_READ = "collection:read"
+    COLLECTION_WRITE = "collection:write"
+    API_KEYS_READ = "secret:api_keys"
+    MODEL_SECRETS_READ = "secret:models"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One Lambda function.
+
+    Attributes:
+        name: The function's name, also its module in `functions/` (`functions/<name>.py`).
+        kind: How it is invoked.
+        routers: The route groups (`stratus.api.ROUTERS` names) it serves.
+        paths: The API Gateway resources it answers: every method on each, and on everything below a path
+            ending in `/{proxy+}`.
+        access: What it may touch.
+        queue: For a queue consumer, the queue (a `QUEUES` key) it reads.
+        timeout_seconds: Its timeout (a streamed or queued run may take up to 15 minutes).
+        memory_mb: Its memory, which also buys CPU.
+    """
+
+    name: str
+    kind: FunctionKind
+    routers: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    access: frozenset[Access] = field(default_factory=frozenset[Access])
+    queue: str | None = None
+    timeout_seconds: int = 29
+    memory_mb: int = 1024
+
+    @property
+    def module(self) -> str:
+        return f"functions.{self.name}"
+
+    @property
+    def handler(self) -> str:
+        """The Lambda handler string (for STREAM functions the Web Adapter runs `run.sh` instead)."""
+        return f"{self.module}.handler"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """One SQS queue with its dead-letter queue.
+
+    Attributes:
+        name: The queue's short name.
+        url_variable: The environment variable that carries its URL to the functions that send to it.
+        max_receive_count: Deliveries before a message that keeps failing moves to the dead-letter queue.
+        visibility_timeout_seconds: How long a message stays hidden while a consumer works on it; at least
+            the consumer's timeout, so a slow run is never handed to a second worker.
+    """
+
+    name: str
+    url_variable: str
+    max_receive_count: int = 3
+    visibility_timeout_seconds: int = 6 * 900
+
+
+_READ_WRITE: Final = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.BUCKET_READ, Access.BUCKET_WRITE})
+
+FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
+    FunctionSpec(
+        name="health",
+        kind=FunctionKind.API,
+        routers=("health",),
+        paths=("/health", "/config"),
+        access=frozenset({Access.API_KEYS_READ}),
+        memory_mb=512,
+    ),
+    FunctionSpec(
+        name="agent_runs",
+        kind=FunctionKind.STREAM,
+        routers=("agents",),
+        paths=("/agents", "/agents/{proxy+}"),
+        access=_READ_WRITE
+        | {Access.RUN_QUEUE_SEND, Access.API_KEYS_READ, Access.MODEL_SECRETS_READ, Access.COLLECTION_READ},
+        timeout_seconds=900,
+        memory_mb=1769,  # one full vCPU
+    ),
+    FunctionSpec(
+        name="sessions",
+        kind=FunctionKind.API,
+        routers=("sessions",),
+        paths=("/sessions", "/sessions/{proxy+}"),
+        access=_READ_WRITE | {Access.API_KEYS_READ},
+    ),
+    FunctionSpec(
+        name="memories",
+        kind=FunctionKind.API,
+        routers=("memories",),
+        paths=("/memories", "/memories/{proxy+}", "/memory_topics", "/user_memory_stats"),
+        access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ}),
+    ),
+    FunctionSpec(
+        name="run_worker",
+        kind=FunctionKind.QUEUE,
+        queue="runs",
+        access=_READ_WRITE | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ},
+        timeout_seconds=900,
+        memory_mb=1769,
+    ),
+)
+"""Every function of a deployment."""
+
+QUEUES: Final[dict[str, QueueSpec]] = {
+    "runs": QueueSpec(name="runs", url_variable="STRATUS_RUN_QUEUE_URL"),
+    "learning": QueueSpec(name="learning", url_variable="STRATUS_LEARNING_QUEUE_URL"),
+    "knowledge": QueueSpec(name="knowledge", url_variable="STRATUS_KNOWLEDGE_QUEUE_URL"),
+}
+"""Every queue of a deployment, each with a dead-letter queue."""
+
+
+def function(name: str) -> FunctionSpec:
+    """The spec of the function called `name`."""
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no function named {name!r}; known: {', '.join(s.name for s in FUNCTIONS)}")

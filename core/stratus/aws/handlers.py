@@ -1,0 +1,59 @@
+"""Lambda handlers for the API. A function module in `functions/` is one line that builds its handler:
+
+handler = api_handler("sessions")     # buffered routes: FastAPI router(s) behind Mangum
+app = asgi_app("agents")              # streamed routes: served by uvicorn under the Web Adapter
+handler = health_handler()            # /health and /config without FastAPI (stratus.aws.health)
+handler = run_worker_handler()        # the SQS run worker (stratus.aws.workers)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from fastapi import FastAPI
+
+from stratus.api import create_app
+from stratus.aws.bootstrap import lambda_app
+from stratus.aws.observability import LambdaHandler, ensure_event_loop, instrument, record_run
+
+__all__ = ["api_handler", "asgi_app", "buffered_fallback"]
+
+
+def asgi_app(*route_groups: str) -> FastAPI:
+    """The FastAPI app for these route groups, with the deployment's auth, for uvicorn under the Lambda Web
+    Adapter (streamed responses, runs up to 15 minutes). Metrics flush after each run."""
+    app = lambda_app()
+    app.run_hooks[:] = [hook for hook in app.run_hooks if hook is not record_run]
+    app.run_hooks.append(lambda output: record_run(output, flush=True))
+    return create_app(app, routers=route_groups)
+
+
+def api_handler(*route_groups: str) -> LambdaHandler:
+    """A buffered Lambda handler serving these route groups through Mangum, with Powertools' logger
+    (correlation id = the API Gateway request id), tracer and metrics around each invocation."""
+    from mangum import Mangum
+
+    asgi = create_app(lambda_app(), routers=route_groups)
+    adapter = Mangum(asgi, lifespan="off")
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        ensure_event_loop()
+        lambda_context: Any = context  # Mangum types the context with its own protocol
+        return dict(adapter(event, lambda_context))
+
+    return instrument(handler, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+
+
+def buffered_fallback(*route_groups: str) -> LambdaHandler:
+    """For a streamed function: the same routes buffered, built on first use. On AWS the Web Adapter serves
+    the function's `app` and never calls this; `stratus invoke` and direct invocations do."""
+    built: list[LambdaHandler] = []
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if not built:
+            built.append(api_handler(*route_groups))
+        return built[0](event, context)
+
+    return handler

@@ -1,0 +1,40 @@
+"""The SQS consumers. `run_worker_handler` executes background runs. No FastAPI here: a worker starts fast."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities import batch
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratus.aws.bootstrap import lambda_app
+from stratus.aws.observability import LambdaHandler, instrument, logger
+from stratus.background import BackgroundRun, execute_run
+
+__all__ = ["run_worker_handler"]
+
+
+def run_worker_handler() -> LambdaHandler:
+    """The SQS consumer of background runs. Each record is one run; a record that fails (a malformed message,
+    the store unreachable) is reported back alone, retried, and after the queue's maxReceiveCount lands in its
+    dead-letter queue, while the rest of the batch succeeds. A run that fails is stored as ERROR: that is its
+    result, not a reason to retry."""
+    app = lambda_app()
+    # Failed records are reported, never raised: SQS then retries exactly those, and the invocation succeeds.
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    async def process(record: SQSRecord) -> None:
+        job = BackgroundRun.from_json(record.body)
+        logger.append_keys(run_id=job.run_id, session_id=job.session_id, agent_id=job.agent_id)
+        await execute_run(app, job)
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
+        response: dict[str, Any] = process_batch(
+            event=event, record_handler=process, processor=processor, context=context
+        )
+        return response
+
+    return instrument(handler)

@@ -1,0 +1,5 @@
+"""Lambda: `/memories`, `/memory_topics`, `/user_memory_stats`."""
+
+from stratus.aws.handlers import api_handler
+
+handler = api_handler("memories")

@@ -1,0 +1,5 @@
+"""Lambda: the SQS consumer of background runs."""
+
+from stratus.aws.workers import run_worker_handler
+
+handler = run_worker_handler()

@@ -1,0 +1,336 @@
+"""The Lambda functions, invoked with the sample events in `events/` against moto's server (DynamoDB, SQS,
+Secrets Manager, S3): each answers the right status and writes what it should; a background run goes
+202 -> queue -> worker -> completed; a poison message ends in the dead-letter queue while its batch succeeds;
+every route but /health refuses a missing or wrong API key; a streamed run through the deployed ASGI app
+yields the same events as the local server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stratus.api import create_app
+from stratus.api.auth import hash_key
+from stratus.aws import bootstrap
+from stratus.cli import LocalContext, invoke
+from stratus.run import RunStatus
+from stratus.storage import SessionQuery
+from stratus.storage.dynamodb import DynamoStore
+from stratus.storage.sqlite import SqliteStore
+from tests.aws import REGION, MotoServer
+from tests.fakes.apps import lambda_test_app
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+KEY = "sk-stratus-example-key"
+USER = "events-user"
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+
+def event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+class Deployment:
+    """One deployment's AWS resources in moto, and the environment its functions read."""
+
+    def __init__(self, moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqs = moto.client("sqs")
+        self.dlq_url = sqs.create_queue(QueueName=f"runs-dlq-{id(self)}")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue_url = sqs.create_queue(
+            QueueName=f"runs-{id(self)}",
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+        )["QueueUrl"]
+        secrets = moto.client("secretsmanager")
+        keys_doc = {"keys": [{"sha256": hash_key(KEY), "user_id": USER}]}
+        api_keys_arn = secrets.create_secret(Name=f"api-keys-{id(self)}", SecretString=json.dumps(keys_doc))["ARN"]
+        model_arn = secrets.create_secret(Name=f"openai-{id(self)}", SecretString="sk-from-secrets-manager")["ARN"]
+        self.bucket = moto.new_bucket()
+        self.store = DynamoStore(f"stratus-{id(self)}", region=REGION, bucket=self.bucket)
+        self.store.create_table()
+        self.sqs = sqs
+        environment = {
+            "STRATUS_APP": "tests.fakes.apps:lambda_test_app",
+            "STRATUS_DB": f"dynamodb://{self.store.table}?region={REGION}&bucket={self.bucket}",
+            "STRATUS_AUTH": "api_key",
+            "STRATUS_API_KEYS_SECRET": api_keys_arn,
+            "STRATUS_SECRETS": json.dumps({"OPENAI_API_KEY": model_arn}),
+            "STRATUS_RUN_QUEUE_URL": self.queue_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "stratus-test",
+            "POWERTOOLS_METRICS_NAMESPACE": "StratusTest",
+            # As in Lambda: Powertools then keeps one event loop for the batch processor, as Mangum does.
+            "LAMBDA_TASK_ROOT": str(EVENTS.parent),
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    def receive(self, url: str | None = None) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=url or self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+        )
+        return list(response.get("Messages", []))
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's SQS trigger builds from received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:runs",
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def _forget_functions() -> None:
+    """A fresh "execution environment": handlers rebuilt from the environment, the event loop they kept closed."""
+    import asyncio
+
+    bootstrap.reset()
+    for name in [m for m in sys.modules if m == "functions" or m.startswith("functions.")]:
+        del sys.modules[name]
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_running():
+        loop.close()
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def deployment(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    _forget_functions()
+    yield Deployment(moto, monkeypatch)
+    _forget_functions()
+
+
+def call(function: str, request: dict[str, Any]) -> dict[str, Any]:
+    response = invoke(function, request)
+    assert isinstance(response, dict)
+    return response
+
+
+def test_every_api_event_answers_through_its_function(deployment: Deployment) -> None:
+    health = call("health", event("health"))
+    assert (health["statusCode"], body_of(health)["status"]) == (200, "ok")
+    config = body_of(call("health", event("config")))
+    assert [a["id"] for a in config["agents"]] == ["assistant"]
+    assert [a["id"] for a in body_of(call("agent_runs", event("agents_list")))] == ["assistant"]
+    assert body_of(call("agent_runs", event("agent_get")))["model"]["provider"] == "Test"
+
+    run = call("agent_runs", event("agent_run"))
+    assert run["statusCode"] == 200
+    output = body_of(run)
+    assert (output["content"], output["user_id"], output["session_id"]) == ("echo: What can you do?", USER, "s-events")
+
+    streamed = call("agent_runs", event("agent_run_stream"))
+    assert streamed["statusCode"] == 200
+    assert streamed["headers"]["content-type"].startswith("text/event-stream")
+    names = [line[len("event: ") :] for line in streamed["body"].splitlines() if line.startswith("event: ")]
+    assert (names[0], names[-1]) == ("RunStarted", "RunCompleted")
+
+    # the runs are in DynamoDB, in the caller's session
+    session = body_of(call("sessions", event("session_get")))
+    assert (session["session_id"], session["user_id"]) == ("s-events", USER)
+    assert [m["content"] for m in session["chat_history"]][:2] == ["What can you do?", "echo: What can you do?"]
+    assert len(body_of(call("sessions", event("session_runs")))) == 2
+    assert body_of(call("sessions", event("session_rename")))["session_name"] == "Renamed from an event"
+    created = call("sessions", event("sessions_create"))
+    assert created["statusCode"] == 201
+    listed = body_of(call("sessions", event("sessions_list")))
+    assert sorted(s["session_id"] for s in listed["data"]) == ["s-created", "s-events"]
+
+    made = call("memories", event("memories_create"))
+    assert (made["statusCode"], body_of(made)["user_id"]) == (200, USER)
+    assert body_of(call("memories", event("memories_list")))["meta"]["total_count"] == 1
+    assert body_of(call("memories", event("memory_topics"))) == ["language"]
+    assert body_of(call("memories", event("user_memory_stats")))["data"][0]["user_id"] == USER
+
+    assert sessions_of(deployment.store, USER) == ["s-created", "s-events"]
+
+
+def asyncio_run(coro: Any) -> Any:
+    """Run on the thread's loop, the one the handlers keep (asyncio.run would drop it unclosed)."""
+    import asyncio
+
+    from stratus.aws.observability import ensure_event_loop
+
+    ensure_event_loop()
+    return asyncio.get_event_loop().run_until_complete(coro)
+
+
+def sessions_of(store: DynamoStore, user: str) -> list[str]:
+    found, _ = asyncio_run(store.list_sessions(SessionQuery(user_id=user)))
+    return sorted(s.session_id for s in found)
+
+
+def test_a_background_run_goes_through_the_queue_to_the_worker(deployment: Deployment) -> None:
+    accepted = call("agent_runs", event("agent_run_background"))
+    assert accepted["statusCode"] == 202
+    job = body_of(accepted)
+    assert job["status"] == "PENDING"
+    poll = deepcopy(event("agent_get"))
+    poll["path"] = f"/agents/assistant/runs/{job['run_id']}"
+    poll["pathParameters"] = {"proxy": f"assistant/runs/{job['run_id']}"}
+    assert body_of(call("agent_runs", poll))["status"] == "PENDING"
+
+    messages = deployment.receive()
+    assert len(messages) == 1
+    worked = call("run_worker", sqs_event(messages))
+
+    assert worked == {"batchItemFailures": []}
+    finished = body_of(call("agent_runs", poll))
+    assert (finished["status"], finished["content"]) == ("COMPLETED", "echo: Take your time")
+    # the same message delivered again changes nothing
+    assert call("run_worker", sqs_event(messages)) == {"batchItemFailures": []}
+    runs = body_of(call("sessions", event("session_runs")))
+    assert [r["run_id"] for r in runs] == [job["run_id"]]
+
+
+def test_the_run_worker_sample_event(deployment: Deployment) -> None:
+    assert call("run_worker", event("run_worker")) == {"batchItemFailures": []}
+
+    runs = asyncio_run(deployment.store.get_runs("s-background"))
+    assert [(r.status, r.content, r.user_id) for r in runs] == [(RunStatus.COMPLETED, "echo: Summarise the week", USER)]
+
+
+def test_a_poison_message_reaches_the_dead_letter_queue_while_its_batch_succeeds(deployment: Deployment) -> None:
+    good = json.loads(event("run_worker")["Records"][0]["body"])
+    deployment.sqs.send_message(QueueUrl=deployment.queue_url, MessageBody=json.dumps(good))
+    deployment.sqs.send_message(QueueUrl=deployment.queue_url, MessageBody="{not a run")
+
+    failures: list[list[str]] = []
+    for _ in range(4):  # what Lambda's SQS trigger does: receive, invoke, delete what succeeded
+        messages = deployment.receive()
+        if not messages:
+            break
+        response = call("run_worker", sqs_event(messages))
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        failures.append([m["Body"][:10] for m in messages if m["MessageId"] in failed])
+        for m in messages:
+            if m["MessageId"] not in failed:
+                deployment.sqs.delete_message(QueueUrl=deployment.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    assert failures[0] == ["{not a run"]
+    dead = deployment.receive(deployment.dlq_url)
+    assert [m["Body"] for m in dead] == ["{not a run"]
+    assert [r.status for r in asyncio_run(deployment.store.get_runs("s-background"))] == [RunStatus.COMPLETED]
+
+
+API_EVENTS = {
+    "health": ["health", "config"],
+    "agent_runs": ["agents_list", "agent_get", "agent_run", "agent_run_stream", "agent_run_background"],
+    "sessions": ["sessions_list", "sessions_create", "session_get", "session_rename", "session_runs"],
+    "memories": ["memories_create", "memories_list", "memory_topics", "user_memory_stats"],
+}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", "Basic dXNlcjpwYXNz", "Bearer "])
+def test_every_route_but_health_refuses_a_missing_or_wrong_key(
+    deployment: Deployment, authorization: str | None
+) -> None:
+    for function, names in API_EVENTS.items():
+        for name in names:
+            request = event(name)
+            for headers in (request["headers"], request["multiValueHeaders"]):
+                headers.pop("Authorization")
+                if authorization is not None:
+                    headers["Authorization"] = authorization if headers is request["headers"] else [authorization]
+            response = call(function, request)
+            if name == "health":
+                assert response["statusCode"] == 200
+            else:
+                assert response["statusCode"] == 401, f"{name}: {response['statusCode']}"
+                assert "detail" in body_of(response)
+    # nothing was written by the refused calls
+    assert sessions_of(deployment.store, USER) == []
+
+
+def test_model_keys_come_from_secrets_manager_not_the_environment(deployment: Deployment) -> None:
+    import os
+
+    from stratus.secrets import get_secret
+
+    call("health", event("health"))  # a cold start configures the secrets
+
+    assert get_secret("OPENAI_API_KEY") == "sk-from-secrets-manager"
+    assert "OPENAI_API_KEY" not in os.environ
+    assert all("sk-from-secrets-manager" not in value for value in os.environ.values())
+
+
+def test_a_streamed_run_through_the_deployed_app_matches_the_local_server(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    import functions.agent_runs as deployed
+
+    request = {"message": "stream me", "stream": True, "session_id": "s-stream"}
+    with TestClient(deployed.app) as client:
+        response = client.post("/agents/assistant/runs", json=request, headers={"Authorization": f"Bearer {KEY}"})
+        assert client.post("/agents/assistant/runs", json=request).status_code == 401
+    local_app = lambda_test_app()
+    local_app._store = SqliteStore(tmp_path / "local.db")  # pyright: ignore[reportPrivateUsage]
+    with TestClient(create_app(local_app, auth=None)) as client:
+        local = client.post("/agents/assistant/runs", json=request)
+
+    def kinds(text: str) -> list[str]:
+        return [line[len("event: ") :] for line in text.splitlines() if line.startswith("event: ")]
+
+    def contents(text: str) -> list[Any]:
+        return [json.loads(line[6:]).get("content") for line in text.splitlines() if line.startswith("data: ")]
+
+    assert response.status_code == 200
+    assert kinds(response.text) == kinds(local.text)
+    assert contents(response.text) == contents(local.text)
+    assert kinds(response.text)[0] == "RunStarted"
+    assert kinds(response.text)[-1] == "RunCompleted"
+
+
+def test_invoke_names_the_known_functions_on_a_typo(deployment: Deployment) -> None:
+    with pytest.raises(KeyError, match="known: health"):
+        invoke("sesions", event("sessions_list"))
+
+
+def test_local_context_looks_like_lambdas() -> None:
+    context = LocalContext(function_name="sessions")
+    assert context.invoked_function_arn.endswith(":function:sessions")
+    assert context.get_remaining_time_in_millis() > 0
+
+
+def test_a_queued_run_cancelled_before_it_starts_is_never_run(deployment: Deployment) -> None:
+    job = body_of(call("agent_runs", event("agent_run_background")))
+    cancel = deepcopy(event("agent_run"))
+    cancel["path"] = f"/agents/assistant/runs/{job['run_id']}/cancel"
+    cancel["pathParameters"] = {"proxy": f"assistant/runs/{job['run_id']}/cancel"}
+    cancel["body"] = None
+
+    cancelled = call("agent_runs", cancel)
+    assert (cancelled["statusCode"], body_of(cancelled)["status"]) == (200, "CANCELLED")
+
+    assert call("run_worker", sqs_event(deployment.receive())) == {"batchItemFailures": []}
+    runs = asyncio_run(deployment.store.get_runs("s-events"))
+    assert [(r.run_id, r.status) for r in runs] == [(job["run_id"], RunStatus.CANCELLED)]
+    assert call("agent_runs", cancel)["statusCode"] == 409
