@@ -28,7 +28,9 @@ def run_worker_handler() -> LambdaHandler:
     async def process(record: SQSRecord) -> None:
         job = BackgroundRun.from_json(record.body)
         logger.append_keys(run_id=job.run_id, session_id=job.session_id, agent_id=job.agent_id)
-        await execute_run(app, job)
+        output = await execute_run(app, job)
+        if output is not None:
+            app.run_ended(output)  # runs, errors, tokens and latency metrics, flushed with the invocation
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
