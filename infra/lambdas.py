@@ -1,0 +1,311 @@
+"""One Lambda function per `stratus.aws.functions.FUNCTIONS` entry, each with its own least-privilege role
+(granted strictly from its `access`), its own log group, X-Ray tracing and an alarm on its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import CfnCondition, CfnElement, CfnParameter, Duration, Fn, Stack, Token
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import StratusConfig
+from infra.credentials import Secrets
+from infra.data import Data
+from infra.knowledge import Knowledge
+from infra.monitoring import ALARM_PERIOD, Monitoring
+from infra.nag import acknowledge, arn_of
+from infra.naming import pascal
+from infra.queues import Queues
+from infra.staging import RUN_SCRIPT, CodeStager
+from infra.typing_compat import as_principal, as_role
+from stratus import settings
+from stratus.aws.functions import FUNCTIONS, QUEUES, Access, FunctionKind, FunctionSpec
+from stratus.storage import keys
+
+__all__ = [
+    "LOG_RETENTION",
+    "RUNTIME",
+    "TABLE_READ_ACTIONS",
+    "TABLE_WRITE_ACTIONS",
+    "WEB_ADAPTER_ENVIRONMENT",
+    "WEB_ADAPTER_LAYER_PARAMETER",
+    "Functions",
+]
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+"""The layer's wheels are built for CPython 3.12 on manylinux2014 x86_64: the functions must match."""
+
+ARCHITECTURE = lambda_.Architecture.X86_64
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+METRICS_NAMESPACE = "Stratus"
+
+TABLE_READ_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:BatchGetItem",
+    "dynamodb:DescribeTable",
+)
+TABLE_WRITE_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    # TransactWriteItems needs no action of its own: DynamoDB authorizes each item's Put/Update/Delete/Check.
+    "dynamodb:ConditionCheckItem",
+)
+BUCKET_READ_ACTIONS = ("s3:GetObject",)
+BUCKET_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
+QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
+SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)
+COLLECTION_ACTIONS = ("aoss:APIAccessAll",)
+
+WEB_ADAPTER_LAYER_PARAMETER = "LambdaWebAdapterLayerArn"
+"""The stack parameter naming the AWS Lambda Web Adapter layer; empty selects AWS's own layer in the region."""
+
+WEB_ADAPTER_DEFAULT_LAYER = "arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:26"
+
+WEB_ADAPTER_PORT = "8080"
+
+WEB_ADAPTER_ENVIRONMENT = {
+    "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+    "AWS_LWA_INVOKE_MODE": "response_stream",
+    "AWS_LWA_PORT": WEB_ADAPTER_PORT,
+    "AWS_LWA_READINESS_CHECK_PATH": "/health",
+}
+"""What makes a streamed function start its `run.sh` under the Web Adapter and stream its responses."""
+
+_QUEUE_SENDS = {Access.RUN_QUEUE_SEND: "runs"}
+"""Which queue each send access is for."""
+
+_BATCH_SIZES = {"runs": 1}
+"""Records per invocation by queue (default 10): a background run may take the whole 15 minutes alone."""
+
+_DEFAULT_BATCH_SIZE = 10
+
+_XRAY_REASON = (
+    "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which X-Ray only grants on "
+    "Resource '*' (it has no resource-level permissions)."
+)
+_RUNTIME_REASON = (
+    "The shared layer's binary wheels are built for CPython 3.12 (manylinux2014_x86_64, without Docker); "
+    "the runtime must match them, so it moves when the layer's build does."
+)
+_WEB_ADAPTER_LAYER_REASON = (
+    f"The {WEB_ADAPTER_LAYER_PARAMETER} parameter's empty default selects AWS's Web Adapter layer in the "
+    "region through Fn::If; the validator checks the empty branch of the Fn::If as if it were the ARN."
+)
+_BUCKET_REASON = (
+    "Run bodies are stored under keys made of session and run ids known only at run time, so the grant "
+    "covers the objects of this one bucket (object actions only, no bucket-level or s3:* action)."
+)
+
+
+class Functions(Construct):
+    """Every function of `FUNCTIONS`, keyed by name, with its role.
+
+    Args:
+        config: The app to serve, auth mode, where the code and the layer are.
+        staging_root: Where the code is staged for its assets.
+        data: The table and the run-body bucket.
+        queues: The queues (their URLs for senders, their messages for consumers).
+        secrets: The secrets whose ARNs the functions receive.
+        knowledge: The vector collection.
+        monitoring: Where the error alarms go.
+
+    Attributes:
+        functions: The Lambda functions.
+        roles: Each function's own role.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StratusConfig,
+        staging_root: Path,
+        data: Data,
+        queues: Queues,
+        secrets: Secrets,
+        knowledge: Knowledge,
+        monitoring: Monitoring,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._data = data
+        self._queues = queues
+        self._secrets = secrets
+        self._knowledge = knowledge
+        self._monitoring = monitoring
+        self._code = CodeStager(config, staging_root)
+        self._layer = self._build_layer()
+        self._web_adapter: lambda_.ILayerVersion | None = None
+        self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        for spec in FUNCTIONS:
+            role = self._build_role(spec)
+            function = self._build_function(spec, role, self._build_log_group(spec, role))
+            self._build_event_source(spec, function)
+            self._build_alarm(spec, function)
+            self.roles[spec.name] = role
+            self.functions[spec.name] = function
+
+    def roles_with(self, access: Access) -> list[iam.Role]:
+        """The roles of the functions granted `access`."""
+        return [self.roles[spec.name] for spec in FUNCTIONS if access in spec.access]
+
+    def _build_layer(self) -> lambda_.LayerVersion:
+        return lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(self._config.layer_path)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="stratus and its dependencies (built by `make layer`)",
+        )
+
+    def _web_adapter_layer(self) -> lambda_.ILayerVersion:
+        """The Web Adapter layer, from the stack parameter (created the first time a streamed function asks)."""
+        if self._web_adapter is None:
+            stack = Stack.of(self)
+            parameter = CfnParameter(
+                stack,
+                WEB_ADAPTER_LAYER_PARAMETER,
+                type="String",
+                default="",
+                description="ARN of the AWS Lambda Web Adapter layer (x86_64); empty: AWS's published layer in "
+                "this region",
+            )
+            # A parameter's default cannot hold ${AWS::Region}, so an empty value selects the regional default.
+            use_default = CfnCondition(
+                stack, "UseDefaultWebAdapterLayer", expression=Fn.condition_equals(parameter.value_as_string, "")
+            )
+            arn = Token.as_string(
+                Fn.condition_if(use_default.logical_id, Fn.sub(WEB_ADAPTER_DEFAULT_LAYER), parameter.value_as_string)
+            )
+            self._web_adapter = lambda_.LayerVersion.from_layer_version_arn(self, "WebAdapter", arn)
+        return self._web_adapter
+
+    def _build_role(self, spec: FunctionSpec) -> iam.Role:
+        role = iam.Role(
+            self,
+            f"{pascal(spec.name)}Role",
+            assumed_by=as_principal(iam.ServicePrincipal("lambda.amazonaws.com")),
+            description=f"stratus {spec.name} function: only what its access allows",
+        )
+        for statement in self._statements(spec):
+            role.add_to_policy(statement)
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", _XRAY_REASON)
+        if spec.access & {Access.BUCKET_READ, Access.BUCKET_WRITE}:
+            bucket = self._data.bucket.node.default_child
+            assert isinstance(bucket, CfnElement)
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::{arn_of(bucket)}/*]", _BUCKET_REASON)
+        return role
+
+    def _statements(self, spec: FunctionSpec) -> list[iam.PolicyStatement]:
+        """The statements `spec.access` implies, one per access, on the named resources only."""
+        table, objects = self._data.table, self._data.bucket.arn_for_objects("*")
+        grants = {
+            Access.TABLE_READ: _statement(TABLE_READ_ACTIONS, table.table_arn, f"{table.table_arn}/index/{keys.GSI1}"),
+            Access.TABLE_WRITE: _statement(TABLE_WRITE_ACTIONS, table.table_arn),
+            Access.BUCKET_READ: _statement(BUCKET_READ_ACTIONS, objects),
+            Access.BUCKET_WRITE: _statement(BUCKET_WRITE_ACTIONS, objects),
+            Access.API_KEYS_READ: _statement(SECRET_READ_ACTIONS, self._secrets.api_keys.secret_arn),
+            Access.MODEL_SECRETS_READ: _statement(SECRET_READ_ACTIONS, self._secrets.model_keys.secret_arn),
+        }
+        for access, queue in _QUEUE_SENDS.items():
+            grants[access] = _statement(QUEUE_SEND_ACTIONS, self._queues.queues[queue].queue_arn)
+        statements = [grants[access] for access in sorted(spec.access) if access in grants]
+        if spec.access & {Access.COLLECTION_READ, Access.COLLECTION_WRITE}:
+            # IAM only opens the collection's API; what a role may do inside is the data-access policy's.
+            statements.append(_statement(COLLECTION_ACTIONS, self._knowledge.arn))
+        return statements
+
+    def _build_log_group(self, spec: FunctionSpec, role: iam.Role) -> logs.LogGroup:
+        log_group = logs.LogGroup(self, f"{pascal(spec.name)}Logs", retention=LOG_RETENTION)
+        log_group.grant_write(role)  # its own log group only, instead of the managed basic-execution policy
+        return log_group
+
+    def _build_function(self, spec: FunctionSpec, role: iam.Role, log_group: logs.LogGroup) -> lambda_.Function:
+        stream = spec.kind is FunctionKind.STREAM
+        layers: list[lambda_.ILayerVersion] = [self._layer]
+        if stream:
+            layers.append(self._web_adapter_layer())
+        function = lambda_.Function(
+            self,
+            pascal(spec.name),
+            description=f"stratus {spec.name} ({spec.kind.value})",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=lambda_.Code.from_asset(str(self._code.directory_for(spec))),
+            handler=RUN_SCRIPT if stream else spec.handler,
+            layers=layers,
+            role=as_role(role),
+            log_group=log_group,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            memory_size=spec.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=self._environment(spec),
+        )
+        acknowledge(function, "AwsSolutions-L1", _RUNTIME_REASON)
+        if stream:
+            for rule in ("CloudFormation-Validate::F3031", "CloudFormation-Validate::F3033"):
+                acknowledge(function, rule, _WEB_ADAPTER_LAYER_REASON)
+        return function
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """Names and ARNs only: a secret's value is read from Secrets Manager at run time, never put here."""
+        data, stack = self._data, Stack.of(self)
+        environment = {
+            settings.STRATUS_APP: self._config.app,
+            settings.STRATUS_DB: (
+                f"dynamodb://{data.table.table_name}?region={stack.region}&bucket={data.bucket.bucket_name}"
+            ),
+            settings.STRATUS_AUTH: self._config.auth.value,
+            "POWERTOOLS_SERVICE_NAME": f"stratus-{spec.name}",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        if Access.API_KEYS_READ in spec.access:
+            environment[settings.STRATUS_API_KEYS_SECRET] = self._secrets.api_keys.secret_arn
+        if Access.MODEL_SECRETS_READ in spec.access:
+            environment[settings.STRATUS_SECRETS] = stack.to_json_string(
+                {settings.OPENAI_API_KEY: self._secrets.model_keys.secret_arn}
+            )
+        for access, queue in _QUEUE_SENDS.items():
+            if access in spec.access:
+                environment[QUEUES[queue].url_variable] = self._queues.queues[queue].queue_url
+        if spec.kind is FunctionKind.STREAM:
+            environment.update(WEB_ADAPTER_ENVIRONMENT)
+        return environment
+
+    def _build_event_source(self, spec: FunctionSpec, function: lambda_.Function) -> None:
+        if spec.kind is not FunctionKind.QUEUE or spec.queue is None:
+            return
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                self._queues.queues[spec.queue],
+                batch_size=_BATCH_SIZES.get(spec.queue, _DEFAULT_BATCH_SIZE),
+                report_batch_item_failures=True,  # one failed message is retried alone, not its whole batch
+            )
+        )
+
+    def _build_alarm(self, spec: FunctionSpec, function: lambda_.Function) -> None:
+        self._monitoring.alarm_when_positive(
+            self,
+            f"{pascal(spec.name)}ErrorsAlarm",
+            function.metric_errors(period=ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            f"The stratus {spec.name} function failed (an unhandled error or a timeout)",
+        )
+
+
+def _statement(actions: Sequence[str], *resources: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(effect=iam.Effect.ALLOW, actions=list(actions), resources=list(resources))

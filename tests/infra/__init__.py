@@ -1,0 +1,1 @@
+"""Tests of the CDK app: real synthesis (Node, no Docker, no AWS), assertions on the template, cdk-nag."""

@@ -1,0 +1,566 @@
+"""The default deployment (`examples.demo:app`, API-key auth), asserted on its synthesized template: routes,
+queues, least-privilege roles, the table's schema, secrets kept out of environment variables, cdk-nag."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_sqs as sqs
+
+from infra.config import InfraConfigError, StratusConfig
+from infra.naming import pascal
+from stratus import settings
+from stratus.aws.functions import FUNCTIONS, QUEUES, Access, FunctionKind, FunctionSpec, function
+from stratus.storage import keys
+from tests.infra.synth import Synthesized, synthesize
+
+TABLE_READ = {
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:BatchGetItem",
+    "dynamodb:DescribeTable",
+}
+TABLE_WRITE = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+}
+QUEUE_CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+}
+WEB_ADAPTER_ENVIRONMENT = {
+    "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+    "AWS_LWA_INVOKE_MODE": "response_stream",
+    "AWS_LWA_PORT": "8080",
+    "AWS_LWA_READINESS_CHECK_PATH": "/health",
+}
+WEB_ADAPTER_PARAMETER = "LambdaWebAdapterLayerArn"
+
+Grant = tuple[str, str]
+"""(IAM action, what it applies to: "table", "table/index/gsi1", "bucket/*", "queue:runs", "*", ...)."""
+
+
+def expected_grants(spec: FunctionSpec) -> set[Grant]:
+    """What `spec.access` (and its kind) implies, and nothing else."""
+    grants: set[Grant] = {
+        ("logs:CreateLogStream", "own log group"),
+        ("logs:PutLogEvents", "own log group"),
+        ("xray:PutTraceSegments", "*"),
+        ("xray:PutTelemetryRecords", "*"),
+    }
+    access = spec.access
+    if Access.TABLE_READ in access:
+        grants |= {(action, "table") for action in TABLE_READ}
+        grants |= {(action, f"table/index/{keys.GSI1}") for action in TABLE_READ}
+    if Access.TABLE_WRITE in access:
+        grants |= {(action, "table") for action in TABLE_WRITE}
+    if Access.BUCKET_READ in access:
+        grants.add(("s3:GetObject", "bucket/*"))
+    if Access.BUCKET_WRITE in access:
+        grants |= {("s3:PutObject", "bucket/*"), ("s3:DeleteObject", "bucket/*")}
+    if Access.RUN_QUEUE_SEND in access:
+        grants.add(("sqs:SendMessage", "queue:runs"))
+    if Access.API_KEYS_READ in access:
+        grants.add(("secretsmanager:GetSecretValue", "secret:api_keys"))
+    if Access.MODEL_SECRETS_READ in access:
+        grants.add(("secretsmanager:GetSecretValue", "secret:model_keys"))
+    if access & {Access.COLLECTION_READ, Access.COLLECTION_WRITE}:
+        grants.add(("aoss:APIAccessAll", "collection"))
+    if spec.kind is FunctionKind.QUEUE:
+        grants |= {(action, f"queue:{spec.queue}") for action in QUEUE_CONSUME}
+    return grants
+
+
+def resource_names(stack: Synthesized, spec: FunctionSpec) -> dict[str, str]:
+    """Logical id -> the name `expected_grants` uses for it."""
+    names = {
+        stack.output_ref("TableName"): "table",
+        stack.output_ref("BucketName"): "bucket",
+        stack.output_ref("ApiKeysSecretArn"): "secret:api_keys",
+        stack.output_ref("ModelKeysSecretArn"): "secret:model_keys",
+        stack.function(spec.name)["LoggingConfig"]["LogGroup"]["Ref"]: "own log group",
+    }
+    names.update(dict.fromkeys(stack.of_type("AWS::OpenSearchServerless::Collection"), "collection"))
+    for name in QUEUES:
+        names[stack.output_ref(f"{pascal(name)}QueueUrl")] = f"queue:{name}"
+        names[stack.output_ref(f"{pascal(name)}DeadLetterQueueUrl")] = f"dead letters:{name}"
+    return names
+
+
+def describe(resource: Any, names: dict[str, str]) -> str:
+    """A statement's resource in `expected_grants`' words; anything unexpected stays as its JSON."""
+    if resource == "*":
+        return "*"
+    if isinstance(resource, dict):
+        if "Ref" in resource and resource["Ref"] in names:
+            return names[resource["Ref"]]
+        if "Fn::GetAtt" in resource and resource["Fn::GetAtt"][0] in names:
+            return names[resource["Fn::GetAtt"][0]]
+        parts = resource.get("Fn::Join", [None, []])[1]
+        if len(parts) == 2 and isinstance(parts[1], str):
+            return describe(parts[0], names) + parts[1]
+    return json.dumps(resource)
+
+
+def granted(stack: Synthesized, spec: FunctionSpec) -> set[Grant]:
+    role = stack.function(spec.name)["Role"]["Fn::GetAtt"][0]
+    names = resource_names(stack, spec)
+    grants: set[Grant] = set()
+    for statement in stack.role_statements(role):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        grants |= {(action, describe(resource, names)) for action in actions for resource in resources}
+    return grants
+
+
+def all_statements(stack: Synthesized) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in stack.of_type("AWS::IAM::Policy").values():
+        statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    for role in stack.of_type("AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            statements += policy["PolicyDocument"]["Statement"]
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- the API ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [spec for spec in FUNCTIONS if spec.paths], ids=lambda spec: spec.name)
+def test_every_path_of_a_function_is_a_resource_whose_method_invokes_that_function(
+    api_key_stack: Synthesized, spec: FunctionSpec
+) -> None:
+    methods = api_key_stack.methods_by_path()
+    function_arn = {"Fn::GetAtt": [api_key_stack.function_id(spec.name), "Arn"]}
+    for path in spec.paths:
+        assert path in methods, f"{path} is not an API Gateway resource with a method"
+        (method,) = methods[path]
+        assert method["HttpMethod"] == "ANY"
+        integration = method["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        uri_parts = integration["Uri"]["Fn::Join"][1]
+        assert function_arn in uri_parts
+        if spec.kind is FunctionKind.STREAM:
+            assert integration["ResponseTransferMode"] == "STREAM"
+            assert uri_parts[-1] == "/response-streaming-invocations"
+            assert integration["TimeoutInMillis"] == spec.timeout_seconds * 1000
+        else:
+            assert integration.get("ResponseTransferMode", "BUFFERED") == "BUFFERED"
+            assert uri_parts[-1] == "/invocations"
+
+
+def test_the_api_has_no_route_that_no_function_declares(api_key_stack: Synthesized) -> None:
+    declared = {path for spec in FUNCTIONS for path in spec.paths}
+    assert set(api_key_stack.methods_by_path()) == declared
+
+
+def test_with_api_key_auth_the_gateway_leaves_authentication_to_the_functions(api_key_stack: Synthesized) -> None:
+    for methods in api_key_stack.methods_by_path().values():
+        assert all(method["AuthorizationType"] == "NONE" for method in methods)
+    assert not api_key_stack.of_type("AWS::ApiGateway::Authorizer")
+    for spec in FUNCTIONS:
+        assert api_key_stack.function(spec.name)["Environment"]["Variables"][settings.STRATUS_AUTH] == "api_key"
+
+
+def test_the_prod_stage_is_traced_throttled_and_access_logged(api_key_stack: Synthesized) -> None:
+    (stage,) = api_key_stack.of_type("AWS::ApiGateway::Stage").values()
+    properties = stage["Properties"]
+    assert properties["StageName"] == "prod"
+    assert properties["TracingEnabled"] is True
+    log_group = properties["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert api_key_stack.resources[log_group]["Properties"]["RetentionInDays"] > 0
+    (settings_for_all,) = [s for s in properties["MethodSettings"] if s["ResourcePath"] == "/*"]
+    assert settings_for_all["ThrottlingRateLimit"] > 0
+    assert settings_for_all["ThrottlingBurstLimit"] > 0
+    assert settings_for_all["DataTraceEnabled"] is False
+
+
+# --- the functions ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_each_function_is_built_from_its_spec(api_key_stack: Synthesized, spec: FunctionSpec) -> None:
+    properties = api_key_stack.function(spec.name)
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["x86_64"]
+    assert properties["Timeout"] == spec.timeout_seconds
+    assert properties["MemorySize"] == spec.memory_mb
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = api_key_stack.of_type("AWS::Lambda::LayerVersion")
+    assert properties["Layers"][0] == {"Ref": layer}
+    variables = properties["Environment"]["Variables"]
+    assert variables[settings.STRATUS_APP] == "examples.demo:app"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == f"stratus-{spec.name}"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Stratus"
+    table, bucket = api_key_stack.output_ref("TableName"), api_key_stack.output_ref("BucketName")
+    assert variables[settings.STRATUS_DB] == {
+        "Fn::Join": [
+            "",
+            ["dynamodb://", {"Ref": table}, "?region=", {"Ref": "AWS::Region"}, "&bucket=", {"Ref": bucket}],
+        ]
+    }
+    if spec.kind is not FunctionKind.STREAM:
+        assert properties["Handler"] == spec.handler
+        assert not set(WEB_ADAPTER_ENVIRONMENT) & set(variables)
+        assert len(properties["Layers"]) == 1
+
+
+def test_the_shared_layer_matches_the_functions_runtime(api_key_stack: Synthesized) -> None:
+    (layer,) = api_key_stack.of_type("AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
+
+
+@pytest.mark.parametrize(
+    "spec", [spec for spec in FUNCTIONS if spec.kind is FunctionKind.STREAM], ids=lambda spec: spec.name
+)
+def test_streamed_functions_run_uvicorn_under_the_lambda_web_adapter(
+    api_key_stack: Synthesized, spec: FunctionSpec
+) -> None:
+    properties = api_key_stack.function(spec.name)
+    assert properties["Handler"] == "run.sh"
+    variables = properties["Environment"]["Variables"]
+    assert {name: variables[name] for name in WEB_ADAPTER_ENVIRONMENT} == WEB_ADAPTER_ENVIRONMENT
+    (adapter,) = properties["Layers"][1:]
+    condition, default, chosen = adapter["Fn::If"]
+    assert chosen == {"Ref": WEB_ADAPTER_PARAMETER}
+    assert default == {"Fn::Sub": "arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:26"}
+    assert api_key_stack.template["Conditions"][condition] == {"Fn::Equals": [{"Ref": WEB_ADAPTER_PARAMETER}, ""]}
+    assert api_key_stack.template["Parameters"][WEB_ADAPTER_PARAMETER]["Type"] == "String"
+    script = api_key_stack.asset_directory(spec.name) / "run.sh"
+    assert script.read_text().startswith("#!/bin/sh\n")
+    assert f"exec python -m uvicorn functions.{spec.name}:app --host 127.0.0.1 --port" in script.read_text()
+    assert script.stat().st_mode & stat.S_IXUSR
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_the_code_asset_holds_the_handlers_and_the_app_package(api_key_stack: Synthesized, spec: FunctionSpec) -> None:
+    asset = api_key_stack.asset_directory(spec.name)
+    assert (asset / "functions" / f"{spec.name}.py").is_file()
+    assert (asset / "examples" / "demo.py").is_file()
+    assert not list(asset.rglob("__pycache__"))
+
+
+def test_queue_functions_consume_their_queue_one_run_at_a_time_with_partial_failures(
+    api_key_stack: Synthesized,
+) -> None:
+    mappings = api_key_stack.of_type("AWS::Lambda::EventSourceMapping").values()
+    consumers = [spec for spec in FUNCTIONS if spec.kind is FunctionKind.QUEUE]
+    assert len(mappings) == len(consumers)
+    for spec in consumers:
+        assert spec.queue is not None
+        (mapping,) = [
+            m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": api_key_stack.function_id(spec.name)}
+        ]
+        queue = api_key_stack.output_ref(f"{pascal(spec.queue)}QueueUrl")
+        assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        if spec.queue == "runs":
+            assert mapping["Properties"]["BatchSize"] == 1
+
+
+def test_every_function_has_its_own_role_without_managed_policies_and_its_own_log_group(
+    api_key_stack: Synthesized,
+) -> None:
+    roles = [api_key_stack.function(spec.name)["Role"]["Fn::GetAtt"][0] for spec in FUNCTIONS]
+    log_groups = [api_key_stack.function(spec.name)["LoggingConfig"]["LogGroup"]["Ref"] for spec in FUNCTIONS]
+    assert len(set(roles)) == len(FUNCTIONS)
+    assert len(set(log_groups)) == len(FUNCTIONS)
+    for role in roles:
+        assert "ManagedPolicyArns" not in api_key_stack.resources[role]["Properties"]
+    for log_group in log_groups:
+        assert api_key_stack.resources[log_group]["Properties"]["RetentionInDays"] > 0
+
+
+def test_every_function_alarms_on_its_errors(api_key_stack: Synthesized) -> None:
+    alarms = [alarm["Properties"] for alarm in api_key_stack.of_type("AWS::CloudWatch::Alarm").values()]
+    for spec in FUNCTIONS:
+        function_ref = {"Ref": api_key_stack.function_id(spec.name)}
+        assert any(
+            alarm["MetricName"] == "Errors"
+            and alarm["Dimensions"] == [{"Name": "FunctionName", "Value": function_ref}]
+            and alarm["Threshold"] == 0
+            and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+            and alarm["AlarmActions"]
+            for alarm in alarms
+        ), spec.name
+
+
+# --- least privilege ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_each_role_grants_exactly_what_the_functions_access_implies(
+    api_key_stack: Synthesized, spec: FunctionSpec
+) -> None:
+    assert granted(api_key_stack, spec) == expected_grants(spec)
+
+
+def test_memories_can_neither_send_runs_nor_read_model_keys(api_key_stack: Synthesized) -> None:
+    grants = granted(api_key_stack, function("memories"))
+    assert not {grant for grant in grants if grant[0].startswith("sqs:")}
+    assert ("secretsmanager:GetSecretValue", "secret:model_keys") not in grants
+    variables = api_key_stack.function("memories")["Environment"]["Variables"]
+    assert settings.STRATUS_RUN_QUEUE_URL not in variables
+    assert settings.STRATUS_SECRETS not in variables
+
+
+def test_health_touches_neither_the_table_nor_the_bucket(api_key_stack: Synthesized) -> None:
+    grants = granted(api_key_stack, function("health"))
+    assert not {grant for grant in grants if grant[0].startswith(("dynamodb:", "s3:"))}
+
+
+def test_no_statement_allows_every_action_of_a_data_service(api_key_stack: Synthesized) -> None:
+    for statement in all_statements(api_key_stack):
+        for action in as_list(statement["Action"]):
+            assert action != "*"
+            assert action not in {"dynamodb:*", "sqs:*", "aoss:*", "s3:*", "secretsmanager:*", "kms:*"}
+
+
+def test_no_statement_on_the_table_queues_or_collection_uses_a_wildcard_action(api_key_stack: Synthesized) -> None:
+    guarded = {api_key_stack.output_ref("TableName")}
+    guarded |= set(api_key_stack.of_type("AWS::SQS::Queue"))
+    guarded |= set(api_key_stack.of_type("AWS::OpenSearchServerless::Collection"))
+    for statement in all_statements(api_key_stack):
+        touched = json.dumps(statement["Resource"])
+        if any(f'"{logical_id}"' in touched for logical_id in guarded):
+            assert not [action for action in as_list(statement["Action"]) if "*" in action], statement
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+
+
+def test_the_table_follows_the_shared_key_schema(api_key_stack: Synthesized) -> None:
+    table = api_key_stack.resources[api_key_stack.output_ref("TableName")]
+    properties = table["Properties"]
+    assert properties["KeySchema"] == [
+        {"AttributeName": keys.PK, "KeyType": "HASH"},
+        {"AttributeName": keys.SK, "KeyType": "RANGE"},
+    ]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]} == {
+        (keys.PK, "S"),
+        (keys.SK, "S"),
+        (keys.GSI1_PK, "S"),
+        (keys.GSI1_SK, "S"),
+    }
+    (index,) = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == keys.GSI1
+    assert index["KeySchema"] == [
+        {"AttributeName": keys.GSI1_PK, "KeyType": "HASH"},
+        {"AttributeName": keys.GSI1_SK, "KeyType": "RANGE"},
+    ]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(keys.GSI1_PROJECTED_ATTRIBUTES)
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": keys.TTL_ATTRIBUTE, "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_run_body_bucket_is_private_encrypted_logged_and_tidied(api_key_stack: Synthesized) -> None:
+    bucket_id = api_key_stack.output_ref("BucketName")
+    bucket = api_key_stack.resources[bucket_id]
+    properties = bucket["Properties"]
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert properties["LoggingConfiguration"]["DestinationBucketName"]["Ref"] in api_key_stack.resources
+    assert properties["LifecycleConfiguration"]["Rules"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    (policy,) = [
+        p
+        for p in api_key_stack.of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    assert any(
+        statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+# --- queues -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", QUEUES)
+def test_every_queue_has_its_own_dead_letter_queue_and_the_specs_redrive(api_key_stack: Synthesized, name: str) -> None:
+    spec = QUEUES[name]
+    queue = api_key_stack.resources[api_key_stack.output_ref(f"{pascal(name)}QueueUrl")]["Properties"]
+    dead_letters_id = api_key_stack.output_ref(f"{pascal(name)}DeadLetterQueueUrl")
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_letters_id, "Arn"]},
+        "maxReceiveCount": spec.max_receive_count,
+    }
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_seconds
+    dead_letters = api_key_stack.resources[dead_letters_id]["Properties"]
+    for properties in (queue, dead_letters):
+        assert properties["SqsManagedSseEnabled"] is True
+    alarms = api_key_stack.of_type("AWS::CloudWatch::Alarm").values()
+    assert any(
+        alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and alarm["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters_id, "QueueName"]}}]
+        and alarm["Properties"]["Threshold"] == 0
+        and alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+        for alarm in alarms
+    )
+
+
+def test_every_queue_refuses_requests_without_tls(api_key_stack: Synthesized) -> None:
+    queues = set(api_key_stack.of_type("AWS::SQS::Queue"))
+    assert len(queues) == 2 * len(QUEUES)
+    enforced: set[str] = set()
+    for policy in api_key_stack.of_type("AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        ):
+            enforced |= {queue["Ref"] for queue in policy["Properties"]["Queues"]}
+    assert enforced == queues
+
+
+# --- secrets ------------------------------------------------------------------------------------------------
+
+
+def test_secrets_reach_the_functions_as_arns_never_as_values(api_key_stack: Synthesized) -> None:
+    api_keys = {"Ref": api_key_stack.output_ref("ApiKeysSecretArn")}
+    model_keys = {"Ref": api_key_stack.output_ref("ModelKeysSecretArn")}
+    for spec in FUNCTIONS:
+        variables = api_key_stack.function(spec.name)["Environment"]["Variables"]
+        dumped = json.dumps(variables)
+        assert "resolve:secretsmanager" not in dumped
+        assert "SecretString" not in dumped
+        assert settings.OPENAI_API_KEY not in variables
+        assert settings.STRATUS_API_KEY not in variables
+        if Access.API_KEYS_READ in spec.access:
+            assert variables[settings.STRATUS_API_KEYS_SECRET] == api_keys
+        else:
+            assert settings.STRATUS_API_KEYS_SECRET not in variables
+        if Access.MODEL_SECRETS_READ in spec.access:
+            assert variables[settings.STRATUS_SECRETS] == {
+                "Fn::Join": ["", [f'{{"{settings.OPENAI_API_KEY}":"', model_keys, '"}']]
+            }
+        else:
+            assert settings.STRATUS_SECRETS not in variables
+
+
+def test_the_api_keys_secret_starts_with_no_key(api_key_stack: Synthesized) -> None:
+    secret = api_key_stack.resources[api_key_stack.output_ref("ApiKeysSecretArn")]["Properties"]
+    assert json.loads(secret["SecretString"]) == {"keys": []}
+
+
+def test_senders_get_the_url_of_the_queue_they_may_send_to(api_key_stack: Synthesized) -> None:
+    runs = {"Ref": api_key_stack.output_ref("RunsQueueUrl")}
+    for spec in FUNCTIONS:
+        variables = api_key_stack.function(spec.name)["Environment"]["Variables"]
+        if Access.RUN_QUEUE_SEND in spec.access:
+            assert variables[QUEUES["runs"].url_variable] == runs
+        else:
+            assert QUEUES["runs"].url_variable not in variables
+
+
+# --- knowledge ----------------------------------------------------------------------------------------------
+
+
+def test_the_collection_is_vector_search_with_its_policies(api_key_stack: Synthesized) -> None:
+    (collection,) = api_key_stack.of_type("AWS::OpenSearchServerless::Collection").values()
+    name = collection["Properties"]["Name"]
+    assert collection["Properties"]["Type"] == "VECTORSEARCH"
+    policies = {
+        p["Properties"]["Type"]: p for p in api_key_stack.of_type("AWS::OpenSearchServerless::SecurityPolicy").values()
+    }
+    assert set(policies) == {"encryption", "network"}
+    for policy in policies.values():
+        assert f"collection/{name}" in json.dumps(policy["Properties"]["Policy"])
+
+
+def test_the_data_access_policy_grants_readers_only_reading_on_this_collection(api_key_stack: Synthesized) -> None:
+    (policy,) = api_key_stack.of_type("AWS::OpenSearchServerless::AccessPolicy").values()
+    (collection,) = api_key_stack.of_type("AWS::OpenSearchServerless::Collection").values()
+    name = collection["Properties"]["Name"]
+    parts = policy["Properties"]["Policy"]["Fn::Join"][1]
+    literal = "".join(part if isinstance(part, str) else "ROLE" for part in parts)  # role ARNs are tokens
+    (readers,) = json.loads(literal)
+    permissions = {
+        (rule["ResourceType"], tuple(rule["Resource"])): set(rule["Permission"]) for rule in readers["Rules"]
+    }
+    assert permissions == {
+        ("collection", (f"collection/{name}",)): {"aoss:DescribeCollectionItems"},
+        ("index", (f"index/{name}/*",)): {"aoss:DescribeIndex", "aoss:ReadDocument"},
+    }
+    principals = [part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict)]
+    readers_roles = [
+        api_key_stack.function(spec.name)["Role"]["Fn::GetAtt"][0]
+        for spec in FUNCTIONS
+        if Access.COLLECTION_READ in spec.access
+    ]
+    assert sorted(principals) == sorted(readers_roles)
+
+
+# --- outputs, cdk-nag, configuration ------------------------------------------------------------------------
+
+
+def test_the_outputs_name_everything_an_operator_needs(api_key_stack: Synthesized) -> None:
+    expected = {"ApiUrl", "TableName", "BucketName", "ApiKeysSecretArn", "ModelKeysSecretArn", "CollectionEndpoint"}
+    expected |= {f"{pascal(name)}QueueUrl" for name in QUEUES} | {
+        f"{pascal(name)}DeadLetterQueueUrl" for name in QUEUES
+    }
+    assert expected <= set(api_key_stack.template["Outputs"])
+
+
+def test_cdk_nag_finds_nothing_unacknowledged(api_key_stack: Synthesized) -> None:
+    assert api_key_stack.violations() == []
+    assert api_key_stack.error is None
+
+
+def test_a_new_unacknowledged_finding_fails_the_nag_check(tmp_path: Path, layer_path: Path) -> None:
+    # Given the same stack with one queue that has neither a DLQ nor a TLS-only policy
+    def add_unchecked_queue(stack: Stack) -> None:
+        sqs.Queue(stack, "Unchecked")
+
+    # When it is synthesized, then cdk-nag reports exactly that queue, and synthesis fails
+    stack = synthesize({"layer_path": str(layer_path)}, tmp_path, extend=add_unchecked_queue)
+    findings = {
+        violation["ruleName"]: [c["constructPath"] for c in violation["violatingConstructs"]]
+        for violation in stack.violations()
+    }
+    assert findings == {
+        "AwsSolutions-SQS3": ["Stratus/Unchecked/Resource"],
+        "AwsSolutions-SQS4": ["Stratus/Unchecked/Resource"],
+    }
+    assert stack.error is not None
+
+
+def test_every_acknowledgement_says_why(api_key_stack: Synthesized) -> None:
+    acknowledged = {rule for rules in api_key_stack.acknowledgements.values() for rule in rules}
+    assert any("AwsSolutions-" in rule for rule in acknowledged)
+    for path, rules in api_key_stack.acknowledgements.items():
+        for rule, reason in rules.items():
+            assert len(reason.strip()) > 20, f"{path}: {rule} is acknowledged without a reason"
+
+
+def test_a_missing_layer_fails_synthesis_with_how_to_build_it(tmp_path: Path) -> None:
+    app = App(context={"layer_path": str(tmp_path / "nowhere")})
+    with pytest.raises(InfraConfigError, match="make layer"):
+        StratusConfig.from_context(app.node)
