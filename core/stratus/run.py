@@ -34,6 +34,7 @@ __all__ = [
     "ToolCallCompleted",
     "ToolCallStarted",
     "ToolExecution",
+    "ToolkitUnavailable",
 ]
 
 RUN_SCHEMA_VERSION = 1
@@ -450,6 +451,19 @@ class ToolCallCompleted(RunEvent):
         verb = "failed" if t.tool_call_error else "completed"
         summary = f"{t.tool_name}({args}) {verb} in {t.duration or 0.0:.4f}s. "
         return {"content": summary, "tool": t.to_dict()}
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolkitUnavailable(RunEvent):
+    """A toolkit could not provide its tools (an MCP server down or too slow); the run goes on without them.
+    stratus' own event: AgentOS clients skip event names they do not know."""
+
+    kind: ClassVar[str] = "ToolkitUnavailable"
+    toolkit: str
+    content: str
+
+    def _fields(self) -> dict[str, Any]:
+        return {"toolkit": self.toolkit, "content": self.content}
 
 
 @dataclass(slots=True, kw_only=True)

@@ -18,6 +18,7 @@ from stratus import (
     RunContext,
     RunLimitExceeded,
     RunStatus,
+    Tool,
     tool,
 )
 from stratus.messages import Message
@@ -451,3 +452,24 @@ async def test_a_run_that_fails_before_asking_the_model_still_streams_started_th
     assert isinstance(last, RunError)
     assert last.error_type == "ConfigError"
     assert "has no model" in last.content
+
+
+async def test_a_toolkit_that_fails_to_start_is_reported_and_the_run_goes_on() -> None:
+    from stratus import Toolkit
+    from stratus.run import ToolkitUnavailable
+
+    class Unreachable(Toolkit):
+        async def aget_tools(self) -> list[Tool]:
+            raise ConnectionError("mcp server at localhost:9 refused the connection")
+
+    model = ScriptedModel(call("get_weather", city="Oslo"), "sunny")
+    agent = Agent(model=model, tools=[get_weather, Unreachable(name="maps")])
+
+    events = await collect(agent, "weather?")
+
+    unavailable = [e for e in events if isinstance(e, ToolkitUnavailable)]
+    assert [(e.toolkit, e.content) for e in unavailable] == [
+        ("maps", "ConnectionError: mcp server at localhost:9 refused the connection")
+    ]
+    assert events[-1].kind == "RunCompleted"
+    assert model.tool_names[0] == ["get_weather"]

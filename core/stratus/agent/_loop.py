@@ -44,6 +44,7 @@ from stratus.run import (
     ToolCallCompleted,
     ToolCallStarted,
     ToolExecution,
+    ToolkitUnavailable,
 )
 from stratus.tools import Tool
 
@@ -140,7 +141,7 @@ class AgentRun:
             model = agent.get_model()
             out.model, out.model_provider = model.id, model.provider
             out.metrics.model_id, out.metrics.model_provider = model.id, model.provider
-            tools = agent.get_tools()
+            tools, unavailable = await agent.aget_tools()
             out.status = RunStatus.RUNNING
             history = await self._load_session()
             messages = self._build_messages(model, tools, history)
@@ -148,6 +149,10 @@ class AgentRun:
             out.messages.extend(m for m in messages if not m.from_history)
             announced = True
             yield RunStarted(**base, model=model.id, model_provider=model.provider)
+            for kit, error in unavailable:
+                # The run goes on without these tools; the stream and the log say why.
+                logger.warning("run %s: toolkit %s unavailable: %s", out.run_id, kit.name, error)
+                yield ToolkitUnavailable(**base, toolkit=kit.name, content=f"{type(error).__name__}: {error}")
 
             request = ModelRequest(tools=[t.definition() for t in tools.values()])
             schema = agent.output_schema

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,33 @@ class Agent:
                     raise ConfigError(f"agent {self.agent_id!r} has two tools named {t.name!r}")
                 found[t.name] = t
         return found
+
+    async def aget_tools(self) -> tuple[dict[str, Tool], list[tuple[Toolkit, BaseException]]]:
+        """The tools for one run, asking every toolkit at once (an MCP toolkit may connect first). A toolkit
+        that fails is left out and reported with its error, so the run can go on without it."""
+        static: list[Tool] = []
+        kits: list[Toolkit] = []
+        for item in self.tools:
+            if isinstance(item, Toolkit):
+                kits.append(item)
+            else:
+                static.append(Tool.ensure(item))
+        batches = await asyncio.gather(*(kit.aget_tools() for kit in kits), return_exceptions=True)
+        found: dict[str, Tool] = {}
+        failures: list[tuple[Toolkit, BaseException]] = []
+        tools = list(static)
+        for kit, batch in zip(kits, batches, strict=True):
+            if isinstance(batch, BaseException):
+                if not isinstance(batch, Exception):
+                    raise batch  # cancellation and the like are not a toolkit's failure
+                failures.append((kit, batch))
+            else:
+                tools.extend(batch)
+        for t in tools:
+            if t.name in found:
+                raise ConfigError(f"agent {self.agent_id!r} has two tools named {t.name!r}")
+            found[t.name] = t
+        return found, failures
 
     def get_instructions(self, context: RunContext) -> list[str]:
         """The instruction lines for this run (calling `instructions` if it is a function)."""

@@ -19,6 +19,7 @@ from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_e
 from stratus.api.documents import utc_now_iso
 from stratus.api.routers import agents, health, memories, sessions
 from stratus.app import App
+from stratus.tools import Toolkit
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -76,6 +77,12 @@ def create_app(
                     await model.aclose()
                 except Exception:  # pragma: no cover - best effort at shutdown
                     logger.warning("closing model %s failed", model.id, exc_info=True)
+            for item in agent.tools:
+                if isinstance(item, Toolkit):
+                    try:
+                        await item.aclose()  # e.g. MCP sessions and their server processes
+                    except Exception:  # pragma: no cover - best effort at shutdown
+                        logger.warning("closing toolkit %s failed", item.name, exc_info=True)
 
     api = FastAPI(
         title=title or app.name,

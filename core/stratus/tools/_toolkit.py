@@ -54,5 +54,14 @@ class Toolkit:
             found = {k: v for k, v in found.items() if k in self._include}
         return [t for k, t in found.items() if k not in self._exclude]
 
+    async def aget_tools(self) -> list[Tool]:
+        """The tools for one run. Toolkits that must connect first (an MCP server) override this; raising
+        here leaves the run to go on without this toolkit's tools."""
+        return self.get_tools()
+
+    async def aclose(self) -> None:
+        """Release connections (called when the app shuts down)."""
+        return
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
