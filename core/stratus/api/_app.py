@@ -67,6 +67,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
+        toolkits = {id(t): t for a in app.agents.values() for t in a.tools if isinstance(t, Toolkit)}
+        for kit in toolkits.values():
+            try:
+                await kit.astart()  # e.g. MCPTools(connect_on_start=True) connects now, not on the first run
+            except Exception:
+                logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
         yield
         await registry.shutdown()
         await app.store.close()

@@ -59,6 +59,11 @@ class Toolkit:
         here leaves the run to go on without this toolkit's tools."""
         return self.get_tools()
 
+    async def astart(self) -> None:
+        """Get ready before the first run (called when the app starts; e.g. connect an MCP server). Must not
+        raise for an unavailable dependency: runs retry, and the app starts regardless."""
+        return
+
     async def aclose(self) -> None:
         """Release connections (called when the app shuts down)."""
         return
