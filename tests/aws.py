@@ -3,7 +3,6 @@ Secrets Manager, so boto3 runs unmodified (no in-process patching) with `AWS_END
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -41,13 +40,10 @@ class MotoServer:
 @contextmanager
 def moto_server() -> Iterator[MotoServer]:
     """Start moto's server on a free port, point boto3 at it through the environment, stop it after."""
-    from moto.server import ThreadedMotoServer
+    from stratus.aws.local import LocalAws
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server = LocalAws().start()
+    endpoint = server.endpoint_url
     saved = {k: os.environ.get(k) for k in (*_FAKE_CREDENTIALS, "AWS_ENDPOINT_URL")}
     os.environ.update(_FAKE_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = endpoint

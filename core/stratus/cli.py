@@ -42,19 +42,11 @@ def _configure_logging(level: str) -> None:
 
 def _aws_local() -> Any:
     """Start moto's server in this process and point the store at a DynamoDB table (and S3 bucket) in it."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        raise ConfigError("--aws-local needs moto's server: pip install 'moto[server,dynamodb,s3]'") from exc
-    import logging as _logging
-
+    from stratus.aws.local import LocalAws
     from stratus.storage.dynamodb import DynamoStore
 
-    _logging.getLogger("werkzeug").setLevel(_logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server = LocalAws().start()
+    endpoint = server.endpoint_url
     for name, value in {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
