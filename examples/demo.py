@@ -1,7 +1,10 @@
-"""The demo app `make run` serves: an assistant with a clock, a calculator and a notepad.
+"""The demo app `make run` serves: an assistant with a clock, a calculator, a notepad and a knowledge base.
 
 Its model is OpenAI when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL` points it at any compatible server,
 `OPENAI_MODEL` picks the model), otherwise SmolLM2-135M running offline in process through llama.cpp.
+Documents uploaded to `/knowledge/content` (or with `stratus knowledge add`) are embedded by OpenAI when a
+key is set, else by all-MiniLM-L6-v2 in process, and indexed under `.stratus/knowledge/`; the assistant
+searches them when a question needs them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stratus import Agent, App, RunContext, ToolError, Toolkit, tool
+from stratus.knowledge import Knowledge
 from stratus.models.base import Model
 from stratus.secrets import get_secret
 
@@ -127,6 +131,8 @@ def demo_model() -> Model:
     return LlamaCpp(max_tokens=256)
 
 
+docs = Knowledge("docs", description="Documents the user uploaded: notes, manuals, reports.")
+
 assistant = Agent(
     id="assistant",
     name="Assistant",
@@ -134,8 +140,10 @@ assistant = Agent(
     instructions="Answer briefly. Use a tool when it gives a better answer than you could alone.",
     model=demo_model(),
     tools=[current_time, calculate, Notepad()],
+    knowledge=docs,
+    search_knowledge=True,
     add_history_to_context=True,
     num_history_runs=3,
 )
 
-app = App(agents=[assistant], id="stratus-demo", name="stratus demo")
+app = App(agents=[assistant], knowledge=[docs], id="stratus-demo", name="stratus demo")

@@ -26,6 +26,8 @@ from infra.staging import RUN_SCRIPT, CodeStager
 from infra.typing_compat import as_principal, as_role
 from stratus import settings
 from stratus.aws.functions import FUNCTIONS, QUEUES, Access, FunctionKind, FunctionSpec
+from stratus.knowledge.embedders import STRATUS_EMBEDDER
+from stratus.knowledge.vectordb import STRATUS_VECTOR_DB
 from stratus.storage import keys
 
 __all__ = [
@@ -83,11 +85,17 @@ WEB_ADAPTER_ENVIRONMENT = {
 }
 """What makes a streamed function start its `run.sh` under the Web Adapter and stream its responses."""
 
-_QUEUE_SENDS = {Access.RUN_QUEUE_SEND: "runs"}
+_QUEUE_SENDS = {Access.RUN_QUEUE_SEND: "runs", Access.KNOWLEDGE_QUEUE_SEND: "knowledge"}
 """Which queue each send access is for."""
 
-_BATCH_SIZES = {"runs": 1}
-"""Records per invocation by queue (default 10): a background run may take the whole 15 minutes alone."""
+_BATCH_SIZES = {"runs": 1, "knowledge": 1}
+"""Records per invocation by queue (default 10): a background run, or a large document's ingestion, may take
+the whole 15 minutes alone."""
+
+EMBEDDING_MODEL = "amazon.titan-embed-text-v2:0"
+"""The embedder on AWS (the local model is not in the layer): Titan Text Embeddings v2 on Bedrock."""
+
+EMBEDDINGS_ACTIONS = ("bedrock:InvokeModel",)
 
 _DEFAULT_BATCH_SIZE = 10
 
@@ -221,6 +229,12 @@ class Functions(Construct):
             Access.BUCKET_WRITE: _statement(BUCKET_WRITE_ACTIONS, objects),
             Access.API_KEYS_READ: _statement(SECRET_READ_ACTIONS, self._secrets.api_keys.secret_arn),
             Access.MODEL_SECRETS_READ: _statement(SECRET_READ_ACTIONS, self._secrets.model_keys.secret_arn),
+            Access.EMBEDDINGS_INVOKE: _statement(
+                EMBEDDINGS_ACTIONS,
+                Stack.of(self).format_arn(
+                    service="bedrock", account="", resource="foundation-model", resource_name=EMBEDDING_MODEL
+                ),
+            ),
         }
         for access, queue in _QUEUE_SENDS.items():
             grants[access] = _statement(QUEUE_SEND_ACTIONS, self._queues.queues[queue].queue_arn)
@@ -283,6 +297,11 @@ class Functions(Construct):
         for access, queue in _QUEUE_SENDS.items():
             if access in spec.access:
                 environment[QUEUES[queue].url_variable] = self._queues.queues[queue].queue_url
+        if spec.access & {Access.COLLECTION_READ, Access.COLLECTION_WRITE}:
+            host = Fn.select(1, Fn.split("https://", self._knowledge.endpoint))  # the endpoint is a URL
+            environment[STRATUS_VECTOR_DB] = f"opensearch://{host}?service=aoss&region={stack.region}"
+        if Access.EMBEDDINGS_INVOKE in spec.access:
+            environment[STRATUS_EMBEDDER] = f"bedrock:{EMBEDDING_MODEL}"
         if spec.kind is FunctionKind.STREAM:
             environment.update(WEB_ADAPTER_ENVIRONMENT)
         return environment

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from stratus.background import RunQueue
+    from stratus.knowledge import Knowledge
+    from stratus.knowledge.ingestion import BlobStore, IngestionQueue
     from stratus.run import RunOutput
     from stratus.storage.base import Store
 
@@ -44,6 +46,7 @@ class App:
         description: str | None = None,
         store: Store | None = None,
         run_queue: RunQueue | None = None,
+        knowledge: Sequence[Knowledge] = (),
     ) -> None:
         self.id = id
         self.name = name or id
@@ -59,6 +62,17 @@ class App:
             if agent.agent_id in self.agents:
                 raise ConfigError(f"two agents share the id {agent.agent_id!r}")
             self.agents[agent.agent_id] = agent
+        self.knowledge: dict[str, Knowledge] = {}
+        """Every knowledge base served: those given, and those of the agents."""
+        for base in [*knowledge, *(a.knowledge for a in self.agents.values() if a.knowledge is not None)]:
+            known = self.knowledge.get(base.id)
+            if known is not None and known is not base:
+                raise ConfigError(f"two knowledge bases share the name {base.id!r}")
+            self.knowledge[base.id] = base
+        self.knowledge_queue: IngestionQueue | None = None
+        """Where uploads go to be ingested; None ingests them in the serving process."""
+        self.blob_store: BlobStore | None = None
+        """Where uploads wait for the ingestion worker (with `knowledge_queue`)."""
 
     @property
     def store(self) -> Store:
@@ -70,10 +84,26 @@ class App:
         return self._store
 
     def attach_store(self) -> None:
-        """Give every agent without a store the app's store (done when the app is served)."""
+        """Give every agent and knowledge base without a store the app's store (done when the app is served)."""
         for agent in self.agents.values():
             if agent.store is None:
                 agent.store = self.store
+        for base in self.knowledge.values():
+            if base.store is None:
+                base.store = self.store
+
+    def get_knowledge(self, knowledge_id: str | None = None) -> Knowledge:
+        """A knowledge base by id; with none named, the only one (several make the id required)."""
+        if knowledge_id is not None:
+            try:
+                return self.knowledge[knowledge_id]
+            except KeyError:
+                raise NotFoundError(f"knowledge base {knowledge_id!r} not found") from None
+        if len(self.knowledge) == 1:
+            return next(iter(self.knowledge.values()))
+        if not self.knowledge:
+            raise NotFoundError("this app serves no knowledge base")
+        raise ConfigError(f"this app serves several knowledge bases; name one of: {', '.join(sorted(self.knowledge))}")
 
     def run_ended(self, output: RunOutput) -> None:
         """Tell the run hooks a run ended; a failing hook is logged, never raised."""

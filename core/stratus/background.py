@@ -56,6 +56,7 @@ class BackgroundRun:
     files: list[str] | None = None
     session_state: dict[str, Any] | None = None
     enqueued_at: float = field(default_factory=time.time)
+    knowledge_filters: dict[str, Any] | None = None
     version: int = BACKGROUND_RUN_VERSION
 
     def to_json(self) -> str:
@@ -136,6 +137,7 @@ async def execute_run(app: App, job: BackgroundRun) -> RunOutput | None:
         user_id=job.user_id,
         session_state=job.session_state,
         run_id=job.run_id,
+        knowledge_filters=job.knowledge_filters,
     )
     run.output.input = RunInput(input_content=job.input_content, files=job.files)
     return await run.result()

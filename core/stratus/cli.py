@@ -1,5 +1,6 @@
-"""The `stratus` command: `stratus dev` serves an app locally; `stratus ask` runs an agent once; `stratus invoke`
-runs a Lambda handler with an event file; `stratus apikey` makes an API key."""
+"""The `stratus` command: `stratus dev` serves an app locally; `stratus ask` runs an agent once; `stratus
+knowledge add|search` fills and queries a knowledge base; `stratus invoke` runs a Lambda handler with an event
+file; `stratus apikey` makes an API key."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from stratus.app import load_app
 from stratus.exceptions import ConfigError, StratusError
@@ -36,7 +37,7 @@ def asgi_from_env() -> FastAPI:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("botocore", "boto3", "urllib3", "httpx", "httpcore"):
+    for chatty in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "pypdf", "sentence_transformers"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -179,6 +180,101 @@ def _apikey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expand(paths: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Files to add (a folder stands for the files under it, hidden ones left out), and paths that are neither."""
+    files: list[Any] = []
+    missing: list[Any] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(path)
+    return files, missing
+
+
+class _ProgressBar:
+    """One line per file on a terminal (`[######----]  60%  guide.pdf  indexed 60/100 chunks`), redrawn in
+    place; elsewhere (logs, pipes) only the final line is written."""
+
+    def __init__(self, name: str, stream: Any = None) -> None:
+        self.name = name
+        self.stream = stream or sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def draw(self, message: str, done: int, total: int) -> None:
+        if not self.live:
+            return
+        fraction = done / total if total else 0.0
+        filled = int(fraction * 20)
+        line = f"[{'#' * filled}{'-' * (20 - filled)}] {fraction:4.0%}  {self.name}  {message}"
+        self.stream.write("\r" + line[:120].ljust(120))
+        self.stream.flush()
+
+    def finish(self, line: str) -> None:
+        if self.live:
+            self.stream.write("\r" + " " * 120 + "\r")
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+async def _knowledge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stratus.knowledge.knowledge import KnowledgeError
+    from stratus.storage import ContentStatus
+
+    app = load_app(args.app)
+    app.attach_store()
+    base = app.get_knowledge(args.knowledge)
+    status = 0
+    try:
+        if args.knowledge_command == "search":
+            hits = await base.search(args.query, limit=args.limit, user_id=args.user)
+            if not hits:
+                print("no passage found", file=sys.stderr)
+                return 1
+            for i, hit in enumerate(hits, 1):
+                meta = hit.chunk.metadata
+                where = meta.get("name", hit.chunk.content_id) + (f", page {meta['page']}" if "page" in meta else "")
+                text = " ".join(hit.chunk.text.split())
+                print(f"{i}. [{hit.score:.3f}] {where}\n   {text[:300]}{'…' if len(text) > 300 else ''}")
+            return 0
+        parsed: Any = json.loads(args.metadata) if args.metadata else None
+        if parsed is not None and not isinstance(parsed, dict):
+            raise ConfigError("--metadata must be a JSON object")
+        metadata = cast("dict[str, Any] | None", parsed)
+        files, missing = await asyncio.to_thread(_expand, [Path(p) for p in args.paths])
+        for raw in missing:
+            print(f"{raw}: no such file or folder", file=sys.stderr)
+            status = 1
+        for path in files:
+            bar = _ProgressBar(path.name)
+            try:
+                record, data, fresh = await base.prepare(path, metadata=metadata, user_id=args.user)
+            except KnowledgeError as exc:
+                bar.finish(f"{path}: skipped: {exc}")
+                status = 1
+                continue
+            if fresh:
+
+                async def progress(current: Any, done: int, total: int, bar: _ProgressBar = bar) -> None:
+                    bar.draw(current.status_message or "", done, total)
+
+                record = await base.ingest(record, data, progress=progress)
+            if record.status is ContentStatus.COMPLETED:
+                note = "" if fresh else " (already added)"
+                bar.finish(f"{path}: {record.chunk_count} chunks{note}  [{record.content_id}]")
+            else:
+                bar.finish(f"{path}: failed: {record.status_message}")
+                status = 1
+    finally:
+        await base.close()
+        await app.store.close()
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stratus` command."""
     parser = argparse.ArgumentParser(prog="stratus", description="Serve and run stratus agents.")
@@ -212,8 +308,25 @@ def main(argv: list[str] | None = None) -> int:
     apikey.add_argument("--user", required=True, help="the user id the key stands for")
     apikey.add_argument("--key", help="hash this key instead of making a new one")
 
+    knowledge = commands.add_parser("knowledge", help="add files to a knowledge base, or search it")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
+    for sub in (
+        knowledge_commands.add_parser("add", help="read, chunk, embed and index files (folders: their files)"),
+        knowledge_commands.add_parser("search", help="print the passages that best answer a query"),
+    ):
+        sub.add_argument("--app", default=os.environ.get(STRATUS_APP), required=STRATUS_APP not in os.environ)
+        sub.add_argument("--knowledge", help="the knowledge base (when the app has several)")
+        sub.add_argument("--user", help="the user the content belongs to")
+    knowledge_commands.choices["add"].add_argument("paths", nargs="+")
+    knowledge_commands.choices["add"].add_argument("--metadata", help="a JSON object of labels to filter on")
+    knowledge_commands.choices["search"].add_argument("query")
+    knowledge_commands.choices["search"].add_argument("--limit", type=int, default=5)
+
     args = parser.parse_args(argv)
     try:
+        if args.command == "knowledge":
+            _configure_logging(os.environ.get(STRATUS_LOG_LEVEL, "warning"))
+            return asyncio.run(_knowledge(args))
         if args.command == "invoke":
             _configure_logging(os.environ.get(STRATUS_LOG_LEVEL, "warning"))
             return _invoke(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "EmbedderError",
     "ModelError",
     "NotFoundError",
     "OutputValidationError",
@@ -68,6 +69,10 @@ class StoreError(StratusError):
 
 class SchemaVersionError(StoreError):
     """A stored item carries a schema version this code does not know."""
+
+
+class EmbedderError(StratusError):
+    """Embedding failed (the provider refused or is unreachable, the model could not load)."""
 
 
 class NotFoundError(StratusError):

@@ -216,6 +216,8 @@ class RunOutput:
     error: str | None = None
     created_at: int = field(default_factory=now)
     exception: BaseException | None = field(default=None, repr=False, compare=False)
+    references: list[dict[str, Any]] | None = None
+    """What the knowledge base contributed: `[{"query", "references": [chunks with scores], "time"}]`."""
 
     def raise_for_status(self) -> RunOutput:
         """Raise the run's error if it failed or was cancelled; return the run otherwise."""
@@ -259,6 +261,8 @@ class RunOutput:
         }
         if self.parent_run_id is not None:
             out["parent_run_id"] = self.parent_run_id
+        if self.references:
+            out["references"] = self.references
         if self.error is not None:
             out["error"] = {"type": self.error_type, "message": self.error}
         return out
@@ -301,6 +305,7 @@ class RunOutput:
             error_type=error.get("type"),
             error=error.get("message"),
             created_at=int(data.get("created_at") or now()),
+            references=data.get("references"),
         )
 
 

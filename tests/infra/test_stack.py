@@ -72,6 +72,10 @@ def expected_grants(spec: FunctionSpec) -> set[Grant]:
         grants |= {("s3:PutObject", "bucket/*"), ("s3:DeleteObject", "bucket/*")}
     if Access.RUN_QUEUE_SEND in access:
         grants.add(("sqs:SendMessage", "queue:runs"))
+    if Access.KNOWLEDGE_QUEUE_SEND in access:
+        grants.add(("sqs:SendMessage", "queue:knowledge"))
+    if Access.EMBEDDINGS_INVOKE in access:
+        grants.add(("bedrock:InvokeModel", "foundation-model/amazon.titan-embed-text-v2:0"))
     if Access.API_KEYS_READ in access:
         grants.add(("secretsmanager:GetSecretValue", "secret:api_keys"))
     if Access.MODEL_SECRETS_READ in access:
@@ -103,6 +107,10 @@ def describe(resource: Any, names: dict[str, str]) -> str:
     """A statement's resource in `expected_grants`' words; anything unexpected stays as its JSON."""
     if resource == "*":
         return "*"
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        text = "".join(p if isinstance(p, str) else "" for p in resource["Fn::Join"][1])
+        if ":bedrock:" in text and "::foundation-model/" in text:  # one model, in the stack's region
+            return "foundation-model/" + text.rsplit("::foundation-model/", 1)[1]
     if isinstance(resource, dict):
         if "Ref" in resource and resource["Ref"] in names:
             return names[resource["Ref"]]
@@ -495,27 +503,39 @@ def test_the_collection_is_vector_search_with_its_policies(api_key_stack: Synthe
         assert f"collection/{name}" in json.dumps(policy["Properties"]["Policy"])
 
 
-def test_the_data_access_policy_grants_readers_only_reading_on_this_collection(api_key_stack: Synthesized) -> None:
+def test_the_data_access_policy_grants_readers_reading_and_writers_writing_on_this_collection(
+    api_key_stack: Synthesized,
+) -> None:
     (policy,) = api_key_stack.of_type("AWS::OpenSearchServerless::AccessPolicy").values()
     (collection,) = api_key_stack.of_type("AWS::OpenSearchServerless::Collection").values()
     name = collection["Properties"]["Name"]
     parts = policy["Properties"]["Policy"]["Fn::Join"][1]
-    literal = "".join(part if isinstance(part, str) else "ROLE" for part in parts)  # role ARNs are tokens
-    (readers,) = json.loads(literal)
-    permissions = {
-        (rule["ResourceType"], tuple(rule["Resource"])): set(rule["Permission"]) for rule in readers["Rules"]
-    }
-    assert permissions == {
+    text = "".join(part if isinstance(part, str) else "ROLE" for part in parts)  # role ARNs are tokens
+    readers, writers = json.loads(text)
+
+    def permissions(rule: dict[str, Any]) -> dict[tuple[str, tuple[str, ...]], set[str]]:
+        return {(r["ResourceType"], tuple(r["Resource"])): set(r["Permission"]) for r in rule["Rules"]}
+
+    assert permissions(readers) == {
         ("collection", (f"collection/{name}",)): {"aoss:DescribeCollectionItems"},
         ("index", (f"index/{name}/*",)): {"aoss:DescribeIndex", "aoss:ReadDocument"},
     }
+    write = permissions(writers)[("index", (f"index/{name}/*",))]
+    assert {"aoss:CreateIndex", "aoss:WriteDocument"} <= write
+    assert "aoss:DeleteCollection" not in str(writers)
     principals = [part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict)]
     readers_roles = [
         api_key_stack.function(spec.name)["Role"]["Fn::GetAtt"][0]
         for spec in FUNCTIONS
         if Access.COLLECTION_READ in spec.access
     ]
-    assert sorted(principals) == sorted(readers_roles)
+    writer_roles = [
+        api_key_stack.function(spec.name)["Role"]["Fn::GetAtt"][0]
+        for spec in FUNCTIONS
+        if Access.COLLECTION_WRITE in spec.access
+    ]
+    assert sorted(principals) == sorted(readers_roles + writer_roles)
+    assert writer_roles  # the knowledge function and worker index documents
 
 
 # --- outputs, cdk-nag, configuration ------------------------------------------------------------------------
@@ -564,3 +584,23 @@ def test_a_missing_layer_fails_synthesis_with_how_to_build_it(tmp_path: Path) ->
     app = App(context={"layer_path": str(tmp_path / "nowhere")})
     with pytest.raises(InfraConfigError, match="make layer"):
         StratusConfig.from_context(app.node)
+
+
+def test_functions_that_search_or_index_knowledge_know_the_collection_and_the_embedder(
+    api_key_stack: Synthesized,
+) -> None:
+    knowledge_queue = {"Ref": api_key_stack.output_ref("KnowledgeQueueUrl")}
+    for spec in FUNCTIONS:
+        variables = api_key_stack.function(spec.name)["Environment"]["Variables"]
+        if spec.access & {Access.COLLECTION_READ, Access.COLLECTION_WRITE}:
+            vector_db = json.dumps(variables["STRATUS_VECTOR_DB"])
+            assert "opensearch://" in vector_db
+            assert "service=aoss" in vector_db
+        else:
+            assert "STRATUS_VECTOR_DB" not in variables
+        if Access.EMBEDDINGS_INVOKE in spec.access:
+            assert variables["STRATUS_EMBEDDER"] == "bedrock:amazon.titan-embed-text-v2:0"
+        if Access.KNOWLEDGE_QUEUE_SEND in spec.access:
+            assert variables[QUEUES["knowledge"].url_variable] == knowledge_queue
+        else:
+            assert QUEUES["knowledge"].url_variable not in variables

@@ -45,8 +45,9 @@ def body_of(response: dict[str, Any]) -> Any:
 class Deployment:
     """One deployment's AWS resources in moto, and the environment its functions read."""
 
-    def __init__(self, moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, moto: MotoServer, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         sqs = moto.client("sqs")
+        self.knowledge_queue_url = sqs.create_queue(QueueName=f"knowledge-{id(self)}")["QueueUrl"]
         self.dlq_url = sqs.create_queue(QueueName=f"runs-dlq-{id(self)}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_url = sqs.create_queue(
@@ -61,6 +62,7 @@ class Deployment:
         self.store = DynamoStore(f"stratus-{id(self)}", region=REGION, bucket=self.bucket)
         self.store.create_table()
         self.sqs = sqs
+        self.s3 = moto.client("s3")
         environment = {
             "STRATUS_APP": "tests.fakes.apps:lambda_test_app",
             "STRATUS_DB": f"dynamodb://{self.store.table}?region={REGION}&bucket={self.bucket}",
@@ -68,6 +70,9 @@ class Deployment:
             "STRATUS_API_KEYS_SECRET": api_keys_arn,
             "STRATUS_SECRETS": json.dumps({"OPENAI_API_KEY": model_arn}),
             "STRATUS_RUN_QUEUE_URL": self.queue_url,
+            "STRATUS_KNOWLEDGE_QUEUE_URL": self.knowledge_queue_url,
+            # On AWS the index is OpenSearch Serverless (its adapter has its own suite); here, a folder.
+            "STRATUS_VECTOR_DB": f"embedded:///{folder / 'vectors'}",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": "stratus-test",
             "POWERTOOLS_METRICS_NAMESPACE": "StratusTest",
@@ -122,9 +127,9 @@ def _forget_functions() -> None:
 
 
 @pytest.fixture
-def deployment(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+def deployment(moto: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
     _forget_functions()
-    yield Deployment(moto, monkeypatch)
+    yield Deployment(moto, monkeypatch, tmp_path)
     _forget_functions()
 
 
@@ -246,6 +251,7 @@ API_EVENTS = {
     "agent_runs": ["agents_list", "agent_get", "agent_run", "agent_run_stream", "agent_run_background"],
     "sessions": ["sessions_list", "sessions_create", "session_get", "session_rename", "session_runs"],
     "memories": ["memories_create", "memories_list", "memory_topics", "user_memory_stats"],
+    "knowledge": ["knowledge_upload", "knowledge_content_list", "knowledge_search", "knowledge_config"],
 }
 
 
@@ -268,6 +274,7 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key(
                 assert "detail" in body_of(response)
     # nothing was written by the refused calls
     assert sessions_of(deployment.store, USER) == []
+    assert deployment.receive(deployment.knowledge_queue_url) == []
 
 
 def test_model_keys_come_from_secrets_manager_not_the_environment(deployment: Deployment) -> None:
@@ -334,3 +341,97 @@ def test_a_queued_run_cancelled_before_it_starts_is_never_run(deployment: Deploy
     runs = asyncio_run(deployment.store.get_runs("s-events"))
     assert [(r.run_id, r.status) for r in runs] == [(job["run_id"], RunStatus.CANCELLED)]
     assert call("agent_runs", cancel)["statusCode"] == 409
+
+
+# --- knowledge ----------------------------------------------------------------------------------------------
+
+
+def with_path(request: dict[str, Any], path: str, method: str = "GET") -> dict[str, Any]:
+    changed = deepcopy(request)
+    changed["path"] = path
+    changed["httpMethod"] = method
+    changed["pathParameters"] = {"proxy": path.removeprefix("/knowledge/")}
+    changed["queryStringParameters"] = changed["multiValueQueryStringParameters"] = None
+    changed["body"] = None
+    changed["isBase64Encoded"] = False
+    return changed
+
+
+def test_an_upload_goes_through_s3_and_the_queue_to_the_knowledge_worker(deployment: Deployment) -> None:
+    accepted = call("knowledge", event("knowledge_upload"))
+    assert accepted["statusCode"] == 202, accepted["body"]
+    content = body_of(accepted)
+    assert (content["name"], content["status"], content["metadata"]) == (
+        "expenses.md",
+        "processing",
+        {"team": "finance"},
+    )
+    key = f"knowledge/docs/{content['id']}"
+    assert b"Meals on the road" in deployment.s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read()
+    status = with_path(event("knowledge_config"), f"/knowledge/content/{content['id']}/status")
+    assert body_of(call("knowledge", status))["status"] == "processing"
+
+    messages = deployment.receive(deployment.knowledge_queue_url)
+    assert len(messages) == 1
+    assert call("knowledge_worker", sqs_event(messages)) == {"batchItemFailures": []}
+    deployment.sqs.delete_message(QueueUrl=deployment.knowledge_queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+
+    done = body_of(call("knowledge", status))
+    assert done["status"] == "completed", done
+    assert "Contents" not in deployment.s3.list_objects_v2(Bucket=deployment.bucket, Prefix="knowledge/")
+    found = body_of(call("knowledge", event("knowledge_search")))["data"]
+    assert "45 euros" in found[0]["content"]
+    assert found[0]["meta_data"]["team"] == "finance"
+    listed = body_of(call("knowledge", event("knowledge_content_list")))
+    assert [c["id"] for c in listed["data"]] == [content["id"]]
+    # the same upload again is the same content, not a second ingestion; the same message again changes nothing
+    again = body_of(call("knowledge", event("knowledge_upload")))
+    assert (again["id"], again["status"]) == (content["id"], "completed")
+    assert deployment.receive(deployment.knowledge_queue_url) == []
+    assert call("knowledge_worker", sqs_event(messages)) == {"batchItemFailures": []}
+    config = body_of(call("knowledge", event("knowledge_config")))
+    assert "markdown" in config["readers"]
+
+
+def test_the_knowledge_worker_sample_event(deployment: Deployment) -> None:
+    from stratus.storage import ContentRecord, ContentStatus
+
+    handbook = b"# Handbook\n\nThe office opens at eight."
+    record = ContentRecord(
+        content_id="c-events",
+        knowledge_id="docs",
+        name="handbook.md",
+        content_type="text/markdown",
+        size=len(handbook),
+        content_hash="0" * 64,
+        status=ContentStatus.PROCESSING,
+        user_id=USER,
+    )
+    asyncio_run(deployment.store.put_content(record))
+    deployment.s3.put_object(Bucket=deployment.bucket, Key="knowledge/docs/c-events", Body=handbook)
+
+    assert call("knowledge_worker", event("knowledge_worker")) == {"batchItemFailures": []}
+
+    stored = asyncio_run(deployment.store.get_content("c-events", knowledge_id="docs"))
+    assert (stored.status, stored.chunk_count) == (ContentStatus.COMPLETED, 1)
+
+
+def test_an_upload_that_cannot_be_queued_fails_clearly_and_can_be_retried(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRATUS_KNOWLEDGE_QUEUE_URL", deployment.knowledge_queue_url + "-missing")
+    _forget_functions()
+
+    refused = call("knowledge", event("knowledge_upload"))
+
+    assert refused["statusCode"] == 503
+    assert "ingestion is unavailable" in body_of(refused)["detail"]
+    listed = body_of(call("knowledge", event("knowledge_content_list")))["data"]
+    assert [(c["status"], c["status_message"]) for c in listed] == [
+        ("failed", "could not queue the content for ingestion: QueueDoesNotExist")
+    ]
+    monkeypatch.setenv("STRATUS_KNOWLEDGE_QUEUE_URL", deployment.knowledge_queue_url)
+    _forget_functions()
+    retried = call("knowledge", event("knowledge_upload"))
+    assert (retried["statusCode"], body_of(retried)["id"]) == (202, listed[0]["id"])
+    assert len(deployment.receive(deployment.knowledge_queue_url)) == 1

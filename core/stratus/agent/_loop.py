@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratus._utils import new_id, time_ordered_id, to_text
 from stratus.exceptions import (
+    ConfigError,
     ModelError,
     NotFoundError,
     OutputValidationError,
@@ -93,8 +94,10 @@ class AgentRun:
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
         run_id: str | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> None:
         self.agent = agent
+        self.knowledge_filters = {**(agent.knowledge_filters or {}), **(knowledge_filters or {})}
         self.input = input
         self.state_override = session_state
         self.output = RunOutput(
@@ -142,9 +145,16 @@ class AgentRun:
             out.model, out.model_provider = model.id, model.provider
             out.metrics.model_id, out.metrics.model_provider = model.id, model.provider
             tools, unavailable = await agent.aget_tools()
+            knowledge = agent.knowledge
+            if knowledge is not None and agent.search_knowledge:
+                search = knowledge.search_tool(user_id=out.user_id, filters=self.knowledge_filters or None)
+                if search.name in tools:
+                    raise ConfigError(f"agent {agent.agent_id!r} has a tool named {search.name!r} already")
+                tools[search.name] = search
             out.status = RunStatus.RUNNING
             history = await self._load_session()
-            messages = self._build_messages(model, tools, history)
+            passages = await self._references() if knowledge is not None and agent.add_knowledge_to_context else []
+            messages = self._build_messages(model, tools, history, passages)
             # The run keeps its own messages; history stays in the runs it came from.
             out.messages.extend(m for m in messages if not m.from_history)
             announced = True
@@ -256,7 +266,32 @@ class AgentRun:
         self.context.session_state = state
         self._session_loaded = True
 
-    def _build_messages(self, model: Model, tools: dict[str, Tool], history: Sequence[RunOutput]) -> list[Message]:
+    async def _references(self) -> list[dict[str, Any]]:
+        """Search the knowledge base with the user's message; the passages go into the system message and into
+        the run's `references`. A failing search does not sink the run: it goes on without passages."""
+        knowledge = self.agent.knowledge
+        assert knowledge is not None
+        started = time.perf_counter()
+        try:
+            hits = await knowledge.search(
+                self.input, filters=self.knowledge_filters or None, user_id=self.output.user_id
+            )
+        except Exception as exc:
+            logger.warning("run %s: knowledge search failed, going on without it: %s", self.output.run_id, exc)
+            return []
+        passages = [{**hit.chunk.to_dict(), "score": hit.score} for hit in hits]
+        self.output.references = [
+            {"query": self.input, "references": passages, "time": round(time.perf_counter() - started, 4)}
+        ]
+        return passages
+
+    def _build_messages(
+        self,
+        model: Model,
+        tools: dict[str, Tool],
+        history: Sequence[RunOutput],
+        passages: Sequence[dict[str, Any]] = (),
+    ) -> list[Message]:
         agent = self.agent
         parts: list[str] = []
         if agent.description:
@@ -272,6 +307,16 @@ class AgentRun:
                 parts.append(text)
         if agent.markdown:
             parts.append("Use Markdown to format your answers.")
+        if passages:
+            lines = [
+                f"<passage source={json.dumps(str(p['metadata'].get('name', 'document')))}>\n{p['text']}\n</passage>"
+                for p in passages
+            ]
+            parts.append(
+                "Passages from the knowledge base that may help (quote what you use):\n<references>\n"
+                + "\n".join(lines)
+                + "\n</references>"
+            )
         if agent.add_datetime_to_context:
             parts.append(f"The current date and time is {datetime.now(UTC).isoformat(timespec='seconds')}.")
         schema = agent.output_schema

@@ -17,6 +17,7 @@ from stratus.tools import Tool, Toolkit
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from stratus.knowledge import Knowledge
     from stratus.storage.base import Store
 
 __all__ = ["Agent", "Instructions"]
@@ -53,6 +54,11 @@ class Agent:
         add_datetime_to_context: Tell the model the current date and time.
         markdown: Ask the model to format answers in Markdown.
         metadata: Free-form data reported by the API.
+        knowledge: A `Knowledge` base the agent answers from.
+        search_knowledge: Give the agent a `search_knowledge_base` tool (agentic search; the default).
+        add_knowledge_to_context: Search the knowledge base with the user's message before asking the model,
+            and put the best passages in the system message.
+        knowledge_filters: Metadata filters every search of this agent applies (a run may add more).
     """
 
     model: Model | str | None = None
@@ -73,6 +79,10 @@ class Agent:
     add_datetime_to_context: bool = False
     markdown: bool = False
     metadata: dict[str, Any] | None = None
+    knowledge: Knowledge | None = None
+    search_knowledge: bool = True
+    add_knowledge_to_context: bool = False
+    knowledge_filters: dict[str, Any] | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +168,7 @@ class Agent:
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
         run_id: str | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> Awaitable[RunOutput]: ...
 
     @overload
@@ -170,6 +181,7 @@ class Agent:
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
         run_id: str | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]: ...
 
     def arun(
@@ -181,6 +193,7 @@ class Agent:
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
         run_id: str | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
         """Run the agent on `input`.
 
@@ -190,7 +203,15 @@ class Agent:
         """
         from stratus.agent._loop import AgentRun
 
-        run = AgentRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id)
+        run = AgentRun(
+            self,
+            input,
+            session_id=session_id,
+            user_id=user_id,
+            session_state=session_state,
+            run_id=run_id,
+            knowledge_filters=knowledge_filters,
+        )
         return run.events(stream=True) if stream else run.result()
 
     @overload
@@ -202,6 +223,7 @@ class Agent:
         session_id: str | None = None,
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> RunOutput: ...
 
     @overload
@@ -213,6 +235,7 @@ class Agent:
         session_id: str | None = None,
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> Iterator[RunEvent]: ...
 
     def run(
@@ -223,12 +246,20 @@ class Agent:
         session_id: str | None = None,
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
     ) -> RunOutput | Iterator[RunEvent]:
         """The sync twin of `arun`: returns the `RunOutput`, or an iterator of events with `stream=True`."""
         from stratus._sync import iterate_sync, run_sync
         from stratus.agent._loop import AgentRun
 
-        run = AgentRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state)
+        run = AgentRun(
+            self,
+            input,
+            session_id=session_id,
+            user_id=user_id,
+            session_state=session_state,
+            knowledge_filters=knowledge_filters,
+        )
         if stream:
             return iterate_sync(run.events(stream=True))
         return run_sync(run.result())

@@ -17,8 +17,9 @@ from stratus.api._errors import install_error_handlers
 from stratus.api._runs import RunRegistry
 from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_env
 from stratus.api.documents import utc_now_iso
-from stratus.api.routers import agents, health, memories, sessions
+from stratus.api.routers import agents, health, knowledge, memories, sessions
 from stratus.app import App
+from stratus.knowledge.ingestion import Ingestor
 from stratus.tools import Toolkit
 
 __all__ = ["ROUTERS", "create_app"]
@@ -30,6 +31,7 @@ ROUTERS: dict[str, APIRouter] = {
     "agents": agents.router,
     "sessions": sessions.router,
     "memories": memories.router,
+    "knowledge": knowledge.router,
 }
 """Every route group by name; a Lambda function serves only the groups it names."""
 
@@ -64,6 +66,7 @@ def create_app(
     app.attach_store()
     authenticator = authenticator_from_env() if auth is _FROM_ENV else auth
     registry = RunRegistry(on_end=app.run_ended)
+    ingestor = Ingestor()
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
@@ -75,6 +78,9 @@ def create_app(
                 logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
         yield
         await registry.shutdown()
+        await ingestor.shutdown()
+        for base in app.knowledge.values():
+            await base.close()
         await app.store.close()
         for agent in app.agents.values():
             model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
@@ -98,6 +104,7 @@ def create_app(
     )
     api.state.stratus = app
     api.state.runs = registry
+    api.state.ingestor = ingestor
     api.state.instantiated_at = utc_now_iso()
     install_error_handlers(api)
 

@@ -102,15 +102,16 @@ async def _from_form(form: FormData) -> ParsedRun:
                 uploads.append(value)
             continue
         fields[key] = value
-    state = fields.get("session_state")
-    if isinstance(state, str):
-        if not state.strip():
-            fields.pop("session_state")
-        else:
-            try:
-                fields["session_state"] = json.loads(state)
-            except json.JSONDecodeError:
-                raise _invalid("session_state", "session_state must be a JSON object") from None
+    for name in ("session_state", "knowledge_filters"):
+        value = fields.get(name)
+        if isinstance(value, str):
+            if not value.strip():
+                fields.pop(name)
+            else:
+                try:
+                    fields[name] = json.loads(value)
+                except json.JSONDecodeError:
+                    raise _invalid(name, f"{name} must be a JSON object") from None
     for key in ("session_id", "user_id"):
         if fields.get(key) == "":
             fields.pop(key)  # an empty form field means "not given"
@@ -140,6 +141,7 @@ def run_request_openapi() -> dict[str, Any]:
         "properties": {
             **schema["properties"],
             "session_state": {"type": "string", "description": "A JSON object, as text"},
+            "knowledge_filters": {"type": "string", "description": "A JSON object, as text"},
             "files": {
                 "type": "array",
                 "items": {"type": "string", "format": "binary"},

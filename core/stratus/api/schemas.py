@@ -60,6 +60,9 @@ class RunRequest(BaseModel):
     )
     user_id: str | None = Field(default=None, min_length=1, max_length=256, description="The user")
     session_state: dict[str, Any] | None = Field(default=None, description="State to merge into the session")
+    knowledge_filters: dict[str, Any] | None = Field(
+        default=None, description="Metadata filters for this run's knowledge searches"
+    )
     background: bool = Field(default=False, description="Answer 202 at once and run in the background")
 
 

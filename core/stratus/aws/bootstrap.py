@@ -12,7 +12,14 @@ from stratus.api.auth import API_KEYS_SECRET_NAME
 from stratus.app import App, load_app
 from stratus.exceptions import ConfigError
 from stratus.secrets import register_resolver
-from stratus.settings import STRATUS_API_KEYS_SECRET, STRATUS_APP, STRATUS_RUN_QUEUE_URL, STRATUS_SECRETS
+from stratus.settings import (
+    STRATUS_API_KEYS_SECRET,
+    STRATUS_APP,
+    STRATUS_DB,
+    STRATUS_KNOWLEDGE_QUEUE_URL,
+    STRATUS_RUN_QUEUE_URL,
+    STRATUS_SECRETS,
+)
 
 __all__ = ["configure_secrets", "lambda_app", "reset"]
 
@@ -68,8 +75,26 @@ def lambda_app() -> App:
         from stratus.aws.queues import SqsRunQueue
 
         app.run_queue = SqsRunQueue(queue_url)
+    bucket = _bucket_of(os.environ.get(STRATUS_DB, ""))
+    if bucket:
+        from stratus.aws.queues import S3BlobStore
+
+        app.blob_store = S3BlobStore(bucket)
+    knowledge_queue = os.environ.get(STRATUS_KNOWLEDGE_QUEUE_URL)
+    if knowledge_queue:
+        from stratus.aws.queues import SqsIngestionQueue
+
+        app.knowledge_queue = SqsIngestionQueue(knowledge_queue)
     app.run_hooks.append(record_run)
     return app
+
+
+def _bucket_of(url: str) -> str | None:
+    """The S3 bucket a `dynamodb://table?bucket=...` store URL names (uploads wait there for the worker)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    return parse_qs(parts.query).get("bucket", [None])[-1] if parts.scheme == "dynamodb" else None
 
 
 def reset() -> None:

@@ -33,6 +33,9 @@ class Access(StrEnum):
     BUCKET_READ = "bucket:read"
     BUCKET_WRITE = "bucket:write"
     RUN_QUEUE_SEND = "run_queue:send"
+    KNOWLEDGE_QUEUE_SEND = "knowledge_queue:send"
+    EMBEDDINGS_INVOKE = "bedrock:embed"
+    """Invoke the Titan text-embedding model on Bedrock (the default embedder on AWS)."""
     COLLECTION_READ = "collection:read"
     COLLECTION_WRITE = "collection:write"
     API_KEYS_READ = "secret:api_keys"
@@ -109,7 +112,13 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         routers=("agents",),
         paths=("/agents", "/agents/{proxy+}"),
         access=_READ_WRITE
-        | {Access.RUN_QUEUE_SEND, Access.API_KEYS_READ, Access.MODEL_SECRETS_READ, Access.COLLECTION_READ},
+        | {
+            Access.RUN_QUEUE_SEND,
+            Access.API_KEYS_READ,
+            Access.MODEL_SECRETS_READ,
+            Access.COLLECTION_READ,
+            Access.EMBEDDINGS_INVOKE,
+        },
         timeout_seconds=900,
         memory_mb=1769,  # one full vCPU
     ),
@@ -128,10 +137,34 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ}),
     ),
     FunctionSpec(
+        name="knowledge",
+        kind=FunctionKind.API,
+        routers=("knowledge",),
+        paths=("/knowledge", "/knowledge/{proxy+}"),
+        access=_READ_WRITE
+        | {
+            Access.KNOWLEDGE_QUEUE_SEND,
+            Access.API_KEYS_READ,
+            Access.MODEL_SECRETS_READ,
+            Access.COLLECTION_READ,
+            Access.COLLECTION_WRITE,
+            Access.EMBEDDINGS_INVOKE,
+        },
+    ),
+    FunctionSpec(
         name="run_worker",
         kind=FunctionKind.QUEUE,
         queue="runs",
-        access=_READ_WRITE | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ},
+        access=_READ_WRITE | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.EMBEDDINGS_INVOKE},
+        timeout_seconds=900,
+        memory_mb=1769,
+    ),
+    FunctionSpec(
+        name="knowledge_worker",
+        kind=FunctionKind.QUEUE,
+        queue="knowledge",
+        access=_READ_WRITE
+        | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.COLLECTION_WRITE, Access.EMBEDDINGS_INVOKE},
         timeout_seconds=900,
         memory_mb=1769,
     ),

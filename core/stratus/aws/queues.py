@@ -1,4 +1,5 @@
-"""SQS behind the queue contracts: background runs go to the run queue."""
+"""SQS and S3 behind the queue contracts: background runs go to the run queue; uploads wait in S3 while their
+ingestion job waits in the knowledge queue."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from stratus.background import BackgroundRun, QueueError, RunQueue
+from stratus.knowledge.ingestion import BlobStore, IngestionError, IngestionJob, IngestionQueue
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["SqsRunQueue"]
+__all__ = ["S3BlobStore", "SqsIngestionQueue", "SqsRunQueue"]
+
+
+def _sqs() -> SQSClient:
+    import boto3
+
+    sdk: Any = boto3
+    return cast("SQSClient", sdk.client("sqs"))
 
 
 class SqsRunQueue(RunQueue):
@@ -26,10 +36,7 @@ class SqsRunQueue(RunQueue):
     @property
     def client(self) -> SQSClient:
         if self._client is None:
-            import boto3
-
-            sdk: Any = boto3
-            self._client = cast("SQSClient", sdk.client("sqs"))
+            self._client = _sqs()
         return self._client
 
     async def publish(self, job: BackgroundRun) -> None:
@@ -42,3 +49,50 @@ class SqsRunQueue(RunQueue):
             )
         except Exception as exc:
             raise QueueError(f"SQS {self.url}: {exc}") from exc
+
+
+class SqsIngestionQueue(IngestionQueue):
+    """Publishes ingestion jobs to an SQS queue; the knowledge worker consumes them."""
+
+    def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
+        self.url = url
+        self._client = client
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = _sqs()
+        return self._client
+
+    async def publish(self, job: IngestionJob) -> None:
+        try:
+            await asyncio.to_thread(self.client.send_message, QueueUrl=self.url, MessageBody=job.to_json())
+        except Exception as exc:
+            raise IngestionError(f"SQS {self.url}: {exc}") from exc
+
+
+class S3BlobStore(BlobStore):
+    """Uploads waiting for the knowledge worker, in an S3 bucket (the deployment's run-body bucket)."""
+
+    def __init__(self, bucket: str, *, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            import boto3
+
+            sdk: Any = boto3
+            self._client = cast("S3Client", sdk.client("s3"))
+        return self._client
+
+    async def put(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
+
+    async def get(self, key: str) -> bytes:
+        response = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket, Key=key)
+        return await asyncio.to_thread(response["Body"].read)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)

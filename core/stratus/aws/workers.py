@@ -1,4 +1,5 @@
-"""The SQS consumers. `run_worker_handler` executes background runs. No FastAPI here: a worker starts fast."""
+"""The SQS consumers: `run_worker_handler` executes background runs, `knowledge_worker_handler` ingests
+uploaded content. No FastAPI here: a worker starts fast."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stratus.aws.bootstrap import lambda_app
 from stratus.aws.observability import LambdaHandler, instrument, logger
 from stratus.background import BackgroundRun, execute_run
+from stratus.knowledge.ingestion import IngestionJob, run_ingestion_job
 
-__all__ = ["run_worker_handler"]
+__all__ = ["knowledge_worker_handler", "run_worker_handler"]
 
 
 def run_worker_handler() -> LambdaHandler:
@@ -31,6 +33,30 @@ def run_worker_handler() -> LambdaHandler:
         output = await execute_run(app, job)
         if output is not None:
             app.run_ended(output)  # runs, errors, tokens and latency metrics, flushed with the invocation
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
+        response: dict[str, Any] = process_batch(
+            event=event, record_handler=process, processor=processor, context=context
+        )
+        return response
+
+    return instrument(handler)
+
+
+def knowledge_worker_handler() -> LambdaHandler:
+    """The SQS consumer of ingestion jobs: fetch the upload from S3, read, chunk, embed and index it under its
+    content record. Idempotent per content id; content that fails to read ends FAILED (its result, not a
+    reason to retry); infrastructure failures are reported for retry, then the dead-letter queue."""
+    app = lambda_app()
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    async def process(record: SQSRecord) -> None:
+        job = IngestionJob.from_json(record.body)
+        logger.append_keys(content_id=job.content_id, knowledge_id=job.knowledge_id)
+        if app.blob_store is None:
+            raise RuntimeError("no blob store: STRATUS_DB names no bucket")
+        await run_ingestion_job(app, job, app.blob_store)
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools

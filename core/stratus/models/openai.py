@@ -18,14 +18,110 @@ if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
     from openai.types.completion_usage import CompletionUsage
 
-__all__ = ["OpenAIChat"]
+__all__ = ["OpenAIChat", "OpenAIClientOwner"]
 
 T = TypeVar("T")
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
-class OpenAIChat(Model):
+class OpenAIClientOwner:
+    """Owns an `AsyncOpenAI` client for an OpenAI model or embedder: resolves credentials (argument, then
+    `OPENAI_API_KEY` through `stratus.secrets`, then the environment), builds the client on first use and again
+    for each new event loop, never closes a client the caller handed in, and retries what is worth retrying."""
+
+    id: str
+    api_key: str | None
+    base_url: str | None
+    organization: str | None
+    timeout: float
+    max_retries: int
+    backoff: float
+    max_backoff: float
+    _client: AsyncOpenAI | None
+    _owns_client: bool
+    _client_loop: asyncio.AbstractEventLoop | None
+
+    def _init_client(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        organization: str | None,
+        timeout: float,
+        max_retries: int,
+        backoff: float,
+        max_backoff: float,
+        client: AsyncOpenAI | None,
+    ) -> None:
+        if max_retries < 0:
+            raise ConfigError("max_retries must be >= 0")
+        self.api_key = api_key
+        self.base_url = base_url
+        self.organization = organization
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._client = client
+        self._owns_client = client is None  # a client handed in belongs to the caller: never close or replace it
+        self._client_loop = None
+
+    # --- client -----------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
+        to the loop that opened it, so a client from a finished loop cannot be reused)."""
+        if self._owns_client and self._client is not None and self._client_loop is not _current_loop():
+            self._client = None  # its loop is gone or different; it cannot even be closed from here
+        if self._client is None:
+            try:
+                from openai import AsyncOpenAI
+            except ImportError as exc:  # pragma: no cover - openai is a core dependency
+                raise ConfigError(f"{type(self).__name__} needs the `openai` package: pip install openai") from exc
+            base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+            api_key = self.api_key or get_secret("OPENAI_API_KEY")
+            if not api_key:
+                if not base_url:
+                    raise ConfigError(
+                        f"{type(self).__name__} needs an API key: set OPENAI_API_KEY or pass api_key=..., "
+                        "or point base_url at an OpenAI-compatible server"
+                    )
+                api_key = "unused"  # local OpenAI-compatible servers often need no key, the SDK wants one
+            self._client = AsyncOpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                organization=self.organization,
+                timeout=self.timeout,
+                max_retries=0,  # retries are ours, so they are bounded and visible
+            )
+            self._client_loop = _current_loop()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            if self._client_loop is _current_loop():
+                await client.close()
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                retryable, retry_after = _classify(exc)
+                if not retryable or attempt >= self.max_retries:
+                    raise _model_error(self.id, exc, attempts=attempt + 1) from exc
+                delay = min(self.max_backoff, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
+                if retry_after is not None:
+                    delay = min(self.max_backoff, max(delay, retry_after))
+                attempt += 1
+                await asyncio.sleep(delay)
+
+
+class OpenAIChat(OpenAIClientOwner, Model):
     """A chat model served over the OpenAI Chat Completions API.
 
     Credentials and endpoint resolve as: argument, then `OPENAI_API_KEY` / `OPENAI_BASE_URL`, then the SDK's
@@ -53,61 +149,21 @@ class OpenAIChat(Model):
         extra_body: dict[str, Any] | None = None,
         client: AsyncOpenAI | None = None,
     ) -> None:
-        if max_retries < 0:
-            raise ConfigError("max_retries must be >= 0")
         self.id = id
-        self.api_key = api_key
-        self.base_url = base_url
-        self.organization = organization
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
         self.stream_usage = stream_usage
         self.extra_body = extra_body
-        self._client = client
-        self._owns_client = client is None  # a client handed in belongs to the caller: never close or replace it
-        self._client_loop: asyncio.AbstractEventLoop | None = None
-
-    # --- client -----------------------------------------------------------------------------------------
-
-    @property
-    def client(self) -> AsyncOpenAI:
-        """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
-        to the loop that opened it, so a client from a finished loop cannot be reused)."""
-        if self._owns_client and self._client is not None and self._client_loop is not _current_loop():
-            self._client = None  # its loop is gone or different; it cannot even be closed from here
-        if self._client is None:
-            try:
-                from openai import AsyncOpenAI
-            except ImportError as exc:  # pragma: no cover - openai is a core dependency
-                raise ConfigError("OpenAIChat needs the `openai` package: pip install openai") from exc
-            base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-            api_key = self.api_key or get_secret("OPENAI_API_KEY")
-            if not api_key:
-                if not base_url:
-                    raise ConfigError(
-                        "OpenAIChat needs an API key: set OPENAI_API_KEY or pass api_key=..., "
-                        "or point base_url at an OpenAI-compatible server"
-                    )
-                api_key = "unused"  # local OpenAI-compatible servers often need no key, the SDK wants one
-            self._client = AsyncOpenAI(
-                api_key=api_key,
-                base_url=base_url,
-                organization=self.organization,
-                timeout=self.timeout,
-                max_retries=0,  # retries are ours, so they are bounded and visible
-            )
-            self._client_loop = _current_loop()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            if self._client_loop is _current_loop():
-                await client.close()
+        self._init_client(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            client=client,
+        )
 
     # --- requests ---------------------------------------------------------------------------------------
 
@@ -210,21 +266,6 @@ class OpenAIChat(Model):
             provider_data={"id": response_id} if response_id else None,
             finish_reason=finish_reason,
         )
-
-    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except Exception as exc:
-                retryable, retry_after = _classify(exc)
-                if not retryable or attempt >= self.max_retries:
-                    raise _model_error(self.id, exc, attempts=attempt + 1) from exc
-                delay = min(self.max_backoff, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
-                if retry_after is not None:
-                    delay = min(self.max_backoff, max(delay, retry_after))
-                attempt += 1
-                await asyncio.sleep(delay)
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:

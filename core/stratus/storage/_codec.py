@@ -204,6 +204,7 @@ def filter_contents(contents: Iterable[ContentRecord], query: ContentQuery) -> t
         for c in contents
         if live(c.expires_at)
         and c.knowledge_id == query.knowledge_id
+        and (query.user_id is None or c.user_id == query.user_id)
         and (query.status is None or c.status is query.status)
         and (query.content_hash is None or c.content_hash == query.content_hash)
     ]

@@ -192,11 +192,17 @@ class ContentRecord:
     updated_at: float = 0.0
     expires_at: int | None = None
     schema_version: int = SCHEMA_VERSION
+    user_id: str | None = None
+    """Who added it; with a per-user knowledge base, only they see it."""
+    source_url: str | None = None
+    """Where it was fetched from, when added from a URL."""
 
 
 @dataclass(slots=True, kw_only=True)
 class ContentQuery:
     knowledge_id: str
+    user_id: str | None = None
+    """Only this user's content (None: everyone's)."""
     status: ContentStatus | None = None
     content_hash: str | None = None
     sort_by: Literal["created_at", "updated_at", "name"] = "created_at"

@@ -60,7 +60,14 @@ async def create_run(agent_id: str, request: Request, app: AppDep, registry: Reg
         session = await store.get_session(body.session_id)
         if session is not None and (session.user_id != user_id or (session.component_id not in (None, agent.agent_id))):
             raise HTTPException(status_code=404, detail=f"session {body.session_id!r} not found")
-    run = AgentRun(agent, parsed.message, session_id=body.session_id, user_id=user_id, session_state=body.session_state)
+    run = AgentRun(
+        agent,
+        parsed.message,
+        session_id=body.session_id,
+        user_id=user_id,
+        session_state=body.session_state,
+        knowledge_filters=body.knowledge_filters,
+    )
     run.output.input = RunInput(input_content=body.message, files=parsed.file_names or None)
 
     if body.background:
@@ -76,6 +83,7 @@ async def create_run(agent_id: str, request: Request, app: AppDep, registry: Reg
                 input_content=body.message,
                 files=parsed.file_names or None,
                 session_state=body.session_state,
+                knowledge_filters=body.knowledge_filters,
             )
             try:
                 await enqueue_run(agent, job, app.run_queue)

@@ -1,0 +1,363 @@
+"""`/knowledge`: upload content (ingested in the background), follow its status, list, change and delete it,
+search it, and describe the readers, chunkers and stores available (AgentOS' knowledge routes).
+
+Each knowledge base is per user by default: a caller sees, searches and deletes only what they added.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Literal, cast
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api.schemas import iso, paginated
+from stratus.app import App
+from stratus.exceptions import ConfigError
+from stratus.knowledge.documents import SearchHit
+from stratus.knowledge.ingestion import IngestionJob, blob_key, chunker_for
+from stratus.knowledge.knowledge import Knowledge, KnowledgeError
+from stratus.knowledge.vectordb.base import SearchMode
+from stratus.storage.records import ContentQuery, ContentRecord
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/knowledge", tags=["Knowledge"])
+logger = logging.getLogger(__name__)
+
+_KNOWLEDGE = Query(default=None, description="The knowledge base (needed when the app serves several)")
+_DB = Query(default=None, description="AgentOS' database id; stratus selects by knowledge_id")
+
+
+def _base(app: App, knowledge_id: str | None) -> Knowledge:
+    try:
+        return app.get_knowledge(knowledge_id)
+    except ConfigError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+def content_schema(record: ContentRecord) -> dict[str, Any]:
+    """AgentOS' `ContentResponseSchema`."""
+    return {
+        "id": record.content_id,
+        "name": record.name,
+        "description": record.description,
+        "type": record.content_type,
+        "size": str(record.size) if record.size is not None else None,
+        "linked_to": record.knowledge_id,
+        "metadata": record.metadata,
+        "access_count": record.access_count,
+        "status": record.status.value,
+        "status_message": record.status_message,
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+    }
+
+
+def _metadata(text: Any) -> dict[str, Any] | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = json.loads(str(text))
+    except ValueError:
+        raise HTTPException(status_code=422, detail="metadata must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise HTTPException(status_code=422, detail="metadata must be a JSON object")
+    return cast(dict[str, Any], value)
+
+
+def _optional_int(form: FormData, name: str) -> int | None:
+    value = form.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise HTTPException(status_code=422, detail=f"{name} must be a whole number") from None
+    if number <= 0:
+        raise HTTPException(status_code=422, detail=f"{name} must be positive")
+    return number
+
+
+@router.post("/content", status_code=202, summary="Upload Content", operation_id="upload_content")
+async def upload_content(
+    request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> JSONResponse:
+    """Add a file (`file`), text (`text_content`) or a web page (`url`) as multipart form fields, with optional
+    `name`, `description`, `metadata` (a JSON object), `chunker` (fixed, recursive, markdown, semantic),
+    `chunk_size` and `chunk_overlap` (tokens). Answers 202 with the content record; ingestion runs in the
+    background and `GET /knowledge/content/{id}/status` follows it. Identical content added again by the
+    same user is not ingested twice: the existing record comes back."""
+    base = _base(app, knowledge_id)
+    user_id = resolve_user_id(request, None)
+    content_type_header = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type_header not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise HTTPException(status_code=415, detail="send the content as multipart/form-data")
+    form = await request.form(max_part_size=base.max_bytes + 1)
+    try:
+        upload = form.get("file")
+        text = form.get("text_content")
+        url = form.get("url")
+        given = [x for x in (upload, text, url) if x not in (None, "")]
+        if len(given) != 1:
+            raise HTTPException(status_code=422, detail="send exactly one of file, text_content or url")
+        chunker_name = str(form.get("chunker") or "") or None
+        size, overlap = _optional_int(form, "chunk_size"), _optional_int(form, "chunk_overlap")
+        try:
+            chunker = chunker_for(chunker_name, size, overlap, base)
+        except (ConfigError, KeyError) as exc:
+            raise HTTPException(status_code=422, detail=f"chunker: {exc}") from None
+        name = str(form.get("name") or "") or None
+        description = str(form.get("description") or "") or None
+        metadata = _metadata(form.get("metadata"))
+        try:
+            if isinstance(upload, UploadFile):
+                data = await upload.read(base.max_bytes + 1)
+                if len(data) > base.max_bytes:
+                    raise HTTPException(status_code=413, detail=f"the file is larger than {base.max_bytes} bytes")
+                source: dict[str, Any] = {"source": data, "content_type": upload.content_type}
+                name = name or upload.filename or "upload"
+            elif text not in (None, ""):
+                source = {"text": str(text)}
+            else:
+                source = {"url": str(url)}
+            record, data, fresh = await base.prepare(
+                **source, name=name, description=description, metadata=metadata, user_id=user_id
+            )
+        except KnowledgeError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+    finally:
+        await form.close()
+    if fresh:
+        if app.knowledge_queue is not None and app.blob_store is not None:
+            key = blob_key(base.id, record.content_id)
+            job = IngestionJob(
+                knowledge_id=base.id,
+                content_id=record.content_id,
+                blob_key=key,
+                chunker=chunker_name,
+                chunk_size=size,
+                chunk_overlap=overlap,
+            )
+            try:
+                await app.blob_store.put(key, data)
+                await app.knowledge_queue.publish(job)
+            except Exception as exc:
+                # Not left PROCESSING forever: the record says what happened, and the same upload retries it.
+                logger.exception("could not hand content %s to the knowledge worker", record.content_id)
+                cause = type(exc.__cause__ or exc).__name__  # not the message: it names internal resources
+                await base.fail(record, f"could not queue the content for ingestion: {cause}")
+                raise HTTPException(status_code=503, detail="ingestion is unavailable; try again shortly") from None
+        else:
+            request.app.state.ingestor.start(base, record, data, chunker)
+    return JSONResponse(content_schema(record), status_code=202)
+
+
+@router.get("/content", summary="List Content", operation_id="get_content")
+async def list_content(
+    request: Request,
+    app: AppDep,
+    limit: int = Query(default=20, ge=1, le=1000),
+    page: int = Query(default=1, ge=1),
+    sort_by: Literal["created_at", "updated_at", "name"] = Query(default="created_at"),
+    sort_order: Literal["asc", "desc"] = Query(default="desc"),
+    knowledge_id: str | None = _KNOWLEDGE,
+    db_id: str | None = _DB,
+) -> dict[str, Any]:
+    """One page of the knowledge base's content (the caller's own, per user)."""
+    started = time.perf_counter()
+    base = _base(app, knowledge_id)
+    query = ContentQuery(
+        knowledge_id=base.id,
+        user_id=base.scope(resolve_user_id(request, None)),
+        sort_by=sort_by,
+        sort_order=sort_order,
+        page=page,
+        limit=limit,
+    )
+    records, total = await base.list_contents(query)
+    return paginated([content_schema(r) for r in records], page=page, limit=limit, total=total, started=started)
+
+
+@router.delete("/content", summary="Delete All Content", operation_id="delete_all_content")
+async def delete_all_content(
+    request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> dict[str, Any]:
+    """Delete all of the caller's content (everything, when no user is named) and its chunks."""
+    base = _base(app, knowledge_id)
+    deleted = await base.delete_all(user_id=resolve_user_id(request, None))
+    return {"deleted": deleted}
+
+
+async def _record(
+    app: App, request: Request, knowledge_id: str | None, content_id: str
+) -> tuple[Knowledge, ContentRecord]:
+    base = _base(app, knowledge_id)
+    record = await base.get_content(content_id, user_id=resolve_user_id(request, None))
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"content {content_id!r} not found")
+    return base, record
+
+
+@router.get("/content/{content_id}", summary="Get Content by ID", operation_id="get_content_by_id")
+async def get_content(
+    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> dict[str, Any]:
+    _, record = await _record(app, request, knowledge_id, content_id)
+    return content_schema(record)
+
+
+@router.get("/content/{content_id}/status", summary="Get Content Status", operation_id="get_content_status")
+async def get_content_status(
+    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> dict[str, Any]:
+    """Where ingestion is: processing (with progress), completed, or failed (with the error)."""
+    _, record = await _record(app, request, knowledge_id, content_id)
+    return {"id": record.content_id, "status": record.status.value, "status_message": record.status_message or ""}
+
+
+@router.patch("/content/{content_id}", summary="Update Content", operation_id="update_content")
+async def update_content(
+    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> dict[str, Any]:
+    """Change the name, description or metadata (form fields). Search filters keep the metadata the content
+    was indexed with."""
+    base, record = await _record(app, request, knowledge_id, content_id)
+    form = await request.form()
+    try:
+        updated = await base.update_content(
+            record.content_id,
+            user_id=resolve_user_id(request, None),
+            name=str(form.get("name")) if form.get("name") else None,
+            description=str(form.get("description")) if form.get("description") else None,
+            metadata=_metadata(form.get("metadata")),
+        )
+    finally:
+        await form.close()
+    return content_schema(updated)
+
+
+@router.delete("/content/{content_id}", summary="Delete Content", operation_id="delete_content_by_id")
+async def delete_content(
+    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> dict[str, Any]:
+    """Delete the content and its chunks."""
+    base, record = await _record(app, request, knowledge_id, content_id)
+    await base.delete_content(record.content_id, user_id=resolve_user_id(request, None))
+    return content_schema(record)
+
+
+class SearchPage(BaseModel):
+    limit: int = Field(default=20, ge=1, le=100)
+    page: int = Field(default=1, ge=1)
+
+
+class SearchRequest(BaseModel):
+    """AgentOS' `VectorSearchRequestSchema`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: str = Field(min_length=1, max_length=10_000)
+    knowledge_id: str | None = None
+    db_id: str | None = None
+    vector_db_ids: list[str] | None = None
+    search_type: SearchMode | None = None
+    max_results: int | None = Field(default=None, ge=1, le=100)
+    filters: dict[str, Any] | None = None
+    meta: SearchPage | None = None
+
+
+def _result(hit: SearchHit) -> dict[str, Any]:
+    """AgentOS' `VectorSearchResult`."""
+    meta = hit.chunk.metadata
+    return {
+        "id": hit.chunk.id,
+        "content": hit.chunk.text,
+        "name": meta.get("name"),
+        "meta_data": {k: v for k, v in meta.items() if k != "user_id"},
+        "usage": None,
+        "reranking_score": hit.score,
+        "content_id": hit.chunk.content_id,
+        "content_origin": meta.get("name"),
+        "size": len(hit.chunk.text),
+    }
+
+
+@router.post("/search", summary="Search Knowledge", operation_id="search_knowledge")
+async def search(request: Request, app: AppDep) -> dict[str, Any]:
+    """The passages that best answer a query (in the caller's content, per user)."""
+    started = time.perf_counter()
+    try:
+        body = SearchRequest.model_validate(await request.json())
+    except ValidationError as exc:
+        from fastapi.exceptions import RequestValidationError
+
+        errors = [{"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"], "input": None} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+    except ValueError:
+        raise HTTPException(status_code=422, detail="the body must be a JSON object") from None
+    base = _base(app, body.knowledge_id)
+    page = body.meta or SearchPage()
+    wanted = body.max_results or page.limit * page.page
+    try:
+        hits = await base.search(
+            body.query,
+            limit=wanted,
+            filters=body.filters,
+            user_id=resolve_user_id(request, None),
+            mode=body.search_type,
+        )
+    except (KnowledgeError, ConfigError) as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    start = (page.page - 1) * page.limit
+    window = hits[start : start + page.limit]
+    return paginated([_result(h) for h in window], page=page.page, limit=page.limit, total=len(hits), started=started)
+
+
+@router.get("/config", summary="Get Knowledge Configuration", operation_id="get_knowledge_config")
+async def config(app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB) -> dict[str, Any]:
+    """The readers, chunkers and vector stores this deployment can use."""
+    from stratus.knowledge.chunking import CHUNKERS
+    from stratus.knowledge.readers import READERS
+
+    base = _base(app, knowledge_id)
+    readers = {
+        key: {
+            "id": key,
+            "name": getattr(reader, "name", key),
+            "description": getattr(reader, "description", None),
+            "chunkers": sorted(CHUNKERS),
+            "content_types": list(getattr(reader, "content_types", ())),
+        }
+        for key, reader in READERS.items()
+    }
+    by_type: dict[str, list[str]] = {}
+    for key, reader in READERS.items():
+        for content_type in getattr(reader, "content_types", ()):
+            by_type.setdefault(str(content_type), []).append(key)
+    return {
+        "readers": readers,
+        "readersForType": by_type,
+        "chunkers": {
+            key: {"key": key, "name": getattr(value, "name", key), "description": getattr(value, "description", None)}
+            for key, value in CHUNKERS.items()
+        },
+        "filters": ["name", "user_id", "content_id"],
+        "vector_dbs": [
+            {
+                "id": base.vector_db.id,
+                "name": type(base.vector_db).__name__,
+                "description": base.description,
+                "search_types": [m.value for m in SearchMode],
+            }
+        ],
+        "remote_content_sources": [],
+        "unavailable_readers": {},
+        "unavailable_chunkers": {},
+    }

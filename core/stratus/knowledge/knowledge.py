@@ -1,0 +1,497 @@
+"""`Knowledge`: a searchable collection of documents. Content goes in (a file, bytes, text or a URL), is
+read, chunked, embedded and indexed, with a content record in the store saying how that went; agents search it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import mimetypes
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stratus._utils import new_id
+from stratus.exceptions import ConfigError, NotFoundError, StratusError
+from stratus.knowledge.documents import Chunk, SearchHit
+from stratus.knowledge.embedders import Embedder, default_embedder
+from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, check_filters
+from stratus.storage.records import ContentQuery, ContentRecord, ContentStatus
+from stratus.tools import Tool
+
+if TYPE_CHECKING:
+    from stratus.knowledge.chunking import Chunker
+    from stratus.storage.base import Store
+
+__all__ = ["ANONYMOUS", "Knowledge", "KnowledgeError"]
+
+logger = logging.getLogger("stratus.knowledge")
+
+ANONYMOUS = ""
+"""The `user_id` chunk metadata of content no user added (a filter cannot match a null)."""
+
+_EMBED_BATCH = 64
+_PROGRESS_EVERY_SECONDS = 1.0
+
+Progress = Callable[[ContentRecord, int, int], Awaitable[None]]
+"""Called as ingestion advances: the record (its `status_message` says what is happening), then how many
+chunks are indexed out of how many (0 of 0 until the content is chunked)."""
+
+
+class KnowledgeError(StratusError):
+    """Content could not be added (too large, unreadable, unreachable URL, ...)."""
+
+
+class Knowledge:
+    """Documents read, chunked, embedded and indexed, for agents to search.
+
+    Everything is optional: with no arguments, the embedder is `default_embedder()` (OpenAI when a key is set,
+    else all-MiniLM-L6-v2 in process), the vector store an `EmbeddedVectorDb` under `.stratus/knowledge/`, the
+    chunker a `RecursiveChunker` of about 1,000 tokens, and the content records live in the app's store.
+
+    Args:
+        name: The knowledge base's id (its collection, its `knowledge_id` in the API).
+        description: What it holds (shown to the model with the search tool).
+        vector_db: Where chunks are indexed.
+        embedder: What turns text into vectors (must match the vector store's dimensions).
+        chunker: How documents are cut.
+        store: Where content records live (the app's store when served).
+        per_user: Each user sees and searches only what they added (the default); False shares everything.
+        max_bytes: The largest content accepted.
+        search_mode: vector, keyword or hybrid (default).
+        limit: How many chunks a search returns by default.
+    """
+
+    def __init__(
+        self,
+        name: str = "knowledge",
+        *,
+        description: str | None = None,
+        vector_db: VectorDb | None = None,
+        embedder: Embedder | None = None,
+        chunker: Chunker | None = None,
+        store: Store | None = None,
+        per_user: bool = True,
+        max_bytes: int = 50 * 1024 * 1024,
+        search_mode: SearchMode = SearchMode.HYBRID,
+        limit: int = 5,
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+            raise ConfigError(f"knowledge name {name!r}: use 1-100 letters, digits, '_', '-' or '.'")
+        self.id = name
+        self.description = description
+        self.per_user = per_user
+        self.max_bytes = max_bytes
+        self.search_mode = search_mode
+        self.limit = limit
+        self.store = store
+        self._vector_db = vector_db
+        self._embedder = embedder
+        self._chunker = chunker
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"Knowledge(name={self.id!r})"
+
+    # --- parts, resolved on first use -------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = default_embedder()
+        return self._embedder
+
+    @property
+    def vector_db(self) -> VectorDb:
+        if self._vector_db is None:
+            from stratus.knowledge.vectordb import vector_db_from_env
+
+            self._vector_db = vector_db_from_env(self.id, dimensions=self.embedder.dimensions)
+        return self._vector_db
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            from stratus.knowledge.chunking import RecursiveChunker
+
+            self._chunker = RecursiveChunker()
+        return self._chunker
+
+    def _store(self) -> Store:
+        if self.store is None:
+            from stratus.storage import default_store
+
+            self.store = default_store()
+        return self.store
+
+    async def _ensure_index(self) -> None:
+        if not self._ready:
+            if self.vector_db.dimensions != self.embedder.dimensions:
+                raise ConfigError(
+                    f"knowledge {self.id!r}: the embedder makes {self.embedder.dimensions} floats but the vector "
+                    f"store holds {self.vector_db.dimensions}"
+                )
+            await self.vector_db.create()
+            self._ready = True
+
+    # --- adding -----------------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        source: str | Path | bytes | None = None,
+        *,
+        text: str | None = None,
+        url: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        chunker: Chunker | None = None,
+    ) -> ContentRecord:
+        """Add content and wait until it is indexed (or failed). `source` is a file path or bytes; or give
+        `text`, or a `url` to fetch. Adding identical content again (same bytes, same user) is a no-op that
+        returns the existing record. Returns the final record: COMPLETED with its chunk count, or FAILED with
+        the error; a failure leaves no chunk behind."""
+        record, data, fresh = await self.prepare(
+            source,
+            text=text,
+            url=url,
+            name=name,
+            description=description,
+            content_type=content_type,
+            metadata=metadata,
+            user_id=user_id,
+        )
+        if not fresh:
+            return record
+        return await self.ingest(record, data, chunker=chunker)
+
+    async def prepare(
+        self,
+        source: str | Path | bytes | None = None,
+        *,
+        text: str | None = None,
+        url: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> tuple[ContentRecord, bytes, bool]:
+        """The first half of `add`: get the bytes, and store a PROCESSING content record for them. Returns the
+        record, the bytes, and whether they are new (False: identical content was already added, and the
+        record is that one's)."""
+        if sum(x is not None for x in (source, text, url)) != 1:
+            raise KnowledgeError("give exactly one of a file (path or bytes), text or a url")
+        source_url: str | None = None
+        if isinstance(source, str | Path):
+            path = Path(source)
+            data = await asyncio.to_thread(_read_file, path, self.max_bytes)
+            name = name or path.name
+        elif isinstance(source, bytes):
+            data = source
+        elif text is not None:
+            data = text.encode("utf-8")
+            name = name or _title_of(text)
+            content_type = content_type or "text/plain"
+        else:
+            assert url is not None
+            data, fetched_type = await _fetch(url, self.max_bytes)
+            source_url = url
+            name = name or _name_from_url(url)
+            content_type = content_type or fetched_type
+        if len(data) > self.max_bytes:
+            raise KnowledgeError(f"{name or 'content'} is larger than {self.max_bytes} bytes")
+        name = name or "content"
+        content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        digest = hashlib.sha256(data).hexdigest()
+        store = self._store()
+        same, _ = await store.list_contents(
+            ContentQuery(knowledge_id=self.id, content_hash=digest, user_id=user_id, limit=10)
+        )
+        for existing in same:
+            if existing.user_id == user_id and existing.status in (ContentStatus.COMPLETED, ContentStatus.PROCESSING):
+                return existing, data, False
+        retry = next((c for c in same if c.user_id == user_id), None)  # a failed attempt: try it again
+        record = ContentRecord(
+            content_id=retry.content_id if retry else new_id(),
+            knowledge_id=self.id,
+            name=name,
+            description=description,
+            content_type=content_type,
+            size=len(data),
+            content_hash=digest,
+            metadata=dict(metadata) if metadata else None,
+            status=ContentStatus.PROCESSING,
+            status_message="waiting to be read",
+            user_id=user_id,
+            source_url=source_url,
+        )
+        return await store.put_content(record), data, True
+
+    async def ingest(
+        self, record: ContentRecord, data: bytes, *, chunker: Chunker | None = None, progress: Progress | None = None
+    ) -> ContentRecord:
+        """The second half of `add`: read, chunk, embed and index `data` under `record`, reporting progress in
+        the record's `status_message`. Never raises for bad content: the record ends FAILED with a readable
+        error and no chunk of it stays in the index."""
+        store = self._store()
+        last_report = 0.0
+
+        async def report(message: str, done: int = 0, total: int = 0, *, force: bool = False) -> None:
+            nonlocal record, last_report
+            now = time.monotonic()
+            if force or now - last_report >= _PROGRESS_EVERY_SECONDS:
+                record = await store.put_content(replace(record, status_message=message))
+                last_report = now
+            if progress is not None:
+                await progress(record, done, total)
+
+        try:
+            await self._ensure_index()
+            from stratus.knowledge.readers import reader_for
+
+            await report("reading", force=True)
+            reader = reader_for(record.name or "content", record.content_type)
+            documents = await asyncio.to_thread(reader.read, data, name=record.name or "content")
+            await report(f"read {len(documents)} part(s); chunking")
+            pieces = await (chunker or self.chunker).chunk(documents)
+            if not pieces:
+                raise KnowledgeError(f"{record.name} has no text to index")
+            base = {**(record.metadata or {}), "name": record.name, "user_id": record.user_id or ANONYMOUS}
+            total = len(pieces)
+            for start in range(0, total, _EMBED_BATCH):
+                batch = pieces[start : start + _EMBED_BATCH]
+                vectors = await self.embedder.embed([p.text for p in batch])
+                chunks = [
+                    Chunk(
+                        id=f"{record.content_id}:{start + i}",
+                        content_id=record.content_id,
+                        text=piece.text,
+                        metadata={**piece.metadata, **base, "chunk": start + i},
+                        embedding=vector,
+                    )
+                    for i, (piece, vector) in enumerate(zip(batch, vectors, strict=True))
+                ]
+                await self.vector_db.upsert(chunks)
+                done = min(start + _EMBED_BATCH, total)
+                await report(f"indexed {done}/{total} chunks", done, total)
+            # A re-added document may now be shorter: drop chunks past the new end.
+            stale = await self.vector_db.count({"content_id": record.content_id})
+            if stale > total:
+                await self.vector_db.delete([f"{record.content_id}:{i}" for i in range(total, stale)])
+            record = await store.put_content(
+                replace(record, status=ContentStatus.COMPLETED, status_message=f"{total} chunks", chunk_count=total)
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(self.fail(record, "ingestion was interrupted; add the content again"))
+            raise
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, StratusError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, StratusError):
+                logger.exception("ingesting %s into %s failed", record.content_id, self.id)
+            record = await self.fail(record, message)
+        if progress is not None:
+            await progress(record, record.chunk_count, record.chunk_count)
+        return record
+
+    async def fail(self, record: ContentRecord, message: str) -> ContentRecord:
+        """End `record` as FAILED with `message`, removing any chunk of it already indexed."""
+        try:
+            await self.vector_db.delete_where({"content_id": record.content_id})  # no partial chunks
+        except Exception:
+            logger.exception("could not remove the chunks of failed content %s", record.content_id)
+        return await self._store().put_content(
+            replace(record, status=ContentStatus.FAILED, status_message=message, chunk_count=0)
+        )
+
+    # --- reading back ---------------------------------------------------------------------------------------
+
+    async def get_content(self, content_id: str, *, user_id: str | None = None) -> ContentRecord | None:
+        """A content record, if it exists and the caller may see it."""
+        record = await self._store().get_content(content_id, knowledge_id=self.id)
+        if record is None or not self._visible(record, user_id):
+            return None
+        return record
+
+    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
+        """One page of the knowledge base's content records (the caller's own when per-user)."""
+        if query.knowledge_id != self.id:
+            query = replace(query, knowledge_id=self.id)
+        return await self._store().list_contents(query)
+
+    def _visible(self, record: ContentRecord, user_id: str | None) -> bool:
+        return not self.per_user or user_id is None or record.user_id == user_id
+
+    def scope(self, user_id: str | None) -> str | None:
+        """The user a caller's listings are limited to (None: all)."""
+        return user_id if self.per_user else None
+
+    async def update_content(
+        self,
+        content_id: str,
+        *,
+        user_id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ContentRecord:
+        """Rename, describe or re-label a content record. Search filters keep using the metadata the content was
+        indexed with: to filter on new metadata, add the content again."""
+        record = await self.get_content(content_id, user_id=user_id)
+        if record is None or (user_id is not None and record.user_id not in (user_id, None)):
+            raise NotFoundError(f"content {content_id!r} not found")
+        updated = replace(
+            record,
+            name=name if name is not None else record.name,
+            description=description if description is not None else record.description,
+            metadata=dict(metadata) if metadata is not None else record.metadata,
+        )
+        return await self._store().put_content(updated)
+
+    # --- searching ----------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        filters: Filters | None = None,
+        user_id: str | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[SearchHit]:
+        """The chunks that best answer `query` (the caller's own, when per-user)."""
+        if not query.strip():
+            raise KnowledgeError("the search query is empty")
+        await self._ensure_index()
+        wanted = dict(check_filters(filters))
+        if self.per_user:
+            wanted["user_id"] = [user_id or ANONYMOUS]
+        chosen = mode or self.search_mode
+        vector = await self.embedder.embed_query(query) if chosen is not SearchMode.KEYWORD else None
+        return await self.vector_db.search(
+            vector=vector, text=query, mode=chosen, filters=wanted, limit=limit or self.limit
+        )
+
+    def search_tool(
+        self, *, user_id: str | None = None, filters: Filters | None = None, limit: int | None = None
+    ) -> Tool:
+        """The `search_knowledge_base` tool an agent gets, bound to one caller and their filters."""
+        knowledge = self
+
+        async def search_knowledge_base(query: str) -> str:
+            """Search the knowledge base for passages relevant to the query. Use it before answering any
+            question the documents might cover; quote what you use.
+
+            Args:
+                query: What to look for, in a few words or a question.
+            """
+            hits = await knowledge.search(query, limit=limit, filters=filters, user_id=user_id)
+            if not hits:
+                return "No relevant passages found."
+            return "\n\n".join(_passage(i, hit) for i, hit in enumerate(hits, 1))
+
+        description = None
+        if self.description:
+            description = f"Search the knowledge base ({self.description}) for passages relevant to the query."
+        return Tool(search_knowledge_base, description=description)
+
+    # --- deleting -----------------------------------------------------------------------------------------
+
+    async def delete_content(self, content_id: str, *, user_id: str | None = None) -> bool:
+        """Delete content and its chunks; False if there was none the caller may delete."""
+        record = await self.get_content(content_id, user_id=user_id)
+        if record is None:
+            return False
+        await self._ensure_index()
+        await self.vector_db.delete_where({"content_id": content_id})
+        return await self._store().delete_content(content_id, knowledge_id=self.id)
+
+    async def delete_where(self, metadata: Filters, *, user_id: str | None = None) -> int:
+        """Delete every content record (and its chunks) whose metadata matches all of `metadata`."""
+        wanted = check_filters(metadata)
+        if not wanted:
+            raise KnowledgeError("delete_where needs at least one metadata filter")
+        deleted = 0
+        for record in await self._all(user_id):
+            values = record.metadata or {}
+            if all(values.get(k) in v for k, v in wanted.items()):
+                deleted += await self.delete_content(record.content_id, user_id=user_id)
+        return deleted
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        """Delete all content the caller may delete (everything when no user is named)."""
+        deleted = 0
+        for record in await self._all(user_id):
+            deleted += await self.delete_content(record.content_id, user_id=user_id)
+        return deleted
+
+    async def _all(self, user_id: str | None) -> list[ContentRecord]:
+        found: list[ContentRecord] = []
+        page = 1
+        while True:
+            batch, total = await self.list_contents(
+                ContentQuery(knowledge_id=self.id, user_id=self.scope(user_id), page=page, limit=500)
+            )
+            found.extend(batch)
+            if len(found) >= total or not batch:
+                return found
+            page += 1
+
+    async def close(self) -> None:
+        if self._vector_db is not None:
+            await self._vector_db.close()
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    if not path.is_file():
+        raise KnowledgeError(f"{path} is not a file")
+    if path.stat().st_size > max_bytes:
+        raise KnowledgeError(f"{path.name} is larger than {max_bytes} bytes")
+    return path.read_bytes()
+
+
+def _passage(index: int, hit: SearchHit) -> str:
+    meta = hit.chunk.metadata
+    where = f"{meta.get('name', 'document')}" + (f", page {meta['page']}" if "page" in meta else "")
+    return f"[{index}] ({where})\n{hit.chunk.text}"
+
+
+def _title_of(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else "text"
+    return (first[:60] + "…") if len(first) > 60 else first
+
+
+def _name_from_url(url: str) -> str:
+    path = url.split("?", 1)[0].rstrip("/")
+    tail = path.rsplit("/", 1)[-1]
+    return tail or url
+
+
+async def _fetch(url: str, max_bytes: int) -> tuple[bytes, str | None]:
+    """Download `url` (http or https only), refusing more than `max_bytes`."""
+    if not url.startswith(("http://", "https://")):
+        raise KnowledgeError(f"{url!r}: only http and https URLs can be added")
+    import httpx
+
+    try:
+        async with (
+            httpx.AsyncClient(follow_redirects=True, timeout=30.0) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code >= 400:
+                raise KnowledgeError(f"{url} answered HTTP {response.status_code}")
+            data = bytearray()
+            async for piece in response.aiter_bytes():
+                data.extend(piece)
+                if len(data) > max_bytes:
+                    raise KnowledgeError(f"{url} is larger than {max_bytes} bytes")
+            content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
+            return bytes(data), content_type
+    except httpx.HTTPError as exc:
+        raise KnowledgeError(f"{url} could not be fetched: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,78 @@
+"""Vector stores behind one contract (`VectorDb`): `EmbeddedVectorDb` (offline, SQLite + numpy) and
+`OpenSearchVectorDb` (OpenSearch Serverless or a managed domain).
+
+`vector_db_from_env(collection, dimensions=...)` builds the one `STRATUS_VECTOR_DB` names:
+`embedded` (the default, files under `.stratus/knowledge/`), `embedded:///path/to/folder`, or
+`opensearch://<endpoint host>?service=aoss&region=eu-west-1` (`service=es` for a managed domain); the index is
+named after the collection.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from stratus.exceptions import ConfigError
+from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, VectorDbError
+
+if TYPE_CHECKING:
+    from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
+    from stratus.knowledge.vectordb.opensearch import OpenSearchVectorDb
+
+__all__ = [
+    "STRATUS_VECTOR_DB",
+    "EmbeddedVectorDb",
+    "Filters",
+    "OpenSearchVectorDb",
+    "SearchMode",
+    "VectorDb",
+    "VectorDbError",
+    "vector_db_from_env",
+]
+
+STRATUS_VECTOR_DB = "STRATUS_VECTOR_DB"
+
+
+def vector_db_from_env(collection: str, *, dimensions: int) -> VectorDb:
+    """The vector store `STRATUS_VECTOR_DB` names, for one collection (see the module's docstring)."""
+    url = (os.environ.get(STRATUS_VECTOR_DB) or "embedded").strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme or url
+    if scheme == "embedded":
+        from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
+
+        # As in sqlite URLs: embedded:///relative/folder, embedded:////absolute/folder.
+        folder = parts.path[1:] if parts.path.startswith("/") else parts.path
+        return EmbeddedVectorDb(collection, dimensions=dimensions, path=folder or ".stratus/knowledge")
+    if scheme == "opensearch":
+        from stratus.knowledge.vectordb.opensearch import OpenSearchVectorDb
+
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if not parts.netloc:
+            raise ConfigError(
+                f"{STRATUS_VECTOR_DB}={url!r}: name the endpoint, e.g. opensearch://abc.us-east-1.aoss.amazonaws.com"
+            )
+        service = options.get("service", "aoss")
+        if service not in ("aoss", "es"):
+            raise ConfigError(f"{STRATUS_VECTOR_DB}: service must be aoss or es, not {service!r}")
+        return OpenSearchVectorDb(
+            collection,
+            dimensions=dimensions,
+            host=parts.netloc,
+            service=service,  # pyright: ignore[reportArgumentType]
+            region=options.get("region") or os.environ.get("AWS_REGION"),
+        )
+    raise ConfigError(f"{STRATUS_VECTOR_DB}={url!r}: use embedded, embedded:///folder or opensearch://host")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EmbeddedVectorDb":
+        from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
+
+        return EmbeddedVectorDb
+    if name == "OpenSearchVectorDb":
+        from stratus.knowledge.vectordb.opensearch import OpenSearchVectorDb
+
+        return OpenSearchVectorDb
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

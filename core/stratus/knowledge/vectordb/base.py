@@ -1,0 +1,158 @@
+"""The vector store contract: one behavioural suite (tests/contracts/test_vectordb.py) runs unchanged
+against every implementation, so the embedded store and OpenSearch answer alike."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any, Final
+
+from stratus.exceptions import ConfigError, StratusError
+from stratus.knowledge.documents import Chunk, SearchHit
+
+__all__ = [
+    "HYBRID_KEYWORD_WEIGHT",
+    "HYBRID_VECTOR_WEIGHT",
+    "Filters",
+    "SearchMode",
+    "VectorDb",
+    "VectorDbError",
+    "check_filters",
+    "fuse",
+    "matches",
+]
+
+Filters = Mapping[str, Any]
+"""Metadata filters: `{"key": value}` matches chunks whose metadata has that value (a list of values matches
+any of them); `content_id` filters on the chunk's content. All keys must match."""
+
+HYBRID_VECTOR_WEIGHT: Final = 0.7
+HYBRID_KEYWORD_WEIGHT: Final = 0.3
+"""How hybrid search weighs the (min-max normalised) vector and keyword scores, in every store."""
+
+
+class SearchMode(StrEnum):
+    VECTOR = "vector"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
+class VectorDbError(StratusError):
+    """The vector store failed, or was asked for something it cannot do."""
+
+
+def check_filters(filters: Filters | None) -> dict[str, list[Any]]:
+    """Normalise filters to key -> accepted values; refuse what no store could filter on."""
+    normalised: dict[str, list[Any]] = {}
+    for key, value in (filters or {}).items():
+        if not key or not key.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ConfigError(f"filter key {key!r} must be letters, digits, '_', '-' or '.'")
+        values: list[Any] = list(value) if isinstance(value, list | tuple | set) else [value]  # pyright: ignore[reportUnknownArgumentType]
+        for v in values:
+            if not isinstance(v, str | int | float | bool):
+                raise ConfigError(f"filter {key!r}: values must be strings, numbers or booleans")
+        normalised[key] = values
+    return normalised
+
+
+def matches(chunk: Chunk, filters: dict[str, list[Any]]) -> bool:
+    """Whether `chunk` passes normalised `filters` (the reference semantics every store follows)."""
+    for key, values in filters.items():
+        actual = chunk.content_id if key == "content_id" else chunk.metadata.get(key)
+        if actual not in values:
+            return False
+    return True
+
+
+def fuse(vector: Sequence[SearchHit], keyword: Sequence[SearchHit], limit: int) -> list[SearchHit]:
+    """Hybrid ranking: min-max normalise each list's scores, then the weighted arithmetic mean (a chunk
+    missing from one list scores 0 there). The same arithmetic as OpenSearch's normalization processor."""
+
+    def normalised(hits: Sequence[SearchHit]) -> dict[str, float]:
+        if not hits:
+            return {}
+        low, high = min(h.score for h in hits), max(h.score for h in hits)
+        span = high - low
+        return {h.chunk.id: (h.score - low) / span if span > 0 else 1.0 for h in hits}
+
+    by_id = {h.chunk.id: h.chunk for h in [*vector, *keyword]}
+    v, k = normalised(vector), normalised(keyword)
+    scored = [
+        SearchHit(chunk=by_id[i], score=HYBRID_VECTOR_WEIGHT * v.get(i, 0.0) + HYBRID_KEYWORD_WEIGHT * k.get(i, 0.0))
+        for i in by_id
+    ]
+    scored.sort(key=lambda h: (-h.score, h.chunk.id))
+    return scored[:limit]
+
+
+class VectorDb(ABC):
+    """Where chunks and their vectors live, and how they are searched.
+
+    Chunks carry their own embeddings in; searches take a query vector (vector, hybrid) and/or the query
+    text (keyword, hybrid). Every method is async.
+    """
+
+    @property
+    @abstractmethod
+    def id(self) -> str:
+        """A stable identifier (AgentOS' vector db id)."""
+
+    @property
+    @abstractmethod
+    def dimensions(self) -> int:
+        """The length of every vector this store holds."""
+
+    @abstractmethod
+    async def create(self) -> None:
+        """Create the index (or table) if it does not exist; a no-op if it does."""
+
+    @abstractmethod
+    async def upsert(self, chunks: Sequence[Chunk]) -> None:
+        """Insert or replace chunks by id. Every chunk must carry an embedding of `dimensions` floats."""
+
+    @abstractmethod
+    async def search(
+        self,
+        *,
+        vector: Sequence[float] | None = None,
+        text: str | None = None,
+        mode: SearchMode = SearchMode.HYBRID,
+        filters: Filters | None = None,
+        limit: int = 5,
+    ) -> list[SearchHit]:
+        """The best `limit` chunks for the query, best first."""
+
+    @abstractmethod
+    async def delete(self, ids: Sequence[str]) -> int:
+        """Delete chunks by id; returns how many existed."""
+
+    @abstractmethod
+    async def delete_where(self, filters: Filters) -> int:
+        """Delete the chunks that match `filters` (which must not be empty); returns how many."""
+
+    @abstractmethod
+    async def count(self, filters: Filters | None = None) -> int:
+        """How many chunks (match `filters`)."""
+
+    @abstractmethod
+    async def drop(self) -> None:
+        """Delete the index and everything in it."""
+
+    async def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing
+        """Release connections."""
+
+    def _check(self, chunks: Sequence[Chunk]) -> None:
+        for chunk in chunks:
+            if chunk.embedding is None or len(chunk.embedding) != self.dimensions:
+                got = "none" if chunk.embedding is None else len(chunk.embedding)
+                raise VectorDbError(
+                    f"chunk {chunk.id!r} has an embedding of {got} floats; this store holds {self.dimensions}"
+                )
+
+    @staticmethod
+    def _query(vector: Sequence[float] | None, text: str | None, mode: SearchMode) -> None:
+        if mode in (SearchMode.VECTOR, SearchMode.HYBRID) and vector is None:
+            raise VectorDbError(f"{mode.value} search needs a query vector")
+        if mode in (SearchMode.KEYWORD, SearchMode.HYBRID) and not (text or "").strip():
+            raise VectorDbError(f"{mode.value} search needs the query text")

@@ -1,0 +1,343 @@
+"""`EmbeddedVectorDb`: the offline default. One SQLite file per collection holds the chunks, their metadata,
+their vectors and an FTS5 index; the vectors are also held in memory as one numpy matrix.
+
+Why this and not LanceDB or faiss: at the sizes one machine serves (up to a few hundred thousand chunks of
+384 floats) an exact search is one matrix product (a few milliseconds at 100k chunks), so recall is 1.0 by
+construction and there is no index to build, tune or rebuild after deletes; SQLite already gives durable
+storage, transactions, FTS5 with BM25 for keyword search, and JSON filters, with no new dependency beyond
+numpy. Another process' writes (the CLI adding files while the server runs) are noticed through SQLite's
+`data_version` and the matrix reloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from stratus.exceptions import ConfigError
+from stratus.knowledge.documents import Chunk, SearchHit
+from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, VectorDbError, check_filters, fuse
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["EmbeddedVectorDb"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid      INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    content_id TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    metadata   TEXT NOT NULL,
+    embedding  BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_content ON chunks (content_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (text, content='chunks', content_rowid='rowid');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_au AFTER UPDATE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+"""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError as exc:  # pragma: no cover - numpy comes with the local extra
+        raise ConfigError(
+            "EmbeddedVectorDb needs numpy: install the `local` extra (pip install 'stratus[local]')"
+        ) from exc
+    return numpy
+
+
+class EmbeddedVectorDb(VectorDb):
+    """Chunks in `<path>/<collection>.db`: exact vector search, BM25 keyword search, hybrid, metadata filters.
+
+    Args:
+        collection: The collection's name (one file per collection).
+        dimensions: The vectors' length; a collection created with another length is refused.
+        path: The folder of the files (default `.stratus/knowledge`).
+    """
+
+    def __init__(
+        self, collection: str = "knowledge", *, dimensions: int, path: str | Path = ".stratus/knowledge"
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", collection):
+            raise ConfigError(f"collection name {collection!r}: use 1-100 letters, digits, '_', '-' or '.'")
+        if dimensions <= 0:
+            raise ConfigError("dimensions must be positive")
+        self.collection = collection
+        self.file = Path(path) / f"{collection}.db"
+        self._dimensions = dimensions
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._matrix: npt.NDArray[np.float32] | None = None  # one unit-length row per chunk
+        self._rowids: npt.NDArray[np.int64] | None = None
+        self._seen_version: int | None = None
+        self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"embedded://{self.file.resolve()}"))
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def __repr__(self) -> str:
+        return f"EmbeddedVectorDb(file={str(self.file)!r}, dimensions={self._dimensions})"
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.file, check_same_thread=False, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            stored = conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
+            if stored is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(self._dimensions),))
+            elif int(stored[0]) != self._dimensions:
+                conn.close()
+                raise ConfigError(
+                    f"{self.file} holds vectors of {stored[0]} floats, not {self._dimensions}: "
+                    "use another collection, or the embedder it was built with"
+                )
+            self._conn = conn
+        return self._conn
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                try:
+                    return fn(self._connect())
+                except sqlite3.Error as exc:
+                    raise VectorDbError(f"embedded vector store {self.file}: {exc}") from exc
+
+        return await asyncio.to_thread(locked)
+
+    def _fresh_matrix(self, conn: sqlite3.Connection) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """The in-memory vectors, reloaded if another connection wrote since they were loaded."""
+        np = _numpy()
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._matrix is None or self._rowids is None or version != self._seen_version:
+            rows = conn.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid").fetchall()
+            if rows:
+                self._rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                self._matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+                    len(rows), self._dimensions
+                )
+            else:
+                self._rowids = np.empty(0, dtype=np.int64)
+                self._matrix = np.empty((0, self._dimensions), dtype=np.float32)
+            self._seen_version = version
+        return cast("npt.NDArray[np.float32]", self._matrix), cast("npt.NDArray[np.int64]", self._rowids)
+
+    def _forget_matrix(self) -> None:
+        self._matrix = None
+        self._rowids = None
+
+    # --- contract ---------------------------------------------------------------------------------------
+
+    async def create(self) -> None:
+        await self._call(lambda conn: None)
+
+    async def upsert(self, chunks: Sequence[Chunk]) -> None:
+        self._check(chunks)
+        if not chunks:
+            return
+        np = _numpy()
+        rows: list[tuple[str, str, str, str, bytes]] = []
+        for chunk in chunks:
+            vector = np.asarray(chunk.embedding, dtype=np.float32)
+            norm = float(np.linalg.norm(vector))
+            unit = vector / norm if norm > 0 else vector
+            rows.append(
+                (chunk.id, chunk.content_id, chunk.text, json.dumps(chunk.metadata, default=str), unit.tobytes())
+            )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO chunks (id, content_id, text, metadata, embedding) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET content_id = excluded.content_id, text = excluded.text, "
+                    "metadata = excluded.metadata, embedding = excluded.embedding",
+                    rows,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._forget_matrix()  # our own commit does not move data_version: reload on the next search
+
+        await self._call(write)
+
+    async def search(
+        self,
+        *,
+        vector: Sequence[float] | None = None,
+        text: str | None = None,
+        mode: SearchMode = SearchMode.HYBRID,
+        filters: Filters | None = None,
+        limit: int = 5,
+    ) -> list[SearchHit]:
+        self._query(vector, text, mode)
+        wanted = check_filters(filters)
+        limit = max(1, limit)
+        pool = limit if mode is not SearchMode.HYBRID else max(limit * 5, 50)
+
+        def run(conn: sqlite3.Connection) -> list[SearchHit]:
+            by_vector = self._vector_search(conn, vector, wanted, pool) if mode is not SearchMode.KEYWORD else []
+            by_keyword = self._keyword_search(conn, text or "", wanted, pool) if mode is not SearchMode.VECTOR else []
+            if mode is SearchMode.VECTOR:
+                return by_vector[:limit]
+            if mode is SearchMode.KEYWORD:
+                return by_keyword[:limit]
+            return fuse(by_vector, by_keyword, limit)
+
+        return await self._call(run)
+
+    def _vector_search(
+        self, conn: sqlite3.Connection, vector: Sequence[float] | None, filters: dict[str, list[Any]], pool: int
+    ) -> list[SearchHit]:
+        np = _numpy()
+        if vector is None or len(vector) != self._dimensions:
+            raise VectorDbError(f"the query vector must have {self._dimensions} floats")
+        matrix, rowids = self._fresh_matrix(conn)
+        if filters:
+            allowed = [r[0] for r in conn.execute(*_filtered("SELECT rowid FROM chunks", filters)).fetchall()]
+            keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
+            matrix, rowids = matrix[keep], rowids[keep]
+        if len(rowids) == 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        norm = float(np.linalg.norm(query))
+        scores = matrix @ (query / norm if norm > 0 else query)
+        k = min(pool, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        picked = [(int(rowids[i]), float(scores[i])) for i in top]
+        return self._hits(conn, picked)
+
+    def _keyword_search(
+        self, conn: sqlite3.Connection, text: str, filters: dict[str, list[Any]], pool: int
+    ) -> list[SearchHit]:
+        words = _WORD.findall(text.lower())
+        if not words:
+            return []
+        # Each word quoted: the user's text is never parsed as FTS5 syntax.
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in dict.fromkeys(words))
+        sql, args = _filtered(
+            "SELECT c.rowid, -bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ?",
+            filters,
+            table="c",
+        )
+        rows = conn.execute(sql + " ORDER BY bm25(chunks_fts) LIMIT ?", [match, *args, pool]).fetchall()
+        return self._hits(conn, [(int(r[0]), float(r[1])) for r in rows])
+
+    @staticmethod
+    def _hits(conn: sqlite3.Connection, picked: list[tuple[int, float]]) -> list[SearchHit]:
+        if not picked:
+            return []
+        marks = ", ".join("?" for _ in picked)
+        rows = conn.execute(
+            f"SELECT rowid, id, content_id, text, metadata FROM chunks WHERE rowid IN ({marks})",
+            [rowid for rowid, _ in picked],
+        ).fetchall()
+        found = {r[0]: r for r in rows}
+        hits: list[SearchHit] = []
+        for rowid, score in picked:
+            row = found.get(rowid)
+            if row is not None:
+                chunk = Chunk(id=row[1], content_id=row[2], text=row[3], metadata=json.loads(row[4]))
+                hits.append(SearchHit(chunk=chunk, score=score))
+        return hits
+
+    async def delete(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+
+        def remove(conn: sqlite3.Connection) -> int:
+            marks = ", ".join("?" for _ in ids)
+            deleted = conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", list(ids)).rowcount
+            self._forget_matrix()
+            return deleted
+
+        return await self._call(remove)
+
+    async def delete_where(self, filters: Filters) -> int:
+        wanted = check_filters(filters)
+        if not wanted:
+            raise VectorDbError("delete_where needs at least one filter; use drop() to delete everything")
+
+        def remove(conn: sqlite3.Connection) -> int:
+            sql, args = _filtered("DELETE FROM chunks", wanted)
+            deleted = conn.execute(sql, args).rowcount
+            self._forget_matrix()
+            return deleted
+
+        return await self._call(remove)
+
+    async def count(self, filters: Filters | None = None) -> int:
+        wanted = check_filters(filters)
+        return await self._call(
+            lambda conn: int(conn.execute(*_filtered("SELECT COUNT(*) FROM chunks", wanted)).fetchone()[0])
+        )
+
+    async def drop(self) -> None:
+        def remove(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM chunks")
+            conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
+            self._forget_matrix()
+
+        await self._call(remove)
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._forget_matrix()
+
+
+def _filtered(sql: str, filters: dict[str, list[Any]], table: str = "") -> tuple[str, list[Any]]:
+    """Append `filters` as a WHERE (or AND) clause: `content_id` on its column, other keys on the JSON."""
+    prefix = f"{table}." if table else ""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for key, values in filters.items():
+        marks = ", ".join("?" for _ in values)
+        if key == "content_id":
+            clauses.append(f"{prefix}content_id IN ({marks})")
+        else:
+            clauses.append(f"json_extract({prefix}metadata, ?) IN ({marks})")
+            args.append(f'$."{key}"')
+        args.extend(values)
+    if not clauses:
+        return sql, args
+    joiner = " AND " if " WHERE " in sql else " WHERE "
+    return sql + joiner + " AND ".join(clauses), args

@@ -1,0 +1,176 @@
+"""The remote embedders on their real SDKs: OpenAIEmbedder through the `openai` SDK against a local server
+speaking the embeddings wire format (batches, retries, shortened vectors, clear errors), BedrockEmbedder
+through boto3 with botocore's Stubber checking the exact `InvokeModel` requests Titan v2 gets."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stratus.exceptions import ConfigError, EmbedderError
+from stratus.knowledge.embedders import default_embedder
+from stratus.knowledge.embedders.bedrock import BedrockEmbedder
+from stratus.knowledge.embedders.openai import OpenAIEmbedder
+from stratus.knowledge.embedders.testing import hashed_embedding
+from tests.fakes.openai_server import DisconnectReply, ErrorReply, FakeOpenAIServer
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def embedder_for(server: FakeOpenAIServer, **kwargs: Any) -> OpenAIEmbedder:
+    options: dict[str, Any] = {"api_key": "test-key", "base_url": server.base_url, "backoff": 0.01, **kwargs}
+    return OpenAIEmbedder(**options)
+
+
+async def test_openai_sends_batches_and_keeps_the_order(openai_server: FakeOpenAIServer) -> None:
+    embedder = embedder_for(openai_server, dimensions=64, batch_size=3)
+    texts = [f"text number {i}" for i in range(7)] + [""]
+
+    vectors = await embedder.embed(texts)
+
+    assert [len(b["input"]) for b in openai_server.bodies] == [3, 3, 2]
+    assert all(b["model"] == "text-embedding-3-small" and b["dimensions"] == 64 for b in openai_server.bodies)
+    assert openai_server.bodies[-1]["input"][-1] == " "  # the API refuses empty strings
+    assert vectors[4] == pytest.approx(hashed_embedding("text number 4", 64))
+    assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-5) for v in vectors[:-1])
+    assert openai_server.last_request.headers["authorization"] == "Bearer test-key"
+    await embedder.aclose()
+
+
+async def test_openai_full_size_vectors_do_not_send_dimensions(openai_server: FakeOpenAIServer) -> None:
+    embedder = embedder_for(openai_server)
+
+    vector = await embedder.embed_query("hello")
+
+    assert "dimensions" not in openai_server.last_request.body
+    assert embedder.dimensions == 1536
+    assert len(vector) == 1536
+    await embedder.aclose()
+
+
+async def test_openai_retries_429_and_5xx_then_succeeds(openai_server: FakeOpenAIServer) -> None:
+    openai_server.enqueue(ErrorReply(429, "slow down", retry_after=0), ErrorReply(503, "busy"), DisconnectReply())
+    embedder = embedder_for(openai_server, dimensions=32, max_retries=3)
+
+    vectors = await embedder.embed(["one", "two"])
+
+    assert len(vectors) == 2
+    assert len(openai_server.requests) == 4
+    await embedder.aclose()
+
+
+async def test_openai_gives_up_with_a_clear_error(openai_server: FakeOpenAIServer) -> None:
+    openai_server.enqueue(*(ErrorReply(500, "down") for _ in range(3)))
+    embedder = embedder_for(openai_server, dimensions=32, max_retries=2)
+
+    with pytest.raises(EmbedderError, match=r"500|down") as caught:
+        await embedder.embed(["one"])
+
+    assert len(openai_server.requests) == 3
+    assert "test-key" not in str(caught.value)
+    await embedder.aclose()
+
+
+async def test_openai_refuses_vectors_of_the_wrong_length(openai_server: FakeOpenAIServer) -> None:
+    # ada-002 makes 1536 floats; this server answers it with 64: a misconfigured endpoint must not index them
+    embedder = embedder_for(openai_server, id="text-embedding-ada-002")
+
+    with pytest.raises(EmbedderError, match="got vectors of 64 floats, expected 1536"):
+        await embedder.embed(["x"])
+
+    assert "dimensions" not in openai_server.last_request.body
+    await embedder.aclose()
+
+
+def test_openai_needs_dimensions_for_an_unknown_model() -> None:
+    with pytest.raises(ConfigError, match="dimensions"):
+        OpenAIEmbedder("someone-elses-model")
+
+
+# --- Bedrock ------------------------------------------------------------------------------------------------
+
+
+def bedrock_client() -> Any:
+    import boto3
+
+    return boto3.client(
+        "bedrock-runtime", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def titan_response(vector: list[float]) -> dict[str, Any]:
+    from botocore.response import StreamingBody
+
+    payload = json.dumps({"embedding": vector, "inputTextTokenCount": 3}).encode()
+    return {"body": StreamingBody(io.BytesIO(payload), len(payload)), "contentType": "application/json"}
+
+
+async def test_bedrock_sends_one_titan_request_per_text_in_order() -> None:
+    from botocore.stub import Stubber
+
+    client = bedrock_client()
+    embedder = BedrockEmbedder(dimensions=256, client=client, concurrency=1)
+    with Stubber(client) as stub:
+        for i, text in enumerate(["first", "", "third"]):
+            stub.add_response(
+                "invoke_model",
+                titan_response([float(i)] * 256),
+                {
+                    "modelId": "amazon.titan-embed-text-v2:0",
+                    "body": json.dumps({"inputText": text or " ", "dimensions": 256, "normalize": True}),
+                    "contentType": "application/json",
+                    "accept": "application/json",
+                },
+            )
+
+        vectors = await embedder.embed(["first", "", "third"])
+
+        stub.assert_no_pending_responses()
+    assert [v[0] for v in vectors] == [0.0, 1.0, 2.0]
+
+
+async def test_bedrock_errors_are_embedder_errors() -> None:
+    from botocore.stub import Stubber
+
+    client = bedrock_client()
+    embedder = BedrockEmbedder(dimensions=256, client=client)
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke_model", "AccessDeniedException", "not allowed to invoke the model", 403)
+        with pytest.raises(EmbedderError, match="AccessDenied"):
+            await embedder.embed(["x"])
+        stub.add_response("invoke_model", titan_response([0.1] * 8))
+        with pytest.raises(EmbedderError, match="expected 256"):
+            await embedder.embed(["x"])
+
+
+def test_bedrock_dimensions_are_titans() -> None:
+    with pytest.raises(ConfigError, match="256, 512 or 1024"):
+        BedrockEmbedder(dimensions=384)
+
+
+def test_the_environment_chooses_the_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATUS_EMBEDDER", "bedrock:amazon.titan-embed-text-v2:0")
+    chosen = default_embedder()
+    assert isinstance(chosen, BedrockEmbedder)
+    assert chosen.id == "amazon.titan-embed-text-v2:0"
+    monkeypatch.setenv("STRATUS_EMBEDDER", "openai:text-embedding-3-large")
+    chosen = default_embedder()
+    assert isinstance(chosen, OpenAIEmbedder)
+    assert chosen.dimensions == 3072
+    monkeypatch.setenv("STRATUS_EMBEDDER", "local")
+    assert type(default_embedder()).__name__ == "LocalEmbedder"
+    monkeypatch.setenv("STRATUS_EMBEDDER", "cohere")
+    with pytest.raises(ConfigError, match="STRATUS_EMBEDDER"):
+        default_embedder()
+    monkeypatch.delenv("STRATUS_EMBEDDER")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert isinstance(default_embedder(), OpenAIEmbedder)
