@@ -117,6 +117,26 @@ async def test_metadata_filters(db: VectorDb) -> None:
         await db.search(vector=query, mode=SearchMode.VECTOR, filters={"bad key!": 1})
 
 
+async def test_filtered_searches_see_later_writes_and_deletes(db: VectorDb) -> None:
+    await db.upsert(CORPUS)
+    query = [0, 0, 1, 0]
+    travel = {"topic": "travel"}
+    assert len(await db.search(vector=query, mode=SearchMode.VECTOR, filters=travel, limit=10)) == 2
+
+    await db.upsert([chunk("ferry", 0, "The ferry to Bergen sails at dawn.", [0, 0, 1, 0.1], topic="travel")])
+    await db.upsert([chunk("pets", 0, "Cats travel badly.", [1, 0, 0, 0], topic="travel", year=2023)])  # moved
+    found = await db.search(vector=query, mode=SearchMode.VECTOR, filters=travel, limit=10)
+    assert sorted(h.chunk.id for h in found) == ["ferry:0", "pets:0", "trip:0", "trip:1"]
+    assert [h.chunk.id for h in await db.search(vector=query, mode=SearchMode.VECTOR, filters={"topic": "pets"})] == [
+        "pets:1"
+    ]
+
+    await db.delete(["trip:0"])
+    await db.delete_where({"content_id": "ferry"})
+    found = await db.search(vector=query, mode=SearchMode.VECTOR, filters=travel, limit=10)
+    assert sorted(h.chunk.id for h in found) == ["pets:0", "trip:1"]
+
+
 async def test_keyword_search_finds_the_words(db: VectorDb) -> None:
     await db.upsert(CORPUS)
 
@@ -128,6 +148,11 @@ async def test_keyword_search_finds_the_words(db: VectorDb) -> None:
     odd = await db.search(text='fee" OR NOT (bank* -- AND', mode=SearchMode.KEYWORD, limit=3)
     assert odd[0].chunk.id == "bank:0"
     assert await db.search(text="zeppelin", mode=SearchMode.KEYWORD) == []
+    # common words do not drown the telling one; a query of common words alone still finds them
+    assert (await db.search(text="what is the fee of the bank", mode=SearchMode.KEYWORD, limit=1))[0].chunk.id == (
+        "bank:0"
+    )
+    assert await db.search(text="the", mode=SearchMode.KEYWORD, limit=10)
 
 
 async def test_hybrid_search_blends_meaning_and_words(db: VectorDb) -> None:

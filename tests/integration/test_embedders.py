@@ -174,3 +174,16 @@ def test_the_environment_chooses_the_embedder(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("STRATUS_EMBEDDER")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert isinstance(default_embedder(), OpenAIEmbedder)
+
+
+def test_the_default_chunks_fit_the_embedders_window() -> None:
+    from stratus.knowledge import Knowledge
+    from stratus.knowledge.embedders.local import LocalEmbedder
+    from stratus.knowledge.embedders.testing import HashEmbedder
+
+    local = LocalEmbedder()
+    assert local.max_tokens == 256  # from the bundled model's configuration, without loading the model
+    assert Knowledge("a", embedder=local).default_chunk_size == 204
+    assert Knowledge("b", embedder=OpenAIEmbedder(api_key="k")).default_chunk_size == 1000
+    assert Knowledge("c", embedder=BedrockEmbedder(client=object())).default_chunk_size == 1000
+    assert Knowledge("d", embedder=HashEmbedder()).chunker.size_tokens == 1000  # pyright: ignore[reportAttributeAccessIssue]

@@ -98,7 +98,10 @@ def chunker_for(job_chunker: str | None, size: int | None, overlap: int | None, 
     from stratus.knowledge.chunking import chunker_from_name
 
     return chunker_from_name(
-        job_chunker or "recursive", size_tokens=size, overlap_tokens=overlap, embedder=knowledge.embedder
+        job_chunker or "recursive",
+        size_tokens=size or knowledge.default_chunk_size,
+        overlap_tokens=overlap,
+        embedder=knowledge.embedder,
     )
 
 

@@ -51,7 +51,8 @@ class Knowledge:
 
     Everything is optional: with no arguments, the embedder is `default_embedder()` (OpenAI when a key is set,
     else all-MiniLM-L6-v2 in process), the vector store an `EmbeddedVectorDb` under `.stratus/knowledge/`, the
-    chunker a `RecursiveChunker` of about 1,000 tokens, and the content records live in the app's store.
+    chunker a `RecursiveChunker` of about 1,000 tokens (fewer when the embedder reads less), and the content
+    records live in the app's store.
 
     Args:
         name: The knowledge base's id (its collection, its `knowledge_id` in the API).
@@ -118,8 +119,18 @@ class Knowledge:
         if self._chunker is None:
             from stratus.knowledge.chunking import RecursiveChunker
 
-            self._chunker = RecursiveChunker()
+            self._chunker = RecursiveChunker(size_tokens=self.default_chunk_size)
         return self._chunker
+
+    @property
+    def default_chunk_size(self) -> int:
+        """About 1,000 tokens, unless the embedder's window is smaller (all-MiniLM-L6-v2 reads 256 word
+        pieces): a longer chunk would be embedded by its first part only. Chunk sizes are estimated at four
+        characters a token, which word pieces exceed, so 0.8 of the window keeps a chunk within it."""
+        from stratus.knowledge.chunking import DEFAULT_SIZE_TOKENS
+
+        window = self.embedder.max_tokens
+        return DEFAULT_SIZE_TOKENS if window is None else min(DEFAULT_SIZE_TOKENS, int(window * 0.8))
 
     def _store(self) -> Store:
         if self.store is None:

@@ -17,6 +17,9 @@ class Embedder(ABC):
     id: str
     dimensions: int
     batch_size: int = 64
+    max_tokens: int | None = None
+    """The longest text the model embeds whole, in its own tokens (longer text is cut short by the model);
+    None when it is long enough not to matter. The default chunker keeps chunks within it."""
 
     @abstractmethod
     async def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:

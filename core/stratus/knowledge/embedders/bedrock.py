@@ -36,6 +36,7 @@ class BedrockEmbedder(Embedder):
         self.dimensions = dimensions
         self.region = region
         self.batch_size = 64
+        self.max_tokens = 8192  # Titan Text Embeddings v2's input limit
         self._concurrency = concurrency
         self._client = client
 

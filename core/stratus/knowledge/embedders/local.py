@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -52,6 +53,20 @@ class LocalEmbedder(Embedder):
         self.dimensions = dimensions
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._max_tokens: int | None = None
+
+    @property
+    def max_tokens(self) -> int | None:  # pyright: ignore[reportIncompatibleVariableOverride]
+        """The model's window (256 word pieces for all-MiniLM-L6-v2), read from its configuration file without
+        loading the model."""
+        if self._max_tokens is None:
+            try:
+                folder = Path(self.model_path or bundled_model_path())
+                config = json.loads((folder / "sentence_bert_config.json").read_text())
+                self._max_tokens = int(config["max_seq_length"])
+            except (ConfigError, OSError, ValueError, KeyError, TypeError):
+                self._max_tokens = 256  # sentence-transformers models' usual window
+        return self._max_tokens
 
     def _model(self) -> Any:
         path = self.model_path or bundled_model_path()

@@ -44,6 +44,7 @@ class OpenAIEmbedder(OpenAIClientOwner, Embedder):
         self.id = id
         self.dimensions = dimensions
         self.batch_size = batch_size
+        self.max_tokens = 8191  # the input limit of OpenAI's embedding models
         self._shorten = id.startswith("text-embedding-3") and dimensions != _KNOWN_DIMENSIONS.get(id)
         self._init_client(
             api_key=api_key,

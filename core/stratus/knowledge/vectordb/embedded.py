@@ -59,6 +59,19 @@ END;
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+# Words too common to tell chunks apart: a query keeps them only when it has nothing else. Without them a
+# keyword search touches the chunks that share a real word with the query, not nearly every chunk (which
+# is what made BM25 over SQLite's FTS5 slow on large collections); their BM25 weight is about zero anyway.
+_STOPWORD_TEXT = """
+    a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her
+    here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+    of off on once only or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
 
 def _numpy() -> Any:
     try:
@@ -93,6 +106,7 @@ class EmbeddedVectorDb(VectorDb):
         self._lock = threading.Lock()
         self._matrix: npt.NDArray[np.float32] | None = None  # one unit-length row per chunk
         self._rowids: npt.NDArray[np.int64] | None = None
+        self._columns: dict[str, dict[Any, npt.NDArray[np.int64]]] = {}  # filter key -> value -> row positions
         self._seen_version: int | None = None
         self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"embedded://{self.file.resolve()}"))
 
@@ -152,12 +166,37 @@ class EmbeddedVectorDb(VectorDb):
             else:
                 self._rowids = np.empty(0, dtype=np.int64)
                 self._matrix = np.empty((0, self._dimensions), dtype=np.float32)
+            self._columns.clear()
             self._seen_version = version
         return cast("npt.NDArray[np.float32]", self._matrix), cast("npt.NDArray[np.int64]", self._rowids)
+
+    def _groups(self, conn: sqlite3.Connection, key: str, size: int) -> dict[Any, npt.NDArray[np.int64]]:
+        """Where each value of one filter key sits in the matrix (value -> row positions): read once with a
+        scan of the metadata, then kept with the matrix, so a per-user search filters in memory instead of
+        parsing every row's JSON again. Values group as SQL compares them (1, 1.0 and true together)."""
+        groups = self._columns.get(key)
+        if groups is None:
+            np = _numpy()
+            if key == "content_id":
+                rows = conn.execute("SELECT content_id FROM chunks ORDER BY rowid").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT json_extract(metadata, ?) FROM chunks ORDER BY rowid", (f'$."{key}"',)
+                ).fetchall()
+            if len(rows) != size:  # pragma: no cover - read under the lock, at the matrix's data_version
+                raise VectorDbError("the embedded store changed while it was being read; search again")
+            lists: dict[Any, list[int]] = {}
+            for position, (value,) in enumerate(rows):
+                if value is not None:
+                    lists.setdefault(value, []).append(position)
+            groups = {value: np.asarray(found, dtype=np.int64) for value, found in lists.items()}
+            self._columns[key] = groups
+        return groups
 
     def _forget_matrix(self) -> None:
         self._matrix = None
         self._rowids = None
+        self._columns.clear()
 
     # --- contract ---------------------------------------------------------------------------------------
 
@@ -228,9 +267,13 @@ class EmbeddedVectorDb(VectorDb):
             raise VectorDbError(f"the query vector must have {self._dimensions} floats")
         matrix, rowids = self._fresh_matrix(conn)
         if filters:
-            allowed = [r[0] for r in conn.execute(*_filtered("SELECT rowid FROM chunks", filters)).fetchall()]
-            keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
-            matrix, rowids = matrix[keep], rowids[keep]
+            positions: npt.NDArray[np.int64] | None = None
+            for key, values in filters.items():
+                groups = self._groups(conn, key, len(rowids))
+                found = [groups[v] for v in values if v in groups]
+                here = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+                positions = here if positions is None else np.intersect1d(positions, here, assume_unique=True)
+            matrix, rowids = matrix[positions], rowids[positions]
         if len(rowids) == 0:
             return []
         query = np.asarray(vector, dtype=np.float32)
@@ -248,6 +291,7 @@ class EmbeddedVectorDb(VectorDb):
         words = _WORD.findall(text.lower())
         if not words:
             return []
+        words = [w for w in words if w not in _STOPWORDS] or words
         # Each word quoted: the user's text is never parsed as FTS5 syntax.
         match = " OR ".join('"' + w.replace('"', '""') + '"' for w in dict.fromkeys(words))
         sql, args = _filtered(
