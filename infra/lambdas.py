@@ -85,7 +85,11 @@ WEB_ADAPTER_ENVIRONMENT = {
 }
 """What makes a streamed function start its `run.sh` under the Web Adapter and stream its responses."""
 
-_QUEUE_SENDS = {Access.RUN_QUEUE_SEND: "runs", Access.KNOWLEDGE_QUEUE_SEND: "knowledge"}
+_QUEUE_SENDS = {
+    Access.RUN_QUEUE_SEND: "runs",
+    Access.KNOWLEDGE_QUEUE_SEND: "knowledge",
+    Access.LEARNING_QUEUE_SEND: "learning",
+}
 """Which queue each send access is for."""
 
 _BATCH_SIZES = {"runs": 1, "knowledge": 1}

@@ -8,7 +8,7 @@
         return a + b
 
     agent = Agent(name="Calculator", model="openai:gpt-4o-mini", tools=[add])
-    app = App(agents=[agent])
+    app = App(agents=[agent])  # teams=[Team(...)], workflows=[Workflow(...)] too
 
 Importing `stratus` loads nothing heavy: the names below load on first use, and SDKs (openai, boto3,
 llama_cpp, fastapi) only when a provider or the server needs them.
@@ -39,13 +39,25 @@ if TYPE_CHECKING:
     from stratus.models.base import Model
     from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
     from stratus.storage.base import Store
+    from stratus.team import Team
     from stratus.tools import Tool, Toolkit, tool
+    from stratus.workflow import Condition, Loop, Parallel, Router, Step, StepInput, StepOutput, Steps, Workflow
 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Agent": "stratus.agent",
     "App": "stratus.app",
+    "Condition": "stratus.workflow",
+    "Loop": "stratus.workflow",
+    "Parallel": "stratus.workflow",
+    "Router": "stratus.workflow",
+    "Step": "stratus.workflow",
+    "StepInput": "stratus.workflow",
+    "StepOutput": "stratus.workflow",
+    "Steps": "stratus.workflow",
+    "Team": "stratus.team",
+    "Workflow": "stratus.workflow",
     "ConfigError": "stratus.exceptions",
     "Message": "stratus.messages",
     "Model": "stratus.models.base",
@@ -74,12 +86,16 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Agent",
     "App",
+    "Condition",
     "ConfigError",
+    "Loop",
     "Message",
     "Model",
     "ModelError",
     "NotFoundError",
     "OutputValidationError",
+    "Parallel",
+    "Router",
     "RunCancelledError",
     "RunContext",
     "RunEvent",
@@ -87,15 +103,21 @@ __all__ = [
     "RunOutput",
     "RunStatus",
     "SchemaVersionError",
+    "Step",
+    "StepInput",
+    "StepOutput",
+    "Steps",
     "Store",
     "StoreError",
     "StratusError",
+    "Team",
     "Tool",
     "ToolCall",
     "ToolDefinitionError",
     "ToolError",
     "Toolkit",
     "Usage",
+    "Workflow",
     "__version__",
     "tool",
 ]

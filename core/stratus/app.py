@@ -1,4 +1,4 @@
-"""`App`: the agents (and later teams and workflows) one deployment serves, and where they keep sessions."""
+"""`App`: the agents, teams and workflows one deployment serves, and where they keep sessions."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from stratus.knowledge.ingestion import BlobStore, IngestionQueue
     from stratus.run import RunOutput
     from stratus.storage.base import Store
+    from stratus.team import Team
+    from stratus.workflow import Workflow
 
 __all__ = ["App", "RunHook", "load_app"]
 
@@ -32,9 +34,10 @@ RunHook = Callable[["RunOutput"], None]
 class App:
     """What one stratus deployment serves.
 
-    Agents without a store of their own share the app's store: `store=` if given, else the one `STRATUS_DB`
-    names, else `.stratus/stratus.db`. Ids must be unique. `create_app(app)` (or `app.asgi()`) serves it over
-    HTTP; on AWS each route's Lambda function imports the same `App`.
+    Agents, teams and workflows without a store of their own share the app's store: `store=` if given, else
+    the one `STRATUS_DB` names, else `.stratus/stratus.db`. Ids must be unique among agents, among teams and
+    among workflows. `create_app(app)` (or `app.asgi()`) serves it over HTTP; on AWS each route's Lambda
+    function imports the same `App`.
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class App:
         store: Store | None = None,
         run_queue: RunQueue | None = None,
         knowledge: Sequence[Knowledge] = (),
+        teams: Sequence[Team] = (),
+        workflows: Sequence[Workflow] = (),
     ) -> None:
         self.id = id
         self.name = name or id
@@ -62,9 +67,13 @@ class App:
             if agent.agent_id in self.agents:
                 raise ConfigError(f"two agents share the id {agent.agent_id!r}")
             self.agents[agent.agent_id] = agent
+        self.teams: dict[str, Team] = {}
+        self.workflows: dict[str, Workflow] = {}
+        if teams or workflows:
+            self._add_teams_and_workflows(teams, workflows)
         self.knowledge: dict[str, Knowledge] = {}
-        """Every knowledge base served: those given, and those of the agents."""
-        for base in [*knowledge, *(a.knowledge for a in self.agents.values() if a.knowledge is not None)]:
+        """Every knowledge base served: those given, and those of the agents (in teams and workflows too)."""
+        for base in [*knowledge, *(a.knowledge for a in self.all_agents() if a.knowledge is not None)]:
             known = self.knowledge.get(base.id)
             if known is not None and known is not base:
                 raise ConfigError(f"two knowledge bases share the name {base.id!r}")
@@ -73,6 +82,31 @@ class App:
         """Where uploads go to be ingested; None ingests them in the serving process."""
         self.blob_store: BlobStore | None = None
         """Where uploads wait for the ingestion worker (with `knowledge_queue`)."""
+
+    def _add_teams_and_workflows(self, teams: Sequence[Team], workflows: Sequence[Workflow]) -> None:
+        from stratus.team import Team
+        from stratus.workflow import Workflow
+
+        for team in teams:
+            if not isinstance(team, Team):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ConfigError(f"App(teams=...) takes Team objects, got {type(team).__name__}")
+            if team.team_id in self.teams:
+                raise ConfigError(f"two teams share the id {team.team_id!r}")
+            self.teams[team.team_id] = team
+        for workflow in workflows:
+            if not isinstance(workflow, Workflow):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ConfigError(f"App(workflows=...) takes Workflow objects, got {type(workflow).__name__}")
+            if workflow.workflow_id in self.workflows:
+                raise ConfigError(f"two workflows share the id {workflow.workflow_id!r}")
+            self.workflows[workflow.workflow_id] = workflow
+
+    def all_agents(self) -> list[Agent]:
+        """Every agent this app runs: those it serves, and those inside its teams and workflows (each once)."""
+        found: dict[int, Agent] = {id(a): a for a in self.agents.values()}
+        for component in [*self.teams.values(), *self.workflows.values()]:
+            for agent in component.all_agents():
+                found.setdefault(id(agent), agent)
+        return list(found.values())
 
     @property
     def store(self) -> Store:
@@ -88,6 +122,9 @@ class App:
         for agent in self.agents.values():
             if agent.store is None:
                 agent.store = self.store
+        for component in [*self.teams.values(), *self.workflows.values()]:
+            if component.store is None:
+                component.store = self.store
         for base in self.knowledge.values():
             if base.store is None:
                 base.store = self.store
@@ -118,6 +155,18 @@ class App:
             return self.agents[agent_id]
         except KeyError:
             raise NotFoundError(f"agent {agent_id!r} not found") from None
+
+    def get_team(self, team_id: str) -> Team:
+        try:
+            return self.teams[team_id]
+        except KeyError:
+            raise NotFoundError(f"team {team_id!r} not found") from None
+
+    def get_workflow(self, workflow_id: str) -> Workflow:
+        try:
+            return self.workflows[workflow_id]
+        except KeyError:
+            raise NotFoundError(f"workflow {workflow_id!r} not found") from None
 
     def asgi(self, **options: Any) -> FastAPI:
         """This app as a FastAPI application (see `stratus.api.create_app`)."""

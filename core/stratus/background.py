@@ -1,6 +1,13 @@
 """Background runs through a queue: the API stores the run as PENDING and publishes a job; a worker (the SQS
 run worker on AWS) executes it and stores the result under the same run id, which clients poll with
-`GET /agents/{agent_id}/runs/{run_id}`.
+`GET /agents/{agent_id}/runs/{run_id}` (`/teams/...`, `/workflows/...` for a team's or a workflow's run).
+
+A workflow's run is stored after each of its top-level steps. Given the end of its invocation (`deadline`),
+the worker stops a workflow that has not the time left for its next step, with its progress stored, and
+queues it again: the next invocation goes on after the last finished step. If the worker dies mid-step (the
+Lambda timeout), the queue delivers the job again once its visibility timeout has passed, and that delivery
+also resumes after the last finished step; after the queue's maxReceiveCount the job lands in the
+dead-letter queue and the run stays RUNNING with the steps it finished.
 
 Without a queue (the local default), background runs execute as tasks of the serving process instead.
 """
@@ -22,6 +29,8 @@ if TYPE_CHECKING:
     from stratus.agent import Agent
     from stratus.app import App
     from stratus.storage.base import Store
+    from stratus.team import Team
+    from stratus.workflow import Workflow
 
 __all__ = [
     "BACKGROUND_RUN_VERSION",
@@ -45,9 +54,10 @@ class QueueError(StratusError):
 
 @dataclass(slots=True, kw_only=True)
 class BackgroundRun:
-    """A run to execute later: everything the worker needs, nothing it can look up."""
+    """A run to execute later: everything the worker needs, nothing it can look up. It names the agent, the
+    team or the workflow to run (one of `agent_id`, `team_id`, `workflow_id`)."""
 
-    agent_id: str
+    agent_id: str | None = None
     run_id: str
     session_id: str
     user_id: str | None
@@ -58,9 +68,15 @@ class BackgroundRun:
     enqueued_at: float = field(default_factory=time.time)
     knowledge_filters: dict[str, Any] | None = None
     version: int = BACKGROUND_RUN_VERSION
+    team_id: str | None = None
+    workflow_id: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = asdict(self)
+        for key in ("team_id", "workflow_id"):
+            if data[key] is None:
+                del data[key]  # an agent's job reads as it always has
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> BackgroundRun:
@@ -78,24 +94,24 @@ class RunQueue(ABC):
         """Hand `job` to the workers; raise `QueueError` if it could not be."""
 
 
-async def enqueue_run(agent: Agent, job: BackgroundRun, queue: RunQueue) -> RunOutput:
+async def enqueue_run(component: Agent | Team | Workflow, job: BackgroundRun, queue: RunQueue) -> RunOutput:
     """Store the run as PENDING (creating its session if new), then publish it. If publishing fails the run
     is stored as ERROR, so a client polling it learns what happened, and `QueueError` is raised."""
-    store = _store_of(agent)
+    store = _store_of(component)
+    session_type, identity = _identity(component)
     session = await store.get_session(job.session_id)
     if session is None:
         session = SessionRecord(
             session_id=job.session_id,
-            session_type=SessionType.AGENT,
-            component_id=agent.agent_id,
+            session_type=session_type,
+            component_id=next(iter(identity.values())),
             user_id=job.user_id,
             session_name=job.input_content[:120].strip() or None,
         )
     pending = RunOutput(
         run_id=job.run_id,
         session_id=job.session_id,
-        agent_id=agent.agent_id,
-        agent_name=agent.name,
+        **identity,
         user_id=job.user_id,
         status=RunStatus.PENDING,
         input=RunInput(input_content=job.input_content, files=job.files),
@@ -110,40 +126,102 @@ async def enqueue_run(agent: Agent, job: BackgroundRun, queue: RunQueue) -> RunO
     return pending
 
 
-async def execute_run(app: App, job: BackgroundRun) -> RunOutput | None:
+async def execute_run(app: App, job: BackgroundRun, *, deadline: float | None = None) -> RunOutput | None:
     """Execute a queued run. Idempotent per run id: a run already finished (or cancelled while it waited) is
-    not run again. Returns None when there was nothing to do. Store failures propagate, so the queue retries
-    the message (and after a few tries moves it to its dead-letter queue); a failed agent run does not: it is
-    stored as ERROR and that is its result."""
+    not run again. Returns the run, or None when no run ended here (nothing to do, or a workflow that went
+    back to the queue to go on). Store failures propagate, so the queue retries
+    the message (and after a few tries moves it to its dead-letter queue); a failed run does not: it is
+    stored as ERROR and that is its result.
+
+    A workflow's run found RUNNING (an earlier delivery died mid-way) resumes after its last finished step.
+    With `deadline` (a `time.monotonic()` instant, the end of the worker's invocation), a workflow that has
+    not the time left for its next step stops with its progress stored and its job is queued again."""
+    from stratus.agent import Agent
     from stratus.agent._loop import AgentRun
+    from stratus.team import Team
+    from stratus.team._run import TeamRun
+    from stratus.workflow import Workflow
+    from stratus.workflow._run import WorkflowRun
 
     try:
-        agent = app.get_agent(job.agent_id)
-    except NotFoundError:
-        logger.error("background run %s names unknown agent %r; dropped", job.run_id, job.agent_id)
+        if job.workflow_id is not None:
+            component: Agent | Team | Workflow = app.get_workflow(job.workflow_id)
+        elif job.team_id is not None:
+            component = app.get_team(job.team_id)
+        else:
+            component = app.get_agent(job.agent_id or "")
+    except NotFoundError as exc:
+        logger.error("background run %s: %s; dropped", job.run_id, exc)
         return None
-    store = _store_of(agent)
+    store = _store_of(component)
     stored = await store.get_run(job.run_id, session_id=job.session_id)
     if stored is not None and stored.status in _FINISHED:
         logger.info("background run %s already %s; not run again", job.run_id, stored.status.value)
         return None
     session = await store.get_session(job.session_id)
-    if stored is not None and session is not None:
+    if stored is not None and session is not None and stored.status is not RunStatus.RUNNING:
         await store.save_run(session, replace(stored, status=RunStatus.RUNNING), state_base=session.session_state)
-    run = AgentRun(
-        agent,
-        job.message,
-        session_id=job.session_id,
-        user_id=job.user_id,
-        session_state=job.session_state,
-        run_id=job.run_id,
-        knowledge_filters=job.knowledge_filters,
-    )
+    if job.workflow_id is not None:
+        assert isinstance(component, Workflow)
+        resume = stored if stored is not None and stored.status is RunStatus.RUNNING else None
+        if resume is not None:
+            logger.info("background run %s resumes after %d steps", job.run_id, len(resume.step_results or []))
+        workflow_run = WorkflowRun(
+            component,
+            job.message,
+            session_id=job.session_id,
+            user_id=job.user_id,
+            session_state=job.session_state,
+            run_id=job.run_id,
+            resume=resume,
+            deadline=deadline,
+        )
+        output = await workflow_run.result()
+        if workflow_run.suspended:
+            if app.run_queue is None:
+                raise StratusError(f"background run {job.run_id} ran out of time and there is no queue to go on")
+            await app.run_queue.publish(job)
+            return None
+        return output
+    run: AgentRun | TeamRun
+    if isinstance(component, Team):
+        run = TeamRun(
+            component,
+            job.message,
+            session_id=job.session_id,
+            user_id=job.user_id,
+            session_state=job.session_state,
+            run_id=job.run_id,
+        )
+    else:
+        assert isinstance(component, Agent)
+        run = AgentRun(
+            component,
+            job.message,
+            session_id=job.session_id,
+            user_id=job.user_id,
+            session_state=job.session_state,
+            run_id=job.run_id,
+            knowledge_filters=job.knowledge_filters,
+        )
     run.output.input = RunInput(input_content=job.input_content, files=job.files)
     return await run.result()
 
 
-def _store_of(agent: Agent) -> Store:
-    if agent.store is None:
-        raise StratusError(f"agent {agent.agent_id!r} has no store: background runs need one")
-    return agent.store
+def _identity(component: Agent | Team | Workflow) -> tuple[SessionType, dict[str, Any]]:
+    """The session type a component's runs go in, and the fields of `RunOutput` that name it."""
+    from stratus.agent import Agent
+    from stratus.team import Team
+
+    if isinstance(component, Agent):
+        return SessionType.AGENT, {"agent_id": component.agent_id, "agent_name": component.name}
+    if isinstance(component, Team):
+        return SessionType.TEAM, {"team_id": component.team_id, "team_name": component.name}
+    return SessionType.WORKFLOW, {"workflow_id": component.workflow_id, "workflow_name": component.name}
+
+
+def _store_of(component: Agent | Team | Workflow) -> Store:
+    if component.store is None:
+        kind, name = _identity(component)
+        raise StratusError(f"{kind.value} {next(iter(name.values()))!r} has no store: background runs need one")
+    return component.store

@@ -17,8 +17,18 @@ from stratus.messages import Message, Usage
 
 __all__ = [
     "RUN_SCHEMA_VERSION",
+    "ConditionExecutionCompleted",
+    "ConditionExecutionStarted",
+    "LoopExecutionCompleted",
+    "LoopExecutionStarted",
+    "LoopIterationCompleted",
+    "LoopIterationStarted",
     "ModelRequestCompleted",
     "ModelRequestStarted",
+    "ParallelExecutionCompleted",
+    "ParallelExecutionStarted",
+    "RouterExecutionCompleted",
+    "RouterExecutionStarted",
     "RunCancelled",
     "RunCompleted",
     "RunContent",
@@ -31,10 +41,32 @@ __all__ = [
     "RunOutput",
     "RunStarted",
     "RunStatus",
+    "StepCompleted",
+    "StepError",
+    "StepEvent",
+    "StepStarted",
+    "StepsExecutionCompleted",
+    "StepsExecutionStarted",
+    "TeamModelRequestCompleted",
+    "TeamModelRequestStarted",
+    "TeamRunCancelled",
+    "TeamRunCompleted",
+    "TeamRunContent",
+    "TeamRunContentCompleted",
+    "TeamRunError",
+    "TeamRunStarted",
+    "TeamToolCallCompleted",
+    "TeamToolCallStarted",
     "ToolCallCompleted",
     "ToolCallStarted",
     "ToolExecution",
     "ToolkitUnavailable",
+    "WorkflowCancelled",
+    "WorkflowCompleted",
+    "WorkflowError",
+    "WorkflowStarted",
+    "cancelled_event",
+    "run_tree",
 ]
 
 RUN_SCHEMA_VERSION = 1
@@ -218,6 +250,17 @@ class RunOutput:
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     references: list[dict[str, Any]] | None = None
     """What the knowledge base contributed: `[{"query", "references": [chunks with scores], "time"}]`."""
+    team_id: str | None = None
+    """Set on a team's run (then `agent_id` is None)."""
+    team_name: str | None = None
+    workflow_id: str | None = None
+    """Set on a workflow's run (then `agent_id` is None)."""
+    workflow_name: str | None = None
+    step_results: list[dict[str, Any]] | None = None
+    """A workflow run's step outputs (`StepOutput.to_dict()`), in the order its top-level steps ran."""
+    children: list[RunOutput] = field(default_factory=lambda: list[RunOutput](), repr=False, compare=False)
+    """The runs this one started (a team's member runs, a workflow's step runs), while it is in memory. Stores
+    keep each as a run of its own whose `parent_run_id` is this run's id."""
 
     def raise_for_status(self) -> RunOutput:
         """Raise the run's error if it failed or was cancelled; return the run otherwise."""
@@ -239,11 +282,18 @@ class RunOutput:
         return self.content
 
     def to_dict(self) -> dict[str, Any]:
-        """The AgentOS shape of a run (also what stores persist, plus `schema_version`)."""
+        """The AgentOS shape of a run (also what stores persist, plus `schema_version`). A team's run names its
+        team (`team_id`, `team_name`, `member_responses`), a workflow's its workflow (`workflow_id`,
+        `workflow_name`, `step_results`, `step_executor_runs`), where an agent's names its agent."""
+        if self.workflow_id is not None:
+            identity: dict[str, Any] = {"workflow_id": self.workflow_id, "workflow_name": self.workflow_name}
+        elif self.team_id is not None:
+            identity = {"team_id": self.team_id, "team_name": self.team_name}
+        else:
+            identity = {"agent_id": self.agent_id, "agent_name": self.agent_name}
         out: dict[str, Any] = {
             "run_id": self.run_id,
-            "agent_id": self.agent_id,
-            "agent_name": self.agent_name,
+            **identity,
             "session_id": self.session_id,
             "user_id": self.user_id,
             "content": self.content_dict(),
@@ -265,11 +315,19 @@ class RunOutput:
             out["references"] = self.references
         if self.error is not None:
             out["error"] = {"type": self.error_type, "message": self.error}
+        if self.workflow_id is not None:
+            out["step_results"] = self.step_results or []
+            if self.children:
+                out["step_executor_runs"] = [child.to_dict() for child in self.children]
+        elif self.team_id is not None and self.children:
+            out["member_responses"] = [child.to_dict() for child in self.children]
         return out
 
     def to_record(self) -> dict[str, Any]:
-        """`to_dict()` plus the schema version: what a store writes."""
+        """`to_dict()` plus the schema version: what a store writes (child runs are stored on their own)."""
         record = self.to_dict()
+        record.pop("member_responses", None)
+        record.pop("step_executor_runs", None)
         record["schema_version"] = RUN_SCHEMA_VERSION
         return record
 
@@ -306,6 +364,11 @@ class RunOutput:
             error=error.get("message"),
             created_at=int(data.get("created_at") or now()),
             references=data.get("references"),
+            team_id=data.get("team_id"),
+            team_name=data.get("team_name"),
+            workflow_id=data.get("workflow_id"),
+            workflow_name=data.get("workflow_name"),
+            step_results=data.get("step_results"),
         )
 
 
@@ -332,13 +395,19 @@ class RunEvent:
     """Base of every streamed event. `event` (the class' `kind`) is the SSE event name."""
 
     kind: ClassVar[str] = "RunEvent"
+    component: ClassVar[str] = "agent"
+    """What emitted it: `agent`, `team` or `workflow`; names its id keys (`agent_id`, `team_id`, ...). For a
+    team's or a workflow's own events, `agent_id` and `agent_name` hold the team's or workflow's."""
 
     run_id: str
     session_id: str
     agent_id: str | None = None
     agent_name: str | None = None
     nested_depth: int = 0
+    """0 for the run the caller started; 1 for the runs of its members or steps, 2 for theirs, ..."""
     created_at: int = field(default_factory=now)
+    parent_run_id: str | None = None
+    """For a member's or step's event, the run of the team or workflow that started it."""
 
     @property
     def event(self) -> str:
@@ -352,12 +421,14 @@ class RunEvent:
         out: dict[str, Any] = {
             "created_at": self.created_at,
             "event": self.kind,
-            "agent_id": self.agent_id,
-            "agent_name": self.agent_name,
+            f"{self.component}_id": self.agent_id,
+            f"{self.component}_name": self.agent_name,
             "run_id": self.run_id,
-            "session_id": self.session_id,
-            "nested_depth": self.nested_depth,
         }
+        if self.parent_run_id is not None:
+            out["parent_run_id"] = self.parent_run_id
+        out["session_id"] = self.session_id
+        out["nested_depth"] = self.nested_depth
         out.update(self._fields())
         return out
 
@@ -526,3 +597,374 @@ class RunCancelled(RunEvent):
 
     def _fields(self) -> dict[str, Any]:
         return {"reason": self.reason}
+
+
+# --- team events ------------------------------------------------------------------------------------------
+# A team's own run (its leader) speaks the agent's events under AgentOS' team names; each class derives from
+# its agent twin, so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
+# come in the same stream unchanged, one `nested_depth` deeper and with `parent_run_id` naming the team's run.
+
+
+class _TeamEvent:
+    """Mixin of a team's own events: their id keys are `team_id` and `team_name`."""
+
+    __slots__ = ()
+    component: ClassVar[str] = "team"
+    agent_id: str | None
+    agent_name: str | None
+
+    @property
+    def team_id(self) -> str | None:
+        return self.agent_id
+
+    @property
+    def team_name(self) -> str | None:
+        return self.agent_name
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamRunStarted(_TeamEvent, RunStarted):
+    """The team's run began; names the leader's model."""
+
+    kind: ClassVar[str] = "TeamRunStarted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamModelRequestStarted(_TeamEvent, ModelRequestStarted):
+    kind: ClassVar[str] = "TeamModelRequestStarted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamModelRequestCompleted(_TeamEvent, ModelRequestCompleted):
+    kind: ClassVar[str] = "TeamModelRequestCompleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamRunContent(_TeamEvent, RunContent):
+    """A piece of the team's answer."""
+
+    kind: ClassVar[str] = "TeamRunContent"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamToolCallStarted(_TeamEvent, ToolCallStarted):
+    """The leader calls a tool (delegating to a member is one)."""
+
+    kind: ClassVar[str] = "TeamToolCallStarted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamToolCallCompleted(_TeamEvent, ToolCallCompleted):
+    kind: ClassVar[str] = "TeamToolCallCompleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamRunContentCompleted(_TeamEvent, RunContentCompleted):
+    kind: ClassVar[str] = "TeamRunContentCompleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamRunCompleted(_TeamEvent, RunCompleted):
+    """The team's run finished with its answer."""
+
+    kind: ClassVar[str] = "TeamRunCompleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamRunError(_TeamEvent, RunError):
+    """The team's run failed (a member that fails does not fail the team: its own RunError says so)."""
+
+    kind: ClassVar[str] = "TeamRunError"
+
+
+@dataclass(slots=True, kw_only=True)
+class TeamRunCancelled(_TeamEvent, RunCancelled):
+    kind: ClassVar[str] = "TeamRunCancelled"
+
+
+# --- workflow events --------------------------------------------------------------------------------------
+
+
+class _WorkflowEvent:
+    """Mixin of a workflow's own events: their id keys are `workflow_id` and `workflow_name`."""
+
+    __slots__ = ()
+    component: ClassVar[str] = "workflow"
+    agent_id: str | None
+    agent_name: str | None
+
+    @property
+    def workflow_id(self) -> str | None:
+        return self.agent_id
+
+    @property
+    def workflow_name(self) -> str | None:
+        return self.agent_name
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowStarted(_WorkflowEvent, RunEvent):
+    """The workflow's run began."""
+
+    kind: ClassVar[str] = "WorkflowStarted"
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowCompleted(_WorkflowEvent, RunCompleted):
+    """The workflow's run finished: the last step's content and every step's result."""
+
+    kind: ClassVar[str] = "WorkflowCompleted"
+
+    def _fields(self) -> dict[str, Any]:
+        o = self.output
+        return {
+            "content": o.content_dict(),
+            "content_type": o.content_type,
+            "step_results": o.step_results or [],
+            "session_state": o.session_state,
+            "metrics": o.metrics.to_dict(),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowError(_WorkflowEvent, RunError):
+    """The workflow's run failed; `error` says why (which step, and its error)."""
+
+    kind: ClassVar[str] = "WorkflowError"
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "error": self.content,
+            "error_type": self.error_type,
+            "error_id": self.error_id,
+            "additional_data": self.additional_data,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowCancelled(_WorkflowEvent, RunCancelled):
+    kind: ClassVar[str] = "WorkflowCancelled"
+
+
+@dataclass(slots=True, kw_only=True)
+class StepEvent(_WorkflowEvent, RunEvent):
+    """Base of the events of one step of a workflow's run. `step_index` is the step's position: an int at the
+    top level, a tuple (a list in JSON) inside Steps, Parallel, Condition, Loop and Router."""
+
+    kind: ClassVar[str] = "StepEvent"
+    step_name: str | None = None
+    step_index: int | tuple[int, ...] | None = None
+
+    def _step(self) -> dict[str, Any]:
+        index = list(self.step_index) if isinstance(self.step_index, tuple) else self.step_index
+        return {"step_name": self.step_name, "step_index": index}
+
+    def _fields(self) -> dict[str, Any]:
+        return self._step()
+
+
+@dataclass(slots=True, kw_only=True)
+class StepStarted(StepEvent):
+    kind: ClassVar[str] = "StepStarted"
+
+
+@dataclass(slots=True, kw_only=True)
+class StepCompleted(StepEvent):
+    """A step finished; `step_response` is its `StepOutput` as a dict."""
+
+    kind: ClassVar[str] = "StepCompleted"
+    content: Any = None
+    content_type: str = "str"
+    step_response: dict[str, Any] | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            **self._step(),
+            "content": self.content,
+            "content_type": self.content_type,
+            "step_response": self.step_response,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class StepError(StepEvent):
+    """A step failed: its function raised, or its agent's or team's run ended in error."""
+
+    kind: ClassVar[str] = "StepError"
+    error: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "error": self.error}
+
+
+@dataclass(slots=True, kw_only=True)
+class StepsExecutionStarted(StepEvent):
+    kind: ClassVar[str] = "StepsExecutionStarted"
+    steps_count: int | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "steps_count": self.steps_count}
+
+
+@dataclass(slots=True, kw_only=True)
+class StepsExecutionCompleted(StepEvent):
+    kind: ClassVar[str] = "StepsExecutionCompleted"
+    steps_count: int | None = None
+    executed_steps: int | None = None
+    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            **self._step(),
+            "steps_count": self.steps_count,
+            "executed_steps": self.executed_steps,
+            "step_results": self.step_results,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ParallelExecutionStarted(StepEvent):
+    kind: ClassVar[str] = "ParallelExecutionStarted"
+    parallel_step_count: int | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "parallel_step_count": self.parallel_step_count}
+
+
+@dataclass(slots=True, kw_only=True)
+class ParallelExecutionCompleted(StepEvent):
+    kind: ClassVar[str] = "ParallelExecutionCompleted"
+    parallel_step_count: int | None = None
+    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "parallel_step_count": self.parallel_step_count, "step_results": self.step_results}
+
+
+@dataclass(slots=True, kw_only=True)
+class ConditionExecutionStarted(StepEvent):
+    kind: ClassVar[str] = "ConditionExecutionStarted"
+    condition_result: bool | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "condition_result": self.condition_result}
+
+
+@dataclass(slots=True, kw_only=True)
+class ConditionExecutionCompleted(StepEvent):
+    """`branch` is "if", "else", or None when the condition was false and there is no else branch."""
+
+    kind: ClassVar[str] = "ConditionExecutionCompleted"
+    condition_result: bool | None = None
+    executed_steps: int | None = None
+    branch: str | None = None
+    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            **self._step(),
+            "condition_result": self.condition_result,
+            "executed_steps": self.executed_steps,
+            "branch": self.branch,
+            "step_results": self.step_results,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class LoopExecutionStarted(StepEvent):
+    kind: ClassVar[str] = "LoopExecutionStarted"
+    max_iterations: int | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "max_iterations": self.max_iterations}
+
+
+@dataclass(slots=True, kw_only=True)
+class LoopIterationStarted(StepEvent):
+    kind: ClassVar[str] = "LoopIterationStarted"
+    iteration: int = 0
+    max_iterations: int | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "iteration": self.iteration, "max_iterations": self.max_iterations}
+
+
+@dataclass(slots=True, kw_only=True)
+class LoopIterationCompleted(StepEvent):
+    kind: ClassVar[str] = "LoopIterationCompleted"
+    iteration: int = 0
+    max_iterations: int | None = None
+    iteration_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    should_continue: bool = True
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            **self._step(),
+            "iteration": self.iteration,
+            "max_iterations": self.max_iterations,
+            "iteration_results": self.iteration_results,
+            "should_continue": self.should_continue,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class LoopExecutionCompleted(StepEvent):
+    kind: ClassVar[str] = "LoopExecutionCompleted"
+    total_iterations: int = 0
+    max_iterations: int | None = None
+    all_results: list[list[dict[str, Any]]] = field(default_factory=list[list[dict[str, Any]]])
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            **self._step(),
+            "total_iterations": self.total_iterations,
+            "max_iterations": self.max_iterations,
+            "all_results": self.all_results,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class RouterExecutionStarted(StepEvent):
+    kind: ClassVar[str] = "RouterExecutionStarted"
+    selected_steps: list[str] = field(default_factory=list[str])
+
+    def _fields(self) -> dict[str, Any]:
+        return {**self._step(), "selected_steps": self.selected_steps}
+
+
+@dataclass(slots=True, kw_only=True)
+class RouterExecutionCompleted(StepEvent):
+    kind: ClassVar[str] = "RouterExecutionCompleted"
+    selected_steps: list[str] = field(default_factory=list[str])
+    executed_steps: int | None = None
+    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            **self._step(),
+            "selected_steps": self.selected_steps,
+            "executed_steps": self.executed_steps,
+            "step_results": self.step_results,
+        }
+
+
+def cancelled_event(output: RunOutput, reason: str) -> RunCancelled:
+    """The event that ends the stream of a run cancelled from outside (an agent's, a team's or a workflow's)."""
+    cls = WorkflowCancelled if output.workflow_id else TeamRunCancelled if output.team_id else RunCancelled
+    return cls(
+        run_id=output.run_id,
+        session_id=output.session_id,
+        agent_id=output.workflow_id or output.team_id or output.agent_id,
+        agent_name=output.workflow_name or output.team_name or output.agent_name,
+        parent_run_id=output.parent_run_id,
+        reason=reason,
+        output=output,
+    )
+
+
+def run_tree(output: RunOutput) -> list[RunOutput]:
+    """The run and every run it started (a team's members', a workflow's steps', theirs), parents first."""
+    found = [output]
+    for child in output.children:
+        found.extend(run_tree(child))
+    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stratus import Agent, App
+from stratus import Agent, App, Step, StepInput, Team, Workflow
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
@@ -42,14 +42,36 @@ def fresh_echo_app() -> App:
     )
 
 
+def _route_to_assistant(messages: list[Message], params: ModelRequest) -> Reply:
+    """A team leader that hands every message to its one member, `assistant`."""
+    return call("route_to_member", member_id="assistant")
+
+
+def _shout(step_input: StepInput) -> str:
+    return str(step_input.previous_step_content).upper()
+
+
 def lambda_test_app() -> App:
     """The app the Lambda handler tests deploy: the demo's agent id (`assistant`), a model that echoes, and a
-    knowledge base `docs` (hash embeddings, the vector store `STRATUS_VECTOR_DB` names)."""
+    knowledge base `docs` (hash embeddings, the vector store `STRATUS_VECTOR_DB` names); a team `desk` that
+    routes every message to the assistant, and a workflow `pipeline`: the assistant, then a function that
+    shouts its answer; and an agent `learner` that learns from its runs (a scripted extraction model)."""
     from stratus.knowledge import Knowledge
     from stratus.knowledge.embedders.testing import HashEmbedder
+    from stratus.learning import LearningMachine
+    from tests.fakes.learning import extract
 
     docs = Knowledge("docs", description="uploaded documents", embedder=HashEmbedder(64))
-    return App(agents=[Agent(id="assistant", name="Assistant", model=FunctionModel(_echo))], knowledge=[docs])
+    assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_echo))
+    desk = Team(id="desk", name="Desk", mode="route", members=[assistant], model=FunctionModel(_route_to_assistant))
+    pipeline = Workflow(id="pipeline", name="Pipeline", steps=[assistant, Step("shout", executor=_shout)])
+    learner = Agent(
+        id="learner",
+        name="Learner",
+        model=FunctionModel(_echo),
+        learning=LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64)),
+    )
+    return App(agents=[assistant, learner], knowledge=[docs], teams=[desk], workflows=[pipeline])
 
 
 def _librarian(messages: list[Message], params: ModelRequest) -> Reply:

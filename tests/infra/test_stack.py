@@ -74,6 +74,8 @@ def expected_grants(spec: FunctionSpec) -> set[Grant]:
         grants.add(("sqs:SendMessage", "queue:runs"))
     if Access.KNOWLEDGE_QUEUE_SEND in access:
         grants.add(("sqs:SendMessage", "queue:knowledge"))
+    if Access.LEARNING_QUEUE_SEND in access:
+        grants.add(("sqs:SendMessage", "queue:learning"))
     if Access.EMBEDDINGS_INVOKE in access:
         grants.add(("bedrock:InvokeModel", "foundation-model/amazon.titan-embed-text-v2:0"))
     if Access.API_KEYS_READ in access:
@@ -486,6 +488,18 @@ def test_senders_get_the_url_of_the_queue_they_may_send_to(api_key_stack: Synthe
             assert variables[QUEUES["runs"].url_variable] == runs
         else:
             assert QUEUES["runs"].url_variable not in variables
+        if Access.LEARNING_QUEUE_SEND in spec.access:
+            assert variables[QUEUES["learning"].url_variable]["Ref"].startswith("QueuesLearning")
+        else:
+            assert QUEUES["learning"].url_variable not in variables
+
+
+def test_runs_that_learn_can_queue_themselves_for_the_learning_worker(api_key_stack: Synthesized) -> None:
+    for name in ("agent_runs", "run_worker"):
+        assert ("sqs:SendMessage", "queue:learning") in granted(api_key_stack, function(name))
+    worker = function("learning_worker")
+    assert worker.queue == "learning"
+    assert ("sqs:SendMessage", "queue:learning") not in granted(api_key_stack, worker)
 
 
 # --- knowledge ----------------------------------------------------------------------------------------------
@@ -604,3 +618,22 @@ def test_functions_that_search_or_index_knowledge_know_the_collection_and_the_em
             assert variables[QUEUES["knowledge"].url_variable] == knowledge_queue
         else:
             assert QUEUES["knowledge"].url_variable not in variables
+
+
+def test_team_and_workflow_runs_stream_from_functions_of_their_own(api_key_stack: Synthesized) -> None:
+    methods = api_key_stack.methods_by_path()
+    for name, prefix in (("team_runs", "/teams"), ("workflow_runs", "/workflows")):
+        spec = function(name)
+        assert (spec.kind, spec.routers, spec.timeout_seconds) == (FunctionKind.STREAM, (prefix[1:],), 900)
+        for path in (prefix, f"{prefix}/{{proxy+}}"):
+            (method,) = methods[path]
+            assert method["Integration"]["ResponseTransferMode"] == "STREAM"
+        variables = api_key_stack.function(name)["Environment"]["Variables"]
+        assert QUEUES["runs"].url_variable in variables  # background runs go to the run worker
+
+
+def test_the_run_worker_may_queue_a_workflow_again_to_go_on(api_key_stack: Synthesized) -> None:
+    worker = function("run_worker")
+    assert Access.RUN_QUEUE_SEND in worker.access
+    assert ("sqs:SendMessage", "queue:runs") in granted(api_key_stack, worker)
+    assert QUEUES["runs"].visibility_timeout_seconds >= worker.timeout_seconds

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,14 @@ class Deployment:
     def __init__(self, moto: MotoServer, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         sqs = moto.client("sqs")
         self.knowledge_queue_url = sqs.create_queue(QueueName=f"knowledge-{id(self)}")["QueueUrl"]
+        self.learning_dlq_url = sqs.create_queue(QueueName=f"learning-dlq-{id(self)}")["QueueUrl"]
+        learning_dlq_arn = sqs.get_queue_attributes(QueueUrl=self.learning_dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.learning_queue_url = sqs.create_queue(
+            QueueName=f"learning-{id(self)}",
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": learning_dlq_arn, "maxReceiveCount": "2"})},
+        )["QueueUrl"]
         self.dlq_url = sqs.create_queue(QueueName=f"runs-dlq-{id(self)}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_url = sqs.create_queue(
@@ -71,6 +78,7 @@ class Deployment:
             "STRATUS_SECRETS": json.dumps({"OPENAI_API_KEY": model_arn}),
             "STRATUS_RUN_QUEUE_URL": self.queue_url,
             "STRATUS_KNOWLEDGE_QUEUE_URL": self.knowledge_queue_url,
+            "STRATUS_LEARNING_QUEUE_URL": self.learning_queue_url,
             # On AWS the index is OpenSearch Serverless (its adapter has its own suite); here, a folder.
             "STRATUS_VECTOR_DB": f"embedded:///{folder / 'vectors'}",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -126,13 +134,6 @@ def _forget_functions() -> None:
     asyncio.set_event_loop(None)
 
 
-@pytest.fixture
-def deployment(moto: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
-    _forget_functions()
-    yield Deployment(moto, monkeypatch, tmp_path)
-    _forget_functions()
-
-
 def call(function: str, request: dict[str, Any]) -> dict[str, Any]:
     response = invoke(function, request)
     assert isinstance(response, dict)
@@ -143,8 +144,8 @@ def test_every_api_event_answers_through_its_function(deployment: Deployment) ->
     health = call("health", event("health"))
     assert (health["statusCode"], body_of(health)["status"]) == (200, "ok")
     config = body_of(call("health", event("config")))
-    assert [a["id"] for a in config["agents"]] == ["assistant"]
-    assert [a["id"] for a in body_of(call("agent_runs", event("agents_list")))] == ["assistant"]
+    assert [a["id"] for a in config["agents"]] == ["assistant", "learner"]
+    assert [a["id"] for a in body_of(call("agent_runs", event("agents_list")))] == ["assistant", "learner"]
     assert body_of(call("agent_runs", event("agent_get")))["model"]["provider"] == "Test"
 
     run = call("agent_runs", event("agent_run"))
@@ -174,6 +175,7 @@ def test_every_api_event_answers_through_its_function(deployment: Deployment) ->
     assert body_of(call("memories", event("memories_list")))["meta"]["total_count"] == 1
     assert body_of(call("memories", event("memory_topics"))) == ["language"]
     assert body_of(call("memories", event("user_memory_stats")))["data"][0]["user_id"] == USER
+    assert body_of(call("memories", event("learnings_list")))["data"] == []
 
     assert sessions_of(deployment.store, USER) == ["s-created", "s-events"]
 
@@ -250,8 +252,16 @@ API_EVENTS = {
     "health": ["health", "config"],
     "agent_runs": ["agents_list", "agent_get", "agent_run", "agent_run_stream", "agent_run_background"],
     "sessions": ["sessions_list", "sessions_create", "session_get", "session_rename", "session_runs"],
-    "memories": ["memories_create", "memories_list", "memory_topics", "user_memory_stats"],
+    "memories": ["memories_create", "memories_list", "memory_topics", "user_memory_stats", "learnings_list"],
     "knowledge": ["knowledge_upload", "knowledge_content_list", "knowledge_search", "knowledge_config"],
+    "team_runs": ["teams_list", "team_get", "team_run", "team_run_stream", "team_run_background"],
+    "workflow_runs": [
+        "workflows_list",
+        "workflow_get",
+        "workflow_run",
+        "workflow_run_stream",
+        "workflow_run_background",
+    ],
 }
 
 
@@ -435,3 +445,135 @@ def test_an_upload_that_cannot_be_queued_fails_clearly_and_can_be_retried(
     retried = call("knowledge", event("knowledge_upload"))
     assert (retried["statusCode"], body_of(retried)["id"]) == (202, listed[0]["id"])
     assert len(deployment.receive(deployment.knowledge_queue_url)) == 1
+
+
+def test_each_function_serves_every_route_group_it_is_declared_with(deployment: Deployment) -> None:
+    import re as regex
+
+    from fastapi.routing import APIRoute
+
+    from stratus.api._app import ROUTERS
+    from stratus.aws.functions import FUNCTIONS, FunctionKind
+
+    for spec in FUNCTIONS:
+        if spec.kind is FunctionKind.QUEUE or spec.name == "health":
+            continue
+        for group in spec.routers:
+            route = next(r for r in ROUTERS[group].routes if isinstance(r, APIRoute) and "GET" in (r.methods or ()))
+            concrete = regex.sub(r"\{[^}]+\}", "x", route.path)
+            response = call(spec.name, with_path(event("health"), concrete))
+            # the route answers (maybe 404 for the unknown id "x", with its own message), never the bare
+            # "Not Found" of a path no router of the function knows
+            assert body_of(response) != {"detail": "Not Found"}, f"{spec.name} does not serve {group} ({concrete})"
+
+
+# --- teams and workflows ------------------------------------------------------------------------------------
+
+
+def event_names(body: str) -> list[str]:
+    return [line[len("event: ") :] for line in body.splitlines() if line.startswith("event: ")]
+
+
+def test_team_and_workflow_events_answer_through_their_functions(deployment: Deployment) -> None:
+    assert [t["id"] for t in body_of(call("team_runs", event("teams_list")))] == ["desk"]
+    desk = body_of(call("team_runs", event("team_get")))
+    assert (desk["mode"], [m["id"] for m in desk["members"]]) == ("route", ["assistant"])
+    run = call("team_runs", event("team_run"))
+    assert run["statusCode"] == 200, run["body"]
+    output = body_of(run)
+    assert (output["team_id"], output["content"], output["user_id"]) == ("desk", "echo: Who can help me?", USER)
+    assert [m["agent_id"] for m in output["member_responses"]] == ["assistant"]
+    streamed = call("team_runs", event("team_run_stream"))
+    assert streamed["headers"]["content-type"].startswith("text/event-stream")
+    names = event_names(streamed["body"])
+    assert (names[0], names[-1]) == ("TeamRunStarted", "TeamRunCompleted")
+    assert "RunCompleted" in names  # the member's, one level down
+
+    assert [w["id"] for w in body_of(call("workflow_runs", event("workflows_list")))] == ["pipeline"]
+    steps = body_of(call("workflow_runs", event("workflow_get")))["steps"]
+    assert [(s["name"], s.get("agent_id")) for s in steps] == [("Assistant", "assistant"), ("shout", None)]
+    ran = body_of(call("workflow_runs", event("workflow_run")))
+    assert (ran["workflow_id"], ran["status"], ran["content"]) == ("pipeline", "COMPLETED", "ECHO: DRAFT A NOTE")
+    assert [r["step_name"] for r in ran["step_results"]] == ["Assistant", "shout"]
+    names = event_names(call("workflow_runs", event("workflow_run_stream"))["body"])
+    assert (names[0], names[-1]) == ("WorkflowStarted", "WorkflowCompleted")
+
+    # the runs are in DynamoDB, in the caller's team and workflow sessions, members and steps as children
+    team_session = body_of(call("sessions", with_path(event("session_get"), "/sessions/s-team")))
+    assert (team_session["team_id"], team_session["user_id"]) == ("desk", USER)
+    runs = asyncio_run(deployment.store.get_runs("s-team"))
+    assert [(r.team_id or r.agent_id, r.parent_run_id is not None) for r in runs] == [
+        ("desk", False),
+        ("assistant", True),
+        ("desk", False),
+        ("assistant", True),
+    ]
+    workflow_session = body_of(call("sessions", with_path(event("session_get"), "/sessions/s-workflow")))
+    assert (workflow_session["workflow_id"], workflow_session["workflow_name"]) == ("pipeline", "Pipeline")
+    assert sessions_of(deployment.store, USER) == ["s-team", "s-workflow"]
+
+
+def test_background_team_and_workflow_runs_go_through_the_queue_to_the_worker(deployment: Deployment) -> None:
+    team_job = body_of(call("team_runs", event("team_run_background")))
+    workflow_job = body_of(call("workflow_runs", event("workflow_run_background")))
+    assert (team_job["status"], workflow_job["status"]) == ("PENDING", "PENDING")
+
+    messages = deployment.receive()
+    assert len(messages) == 2
+    assert call("run_worker", sqs_event(messages)) == {"batchItemFailures": []}
+
+    team_poll = with_path(event("team_get"), f"/teams/desk/runs/{team_job['run_id']}")
+    finished = body_of(call("team_runs", team_poll))
+    assert (finished["status"], finished["content"]) == ("COMPLETED", "echo: Take your time")
+    assert [m["agent_id"] for m in finished["member_responses"]] == ["assistant"]
+    workflow_poll = with_path(event("workflow_get"), f"/workflows/pipeline/runs/{workflow_job['run_id']}")
+    finished = body_of(call("workflow_runs", workflow_poll))
+    assert (finished["status"], finished["content"]) == ("COMPLETED", "ECHO: TAKE YOUR TIME")
+
+
+class _EndingContext(LocalContext):
+    """An invocation with less than a minute left, as a long run worker's is near its end."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 59_000
+
+
+def test_a_workflow_out_of_time_in_the_worker_is_queued_again_and_goes_on_where_it_stopped(
+    deployment: Deployment,
+) -> None:
+    import importlib
+
+    job = body_of(call("workflow_runs", event("workflow_run_background")))
+    poll = with_path(event("workflow_get"), f"/workflows/pipeline/runs/{job['run_id']}")
+    worker = importlib.import_module("functions.run_worker")
+
+    (message,) = deployment.receive()
+    first = worker.handler(sqs_event([message]), _EndingContext(function_name="run_worker"))
+    deployment.sqs.delete_message(QueueUrl=deployment.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    # it stopped after its first step, stored, and queued itself again
+    assert first == {"batchItemFailures": []}
+    stopped = body_of(call("workflow_runs", poll))
+    assert (stopped["status"], [r["step_name"] for r in stopped["step_results"]]) == ("RUNNING", ["Assistant"])
+    (again,) = deployment.receive()
+    assert json.loads(again["Body"])["run_id"] == job["run_id"]
+
+    assert call("run_worker", sqs_event([again])) == {"batchItemFailures": []}
+
+    done = body_of(call("workflow_runs", poll))
+    assert (done["status"], done["content"]) == ("COMPLETED", "ECHO: TAKE YOUR TIME")
+    assert [r["step_name"] for r in done["step_results"]] == ["Assistant", "shout"]
+    runs = asyncio_run(deployment.store.get_runs("s-workflow"))
+    assert [(r.workflow_id or r.agent_id) for r in runs] == ["pipeline", "assistant"]  # the agent ran once
+
+
+def test_the_workflow_run_worker_sample_event(deployment: Deployment) -> None:
+    assert call("run_worker", event("workflow_run_worker")) == {"batchItemFailures": []}
+
+    runs = {r.workflow_id or r.agent_id: r for r in asyncio_run(deployment.store.get_runs("s-background-workflow"))}
+    assert {name: (r.status, r.user_id) for name, r in runs.items()} == {
+        "pipeline": (RunStatus.COMPLETED, USER),
+        "assistant": (RunStatus.COMPLETED, USER),
+    }
+    assert runs["pipeline"].content == "ECHO: SUMMARISE THE WEEK"
+    assert runs["assistant"].parent_run_id == runs["pipeline"].run_id

@@ -117,6 +117,7 @@ class AgentRun:
         self._session: SessionRecord | None = None
         self._session_loaded = False
         self._state_base: dict[str, Any] = {}  # the session's state as stored when the run began
+        self._recalled: list[str] = []  # the memories and insights recall put in the context
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -154,7 +155,8 @@ class AgentRun:
             out.status = RunStatus.RUNNING
             history = await self._load_session()
             passages = await self._references() if knowledge is not None and agent.add_knowledge_to_context else []
-            messages = self._build_messages(model, tools, history, passages)
+            learned = await self._recall(tools)
+            messages = self._build_messages(model, tools, history, passages, learned)
             # The run keeps its own messages; history stays in the runs it came from.
             out.messages.extend(m for m in messages if not m.from_history)
             announced = True
@@ -208,7 +210,8 @@ class AgentRun:
             out.status = RunStatus.COMPLETED
             out.metrics.duration = time.perf_counter() - started
             yield RunContentCompleted(**base)
-            await self._save()
+            if await self._save():
+                await self._publish_for_learning()
             yield RunCompleted(**base, output=out)
         except asyncio.CancelledError:
             out.status = RunStatus.CANCELLED
@@ -285,12 +288,57 @@ class AgentRun:
         ]
         return passages
 
+    async def _recall(self, tools: dict[str, Tool]) -> str:
+        """What the learning machine recalls for this run (and, in agentic mode, its memory tools)."""
+        from stratus.learning import LearningMode
+
+        agent, out = self.agent, self.output
+        machine, store = agent.learning_machine, agent.store
+        if machine is None or store is None or machine.mode is LearningMode.OFF:
+            return ""
+        if machine.mode is LearningMode.AGENTIC:
+            for learned_tool in machine.tools(store, user_id=out.user_id, agent_id=agent.agent_id):
+                if learned_tool.name in tools:
+                    raise ConfigError(f"agent {agent.agent_id!r} has a tool named {learned_tool.name!r} already")
+                tools[learned_tool.name] = learned_tool
+        recall = await machine.recall(
+            store,
+            user_id=out.user_id,
+            agent_id=agent.agent_id,
+            query=self.input,
+            session_summary=self._session.summary if self._session is not None else None,
+        )
+        self._recalled = recall.used
+        return recall.text
+
+    async def _publish_for_learning(self) -> None:
+        """Queue the stored run for the learning machine. Bounded and never raising: the answer stands."""
+        from stratus.learning import LearningJob, LearningMode
+
+        agent, out = self.agent, self.output
+        machine = agent.learning_machine
+        if machine is None or machine.mode is LearningMode.OFF or agent.store is None:
+            return
+        job = LearningJob(
+            run_id=out.run_id,
+            session_id=out.session_id,
+            agent_id=agent.agent_id,
+            user_id=out.user_id,
+            recalled=list(self._recalled),
+        )
+        try:
+            await asyncio.wait_for(machine.publish(job), timeout=machine.publish_timeout)
+        except TimeoutError:
+            machine.queue.record_failure()
+            logger.error("run %s: queueing it for learning took over %ss; skipped", out.run_id, machine.publish_timeout)
+
     def _build_messages(
         self,
         model: Model,
         tools: dict[str, Tool],
         history: Sequence[RunOutput],
         passages: Sequence[dict[str, Any]] = (),
+        learned: str = "",
     ) -> list[Message]:
         agent = self.agent
         parts: list[str] = []
@@ -317,6 +365,8 @@ class AgentRun:
                 + "\n".join(lines)
                 + "\n</references>"
             )
+        if learned:
+            parts.append(learned)
         if agent.add_datetime_to_context:
             parts.append(f"The current date and time is {datetime.now(UTC).isoformat(timespec='seconds')}.")
         schema = agent.output_schema
@@ -514,14 +564,15 @@ class AgentRun:
 
     # --- persistence ------------------------------------------------------------------------------------
 
-    async def _save(self) -> None:
+    async def _save(self) -> bool:
+        """Store the run (and its session); whether it was stored."""
         from stratus.storage.records import SessionRecord, SessionType
 
         agent, out = self.agent, self.output
         out.session_state = self.context.session_state
         store = agent.store
         if store is None:
-            return
+            return False
         if not self._session_loaded:
             # The run ended before it opened its session (a bad configuration, an early cancel): open it
             # now so the run is still stored, but never write into a session we cannot read or may not touch.
@@ -529,7 +580,7 @@ class AgentRun:
                 await self._open_session()
             except Exception as exc:
                 logger.info("run %s not stored: %s", out.run_id, exc)
-                return
+                return False
         session = self._session or SessionRecord(
             session_id=out.session_id,
             session_type=SessionType.AGENT,
@@ -553,6 +604,8 @@ class AgentRun:
         except Exception:
             # The answer exists; failing the run now would lose it for the caller too. Log loudly instead.
             logger.exception("run %s finished with status %s but could not be stored", out.run_id, out.status)
+            return False
+        return True
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from stratus.knowledge import Knowledge
+    from stratus.learning import LearningMachine
     from stratus.storage.base import Store
 
 __all__ = ["Agent", "Instructions"]
@@ -59,6 +60,8 @@ class Agent:
         add_knowledge_to_context: Search the knowledge base with the user's message before asking the model,
             and put the best passages in the system message.
         knowledge_filters: Metadata filters every search of this agent applies (a run may add more).
+        learning: A `LearningMachine` (or True for the default one: learn after every run): the agent
+            remembers its users across sessions, and what helps every user. Needs a store.
     """
 
     model: Model | str | None = None
@@ -83,6 +86,7 @@ class Agent:
     search_knowledge: bool = True
     add_knowledge_to_context: bool = False
     knowledge_filters: dict[str, Any] | None = None
+    learning: LearningMachine | bool | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +96,21 @@ class Agent:
             raise ConfigError(
                 f"agent {self.id!r}: num_history_runs, max_tool_rounds, output_retries and retries must be >= 0"
             )
+        if self.learning is True:
+            from stratus.learning import LearningMachine
+
+            self.learning = LearningMachine()
+        elif self.learning is False:
+            self.learning = None
+        machine = self.learning_machine
+        if machine is not None:
+            machine.attach(self)
+
+    @property
+    def learning_machine(self) -> LearningMachine | None:
+        """The agent's learning machine, if it learns."""
+        machine = self.learning
+        return None if machine is None or isinstance(machine, bool) else machine
 
     @property
     def agent_id(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from stratus.api._errors import install_error_handlers
 from stratus.api._runs import RunRegistry
 from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_env
 from stratus.api.documents import utc_now_iso
-from stratus.api.routers import agents, health, knowledge, memories, sessions
+from stratus.api.routers import agents, health, knowledge, learnings, memories, sessions, teams, workflows
 from stratus.app import App
 from stratus.knowledge.ingestion import Ingestor
 from stratus.tools import Toolkit
@@ -32,6 +33,9 @@ ROUTERS: dict[str, APIRouter] = {
     "sessions": sessions.router,
     "memories": memories.router,
     "knowledge": knowledge.router,
+    "learnings": learnings.router,
+    "teams": teams.router,
+    "workflows": workflows.router,
 }
 """Every route group by name; a Lambda function serves only the groups it names."""
 
@@ -70,7 +74,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
-        toolkits = {id(t): t for a in app.agents.values() for t in a.tools if isinstance(t, Toolkit)}
+        toolkits = {id(t): t for a in app.all_agents() for t in a.tools if isinstance(t, Toolkit)}
         for kit in toolkits.values():
             try:
                 await kit.astart()  # e.g. MCPTools(connect_on_start=True) connects now, not on the first run
@@ -78,11 +82,26 @@ def create_app(
                 logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
         yield
         await registry.shutdown()
+        machines = {id(m): m for a in app.all_agents() if (m := a.learning_machine) is not None}
+        for machine in machines.values():
+            try:
+                await asyncio.wait_for(machine.queue.drain(), 10)  # learn from the last runs before going away
+            except TimeoutError:
+                logger.warning("learning queue still busy at shutdown; its jobs are dropped")
+            await machine.queue.close()
         await ingestor.shutdown()
         for base in app.knowledge.values():
             await base.close()
         await app.store.close()
-        for agent in app.agents.values():
+        teams = {id(t): t for c in [*app.teams.values(), *app.workflows.values()] for t in c.all_teams()}
+        for team in teams.values():
+            model = team._resolved_model  # pyright: ignore[reportPrivateUsage]
+            if model is not None:
+                try:
+                    await model.aclose()
+                except Exception:  # pragma: no cover - best effort at shutdown
+                    logger.warning("closing model %s failed", model.id, exc_info=True)
+        for agent in app.all_agents():
             model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
             if model is not None:
                 try:
@@ -112,7 +131,14 @@ def create_app(
     async def root(request: Request) -> dict[str, Any] | RedirectResponse:  # pyright: ignore[reportUnusedFunction]
         if "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/playground")  # a browser: show the chat page
-        return {"name": app.name, "agents": list(app.agents), "docs": "/docs", "playground": "/playground"}
+        return {
+            "name": app.name,
+            "agents": list(app.agents),
+            "teams": list(app.teams),
+            "workflows": list(app.workflows),
+            "docs": "/docs",
+            "playground": "/playground",
+        }
 
     @api.get("/playground", include_in_schema=False)
     async def playground() -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]

@@ -7,23 +7,31 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from stratus._utils import dumps
-from stratus.agent._loop import AgentRun
-from stratus.run import RunCancelled, RunCompleted, RunError, RunEvent, RunOutput
+from stratus.run import RunCancelled, RunCompleted, RunError, RunEvent, RunOutput, cancelled_event, run_tree
 
-__all__ = ["ActiveRun", "RunRegistry", "sse"]
+__all__ = ["ActiveRun", "Execution", "RunRegistry", "sse"]
 
 logger = logging.getLogger("stratus.api")
 
 _END = object()
 
 
+class Execution(Protocol):
+    """One execution of an agent, a team or a workflow (`AgentRun`, `TeamRun`, `WorkflowRun`)."""
+
+    output: RunOutput
+
+    def events(self, *, stream: bool) -> AsyncIterator[RunEvent]: ...
+
+
 @dataclass(eq=False)
 class ActiveRun:
     """A run being executed, and the queue its events go to (when someone is streaming it)."""
 
-    run: AgentRun
+    run: Execution
     task: asyncio.Task[None] | None = None
     queue: asyncio.Queue[RunEvent | object] | None = None
     cancel_requested: bool = False
@@ -44,7 +52,7 @@ class RunRegistry:
     def get(self, run_id: str) -> ActiveRun | None:
         return self._active.get(run_id)
 
-    def start(self, run: AgentRun, *, stream: bool) -> ActiveRun:
+    def start(self, run: Execution, *, stream: bool) -> ActiveRun:
         """Start executing `run` in its own task; with `stream`, its events are queued for `events()`."""
         active = ActiveRun(run=run, queue=asyncio.Queue() if stream else None)
         self._active[run.output.run_id] = active
@@ -60,17 +68,8 @@ class RunRegistry:
         except asyncio.CancelledError:
             # The loop has stored the run as CANCELLED; tell the stream, and end quietly if we asked for it.
             if active.queue is not None:
-                out = run.output
-                active.queue.put_nowait(
-                    RunCancelled(
-                        run_id=out.run_id,
-                        session_id=out.session_id,
-                        agent_id=out.agent_id,
-                        agent_name=out.agent_name,
-                        reason="cancelled by request" if active.cancel_requested else "server shutting down",
-                        output=out,
-                    )
-                )
+                reason = "cancelled by request" if active.cancel_requested else "server shutting down"
+                active.queue.put_nowait(cancelled_event(run.output, reason))
             if not active.cancel_requested:
                 raise
         except Exception:  # pragma: no cover - the loop reports its own errors as events
@@ -81,7 +80,8 @@ class RunRegistry:
             self._active.pop(run.output.run_id, None)
             active.done.set()
             if self._on_end is not None:
-                self._on_end(run.output)
+                for ended in run_tree(run.output):  # a team's members and a workflow's steps ran too
+                    self._on_end(ended)
 
     async def wait(self, active: ActiveRun) -> RunOutput:
         """Wait for the run to end (a client going away does not cancel it) and return its output."""
@@ -97,7 +97,8 @@ class RunRegistry:
                 return
             assert isinstance(item, RunEvent)
             yield item
-            if isinstance(item, RunCompleted | RunError | RunCancelled):
+            # A team's or a workflow's stream carries its members' ends too; only its own ends it.
+            if isinstance(item, RunCompleted | RunError | RunCancelled) and item.run_id == active.output.run_id:
                 return
 
     def cancel(self, run_id: str) -> bool:

@@ -25,7 +25,7 @@ def config_document(app: App) -> dict[str, Any]:
     """AgentOS' `/config`: what this deployment serves, its agents, models and databases."""
     db_id = app.store.id
     models: dict[tuple[str, str], dict[str, str]] = {}
-    for agent in app.agents.values():
+    for agent in [*app.agents.values(), *app.teams.values()]:
         try:
             model = agent.get_model()
         except StratusError:
@@ -49,7 +49,7 @@ def config_document(app: App) -> dict[str, Any]:
         "memory": domain("Memory", ["memories"]),
         "knowledge": {"dbs": [], "knowledge_instances": []},
         "agents": [{"id": a.agent_id, "name": a.name, "db_id": db_id} for a in app.agents.values()],
-        "teams": [],
-        "workflows": [],
+        "teams": [{"id": t.team_id, "name": t.name, "db_id": db_id} for t in app.teams.values()],
+        "workflows": [{"id": w.workflow_id, "name": w.name, "db_id": db_id} for w in app.workflows.values()],
         "interfaces": [],
     }

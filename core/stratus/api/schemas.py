@@ -6,7 +6,7 @@ import json
 import math
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,9 @@ from stratus.agent import Agent
 from stratus.exceptions import StratusError
 from stratus.run import RunOutput
 from stratus.storage.records import SessionRecord, SessionType, UserMemory
+from stratus.team import Team
+from stratus.tools import Tool, Toolkit
+from stratus.workflow import Step, Workflow, WorkflowStep
 
 __all__ = [
     "CreateSessionRequest",
@@ -33,6 +36,9 @@ __all__ = [
     "run_schema",
     "session_detail",
     "session_schema",
+    "team_response",
+    "workflow_response",
+    "workflow_summary",
 ]
 
 
@@ -170,8 +176,8 @@ def run_preview(run: RunOutput) -> dict[str, Any]:
         "run_id": run.run_id,
         "parent_run_id": run.parent_run_id,
         "agent_id": run.agent_id,
-        "team_id": None,
-        "workflow_id": None,
+        "team_id": run.team_id,
+        "workflow_id": run.workflow_id,
         "user_id": run.user_id,
         "status": run.status.value,
         "run_input": run.input.input_content if run.input else None,
@@ -180,7 +186,7 @@ def run_preview(run: RunOutput) -> dict[str, Any]:
     }
 
 
-def _model_info(agent: Agent) -> dict[str, Any] | None:
+def _model_info(agent: Agent | Team) -> dict[str, Any] | None:
     try:
         model = agent.get_model()
     except StratusError:
@@ -232,6 +238,89 @@ def agent_response(agent: Agent, db_id: str | None) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None or k in ("name", "db_id")}
 
 
+def team_response(team: Team, db_id: str | None) -> dict[str, Any]:
+    """AgentOS' `TeamResponse`: the team's mode, leader model and tools, and its members (agents as
+    `AgentResponse`, teams as `TeamResponse`)."""
+    from stratus.team._run import TeamRun
+
+    instructions = team.instructions
+    system_message: dict[str, Any] = {
+        "markdown": team.markdown,
+        "add_datetime_to_context": team.add_datetime_to_context,
+    }
+    if team.description:
+        system_message["description"] = team.description
+    if isinstance(instructions, str):
+        system_message["instructions"] = instructions
+    elif instructions is not None and not callable(instructions):
+        system_message["instructions"] = list(instructions)
+    tools: list[Any] = []
+    for item in team.tools:
+        tools.extend(item.get_tools() if isinstance(item, Toolkit) else [Tool.ensure(item)])
+    tools.extend(TeamRun(team, "").leader_tools())
+    out: dict[str, Any] = {
+        "id": team.team_id,
+        "name": team.name,
+        "db_id": db_id,
+        "description": team.description,
+        "mode": team.mode,
+        "model": _model_info(team),
+        "tools": {"tools": [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools]},
+        "sessions": {
+            "session_table": "sessions",
+            "add_history_to_context": team.add_history_to_context,
+            "num_history_runs": team.num_history_runs,
+        },
+        "system_message": system_message,
+        "members": [team_response(m, db_id) if isinstance(m, Team) else agent_response(m, db_id) for m in team.members],
+        "metadata": team.metadata,
+        "is_factory": False,
+        "is_component": False,
+        "sandboxed": False,
+    }
+    return {k: v for k, v in out.items() if v is not None or k in ("name", "db_id")}
+
+
+def workflow_summary(workflow: Workflow, db_id: str | None) -> dict[str, Any]:
+    """AgentOS' `WorkflowSummaryResponse`: one row of `GET /workflows`."""
+    return {
+        "id": workflow.workflow_id,
+        "name": workflow.name,
+        "description": workflow.description,
+        "db_id": db_id,
+        "is_factory": False,
+        "is_component": False,
+        "sandboxed": False,
+    }
+
+
+def _step_document(step: WorkflowStep, db_id: str | None) -> dict[str, Any]:
+    """A step as `WorkflowResponse.steps` lists it, its agent or team described in full."""
+    out = step.to_dict()
+    if isinstance(step, Step):
+        if step.agent is not None:
+            out["agent"] = agent_response(step.agent, db_id)
+        if step.team is not None:
+            out["team"] = team_response(step.team, db_id)
+    for attr, key in (("steps", "steps"), ("else_steps", "else_steps"), ("choices", "steps")):
+        nested = getattr(step, attr, None)
+        if isinstance(nested, list) and nested:
+            out[key] = [_step_document(s, db_id) for s in cast(list[WorkflowStep], nested)]
+    return out
+
+
+def workflow_response(workflow: Workflow, db_id: str | None) -> dict[str, Any]:
+    """AgentOS' `WorkflowResponse`: the workflow and its steps."""
+    out: dict[str, Any] = {
+        **workflow_summary(workflow, db_id),
+        "input_schema": None,
+        "steps": [_step_document(step, db_id) for step in workflow.get_steps()],
+        "metadata": workflow.metadata,
+        "workflow_agent": False,
+    }
+    return {k: v for k, v in out.items() if v is not None or k in ("name", "db_id")}
+
+
 def _session_metrics(session: SessionRecord) -> dict[str, Any]:
     u = session.usage
     return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
@@ -265,10 +354,14 @@ def session_schema(session: SessionRecord) -> dict[str, Any]:
 
 
 def session_detail(session: SessionRecord, runs: list[RunOutput]) -> dict[str, Any]:
-    """AgentOS' `AgentSessionDetailSchema` (and its team and workflow twins): the session and its history."""
+    """AgentOS' `AgentSessionDetailSchema` (and its team and workflow twins): the session and its history
+    (the messages of its top-level runs: a team's member runs are not the conversation)."""
     kind = session.session_type.value
-    chat_history = [m.to_dict() for run in runs for m in run.messages if m.role != "system"]
-    return {
+    if session.session_type is SessionType.WORKFLOW:
+        return _workflow_session_detail(session)
+    top = [run for run in runs if run.parent_run_id is None]
+    chat_history = [m.to_dict() for run in top for m in run.messages if m.role != "system"]
+    out: dict[str, Any] = {
         "user_id": session.user_id,
         f"{kind}_session_id": session.session_id,
         "session_id": session.session_id,
@@ -284,15 +377,56 @@ def session_detail(session: SessionRecord, runs: list[RunOutput]) -> dict[str, A
         "created_at": iso(session.created_at),
         "updated_at": iso(session.updated_at),
     }
+    if session.session_type is not SessionType.AGENT:
+        del out[f"{kind}_session_id"]  # only AgentOS' agent sessions carry one
+    return out
+
+
+def _workflow_session_detail(session: SessionRecord) -> dict[str, Any]:
+    """AgentOS' `WorkflowSessionDetailSchema`."""
+    data = session.component_data or {}
+    return {
+        "user_id": session.user_id,
+        "workflow_id": session.component_id,
+        "workflow_name": data.get("name"),
+        "session_id": session.session_id,
+        "session_name": session.session_name or "",
+        "session_data": {"session_state": session.session_state, "session_metrics": _session_metrics(session)},
+        "session_state": session.session_state,
+        "workflow_data": session.component_data,
+        "metadata": session.metadata,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+    }
+
+
+def _workflow_run_schema(run: RunOutput) -> dict[str, Any]:
+    """AgentOS' `WorkflowRunSchema`."""
+    return {
+        "run_id": run.run_id,
+        "run_input": run.input.input_content if run.input else None,
+        "workflow_id": run.workflow_id,
+        "user_id": run.user_id,
+        "content": run.content_dict(),
+        "content_type": run.content_type,
+        "status": run.status.value,
+        "step_results": run.step_results or [],
+        "metrics": run.metrics.to_dict(),
+        "created_at": iso(run.created_at),
+    }
 
 
 def run_schema(run: RunOutput) -> dict[str, Any]:
-    """AgentOS' `RunSchema`: one run as `GET /sessions/{id}/runs` lists it."""
+    """AgentOS' `RunSchema` (`TeamRunSchema` for a team's run, `WorkflowRunSchema` for a workflow's): one run
+    as `GET /sessions/{id}/runs` lists it."""
+    if run.workflow_id is not None:
+        return _workflow_run_schema(run)
     content = run.content_dict()
+    identity = {"team_id": run.team_id} if run.team_id is not None else {"agent_id": run.agent_id}
     out: dict[str, Any] = {
         "run_id": run.run_id,
         "parent_run_id": run.parent_run_id or "",
-        "agent_id": run.agent_id,
+        **identity,
         "user_id": run.user_id,
         "status": run.status.value,
         "run_input": run.input.input_content if run.input else None,

@@ -17,6 +17,7 @@ from stratus.settings import (
     STRATUS_APP,
     STRATUS_DB,
     STRATUS_KNOWLEDGE_QUEUE_URL,
+    STRATUS_LEARNING_QUEUE_URL,
     STRATUS_RUN_QUEUE_URL,
     STRATUS_SECRETS,
 )
@@ -80,6 +81,15 @@ def lambda_app() -> App:
         from stratus.aws.queues import S3BlobStore
 
         app.blob_store = S3BlobStore(bucket)
+    learning_queue = os.environ.get(STRATUS_LEARNING_QUEUE_URL)
+    if learning_queue:
+        from stratus.aws.queues import SqsLearningQueue
+
+        sqs_learning = SqsLearningQueue(learning_queue)
+        for agent in app.all_agents():  # members of teams and workflows learn too
+            machine = agent.learning_machine
+            if machine is not None:
+                machine.queue = sqs_learning
     knowledge_queue = os.environ.get(STRATUS_KNOWLEDGE_QUEUE_URL)
     if knowledge_queue:
         from stratus.aws.queues import SqsIngestionQueue

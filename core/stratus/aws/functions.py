@@ -34,6 +34,7 @@ class Access(StrEnum):
     BUCKET_WRITE = "bucket:write"
     RUN_QUEUE_SEND = "run_queue:send"
     KNOWLEDGE_QUEUE_SEND = "knowledge_queue:send"
+    LEARNING_QUEUE_SEND = "learning_queue:send"
     EMBEDDINGS_INVOKE = "bedrock:embed"
     """Invoke the Titan text-embedding model on Bedrock (the default embedder on AWS)."""
     COLLECTION_READ = "collection:read"
@@ -114,6 +115,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         access=_READ_WRITE
         | {
             Access.RUN_QUEUE_SEND,
+            Access.LEARNING_QUEUE_SEND,
             Access.API_KEYS_READ,
             Access.MODEL_SECRETS_READ,
             Access.COLLECTION_READ,
@@ -121,6 +123,40 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         },
         timeout_seconds=900,
         memory_mb=1769,  # one full vCPU
+    ),
+    FunctionSpec(
+        name="team_runs",
+        kind=FunctionKind.STREAM,
+        routers=("teams",),
+        paths=("/teams", "/teams/{proxy+}"),
+        access=_READ_WRITE
+        | {
+            Access.RUN_QUEUE_SEND,
+            Access.LEARNING_QUEUE_SEND,
+            Access.API_KEYS_READ,
+            Access.MODEL_SECRETS_READ,
+            Access.COLLECTION_READ,
+            Access.EMBEDDINGS_INVOKE,
+        },
+        timeout_seconds=900,
+        memory_mb=1769,
+    ),
+    FunctionSpec(
+        name="workflow_runs",
+        kind=FunctionKind.STREAM,
+        routers=("workflows",),
+        paths=("/workflows", "/workflows/{proxy+}"),
+        access=_READ_WRITE
+        | {
+            Access.RUN_QUEUE_SEND,
+            Access.LEARNING_QUEUE_SEND,
+            Access.API_KEYS_READ,
+            Access.MODEL_SECRETS_READ,
+            Access.COLLECTION_READ,
+            Access.EMBEDDINGS_INVOKE,
+        },
+        timeout_seconds=900,
+        memory_mb=1769,
     ),
     FunctionSpec(
         name="sessions",
@@ -132,9 +168,26 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
         name="memories",
         kind=FunctionKind.API,
-        routers=("memories",),
-        paths=("/memories", "/memories/{proxy+}", "/memory_topics", "/user_memory_stats"),
-        access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ}),
+        routers=("memories", "learnings"),
+        paths=(
+            "/memories",
+            "/memories/{proxy+}",
+            "/memory_topics",
+            "/user_memory_stats",
+            "/learnings",
+            "/learnings/{proxy+}",
+        ),
+        # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed.
+        access=frozenset(
+            {
+                Access.TABLE_READ,
+                Access.TABLE_WRITE,
+                Access.API_KEYS_READ,
+                Access.COLLECTION_READ,
+                Access.COLLECTION_WRITE,
+                Access.EMBEDDINGS_INVOKE,
+            }
+        ),
     ),
     FunctionSpec(
         name="knowledge",
@@ -155,8 +208,24 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         name="run_worker",
         kind=FunctionKind.QUEUE,
         queue="runs",
-        access=_READ_WRITE | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.EMBEDDINGS_INVOKE},
+        access=_READ_WRITE
+        | {
+            Access.RUN_QUEUE_SEND,  # a workflow out of time goes on in a new invocation (stratus.background)
+            Access.LEARNING_QUEUE_SEND,
+            Access.MODEL_SECRETS_READ,
+            Access.COLLECTION_READ,
+            Access.EMBEDDINGS_INVOKE,
+        },
         timeout_seconds=900,
+        memory_mb=1769,
+    ),
+    FunctionSpec(
+        name="learning_worker",
+        kind=FunctionKind.QUEUE,
+        queue="learning",
+        access=_READ_WRITE
+        | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.COLLECTION_WRITE, Access.EMBEDDINGS_INVOKE},
+        timeout_seconds=300,
         memory_mb=1769,
     ),
     FunctionSpec(
@@ -173,7 +242,9 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
 
 QUEUES: Final[dict[str, QueueSpec]] = {
     "runs": QueueSpec(name="runs", url_variable="STRATUS_RUN_QUEUE_URL"),
-    "learning": QueueSpec(name="learning", url_variable="STRATUS_LEARNING_QUEUE_URL"),
+    "learning": QueueSpec(
+        name="learning", url_variable="STRATUS_LEARNING_QUEUE_URL", visibility_timeout_seconds=6 * 300
+    ),
     "knowledge": QueueSpec(name="knowledge", url_variable="STRATUS_KNOWLEDGE_QUEUE_URL"),
 }
 """Every queue of a deployment, each with a dead-letter queue."""

@@ -1,5 +1,5 @@
 """SQS and S3 behind the queue contracts: background runs go to the run queue; uploads wait in S3 while their
-ingestion job waits in the knowledge queue."""
+ingestion job waits in the knowledge queue; finished runs wait in the learning queue to be learned from."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from stratus.background import BackgroundRun, QueueError, RunQueue
 from stratus.knowledge.ingestion import BlobStore, IngestionError, IngestionJob, IngestionQueue
+from stratus.learning.queue import LearningJob, LearningQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["S3BlobStore", "SqsIngestionQueue", "SqsRunQueue"]
+__all__ = ["S3BlobStore", "SqsIngestionQueue", "SqsLearningQueue", "SqsRunQueue"]
 
 
 def _sqs() -> SQSClient:
@@ -96,3 +97,34 @@ class S3BlobStore(BlobStore):
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+
+class SqsLearningQueue(LearningQueue):
+    """Publishes finished runs to the learning queue; the learning worker function learns from them."""
+
+    def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
+        self.url = url
+        self._client = client
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = _sqs()
+        return self._client
+
+    async def publish(self, job: LearningJob) -> None:
+        await asyncio.to_thread(
+            self.client.send_message,
+            QueueUrl=self.url,
+            MessageBody=job.to_json(),
+            MessageAttributes={"run_id": {"DataType": "String", "StringValue": job.run_id}},
+        )
+        self.published += 1
+
+    def record_failure(self) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from stratus.aws.observability import metrics
+
+        super().record_failure()
+        metrics.add_metric(name="LearningEnqueueFailures", unit=MetricUnit.Count, value=1)

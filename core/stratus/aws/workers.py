@@ -3,6 +3,7 @@ uploaded content. No FastAPI here: a worker starts fast."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 from aws_lambda_powertools.utilities import batch
@@ -14,6 +15,7 @@ from stratus.aws.bootstrap import lambda_app
 from stratus.aws.observability import LambdaHandler, instrument, logger
 from stratus.background import BackgroundRun, execute_run
 from stratus.knowledge.ingestion import IngestionJob, run_ingestion_job
+from stratus.run import run_tree
 
 __all__ = ["knowledge_worker_handler", "run_worker_handler"]
 
@@ -27,12 +29,20 @@ def run_worker_handler() -> LambdaHandler:
     # Failed records are reported, never raised: SQS then retries exactly those, and the invocation succeeds.
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    async def process(record: SQSRecord) -> None:
+    async def process(record: SQSRecord, lambda_context: LambdaContext) -> None:
         job = BackgroundRun.from_json(record.body)
-        logger.append_keys(run_id=job.run_id, session_id=job.session_id, agent_id=job.agent_id)
-        output = await execute_run(app, job)
-        if output is not None:
-            app.run_ended(output)  # runs, errors, tokens and latency metrics, flushed with the invocation
+        logger.append_keys(
+            run_id=job.run_id,
+            session_id=job.session_id,
+            agent_id=job.agent_id,
+            team_id=job.team_id,
+            workflow_id=job.workflow_id,
+        )
+        # A workflow stops between steps before the invocation's end, and is queued again to go on.
+        deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
+        output = await execute_run(app, job, deadline=deadline)
+        for ended in run_tree(output) if output is not None else []:
+            app.run_ended(ended)  # runs, errors, tokens and latency metrics, flushed with the invocation
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
@@ -57,6 +67,37 @@ def knowledge_worker_handler() -> LambdaHandler:
         if app.blob_store is None:
             raise RuntimeError("no blob store: STRATUS_DB names no bucket")
         await run_ingestion_job(app, job, app.blob_store)
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
+        response: dict[str, Any] = process_batch(
+            event=event, record_handler=process, processor=processor, context=context
+        )
+        return response
+
+    return instrument(handler)
+
+
+def learning_worker_handler() -> LambdaHandler:
+    """The SQS consumer of finished runs: the agent's learning machine extracts and stores what is worth
+    keeping. Idempotent per run id (a second delivery stores nothing new); a message that cannot be read, or
+    whose extraction keeps failing, is reported for retry and then lands in the dead-letter queue, while the
+    rest of its batch succeeds."""
+    app = lambda_app()
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    async def process(record: SQSRecord) -> None:
+        from stratus.learning.queue import LearningJob
+
+        job = LearningJob.from_json(record.body)
+        logger.append_keys(run_id=job.run_id, session_id=job.session_id, agent_id=job.agent_id)
+        agent = next((a for a in app.all_agents() if a.agent_id == job.agent_id), None)
+        machine = agent.learning_machine if agent is not None else None
+        if agent is None or machine is None:
+            logger.warning("learning job for agent %r, which does not learn here; dropped", job.agent_id)
+            return
+        report = await machine.learn(agent, job)
+        logger.info("learned from run %s", job.run_id, extra={"learning": report.to_dict()})
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools

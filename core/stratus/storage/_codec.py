@@ -189,12 +189,23 @@ def filter_learnings(learnings: Iterable[LearningRecord], query: LearningQuery) 
         for item in learnings
         if live(item.expires_at)
         and (query.user_id is None or item.user_id == query.user_id)
+        and (not query.shared or item.user_id is None)
         and (query.agent_id is None or item.agent_id == query.agent_id)
-        and (query.learning_type is None or item.learning_type == query.learning_type)
+        and (
+            item.learning_type == query.learning_type
+            if query.learning_type is not None
+            else not item.learning_type.startswith("_")
+        )
         and (query.namespace is None or item.namespace == query.namespace)
         and (query.session_id is None or item.session_id == query.session_id)
+        and (query.team_id is None or item.team_id == query.team_id)
+        and (query.entity_id is None or item.entity_id == query.entity_id)
+        and (query.entity_type is None or item.entity_type == query.entity_type)
     ]
-    ordered = _sorted(matches, lambda item: (item.updated_at, item.learning_id), "desc")
+    if query.sort_by == "created_at":
+        ordered = _sorted(matches, lambda item: (item.created_at, item.learning_id), query.sort_order)
+    else:
+        ordered = _sorted(matches, lambda item: (item.updated_at, item.learning_id), query.sort_order)
     return page_of(ordered, query.page, query.limit), len(ordered)
 
 

@@ -78,7 +78,8 @@ class Store(ABC):
 
     Every method is async. `user_id`, when given, scopes the call to that user's records: a record of another
     user reads as absent (None, False, or left out of a list), never as forbidden. `ttl_seconds`, when set,
-    stamps every write with an expiry (`expires_at`), and reads treat expired records as gone.
+    stamps every write with an expiry (`expires_at`), and reads treat expired records as gone; a memory or a
+    learning that carries its own `expires_at` keeps it.
     """
 
     ttl_seconds: int | None = None

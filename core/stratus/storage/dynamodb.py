@@ -541,7 +541,7 @@ class DynamoStore(Store):
             stamp = time.time()
             memory.created_at = memory_from_json(old["data"]).created_at if old else (memory.created_at or stamp)
             memory.updated_at = stamp
-            memory.expires_at = self._expiry()
+            memory.expires_at = memory.expires_at if memory.expires_at is not None else self._expiry()
             pk, sk = keys.memory_key(memory.user_id, memory.memory_id)
             self._put_record(pk, sk, f"MEMORY#{memory.memory_id}", "MEMORY", record_json(memory), memory.expires_at)
             if old is not None and old[keys.PK] != pk:  # moved to another user: drop the old copy
@@ -585,7 +585,7 @@ class DynamoStore(Store):
             stamp = time.time()
             learning.created_at = learning_from_json(old["data"]).created_at if old else (learning.created_at or stamp)
             learning.updated_at = stamp
-            learning.expires_at = self._expiry()
+            learning.expires_at = learning.expires_at if learning.expires_at is not None else self._expiry()
             pk = keys.learning_partition(learning.user_id, learning.agent_id)
             sk = f"LEARNING#{learning.learning_id}"
             extra = {"user_id": learning.user_id, "agent_id": learning.agent_id}
@@ -610,6 +610,8 @@ class DynamoStore(Store):
         def run() -> tuple[list[LearningRecord], int]:
             if query.user_id is not None:
                 items = self._partition(f"USER#{query.user_id}", "LEARNING#")
+            elif query.shared:
+                items = self._partition(keys.learning_partition(None, query.agent_id), "LEARNING#")
             else:
                 items = self._scan("LEARNING#")  # an agent's learnings span its users' partitions
             return filter_learnings((learning_from_json(i["data"]) for i in items), query)

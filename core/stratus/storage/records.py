@@ -99,6 +99,11 @@ class UserMemory:
     agent_id: str | None = None
     team_id: str | None = None
     source_run_id: str | None = None
+    embedding: list[float] | None = None
+    """Its vector, from the learning machine's embedder (to find near-duplicates and relevant memories)."""
+    uses: int = 0
+    """How many runs had it recalled into their context."""
+    last_used: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     expires_at: int | None = None
@@ -156,11 +161,21 @@ class LearningRecord:
 
 @dataclass(slots=True, kw_only=True)
 class LearningQuery:
+    """Filters, sorting and paging for listing learnings. Internal records (types starting with `_`) are
+    left out unless `learning_type` names one."""
+
     user_id: str | None = None
     agent_id: str | None = None
+    shared: bool = False
+    """Only the learnings no user owns (an agent's insights for every user)."""
     learning_type: str | None = None
     namespace: str | None = None
     session_id: str | None = None
+    team_id: str | None = None
+    entity_id: str | None = None
+    entity_type: str | None = None
+    sort_by: Literal["updated_at", "created_at"] = "updated_at"
+    sort_order: Literal["asc", "desc"] = "desc"
     page: int = 1
     limit: int = 20
 

@@ -438,7 +438,7 @@ class SqliteStore(Store):
             stamp = time.time()
             memory.created_at = memory_from_json(stored).created_at if stored else (memory.created_at or stamp)
             memory.updated_at = stamp
-            memory.expires_at = self._expiry()
+            memory.expires_at = memory.expires_at if memory.expires_at is not None else self._expiry()
             conn.execute(
                 "INSERT OR REPLACE INTO memories (memory_id, user_id, expires_at, data) VALUES (?, ?, ?, ?)",
                 (memory.memory_id, memory.user_id, memory.expires_at, record_json(memory)),
@@ -467,7 +467,7 @@ class SqliteStore(Store):
             stamp = time.time()
             learning.created_at = learning_from_json(stored).created_at if stored else (learning.created_at or stamp)
             learning.updated_at = stamp
-            learning.expires_at = self._expiry()
+            learning.expires_at = learning.expires_at if learning.expires_at is not None else self._expiry()
             conn.execute(
                 "INSERT OR REPLACE INTO learnings (learning_id, user_id, agent_id, expires_at, data) "
                 "VALUES (?, ?, ?, ?, ?)",

@@ -99,7 +99,9 @@ async def update_memory(memory_id: str, body: MemoryRequest, request: Request, a
     memory = await app.store.get_memory(memory_id, user_id=caller)
     if memory is None:
         raise _not_found(memory_id)
-    memory.memory = body.memory
+    if memory.memory != body.memory:
+        memory.memory = body.memory
+        memory.embedding = None  # stale now; the learning machine embeds the new text when it next needs it
     if body.topics is not None:
         memory.topics = _topics(body.topics)
     return memory_schema(await app.store.put_memory(memory))

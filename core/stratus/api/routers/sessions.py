@@ -96,8 +96,10 @@ async def create_session(
         SessionType.TEAM: body.team_id,
         SessionType.WORKFLOW: body.workflow_id,
     }[type]
-    if type is SessionType.AGENT and component_id is not None:
-        app.get_agent(component_id)  # 404 for an agent this deployment does not serve
+    if component_id is not None:  # 404 for an agent, team or workflow this deployment does not serve
+        {SessionType.AGENT: app.get_agent, SessionType.TEAM: app.get_team, SessionType.WORKFLOW: app.get_workflow}[
+            type
+        ](component_id)
     session = SessionRecord(
         session_id=body.session_id or new_id(),
         session_type=type,

@@ -70,7 +70,8 @@ _STOPWORD_TEXT = """
     their theirs them themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself yourselves
 """
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+"""Common English words, left out of keyword queries (also by the learning machine's recall)."""
 
 
 def _numpy() -> Any:
@@ -291,7 +292,7 @@ class EmbeddedVectorDb(VectorDb):
         words = _WORD.findall(text.lower())
         if not words:
             return []
-        words = [w for w in words if w not in _STOPWORDS] or words
+        words = [w for w in words if w not in STOPWORDS] or words
         # Each word quoted: the user's text is never parsed as FTS5 syntax.
         match = " OR ".join('"' + w.replace('"', '""') + '"' for w in dict.fromkeys(words))
         sql, args = _filtered(

@@ -1,0 +1,239 @@
+"""What teams and workflows share: the session their run and its child runs write into (`SessionWriter`), what
+a child run inherits from the run that starts it (`RunScope`), agents run as children (`ChildAgentRun`), and
+the pump that merges a run's own events with its children's into one stream (`pump`).
+
+A team's member runs and a workflow's step runs are stored as runs of their own in the parent's session, with
+`parent_run_id` naming the parent's run. They share one session state: the same dict, saved with the top run.
+Their events reach the parent's stream one `nested_depth` deeper, with `parent_run_id` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from stratus.agent._loop import AgentRun
+from stratus.exceptions import NotFoundError
+from stratus.run import RunEvent, RunOutput, RunStatus
+
+if TYPE_CHECKING:
+    from stratus.agent import Agent
+    from stratus.storage.base import Store
+    from stratus.storage.records import SessionRecord, SessionType
+    from stratus.team import Team
+
+__all__ = ["ChildAgentRun", "Emit", "RunScope", "SessionWriter", "pump"]
+
+logger = logging.getLogger("stratus.nesting")
+
+Emit = Callable[[RunEvent], None]
+
+
+class SessionWriter:
+    """The session a team's or a workflow's run writes into, with every child run it starts.
+
+    `open()` checks the session is the caller's and this component's, and returns its state; `save()` writes
+    the run with the state (merged with concurrent writers' changes, see `Store.save_run`), `save_child()` a
+    child run without touching the state. Without a store nothing is read or written.
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        *,
+        session_id: str,
+        user_id: str | None,
+        session_type: SessionType,
+        component_id: str,
+        session_name: str | None,
+    ) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.user_id = user_id
+        self.session_type = session_type
+        self.component_id = component_id
+        self.session_name = session_name
+        self.record: SessionRecord | None = None
+        self.state_base: dict[str, Any] = {}
+        """The state as stored when this writer last read or wrote it."""
+        self.opened = False
+        self._lock = asyncio.Lock()
+
+    async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
+        """The run's starting state: `defaults`, then the stored session's state, then `override`. Another
+        user's (or another component's) session reads as absent: `NotFoundError`."""
+        state: dict[str, Any] = dict(defaults or {})
+        if self.store is not None:
+            session = await self.store.get_session(self.session_id)
+            if session is not None:
+                if (
+                    session.user_id != self.user_id
+                    or session.session_type is not self.session_type
+                    or (session.component_id is not None and session.component_id != self.component_id)
+                ):
+                    raise NotFoundError(f"session {self.session_id!r} not found")
+                state.update(session.session_state)
+                self.record = session
+                self.state_base = dict(session.session_state)
+        if override:
+            state.update(override)
+        self.opened = True
+        return state
+
+    async def history(self, count: int, belongs: Callable[[RunOutput], bool]) -> list[RunOutput]:
+        """The last `count` completed top-level runs for which `belongs` holds (child runs interleave with
+        them, so this reads a few times `count` runs, more only if the session has many children)."""
+        if self.store is None or self.record is None or count <= 0:
+            return []
+        fetch = count * 4
+        while True:
+            runs = await self.store.get_runs(self.session_id, last=fetch, statuses=(RunStatus.COMPLETED,))
+            top = [r for r in runs if r.parent_run_id is None and belongs(r)]
+            if len(top) >= count or len(runs) < fetch:
+                return top[-count:]
+            fetch *= 4
+
+    def _session(self) -> SessionRecord:
+        from stratus.storage.records import SessionRecord
+
+        if self.record is not None:
+            return self.record
+        return SessionRecord(
+            session_id=self.session_id,
+            session_type=self.session_type,
+            component_id=self.component_id,
+            user_id=self.user_id,
+            session_name=self.session_name,
+            created_at=time.time(),
+        )
+
+    async def save(self, run: RunOutput, state: dict[str, Any], component_data: dict[str, Any] | None) -> None:
+        """Write `run` and the session's new `state` in one atomic write. Afterwards `state` holds what is
+        stored (other writers' concurrent changes merged in). A failure is logged, not raised: the run's
+        answer exists and the caller still gets it."""
+        if self.store is None or not self.opened:
+            return
+        async with self._lock:
+            session = replace(self._session(), session_state=dict(state), component_data=component_data)
+            try:
+                stored = await self.store.save_run(session, run, state_base=self.state_base)
+            except Exception:
+                logger.exception("run %s ended with status %s but could not be stored", run.run_id, run.status)
+                return
+            self.record, self.state_base = stored, dict(stored.session_state)
+            if stored.session_state != state:
+                state.clear()
+                state.update(stored.session_state)
+
+    async def save_child(self, run: RunOutput) -> bool:
+        """Write a child run into the session (creating it if this is its first run); the state is left as it
+        is, the top run saves it. Whether it was stored."""
+        if self.store is None or not self.opened:
+            return False
+        async with self._lock:
+            session = replace(self._session(), session_state=dict(self.state_base))
+            try:
+                stored = await self.store.save_run(session, run, state_base=self.state_base)
+            except Exception:
+                logger.exception("child run %s could not be stored", run.run_id)
+                return False
+            if self.record is None or stored.version >= self.record.version:
+                self.record = stored
+                self.state_base = dict(stored.session_state)
+            return True
+
+
+@dataclass(slots=True, eq=False)
+class RunScope:
+    """What the child runs of one team or workflow run inherit from it: its session (where they are stored),
+    the shared session state, the parent run (for `parent_run_id`) and where their events go."""
+
+    session: SessionWriter
+    state: dict[str, Any]
+    parent: RunOutput
+    emit: Emit
+    stream: bool = False
+    tasks: set[asyncio.Task[RunOutput]] = field(default_factory=lambda: set[asyncio.Task[RunOutput]]())
+
+    def forward(self, event: RunEvent) -> None:
+        """Pass a child's event up, one level deeper."""
+        event.nested_depth += 1
+        if event.parent_run_id is None:
+            event.parent_run_id = self.parent.run_id
+        self.emit(event)
+
+    async def run(self, member: Agent | Team, input: str) -> RunOutput:
+        """Run an agent or a team as a child, forwarding its events; returns its output (a failed child ends
+        with status ERROR, it does not raise). Each child runs in a task of its own so that a cancelled parent
+        can wait for its children to store themselves as CANCELLED (`settle`)."""
+        task = asyncio.ensure_future(self._run(member, input))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return await task
+
+    async def _run(self, member: Agent | Team, input: str) -> RunOutput:
+        from stratus.agent import Agent
+        from stratus.team._run import TeamRun
+
+        child: ChildAgentRun | TeamRun = (
+            ChildAgentRun(member, input, self) if isinstance(member, Agent) else TeamRun(member, input, scope=self)
+        )
+        self.parent.children.append(child.output)
+        async for event in child.events(stream=self.stream):
+            self.forward(event)
+        return child.output
+
+    async def settle(self) -> None:
+        """Wait for the children still running (being cancelled) to end and store themselves."""
+        while self.tasks:
+            await asyncio.wait(set(self.tasks))
+
+
+class ChildAgentRun(AgentRun):
+    """An agent run started by a team or a workflow: it shares their session state and is stored in their
+    session as a child of their run. It sends the model no history of its own."""
+
+    def __init__(self, agent: Agent, input: str, scope: RunScope) -> None:
+        super().__init__(agent, input, session_id=scope.session.session_id, user_id=scope.session.user_id)
+        self.scope = scope
+        self.output.parent_run_id = scope.parent.run_id
+        for key, value in (agent.session_state or {}).items():
+            scope.state.setdefault(key, value)
+        self.context.session_state = scope.state
+
+    async def _open_session(self) -> None:
+        self._session_loaded = True
+
+    async def _load_session(self) -> list[RunOutput]:
+        self._session_loaded = True
+        return []
+
+    async def _save(self) -> bool:
+        self.output.session_state = dict(self.scope.state)
+        return await self.scope.session.save_child(self.output)
+
+
+async def pump(body: Callable[[Emit], Awaitable[None]]) -> AsyncIterator[RunEvent]:
+    """Run `body` in a task of its own and yield the events it (and the children it starts, from their own
+    tasks) emits, in the order they were emitted, until it returns. Cancelling or closing the iteration
+    cancels the body and waits for it to clean up (it stores its run as CANCELLED)."""
+    queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+    task = asyncio.ensure_future(body(queue.put_nowait))
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                break
+            yield item
+        await task  # a bug in the body surfaces here rather than vanishing with its task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:  # retrieved: it was logged where raised
+                logger.debug("run body ended with %r after its stream was closed", task.exception())

@@ -1,0 +1,304 @@
+"""`/learnings`: what the learning machine keeps (user profiles, insights shared by an agent's users, and any
+record a client adds), as AgentOS serves them.
+
+Scoped like memories: with authentication on, a caller sees and changes their own records; records no user
+owns (an agent's shared insights) can be read by anyone but changed only where no user is verified (local).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from stratus._utils import new_id
+from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api.schemas import paginated
+from stratus.app import App
+from stratus.learning.machine import INSIGHT
+from stratus.storage.records import LearningQuery, LearningRecord
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/learnings", tags=["Learnings"])
+logger = logging.getLogger(__name__)
+
+_ID = Field(default=None, max_length=256)
+
+
+class LearningCreate(BaseModel):
+    """AgentOS' `LearningCreate`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_type: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    content: dict[str, Any]
+    namespace: str | None = _ID
+    user_id: str | None = _ID
+    agent_id: str | None = _ID
+    team_id: str | None = _ID
+    session_id: str | None = _ID
+    entity_id: str | None = _ID
+    entity_type: str | None = _ID
+    metadata: dict[str, Any] | None = None
+
+
+class LearningUpdate(BaseModel):
+    """AgentOS' `LearningUpdate`: identity fields cannot change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def learning_schema(record: LearningRecord) -> dict[str, Any]:
+    """AgentOS' `LearningResponse`."""
+    return {
+        "learning_id": record.learning_id,
+        "learning_type": record.learning_type,
+        "namespace": record.namespace,
+        "user_id": record.user_id,
+        "agent_id": record.agent_id,
+        "team_id": record.team_id,
+        "session_id": record.session_id,
+        "entity_id": record.entity_id,
+        "entity_type": record.entity_type,
+        "content": record.content,
+        "metadata": record.metadata,
+        "created_at": int(record.created_at) if record.created_at else None,
+        "updated_at": int(record.updated_at) if record.updated_at else None,
+    }
+
+
+def _verified(request: Request) -> str | None:
+    return getattr(request.state, "user_id", None)
+
+
+async def _readable(app: App, request: Request, learning_id: str) -> LearningRecord:
+    """The record, if it exists, is not internal, and is the caller's or nobody's."""
+    record = await app.store.get_learning(learning_id)
+    caller = _verified(request)
+    if (
+        record is None
+        or record.learning_type.startswith("_")
+        or (caller is not None and record.user_id not in (None, caller))
+    ):
+        raise HTTPException(status_code=404, detail=f"learning {learning_id!r} not found")
+    return record
+
+
+def _writable(request: Request, record: LearningRecord) -> None:
+    caller = _verified(request)
+    if caller is not None and record.user_id != caller:
+        raise HTTPException(status_code=403, detail="shared learnings can only be changed by the deployment")
+
+
+async def _reindex(app: App, record: LearningRecord) -> None:
+    """Keep an agent's shared insight and its vector in step (the insight is what recall searches). The
+    record is what counts: an index that cannot be reached now is logged, not a failed request."""
+    try:
+        await _index(app, record)
+    except Exception:
+        logger.exception("learning %s stored, but its search index could not be updated", record.learning_id)
+
+
+async def _index(app: App, record: LearningRecord) -> None:
+    if record.learning_type != INSIGHT or record.agent_id is None or record.agent_id not in app.agents:
+        return
+    machine = app.agents[record.agent_id].learning_machine
+    if machine is None or not machine.learned_knowledge:
+        return
+    from stratus.knowledge.documents import Chunk
+
+    text = str(record.content.get("insight") or "").strip()
+    await machine._ensure_index()  # pyright: ignore[reportPrivateUsage]
+    if not text:
+        await machine.vector_db.delete([record.learning_id])
+        return
+    vector = await machine.embedder.embed_query(text)
+    chunk = Chunk(
+        id=record.learning_id,
+        content_id=record.learning_id,
+        text=text,
+        metadata={"agent_id": record.agent_id},
+        embedding=vector,
+    )
+    await machine.vector_db.upsert([chunk])
+
+
+@router.get("", summary="List Learnings", operation_id="get_learnings")
+async def list_learnings(
+    request: Request,
+    app: AppDep,
+    learning_type: str | None = Query(default=None),
+    user_id: str | None = Query(default=None),
+    agent_id: str | None = Query(default=None),
+    team_id: str | None = Query(default=None),
+    session_id: str | None = Query(default=None),
+    namespace: str | None = Query(default=None),
+    entity_id: str | None = Query(default=None),
+    entity_type: str | None = Query(default=None),
+    limit: int = Query(default=100, ge=1, le=1000),
+    page: int = Query(default=1, ge=1),
+    sort_by: str | None = Query(default=None),
+    sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
+    db_id: str | None = Query(default=None),
+    table: str | None = Query(default=None),
+) -> dict[str, Any]:
+    """One page of learning records, most recently updated first by default."""
+    started = time.perf_counter()
+    if learning_type is not None and learning_type.startswith("_"):
+        learning_type = "_none"  # internal records are not served
+    query = LearningQuery(
+        user_id=resolve_user_id(request, user_id),
+        agent_id=agent_id,
+        learning_type=learning_type,
+        namespace=namespace,
+        session_id=session_id,
+        team_id=team_id,
+        entity_id=entity_id,
+        entity_type=entity_type,
+        sort_by="created_at" if sort_by == "created_at" else "updated_at",
+        sort_order=sort_order or "desc",
+        page=page,
+        limit=limit,
+    )
+    records, total = await app.store.list_learnings(query)
+    return paginated([learning_schema(r) for r in records], page=page, limit=limit, total=total, started=started)
+
+
+@router.post("", status_code=201, summary="Create Learning", operation_id="create_learning")
+async def create_learning(body: LearningCreate, request: Request, app: AppDep) -> dict[str, Any]:
+    """Add a learning record. With authentication on, `user_id` must be the caller's (or absent: then the
+    record is the caller's too, since only the deployment may add shared records)."""
+    caller = _verified(request)
+    if caller is not None and body.user_id not in (None, caller):
+        raise HTTPException(status_code=403, detail="user_id must be the authenticated user")
+    record = LearningRecord(
+        learning_id=new_id(),
+        learning_type=body.learning_type,
+        content=body.content,
+        namespace=body.namespace,
+        user_id=caller if caller is not None else body.user_id,
+        agent_id=body.agent_id,
+        team_id=body.team_id,
+        session_id=body.session_id,
+        entity_id=body.entity_id,
+        entity_type=body.entity_type,
+        metadata=body.metadata,
+    )
+    stored = await app.store.put_learning(record)
+    if stored.user_id is None:
+        await _reindex(app, stored)
+    return learning_schema(stored)
+
+
+@router.get("/users", summary="List Users With Learnings", operation_id="get_learning_users")
+async def learning_users(
+    request: Request,
+    app: AppDep,
+    learning_type: str | None = Query(default=None),
+    user_id: str | None = Query(default=None),
+    limit: int = Query(default=20, ge=1, le=1000),
+    page: int = Query(default=1, ge=1),
+    sort_by: str | None = Query(default=None),
+    sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
+    db_id: str | None = Query(default=None),
+    table: str | None = Query(default=None),
+) -> dict[str, Any]:
+    """The users that own learning records, each with their latest update."""
+    started = time.perf_counter()
+    scope = resolve_user_id(request, user_id)
+    latest: dict[str, float] = {}
+    number = 1
+    while True:
+        batch, total = await app.store.list_learnings(
+            LearningQuery(user_id=scope, learning_type=learning_type, page=number, limit=1000)
+        )
+        for record in batch:
+            if record.user_id is not None:
+                latest[record.user_id] = max(latest.get(record.user_id, 0.0), record.updated_at)
+        if number * 1000 >= total or not batch:
+            break
+        number += 1
+    reverse = (sort_order or "desc") == "desc"
+    if sort_by == "user_id":
+        users = sorted(latest, reverse=reverse)
+    else:
+        users = sorted(latest, key=lambda u: (latest[u], u), reverse=reverse)
+    window = users[(page - 1) * limit : page * limit]
+    rows = [{"user_id": u, "last_learning_updated_at": int(latest[u])} for u in window]
+    return paginated(rows, page=page, limit=limit, total=len(users), started=started)
+
+
+@router.delete(
+    "/users/{user_id}", status_code=204, summary="Delete A User's Learnings", operation_id="delete_learning_user"
+)
+async def delete_user_learnings(
+    user_id: str,
+    request: Request,
+    app: AppDep,
+    learning_type: str | None = Query(default=None),
+    db_id: str | None = Query(default=None),
+    table: str | None = Query(default=None),
+) -> Response:
+    """Delete the learning records a user owns (all types, or `learning_type`). Shared records stay."""
+    caller = _verified(request)
+    if caller is not None and caller != user_id:
+        raise HTTPException(status_code=403, detail="only your own learnings can be deleted")
+    while True:
+        batch, _ = await app.store.list_learnings(
+            LearningQuery(user_id=user_id, learning_type=learning_type, limit=500)
+        )
+        if not batch:
+            break
+        for record in batch:
+            await app.store.delete_learning(record.learning_id, user_id=user_id)
+    return Response(status_code=204)
+
+
+@router.get("/{learning_id}", summary="Get Learning", operation_id="get_learning")
+async def get_learning(
+    learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
+) -> dict[str, Any]:
+    return learning_schema(await _readable(app, request, learning_id))
+
+
+@router.patch("/{learning_id}", summary="Update Learning", operation_id="update_learning")
+async def update_learning(
+    learning_id: str,
+    body: LearningUpdate,
+    request: Request,
+    app: AppDep,
+    db_id: str | None = None,
+    table: str | None = None,
+) -> dict[str, Any]:
+    """Replace the content and/or the metadata (the fields given)."""
+    record = await _readable(app, request, learning_id)
+    _writable(request, record)
+    if body.content is not None:
+        record.content = body.content
+    if body.metadata is not None:
+        record.metadata = body.metadata
+    stored = await app.store.put_learning(record)
+    if body.content is not None:
+        await _reindex(app, stored)
+    return learning_schema(stored)
+
+
+@router.delete("/{learning_id}", status_code=204, summary="Delete Learning", operation_id="delete_learning")
+async def delete_learning(
+    learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
+) -> Response:
+    record = await _readable(app, request, learning_id)
+    _writable(request, record)
+    await app.store.delete_learning(learning_id)
+    if record.learning_type == INSIGHT and record.agent_id in app.agents:
+        machine = app.agents[record.agent_id].learning_machine
+        if machine is not None and machine.learned_knowledge:
+            await machine.vector_db.delete([learning_id])
+    return Response(status_code=204)

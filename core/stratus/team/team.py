@@ -1,0 +1,252 @@
+"""`Team`: a plain declaration of agents (and teams) that answer together. Running it is `_run.py`'s job."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args, overload
+
+from stratus.agent import Agent, Instructions
+from stratus.exceptions import ConfigError, NotFoundError
+from stratus.models import infer_model
+from stratus.models.base import Model
+from stratus.run import RunContext, RunEvent, RunOutput
+from stratus.tools import Tool, Toolkit
+
+if TYPE_CHECKING:
+    from stratus.storage.base import Store
+
+__all__ = ["Team", "TeamMode"]
+
+TeamMode = Literal["route", "coordinate", "broadcast"]
+"""How the leader works with the members:
+
+- `route`: the leader picks the one member best suited to the message; that member's answer is the team's.
+- `coordinate`: the leader gives members tasks through a tool (the tasks of one turn run concurrently), then
+  writes the answer from their results.
+- `broadcast`: every member answers the message (concurrently); the leader writes the answer from theirs.
+"""
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class Team:
+    """A team: members (agents or teams) and a leader model that works with them in one of three `mode`s.
+
+    The team's run is stored in the team's session; each member's run is stored in the same session as a run
+    of its own whose `parent_run_id` is the team's run. Members share the team's session state (their tools
+    read and change the same `RunContext.session_state`). A member that fails does not fail the team: its
+    error goes back to the leader, which carries on. Streamed, a team's run yields its own events
+    (`TeamRunStarted` ... `TeamRunCompleted`) and, in between, its members' events one `nested_depth` deeper.
+
+    Args:
+        members: The agents and teams the leader works with; their ids must be unique within the team.
+        mode: `route`, `coordinate` (the default) or `broadcast` (see `TeamMode`).
+        model: The leader's model: a `Model`, or a `"provider:model-id"` string.
+        name: Display name.
+        id: Stable identifier used in the API's routes; defaults to a slug of `name`.
+        description: One line about the team; opens the leader's system message, and tells an enclosing team
+            what this team is for.
+        instructions: What the leader should do, on top of what its mode asks of it.
+        tools: Tools the leader may call itself, besides delegating.
+        store: Where sessions and runs are kept; without one, runs are not persisted.
+        add_history_to_context: Send the leader the session's earlier team runs.
+        num_history_runs: How many earlier runs to send (the newest ones).
+        session_state: Default state of a new session.
+        markdown: Ask the leader to format answers in Markdown.
+        add_datetime_to_context: Tell the leader the current date and time.
+        max_tool_rounds: How many times in a row the leader may call tools (delegating included).
+        retries: Retries of the leader's failed, retryable model requests (see `Agent`).
+        retry_delay: First wait between those retries, in seconds.
+        metadata: Free-form data reported by the API.
+    """
+
+    members: Sequence[Agent | Team]
+    mode: TeamMode = "coordinate"
+    model: Model | str | None = None
+    name: str | None = None
+    id: str | None = None
+    description: str | None = None
+    instructions: Instructions = None
+    tools: Sequence[Tool | Toolkit | Callable[..., Any]] = ()
+    store: Store | None = None
+    add_history_to_context: bool = False
+    num_history_runs: int = 3
+    session_state: dict[str, Any] | None = None
+    markdown: bool = False
+    add_datetime_to_context: bool = False
+    max_tool_rounds: int = 10
+    retries: int = 0
+    retry_delay: float = 1.0
+    metadata: dict[str, Any] | None = None
+    _resolved_model: Model | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            self.id = _slug(self.name) if self.name else "team"
+        if self.mode not in get_args(TeamMode):
+            raise ConfigError(f"team {self.id!r}: mode must be one of {', '.join(get_args(TeamMode))}")
+        if not self.members:
+            raise ConfigError(f"team {self.id!r} has no members")
+        self.members = tuple(self.members)
+        seen: set[str] = set()
+        for member in self.members:
+            if not isinstance(member, Agent | Team):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ConfigError(f"team {self.id!r}: members are Agents or Teams, got {type(member).__name__}")
+            member_id = member_id_of(member)
+            if member_id in seen:
+                raise ConfigError(f"team {self.id!r} has two members with the id {member_id!r}")
+            seen.add(member_id)
+        if self.num_history_runs < 0 or self.max_tool_rounds < 0 or self.retries < 0:
+            raise ConfigError(f"team {self.id!r}: num_history_runs, max_tool_rounds and retries must be >= 0")
+
+    @property
+    def team_id(self) -> str:
+        return self.id or "team"
+
+    def get_model(self) -> Model:
+        """The leader's model, built from its string on first use."""
+        if self._resolved_model is None:
+            if self.model is None:
+                raise ConfigError(f"team {self.team_id!r} has no model (its leader needs one)")
+            self._resolved_model = infer_model(self.model)
+        return self._resolved_model
+
+    def get_member(self, member_id: str) -> Agent | Team:
+        """A direct member by id."""
+        for member in self.members:
+            if member_id_of(member) == member_id:
+                return member
+        raise NotFoundError(f"team {self.team_id!r} has no member {member_id!r}")
+
+    def all_teams(self) -> list[Team]:
+        """This team and every team inside it, at any depth."""
+        found: list[Team] = [self]
+        for member in self.members:
+            if isinstance(member, Team):
+                found.extend(member.all_teams())
+        return found
+
+    def all_agents(self) -> list[Agent]:
+        """Every agent in the team, at any depth (each once)."""
+        found: dict[int, Agent] = {}
+        for member in self.members:
+            for agent in member.all_agents() if isinstance(member, Team) else [member]:
+                found.setdefault(id(agent), agent)
+        return list(found.values())
+
+    def get_instructions(self, context: RunContext) -> list[str]:
+        """The team's own instruction lines for this run (calling `instructions` if it is a function)."""
+        value = self.instructions
+        if callable(value):
+            value = value(context) if _takes_argument(value) else value()
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value] if value.strip() else []
+        return [line for line in value if line.strip()]
+
+    # --- running ----------------------------------------------------------------------------------------
+
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Awaitable[RunOutput]: ...
+
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> AsyncIterator[RunEvent]: ...
+
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: bool = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
+        """Run the team on `input`.
+
+        Without `stream`, await it for the `RunOutput` (its `children` are the members' runs). With
+        `stream=True`, iterate it for events, from `TeamRunStarted` to one of `TeamRunCompleted`,
+        `TeamRunError` or `TeamRunCancelled`, with the members' events in between. A run that fails returns
+        (or ends with) status ERROR rather than raising.
+        """
+        from stratus.team._run import TeamRun
+
+        run = TeamRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id)
+        return run.events(stream=True) if stream else run.result()
+
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> RunOutput: ...
+
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> Iterator[RunEvent]: ...
+
+    def run(
+        self,
+        input: str,
+        *,
+        stream: bool = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> RunOutput | Iterator[RunEvent]:
+        """The sync twin of `arun`."""
+        from stratus._sync import iterate_sync, run_sync
+        from stratus.team._run import TeamRun
+
+        run = TeamRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state)
+        if stream:
+            return iterate_sync(run.events(stream=True))
+        return run_sync(run.result())
+
+
+def member_id_of(member: Agent | Team) -> str:
+    """The id a team knows a member by."""
+    return member.agent_id if isinstance(member, Agent) else member.team_id
+
+
+def _slug(name: str) -> str:
+    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
+    return "-".join(p for p in out.split("-") if p) or "team"
+
+
+def _takes_argument(fn: Callable[..., Any]) -> bool:
+    try:
+        return len(inspect.signature(fn).parameters) > 0
+    except (TypeError, ValueError):
+        return False

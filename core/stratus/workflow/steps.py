@@ -1,0 +1,625 @@
+"""The steps of a workflow: `Step` (an agent, a team or a function), and the steps that hold steps: `Steps`
+(in order), `Parallel` (at once), `Condition` (if / else), `Loop` (until an end condition, at most N times)
+and `Router` (a function picks which).
+
+A step never raises for a failure: it emits `StepError` and returns a `StepOutput` with `success=False`. The
+sequence it is in then stops (and the failure goes up) unless the step has `skip_on_failure=True`, in which
+case the next step gets the content from before the failed one. In a `Parallel`, every branch runs to its
+end whatever the others do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
+
+from stratus._nesting import Emit, RunScope
+from stratus._utils import to_text
+from stratus.agent import Agent
+from stratus.exceptions import ConfigError
+from stratus.run import (
+    ConditionExecutionCompleted,
+    ConditionExecutionStarted,
+    LoopExecutionCompleted,
+    LoopExecutionStarted,
+    LoopIterationCompleted,
+    LoopIterationStarted,
+    ParallelExecutionCompleted,
+    ParallelExecutionStarted,
+    RouterExecutionCompleted,
+    RouterExecutionStarted,
+    RunStatus,
+    StepCompleted,
+    StepError,
+    StepsExecutionCompleted,
+    StepsExecutionStarted,
+    StepStarted,
+)
+from stratus.team import Team
+from stratus.workflow.types import StepInput, StepOutput, content_type_of, json_content
+
+__all__ = [
+    "Condition",
+    "Loop",
+    "Parallel",
+    "Router",
+    "Step",
+    "StepContext",
+    "StepFunction",
+    "StepIndex",
+    "StepLike",
+    "Steps",
+    "WorkflowStep",
+    "as_step",
+    "run_sequence",
+]
+
+logger = logging.getLogger("stratus.workflow")
+
+StepIndex: TypeAlias = int | tuple[int, ...]
+StepFunction: TypeAlias = Callable[[StepInput], Any]
+"""A function step: takes the `StepInput`, returns the step's content (or a `StepOutput`); sync or async."""
+
+
+@dataclass(slots=True, eq=False)
+class StepContext:
+    """What executing steps needs from the workflow's run: the fields of its events, where they go, and how
+    to run an agent or a team as a child of the run."""
+
+    base: dict[str, Any]
+    emit: Emit
+    children: RunScope
+
+
+class WorkflowStep(ABC):
+    """Base of every step. `name` names it in events, in `StepInput.previous_step_outputs` and in results."""
+
+    name: str
+    description: str | None
+    skip_on_failure: bool
+    step_type: str = "Step"
+
+    @abstractmethod
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        """Run the step; emit its events; never raise for a failure (return `success=False`)."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The step as `GET /workflows/{id}` describes it."""
+
+    def _describe(self, **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.step_type, "name": self.name, "description": self.description}
+        out.update(extra)
+        if self.skip_on_failure:
+            out["skip_on_failure"] = True
+        return {k: v for k, v in out.items() if v is not None}
+
+    def _failed(self, ctx: StepContext, index: StepIndex, error: str) -> StepOutput:
+        ctx.emit(StepError(**ctx.base, step_name=self.name, step_index=index, error=error))
+        return StepOutput(step_name=self.name, step_type=self.step_type, success=False, error=error)
+
+
+StepLike: TypeAlias = WorkflowStep | Agent | Team | Callable[..., Any]
+"""A step, or what `as_step` wraps into one: an Agent, a Team or a function."""
+
+
+def as_step(value: StepLike) -> WorkflowStep:
+    """`value` as a step: a step stays as it is; an Agent, a Team or a function becomes a `Step`."""
+    if isinstance(value, WorkflowStep):
+        return value
+    if isinstance(value, Agent):
+        return Step(agent=value)
+    if isinstance(value, Team):
+        return Step(team=value)
+    if callable(value):
+        return Step(executor=value)
+    raise ConfigError(f"a workflow step is a Step, Agent, Team or function, not {type(value).__name__}")
+
+
+def _index(parent: StepIndex, position: int) -> tuple[int, ...]:
+    return (parent, position) if isinstance(parent, int) else (*parent, position)
+
+
+async def _call(function: Callable[..., Any], *args: Any) -> Any:
+    """Call a user's condition, end condition or selector (sync or async)."""
+    value = function(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def _wraps(step: WorkflowStep, item: Any) -> bool:
+    """Whether `step` is `item`, or the Step made from that agent, team or function."""
+    if step is item:
+        return True
+    return isinstance(step, Step) and item is not None and item in (step.agent, step.team, step.executor)
+
+
+def _names(step: WorkflowStep) -> set[str]:
+    """What a router may call a step by: its name, or the id of its agent or team."""
+    names = {step.name}
+    if isinstance(step, Step):
+        if step.agent is not None:
+            names.add(step.agent.agent_id)
+        if step.team is not None:
+            names.add(step.team.team_id)
+    return names
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Step(WorkflowStep):
+    """One unit of work: an agent's run, a team's run, or a function call.
+
+    An agent or a team is asked the previous step's content (the workflow's input for the first step); its
+    run is stored in the workflow's session as a child of the workflow's run. A function gets the
+    `StepInput` and returns the content (or a `StepOutput`); sync functions run in a worker thread.
+    `max_retries` runs a failed step again, up to that many times.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        agent: Agent | None = None,
+        team: Team | None = None,
+        executor: StepFunction | None = None,
+        description: str | None = None,
+        max_retries: int = 0,
+        skip_on_failure: bool = False,
+    ) -> None:
+        given = [x for x in (agent, team, executor) if x is not None]
+        if len(given) != 1:
+            raise ConfigError(f"step {name!r}: give exactly one of agent=, team= or executor=")
+        if max_retries < 0:
+            raise ConfigError(f"step {name!r}: max_retries must be >= 0")
+        self.agent = agent
+        self.team = team
+        self.executor = executor
+        if name is None:
+            if agent is not None:
+                name = agent.name or agent.agent_id
+            elif team is not None:
+                name = team.name or team.team_id
+            else:
+                name = str(getattr(executor, "__name__", "step"))
+        self.name = name
+        self.description = description
+        self.max_retries = max_retries
+        self.skip_on_failure = skip_on_failure
+
+    @property
+    def executor_type(self) -> str:
+        return "agent" if self.agent is not None else "team" if self.team is not None else "function"
+
+    def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.agent is not None:
+            extra["agent_id"] = self.agent.agent_id
+        elif self.team is not None:
+            extra["team_id"] = self.team.team_id
+        else:
+            extra["executor_ref"] = getattr(self.executor, "__name__", None)
+        if self.max_retries:
+            extra["max_retries"] = self.max_retries
+        return self._describe(**extra)
+
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        ctx.emit(StepStarted(**ctx.base, step_name=self.name, step_index=index))
+        attempt = 0
+        while True:
+            output = await self._attempt(ctx, step_input)
+            if output.success or attempt >= self.max_retries:
+                break
+            attempt += 1
+            logger.info("step %s failed (%s); retry %d of %d", self.name, output.error, attempt, self.max_retries)
+        if output.success:
+            ctx.emit(
+                StepCompleted(
+                    **ctx.base,
+                    step_name=self.name,
+                    step_index=index,
+                    content=json_content(output.content),
+                    content_type=content_type_of(output.content),
+                    step_response=output.to_dict(),
+                )
+            )
+        else:
+            ctx.emit(StepError(**ctx.base, step_name=self.name, step_index=index, error=output.error))
+        return output
+
+    async def _attempt(self, ctx: StepContext, step_input: StepInput) -> StepOutput:
+        kind = self.executor_type
+        member = self.agent or self.team
+        if member is not None:
+            name = member.name or (member.agent_id if isinstance(member, Agent) else member.team_id)
+            child = await ctx.children.run(member, step_input.message())
+            output = StepOutput(
+                step_name=self.name,
+                executor_type=kind,
+                executor_name=name,
+                step_run_id=child.run_id,
+                metrics=child.metrics.to_dict(),
+            )
+            if child.status is RunStatus.COMPLETED:
+                output.content = child.content
+            else:
+                output.success, output.error = False, f"{kind} {name!r} failed: {child.error or child.status.value}"
+            return output
+        function = self.executor
+        assert function is not None
+        try:
+            if inspect.iscoroutinefunction(function):
+                value = await function(step_input)
+            else:
+                value = await asyncio.to_thread(function, step_input)
+                if inspect.isawaitable(value):
+                    value = await value
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("step %s raised %s", self.name, _error(exc))
+            return StepOutput(
+                step_name=self.name, executor_type=kind, executor_name=self.name, success=False, error=_error(exc)
+            )
+        if isinstance(value, StepOutput):
+            value.step_name = value.step_name or self.name
+            value.executor_type = value.executor_type or kind
+            value.executor_name = value.executor_name or self.name
+            return value
+        return StepOutput(content=value, step_name=self.name, executor_type=kind, executor_name=self.name)
+
+
+@dataclass(slots=True)
+class SequenceResult:
+    """How a sequence of steps went: every output, the content to pass on, the step that failed (if one did
+    and was not to be skipped), and whether a step asked to stop the workflow."""
+
+    outputs: list[StepOutput]
+    content: Any
+    failed: StepOutput | None
+    stop: bool
+
+
+async def run_sequence(
+    ctx: StepContext, steps: Sequence[WorkflowStep], step_input: StepInput, index: StepIndex
+) -> SequenceResult:
+    """Run steps one after the other, each getting the previous one's content."""
+    content = step_input.previous_step_content
+    earlier = dict(step_input.previous_step_outputs)
+    outputs: list[StepOutput] = []
+    for position, step in enumerate(steps):
+        output = await step.execute(ctx, step_input.after(content, earlier), _index(index, position))
+        outputs.append(output)
+        earlier[step.name] = output
+        if output.success:
+            content = output.content
+        elif not step.skip_on_failure:
+            return SequenceResult(outputs, content, output, False)
+        if output.stop:
+            return SequenceResult(outputs, content, None, True)
+    return SequenceResult(outputs, content, None, False)
+
+
+def _container_output(step: WorkflowStep, result: SequenceResult) -> StepOutput:
+    failed = result.failed
+    return StepOutput(
+        content=result.content,
+        step_name=step.name,
+        step_type=step.step_type,
+        steps=result.outputs,
+        success=failed is None,
+        error=failed.error if failed is not None else None,
+        stop=result.stop,
+    )
+
+
+class Steps(WorkflowStep):
+    """Steps run in order, as one step (to reuse a group, or to give it a name in a Condition or a Loop)."""
+
+    step_type = "Steps"
+
+    def __init__(
+        self,
+        *steps: StepLike,
+        name: str = "steps",
+        description: str | None = None,
+        skip_on_failure: bool = False,
+    ) -> None:
+        if not steps:
+            raise ConfigError(f"Steps {name!r} has no steps")
+        self.steps = [as_step(s) for s in steps]
+        self.name = name
+        self.description = description
+        self.skip_on_failure = skip_on_failure
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._describe(steps=[s.to_dict() for s in self.steps])
+
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        common: dict[str, Any] = {
+            **ctx.base,
+            "step_name": self.name,
+            "step_index": index,
+            "steps_count": len(self.steps),
+        }
+        ctx.emit(StepsExecutionStarted(**common))
+        result = await run_sequence(ctx, self.steps, step_input, index)
+        ctx.emit(
+            StepsExecutionCompleted(
+                **common, executed_steps=len(result.outputs), step_results=[o.to_dict() for o in result.outputs]
+            )
+        )
+        return _container_output(self, result)
+
+
+class Parallel(WorkflowStep):
+    """Steps run at once, each with the same input. The content passed on joins the branches' contents under
+    their names (`=== name ===`); each branch's output is also there by its name for later steps. A branch
+    that fails does not stop the others; the Parallel fails once all have ended, unless the failed branches
+    have `skip_on_failure=True`."""
+
+    step_type = "Parallel"
+
+    def __init__(
+        self,
+        *steps: StepLike,
+        name: str = "parallel",
+        description: str | None = None,
+        skip_on_failure: bool = False,
+    ) -> None:
+        if not steps:
+            raise ConfigError(f"Parallel {name!r} has no steps")
+        self.steps = [as_step(s) for s in steps]
+        self.name = name
+        self.description = description
+        self.skip_on_failure = skip_on_failure
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._describe(steps=[s.to_dict() for s in self.steps])
+
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        common: dict[str, Any] = {
+            **ctx.base,
+            "step_name": self.name,
+            "step_index": index,
+            "parallel_step_count": len(self.steps),
+        }
+        ctx.emit(ParallelExecutionStarted(**common))
+        outputs = list(
+            await asyncio.gather(
+                *(step.execute(ctx, step_input, _index(index, i)) for i, step in enumerate(self.steps))
+            )
+        )
+        ctx.emit(ParallelExecutionCompleted(**common, step_results=[o.to_dict() for o in outputs]))
+        failed = [o for step, o in zip(self.steps, outputs, strict=True) if not o.success and not step.skip_on_failure]
+        parts = [f"=== {o.step_name} ===\n{to_text(json_content(o.content))}" for o in outputs if o.success]
+        return StepOutput(
+            content="\n\n".join(parts),
+            step_name=self.name,
+            step_type=self.step_type,
+            steps=outputs,
+            success=not failed,
+            error="; ".join(f"{o.step_name}: {o.error}" for o in failed) or None,
+            stop=any(o.stop for o in outputs),
+        )
+
+
+Evaluator: TypeAlias = bool | Callable[[StepInput], Any]
+
+
+class Condition(WorkflowStep):
+    """`steps` if `evaluator` holds for the step's input, else `else_steps` (if any). The evaluator is a bool
+    or a function (sync or async) of the `StepInput`. With nothing to run, the content passes through."""
+
+    step_type = "Condition"
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        steps: Sequence[StepLike],
+        *,
+        else_steps: Sequence[StepLike] = (),
+        name: str = "condition",
+        description: str | None = None,
+        skip_on_failure: bool = False,
+    ) -> None:
+        if not steps:
+            raise ConfigError(f"Condition {name!r} has no steps")
+        self.evaluator = evaluator
+        self.steps = [as_step(s) for s in steps]
+        self.else_steps = [as_step(s) for s in else_steps]
+        self.name = name
+        self.description = description
+        self.skip_on_failure = skip_on_failure
+
+    def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"steps": [s.to_dict() for s in self.steps]}
+        if self.else_steps:
+            extra["else_steps"] = [s.to_dict() for s in self.else_steps]
+        return self._describe(**extra)
+
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        evaluator = self.evaluator
+        try:
+            holds = bool(evaluator if isinstance(evaluator, bool) else await _call(evaluator, step_input))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._failed(ctx, index, f"the condition raised {_error(exc)}")
+        common: dict[str, Any] = {**ctx.base, "step_name": self.name, "step_index": index, "condition_result": holds}
+        ctx.emit(ConditionExecutionStarted(**common))
+        chosen = self.steps if holds else self.else_steps
+        branch = "if" if holds else "else" if self.else_steps else None
+        result = await run_sequence(ctx, chosen, step_input, index)
+        ctx.emit(
+            ConditionExecutionCompleted(
+                **common,
+                executed_steps=len(result.outputs),
+                branch=branch,
+                step_results=[o.to_dict() for o in result.outputs],
+            )
+        )
+        return _container_output(self, result)
+
+
+EndCondition: TypeAlias = Callable[[list[StepOutput]], Any]
+
+
+class Loop(WorkflowStep):
+    """Steps run again and again, each round getting the previous round's content, until `end_condition`
+    (a function, sync or async, of the round's outputs) holds or `max_iterations` rounds have run."""
+
+    step_type = "Loop"
+
+    def __init__(
+        self,
+        steps: Sequence[StepLike],
+        *,
+        end_condition: EndCondition | None = None,
+        max_iterations: int = 3,
+        name: str = "loop",
+        description: str | None = None,
+        skip_on_failure: bool = False,
+    ) -> None:
+        if not steps:
+            raise ConfigError(f"Loop {name!r} has no steps")
+        if max_iterations < 1:
+            raise ConfigError(f"Loop {name!r}: max_iterations must be at least 1")
+        self.steps = [as_step(s) for s in steps]
+        self.end_condition = end_condition
+        self.max_iterations = max_iterations
+        self.name = name
+        self.description = description
+        self.skip_on_failure = skip_on_failure
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._describe(steps=[s.to_dict() for s in self.steps], max_iterations=self.max_iterations)
+
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        common: dict[str, Any] = {
+            **ctx.base,
+            "step_name": self.name,
+            "step_index": index,
+            "max_iterations": self.max_iterations,
+        }
+        ctx.emit(LoopExecutionStarted(**common))
+        rounds: list[list[StepOutput]] = []
+        current = step_input
+        result = SequenceResult([], step_input.previous_step_content, None, False)
+        error: str | None = None
+        for iteration in range(1, self.max_iterations + 1):
+            ctx.emit(LoopIterationStarted(**common, iteration=iteration))
+            result = await run_sequence(ctx, self.steps, current, index)
+            rounds.append(result.outputs)
+            done = result.failed is not None or result.stop
+            if not done and self.end_condition is not None:
+                try:
+                    done = bool(await _call(self.end_condition, result.outputs))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    error = f"the end condition raised {_error(exc)}"
+                    done = True
+            ctx.emit(
+                LoopIterationCompleted(
+                    **common,
+                    iteration=iteration,
+                    iteration_results=[o.to_dict() for o in result.outputs],
+                    should_continue=not done and iteration < self.max_iterations,
+                )
+            )
+            if done:
+                break
+            earlier = dict(current.previous_step_outputs)
+            earlier.update({o.step_name: o for o in result.outputs if o.step_name})
+            current = current.after(result.content, earlier)
+        ctx.emit(
+            LoopExecutionCompleted(
+                **common,
+                total_iterations=len(rounds),
+                all_results=[[o.to_dict() for o in outputs] for outputs in rounds],
+            )
+        )
+        output = _container_output(self, result)
+        output.steps = [o for outputs in rounds for o in outputs]
+        if error is not None:
+            ctx.emit(StepError(**ctx.base, step_name=self.name, step_index=index, error=error))
+            output.success, output.error = False, error
+        return output
+
+
+Selection: TypeAlias = Callable[[StepInput], Any]
+
+
+class Router(WorkflowStep):
+    """A function (sync or async) of the `StepInput` picks what runs next: one of `choices` (or its name), or
+    a list of them, run in order. Picking nothing lets the content pass through."""
+
+    step_type = "Router"
+
+    def __init__(
+        self,
+        selector: Selection,
+        choices: Sequence[StepLike],
+        *,
+        name: str = "router",
+        description: str | None = None,
+        skip_on_failure: bool = False,
+    ) -> None:
+        if not choices:
+            raise ConfigError(f"Router {name!r} has no choices")
+        self.selector = selector
+        self.choices = [as_step(s) for s in choices]
+        self.name = name
+        self.description = description
+        self.skip_on_failure = skip_on_failure
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._describe(steps=[s.to_dict() for s in self.choices])
+
+    def _resolve(self, picked: Any) -> list[WorkflowStep]:
+        if picked is None:
+            return []
+        items: list[Any] = list(cast(Sequence[Any], picked)) if isinstance(picked, list | tuple) else [picked]
+        steps: list[WorkflowStep] = []
+        for item in items:
+            if isinstance(item, str):
+                matches = [s for s in self.choices if item in _names(s)]
+                if not matches:
+                    known = ", ".join(s.name for s in self.choices)
+                    raise ConfigError(f"router {self.name!r} picked {item!r}, which is none of its choices ({known})")
+                steps.append(matches[0])
+            else:
+                chosen = next((s for s in self.choices if _wraps(s, item)), None)
+                steps.append(chosen or as_step(item))
+        return steps
+
+    async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
+        try:
+            steps = self._resolve(await _call(self.selector, step_input))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._failed(ctx, index, f"the router's selector failed: {_error(exc)}")
+        common: dict[str, Any] = {
+            **ctx.base,
+            "step_name": self.name,
+            "step_index": index,
+            "selected_steps": [s.name for s in steps],
+        }
+        ctx.emit(RouterExecutionStarted(**common))
+        result = await run_sequence(ctx, steps, step_input, index)
+        ctx.emit(
+            RouterExecutionCompleted(
+                **common, executed_steps=len(result.outputs), step_results=[o.to_dict() for o in result.outputs]
+            )
+        )
+        return _container_output(self, result)

@@ -1,0 +1,134 @@
+"""What a workflow's steps take (`StepInput`) and give (`StepOutput`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
+
+from stratus._utils import to_text
+
+__all__ = ["StepInput", "StepOutput", "content_type_of", "json_content"]
+
+
+def json_content(value: Any) -> Any:
+    """`value` in JSON form: a pydantic model becomes a dict."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return value
+
+
+def content_type_of(value: Any) -> str:
+    """AgentOS' `content_type`: `str` for text, the class name of anything else."""
+    return "str" if value is None or isinstance(value, str) else type(value).__name__
+
+
+@dataclass(slots=True, kw_only=True)
+class StepOutput:
+    """What one step produced: its content (anything: text, a dict, a pydantic object), or why it failed.
+
+    A function step may return one to set `stop=True`, which ends the workflow after this step (successfully).
+    `steps` holds the outputs of the steps inside a Steps, Parallel, Condition, Loop or Router.
+    """
+
+    content: Any = None
+    step_name: str | None = None
+    step_type: str = "Step"
+    executor_type: str | None = None
+    """`agent`, `team` or `function` for a Step; None for the containers."""
+    executor_name: str | None = None
+    step_run_id: str | None = None
+    """The run of the step's agent or team (stored in the workflow's session, as a child of its run)."""
+    metrics: dict[str, Any] | None = None
+    success: bool = True
+    error: str | None = None
+    stop: bool = False
+    steps: list[StepOutput] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """AgentOS' `StepOutput` shape."""
+        out: dict[str, Any] = {
+            "content": json_content(self.content),
+            "step_name": self.step_name,
+            "step_type": self.step_type,
+            "executor_type": self.executor_type,
+            "executor_name": self.executor_name,
+            "step_run_id": self.step_run_id,
+            "metrics": self.metrics,
+            "success": self.success,
+            "error": self.error,
+            "stop": self.stop,
+        }
+        if self.steps:
+            out["steps"] = [step.to_dict() for step in self.steps]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepOutput:
+        nested = cast(list[dict[str, Any]] | None, data.get("steps"))
+        return cls(
+            content=data.get("content"),
+            step_name=data.get("step_name"),
+            step_type=str(data.get("step_type") or "Step"),
+            executor_type=data.get("executor_type"),
+            executor_name=data.get("executor_name"),
+            step_run_id=data.get("step_run_id"),
+            metrics=data.get("metrics"),
+            success=bool(data.get("success", True)),
+            error=data.get("error"),
+            stop=bool(data.get("stop", False)),
+            steps=[cls.from_dict(step) for step in nested] if nested else None,
+        )
+
+    def find(self, name: str) -> StepOutput | None:
+        """This output or the one of a step inside it with that name (the last one, for a loop's)."""
+        found = self if self.step_name == name else None
+        for step in self.steps or []:
+            inner = step.find(name)
+            if inner is not None:
+                found = inner
+        return found
+
+
+@dataclass(slots=True, kw_only=True)
+class StepInput:
+    """What a step gets: the workflow's input, the previous step's content, every earlier step's output by
+    name, and the session state (one dict for the whole run: changes are saved with the session).
+
+    An agent or team step is sent `previous_step_content` as its message (the workflow's input for the
+    first step); a function step gets this object and reads what it needs.
+    """
+
+    input: str
+    previous_step_content: Any = None
+    previous_step_outputs: dict[str, StepOutput] = field(default_factory=dict[str, StepOutput])
+    session_state: dict[str, Any] = field(default_factory=dict[str, Any])
+    run_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+
+    def get_step_output(self, name: str) -> StepOutput | None:
+        """The output of the earlier step called `name` (also one inside a Parallel, Steps, ...)."""
+        found = self.previous_step_outputs.get(name)
+        if found is not None:
+            return found
+        for output in reversed(list(self.previous_step_outputs.values())):
+            inner = output.find(name)
+            if inner is not None:
+                return inner
+        return None
+
+    def get_step_content(self, name: str) -> Any:
+        """The content of the earlier step called `name`, or None."""
+        output = self.get_step_output(name)
+        return output.content if output is not None else None
+
+    def message(self) -> str:
+        """What an agent or a team step is asked: the previous step's content as text, else the input."""
+        if self.previous_step_content is None:
+            return self.input
+        return to_text(json_content(self.previous_step_content))
+
+    def after(self, content: Any, outputs: dict[str, StepOutput]) -> StepInput:
+        """The input of the next step."""
+        return replace(self, previous_step_content=content, previous_step_outputs=dict(outputs))

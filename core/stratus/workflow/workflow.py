@@ -1,0 +1,191 @@
+"""`Workflow`: a plain declaration of steps. Running it is `_run.py`'s job."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
+
+from stratus.agent import Agent
+from stratus.exceptions import ConfigError
+from stratus.run import RunEvent, RunOutput
+from stratus.team import Team
+from stratus.workflow.steps import StepLike, WorkflowStep, as_step
+
+if TYPE_CHECKING:
+    from stratus.storage.base import Store
+
+__all__ = ["Workflow"]
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class Workflow:
+    """A workflow: steps run in order, each getting the previous one's output.
+
+    A step is a `Step` (an agent, a team or a Python function; a bare Agent, Team or function is wrapped in
+    one), or a step that holds steps: `Steps`, `Parallel`, `Condition`, `Loop`, `Router`. The workflow's run
+    is stored in its session with every step's result (`step_results`), and after each top-level step (so a
+    run that is cut off shows how far it got, and a background run redelivered to the worker resumes after
+    the last step it finished); each agent's or team's run is stored in the same session as a child of the
+    workflow's run. Steps share the session state. Streamed, a run yields `WorkflowStarted`, the steps' events
+    (`StepStarted`, `StepCompleted`, `StepError`, `ParallelExecutionStarted`, ...) with their agents' and
+    teams' events one `nested_depth` deeper, and `WorkflowCompleted`, `WorkflowError` or `WorkflowCancelled`.
+
+    Args:
+        steps: The steps, in order.
+        name: Display name.
+        id: Stable identifier used in the API's routes; defaults to a slug of `name`.
+        description: One line about the workflow.
+        store: Where sessions and runs are kept; without one, runs are not persisted.
+        session_state: Default state of a new session.
+        metadata: Free-form data reported by the API.
+    """
+
+    steps: Sequence[StepLike]
+    name: str | None = None
+    id: str | None = None
+    description: str | None = None
+    store: Store | None = None
+    session_state: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            self.id = _slug(self.name) if self.name else "workflow"
+        if not self.steps:
+            raise ConfigError(f"workflow {self.id!r} has no steps")
+        self.steps = tuple(as_step(step) for step in self.steps)
+
+    @property
+    def workflow_id(self) -> str:
+        return self.id or "workflow"
+
+    def get_steps(self) -> list[WorkflowStep]:
+        """The steps, each a `WorkflowStep`."""
+        return [as_step(step) for step in self.steps]
+
+    def all_agents(self) -> list[Agent]:
+        """Every agent the workflow runs (inside teams too), each once."""
+        found: dict[int, Agent] = {}
+        for member in self._members(self.get_steps()):
+            for agent in member.all_agents() if isinstance(member, Team) else [member]:
+                found.setdefault(id(agent), agent)
+        return list(found.values())
+
+    def all_teams(self) -> list[Team]:
+        """Every team the workflow runs (and the teams inside them), each once."""
+        found: dict[int, Team] = {}
+        for member in self._members(self.get_steps()):
+            if isinstance(member, Team):
+                for team in member.all_teams():
+                    found.setdefault(id(team), team)
+        return list(found.values())
+
+    @classmethod
+    def _members(cls, steps: Sequence[WorkflowStep]) -> list[Agent | Team]:
+        found: list[Agent | Team] = []
+        for step in steps:
+            for attr in ("agent", "team"):
+                value = getattr(step, attr, None)
+                if isinstance(value, Agent | Team):
+                    found.append(value)
+            for attr in ("steps", "else_steps", "choices"):
+                nested: Any = getattr(step, attr, None)
+                if isinstance(nested, list):
+                    inner = cast(list[Any], nested)
+                    found.extend(cls._members([s for s in inner if isinstance(s, WorkflowStep)]))
+        return found
+
+    # --- running ----------------------------------------------------------------------------------------
+
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Awaitable[RunOutput]: ...
+
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> AsyncIterator[RunEvent]: ...
+
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: bool = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
+        """Run the workflow on `input`.
+
+        Without `stream`, await it for the `RunOutput` (`content` is the last step's; `step_results` every
+        step's; `children` the agents' and teams' runs). With `stream=True`, iterate it for events. A run
+        whose step fails returns (or ends with) status ERROR rather than raising.
+        """
+        from stratus.workflow._run import WorkflowRun
+
+        run = WorkflowRun(
+            self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id
+        )
+        return run.events(stream=True) if stream else run.result()
+
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> RunOutput: ...
+
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> Iterator[RunEvent]: ...
+
+    def run(
+        self,
+        input: str,
+        *,
+        stream: bool = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> RunOutput | Iterator[RunEvent]:
+        """The sync twin of `arun`."""
+        from stratus._sync import iterate_sync, run_sync
+        from stratus.workflow._run import WorkflowRun
+
+        run = WorkflowRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state)
+        if stream:
+            return iterate_sync(run.events(stream=True))
+        return run_sync(run.result())
+
+
+def _slug(name: str) -> str:
+    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
+    return "-".join(p for p in out.split("-") if p) or "workflow"
