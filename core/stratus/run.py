@@ -622,64 +622,64 @@ class _TeamEvent:
         return self.agent_name
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamRunStarted(_TeamEvent, RunStarted):
     """The team's run began; names the leader's model."""
 
     kind: ClassVar[str] = "TeamRunStarted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamModelRequestStarted(_TeamEvent, ModelRequestStarted):
     kind: ClassVar[str] = "TeamModelRequestStarted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamModelRequestCompleted(_TeamEvent, ModelRequestCompleted):
     kind: ClassVar[str] = "TeamModelRequestCompleted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamRunContent(_TeamEvent, RunContent):
     """A piece of the team's answer."""
 
     kind: ClassVar[str] = "TeamRunContent"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamToolCallStarted(_TeamEvent, ToolCallStarted):
     """The leader calls a tool (delegating to a member is one)."""
 
     kind: ClassVar[str] = "TeamToolCallStarted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamToolCallCompleted(_TeamEvent, ToolCallCompleted):
     kind: ClassVar[str] = "TeamToolCallCompleted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamRunContentCompleted(_TeamEvent, RunContentCompleted):
     kind: ClassVar[str] = "TeamRunContentCompleted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamRunCompleted(_TeamEvent, RunCompleted):
     """The team's run finished with its answer."""
 
     kind: ClassVar[str] = "TeamRunCompleted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamRunError(_TeamEvent, RunError):
     """The team's run failed (a member that fails does not fail the team: its own RunError says so)."""
 
     kind: ClassVar[str] = "TeamRunError"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class TeamRunCancelled(_TeamEvent, RunCancelled):
     kind: ClassVar[str] = "TeamRunCancelled"
+    __slots__ = ()
 
 
 # --- workflow events --------------------------------------------------------------------------------------
@@ -702,18 +702,18 @@ class _WorkflowEvent:
         return self.agent_name
 
 
-@dataclass(slots=True, kw_only=True)
 class WorkflowStarted(_WorkflowEvent, RunEvent):
     """The workflow's run began."""
 
     kind: ClassVar[str] = "WorkflowStarted"
+    __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class WorkflowCompleted(_WorkflowEvent, RunCompleted):
     """The workflow's run finished: the last step's content and every step's result."""
 
     kind: ClassVar[str] = "WorkflowCompleted"
+    __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
         o = self.output
@@ -726,11 +726,11 @@ class WorkflowCompleted(_WorkflowEvent, RunCompleted):
         }
 
 
-@dataclass(slots=True, kw_only=True)
 class WorkflowError(_WorkflowEvent, RunError):
     """The workflow's run failed; `error` says why (which step, and its error)."""
 
     kind: ClassVar[str] = "WorkflowError"
+    __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
         return {
@@ -741,9 +741,9 @@ class WorkflowError(_WorkflowEvent, RunError):
         }
 
 
-@dataclass(slots=True, kw_only=True)
 class WorkflowCancelled(_WorkflowEvent, RunCancelled):
     kind: ClassVar[str] = "WorkflowCancelled"
+    __slots__ = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -763,9 +763,9 @@ class StepEvent(_WorkflowEvent, RunEvent):
         return self._step()
 
 
-@dataclass(slots=True, kw_only=True)
 class StepStarted(StepEvent):
     kind: ClassVar[str] = "StepStarted"
+    __slots__ = ()
 
 
 @dataclass(slots=True, kw_only=True)

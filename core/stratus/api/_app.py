@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
+from importlib import import_module
 from importlib.resources import files
 from typing import Any
 
@@ -18,7 +19,6 @@ from stratus.api._errors import install_error_handlers
 from stratus.api._runs import RunRegistry
 from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_env
 from stratus.api.documents import utc_now_iso
-from stratus.api.routers import agents, health, knowledge, learnings, memories, sessions, teams, workflows
 from stratus.app import App
 from stratus.knowledge.ingestion import Ingestor
 from stratus.tools import Toolkit
@@ -27,16 +27,37 @@ __all__ = ["ROUTERS", "create_app"]
 
 logger = logging.getLogger("stratus.api")
 
-ROUTERS: dict[str, APIRouter] = {
-    "health": health.router,
-    "agents": agents.router,
-    "sessions": sessions.router,
-    "memories": memories.router,
-    "knowledge": knowledge.router,
-    "learnings": learnings.router,
-    "teams": teams.router,
-    "workflows": workflows.router,
-}
+
+class _Routers(Mapping[str, APIRouter]):
+    """Route groups by name, each module imported when first asked for: a function serving `/sessions`
+    does not pay for the knowledge, learning, team and workflow routes at its cold start."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = modules
+
+    def __getitem__(self, name: str) -> APIRouter:
+        router: APIRouter = import_module(self._modules[name]).router
+        return router
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+ROUTERS: Mapping[str, APIRouter] = _Routers(
+    {
+        "health": "stratus.api.routers.health",
+        "agents": "stratus.api.routers.agents",
+        "sessions": "stratus.api.routers.sessions",
+        "memories": "stratus.api.routers.memories",
+        "knowledge": "stratus.api.routers.knowledge",
+        "learnings": "stratus.api.routers.learnings",
+        "teams": "stratus.api.routers.teams",
+        "workflows": "stratus.api.routers.workflows",
+    }
+)
 """Every route group by name; a Lambda function serves only the groups it names."""
 
 
