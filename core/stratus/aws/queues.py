@@ -24,11 +24,9 @@ def _sqs() -> SQSClient:
     return cast("SQSClient", sdk.client("sqs"))
 
 
-class SqsRunQueue(RunQueue):
-    """Publishes background runs to an SQS queue; the run worker consumes them.
-
-    `client` is a boto3 SQS client (one is built when None; boto3 honours `AWS_ENDPOINT_URL`).
-    """
+class _SqsSender:
+    """One SQS queue to send to. `client` is a boto3 SQS client (one is built when None; boto3 honours
+    `AWS_ENDPOINT_URL`)."""
 
     def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
         self.url = url
@@ -40,34 +38,29 @@ class SqsRunQueue(RunQueue):
             self._client = _sqs()
         return self._client
 
+    async def _send(self, body: str, run_id: str | None = None) -> None:
+        attributes: dict[str, Any] = {}
+        if run_id is not None:
+            attributes["MessageAttributes"] = {"run_id": {"DataType": "String", "StringValue": run_id}}
+        await asyncio.to_thread(self.client.send_message, QueueUrl=self.url, MessageBody=body, **attributes)
+
+
+class SqsRunQueue(_SqsSender, RunQueue):
+    """Publishes background runs to an SQS queue; the run worker consumes them."""
+
     async def publish(self, job: BackgroundRun) -> None:
         try:
-            await asyncio.to_thread(
-                self.client.send_message,
-                QueueUrl=self.url,
-                MessageBody=job.to_json(),
-                MessageAttributes={"run_id": {"DataType": "String", "StringValue": job.run_id}},
-            )
+            await self._send(job.to_json(), job.run_id)
         except Exception as exc:
             raise QueueError(f"SQS {self.url}: {exc}") from exc
 
 
-class SqsIngestionQueue(IngestionQueue):
+class SqsIngestionQueue(_SqsSender, IngestionQueue):
     """Publishes ingestion jobs to an SQS queue; the knowledge worker consumes them."""
-
-    def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
-        self.url = url
-        self._client = client
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = _sqs()
-        return self._client
 
     async def publish(self, job: IngestionJob) -> None:
         try:
-            await asyncio.to_thread(self.client.send_message, QueueUrl=self.url, MessageBody=job.to_json())
+            await self._send(job.to_json())
         except Exception as exc:
             raise IngestionError(f"SQS {self.url}: {exc}") from exc
 
@@ -99,26 +92,11 @@ class S3BlobStore(BlobStore):
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
 
 
-class SqsLearningQueue(LearningQueue):
+class SqsLearningQueue(_SqsSender, LearningQueue):
     """Publishes finished runs to the learning queue; the learning worker function learns from them."""
 
-    def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
-        self.url = url
-        self._client = client
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = _sqs()
-        return self._client
-
     async def publish(self, job: LearningJob) -> None:
-        await asyncio.to_thread(
-            self.client.send_message,
-            QueueUrl=self.url,
-            MessageBody=job.to_json(),
-            MessageAttributes={"run_id": {"DataType": "String", "StringValue": job.run_id}},
-        )
+        await self._send(job.to_json(), job.run_id)
         self.published += 1
 
     def record_failure(self) -> None:
