@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-__all__ = ["dumps", "new_id", "now", "time_ordered_id", "to_text"]
+__all__ = ["dumps", "new_id", "now", "slug", "time_ordered_id", "to_text"]
 
 
 def new_id() -> str:
@@ -75,3 +75,9 @@ def to_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return dumps(value)
+
+
+def slug(name: str, fallback: str) -> str:
+    """An id made of a display name: lowercase letters and digits joined by dashes (`fallback` if none)."""
+    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
+    return "-".join(p for p in out.split("-") if p) or fallback

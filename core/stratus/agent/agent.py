@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from stratus._utils import slug
 from stratus.exceptions import ConfigError
 from stratus.models import infer_model
 from stratus.models.base import Model
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from stratus.learning import LearningMachine
     from stratus.storage.base import Store
 
-__all__ = ["Agent", "Instructions"]
+__all__ = ["Agent", "Instructions", "resolve_instructions"]
 
 Instructions = str | Sequence[str] | Callable[..., str | Sequence[str]] | None
 """Text, a list of lines, or a function (taking nothing or a `RunContext`) that returns either."""
@@ -91,7 +92,7 @@ class Agent:
 
     def __post_init__(self) -> None:
         if self.id is None:
-            self.id = _slug(self.name) if self.name else "agent"
+            self.id = slug(self.name, "agent") if self.name else "agent"
         if self.num_history_runs < 0 or self.max_tool_rounds < 0 or self.output_retries < 0 or self.retries < 0:
             raise ConfigError(
                 f"agent {self.id!r}: num_history_runs, max_tool_rounds, output_retries and retries must be >= 0"
@@ -166,14 +167,7 @@ class Agent:
 
     def get_instructions(self, context: RunContext) -> list[str]:
         """The instruction lines for this run (calling `instructions` if it is a function)."""
-        value = self.instructions
-        if callable(value):
-            value = value(context) if _takes_argument(value) else value()
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return [value] if value.strip() else []
-        return [line for line in value if line.strip()]
+        return resolve_instructions(self.instructions, context)
 
     # --- running ----------------------------------------------------------------------------------------
 
@@ -284,9 +278,15 @@ class Agent:
         return run_sync(run.result())
 
 
-def _slug(name: str) -> str:
-    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
-    return "-".join(p for p in out.split("-") if p) or "agent"
+def resolve_instructions(value: Instructions, context: RunContext) -> list[str]:
+    """Instruction lines from text, lines, or a function (taking nothing or the `RunContext`) returning either."""
+    if callable(value):
+        value = value(context) if _takes_argument(value) else value()
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [line for line in value if line.strip()]
 
 
 def _takes_argument(fn: Callable[..., Any]) -> bool:

@@ -7,24 +7,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any
 
+from stratus._runnable import Execution
 from stratus._utils import dumps
 from stratus.run import RunCancelled, RunCompleted, RunError, RunEvent, RunOutput, cancelled_event, run_tree
 
-__all__ = ["ActiveRun", "Execution", "RunRegistry", "sse"]
+__all__ = ["SAFE_ERRORS", "ActiveRun", "Execution", "RunRegistry", "respond", "sse"]
 
 logger = logging.getLogger("stratus.api")
 
 _END = object()
-
-
-class Execution(Protocol):
-    """One execution of an agent, a team or a workflow (`AgentRun`, `TeamRun`, `WorkflowRun`)."""
-
-    output: RunOutput
-
-    def events(self, *, stream: bool) -> AsyncIterator[RunEvent]: ...
 
 
 @dataclass(eq=False)
@@ -122,3 +115,50 @@ async def sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[str]:
     """Format events as Server-Sent Events: `event:` with the AgentOS name, `data:` with its JSON."""
     async for event in events:
         yield f"event: {event.kind}\ndata: {dumps(event.to_dict())}\n\n"
+
+
+SAFE_ERRORS = frozenset(
+    {
+        "RunLimitExceeded",
+        "OutputValidationError",
+        "ModelError",
+        "ConfigError",
+        "ToolDefinitionError",
+        "NotFoundError",
+        "RunCancelledError",
+        "StepFailedError",
+    }
+)
+"""Errors whose message is about the run, not the server's insides, so they are safe to show the caller."""
+
+
+async def respond(registry: RunRegistry, run: Execution, *, stream: bool) -> Any:
+    """Start `run` and answer the request: Server-Sent Events while it runs, or, buffered, the finished run
+    as JSON (an error status with a JSON `detail` when it did not complete)."""
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    from stratus.api._errors import status_for
+    from stratus.run import RunStatus
+
+    if stream:
+        active = registry.start(run, stream=True)
+        return StreamingResponse(
+            sse(registry.events(active)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    out = await registry.wait(registry.start(run, stream=False))
+    if out.status is RunStatus.COMPLETED:
+        return out.to_dict()
+    status = 409 if out.status is RunStatus.CANCELLED else status_for(out.exception or Exception())
+    detail = out.error if out.error_type in SAFE_ERRORS else "Internal server error"
+    return JSONResponse(
+        {
+            "detail": detail,
+            "error_type": out.error_type,
+            "run_id": out.run_id,
+            "session_id": out.session_id,
+            "status": out.status.value,
+        },
+        status_code=status,
+    )

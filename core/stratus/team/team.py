@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args, overload
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from stratus._runnable import Runnable
+from stratus._utils import slug
 from stratus.agent import Agent, Instructions
+from stratus.agent.agent import resolve_instructions
 from stratus.exceptions import ConfigError, NotFoundError
 from stratus.models import infer_model
 from stratus.models.base import Model
-from stratus.run import RunContext, RunEvent, RunOutput
+from stratus.run import RunContext
 from stratus.tools import Tool, Toolkit
 
 if TYPE_CHECKING:
     from stratus.storage.base import Store
+    from stratus.team._run import TeamRun
 
 __all__ = ["Team", "TeamMode"]
 
@@ -30,7 +33,7 @@ TeamMode = Literal["route", "coordinate", "broadcast"]
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
-class Team:
+class Team(Runnable):
     """A team: members (agents or teams) and a leader model that works with them in one of three `mode`s.
 
     The team's run is stored in the team's session; each member's run is stored in the same session as a run
@@ -83,7 +86,7 @@ class Team:
 
     def __post_init__(self) -> None:
         if self.id is None:
-            self.id = _slug(self.name) if self.name else "team"
+            self.id = slug(self.name, "team") if self.name else "team"
         if self.mode not in get_args(TeamMode):
             raise ConfigError(f"team {self.id!r}: mode must be one of {', '.join(get_args(TeamMode))}")
         if not self.members:
@@ -137,116 +140,26 @@ class Team:
 
     def get_instructions(self, context: RunContext) -> list[str]:
         """The team's own instruction lines for this run (calling `instructions` if it is a function)."""
-        value = self.instructions
-        if callable(value):
-            value = value(context) if _takes_argument(value) else value()
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return [value] if value.strip() else []
-        return [line for line in value if line.strip()]
+        return resolve_instructions(self.instructions, context)
 
     # --- running ----------------------------------------------------------------------------------------
 
-    @overload
-    def arun(
+    def _execution(
         self,
         input: str,
         *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> Awaitable[RunOutput]: ...
-
-    @overload
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> AsyncIterator[RunEvent]: ...
-
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
-        """Run the team on `input`.
-
-        Without `stream`, await it for the `RunOutput` (its `children` are the members' runs). With
-        `stream=True`, iterate it for events, from `TeamRunStarted` to one of `TeamRunCompleted`,
-        `TeamRunError` or `TeamRunCancelled`, with the members' events in between. A run that fails returns
-        (or ends with) status ERROR rather than raising.
-        """
+        session_id: str | None,
+        user_id: str | None,
+        session_state: dict[str, Any] | None,
+        run_id: str | None,
+    ) -> TeamRun:
+        """A team run: the `RunOutput`'s `children` are the members' runs; streamed, events go from
+        `TeamRunStarted` to `TeamRunCompleted`, `TeamRunError` or `TeamRunCancelled`, members' events between."""
         from stratus.team._run import TeamRun
 
-        run = TeamRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id)
-        return run.events(stream=True) if stream else run.result()
-
-    @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> RunOutput: ...
-
-    @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> Iterator[RunEvent]: ...
-
-    def run(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> RunOutput | Iterator[RunEvent]:
-        """The sync twin of `arun`."""
-        from stratus._sync import iterate_sync, run_sync
-        from stratus.team._run import TeamRun
-
-        run = TeamRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state)
-        if stream:
-            return iterate_sync(run.events(stream=True))
-        return run_sync(run.result())
+        return TeamRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id)
 
 
 def member_id_of(member: Agent | Team) -> str:
     """The id a team knows a member by."""
     return member.agent_id if isinstance(member, Agent) else member.team_id
-
-
-def _slug(name: str) -> str:
-    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
-    return "-".join(p for p in out.split("-") if p) or "team"
-
-
-def _takes_argument(fn: Callable[..., Any]) -> bool:
-    try:
-        return len(inspect.signature(fn).parameters) > 0
-    except (TypeError, ValueError):
-        return False

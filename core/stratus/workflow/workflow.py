@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, cast
 
+from stratus._runnable import Runnable
+from stratus._utils import slug
 from stratus.agent import Agent
 from stratus.exceptions import ConfigError
-from stratus.run import RunEvent, RunOutput
 from stratus.team import Team
 from stratus.workflow.steps import StepLike, WorkflowStep, as_step
 
 if TYPE_CHECKING:
     from stratus.storage.base import Store
+    from stratus.workflow._run import WorkflowRun
 
 __all__ = ["Workflow"]
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
-class Workflow:
+class Workflow(Runnable):
     """A workflow: steps run in order, each getting the previous one's output.
 
     A step is a `Step` (an agent, a team or a Python function; a bare Agent, Team or function is wrapped in
@@ -51,7 +53,7 @@ class Workflow:
 
     def __post_init__(self) -> None:
         if self.id is None:
-            self.id = _slug(self.name) if self.name else "workflow"
+            self.id = slug(self.name, "workflow") if self.name else "workflow"
         if not self.steps:
             raise ConfigError(f"workflow {self.id!r} has no steps")
         self.steps = tuple(as_step(step) for step in self.steps)
@@ -98,94 +100,19 @@ class Workflow:
 
     # --- running ----------------------------------------------------------------------------------------
 
-    @overload
-    def arun(
+    def _execution(
         self,
         input: str,
         *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> Awaitable[RunOutput]: ...
-
-    @overload
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> AsyncIterator[RunEvent]: ...
-
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
-        """Run the workflow on `input`.
-
-        Without `stream`, await it for the `RunOutput` (`content` is the last step's; `step_results` every
-        step's; `children` the agents' and teams' runs). With `stream=True`, iterate it for events. A run
-        whose step fails returns (or ends with) status ERROR rather than raising.
-        """
+        session_id: str | None,
+        user_id: str | None,
+        session_state: dict[str, Any] | None,
+        run_id: str | None,
+    ) -> WorkflowRun:
+        """A workflow run: the `RunOutput`'s `content` is the last step's, `step_results` every step's,
+        `children` the agents' and teams' runs."""
         from stratus.workflow._run import WorkflowRun
 
-        run = WorkflowRun(
+        return WorkflowRun(
             self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id
         )
-        return run.events(stream=True) if stream else run.result()
-
-    @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> RunOutput: ...
-
-    @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> Iterator[RunEvent]: ...
-
-    def run(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> RunOutput | Iterator[RunEvent]:
-        """The sync twin of `arun`."""
-        from stratus._sync import iterate_sync, run_sync
-        from stratus.workflow._run import WorkflowRun
-
-        run = WorkflowRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state)
-        if stream:
-            return iterate_sync(run.events(stream=True))
-        return run_sync(run.result())
-
-
-def _slug(name: str) -> str:
-    out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
-    return "-".join(p for p in out.split("-") if p) or "workflow"

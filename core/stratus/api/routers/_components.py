@@ -9,12 +9,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from stratus.api._deps import resolve_user_id
-from stratus.api._errors import status_for
 from stratus.api._forms import ParsedRun, parse_run_request
-from stratus.api._runs import Execution, RunRegistry, sse
+from stratus.api._runs import Execution, RunRegistry, respond
 from stratus.app import App
 from stratus.background import BackgroundRun, QueueError, enqueue_run
 from stratus.run import RunInput, RunOutput, RunStatus
@@ -24,20 +23,6 @@ from stratus.team import Team
 from stratus.workflow import Workflow
 
 __all__ = ["TEAM", "WORKFLOW", "Kind", "cancel_run", "create_run", "get_run", "list_runs"]
-
-# Errors whose message is about the run, not the server's insides, so they are safe to show the caller.
-_SAFE_ERRORS = frozenset(
-    {
-        "RunLimitExceeded",
-        "OutputValidationError",
-        "ModelError",
-        "ConfigError",
-        "ToolDefinitionError",
-        "NotFoundError",
-        "RunCancelledError",
-        "StepFailedError",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,29 +113,7 @@ async def create_run(
             {"run_id": out.run_id, "session_id": out.session_id, kind.key: component_id, "status": status.value},
             status_code=202,
         )
-    if body.stream:
-        active = registry.start(run, stream=True)
-        return StreamingResponse(
-            sse(registry.events(active)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    active = registry.start(run, stream=False)
-    out = await registry.wait(active)
-    if out.status is RunStatus.COMPLETED:
-        return out.to_dict()
-    status_code = 409 if out.status is RunStatus.CANCELLED else status_for(out.exception or Exception())
-    detail = out.error if out.error_type in _SAFE_ERRORS else "Internal server error"
-    return JSONResponse(
-        {
-            "detail": detail,
-            "error_type": out.error_type,
-            "run_id": out.run_id,
-            "session_id": out.session_id,
-            "status": out.status.value,
-        },
-        status_code=status_code,
-    )
+    return await respond(registry, run, stream=body.stream)
 
 
 def _statuses(status: str | None) -> list[RunStatus] | None:

@@ -7,13 +7,12 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from stratus.agent._loop import AgentRun
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
-from stratus.api._errors import status_for
 from stratus.api._forms import parse_run_request, run_request_openapi
-from stratus.api._runs import sse
+from stratus.api._runs import respond
 from stratus.api.schemas import agent_response
 from stratus.background import BackgroundRun, QueueError, enqueue_run
 from stratus.run import RunInput, RunStatus
@@ -97,43 +96,7 @@ async def create_run(agent_id: str, request: Request, app: AppDep, registry: Reg
             {"run_id": out.run_id, "session_id": out.session_id, "agent_id": out.agent_id, "status": status.value},
             status_code=202,
         )
-    if body.stream:
-        active = registry.start(run, stream=True)
-        return StreamingResponse(
-            sse(registry.events(active)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    active = registry.start(run, stream=False)
-    out = await registry.wait(active)
-    if out.status is RunStatus.COMPLETED:
-        return out.to_dict()
-    status = 409 if out.status is RunStatus.CANCELLED else status_for(out.exception or Exception())
-    detail = out.error if out.error_type in _SAFE_ERRORS else "Internal server error"
-    return JSONResponse(
-        {
-            "detail": detail,
-            "error_type": out.error_type,
-            "run_id": out.run_id,
-            "session_id": out.session_id,
-            "status": out.status.value,
-        },
-        status_code=status,
-    )
-
-
-# Errors whose message is about the run, not the server's insides, so they are safe to show the caller.
-_SAFE_ERRORS = frozenset(
-    {
-        "RunLimitExceeded",
-        "OutputValidationError",
-        "ModelError",
-        "ConfigError",
-        "ToolDefinitionError",
-        "NotFoundError",
-        "RunCancelledError",
-    }
-)
+    return await respond(registry, run, stream=body.stream)
 
 
 @router.get("/{agent_id}/runs", summary="List Agent Runs", operation_id="list_agent_runs")
