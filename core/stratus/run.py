@@ -17,18 +17,8 @@ from stratus.messages import Message, Usage
 
 __all__ = [
     "RUN_SCHEMA_VERSION",
-    "ConditionExecutionCompleted",
-    "ConditionExecutionStarted",
-    "LoopExecutionCompleted",
-    "LoopExecutionStarted",
-    "LoopIterationCompleted",
-    "LoopIterationStarted",
     "ModelRequestCompleted",
     "ModelRequestStarted",
-    "ParallelExecutionCompleted",
-    "ParallelExecutionStarted",
-    "RouterExecutionCompleted",
-    "RouterExecutionStarted",
     "RunCancelled",
     "RunCompleted",
     "RunContent",
@@ -41,30 +31,10 @@ __all__ = [
     "RunOutput",
     "RunStarted",
     "RunStatus",
-    "StepCompleted",
-    "StepError",
-    "StepEvent",
-    "StepStarted",
-    "StepsExecutionCompleted",
-    "StepsExecutionStarted",
-    "TeamModelRequestCompleted",
-    "TeamModelRequestStarted",
-    "TeamRunCancelled",
-    "TeamRunCompleted",
-    "TeamRunContent",
-    "TeamRunContentCompleted",
-    "TeamRunError",
-    "TeamRunStarted",
-    "TeamToolCallCompleted",
-    "TeamToolCallStarted",
     "ToolCallCompleted",
     "ToolCallStarted",
     "ToolExecution",
     "ToolkitUnavailable",
-    "WorkflowCancelled",
-    "WorkflowCompleted",
-    "WorkflowError",
-    "WorkflowStarted",
     "cancelled_event",
     "run_tree",
 ]
@@ -599,357 +569,10 @@ class RunCancelled(RunEvent):
         return {"reason": self.reason}
 
 
-# --- team events ------------------------------------------------------------------------------------------
-# A team's own run (its leader) speaks the agent's events under AgentOS' team names; each class derives from
-# its agent twin, so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
-# come in the same stream unchanged, one `nested_depth` deeper and with `parent_run_id` naming the team's run.
-
-
-class _TeamEvent:
-    """Mixin of a team's own events: their id keys are `team_id` and `team_name`."""
-
-    __slots__ = ()
-    component: ClassVar[str] = "team"
-    agent_id: str | None
-    agent_name: str | None
-
-    @property
-    def team_id(self) -> str | None:
-        return self.agent_id
-
-    @property
-    def team_name(self) -> str | None:
-        return self.agent_name
-
-
-class TeamRunStarted(_TeamEvent, RunStarted):
-    """The team's run began; names the leader's model."""
-
-    kind: ClassVar[str] = "TeamRunStarted"
-    __slots__ = ()
-
-
-class TeamModelRequestStarted(_TeamEvent, ModelRequestStarted):
-    kind: ClassVar[str] = "TeamModelRequestStarted"
-    __slots__ = ()
-
-
-class TeamModelRequestCompleted(_TeamEvent, ModelRequestCompleted):
-    kind: ClassVar[str] = "TeamModelRequestCompleted"
-    __slots__ = ()
-
-
-class TeamRunContent(_TeamEvent, RunContent):
-    """A piece of the team's answer."""
-
-    kind: ClassVar[str] = "TeamRunContent"
-    __slots__ = ()
-
-
-class TeamToolCallStarted(_TeamEvent, ToolCallStarted):
-    """The leader calls a tool (delegating to a member is one)."""
-
-    kind: ClassVar[str] = "TeamToolCallStarted"
-    __slots__ = ()
-
-
-class TeamToolCallCompleted(_TeamEvent, ToolCallCompleted):
-    kind: ClassVar[str] = "TeamToolCallCompleted"
-    __slots__ = ()
-
-
-class TeamRunContentCompleted(_TeamEvent, RunContentCompleted):
-    kind: ClassVar[str] = "TeamRunContentCompleted"
-    __slots__ = ()
-
-
-class TeamRunCompleted(_TeamEvent, RunCompleted):
-    """The team's run finished with its answer."""
-
-    kind: ClassVar[str] = "TeamRunCompleted"
-    __slots__ = ()
-
-
-class TeamRunError(_TeamEvent, RunError):
-    """The team's run failed (a member that fails does not fail the team: its own RunError says so)."""
-
-    kind: ClassVar[str] = "TeamRunError"
-    __slots__ = ()
-
-
-class TeamRunCancelled(_TeamEvent, RunCancelled):
-    kind: ClassVar[str] = "TeamRunCancelled"
-    __slots__ = ()
-
-
-# --- workflow events --------------------------------------------------------------------------------------
-
-
-class _WorkflowEvent:
-    """Mixin of a workflow's own events: their id keys are `workflow_id` and `workflow_name`."""
-
-    __slots__ = ()
-    component: ClassVar[str] = "workflow"
-    agent_id: str | None
-    agent_name: str | None
-
-    @property
-    def workflow_id(self) -> str | None:
-        return self.agent_id
-
-    @property
-    def workflow_name(self) -> str | None:
-        return self.agent_name
-
-
-class WorkflowStarted(_WorkflowEvent, RunEvent):
-    """The workflow's run began."""
-
-    kind: ClassVar[str] = "WorkflowStarted"
-    __slots__ = ()
-
-
-class WorkflowCompleted(_WorkflowEvent, RunCompleted):
-    """The workflow's run finished: the last step's content and every step's result."""
-
-    kind: ClassVar[str] = "WorkflowCompleted"
-    __slots__ = ()
-
-    def _fields(self) -> dict[str, Any]:
-        o = self.output
-        return {
-            "content": o.content_dict(),
-            "content_type": o.content_type,
-            "step_results": o.step_results or [],
-            "session_state": o.session_state,
-            "metrics": o.metrics.to_dict(),
-        }
-
-
-class WorkflowError(_WorkflowEvent, RunError):
-    """The workflow's run failed; `error` says why (which step, and its error)."""
-
-    kind: ClassVar[str] = "WorkflowError"
-    __slots__ = ()
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            "error": self.content,
-            "error_type": self.error_type,
-            "error_id": self.error_id,
-            "additional_data": self.additional_data,
-        }
-
-
-class WorkflowCancelled(_WorkflowEvent, RunCancelled):
-    kind: ClassVar[str] = "WorkflowCancelled"
-    __slots__ = ()
-
-
-@dataclass(slots=True, kw_only=True)
-class StepEvent(_WorkflowEvent, RunEvent):
-    """Base of the events of one step of a workflow's run. `step_index` is the step's position: an int at the
-    top level, a tuple (a list in JSON) inside Steps, Parallel, Condition, Loop and Router."""
-
-    kind: ClassVar[str] = "StepEvent"
-    step_name: str | None = None
-    step_index: int | tuple[int, ...] | None = None
-
-    def _step(self) -> dict[str, Any]:
-        index = list(self.step_index) if isinstance(self.step_index, tuple) else self.step_index
-        return {"step_name": self.step_name, "step_index": index}
-
-    def _fields(self) -> dict[str, Any]:
-        return self._step()
-
-
-class StepStarted(StepEvent):
-    kind: ClassVar[str] = "StepStarted"
-    __slots__ = ()
-
-
-@dataclass(slots=True, kw_only=True)
-class StepCompleted(StepEvent):
-    """A step finished; `step_response` is its `StepOutput` as a dict."""
-
-    kind: ClassVar[str] = "StepCompleted"
-    content: Any = None
-    content_type: str = "str"
-    step_response: dict[str, Any] | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "content": self.content,
-            "content_type": self.content_type,
-            "step_response": self.step_response,
-        }
-
-
-@dataclass(slots=True, kw_only=True)
-class StepError(StepEvent):
-    """A step failed: its function raised, or its agent's or team's run ended in error."""
-
-    kind: ClassVar[str] = "StepError"
-    error: str | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "error": self.error}
-
-
-@dataclass(slots=True, kw_only=True)
-class StepsExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "StepsExecutionStarted"
-    steps_count: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "steps_count": self.steps_count}
-
-
-@dataclass(slots=True, kw_only=True)
-class StepsExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "StepsExecutionCompleted"
-    steps_count: int | None = None
-    executed_steps: int | None = None
-    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "steps_count": self.steps_count,
-            "executed_steps": self.executed_steps,
-            "step_results": self.step_results,
-        }
-
-
-@dataclass(slots=True, kw_only=True)
-class ParallelExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "ParallelExecutionStarted"
-    parallel_step_count: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "parallel_step_count": self.parallel_step_count}
-
-
-@dataclass(slots=True, kw_only=True)
-class ParallelExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "ParallelExecutionCompleted"
-    parallel_step_count: int | None = None
-    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "parallel_step_count": self.parallel_step_count, "step_results": self.step_results}
-
-
-@dataclass(slots=True, kw_only=True)
-class ConditionExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "ConditionExecutionStarted"
-    condition_result: bool | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "condition_result": self.condition_result}
-
-
-@dataclass(slots=True, kw_only=True)
-class ConditionExecutionCompleted(StepEvent):
-    """`branch` is "if", "else", or None when the condition was false and there is no else branch."""
-
-    kind: ClassVar[str] = "ConditionExecutionCompleted"
-    condition_result: bool | None = None
-    executed_steps: int | None = None
-    branch: str | None = None
-    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "condition_result": self.condition_result,
-            "executed_steps": self.executed_steps,
-            "branch": self.branch,
-            "step_results": self.step_results,
-        }
-
-
-@dataclass(slots=True, kw_only=True)
-class LoopExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "LoopExecutionStarted"
-    max_iterations: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "max_iterations": self.max_iterations}
-
-
-@dataclass(slots=True, kw_only=True)
-class LoopIterationStarted(StepEvent):
-    kind: ClassVar[str] = "LoopIterationStarted"
-    iteration: int = 0
-    max_iterations: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "iteration": self.iteration, "max_iterations": self.max_iterations}
-
-
-@dataclass(slots=True, kw_only=True)
-class LoopIterationCompleted(StepEvent):
-    kind: ClassVar[str] = "LoopIterationCompleted"
-    iteration: int = 0
-    max_iterations: int | None = None
-    iteration_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-    should_continue: bool = True
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "iteration": self.iteration,
-            "max_iterations": self.max_iterations,
-            "iteration_results": self.iteration_results,
-            "should_continue": self.should_continue,
-        }
-
-
-@dataclass(slots=True, kw_only=True)
-class LoopExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "LoopExecutionCompleted"
-    total_iterations: int = 0
-    max_iterations: int | None = None
-    all_results: list[list[dict[str, Any]]] = field(default_factory=list[list[dict[str, Any]]])
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "total_iterations": self.total_iterations,
-            "max_iterations": self.max_iterations,
-            "all_results": self.all_results,
-        }
-
-
-@dataclass(slots=True, kw_only=True)
-class RouterExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "RouterExecutionStarted"
-    selected_steps: list[str] = field(default_factory=list[str])
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "selected_steps": self.selected_steps}
-
-
-@dataclass(slots=True, kw_only=True)
-class RouterExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "RouterExecutionCompleted"
-    selected_steps: list[str] = field(default_factory=list[str])
-    executed_steps: int | None = None
-    step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "selected_steps": self.selected_steps,
-            "executed_steps": self.executed_steps,
-            "step_results": self.step_results,
-        }
-
-
 def cancelled_event(output: RunOutput, reason: str) -> RunCancelled:
     """The event that ends the stream of a run cancelled from outside (an agent's, a team's or a workflow's)."""
+    from stratus.component_events import TeamRunCancelled, WorkflowCancelled
+
     cls = WorkflowCancelled if output.workflow_id else TeamRunCancelled if output.team_id else RunCancelled
     return cls(
         run_id=output.run_id,
@@ -968,3 +591,48 @@ def run_tree(output: RunOutput) -> list[RunOutput]:
     for child in output.children:
         found.extend(run_tree(child))
     return found
+
+
+_COMPONENT_EVENTS = frozenset(
+    [
+        "ConditionExecutionCompleted",
+        "ConditionExecutionStarted",
+        "LoopExecutionCompleted",
+        "LoopExecutionStarted",
+        "LoopIterationCompleted",
+        "LoopIterationStarted",
+        "ParallelExecutionCompleted",
+        "ParallelExecutionStarted",
+        "RouterExecutionCompleted",
+        "RouterExecutionStarted",
+        "StepCompleted",
+        "StepError",
+        "StepEvent",
+        "StepStarted",
+        "StepsExecutionCompleted",
+        "StepsExecutionStarted",
+        "TeamModelRequestCompleted",
+        "TeamModelRequestStarted",
+        "TeamRunCancelled",
+        "TeamRunCompleted",
+        "TeamRunContent",
+        "TeamRunContentCompleted",
+        "TeamRunError",
+        "TeamRunStarted",
+        "TeamToolCallCompleted",
+        "TeamToolCallStarted",
+        "WorkflowCancelled",
+        "WorkflowCompleted",
+        "WorkflowError",
+        "WorkflowStarted",
+    ]
+)
+
+
+def __getattr__(name: str) -> Any:
+    # Teams' and workflows' events live in `stratus.component_events`; they load when first asked for here.
+    if name in _COMPONENT_EVENTS:
+        from stratus import component_events
+
+        return getattr(component_events, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -147,7 +147,7 @@ def test_locally_shared_insights_can_be_curated_and_stay_indexed(tmp_path: Path)
 
         async def search(text: str) -> list[str]:
             vector = await learner.embedder.embed_query(text)
-            return [h.chunk.text for h in await learner._search_insights("helper", vector, text, 3)]  # pyright: ignore[reportPrivateUsage]
+            return [h.chunk.text for h in await learner.search_insights("helper", vector, text, 3)]
 
         assert client.portal.call(search, "prices") == ["quote prices in euros"]
         client.patch(f"/learnings/{created['learning_id']}", json={"content": {"insight": "quote prices in kroner"}})

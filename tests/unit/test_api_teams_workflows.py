@@ -17,10 +17,11 @@ from fastapi.testclient import TestClient
 
 from stratus import Agent, App, Parallel, Step, StepInput, Team, Workflow
 from stratus.api._runs import RunRegistry
+from stratus.component_events import WorkflowCancelled
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
-from stratus.run import RunEvent, RunOutput, RunStatus, WorkflowCancelled
+from stratus.run import RunEvent, RunOutput, RunStatus
 from stratus.storage.sqlite import SqliteStore
 from stratus.workflow._run import WorkflowRun
 

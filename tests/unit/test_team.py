@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from stratus import Agent, ConfigError, RunContext, RunStatus, Team, tool
-from stratus.messages import Message
-from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel, ScriptedModel, call
-from stratus.run import (
-    RunCompleted,
-    RunError,
-    RunEvent,
-    RunOutput,
+from stratus.component_events import (
     TeamRunCancelled,
     TeamRunCompleted,
     TeamRunContent,
@@ -24,6 +17,10 @@ from stratus.run import (
     TeamRunStarted,
     TeamToolCallCompleted,
 )
+from stratus.messages import Message
+from stratus.models.base import ModelRequest
+from stratus.models.testing import FunctionModel, ScriptedModel, call
+from stratus.run import RunCompleted, RunError, RunEvent, RunOutput
 from stratus.storage.sqlite import SqliteStore
 
 

@@ -27,10 +27,11 @@ from stratus import (
     Workflow,
     tool,
 )
+from stratus.component_events import StepCompleted, StepError, WorkflowCompleted, WorkflowError
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, ScriptedModel, call
-from stratus.run import RunError, RunEvent, RunOutput, StepCompleted, StepError, WorkflowCompleted, WorkflowError
+from stratus.run import RunError, RunEvent, RunOutput
 from stratus.storage.sqlite import SqliteStore
 from stratus.workflow._run import WorkflowRun
 

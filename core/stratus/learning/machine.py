@@ -21,8 +21,6 @@ least used, then least recently touched, items are evicted; `ttl_seconds` lets m
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -32,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from stratus.exceptions import ConfigError, ToolError
+from stratus.exceptions import ConfigError
+from stratus.learning._ranking import by_words, most_similar, ranked, rounded
 from stratus.learning.queue import InProcessLearningQueue, LearningError, LearningJob, LearningQueue
 from stratus.storage.records import LearningQuery, LearningRecord, MemoryQuery, UserMemory
 from stratus.tools import Tool
@@ -291,7 +290,7 @@ class LearningMachine:
                 record = await store.get_learning(_profile_id(user_id), user_id=user_id)
                 profile = dict((record.content if record else {}).get("fields") or {})
             if self.user_memories and user_id is not None:
-                memories = await self._memories(store, user_id)
+                memories = await self.memories(store, user_id)
         except Exception as exc:
             logger.warning("recall for user %s failed; the run goes on without it: %s", user_id, exc)
         if profile:
@@ -314,7 +313,7 @@ class LearningMachine:
                 logger.warning("recall could not embed the query; matching words instead: %s", exc)
         if memories:
             if needs_ranking:
-                memories = _ranked(memories, query_vector) if query_vector else _by_words(memories, query)
+                memories = ranked(memories, query_vector) if query_vector else by_words(memories, query)
             lines: list[str] = []
             for memory in memories[: self.recall_memories]:
                 cost = approx_tokens(memory.memory) + 2
@@ -328,7 +327,7 @@ class LearningMachine:
         if self.learned_knowledge and query.strip():
             try:
                 lines = []
-                for hit in await self._search_insights(agent_id, query_vector, query, self.recall_insights):
+                for hit in await self.search_insights(agent_id, query_vector, query, self.recall_insights):
                     cost = approx_tokens(hit.chunk.text) + 2
                     if cost > budget:
                         break
@@ -343,7 +342,7 @@ class LearningMachine:
             recall.text = "What you have learned so far (use it when it helps; do not recite it):\n" + "\n".join(parts)
         return recall
 
-    async def _memories(self, store: Store, user_id: str, *, embedded: bool = False) -> list[UserMemory]:
+    async def memories(self, store: Store, user_id: str, *, embedded: bool = False) -> list[UserMemory]:
         """The user's live memories, newest first (the cap keeps them few). With `embedded`, memories without
         an embedding (added or edited over the API) get one, stored for next time."""
         found: list[UserMemory] = []
@@ -358,7 +357,7 @@ class LearningMachine:
         if missing:
             vectors = await self.embedder.embed([m.memory for m in missing])
             for memory, vector in zip(missing, vectors, strict=True):
-                memory.embedding = _rounded(vector)
+                memory.embedding = rounded(vector)
                 await store.put_memory(memory)
         return found
 
@@ -442,7 +441,7 @@ class LearningMachine:
         profile: dict[str, Any] = {}
         if job.user_id is not None:
             if self.user_memories:
-                known = await self._memories(store, job.user_id)
+                known = await self.memories(store, job.user_id)
             if self.user_profile:
                 record = await store.get_learning(_profile_id(job.user_id), user_id=job.user_id)
                 profile = dict((record.content if record else {}).get("fields") or {})
@@ -463,7 +462,7 @@ class LearningMachine:
             if len(known) > 30:
                 try:
                     vector = await self.embedder.embed_query(f"{said}\n{answer[:1000]}")
-                    known = _ranked(known, vector)
+                    known = ranked(known, vector)
                 except Exception as exc:
                     logger.warning("could not rank known memories for extraction: %s", exc)
             listed = "\n".join(f"[{m.memory_id}] {m.memory}" for m in known[:30])
@@ -482,13 +481,13 @@ class LearningMachine:
         if user_id is not None and self.user_profile and extraction.profile:
             report.profile_fields = await self._update_profile(store, user_id, agent.agent_id, extraction.profile)
         if user_id is not None and self.user_memories:
-            known = {m.memory_id: m for m in await self._memories(store, user_id, embedded=True)}
+            known = {m.memory_id: m for m in await self.memories(store, user_id, embedded=True)}
             for memory_id in dict.fromkeys(extraction.forget):
                 if memory_id in known and await store.delete_memory(memory_id, user_id=user_id):
                     del known[memory_id]
                     report.memories_forgotten += 1
             for index, candidate in enumerate(extraction.memories):
-                outcome = await self._upsert_memory(
+                outcome = await self.remember(
                     store,
                     known,
                     user_id=user_id,
@@ -505,7 +504,7 @@ class LearningMachine:
                     report.memories_merged += 1
                 elif outcome == "replaced":
                     report.memories_replaced += 1
-            report.memories_evicted = await self._evict_memories(store, user_id, known)
+            report.memories_evicted = await self.evict_memories(store, user_id, known)
         if self.session_summary and extraction.session_summary and extraction.session_summary.strip():
             text = extraction.session_summary.strip()[:4000]
             updated = await store.update_session(
@@ -521,7 +520,7 @@ class LearningMachine:
                     report.insights_added += 1
                 elif outcome == "merged":
                     report.insights_merged += 1
-            report.insights_evicted = await self._evict_insights(store, agent.agent_id)
+            report.insights_evicted = await self.evict_insights(store, agent.agent_id)
 
     # --- the stores -------------------------------------------------------------------------------------
 
@@ -564,7 +563,7 @@ class LearningMachine:
             )
         return changed
 
-    async def _upsert_memory(
+    async def remember(
         self,
         store: Store,
         known: dict[str, UserMemory],
@@ -583,12 +582,12 @@ class LearningMachine:
         if not text:
             return "skipped"
         clean_topics = list(dict.fromkeys(t.strip().lower() for t in topics if t.strip()))[:5]
-        vector = _rounded(await self.embedder.embed_query(text))
+        vector = rounded(await self.embedder.embed_query(text))
         expires = int(time.time()) + self.ttl_seconds if self.ttl_seconds else None
         old = known.get(replaces) if replaces else None
         outcome = "replaced"
         if old is None:
-            old, similarity = _most_similar(known.values(), vector)
+            old, similarity = most_similar(known.values(), vector)
             outcome = "merged" if old is not None and similarity >= self.duplicate_similarity else "added"
             if outcome == "added":
                 old = None
@@ -617,7 +616,7 @@ class LearningMachine:
         known[memory.memory_id] = await store.put_memory(memory)
         return "added"
 
-    async def _evict_memories(self, store: Store, user_id: str, known: dict[str, UserMemory]) -> int:
+    async def evict_memories(self, store: Store, user_id: str, known: dict[str, UserMemory]) -> int:
         extra = len(known) - self.max_memories_per_user
         if extra <= 0:
             return 0
@@ -629,16 +628,16 @@ class LearningMachine:
                 evicted += 1
         return evicted
 
-    async def _ensure_index(self) -> None:
+    async def ensure_index(self) -> None:
         if not self._index_ready:
             await self.vector_db.create()
             self._index_ready = True
 
-    async def _search_insights(self, agent_id: str, vector: list[float] | None, text: str, limit: int) -> list[Any]:
+    async def search_insights(self, agent_id: str, vector: list[float] | None, text: str, limit: int) -> list[Any]:
         """The agent's insights for a query: by words (BM25) without a vector, by meaning and words with one."""
         from stratus.knowledge.vectordb.base import SearchMode
 
-        await self._ensure_index()
+        await self.ensure_index()
         if vector is None:
             mode = SearchMode.KEYWORD
         else:
@@ -656,7 +655,7 @@ class LearningMachine:
         if not text:
             return "skipped"
         vector = await self.embedder.embed_query(text)
-        await self._ensure_index()
+        await self.ensure_index()
         nearest = await self.vector_db.search(
             vector=vector, mode=SearchMode.VECTOR, filters={"agent_id": agent_id}, limit=1
         )
@@ -684,7 +683,7 @@ class LearningMachine:
         await self.vector_db.upsert([chunk])
         return "added"
 
-    async def _evict_insights(self, store: Store, agent_id: str) -> int:
+    async def evict_insights(self, store: Store, agent_id: str) -> int:
         found: list[LearningRecord] = []
         page = 1
         while True:
@@ -708,7 +707,7 @@ class LearningMachine:
     async def forget_user(self, store: Store, user_id: str) -> int:
         """Delete everything learned about one user (profile and memories). Returns how many records."""
         deleted = 0
-        for memory in await self._memories(store, user_id):
+        for memory in await self.memories(store, user_id):
             deleted += await store.delete_memory(memory.memory_id, user_id=user_id)
         deleted += await store.delete_learning(_profile_id(user_id), user_id=user_id)
         return deleted
@@ -717,165 +716,10 @@ class LearningMachine:
 
     def tools(self, store: Store, *, user_id: str | None, agent_id: str) -> list[Tool]:
         """The tools `agentic` mode gives a run, bound to its user."""
-        machine = self
+        from stratus.learning._tools import memory_tools
 
-        def me() -> str:
-            if user_id is None:
-                raise ToolError("this conversation has no known user, so nothing can be remembered about them")
-            return user_id
-
-        async def save_memory(memory: str, topics: list[str] | None = None) -> str:
-            """Remember a fact or preference about the user for later conversations. Call it when the user
-            shares something lasting about themselves; a memory close to one already saved updates it.
-
-            Args:
-                memory: One fact or preference, in the third person ("The user is vegetarian.").
-                topics: One to three short topics, e.g. ["food"].
-            """
-            owner = me()
-            known = {m.memory_id: m for m in await machine._memories(store, owner, embedded=True)}
-            outcome = await machine._upsert_memory(
-                store, known, user_id=owner, agent_id=agent_id, text=memory, topics=topics or []
-            )
-            await machine._evict_memories(store, owner, known)
-            return {"added": "Saved.", "merged": "Updated a memory saying nearly the same."}.get(
-                outcome, "Nothing saved."
-            )
-
-        async def search_memories(query: str) -> str:
-            """Look through what you remember about the user.
-
-            Args:
-                query: What to look for.
-            """
-            owner = me()
-            memories = await machine._memories(store, owner, embedded=True)
-            if not memories:
-                return "Nothing remembered about this user yet."
-            ranked = _ranked(memories, await machine.embedder.embed_query(query))[:10]
-            return "\n".join(
-                f"[{m.memory_id}] {m.memory}" + (f" (topics: {', '.join(m.topics)})" if m.topics else "")
-                for m in ranked
-            )
-
-        async def update_memory(memory_id: str, memory: str) -> str:
-            """Correct a memory (its id comes from search_memories).
-
-            Args:
-                memory_id: The memory's id.
-                memory: What it should say now.
-            """
-            owner = me()
-            known = {m.memory_id: m for m in await machine._memories(store, owner)}
-            if memory_id not in known:
-                raise ToolError(f"no memory {memory_id!r}; search_memories lists the ids")
-            await machine._upsert_memory(
-                store,
-                known,
-                user_id=owner,
-                agent_id=agent_id,
-                text=memory,
-                topics=known[memory_id].topics,
-                replaces=memory_id,
-            )
-            return "Updated."
-
-        async def forget_memory(memory_id: str) -> str:
-            """Forget a memory, e.g. when the user asks you to or it is no longer true.
-
-            Args:
-                memory_id: The memory's id (from search_memories).
-            """
-            if not await store.delete_memory(memory_id, user_id=me()):
-                raise ToolError(f"no memory {memory_id!r}; search_memories lists the ids")
-            return "Forgotten."
-
-        found = [Tool(save_memory), Tool(search_memories), Tool(update_memory), Tool(forget_memory)]
-        if self.learned_knowledge:
-
-            async def save_learning(insight: str) -> str:
-                """Save a general lesson that will help with any user's similar requests (never personal data).
-
-                Args:
-                    insight: The lesson, in one or two sentences.
-                """
-                outcome = await machine.save_insight(store, agent_id, insight)
-                await machine._evict_insights(store, agent_id)
-                return {"added": "Saved.", "merged": "Updated a lesson saying nearly the same."}.get(
-                    outcome, "Nothing saved."
-                )
-
-            async def search_learnings(query: str) -> str:
-                """Look through the general lessons learned from earlier conversations.
-
-                Args:
-                    query: What to look for.
-                """
-                vector = await machine.embedder.embed_query(query)
-                hits = await machine._search_insights(agent_id, vector, query, 5)
-                return "\n".join(f"- {h.chunk.text}" for h in hits) or "No lessons about that yet."
-
-            found += [Tool(save_learning), Tool(search_learnings)]
-        return found
+        return memory_tools(self, store, user_id=user_id, agent_id=agent_id)
 
 
 def _profile_id(user_id: str) -> str:
     return f"profile:{user_id}"
-
-
-def _rounded(vector: Sequence[float]) -> list[float]:
-    return [round(float(x), 5) for x in vector]  # a third of the bytes in a JSON record, no loss that matters
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    if len(a) != len(b):
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm > 0 else 0.0
-
-
-def _most_similar(memories: Any, vector: Sequence[float]) -> tuple[UserMemory | None, float]:
-    best: UserMemory | None = None
-    score = -1.0
-    for memory in memories:
-        if memory.embedding:
-            similarity = _cosine(memory.embedding, vector)
-            if similarity > score:
-                best, score = memory, similarity
-    return best, score
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _words(text: str) -> set[str]:
-    from stratus.knowledge.vectordb.embedded import STOPWORDS
-
-    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
-
-
-def _by_words(memories: list[UserMemory], query: str) -> list[UserMemory]:
-    """Memories sharing the query's rarer words first (each word weighted by its inverse frequency among the
-    user's memories, as BM25 does), then the most used, then the newest."""
-    wanted = _words(query)
-    bags = {m.memory_id: _words(m.memory + " " + " ".join(m.topics)) for m in memories}
-    frequency: dict[str, int] = {}
-    for bag in bags.values():
-        for word in bag & wanted:
-            frequency[word] = frequency.get(word, 0) + 1
-    total = len(memories)
-
-    def score(memory: UserMemory) -> float:
-        return sum(math.log(1 + total / frequency[w]) for w in bags[memory.memory_id] & wanted)
-
-    newest = sorted(memories, key=lambda m: (m.uses, m.updated_at), reverse=True)
-    return sorted(newest, key=score, reverse=True)
-
-
-def _ranked(memories: list[UserMemory], vector: Sequence[float] | None) -> list[UserMemory]:
-    """Most relevant first (newest first without a query vector, or for memories without an embedding)."""
-    newest = sorted(memories, key=lambda m: m.updated_at, reverse=True)
-    if vector is None:
-        return newest
-    return sorted(newest, key=lambda m: _cosine(m.embedding, vector) if m.embedding else -1.0, reverse=True)

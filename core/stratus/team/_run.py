@@ -28,6 +28,17 @@ from stratus._nesting import Emit, RunScope, SessionWriter, pump
 from stratus._utils import new_id, time_ordered_id, to_text
 from stratus.agent import Agent
 from stratus.agent._loop import AgentRun
+from stratus.component_events import (
+    TeamModelRequestCompleted,
+    TeamModelRequestStarted,
+    TeamRunCompleted,
+    TeamRunContent,
+    TeamRunContentCompleted,
+    TeamRunError,
+    TeamRunStarted,
+    TeamToolCallCompleted,
+    TeamToolCallStarted,
+)
 from stratus.exceptions import NotFoundError, RunLimitExceeded, StratusError, ToolError
 from stratus.messages import Message
 from stratus.models.base import Model, ModelRequest, ModelResponse
@@ -45,15 +56,6 @@ from stratus.run import (
     RunOutput,
     RunStarted,
     RunStatus,
-    TeamModelRequestCompleted,
-    TeamModelRequestStarted,
-    TeamRunCompleted,
-    TeamRunContent,
-    TeamRunContentCompleted,
-    TeamRunError,
-    TeamRunStarted,
-    TeamToolCallCompleted,
-    TeamToolCallStarted,
     ToolCallCompleted,
     ToolCallStarted,
 )

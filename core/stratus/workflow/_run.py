@@ -18,17 +18,9 @@ from typing import Any
 
 from stratus._nesting import Emit, RunScope, SessionWriter, pump
 from stratus._utils import new_id, time_ordered_id
+from stratus.component_events import WorkflowCompleted, WorkflowError, WorkflowStarted
 from stratus.exceptions import NotFoundError, StratusError
-from stratus.run import (
-    RunContext,
-    RunEvent,
-    RunInput,
-    RunOutput,
-    RunStatus,
-    WorkflowCompleted,
-    WorkflowError,
-    WorkflowStarted,
-)
+from stratus.run import RunContext, RunEvent, RunInput, RunOutput, RunStatus
 from stratus.storage.records import SessionType
 from stratus.workflow.steps import StepContext
 from stratus.workflow.types import StepInput, StepOutput, content_type_of

@@ -21,8 +21,7 @@ from typing import Any, TypeAlias, cast
 from stratus._nesting import Emit, RunScope
 from stratus._utils import to_text
 from stratus.agent import Agent
-from stratus.exceptions import ConfigError
-from stratus.run import (
+from stratus.component_events import (
     ConditionExecutionCompleted,
     ConditionExecutionStarted,
     LoopExecutionCompleted,
@@ -33,13 +32,14 @@ from stratus.run import (
     ParallelExecutionStarted,
     RouterExecutionCompleted,
     RouterExecutionStarted,
-    RunStatus,
     StepCompleted,
     StepError,
     StepsExecutionCompleted,
     StepsExecutionStarted,
     StepStarted,
 )
+from stratus.exceptions import ConfigError
+from stratus.run import RunStatus
 from stratus.team import Team
 from stratus.workflow.types import StepInput, StepOutput, content_type_of, json_content
 

@@ -115,7 +115,7 @@ async def _index(app: App, record: LearningRecord) -> None:
     from stratus.knowledge.documents import Chunk
 
     text = str(record.content.get("insight") or "").strip()
-    await machine._ensure_index()  # pyright: ignore[reportPrivateUsage]
+    await machine.ensure_index()
     if not text:
         await machine.vector_db.delete([record.learning_id])
         return
