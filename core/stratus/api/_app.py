@@ -76,13 +76,15 @@ def create_app(
     routers: Iterable[str] | None = None,
     title: str | None = None,
     auth: Authenticator | None = _FROM_ENV,
+    docs: bool = True,
 ) -> FastAPI:
     """A FastAPI application serving `app`.
 
     `routers` limits it to some route groups (see `ROUTERS`); all of them by default. `auth` verifies callers
     (see `stratus.api.auth`); by default it is what the environment configures, which locally is nothing
-    unless `STRATUS_API_KEY` is set. Agents without a store get the app's store. Runs still in flight at
-    shutdown are stored as CANCELLED.
+    unless `STRATUS_API_KEY` is set. `docs` serves the API docs pages, `/docs` and `/redoc`, with their assets
+    from this server (`stratus[local]`); the Lambda functions leave them out. Agents without a store get the
+    app's store. Runs still in flight at shutdown are stored as CANCELLED.
     """
     names = list(ROUTERS) if routers is None else list(routers)
     unknown = [n for n in names if n not in ROUTERS]
@@ -141,6 +143,8 @@ def create_app(
         description=app.description or "Agents served by stratus, compatible with AgentOS clients.",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN; install_docs serves them from here
+        redoc_url=None,
     )
     api.state.stratus = app
     api.state.runs = registry
@@ -157,7 +161,7 @@ def create_app(
             "agents": list(app.agents),
             "teams": list(app.teams),
             "workflows": list(app.workflows),
-            "docs": "/docs",
+            "docs": "/docs" if docs else None,
             "playground": "/playground",
         }
 
@@ -165,6 +169,10 @@ def create_app(
     async def playground() -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]
         return HTMLResponse(_playground_html())
 
+    if docs:
+        from stratus.api._docs import install_docs
+
+        install_docs(api)
     for name in names:
         api.include_router(ROUTERS[name])
     if authenticator is not None:

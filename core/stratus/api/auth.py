@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_KEYS_SECRET_NAME",
+    "DOCS_ASSETS_PATH",
     "OPEN_PATHS",
     "ApiKeyAuth",
     "AuthError",
@@ -51,6 +52,9 @@ __all__ = [
 
 OPEN_PATHS = frozenset({"/health", "/playground", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 """Paths served without authentication: liveness, and static pages that hold no data."""
+
+DOCS_ASSETS_PATH = "/docs/assets"
+"""Where the docs pages' scripts, styles and icon are served; open too (files from a package, no data)."""
 
 API_KEYS_SECRET_NAME = "STRATUS_API_KEYS"
 """The name under which `get_secret` finds the API keys document (the AWS bootstrap maps it to the secret)."""
@@ -199,7 +203,13 @@ class AuthMiddleware:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS or scope.get("method") == "OPTIONS":
+        path = str(scope.get("path", ""))
+        if (
+            scope["type"] != "http"
+            or path in OPEN_PATHS
+            or path.startswith(f"{DOCS_ASSETS_PATH}/")
+            or scope.get("method") == "OPTIONS"
+        ):
             await self.app(scope, receive, send)
             return
         raw = cast(list[tuple[bytes, bytes]], scope.get("headers") or [])
