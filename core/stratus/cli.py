@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
 import os
 import sys
 import uuid
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from stratus.app import load_app
@@ -22,7 +25,43 @@ from stratus.settings import STRATUS_APP, STRATUS_DB, STRATUS_LOG_LEVEL
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["LocalContext", "asgi_from_env", "invoke", "load_app", "main"]
+__all__ = ["DEMO_APP", "LocalContext", "asgi_from_env", "default_app", "invoke", "load_app", "main"]
+
+DEMO_APP = "examples.demo:app"
+"""The app the commands use when neither `--app` nor `STRATUS_APP` names one, if it is in the current folder."""
+
+_AWS_MODULES = ("aws_lambda_powertools", "mangum", "boto3", "botocore", "aws_xray_sdk")
+"""What the `aws` extra installs; a Lambda handler needs them."""
+
+
+def default_app() -> str | None:
+    """The app to use when `--app` is not given: `STRATUS_APP`, else the demo when `examples/demo.py` is in the
+    current folder (the repository's root), else None."""
+    spec = os.environ.get(STRATUS_APP)
+    if spec:
+        return spec
+    return DEMO_APP if (Path.cwd() / "examples" / "demo.py").is_file() else None
+
+
+def _app_of(args: argparse.Namespace) -> str:
+    spec: str | None = args.app
+    if not spec:
+        raise ConfigError(
+            f"name the app: --app module:attribute (or set {STRATUS_APP}; run from the repository's root to use "
+            f"{DEMO_APP})"
+        )
+    return spec
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stratus")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from stratus import __version__
+
+        return __version__
 
 
 def asgi_from_env() -> FastAPI:
@@ -72,12 +111,11 @@ def _aws_local() -> Any:
 def _dev(args: argparse.Namespace) -> int:
     import uvicorn
 
-    if not args.app:
-        raise ConfigError(f"name the app to serve: stratus dev --app module:attribute (or set {STRATUS_APP})")
-    os.environ[STRATUS_APP] = args.app
+    spec = _app_of(args)
+    os.environ[STRATUS_APP] = spec
     moto = _aws_local() if args.aws_local else None
-    load_app(args.app)  # fail here, with a clear message, rather than inside uvicorn's worker
-    print(f"stratus: serving {args.app} on http://{args.host}:{args.port} (API docs at /docs)", flush=True)
+    load_app(spec)  # fail here, with a clear message, rather than inside uvicorn's worker
+    print(f"stratus: serving {spec} on http://{args.host}:{args.port} (API docs at /docs)", flush=True)
     try:
         _serve(uvicorn, args)
     finally:
@@ -101,7 +139,7 @@ def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
 async def _ask(args: argparse.Namespace) -> int:
     from stratus.run import RunCompleted, RunContent, RunError, RunStatus
 
-    app = load_app(args.app)
+    app = load_app(_app_of(args))
     app.attach_store()
     agent = app.get_agent(args.agent) if args.agent else next(iter(app.agents.values()), None)
     if agent is None:
@@ -150,10 +188,37 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
     from stratus.aws.functions import function as spec_of
 
     spec_of(function)  # fail with the list of known functions on a typo
+    if not (Path.cwd() / "functions" / f"{function}.py").is_file():
+        raise ConfigError(f"no functions/{function}.py in {os.getcwd()}: run stratus invoke from the repository's root")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(f"functions.{function}")
+    try:
+        module = importlib.import_module(f"functions.{function}")
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in _AWS_MODULES:
+            raise ConfigError(
+                f"stratus invoke needs the aws extra ({missing} is missing): make install, "
+                "or pip install 'stratus[aws]'"
+            ) from None
+        raise
     return module.handler(event, LocalContext(function_name=function))
+
+
+def _readable(result: Any) -> Any:
+    """An API Gateway response with its JSON body decoded in place, so it prints as one JSON document."""
+    if not isinstance(result, dict):
+        return result
+    response = cast("dict[str, Any]", result)
+    headers = cast("dict[str, Any]", response.get("headers") or {})
+    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+    body = response.get("body")
+    if isinstance(body, str) and body and "json" in content_type and not response.get("isBase64Encoded"):
+        try:
+            return {**response, "body": json.loads(body)}
+        except ValueError:
+            return response
+    return response
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -162,11 +227,18 @@ def _invoke(args: argparse.Namespace) -> int:
             event = json.load(f)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the event {args.event}: {exc}") from None
-    try:
-        result = invoke(args.function, event)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    print(json.dumps(result, indent=2, default=str))
+    os.environ[STRATUS_APP] = _app_of(args)  # what the handler's bootstrap loads
+    out = sys.stdout
+    # Powertools writes its logs and metrics to stdout (CloudWatch reads them there on Lambda); here stdout is
+    # only the response, so they go to stderr: the logger's handler takes sys.stdout when it is built, on import.
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        try:
+            result = invoke(args.function, event)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
+    out.write(json.dumps(_readable(result), indent=2, default=str) + "\n")
+    out.flush()
     return 0
 
 
@@ -225,7 +297,7 @@ async def _knowledge(args: argparse.Namespace) -> int:
     from stratus.knowledge.knowledge import KnowledgeError
     from stratus.storage import ContentStatus
 
-    app = load_app(args.app)
+    app = load_app(_app_of(args))
     app.attach_store()
     base = app.get_knowledge(args.knowledge)
     status = 0
@@ -275,13 +347,21 @@ async def _knowledge(args: argparse.Namespace) -> int:
     return status
 
 
+_APP_HELP = (
+    f"module:attribute of the App (default: ${STRATUS_APP}, else {DEMO_APP} when run from the folder that "
+    "holds examples/demo.py)"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stratus` command."""
     parser = argparse.ArgumentParser(prog="stratus", description="Serve and run stratus agents.")
+    parser.add_argument("--version", action="version", version=f"stratus {_version()}")
+    app = default_app()
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="serve an app locally (FastAPI + uvicorn)")
-    dev.add_argument("--app", default=os.environ.get(STRATUS_APP), help="module:attribute of the App")
+    dev.add_argument("--app", default=app, help=_APP_HELP)
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--reload", action="store_true", help="restart when code changes")
@@ -294,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ask = commands.add_parser("ask", help="run an agent once and print its answer")
     ask.add_argument("message")
-    ask.add_argument("--app", default=os.environ.get(STRATUS_APP), required=STRATUS_APP not in os.environ)
+    ask.add_argument("--app", default=app, help=_APP_HELP)
     ask.add_argument("--agent", help="agent id (the app's first agent by default)")
     ask.add_argument("--session", help="session id, to continue a conversation")
     ask.add_argument("--user", help="user id")
@@ -303,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("invoke", help="run a Lambda function's handler locally with an event file")
     run.add_argument("function", help="a function of stratus.aws.functions.FUNCTIONS, e.g. sessions")
     run.add_argument("event", help="the event, e.g. events/sessions_list.json")
+    run.add_argument("--app", default=app, help=_APP_HELP)
 
     apikey = commands.add_parser("apikey", help="make an API key and the entry for the API keys secret")
     apikey.add_argument("--user", required=True, help="the user id the key stands for")
@@ -314,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         knowledge_commands.add_parser("add", help="read, chunk, embed and index files (folders: their files)"),
         knowledge_commands.add_parser("search", help="print the passages that best answer a query"),
     ):
-        sub.add_argument("--app", default=os.environ.get(STRATUS_APP), required=STRATUS_APP not in os.environ)
+        sub.add_argument("--app", default=app, help=_APP_HELP)
         sub.add_argument("--knowledge", help="the knowledge base (when the app has several)")
         sub.add_argument("--user", help="the user the content belongs to")
     knowledge_commands.choices["add"].add_argument("paths", nargs="+")
