@@ -37,15 +37,21 @@ STRATUS_VECTOR_DB = "STRATUS_VECTOR_DB"
 def vector_db_from_env(collection: str, *, dimensions: int) -> VectorDb:
     """The vector store `STRATUS_VECTOR_DB` names, for one collection (see the module's docstring)."""
     url = (os.environ.get(STRATUS_VECTOR_DB) or "embedded").strip()
+    if url == "embedded":  # the bare word names the default folder; urlsplit would read it as a relative path
+        url = "embedded://"
     parts = urlsplit(url)
-    scheme = parts.scheme or url
-    if scheme == "embedded":
-        from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
+    if parts.scheme == "embedded":
+        from stratus.knowledge.vectordb.embedded import DEFAULT_PATH, EmbeddedVectorDb
 
+        if parts.netloc:
+            raise ConfigError(
+                f"{STRATUS_VECTOR_DB}={url!r}: put three slashes before a relative folder (embedded:///vectors), "
+                "four before an absolute one (embedded:////srv/vectors)"
+            )
         # As in sqlite URLs: embedded:///relative/folder, embedded:////absolute/folder.
         folder = parts.path[1:] if parts.path.startswith("/") else parts.path
-        return EmbeddedVectorDb(collection, dimensions=dimensions, path=folder or ".stratus/knowledge")
-    if scheme == "opensearch":
+        return EmbeddedVectorDb(collection, dimensions=dimensions, path=folder or DEFAULT_PATH)
+    if parts.scheme == "opensearch":
         from stratus.knowledge.vectordb.opensearch import OpenSearchVectorDb
 
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}

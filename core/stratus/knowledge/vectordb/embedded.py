@@ -29,9 +29,13 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["EmbeddedVectorDb"]
+__all__ = ["DEFAULT_PATH", "EmbeddedVectorDb"]
 
 T = TypeVar("T")
+
+DEFAULT_PATH = ".stratus/knowledge"
+"""The folder of the collections when none is named: under `.stratus/` in the working directory, beside the
+SQLite store (`.stratus/stratus.db`), so `make clean` and `.gitignore` cover both."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,9 +97,7 @@ class EmbeddedVectorDb(VectorDb):
         path: The folder of the files (default `.stratus/knowledge`).
     """
 
-    def __init__(
-        self, collection: str = "knowledge", *, dimensions: int, path: str | Path = ".stratus/knowledge"
-    ) -> None:
+    def __init__(self, collection: str = "knowledge", *, dimensions: int, path: str | Path = DEFAULT_PATH) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", collection):
             raise ConfigError(f"collection name {collection!r}: use 1-100 letters, digits, '_', '-' or '.'")
         if dimensions <= 0:
