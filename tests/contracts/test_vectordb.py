@@ -193,6 +193,51 @@ async def test_bad_input_is_refused(db: VectorDb) -> None:
     assert await db.count() == 0
 
 
+async def test_chunks_come_back_with_their_text_and_metadata_to_embed_again(db: VectorDb) -> None:
+    await db.upsert(CORPUS)
+    await db.upsert([chunk("trip", 1, "Book the hotel in Bergen by the harbour.", [0, 0, 1, 0], topic="travel")])
+
+    trip = await db.chunks({"content_id": "trip"})
+
+    assert [c.id for c in trip] == ["trip:0", "trip:1"]
+    assert [c.text for c in trip] == [
+        "The train to Oslo leaves at nine from platform two.",
+        "Book the hotel in Bergen by the harbour.",
+    ]
+    assert trip[0].metadata == {"topic": "travel", "year": 2023}
+    assert {c.content_id for c in trip} == {"trip"}
+    assert all(c.embedding is None for c in trip)
+    assert [c.id for c in await db.chunks({"topic": ["money", "pets"], "year": 2024})] == ["pets:1", "tax:0"]
+    assert await db.chunks({"content_id": "nothing"}) == []
+    with pytest.raises(VectorDbError, match="at least one filter"):
+        await db.chunks({})
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+async def test_a_collection_never_created_finds_nothing_and_is_not_created(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # What lets a knowledge base look into another embedder's collection without making one.
+    store = FACTORIES[kind](request, tmp_path)("never")
+
+    assert await store.count() == 0
+    assert await store.chunks({"content_id": "x"}) == []
+    assert await store.search(vector=[1, 0, 0, 0], mode=SearchMode.VECTOR) == []
+    assert await store.search(text="x", mode=SearchMode.KEYWORD) == []
+    assert await store.delete(["x:0"]) == 0
+    assert await store.delete_where({"content_id": "x"}) == 0
+    await store.drop()
+    await store.close()
+
+    if isinstance(store, EmbeddedVectorDb):
+        assert not store.file.exists()
+    else:
+        from stratus.knowledge.vectordb.opensearch import OpenSearchVectorDb
+
+        assert isinstance(store, OpenSearchVectorDb)
+        assert not store.client.indices.exists(index="never")  # asked of the (fake) server
+
+
 # --- the embedded store's own promises ---------------------------------------------------------------------
 
 

@@ -313,6 +313,30 @@ async def test_serverless_lookups_page_past_the_documents_already_seen(monkeypat
     assert await db.count() == 0
 
 
+async def test_chunks_page_past_the_documents_already_seen_without_their_vectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(opensearch, "_LOOKUP_PAGE", 2)
+    db, fake = store("aoss")
+    await db.upsert([chunk("big", i, f"Part {i}.", [1, 0, 0, i]) for i in range(5)])
+    # A copy of one chunk left by Serverless' lag comes back once.
+    stale = {"chunk_id": "big:3", "content_id": "big", "text": "Part 3.", "metadata": {}}
+    fake.client().bulk(
+        index="kb", body=json.dumps({"index": {}}) + "\n" + json.dumps(stale | {"embedding": [1, 0, 0, 3]})
+    )
+    fake.requests.clear()
+
+    found = await db.chunks({"content_id": "big"})
+
+    assert [(c.id, c.text) for c in found] == [(f"big:{i}", f"Part {i}.") for i in range(5)]
+    bodies = [r.body for r in fake.requests_to("POST", "/kb/_search")]
+    assert len(bodies) == 4  # six documents, two a page, then an empty page
+    assert all(b["_source"] == {"excludes": ["embedding"]} for b in bodies)
+    assert bodies[0]["query"] == {"bool": {"filter": [{"term": {"content_id": "big"}}]}}
+    assert bodies[2]["query"]["bool"]["must_not"] == [{"ids": {"values": ["fake-1", "fake-2", "fake-3", "fake-4"]}}]
+    assert not fake.requests_to("PUT", "/kb")
+
+
 async def test_vector_scores_are_cosine_similarities() -> None:
     db, _ = store("es")
     await db.upsert(
@@ -403,6 +427,7 @@ async def test_reads_and_deletes_on_a_missing_index_find_nothing_and_create_noth
         assert await db.search(vector=[1, 0, 0, 0], text="x", limit=3) == []
         assert await db.delete(["a:0"]) == 0
         assert await db.delete_where({"topic": "x"}) == 0
+        assert await db.chunks({"content_id": "a"}) == []
         await db.drop()
 
         assert "kb" not in fake.indices

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratus._utils import new_id
 from stratus.exceptions import ConfigError, NotFoundError, StratusError
-from stratus.knowledge.documents import Chunk, SearchHit
+from stratus.knowledge.documents import Chunk, Document, SearchHit, approx_tokens
 from stratus.knowledge.embedders import Embedder, default_embedder
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, check_filters
 from stratus.storage.records import ContentQuery, ContentRecord, ContentStatus
@@ -33,6 +33,10 @@ logger = logging.getLogger("stratus.knowledge")
 
 ANONYMOUS = ""
 """The `user_id` chunk metadata of content no user added (a filter cannot match a null)."""
+
+_LEGACY = ""
+"""In `ContentRecord.embedders`: the collection named after the knowledge base alone, where content indexed
+before stratus kept one collection per embedder is (its vectors' length unknown)."""
 
 _EMBED_BATCH = 64
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -54,11 +58,17 @@ class Knowledge:
     chunker a `RecursiveChunker` of about 1,000 tokens (fewer when the embedder reads less), and the content
     records live in the app's store.
 
+    Without a `vector_db`, each embedder gets its own collection of the store `STRATUS_VECTOR_DB` names
+    (`collection_for`), and a change of embedder is never a dead end: the first time the knowledge base is used
+    with another embedder, content indexed only with earlier ones is embedded again from the chunk texts their
+    collections hold (progress is logged), and changing back finds the earlier vectors still there.
+
     Args:
         name: The knowledge base's id (its collection, its `knowledge_id` in the API).
         description: What it holds (shown to the model with the search tool).
-        vector_db: Where chunks are indexed.
-        embedder: What turns text into vectors (must match the vector store's dimensions).
+        vector_db: Where chunks are indexed: this one collection whatever the embedder (whose dimensions it
+            must match); by default, one collection per embedder.
+        embedder: What turns text into vectors.
         chunker: How documents are cut.
         store: Where content records live (the app's store when served).
         per_user: Each user sees and searches only what they added (the default); False shares everything.
@@ -91,9 +101,12 @@ class Knowledge:
         self.limit = limit
         self.store = store
         self._vector_db = vector_db
+        self._per_embedder = vector_db is None  # the default: one collection per embedder, kept in step
+        self._others: dict[str, VectorDb] = {}  # other embedders' collections, opened to read or delete
         self._embedder = embedder
         self._chunker = chunker
         self._ready = False
+        self._ready_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     def __repr__(self) -> str:
         return f"Knowledge(name={self.id!r})"
@@ -107,11 +120,20 @@ class Knowledge:
         return self._embedder
 
     @property
+    def embedding_space(self) -> str:
+        """The vectors this knowledge base makes now, as `ContentRecord.embedders` names them:
+        `<embedder id>@<dimensions>`."""
+        return f"{self.embedder.id}@{self.embedder.dimensions}"
+
+    @property
     def vector_db(self) -> VectorDb:
         if self._vector_db is None:
-            from stratus.knowledge.vectordb import vector_db_from_env
+            from stratus.knowledge.vectordb import collection_for, vector_db_from_env
 
-            self._vector_db = vector_db_from_env(self.id, dimensions=self.embedder.dimensions)
+            embedder = self.embedder
+            self._vector_db = vector_db_from_env(
+                collection_for(self.id, embedder.id, embedder.dimensions), dimensions=embedder.dimensions
+            )
         return self._vector_db
 
     @property
@@ -140,14 +162,145 @@ class Knowledge:
         return self.store
 
     async def _ensure_index(self) -> None:
-        if not self._ready:
+        if self._ready:
+            return
+        loop = asyncio.get_running_loop()
+        if self._ready_lock is None or self._ready_lock[0] is not loop:
+            self._ready_lock = (loop, asyncio.Lock())
+        async with self._ready_lock[1]:  # one catch-up, which the other first callers wait for
+            if self._ready:
+                return
             if self.vector_db.dimensions != self.embedder.dimensions:
                 raise ConfigError(
                     f"knowledge {self.id!r}: the embedder makes {self.embedder.dimensions} floats but the vector "
                     f"store holds {self.vector_db.dimensions}"
                 )
             await self.vector_db.create()
+            if self._per_embedder:
+                await self._catch_up()
             self._ready = True
+
+    def _collection(self, space: str) -> VectorDb | None:
+        """The collection of this knowledge base that holds `space`'s vectors (None: a name not understood)."""
+        if space == self.embedding_space:
+            return self.vector_db
+        found = self._others.get(space)
+        if found is None:
+            from stratus.knowledge.vectordb import collection_for, vector_db_from_env
+
+            if space == _LEGACY:
+                # Of unknown length: reading texts and deleting do not need it (an embedded file refuses).
+                found = vector_db_from_env(self.id, dimensions=self.embedder.dimensions)
+            else:
+                model, _, size = space.rpartition("@")
+                if not model or not size.isdigit() or int(size) <= 0:
+                    return None
+                found = vector_db_from_env(collection_for(self.id, model, int(size)), dimensions=int(size))
+            self._others[space] = found
+        return found
+
+    async def _catch_up(self) -> None:
+        """Embed again with the current embedder the content indexed (completed) only with other embedders,
+        from the chunk texts their collections hold. Best effort: what fails is logged and tried again the next
+        time the knowledge base is opened; content whose chunks are nowhere ends FAILED, to be added again."""
+        space = self.embedding_space
+        try:
+            behind = [
+                r
+                for r in await self._all(None)
+                if r.status is ContentStatus.COMPLETED and space not in (r.embedders or ())
+            ]
+        except Exception:
+            logger.exception("knowledge %s: could not list its content to catch up with %s", self.id, space)
+            return
+        if not behind:
+            return
+        logger.info(
+            "knowledge %s: %d content(s) were indexed with another embedder; embedding them again with %s",
+            self.id,
+            len(behind),
+            space,
+        )
+        for done, record in enumerate(behind, 1):
+            try:
+                chunks = await self._embed_again(record)
+            except Exception as exc:
+                logger.warning(
+                    "knowledge %s: embedding %s (%s) again with %s failed: %s; the rest waits until the knowledge "
+                    "base is next opened",
+                    self.id,
+                    record.content_id,
+                    record.name,
+                    space,
+                    f"{type(exc).__name__}: {exc}",
+                )
+                return
+            logger.info(
+                "knowledge %s: %d/%d embedded again with %s: %s (%s)",
+                self.id,
+                done,
+                len(behind),
+                space,
+                record.name,
+                f"{chunks} chunks" if chunks else "its chunks were not found; add it again",
+            )
+
+    async def _embed_again(self, record: ContentRecord) -> int:
+        """Index one content's chunks, read from another embedder's collection, with the current embedder;
+        returns how many (0: none was found, and the record is now FAILED)."""
+        store = self._store()
+        found: list[Chunk] = []
+        for source in record.embedders if record.embedders is not None else [_LEGACY]:
+            db = self._collection(source)
+            if db is None or db is self.vector_db:
+                continue
+            try:
+                found = await db.chunks({"content_id": record.content_id})
+            except ConfigError as exc:  # e.g. an embedded file of another length under the old name
+                logger.warning("knowledge %s: %s cannot be read: %s", self.id, db, exc)
+                continue
+            if found:
+                break
+        current = await store.get_content(record.content_id, knowledge_id=self.id)
+        if current is None:
+            return 0  # deleted meanwhile
+        if not found:
+            message = (
+                f"indexed with another embedder, whose chunks are gone: add it again to index it with "
+                f"{self.embedding_space}"
+            )
+            await store.put_content(
+                replace(current, status=ContentStatus.FAILED, status_message=message, chunk_count=0, embedders=None)
+            )
+            return 0
+        found.sort(key=lambda c: (_chunk_index(c), c.id))
+        size = self.default_chunk_size
+        if any(approx_tokens(c.text) > size for c in found):
+            # Cut for a model that read more than this one: cut again, or the model would embed only the start.
+            from stratus.knowledge.chunking import RecursiveChunker
+
+            documents = [Document(c.text, {k: v for k, v in c.metadata.items() if k != "chunk"}) for c in found]
+            pieces = await RecursiveChunker(size_tokens=size).chunk(documents)
+            found = [
+                Chunk(
+                    id=f"{record.content_id}:{i}",
+                    content_id=record.content_id,
+                    text=piece.text,
+                    metadata={**piece.metadata, "chunk": i},
+                )
+                for i, piece in enumerate(pieces)
+            ]
+        for start in range(0, len(found), _EMBED_BATCH):
+            batch = found[start : start + _EMBED_BATCH]
+            vectors = await self.embedder.embed([c.text for c in batch])
+            await self.vector_db.upsert([replace(c, embedding=v) for c, v in zip(batch, vectors, strict=True)])
+        current = await store.get_content(record.content_id, knowledge_id=self.id)
+        if current is None:  # deleted while it was embedded: leave nothing of it
+            await self.vector_db.delete_where({"content_id": record.content_id})
+            return 0
+        listed = current.embedders if current.embedders is not None else [_LEGACY]
+        await store.put_content(replace(current, embedders=[*listed, self.embedding_space]))
+        return len(found)
 
     # --- adding -----------------------------------------------------------------------------------------
 
@@ -297,7 +450,13 @@ class Knowledge:
             if stale > total:
                 await self.vector_db.delete([f"{record.content_id}:{i}" for i in range(total, stale)])
             record = await store.put_content(
-                replace(record, status=ContentStatus.COMPLETED, status_message=f"{total} chunks", chunk_count=total)
+                replace(
+                    record,
+                    status=ContentStatus.COMPLETED,
+                    status_message=f"{total} chunks",
+                    chunk_count=total,
+                    embedders=[self.embedding_space] if self._per_embedder else None,
+                )
             )
         except asyncio.CancelledError:
             await asyncio.shield(self.fail(record, "ingestion was interrupted; add the content again"))
@@ -415,12 +574,24 @@ class Knowledge:
     # --- deleting -----------------------------------------------------------------------------------------
 
     async def delete_content(self, content_id: str, *, user_id: str | None = None) -> bool:
-        """Delete content and its chunks; False if there was none the caller may delete."""
-        record = await self.get_content(content_id, user_id=user_id)
-        if record is None:
+        """Delete content and its chunks (in every embedder's collection); False if there was none the caller
+        may delete."""
+        if await self.get_content(content_id, user_id=user_id) is None:
             return False
         await self._ensure_index()
+        record = await self.get_content(content_id, user_id=user_id)  # as the catch-up may have left it
+        if record is None:
+            return False
         await self.vector_db.delete_where({"content_id": content_id})
+        if self._per_embedder:
+            for space in record.embedders if record.embedders is not None else [_LEGACY]:
+                db = self._collection(space)
+                if db is None or db is self.vector_db:
+                    continue
+                try:
+                    await db.delete_where({"content_id": content_id})
+                except ConfigError as exc:  # e.g. an embedded file of another length under the old name
+                    logger.warning("knowledge %s: the chunks of %s in %s stay: %s", self.id, content_id, db, exc)
         return await self._store().delete_content(content_id, knowledge_id=self.id)
 
     async def delete_where(self, metadata: Filters, *, user_id: str | None = None) -> int:
@@ -455,8 +626,14 @@ class Knowledge:
             page += 1
 
     async def close(self) -> None:
-        if self._vector_db is not None:
-            await self._vector_db.close()
+        for db in [*([self._vector_db] if self._vector_db is not None else []), *self._others.values()]:
+            await db.close()
+        self._others.clear()
+
+
+def _chunk_index(chunk: Chunk) -> int:
+    index = chunk.metadata.get("chunk")
+    return index if isinstance(index, int) else 0
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:

@@ -211,6 +211,10 @@ class ContentRecord:
     """Who added it; with a per-user knowledge base, only they see it."""
     source_url: str | None = None
     """Where it was fetched from, when added from a URL."""
+    embedders: list[str] | None = None
+    """The embedders whose vectors of this content are indexed (`<embedder id>@<dimensions>`), each in its own
+    collection, so the knowledge base knows what to embed again when its embedder changes; `""` names the
+    collection of content indexed before stratus kept this list (None), named after the knowledge base alone."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -5,11 +5,16 @@
 `embedded` (the default, files under `.stratus/knowledge/`), `embedded:///path/to/folder`, or
 `opensearch://<endpoint host>?service=aoss&region=eu-west-1` (`service=es` for a managed domain); the index is
 named after the collection.
+
+A knowledge base keeps one collection per embedder, named by `collection_for` (`docs.all-minilm-l6-v2-384`):
+vectors of different models (or lengths) never share an index, so changing the embedder opens another
+collection instead of failing on the old one, and changing back finds the old vectors again.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,10 +33,18 @@ __all__ = [
     "SearchMode",
     "VectorDb",
     "VectorDbError",
+    "collection_for",
     "vector_db_from_env",
 ]
 
 STRATUS_VECTOR_DB = "STRATUS_VECTOR_DB"
+
+
+def collection_for(name: str, embedder_id: str, dimensions: int) -> str:
+    """The collection holding `name`'s vectors made by one embedder: `<name>.<embedder id>-<dimensions>`, the
+    id lower-cased, each run of characters other than letters and digits made one `-`, and cut at 48."""
+    model = re.sub(r"[^a-z0-9]+", "-", embedder_id.lower()).strip("-")[:48].strip("-") or "embedder"
+    return f"{name}.{model}-{dimensions}"
 
 
 def vector_db_from_env(collection: str, *, dimensions: int) -> VectorDb:

@@ -90,7 +90,8 @@ class VectorDb(ABC):
     """Where chunks and their vectors live, and how they are searched.
 
     Chunks carry their own embeddings in; searches take a query vector (vector, hybrid) and/or the query
-    text (keyword, hybrid). Every method is async.
+    text (keyword, hybrid). Every method is async. Only `create` and `upsert` create a collection that does not
+    exist: searches, counts and deletes of a missing one find nothing.
     """
 
     @property
@@ -138,6 +139,12 @@ class VectorDb(ABC):
     @abstractmethod
     async def drop(self) -> None:
         """Delete the index and everything in it."""
+
+    async def chunks(self, filters: Filters) -> list[Chunk]:
+        """Every chunk that matches `filters` (which must not be empty), with its text and metadata but no
+        embedding, in id order: what it takes to embed the same chunks again with another model. A collection
+        that does not exist holds none, and reading it does not create it."""
+        raise VectorDbError(f"{type(self).__name__} cannot read its chunks back")
 
     async def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing
         """Release connections."""

@@ -98,8 +98,8 @@ class EmbeddedVectorDb(VectorDb):
     """
 
     def __init__(self, collection: str = "knowledge", *, dimensions: int, path: str | Path = DEFAULT_PATH) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", collection):
-            raise ConfigError(f"collection name {collection!r}: use 1-100 letters, digits, '_', '-' or '.'")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", collection):
+            raise ConfigError(f"collection name {collection!r}: use 1-200 letters, digits, '_', '-' or '.'")
         if dimensions <= 0:
             raise ConfigError("dimensions must be positive")
         self.collection = collection
@@ -145,9 +145,14 @@ class EmbeddedVectorDb(VectorDb):
             self._conn = conn
         return self._conn
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, missing: T | None = None) -> T:
+        """Run `fn` on the connection, in a thread. With `missing` given, a collection whose file does not
+        exist answers `missing` and is not created (reads and deletes create nothing)."""
+
         def locked() -> T:
             with self._lock:
+                if missing is not None and self._conn is None and not self.file.exists():
+                    return missing
                 try:
                     return fn(self._connect())
                 except sqlite3.Error as exc:
@@ -260,7 +265,7 @@ class EmbeddedVectorDb(VectorDb):
                 return by_keyword[:limit]
             return fuse(by_vector, by_keyword, limit)
 
-        return await self._call(run)
+        return await self._call(run, missing=[])
 
     def _vector_search(
         self, conn: sqlite3.Connection, vector: Sequence[float] | None, filters: dict[str, list[Any]], pool: int
@@ -334,7 +339,7 @@ class EmbeddedVectorDb(VectorDb):
             self._forget_matrix()
             return deleted
 
-        return await self._call(remove)
+        return await self._call(remove, missing=0)
 
     async def delete_where(self, filters: Filters) -> int:
         wanted = check_filters(filters)
@@ -347,21 +352,35 @@ class EmbeddedVectorDb(VectorDb):
             self._forget_matrix()
             return deleted
 
-        return await self._call(remove)
+        return await self._call(remove, missing=0)
 
     async def count(self, filters: Filters | None = None) -> int:
         wanted = check_filters(filters)
         return await self._call(
-            lambda conn: int(conn.execute(*_filtered("SELECT COUNT(*) FROM chunks", wanted)).fetchone()[0])
+            lambda conn: int(conn.execute(*_filtered("SELECT COUNT(*) FROM chunks", wanted)).fetchone()[0]),
+            missing=0,
         )
 
+    async def chunks(self, filters: Filters) -> list[Chunk]:
+        wanted = check_filters(filters)
+        if not wanted:
+            raise VectorDbError("chunks needs at least one filter")
+
+        def read(conn: sqlite3.Connection) -> list[Chunk]:
+            sql, args = _filtered("SELECT id, content_id, text, metadata FROM chunks", wanted)
+            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+            return [Chunk(id=r[0], content_id=r[1], text=r[2], metadata=json.loads(r[3])) for r in rows]
+
+        return await self._call(read, missing=[])
+
     async def drop(self) -> None:
-        def remove(conn: sqlite3.Connection) -> None:
+        def remove(conn: sqlite3.Connection) -> bool:
             conn.execute("DELETE FROM chunks")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
             self._forget_matrix()
+            return True
 
-        await self._call(remove)
+        await self._call(remove, missing=False)
 
     async def close(self) -> None:
         with self._lock:

@@ -672,6 +672,37 @@ class OpenSearchVectorDb(VectorDb):
 
         return await self._call(run)
 
+    async def chunks(self, filters: Filters) -> list[Chunk]:
+        wanted = check_filters(filters)
+        if not wanted:
+            raise VectorDbError("chunks needs at least one filter")
+        query: Json = {"bool": {"filter": _filter_clauses(wanted)}}
+
+        def read(client: Any) -> list[Chunk]:
+            # Paged like `_lookup`, excluding the documents already seen; copies of one chunk id (Serverless'
+            # lag after an upsert) collapse to one.
+            errors = _errors()
+            found: dict[str, Chunk] = {}
+            seen: list[str] = []
+            while True:
+                page = query if not seen else {"bool": {"filter": [query], "must_not": [{"ids": {"values": seen}}]}}
+                body = {"size": _LOOKUP_PAGE, "_source": {"excludes": [VECTOR_FIELD]}, "query": page}
+                try:
+                    response = _dict(client.search(index=self.index, body=body))
+                except errors.NotFoundError as exc:
+                    if _missing_index(exc):
+                        return []
+                    raise
+                hits = _list(_dict(response.get("hits")).get("hits"))
+                for hit in hits:
+                    chunk = _hit(_dict(hit)).chunk
+                    found.setdefault(chunk.id, chunk)
+                    seen.append(str(_dict(hit).get("_id")))
+                if len(hits) < _LOOKUP_PAGE:
+                    return [found[chunk_id] for chunk_id in sorted(found)]
+
+        return await self._call(read)
+
     async def drop(self) -> None:
         def remove(client: Any) -> None:
             errors = _errors()
