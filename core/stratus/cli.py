@@ -76,7 +76,7 @@ def asgi_from_env() -> FastAPI:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "pypdf", "sentence_transformers"):
+    for chatty in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "pypdf"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -133,6 +133,7 @@ def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
         reload=args.reload,
         reload_dirs=[os.getcwd()] if args.reload else None,
         log_level=args.log_level,
+        timeout_graceful_shutdown=3,  # then runs still streaming are cancelled (and stored CANCELLED)
     )
 
 

@@ -90,3 +90,23 @@ def knowledge_app() -> App:
 
     docs = Knowledge("docs", description="uploaded documents")
     return App(agents=[Agent(id="librarian", name="Librarian", model=FunctionModel(_librarian), knowledge=docs)])
+
+
+def learning_against_a_dead_model_app() -> App:
+    """An agent that answers at once (an echo) and learns from each run with an extraction model that has gone
+    away: `STRATUS_TEST_LEARNING_MODEL_URL` names a server that accepts connections and never answers, so each
+    learning job waits on it, times out, and is retried. For the shutdown test: SIGTERM must not wait for it."""
+    import os
+
+    from stratus.knowledge.embedders.testing import HashEmbedder
+    from stratus.learning import LearningMachine
+    from stratus.models.openai import OpenAIChat
+
+    extractor = OpenAIChat(id="gone", base_url=os.environ["STRATUS_TEST_LEARNING_MODEL_URL"], api_key="x", timeout=60)
+    learner = Agent(
+        id="learner",
+        name="Learner",
+        model=FunctionModel(_echo),
+        learning=LearningMachine(model=extractor, embedder=HashEmbedder(64)),
+    )
+    return App(agents=[learner])

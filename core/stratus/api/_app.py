@@ -27,6 +27,8 @@ __all__ = ["ROUTERS", "create_app"]
 
 logger = logging.getLogger("stratus.api")
 
+_SHUTDOWN_DRAIN_SECONDS = 2.0  # how long shutdown waits for learning jobs in hand, all queues together
+
 
 class _Routers(Mapping[str, APIRouter]):
     """Route groups by name, each module imported when first asked for: a function serving `/sessions`
@@ -106,9 +108,12 @@ def create_app(
         yield
         await registry.shutdown()
         machines = {id(m): m for a in app.all_agents() if (m := a.learning_machine) is not None}
+        # Learn from the last runs before going away, but briefly: a job retrying against a model that went
+        # away must not hold up a SIGTERM (process managers kill what takes longer than a few seconds).
+        deadline = asyncio.get_running_loop().time() + _SHUTDOWN_DRAIN_SECONDS
         for machine in machines.values():
             try:
-                await asyncio.wait_for(machine.queue.drain(), 10)  # learn from the last runs before going away
+                await asyncio.wait_for(machine.queue.drain(), max(0.0, deadline - asyncio.get_running_loop().time()))
             except TimeoutError:
                 logger.warning("learning queue still busy at shutdown; its jobs are dropped")
             await machine.queue.close()

