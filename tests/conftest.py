@@ -3,7 +3,9 @@ machine, and provider credentials are cleared so nothing can fall back to a real
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import socket
 import sys
 import uuid
@@ -16,6 +18,7 @@ import pytest
 from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
 from tests.aws import REGION, MotoServer, moto_server
+from tests.postgres import PostgresUnavailable, postgres_server, unavailable
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -112,3 +115,23 @@ def dynamo_store(moto: MotoServer) -> DynamoStore:
     store = DynamoStore(f"stratus-{uuid.uuid4().hex[:12]}", region=REGION, bucket=moto.new_bucket())
     store.create_table()
     return store
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server's SQLAlchemy URL (psycopg 3), as a superuser: `STRATUS_TEST_POSTGRES_URL` if set,
+    else a throwaway server started for the session. Without PostgreSQL the cases skip, except in CI (`CI`
+    set), where they fail with the reason: a skip must not hide there."""
+    given = os.environ.get("STRATUS_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server()).url
+        except PostgresUnavailable as exc:
+            reason = f"PostgreSQL could not be started: {exc}; or set STRATUS_TEST_POSTGRES_URL to a server"
+        else:
+            yield url
+            return
+    unavailable(reason)

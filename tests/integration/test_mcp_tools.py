@@ -27,6 +27,9 @@ from stratus.tools.mcp import MCPTools, MCPUnavailableError
 SERVER = Path(__file__).parents[1] / "fakes" / "mcp_server.py"
 STDIO = [sys.executable, str(SERVER)]
 TIME_SERVER = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
+SLACK = 10.0
+"""Seconds a call may take on a loaded machine when it must stop at a short timeout (1 s at most here): well
+below the long timeouts (60 s) a fast failure must not wait for, and the hour a hanging server holds a call."""
 
 
 class HttpServer:
@@ -208,31 +211,32 @@ async def test_a_hanging_tool_times_out_and_the_session_stays_usable(toolkits: C
     with pytest.raises(ToolError, match=r"did not answer within 0.5s"):
         await kit.call_tool("hang")
 
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < SLACK  # the server would hold it an hour
     assert await kit.call_tool("add", {"a": 1, "b": 2}) == "3"
 
 
 @pytest.mark.parametrize("kind", ["stdio exits at once", "stdio command missing", "http port closed"])
 async def test_a_dead_server_fails_fast_with_a_clear_error(toolkits: Callable[..., MCPTools], kind: str) -> None:
+    # a timeout long enough that waiting it out would show: as the error ("did not answer within 60s") and the time
     if kind == "stdio exits at once":
-        kit = toolkits([sys.executable, "-c", "raise SystemExit(1)"], connect_timeout=5)
+        kit = toolkits([sys.executable, "-c", "raise SystemExit(1)"], connect_timeout=60)
     elif kind == "stdio command missing":
-        kit = toolkits(["/nonexistent/mcp-server"], connect_timeout=5)
+        kit = toolkits(["/nonexistent/mcp-server"], connect_timeout=60)
     else:
-        kit = toolkits(url=f"http://127.0.0.1:{closed_port()}/mcp", connect_timeout=5)
+        kit = toolkits(url=f"http://127.0.0.1:{closed_port()}/mcp", connect_timeout=60)
 
     started = time.perf_counter()
     with pytest.raises(MCPUnavailableError, match="cannot connect to MCP server"):
         await kit.aget_tools()
 
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < SLACK
 
 
 async def assert_given_up_within_the_timeout(kit: MCPTools) -> None:
     started = time.perf_counter()
     with pytest.raises(MCPUnavailableError, match="did not answer within 1s"):
         await kit.aget_tools()
-    assert time.perf_counter() - started < 1.8
+    assert time.perf_counter() - started < SLACK  # the server would hold it an hour
     await kit.aclose()  # and the hung process is stopped
 
 
@@ -246,15 +250,22 @@ async def test_a_hanging_http_server_is_given_up_on_within_the_timeout(toolkits:
 
 
 async def test_a_failed_server_is_not_retried_at_once(toolkits: Callable[..., MCPTools]) -> None:
-    kit = toolkits(url=f"http://127.0.0.1:{closed_port()}/mcp", retry_after=60)
-    with pytest.raises(MCPUnavailableError):
-        await kit.aget_tools()
+    # given a port that refuses connections (bound, not listening), so the first attempt fails
+    with socket.socket() as port:
+        port.bind(("127.0.0.1", 0))
+        kit = toolkits(url=f"http://127.0.0.1:{port.getsockname()[1]}/mcp", retry_after=60)
+        with pytest.raises(MCPUnavailableError):
+            await kit.aget_tools()
 
-    started = time.perf_counter()
-    with pytest.raises(MCPUnavailableError, match=r"not retried for another \d+\.\ds"):
-        await kit.aget_tools()
+        # when the port now takes connections, and the next run asks within retry_after
+        port.listen(8)
+        port.setblocking(False)
+        with pytest.raises(MCPUnavailableError, match=r"not retried for another \d+\.\ds"):
+            await kit.aget_tools()
 
-    assert time.perf_counter() - started < 0.1
+        # then it was refused from memory: nothing tried to connect
+        with pytest.raises(BlockingIOError):
+            port.accept()
 
 
 async def test_a_call_on_a_dropped_stdio_session_reconnects_once(toolkits: Callable[..., MCPTools]) -> None:
@@ -399,7 +410,7 @@ async def test_a_hanging_tool_in_a_run_becomes_an_error_for_the_model(toolkits: 
     assert out.content == "It took too long."
     assert out.tools[0].tool_call_error is True
     assert "did not answer within 0.5s" in str(out.tools[0].result)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < SLACK  # the server would hold it an hour
 
 
 async def test_runs_in_parallel_share_one_connection(toolkits: Callable[..., MCPTools]) -> None:

@@ -493,9 +493,9 @@ async def test_a_client_error_on_a_streamed_request_is_not_retried(model: OpenAI
 
 
 async def test_a_slow_server_times_out_is_retried_then_raises(make_model: MakeModel, server: FakeOpenAIServer) -> None:
-    # Given a model that waits 0.2 s at most, and a server that takes a second to answer, every time
-    model = make_model(timeout=0.2, max_retries=1)
-    server.enqueue(TextReply("too late", delay=1.0), TextReply("too late", delay=1.0))
+    # Given a model that waits 1 s at most, and a server that holds its answers back far longer, every time
+    model = make_model(timeout=1.0, max_retries=1)
+    server.enqueue(TextReply("too late", delay=60), TextReply("too late", delay=60))
 
     # When the provider asks
     with pytest.raises(ModelError, match="timed out") as caught:
@@ -509,8 +509,9 @@ async def test_a_slow_server_times_out_is_retried_then_raises(make_model: MakeMo
 
 
 async def test_a_timeout_then_a_fast_answer_succeeds(make_model: MakeModel, server: FakeOpenAIServer) -> None:
-    model = make_model(timeout=0.2, max_retries=1)
-    server.enqueue(TextReply("too late", delay=1.0), TextReply("in time"))
+    # the timeout leaves a prompt answer ample time on a loaded machine; the held-back one is woken at teardown
+    model = make_model(timeout=1.0, max_retries=1)
+    server.enqueue(TextReply("too late", delay=60), TextReply("in time"))
 
     response = await model.request(ASK, ModelRequest())
 
