@@ -89,17 +89,11 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _release_llama_cpp() -> Iterator[None]:
-    """llama-cpp-python opens two /dev/null files at import and never closes them; with warnings as errors
-    that surfaces as a ResourceWarning at exit. Free the models, then those files, when the session ends."""
+def _stop_local_models() -> Iterator[None]:
+    """Stop the llama.cpp server processes the session started (atexit would too; this is tidier)."""
     yield
-    if "llama_cpp._utils" in sys.modules:
-        from stratus.models import llama_cpp
-
-        llama_cpp._unload_all()  # pyright: ignore[reportPrivateUsage]
-        utils = sys.modules["llama_cpp._utils"]
-        utils.outnull_file.close()
-        utils.errnull_file.close()
+    if "stratus.models.llama_cpp" in sys.modules:
+        sys.modules["stratus.models.llama_cpp"].stop_local_servers()
 
 
 @pytest.fixture(scope="session")

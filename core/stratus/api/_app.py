@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
@@ -21,6 +22,7 @@ from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_e
 from stratus.api.documents import utc_now_iso
 from stratus.app import App
 from stratus.knowledge.ingestion import Ingestor
+from stratus.models.base import Model
 from stratus.tools import Toolkit
 
 __all__ = ["ROUTERS", "create_app"]
@@ -72,6 +74,32 @@ def _playground_html() -> str:
 _FROM_ENV: Any = object()
 
 
+def _declared_models(app: App) -> list[Model]:
+    """The model objects the app's agents and teams were declared with (strings resolve on first run)."""
+    found: dict[int, Model] = {}
+    components: list[Any] = [
+        *app.all_agents(),
+        *(t for c in [*app.teams.values(), *app.workflows.values()] for t in c.all_teams()),
+    ]
+    for component in components:
+        model = getattr(component, "model", None)
+        if isinstance(model, Model):
+            found[id(model)] = model
+    return list(found.values())
+
+
+async def _warm_up(model: Model) -> None:
+    started = time.perf_counter()
+    try:
+        await asyncio.to_thread(model.warm_up)
+    except Exception as exc:
+        logger.warning("model %s could not get ready at startup (the first run will try again): %s", model.id, exc)
+        return
+    took = time.perf_counter() - started
+    if took > 0.05:  # only what did real work is worth a line
+        logger.info("model %s (%s) ready in %.1fs", model.id, model.provider, took)
+
+
 def create_app(
     app: App,
     *,
@@ -105,7 +133,10 @@ def create_app(
                 await kit.astart()  # e.g. MCPTools(connect_on_start=True) connects now, not on the first run
             except Exception:
                 logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
+        warming = [asyncio.create_task(_warm_up(model)) for model in _declared_models(app)]
         yield
+        for task in warming:
+            task.cancel()
         await registry.shutdown()
         machines = {id(m): m for a in app.all_agents() if (m := a.learning_machine) is not None}
         # Learn from the last runs before going away, but briefly: a job retrying against a model that went

@@ -84,6 +84,12 @@ class Model(ABC):
             finish_reason=response.finish_reason,
         )
 
+    def warm_up(self) -> None:
+        """Get ready to answer, e.g. start a local model's server. The API server calls it at startup, in a
+        thread and off the request path, so the first request does not pay for it; a failure there is only
+        logged (the first request then tries again and reports it). Nothing to do by default."""
+        return
+
     async def aclose(self) -> None:
         """Release the provider's client, if it holds one."""
         return

@@ -303,6 +303,9 @@ class LlamaCpp(Model):
         """Start the model's server now rather than on the first request (e.g. at server start)."""
         self.server.ensure()
 
+    def warm_up(self) -> None:
+        self.load()
+
     async def _client(self) -> tuple[LocalModelServer, Any]:
         server = self.server
         try:
