@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EmbedderError",
+    "KnowledgeError",
     "ModelError",
     "NotFoundError",
     "OutputValidationError",
@@ -73,6 +74,10 @@ class SchemaVersionError(StoreError):
 
 class EmbedderError(StratusError):
     """Embedding failed (the provider refused or is unreachable, the model could not load)."""
+
+
+class KnowledgeError(StratusError):
+    """Content could not be added (too large, unreadable, unreachable URL, ...)."""
 
 
 class NotFoundError(StratusError):

@@ -18,9 +18,11 @@ from stratus.api import create_app
 from stratus.api.auth import ApiKeyAuth, hash_key
 from stratus.knowledge import Knowledge
 from stratus.knowledge.embedders.testing import HashEmbedder
+from stratus.knowledge.ingestion import BlobStore, IngestionJob, IngestionQueue
 from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
 from stratus.models.testing import ScriptedModel
 from stratus.storage.sqlite import SqliteStore
+from tests.fakes.files import UNREADABLE, png
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "reference" / "agentos-openapi.json").read_text())
@@ -215,6 +217,80 @@ def test_bad_uploads_get_a_clear_4xx_and_store_nothing(client: TestClient) -> No
         assert isinstance(response.json()["detail"], str)
         assert response.json()["detail"]
     assert client.get("/knowledge/content").json()["meta"]["total_count"] == 0
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_a_file_no_reader_can_read_is_refused_with_415_and_nothing_is_stored(
+    client: TestClient, tmp_path: Path, case: str
+) -> None:
+    name, data, content_type = UNREADABLE[case]
+
+    response = client.post(
+        "/knowledge/content", files={"file": (name, data, content_type or "application/octet-stream")}
+    )
+
+    assert response.status_code == 415, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str)
+    assert detail.startswith(name)
+    assert "supported files are .pdf, .docx, .csv" in detail
+    assert client.get("/knowledge/content").json()["meta"]["total_count"] == 0
+    assert not (tmp_path / "vectors").exists()  # no chunk: the vector store was not even opened
+
+
+def test_the_supported_files_are_still_accepted_and_read(client: TestClient) -> None:
+    types = {
+        "guide.pdf": "application/pdf",
+        "report.docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "products.csv": "text/csv",
+        "records.json": "application/json",
+        "events.jsonl": "application/x-ndjson",
+        "page.html": "text/html",
+        "guide.md": "text/markdown",
+        "accents.txt": "text/plain",
+    }
+    for name, content_type in types.items():
+        accepted = upload(client, FIXTURES / name, content_type=content_type)
+        assert wait_until_done(client, accepted["id"])["status"] == "completed", name
+
+    assert client.get("/knowledge/content").json()["meta"]["total_count"] == len(types)
+
+
+class RecordingBlobs(BlobStore):
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.keys.append(key)
+
+    async def get(self, key: str) -> bytes:
+        raise AssertionError("the API never reads a blob")
+
+    async def delete(self, key: str) -> None:
+        self.keys.remove(key)
+
+
+class RecordingQueue(IngestionQueue):
+    def __init__(self) -> None:
+        self.jobs: list[IngestionJob] = []
+
+    async def publish(self, job: IngestionJob) -> None:
+        self.jobs.append(job)
+
+
+def test_an_unreadable_upload_reaches_neither_the_blob_store_nor_the_queue(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    blobs, queue = RecordingBlobs(), RecordingQueue()
+    app.blob_store, app.knowledge_queue = blobs, queue
+    with TestClient(create_app(app, auth=None)) as client:
+        refused = client.post("/knowledge/content", files={"file": ("evil.md", png(), "text/markdown")})
+        accepted = client.post("/knowledge/content", files={"file": ("ok.md", b"# Fine\n\nText.", "text/markdown")})
+
+        assert refused.status_code == 415
+        assert accepted.status_code == 202
+        assert [job.content_id for job in queue.jobs] == [accepted.json()["id"]]
+        assert len(blobs.keys) == 1
+        assert client.get("/knowledge/content").json()["meta"]["total_count"] == 1
 
 
 def test_a_file_over_the_limit_is_refused_with_413(tmp_path: Path) -> None:

@@ -150,3 +150,23 @@ def test_invoke_without_the_aws_extra_says_what_to_install(tmp_path: Path) -> No
         "stratus: stratus invoke needs the aws extra (aws_lambda_powertools is missing): make install, "
         "or pip install 'stratus[aws]'"
     ]
+
+
+def test_knowledge_add_skips_a_file_no_reader_can_read_and_adds_the_rest(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.files import png
+
+    monkeypatch.setenv("STRATUS_VECTOR_DB", f"embedded:///{tmp_path / 'vectors'}")
+    (tmp_path / "photo.png").write_bytes(png())
+    (tmp_path / "evil.md").write_bytes(png())
+    (tmp_path / "notes.md").write_text("# Notes\n\nThe ferry leaves at dawn.\n")
+
+    status = main(["knowledge", "add", str(tmp_path), "--app", "tests.fakes.apps:lambda_test_app"])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "photo.png: skipped: photo.png is of an unsupported type image/png: supported files are .pdf" in err
+    assert "evil.md: skipped: evil.md is not a .md file: it is a PNG image; supported files are .pdf" in err
+    assert "notes.md: 1 chunks" in err
+    assert "Traceback" not in err

@@ -1,22 +1,29 @@
-"""The `Knowledge` layer on its defaults, in process: where its files go when nothing is configured, and what
-happens when its embedder changes. Hash embedders keep it fast; the real embedders have their own suites."""
+"""The `Knowledge` layer on its defaults, in process: where its files go when nothing is configured, what
+happens when its embedder changes, and how content no reader reads is refused. Hash embedders keep it fast;
+the real embedders have their own suites."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stratus import ConfigError
-from stratus.exceptions import EmbedderError
+from stratus.exceptions import EmbedderError, KnowledgeError
 from stratus.knowledge import Knowledge, vectordb
 from stratus.knowledge.embedders.testing import HashEmbedder
+from stratus.knowledge.readers import UnsupportedContentError
 from stratus.knowledge.vectordb import STRATUS_VECTOR_DB, SearchMode, VectorDb, vector_db_from_env
 from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
 from stratus.storage import ContentStatus
+from stratus.storage.records import ContentQuery
 from stratus.storage.sqlite import SqliteStore
+from tests.fakes.files import elf, png
 
 
 @pytest.fixture
@@ -306,3 +313,62 @@ async def test_opensearch_keeps_one_index_per_embedder_too(monkeypatch: pytest.M
     assert ferry.content_id in hits
     assert train.content_id in train_hits
     assert sorted(fake.indices) == ["docs.hash-16-16", "docs.hash-384-384"]
+
+
+# --- content no reader reads -------------------------------------------------------------------------------
+
+
+async def test_adding_a_file_no_reader_can_read_raises_and_stores_nothing(store: SqliteStore, tmp_path: Path) -> None:
+    docs = Knowledge("docs", embedder=HashEmbedder(16), store=store)
+    image = tmp_path / "photo.png"
+    image.write_bytes(png())
+    attempts: list[tuple[Path | bytes, str | None, str | None]] = [
+        (image, None, None),
+        (png(), "evil.md", None),
+        (elf(), "server.txt", "text/plain"),
+        (b"plain words", "x.pdf", None),
+    ]
+
+    for source, name, content_type in attempts:
+        with pytest.raises(UnsupportedContentError, match=r"supported files are \.pdf, \.docx") as caught:
+            await docs.add(source, name=name, content_type=content_type)
+        assert isinstance(caught.value, KnowledgeError)
+
+    _, total = await docs.list_contents(ContentQuery(knowledge_id="docs"))
+    await docs.close()
+    assert total == 0
+    assert not (tmp_path / "vectors").exists()
+
+
+async def test_a_url_that_answers_with_an_image_is_refused(store: SqliteStore) -> None:
+    image = png()
+
+    class Image(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            # One path says what it is, the other lies about it.
+            self.send_header("Content-Type", "image/png" if self.path == "/logo" else "text/html")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.write(image)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Image)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    docs = Knowledge("docs", embedder=HashEmbedder(16), store=store)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(UnsupportedContentError, match=r"^logo is of an unsupported type image/png: "):
+            await docs.add(url=f"{base}/logo")
+        with pytest.raises(UnsupportedContentError, match=r"^index\.html is not a \.html file: it is a PNG image; "):
+            await docs.add(url=f"{base}/index.html")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        await docs.close()
+
+    assert (await docs.list_contents(ContentQuery(knowledge_id="docs")))[1] == 0

@@ -1,5 +1,6 @@
 """Readers on small real files (tests/fixtures/, the binary ones written by make_fixtures.py): the text and
-metadata users rely on, and a readable ReaderError for every broken file."""
+metadata users rely on, a readable ReaderError for every broken file, and the check of a file's bytes that
+refuses what no reader can read (tests/fakes/files.py) before anything is stored."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stratus.exceptions import StratusError
+from stratus.exceptions import KnowledgeError, StratusError
 from stratus.knowledge.documents import Document
 from stratus.knowledge.readers import (
     READERS,
@@ -24,8 +25,11 @@ from stratus.knowledge.readers import (
     PdfReader,
     ReaderError,
     TextReader,
+    UnsupportedContentError,
     reader_for,
+    reader_for_content,
 )
+from tests.fakes.files import UNREADABLE, elf, gif, jpeg, png, random_bytes, zip_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -344,3 +348,107 @@ def test_each_reader_describes_itself_for_the_config_endpoint() -> None:
         assert reader.chunkers
     assert READERS["pdf"].packages == ("pypdf",)
     assert READERS["pdf"].missing_packages() == []  # pypdf is in the dev extra
+
+
+# Refusing what no reader can read, by its bytes
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_a_file_no_reader_can_read_is_refused_naming_the_supported_types(case: str) -> None:
+    name, data, content_type = UNREADABLE[case]
+
+    with pytest.raises(UnsupportedContentError) as caught:
+        reader_for_content(data, name=name, content_type=content_type)
+
+    message = str(caught.value)
+    assert message.startswith(f"{name} is ")
+    assert "supported files are .pdf, .docx, .csv" in message
+    assert isinstance(caught.value, ReaderError)
+    assert isinstance(caught.value, KnowledgeError)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type", "said"),
+    [
+        ("evil.md", png(), "text/markdown", "evil.md is not a .md file: it is a PNG image; supported files are "),
+        ("upload", png(), "text/markdown", "upload is not text/markdown: it is a PNG image; "),
+        ("photo.png", png(), "image/png", "photo.png is of an unsupported type image/png: supported files are "),
+        ("anim.txt", gif(), None, "anim.txt is not a .txt file: it is a GIF image; "),
+        ("scan.pdf", jpeg(), None, "scan.pdf is not a .pdf file: it is a JPEG image; "),
+        ("docs.txt", zip_of({"a.txt": "hi"}), None, "docs.txt is not a .txt file: it is a zip archive; "),
+        ("sheet.docx", zip_of({"xl/workbook.xml": "<x/>"}), None, "sheet.docx is not a .docx file: it is an Excel "),
+        ("server.txt", elf(), None, "server.txt is not a .txt file: it is an ELF executable; "),
+        ("data.txt", random_bytes(), None, "data.txt is not a .txt file: it is binary data; "),
+        ("x.pdf", random_bytes(), None, "x.pdf is not a .pdf file: it does not start with a PDF header (%PDF-); "),
+        ("x.docx", b"plain words", None, "x.docx is not a .docx file: it is not a zip archive; "),
+    ],
+)
+def test_the_refusal_says_what_the_file_is(name: str, data: bytes, content_type: str | None, said: str) -> None:
+    with pytest.raises(UnsupportedContentError) as caught:
+        reader_for_content(data, name=name, content_type=content_type)
+
+    assert str(caught.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "guide.pdf",
+        "report.docx",
+        "products.csv",
+        "records.json",
+        "events.jsonl",
+        "page.html",
+        "guide.md",
+        "accents.txt",
+    ],
+)
+def test_every_supported_file_passes_the_check_and_gets_its_reader(name: str) -> None:
+    data = (FIXTURES / name).read_bytes()
+
+    assert reader_for_content(data, name=name) is reader_for(name)
+    assert reader_for(name).read(data, name=name)
+
+
+def test_a_damaged_file_of_the_right_format_is_left_for_its_reader_to_explain() -> None:
+    docx = (FIXTURES / "report.docx").read_bytes()
+    for name, data in (
+        ("truncated.pdf", (FIXTURES / "truncated.pdf").read_bytes()),
+        ("cut.docx", docx[: len(docx) // 2]),
+        ("latin1.txt", (FIXTURES / "latin1.txt").read_bytes()),  # text, in the wrong encoding
+        ("empty.txt", b""),
+        ("empty.pdf", b""),
+    ):
+        reader = reader_for_content(data, name=name)
+        with pytest.raises(ReaderError) as caught:
+            reader.read(data, name=name)
+        assert not isinstance(caught.value, UnsupportedContentError)
+
+
+def test_pdf_and_docx_refuse_up_front_exactly_what_their_read_would_refuse() -> None:
+    for name, data in (
+        ("random.pdf", (FIXTURES / "random.pdf").read_bytes()),
+        ("not_a_zip.docx", (FIXTURES / "not_a_zip.docx").read_bytes()),
+        ("report.docx", zip_of({"a.txt": "hello"})),
+        ("scan.pdf", jpeg()),
+    ):
+        with pytest.raises(UnsupportedContentError):
+            reader_for_content(data, name=name)
+        with pytest.raises(ReaderError):
+            reader_for(name).read(data, name=name)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Plain ASCII text.\n",
+        "Ünïcödé, 日本語, emoji 🚀 and a stray\x00 NUL.\n".encode(),
+        "\ufeffUTF-8 with a byte order mark".encode(),
+        "\ufeffUTF-16 with its byte order mark".encode("utf-16"),
+        ("a" + "é" * 5000).encode(),  # a character cut in two where the check stops looking
+        b"A form feed\f, a tab\t and an ANSI \x1b[1mbold\x1b[0m.",
+    ],
+)
+def test_text_in_any_encoding_the_readers_decode_passes(data: bytes) -> None:
+    for name in ("notes.txt", "notes.md", "table.csv", "page.html", "data.json"):
+        assert reader_for_content(data, name=name) is reader_for(name)

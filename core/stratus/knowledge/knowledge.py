@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stratus._utils import new_id
-from stratus.exceptions import ConfigError, NotFoundError, StratusError
+from stratus.exceptions import ConfigError, KnowledgeError, NotFoundError, StratusError
 from stratus.knowledge.documents import Chunk, Document, SearchHit, approx_tokens
 from stratus.knowledge.embedders import Embedder, default_embedder
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, check_filters
@@ -44,10 +44,6 @@ _PROGRESS_EVERY_SECONDS = 1.0
 Progress = Callable[[ContentRecord, int, int], Awaitable[None]]
 """Called as ingestion advances: the record (its `status_message` says what is happening), then how many
 chunks are indexed out of how many (0 of 0 until the content is chunked)."""
-
-
-class KnowledgeError(StratusError):
-    """Content could not be added (too large, unreadable, unreachable URL, ...)."""
 
 
 class Knowledge:
@@ -320,7 +316,8 @@ class Knowledge:
         """Add content and wait until it is indexed (or failed). `source` is a file path or bytes; or give
         `text`, or a `url` to fetch. Adding identical content again (same bytes, same user) is a no-op that
         returns the existing record. Returns the final record: COMPLETED with its chunk count, or FAILED with
-        the error; a failure leaves no chunk behind."""
+        the error; a failure leaves no chunk behind. Content no reader reads (an image, say) raises
+        `UnsupportedContentError` (a `KnowledgeError`) and leaves no record."""
         record, data, fresh = await self.prepare(
             source,
             text=text,
@@ -349,7 +346,12 @@ class Knowledge:
     ) -> tuple[ContentRecord, bytes, bool]:
         """The first half of `add`: get the bytes, and store a PROCESSING content record for them. Returns the
         record, the bytes, and whether they are new (False: identical content was already added, and the
-        record is that one's)."""
+        record is that one's).
+
+        Raises:
+            UnsupportedContentError: No reader reads the content (an image, an archive, bytes that are not what
+                the name or type says; see `reader_for_content`); nothing is stored.
+            KnowledgeError: The content is too large, or could not be fetched or read from disk."""
         if sum(x is not None for x in (source, text, url)) != 1:
             raise KnowledgeError("give exactly one of a file (path or bytes), text or a url")
         source_url: str | None = None
@@ -373,6 +375,9 @@ class Knowledge:
             raise KnowledgeError(f"{name or 'content'} is larger than {self.max_bytes} bytes")
         name = name or "content"
         content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        from stratus.knowledge.readers import reader_for_content
+
+        reader_for_content(data, name=name, content_type=content_type)  # what no reader reads is refused now
         digest = hashlib.sha256(data).hexdigest()
         store = self._store()
         same, _ = await store.list_contents(

@@ -23,6 +23,7 @@ from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import SearchHit
 from stratus.knowledge.ingestion import IngestionJob, blob_key, chunker_for
 from stratus.knowledge.knowledge import Knowledge, KnowledgeError
+from stratus.knowledge.readers import UnsupportedContentError
 from stratus.knowledge.vectordb.base import SearchMode
 from stratus.storage.records import ContentQuery, ContentRecord
 
@@ -85,7 +86,13 @@ def _optional_int(form: FormData, name: str) -> int | None:
     return number
 
 
-@router.post("/content", status_code=202, summary="Upload Content", operation_id="upload_content")
+@router.post(
+    "/content",
+    status_code=202,
+    summary="Upload Content",
+    operation_id="upload_content",
+    responses={415: {"description": "A file no reader reads (the detail names the supported types)"}},
+)
 async def upload_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> JSONResponse:
@@ -93,7 +100,9 @@ async def upload_content(
     `name`, `description`, `metadata` (a JSON object), `chunker` (fixed, recursive, markdown, semantic),
     `chunk_size` and `chunk_overlap` (tokens). Answers 202 with the content record; ingestion runs in the
     background and `GET /knowledge/content/{id}/status` follows it. Identical content added again by the
-    same user is not ingested twice: the existing record comes back."""
+    same user is not ingested twice: the existing record comes back. A file no reader reads (an image, an
+    archive, bytes that are not what its name or type says) is refused with 415, naming the supported types,
+    and nothing of it is stored."""
     base = _base(app, knowledge_id)
     user_id = resolve_user_id(request, None)
     content_type_header = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -130,6 +139,8 @@ async def upload_content(
             record, data, fresh = await base.prepare(
                 **source, name=name, description=description, metadata=metadata, user_id=user_id
             )
+        except UnsupportedContentError as exc:  # nothing was stored: no record, no blob, no chunk
+            raise HTTPException(status_code=415, detail=str(exc)) from None
         except KnowledgeError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
     finally:

@@ -8,10 +8,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import ClassVar
 
-from stratus.exceptions import StratusError
+from stratus.exceptions import KnowledgeError, StratusError
 from stratus.knowledge.documents import Document, approx_tokens
+from stratus.knowledge.readers._magic import identify, is_binary
 
-__all__ = ["Reader", "ReaderError", "decode_text", "group_records", "join_blocks", "normalize_text", "span"]
+__all__ = [
+    "Reader",
+    "ReaderError",
+    "UnsupportedContentError",
+    "decode_text",
+    "group_records",
+    "join_blocks",
+    "normalize_text",
+    "span",
+]
 
 
 class ReaderError(StratusError):
@@ -20,6 +30,12 @@ class ReaderError(StratusError):
     The message is meant for the person who uploaded the file, e.g. `guide.pdf is not a readable PDF: EOF
     marker not found`.
     """
+
+
+class UnsupportedContentError(ReaderError, KnowledgeError):
+    """No reader reads this file: its type is not supported (an image, an archive, a program...), or its bytes
+    are not the format its name or MIME type claims. Raised before anything of it is stored (the API answers
+    415); the message names the supported types."""
 
 
 class Reader(ABC):
@@ -57,6 +73,14 @@ class Reader(ABC):
         Raises:
             ReaderError: The content is empty, corrupt, or not of this reader's format.
         """
+
+    def refuses(self, data: bytes) -> str | None:
+        """Why this reader cannot read `data`, when its first bytes show it (`"it is a PNG image"`), else None.
+        Cheap: magic numbers and a look at the first few kilobytes, never a full read, which may still fail on a
+        corrupt file. This default is the text readers': any known binary format, or bytes that are not text,
+        are refused."""
+        kind = identify(data) or ("binary data" if is_binary(data) else None)
+        return f"it is {kind}" if kind else None
 
     def missing_packages(self) -> list[str]:
         """The packages this reader needs that are not installed (without importing them)."""

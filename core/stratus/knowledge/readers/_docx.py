@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 
 from stratus.knowledge.documents import Document
 from stratus.knowledge.readers._base import Reader, ReaderError, join_blocks, normalize_text
+from stratus.knowledge.readers._magic import DAMAGED_ZIP, identify
 
 __all__ = ["DocxReader"]
 
@@ -36,6 +37,15 @@ class DocxReader(Reader):
     extensions = (".docx",)
     content_types = ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",)
     chunkers = ("markdown", "recursive", "fixed", "semantic")
+
+    def refuses(self, data: bytes) -> str | None:
+        """A DOCX is a zip archive holding `word/document.xml`."""
+        if not data.strip():
+            return None  # empty: `read` says so
+        kind = identify(data)
+        if kind in ("a Word document", DAMAGED_ZIP):
+            return None  # damaged: `read` says how
+        return f"it is {kind}" if kind else "it is not a zip archive"
 
     def read(self, data: bytes, *, name: str) -> list[Document]:
         """Read the document body.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from stratus.knowledge.documents import Document
 from stratus.knowledge.readers._base import Reader, ReaderError, normalize_text
+from stratus.knowledge.readers._magic import identify
 
 if TYPE_CHECKING:
     from pypdf import PdfReader as _PypdfReader
@@ -28,6 +29,13 @@ class PdfReader(Reader):
     extensions = (".pdf",)
     content_types = ("application/pdf", "application/x-pdf")
     packages = ("pypdf",)
+
+    def refuses(self, data: bytes) -> str | None:
+        """A PDF has its header (`%PDF-`) within its first kilobyte, as `read` requires."""
+        if not data.strip() or b"%PDF-" in data[:1024]:
+            return None  # empty: `read` says so
+        kind = identify(data)
+        return f"it is {kind}" if kind else "it does not start with a PDF header (%PDF-)"
 
     def read(self, data: bytes, *, name: str) -> list[Document]:
         """Read each page's text; metadata `page` (1-based) and `pages` (the page count).
