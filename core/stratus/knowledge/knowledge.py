@@ -60,7 +60,7 @@ class Knowledge:
     collections hold (progress is logged), and changing back finds the earlier vectors still there.
 
     Args:
-        name: The knowledge base's id (its collection, its `knowledge_id` in the API).
+        name: The knowledge base's id (its `knowledge_id` in the API, and the start of its collections' names).
         description: What it holds (shown to the model with the search tool).
         vector_db: Where chunks are indexed: this one collection whatever the embedder (whose dimensions it
             must match); by default, one collection per embedder.
