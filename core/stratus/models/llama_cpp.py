@@ -28,10 +28,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 
 from stratus.exceptions import ConfigError, ModelError
 from stratus.messages import Message
+from stratus.models._tool_text import ToolTextHolder, extract_tool_calls, tools_as_text
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 
 __all__ = ["LlamaCpp", "LocalModelServer", "default_model_path", "stop_local_servers"]
@@ -251,8 +252,10 @@ def stop_local_servers() -> None:
 class LlamaCpp(Model):
     """A GGUF model served by llama.cpp in a child process and asked over its OpenAI-compatible API.
 
-    Tool calls and JSON-schema output are llama.cpp's: the model's chat template formats tools where it knows
-    how, and `output_schema` is enforced by a grammar. `timeout` bounds the wait for each piece of an answer;
+    `output_schema` is enforced by llama.cpp's JSON-schema grammar. Tools are described in the system message
+    and called as `<tool_call>{...}</tool_call>` text (`tool_format="text"`, right for templates without tool
+    support, such as the bundled SmolLM2's); `tool_format="native"` sends them as OpenAI tools for llama.cpp to
+    format with the model's own template. `timeout` bounds the wait for each piece of an answer;
     a server that exceeds it is taken as hung and restarted. `parallel` requests share one process, each with
     an `n_ctx`-token context.
     """
@@ -274,6 +277,7 @@ class LlamaCpp(Model):
         parallel: int = 2,
         timeout: float = 120.0,
         start_timeout: float = 120.0,
+        tool_format: Literal["text", "native"] = "text",
     ) -> None:
         if parallel < 1 or n_ctx < 64 or timeout <= 0 or start_timeout <= 0:
             raise ConfigError("LlamaCpp: parallel >= 1, n_ctx >= 64 and positive timeouts, please")
@@ -288,6 +292,7 @@ class LlamaCpp(Model):
         self.parallel = parallel
         self.timeout = timeout
         self.start_timeout = start_timeout
+        self.tool_format = tool_format
         self._chat: Any = None  # the OpenAIChat bound to the server's current URL
         self._chat_url: str | None = None
 
@@ -354,18 +359,46 @@ class LlamaCpp(Model):
 
     # --- requests ---------------------------------------------------------------------------------------
 
+    def _as_text(self, messages: Sequence[Message], params: ModelRequest) -> tuple[Sequence[Message], ModelRequest]:
+        """The request as the server gets it: with `tool_format="text"`, tools described in the prompt."""
+        if self.tool_format == "native" or not params.tools:
+            return messages, params
+        plain = ModelRequest(output_schema=params.output_schema, output_name=params.output_name)
+        return tools_as_text(messages, params.tools), plain
+
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
         server, chat = await self._client()
+        sent, sent_params = self._as_text(messages, params)
         try:
-            return await chat.request(messages, params)
+            response: ModelResponse = await chat.request(sent, sent_params)
         except ModelError as exc:
             raise await self._failure(server, exc) from exc
+        if sent_params is not params:
+            response.content, calls = extract_tool_calls(response.content or "", params.tools)
+            if calls:
+                response.tool_calls, response.finish_reason = calls, "tool_calls"
+        return response
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         server, chat = await self._client()
+        sent, sent_params = self._as_text(messages, params)
+        holder = ToolTextHolder() if sent_params is not params else None
         try:
-            async for delta in chat.stream(messages, params):
-                yield delta
+            async for delta in chat.stream(sent, sent_params):
+                if holder is None:
+                    yield delta
+                elif delta.content:
+                    shown = holder.feed(delta.content)
+                    if shown:
+                        yield ModelDelta(content=shown, provider_data=delta.provider_data)
+                elif delta.usage is not None or delta.finish_reason:  # the last delta: now we know
+                    _, calls = extract_tool_calls(holder.text, params.tools)
+                    held = holder.rest()
+                    if held and not calls:
+                        yield ModelDelta(content=held, provider_data=delta.provider_data)
+                    delta.tool_calls = calls or None
+                    delta.finish_reason = "tool_calls" if calls else delta.finish_reason
+                    yield delta
         except ModelError as exc:
             raise await self._failure(server, exc) from exc
 
