@@ -133,7 +133,7 @@ def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
         reload=args.reload,
         reload_dirs=[os.getcwd()] if args.reload else None,
         log_level=args.log_level,
-        timeout_graceful_shutdown=3,  # then runs still streaming are cancelled (and stored CANCELLED)
+        timeout_graceful_shutdown=2,  # then runs still streaming are cancelled (and stored CANCELLED)
     )
 
 
