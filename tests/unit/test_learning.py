@@ -290,3 +290,36 @@ async def test_recall_picks_the_memories_that_match_the_question(
     assert "The user likes trains." in chat.systems[-1]
     assert "tea" not in chat.systems[-1]
     assert "cats" not in chat.systems[-1]
+
+
+async def test_a_change_of_embedder_keeps_learned_insights_and_memories_working(
+    tmp_path: Path, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given insights and memories learned with one embedder, in the default (per-embedder) vector collection
+    monkeypatch.setenv("STRATUS_VECTOR_DB", f"embedded:///{tmp_path / 'vectors'}")
+    before = LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64))
+    assert await before.save_insight(store, "helper", "Answer questions about invoices with the invoice number.") == (
+        "added"
+    )
+    known = {m.memory_id: m for m in await before.memories(store, "u1", embedded=True)}
+    await before.remember(store, known, user_id="u1", agent_id="helper", text="Lives in Lisbon", topics=[])
+
+    # when the deployment switches to an embedder of another length
+    after = LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(16))
+    hits = await after.search_insights("helper", await after.embedder.embed_query("invoice"), "invoice", 5, store=store)
+
+    # then the stored insight is found (embedded again for the new collection), a new one is stored, no error
+    assert [h.chunk.text for h in hits] == ["Answer questions about invoices with the invoice number."]
+    assert await after.save_insight(store, "helper", "Offer the refund form for damaged parcels.") == "added"
+    assert await after.vector_db.count({"agent_id": "helper"}) == 2
+    # and memories are embedded again at the new length, so near-duplicates are still found
+    again = await after.memories(store, "u1", embedded=True)
+    assert [len(m.embedding or []) for m in again] == [16]
+
+    # switching back finds the old collection and catches up with what changed meanwhile
+    first = hits[0].chunk.id
+    assert await store.delete_learning(first)
+    back = LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64))
+    assert await back.index_agent(store, "helper") == 1  # only the insight added under the other embedder
+    chunks = await back.vector_db.chunks({"agent_id": "helper"})
+    assert [c.text for c in chunks] == ["Offer the refund form for damaged parcels."]  # the deleted one is gone

@@ -109,7 +109,7 @@ def memory_tools(machine: LearningMachine, store: Store, *, user_id: str | None,
                 query: What to look for.
             """
             vector = await machine.embedder.embed_query(query)
-            hits = await machine.search_insights(agent_id, vector, query, 5)
+            hits = await machine.search_insights(agent_id, vector, query, 5, store=store)
             return "\n".join(f"- {h.chunk.text}" for h in hits) or "No lessons about that yet."
 
         found += [Tool(save_learning), Tool(search_learnings)]

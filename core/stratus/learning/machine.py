@@ -220,6 +220,7 @@ class LearningMachine:
         self.publish_timeout = publish_timeout
         self._extractors: dict[int, Agent] = {}
         self._index_ready = False
+        self._indexed_agents: set[str] = set()  # agents whose insights are known to be in this collection
         self._agents: dict[str, Agent] = {}  # the agents this machine serves, for the in-process worker
 
     def __repr__(self) -> str:
@@ -238,9 +239,14 @@ class LearningMachine:
     @property
     def vector_db(self) -> VectorDb:
         if self._vector_db is None:
-            from stratus.knowledge.vectordb import vector_db_from_env
+            from stratus.knowledge.vectordb import collection_for, vector_db_from_env
 
-            self._vector_db = vector_db_from_env("learnings", dimensions=self.embedder.dimensions)
+            embedder = self.embedder
+            # One collection per embedder, as for knowledge bases: another embedder's vectors (another length,
+            # or the same length and another meaning) never mix with these, and switching back finds them.
+            self._vector_db = vector_db_from_env(
+                collection_for("learnings", embedder.id, embedder.dimensions), dimensions=embedder.dimensions
+            )
         return self._vector_db
 
     @property
@@ -327,7 +333,8 @@ class LearningMachine:
         if self.learned_knowledge and query.strip():
             try:
                 lines = []
-                for hit in await self.search_insights(agent_id, query_vector, query, self.recall_insights):
+                hits = await self.search_insights(agent_id, query_vector, query, self.recall_insights, store=store)
+                for hit in hits:
                     cost = approx_tokens(hit.chunk.text) + 2
                     if cost > budget:
                         break
@@ -353,7 +360,10 @@ class LearningMachine:
             if len(found) >= total or not batch:
                 break
             page += 1
-        missing = [m for m in found if not m.embedding] if embedded else []
+        # A memory embedded by another embedder (another length) is embedded again: comparing vectors of two
+        # models would make every similarity 0, so duplicates would pile up and ranking would be lost.
+        dimensions = self.embedder.dimensions if embedded else 0
+        missing = [m for m in found if not m.embedding or len(m.embedding) != dimensions] if embedded else []
         if missing:
             vectors = await self.embedder.embed([m.memory for m in missing])
             for memory, vector in zip(missing, vectors, strict=True):
@@ -633,10 +643,76 @@ class LearningMachine:
             await self.vector_db.create()
             self._index_ready = True
 
-    async def search_insights(self, agent_id: str, vector: list[float] | None, text: str, limit: int) -> list[Any]:
-        """The agent's insights for a query: by words (BM25) without a vector, by meaning and words with one."""
+    async def _insights(self, store: Store, agent_id: str) -> list[LearningRecord]:
+        found: list[LearningRecord] = []
+        page = 1
+        while True:
+            batch, total = await store.list_learnings(
+                LearningQuery(agent_id=agent_id, shared=True, learning_type=INSIGHT, page=page, limit=500)
+            )
+            found.extend(batch)
+            if len(found) >= total or not batch:
+                break
+            page += 1
+        return found
+
+    async def index_agent(self, store: Store, agent_id: str) -> int:
+        """Make sure this embedder's collection holds exactly the agent's stored insights: the store holds
+        them and the index is derived, so after a change of embedder (or a lost index) the missing ones are
+        embedded here, and ones deleted meanwhile are dropped; once per agent and process. Returns how many
+        were indexed now."""
+        if agent_id in self._indexed_agents:
+            return 0
+        from stratus.knowledge.documents import Chunk
+        from stratus.knowledge.vectordb.base import VectorDbError
+
+        await self.ensure_index()
+        records = {r.learning_id: r for r in await self._insights(store, agent_id) if _insight_text(r)}
+        present: set[str]
+        try:
+            present = {c.id for c in await self.vector_db.chunks({"agent_id": agent_id})}
+        except VectorDbError:  # a store that cannot list its chunks: fill it only when it holds none of them
+            present = set(records) if await self.vector_db.count({"agent_id": agent_id}) else set()
+        stale = sorted(present - set(records))
+        if stale:
+            await self.vector_db.delete(stale)
+        missing = [r for learning_id, r in records.items() if learning_id not in present]
+        for start in range(0, len(missing), 64):
+            batch = missing[start : start + 64]
+            texts = [_insight_text(r) for r in batch]
+            vectors = await self.embedder.embed(texts)
+            await self.vector_db.upsert(
+                [
+                    Chunk(
+                        id=r.learning_id,
+                        content_id=r.learning_id,
+                        text=text,
+                        metadata={"agent_id": agent_id},
+                        embedding=vector,
+                    )
+                    for r, text, vector in zip(batch, texts, vectors, strict=True)
+                ]
+            )
+        if missing or stale:
+            logger.info(
+                "learned insights of agent %s for embedder %s: %d indexed, %d dropped",
+                agent_id,
+                self.embedder.id,
+                len(missing),
+                len(stale),
+            )
+        self._indexed_agents.add(agent_id)
+        return len(missing)
+
+    async def search_insights(
+        self, agent_id: str, vector: list[float] | None, text: str, limit: int, *, store: Store | None = None
+    ) -> list[Any]:
+        """The agent's insights for a query: by words (BM25) without a vector, by meaning and words with one.
+        With `store`, insights stored but not yet in this embedder's collection are indexed first."""
         from stratus.knowledge.vectordb.base import SearchMode
 
+        if store is not None:
+            await self.index_agent(store, agent_id)
         await self.ensure_index()
         if vector is None:
             mode = SearchMode.KEYWORD
@@ -655,7 +731,7 @@ class LearningMachine:
         if not text:
             return "skipped"
         vector = await self.embedder.embed_query(text)
-        await self.ensure_index()
+        await self.index_agent(store, agent_id)  # so a near-duplicate stored under another embedder is found
         nearest = await self.vector_db.search(
             vector=vector, mode=SearchMode.VECTOR, filters={"agent_id": agent_id}, limit=1
         )
@@ -684,16 +760,7 @@ class LearningMachine:
         return "added"
 
     async def evict_insights(self, store: Store, agent_id: str) -> int:
-        found: list[LearningRecord] = []
-        page = 1
-        while True:
-            batch, total = await store.list_learnings(
-                LearningQuery(agent_id=agent_id, shared=True, learning_type=INSIGHT, page=page, limit=500)
-            )
-            found.extend(batch)
-            if len(found) >= total or not batch:
-                break
-            page += 1
+        found = await self._insights(store, agent_id)
         extra = len(found) - self.max_insights_per_agent
         if extra <= 0:
             return 0
@@ -723,3 +790,7 @@ class LearningMachine:
 
 def _profile_id(user_id: str) -> str:
     return f"profile:{user_id}"
+
+
+def _insight_text(record: LearningRecord) -> str:
+    return str(record.content.get("insight") or "").strip()
