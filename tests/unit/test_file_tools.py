@@ -3,9 +3,11 @@ writes are atomic, limits hold, and disk trouble comes back as a clear error."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -249,8 +251,8 @@ def test_concurrent_writes_never_leave_a_partial_file(tmp_path: Path) -> None:
     ("failing", "code", "message"),
     [
         ("fsync", errno.ENOSPC, "the disk is full"),
-        ("mkstemp", errno.EROFS, "the file system is read-only"),
-        ("mkstemp", errno.EACCES, "permission denied"),
+        ("create", errno.EROFS, "the file system is read-only"),
+        ("create", errno.EACCES, "permission denied"),
         ("replace", errno.ENOSPC, "the disk is full"),
     ],
 )
@@ -264,8 +266,17 @@ def test_a_full_or_read_only_disk_is_a_clear_error_and_changes_nothing(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError(code, os.strerror(code))
 
-    target = {"fsync": "os.fsync", "mkstemp": "tempfile.mkstemp", "replace": "os.replace"}[failing]
-    monkeypatch.setattr(target, fail)
+    real_open = os.open
+
+    def fail_creating(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & os.O_CREAT:  # the temporary file; opening folders and files still works
+            raise OSError(code, os.strerror(code))
+        return real_open(path, flags, *args, **kwargs)  # pyright: ignore[reportArgumentType]
+
+    if failing == "create":
+        monkeypatch.setattr("os.open", fail_creating)
+    else:
+        monkeypatch.setattr({"fsync": "os.fsync", "replace": "os.replace"}[failing], fail)
 
     # when the model writes it
     with pytest.raises(ToolError, match=message):
@@ -410,3 +421,143 @@ def test_importing_the_tools_package_loads_no_toolkit_library() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert json.loads(result.stdout) == []
+
+
+# --- the fd walk: links, hard links, special files, odd names ------------------------------------------
+
+
+def test_a_symlink_in_the_middle_or_at_the_end_that_leads_out_is_refused_by_every_tool(
+    layout: tuple[Path, Path],
+) -> None:
+    # given links out of the workspace, as a folder on the way and as the final file
+    base, outside = layout
+    files = FileTools(base)
+    before = snapshot(base.parent, skip=base)
+
+    # when each tool is pointed through them, then each refuses with the same message
+    for path in ("link_out/secret.txt", "link_file", "chain1", "sub/link_up/secret.txt", "link_abs_etc/hostname"):
+        with pytest.raises(ToolError, match="outside the workspace"):
+            files.read_file(path)
+        with pytest.raises(ToolError, match="outside the workspace"):
+            files.write_file(path, "PWNED")
+        with pytest.raises(ToolError, match="outside the workspace"):
+            files.edit_file(path, SENTINEL, "PWNED")
+        with pytest.raises(ToolError, match="outside the workspace"):
+            files.search_files(SENTINEL, path=path)
+    with pytest.raises(ToolError, match="outside the workspace"):
+        files.list_files("link_out")
+    with pytest.raises(ToolError, match="outside the workspace"):
+        files.write_file("link_out/new.txt", "PWNED")
+    assert snapshot(base.parent, skip=base) == before
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+
+
+def test_dot_dot_and_absolute_paths_that_leave_the_workspace_are_refused(layout: tuple[Path, Path]) -> None:
+    base, outside = layout
+    files = FileTools(base)
+
+    for path in ("..", "../outside", "sub/../../outside", str(outside), "/", "/etc"):
+        with pytest.raises(ToolError, match="outside the workspace"):
+            files.list_files(path)
+        with pytest.raises(ToolError, match="outside the workspace"):
+            files.search_files(SENTINEL, path=path)
+    assert files.list_files(str(base / "sub")) == "sub/deep/\nsub/notes.md"  # link_up leads out: not shown
+    assert files.read_file(str(base) + "/sub/../hello.txt") == "hello\nworld\n"
+
+
+def test_links_that_stay_inside_are_followed_but_never_descended_by_listings(tmp_path: Path) -> None:
+    # given a folder link and a file link that both stay inside the workspace
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.txt").write_text("needle\n")
+    (tmp_path / "alias").symlink_to("real", target_is_directory=True)
+    (tmp_path / "abs_alias").symlink_to(tmp_path / "real" / "a.txt")
+    files = FileTools(tmp_path)
+
+    # when they are read, listed and searched
+    # then reads go through them, listings show them without entering, searches skip them
+    assert files.read_file("alias/a.txt") == "needle\n"
+    assert files.read_file("abs_alias") == "needle\n"
+    assert files.read_file("alias/../real/a.txt") == "needle\n"
+    assert files.list_files(recursive=True).splitlines() == ["abs_alias", "alias/", "real/", "real/a.txt"]
+    assert files.search_files("needle") == "real/a.txt:1: needle"
+    assert files.search_files("needle", path="alias") == "real/a.txt:1: needle"  # shown where it is
+    assert files.write_file("alias/b.txt", "new\n") == "Wrote 4 bytes to real/b.txt."
+    assert (tmp_path / "real" / "b.txt").read_text() == "new\n"
+
+
+def test_a_symlink_loop_is_a_clear_error(layout: tuple[Path, Path]) -> None:
+    base, _ = layout
+    files = FileTools(base)
+
+    with pytest.raises(ToolError, match="symbolic link loop"):
+        files.read_file("loop_a")
+    with pytest.raises(ToolError, match="symbolic link loop"):
+        files.write_file("loop_a", "x")
+
+
+def test_a_hard_link_to_an_outside_file_is_never_written_or_edited(layout: tuple[Path, Path]) -> None:
+    # given a hard link inside the workspace to the secret outside it
+    base, outside = layout
+    os.link(outside / "secret.txt", base / "hard.txt")
+    files = FileTools(base)
+
+    # when the model writes or edits it, then both are refused and the outside file is untouched
+    with pytest.raises(ToolError, match="other hard links"):
+        files.write_file("hard.txt", "PWNED")
+    with pytest.raises(ToolError, match="other hard links"):
+        files.edit_file("hard.txt", SENTINEL, "PWNED")
+    assert (outside / "secret.txt").read_text() == SENTINEL
+    assert os.stat(outside / "secret.txt").st_nlink == 2
+
+
+def test_fifos_and_devices_are_refused_by_every_tool_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "a.txt").write_text("needle\n")
+    with contextlib.suppress(OSError):  # a device node needs privileges; the FIFO covers the rest
+        os.mknod(tmp_path / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    files = FileTools(tmp_path)
+
+    for name in [p.name for p in tmp_path.iterdir() if p.name != "a.txt"]:
+        with pytest.raises(ToolError, match="not a regular file"):
+            files.read_file(name)
+        with pytest.raises(ToolError, match="not a regular file"):
+            files.edit_file(name, "a", "b")
+        with pytest.raises(ToolError, match="not a regular file"):
+            files.write_file(name, "x")
+    assert files.search_files("needle").splitlines()[0] == "a.txt:1: needle"
+
+
+def test_very_long_and_deep_paths_and_nul_bytes_are_refused_clearly(tmp_path: Path) -> None:
+    files = FileTools(tmp_path)
+
+    assert files.write_file("d/" * 100 + "x.txt", "deep") == f"Wrote 4 bytes to {'d/' * 100}x.txt."
+    assert files.read_file("d/" * 100 + "x.txt") == "deep"
+    with pytest.raises(ToolError, match="nested too deeply"):
+        files.write_file("d/" * 300 + "x.txt", "deeper")
+    with pytest.raises(ToolError, match="path is too long"):
+        files.read_file("d/" * 600)
+    with pytest.raises(ToolError, match="longer than 255 bytes"):
+        files.read_file("d/" + "é" * 128)
+    for action in (
+        lambda: files.read_file("a\x00b"),
+        lambda: files.write_file("a\x00b", "x"),
+        lambda: files.list_files("d\x00"),
+        lambda: files.search_files("x", path="d\x00"),
+    ):
+        with pytest.raises(ToolError, match="NUL byte"):
+            action()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_a_replaced_workspace_folder_is_refused(tmp_path: Path) -> None:
+    # given a toolkit whose base folder is swapped for another folder of the same name
+    base = tmp_path / "work"
+    base.mkdir()
+    files = FileTools(base)
+    base.rename(tmp_path / "old")
+    base.mkdir()
+    (base / "planted.txt").write_text("planted")
+
+    # when it is used, then it refuses rather than work in the other folder
+    with pytest.raises(ToolError, match="moved or replaced"):
+        files.read_file("planted.txt")
