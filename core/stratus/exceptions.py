@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EmbedderError",
+    "FetchError",
     "KnowledgeError",
     "ModelError",
     "NotFoundError",
@@ -16,6 +17,7 @@ __all__ = [
     "StratusError",
     "ToolDefinitionError",
     "ToolError",
+    "UnsafeURLError",
 ]
 
 
@@ -78,6 +80,17 @@ class EmbedderError(StratusError):
 
 class KnowledgeError(StratusError):
     """Content could not be added (too large, unreadable, unreachable URL, ...)."""
+
+
+class FetchError(StratusError):
+    """A URL could not be fetched for a user: unreachable, an HTTP error, too large, too slow, too many
+    redirects, or refused as unsafe (`UnsafeURLError`)."""
+
+
+class UnsafeURLError(FetchError):
+    """A URL was refused before any request was sent to it: not http(s), credentials in it, or a host that is
+    (or resolves to) a loopback, private, link-local, metadata or otherwise non-public address. The message
+    says which; `STRATUS_FETCH_ALLOW` lists the internal hosts that may be fetched anyway."""
 
 
 class NotFoundError(StratusError):

@@ -11,6 +11,7 @@ __all__ = [
     "STRATUS_APP",
     "STRATUS_AUTH",
     "STRATUS_DB",
+    "STRATUS_FETCH_ALLOW",
     "STRATUS_KNOWLEDGE_QUEUE_URL",
     "STRATUS_LEARNING_QUEUE_URL",
     "STRATUS_LOG_LEVEL",
@@ -24,6 +25,11 @@ STRATUS_APP = "STRATUS_APP"
 
 STRATUS_DB = "STRATUS_DB"
 """The store's URL (e.g. `sqlite:///.stratus/stratus.db`)."""
+
+STRATUS_FETCH_ALLOW = "STRATUS_FETCH_ALLOW"
+"""Internal hosts the server may fetch URLs from for a user (knowledge added by `url`), comma-separated host
+names, addresses or CIDRs (e.g. `wiki.internal,10.1.0.0/16`). Default empty: loopback, private, link-local and
+metadata addresses are refused."""
 
 STRATUS_LOG_LEVEL = "STRATUS_LOG_LEVEL"
 """Log level of the `stratus` logger (default INFO)."""

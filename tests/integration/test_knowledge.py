@@ -142,7 +142,8 @@ async def test_markdown_keeps_its_sections(docs: Knowledge) -> None:
     assert any("section" in hit.chunk.metadata for hit in hits)
 
 
-async def test_a_web_page_can_be_added_by_url(docs: Knowledge) -> None:
+async def test_a_web_page_can_be_added_by_url(docs: Knowledge, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATUS_FETCH_ALLOW", "127.0.0.1")  # the local server stands for a public one
     page = (FIXTURES / "page.html").read_bytes()
 
     class Page(BaseHTTPRequestHandler):

@@ -340,7 +340,8 @@ async def test_adding_a_file_no_reader_can_read_raises_and_stores_nothing(store:
     assert not (tmp_path / "vectors").exists()
 
 
-async def test_a_url_that_answers_with_an_image_is_refused(store: SqliteStore) -> None:
+async def test_a_url_that_answers_with_an_image_is_refused(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATUS_FETCH_ALLOW", "127.0.0.1")  # the local server stands for a public one
     image = png()
 
     class Image(BaseHTTPRequestHandler):

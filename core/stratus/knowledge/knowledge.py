@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stratus._utils import new_id
-from stratus.exceptions import ConfigError, KnowledgeError, NotFoundError, StratusError
+from stratus.exceptions import ConfigError, FetchError, KnowledgeError, NotFoundError, StratusError
 from stratus.knowledge.documents import Chunk, Document, SearchHit, approx_tokens
 from stratus.knowledge.embedders import Embedder, default_embedder
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, check_filters
@@ -667,24 +667,12 @@ def _name_from_url(url: str) -> str:
 
 
 async def _fetch(url: str, max_bytes: int) -> tuple[bytes, str | None]:
-    """Download `url` (http or https only), refusing more than `max_bytes`."""
-    if not url.startswith(("http://", "https://")):
-        raise KnowledgeError(f"{url!r}: only http and https URLs can be added")
-    import httpx
+    """Download `url` through the one safe fetcher (http(s) only, no private or metadata address, redirects
+    re-checked, at most `max_bytes`). Its refusal comes back as the `KnowledgeError` callers catch."""
+    from stratus._fetch import fetch_url
 
     try:
-        async with (
-            httpx.AsyncClient(follow_redirects=True, timeout=30.0) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise KnowledgeError(f"{url} answered HTTP {response.status_code}")
-            data = bytearray()
-            async for piece in response.aiter_bytes():
-                data.extend(piece)
-                if len(data) > max_bytes:
-                    raise KnowledgeError(f"{url} is larger than {max_bytes} bytes")
-            content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
-            return bytes(data), content_type
-    except httpx.HTTPError as exc:
-        raise KnowledgeError(f"{url} could not be fetched: {type(exc).__name__}: {exc}") from exc
+        fetched = await fetch_url(url, max_bytes=max_bytes)
+    except FetchError as exc:
+        raise KnowledgeError(str(exc)) from exc
+    return fetched.content, fetched.content_type
