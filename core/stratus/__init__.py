@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from stratus.exceptions import (
         ConfigError,
         ModelError,
+        ModelTimeoutError,
         NotFoundError,
         OutputValidationError,
         RunCancelledError,
@@ -62,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "Message": "stratus.messages",
     "Model": "stratus.models.base",
     "ModelError": "stratus.exceptions",
+    "ModelTimeoutError": "stratus.exceptions",
     "NotFoundError": "stratus.exceptions",
     "OutputValidationError": "stratus.exceptions",
     "RunCancelledError": "stratus.exceptions",
@@ -92,6 +94,7 @@ __all__ = [
     "Message",
     "Model",
     "ModelError",
+    "ModelTimeoutError",
     "NotFoundError",
     "OutputValidationError",
     "Parallel",

@@ -8,6 +8,7 @@ __all__ = [
     "FetchError",
     "KnowledgeError",
     "ModelError",
+    "ModelTimeoutError",
     "NotFoundError",
     "OutputValidationError",
     "RunCancelledError",
@@ -40,6 +41,10 @@ class ModelError(StratusError):
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+
+
+class ModelTimeoutError(ModelError):
+    """A model request ran out of time: an attempt's timeout (retryable), or the request's whole deadline."""
 
 
 class ToolDefinitionError(StratusError):

@@ -22,7 +22,7 @@ import pytest
 from pydantic import BaseModel
 
 from stratus import Agent, Tool, tool
-from stratus.exceptions import ConfigError, ModelError
+from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import ModelDelta, ModelRequest
 from stratus.models.openai import OpenAIChat
@@ -869,3 +869,60 @@ async def test_a_compatible_server_that_leaves_out_tool_call_indexes(
 
     calls = [c for d in deltas for c in d.tool_calls or []]
     assert [(c.id, c.parsed_arguments()) for c in calls] == [("c1", {"a": 1, "b": 1}), ("c2", {"a": 2, "b": 2})]
+
+
+async def test_a_server_that_never_answers_costs_the_deadline_not_the_attempts(
+    make_model: MakeModel, server: FakeOpenAIServer
+) -> None:
+    # given attempts of 30 s each, three retries, and a request deadline of 2 s
+    model = make_model(timeout=30.0, max_retries=3, deadline=2.0)
+    server.enqueue(*[TextReply("too late", delay=60) for _ in range(4)])
+    started = time.monotonic()
+
+    with pytest.raises(ModelTimeoutError, match=r"within its 2s deadline"):
+        await model.request(ASK, ModelRequest())
+
+    assert time.monotonic() - started < 15  # generous: the point is 2 s, not 4 x 30 s
+    assert len(server.requests) == 1
+
+
+async def test_a_stream_that_never_starts_ends_at_the_deadline(make_model: MakeModel, server: FakeOpenAIServer) -> None:
+    model = make_model(timeout=30.0, deadline=2.0)
+    server.enqueue(TextReply("too late", delay=60))
+
+    with pytest.raises(ModelTimeoutError):
+        _ = [d async for d in model.stream(ASK, ModelRequest())]
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [],  # an empty stream
+        [_chunk({}, "stop")],  # only a finish reason
+        [{"id": "x", "object": "chat.completion.chunk", "choices": "not a list"}],
+        [{"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": "text"}]}],
+        [{"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": 42}}]}],
+    ],
+    ids=["empty", "finish-only", "choices-not-a-list", "delta-not-an-object", "content-not-text"],
+)
+async def test_a_malformed_or_empty_stream_is_a_model_error(
+    make_model: MakeModel, server: FakeOpenAIServer, chunks: list[dict[str, Any]]
+) -> None:
+    model = make_model(max_retries=0)
+    server.enqueue(RawStreamReply(chunks))
+
+    with pytest.raises(ModelError):
+        _ = [d async for d in model.stream(ASK, ModelRequest())]
+
+
+async def test_an_empty_answer_is_a_model_error_and_the_run_an_error(
+    make_model: MakeModel, server: FakeOpenAIServer
+) -> None:
+    model = make_model(max_retries=0)
+    server.enqueue(TextReply(""), TextReply(""))
+
+    with pytest.raises(ModelError, match="empty"):
+        await model.request(ASK, ModelRequest())
+    out = await Agent(model=model).arun("hi")
+    assert out.status is RunStatus.ERROR
+    assert "empty" in (out.error or "")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stratus import Agent, App, ModelError, tool
+from stratus import Agent, App, ModelError, ModelTimeoutError, tool
 from stratus.models.testing import ScriptedModel, call
 from stratus.storage.sqlite import SqliteStore
 
@@ -248,11 +248,22 @@ def test_a_failed_buffered_run_answers_with_a_json_error_and_is_stored(client_fo
     assert stored["status"] == "ERROR"
 
 
-def test_a_tripped_limit_names_the_limit(client_for: ClientFactory) -> None:
+def test_a_tripped_limit_is_a_422_that_names_the_limit(client_for: ClientFactory) -> None:
+    # a limit the agent sets is about this request, not a server fault: 422, with the stored run's id and status
     client = client_for(ScriptedModel(*[call("get_weather", city="x") for _ in range(3)]), max_tool_rounds=1)
     response = client.post("/agents/assistant/runs", data={"message": "hi", "stream": "false"})
-    assert response.status_code == 500
-    assert "max_tool_rounds=1" in response.json()["detail"]
+    assert response.status_code == 422
+    body = response.json()
+    assert "max_tool_rounds=1" in body["detail"]
+    assert (body["error_type"], body["status"]) == ("RunLimitExceeded", "ERROR")
+
+
+def test_a_model_past_its_deadline_is_a_504(client_for: ClientFactory) -> None:
+    client = client_for(ScriptedModel(ModelTimeoutError("OpenAI model 'x' gave no answer within its 60s deadline")))
+    response = client.post("/agents/assistant/runs", data={"message": "hi", "stream": "false"})
+    assert response.status_code == 504
+    assert response.json()["error_type"] == "ModelTimeoutError"
+    assert "deadline" in response.json()["detail"]
 
 
 def test_an_unexpected_crash_does_not_leak_internals(client_for: ClientFactory) -> None:

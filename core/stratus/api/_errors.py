@@ -10,7 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stratus.exceptions import ConfigError, ModelError, NotFoundError, StratusError
+from stratus.exceptions import (
+    ConfigError,
+    ModelError,
+    ModelTimeoutError,
+    NotFoundError,
+    OutputValidationError,
+    RunLimitExceeded,
+    StratusError,
+)
 
 __all__ = ["install_error_handlers", "status_for"]
 
@@ -21,8 +29,12 @@ def status_for(exc: BaseException) -> int:
     """The HTTP status that reports `exc`."""
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ModelTimeoutError):
+        return 504  # the model provider did not answer in time
     if isinstance(exc, ModelError):
         return 502  # the model provider, upstream of us, failed
+    if isinstance(exc, RunLimitExceeded | OutputValidationError):
+        return 422  # the run stopped at a limit the agent sets: about this request, not a server fault
     return 500
 
 

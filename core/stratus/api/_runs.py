@@ -122,6 +122,7 @@ SAFE_ERRORS = frozenset(
         "RunLimitExceeded",
         "OutputValidationError",
         "ModelError",
+        "ModelTimeoutError",
         "ConfigError",
         "ToolDefinitionError",
         "NotFoundError",

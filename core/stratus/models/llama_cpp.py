@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
-from stratus.exceptions import ConfigError, ModelError
+from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message
 from stratus.models._tool_text import ToolTextHolder, extract_tool_calls, tools_as_text
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
@@ -334,6 +334,7 @@ class LlamaCpp(Model):
                 max_tokens=self.max_tokens,
                 timeout=self.timeout,
                 max_retries=0,  # a failure here is a crash, a hang or a bad request: retrying hides it
+                deadline=None,  # `timeout` between two pieces of an answer is the hang detector; CPUs differ
                 extra_body=extra,
             )
             self._chat_url = url
@@ -348,9 +349,9 @@ class LlamaCpp(Model):
                 "(a new one starts with the next request)"
             )
         text = str(exc)
-        if "timed out" in text:
+        if isinstance(exc, ModelTimeoutError):
             await asyncio.to_thread(server.restart)
-            return ModelError(
+            return ModelTimeoutError(
                 f"LlamaCpp model {self.id!r} gave no answer within {self.timeout:g}s; its llama.cpp server was "
                 "restarted"
             )

@@ -8,7 +8,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from stratus.exceptions import ConfigError, ModelError
+from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
@@ -35,6 +35,7 @@ class OpenAIClientOwner:
     base_url: str | None
     organization: str | None
     timeout: float
+    deadline: float | None
     max_retries: int
     backoff: float
     max_backoff: float
@@ -53,13 +54,17 @@ class OpenAIClientOwner:
         backoff: float,
         max_backoff: float,
         client: AsyncOpenAI | None,
+        deadline: float | None = 60.0,
     ) -> None:
         if max_retries < 0:
             raise ConfigError("max_retries must be >= 0")
         self.api_key = api_key
         self.base_url = base_url
         self.organization = organization
+        if deadline is not None and deadline <= 0:
+            raise ConfigError("deadline must be > 0 (or None for no deadline)")
         self.timeout = timeout
+        self.deadline = deadline
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -106,10 +111,22 @@ class OpenAIClientOwner:
                 await client.close()
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call`, retried while worth it and while time is left. `timeout` bounds each attempt (connecting,
+        the first byte, and the wait between two chunks of a stream); `deadline` bounds the whole request,
+        retries and backoff included (for a stream, until it starts), so a server that accepts connections and
+        never answers costs `deadline` seconds, not `timeout` times the attempts."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline if self.deadline is not None else None
         attempt = 0
         while True:
             try:
-                return await call()
+                async with asyncio.timeout_at(deadline):
+                    return await call()
+            except TimeoutError as exc:
+                tries = f" ({attempt + 1} attempts)" if attempt else ""
+                raise ModelTimeoutError(
+                    f"OpenAI model {self.id!r} gave no answer within its {self.deadline:g}s deadline{tries}"
+                ) from exc
             except Exception as exc:
                 retryable, retry_after = _classify(exc)
                 if not retryable or attempt >= self.max_retries:
@@ -117,6 +134,8 @@ class OpenAIClientOwner:
                 delay = min(self.max_backoff, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
                 if retry_after is not None:
                     delay = min(self.max_backoff, max(delay, retry_after))
+                if deadline is not None and loop.time() + delay >= deadline:  # no time for another attempt
+                    raise _model_error(self.id, exc, attempts=attempt + 1) from exc
                 attempt += 1
                 await asyncio.sleep(delay)
 
@@ -127,6 +146,9 @@ class OpenAIChat(OpenAIClientOwner, Model):
     Credentials and endpoint resolve as: argument, then `OPENAI_API_KEY` / `OPENAI_BASE_URL`, then the SDK's
     default. Rate limits (429), server errors (5xx), timeouts and dropped connections are retried up to
     `max_retries` times with exponential backoff (honouring `Retry-After`), then raise `ModelError`.
+    `timeout` bounds each attempt (connect, first byte, the gap between two chunks); `deadline` (60 s by
+    default, None for none) bounds one request with its retries, then raises `ModelTimeoutError`. A reply
+    that is malformed or empty (no content and no tool call) is a `ModelError`, never an empty answer.
     """
 
     provider: ClassVar[str] = "OpenAI"
@@ -148,6 +170,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
         stream_usage: bool = True,
         extra_body: dict[str, Any] | None = None,
         client: AsyncOpenAI | None = None,
+        deadline: float | None = 60.0,
     ) -> None:
         self.id = id
         self.temperature = temperature
@@ -163,6 +186,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
             backoff=backoff,
             max_backoff=max_backoff,
             client=client,
+            deadline=deadline,
         )
 
     # --- requests ---------------------------------------------------------------------------------------
@@ -200,22 +224,17 @@ class OpenAIChat(OpenAIClientOwner, Model):
         completion: ChatCompletion = await self._with_retries(
             lambda: client.chat.completions.create(**args, stream=False)
         )
-        if not completion.choices:
-            raise ModelError(f"{self.id}: the response carried no choices")
-        choice = completion.choices[0]
-        message = choice.message
-        calls = [
-            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-            for c in (message.tool_calls or [])
-            if c.type == "function"
-        ]
-        return ModelResponse(
-            content=message.content,
-            tool_calls=calls,
-            usage=_usage(completion.usage),
-            provider_data={"id": completion.id},
-            finish_reason=choice.finish_reason,
-        )
+        try:
+            response = _parse_completion(completion)
+        except (AttributeError, TypeError, ValueError, IndexError) as exc:  # the SDK builds replies leniently
+            raise ModelError(
+                f"OpenAI model {self.id!r} sent a malformed response: {type(exc).__name__}: {exc}"
+            ) from exc
+        if response is None:
+            raise ModelError(
+                f"OpenAI model {self.id!r} sent an empty response (no choices, or no content and no tool call)"
+            )
+        return response
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         args = self._arguments(messages, params)
@@ -224,6 +243,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
         client = self.client
         stream = await self._with_retries(lambda: client.chat.completions.create(**args, stream=True))
         calls: dict[int, dict[str, str]] = {}
+        said = False
         usage: Usage | None = None
         response_id: str | None = None
         finish_reason: str | None = None
@@ -248,7 +268,10 @@ class OpenAIChat(OpenAIClientOwner, Model):
                                 slot["name"] += name
                             if part.function.arguments:
                                 slot["arguments"] += part.function.arguments
+                    if not isinstance(cast(object, delta.content), str | None):
+                        raise ModelError(f"OpenAI model {self.id!r} sent a malformed stream: content is not text")
                     if delta.content:
+                        said = True
                         yield ModelDelta(content=delta.content, provider_data={"id": response_id})
         except ModelError:
             raise
@@ -260,12 +283,39 @@ class OpenAIChat(OpenAIClientOwner, Model):
             ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
             for i, c in sorted(calls.items())
         ]
+        if not said and not tool_calls:
+            raise ModelError(f"OpenAI model {self.id!r} sent an empty stream (no content and no tool call)")
         yield ModelDelta(
             tool_calls=tool_calls or None,
             usage=usage or Usage(),
             provider_data={"id": response_id} if response_id else None,
             finish_reason=finish_reason,
         )
+
+
+def _parse_completion(completion: ChatCompletion) -> ModelResponse | None:
+    """The answer a completion carries, or None when it carries none."""
+    if not completion.choices:
+        return None
+    choice = completion.choices[0]
+    message = choice.message
+    calls = [
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+        for c in (message.tool_calls or [])
+        if c.type == "function"
+    ]
+    content = cast(object, message.content)  # typed str | None, but a lenient reply may hold anything
+    if content is not None and not isinstance(content, str):
+        raise TypeError(f"content is a {type(content).__name__}, not text")
+    if not message.content and not calls:
+        return None
+    return ModelResponse(
+        content=message.content,
+        tool_calls=calls,
+        usage=_usage(completion.usage),
+        provider_data={"id": completion.id},
+        finish_reason=choice.finish_reason,
+    )
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
@@ -344,7 +394,7 @@ def _model_error(model_id: str, exc: Exception, *, attempts: int) -> ModelError:
             status_code=exc.status_code,
         )
     if isinstance(exc, openai.APITimeoutError):
-        return ModelError(f"OpenAI model {model_id!r} timed out{tries}", retryable=True)
+        return ModelTimeoutError(f"OpenAI model {model_id!r} timed out{tries}", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         return ModelError(f"OpenAI model {model_id!r}: connection failed{tries}: {exc}", retryable=True)
     return ModelError(f"OpenAI model {model_id!r} failed{tries}: {type(exc).__name__}: {exc}")
