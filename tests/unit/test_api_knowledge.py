@@ -5,8 +5,10 @@ errors that store nothing. A hash embedder keeps it fast; the real embedders hav
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -352,3 +354,81 @@ def test_each_user_sees_searches_and_deletes_only_their_own(authed: TestClient) 
     assert authed.delete("/knowledge/content", headers=ALICE).json() == {"deleted": 1}
     assert authed.get("/knowledge/content", headers=BOB).json()["meta"]["total_count"] == 1
     assert authed.get("/knowledge/content").status_code == 401
+
+
+SECRET = "the launch code is kiwi-742"
+
+
+@pytest.fixture
+def loopback_service() -> Iterator[tuple[int, list[str]]]:
+    """A service listening on 127.0.0.1 only, as an internal admin page would: its port and the paths asked."""
+    asked: list[str] = []
+
+    class Service(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            if self.path == "/to-metadata":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/iam/security-credentials/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = SECRET.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], asked
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_a_url_to_a_loopback_service_is_refused_with_422_and_nothing_is_stored(
+    client: TestClient, loopback_service: tuple[int, list[str]]
+) -> None:
+    port, asked = loopback_service
+
+    for url in (
+        f"http://127.0.0.1:{port}/secret",
+        f"http://2130706433:{port}/secret",
+        f"http://evil@127.0.0.1:{port}/",
+    ):
+        response = client.post("/knowledge/content", data={"url": url})
+        assert response.status_code == 422, response.text
+        assert isinstance(response.json()["detail"], str)
+    assert "loopback" in client.post("/knowledge/content", data={"url": f"http://127.0.0.1:{port}/"}).json()["detail"]
+    metadata = client.post("/knowledge/content", data={"url": "http://169.254.169.254/latest/meta-data/"})
+    assert metadata.status_code == 422
+    assert "metadata" in metadata.json()["detail"]
+
+    assert asked == []  # the service was never asked
+    assert client.get("/knowledge/content").json()["meta"]["total_count"] == 0
+    assert client.post("/knowledge/search", json={"query": "launch code kiwi"}).json()["data"] == []
+
+
+def test_the_allow_list_lets_an_internal_url_in_but_not_its_redirect_to_metadata(
+    client: TestClient, loopback_service: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, asked = loopback_service
+    monkeypatch.setenv("STRATUS_FETCH_ALLOW", "127.0.0.1")
+
+    redirected = client.post("/knowledge/content", data={"url": f"http://127.0.0.1:{port}/to-metadata"})
+    assert redirected.status_code == 422, redirected.text
+    assert "metadata" in redirected.json()["detail"]
+    assert client.get("/knowledge/content").json()["meta"]["total_count"] == 0
+
+    created = client.post("/knowledge/content", data={"url": f"http://127.0.0.1:{port}/secret"})
+    assert created.status_code == 202, created.text
+    assert wait_until_done(client, created.json()["id"])["status"] == "completed"
+    hits = client.post("/knowledge/search", json={"query": "launch code kiwi"}).json()["data"]
+    assert any(SECRET in hit["content"] for hit in hits)
+    assert asked == ["/to-metadata", "/secret"]

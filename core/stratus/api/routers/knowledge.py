@@ -91,7 +91,14 @@ def _optional_int(form: FormData, name: str) -> int | None:
     status_code=202,
     summary="Upload Content",
     operation_id="upload_content",
-    responses={415: {"description": "A file no reader reads (the detail names the supported types)"}},
+    responses={
+        415: {"description": "A file no reader reads (the detail names the supported types)"},
+        422: {
+            "description": "A field is invalid, or the `url` is refused (not http(s), credentials in it, a loopback, "
+            "private, link-local or metadata address, directly or by a redirect; `STRATUS_FETCH_ALLOW` opts "
+            "internal hosts in) or could not be fetched; the detail says why and nothing is stored"
+        },
+    },
 )
 async def upload_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
@@ -102,7 +109,9 @@ async def upload_content(
     background and `GET /knowledge/content/{id}/status` follows it. Identical content added again by the
     same user is not ingested twice: the existing record comes back. A file no reader reads (an image, an
     archive, bytes that are not what its name or type says) is refused with 415, naming the supported types,
-    and nothing of it is stored."""
+    and nothing of it is stored. A `url` is fetched before the answer, through the SSRF-safe fetcher: one that
+    is, resolves or redirects to a loopback, private, link-local or metadata address is refused with 422 and
+    nothing is stored."""
     base = _base(app, knowledge_id)
     user_id = resolve_user_id(request, None)
     content_type_header = request.headers.get("content-type", "").split(";")[0].strip().lower()
