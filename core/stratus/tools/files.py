@@ -369,6 +369,7 @@ class FileTools(Toolkit):
         above: int | None = 0 if path.startswith("/") and base_parts else None
         pending = deque(_split(path))
         links = 0
+        changes = 0
         final: str | None = None
         while pending:
             part = pending.popleft()
@@ -413,6 +414,12 @@ class FileTools(Toolkit):
                     final = part
                     continue
                 target = _read_link(part, here, path)
+                if target is None:  # no longer a symlink: swapped since the stat, so look again
+                    changes += 1
+                    if changes > _MAX_SYMLINKS:
+                        raise ToolError(f"{path} keeps changing while being opened; try again")
+                    pending.appendleft(part)
+                    continue
             else:
                 try:
                     fd = os.open(part, _DIR_FLAGS, dir_fd=here)
@@ -422,7 +429,13 @@ class FileTools(Toolkit):
                 except OSError as exc:
                     if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                         raise _os_error(exc, path) from None
-                    target = _read_link(part, here, path, exc)
+                    target = _read_link(part, here, path)
+                    if target is None:  # not a symlink: a file in the way, or a link swapped back for a folder
+                        changes += 1
+                        if changes > _MAX_SYMLINKS or not _is_folder_or_link(part, here):
+                            raise _os_error(exc, path) from None
+                        pending.appendleft(part)
+                        continue
                 else:
                     fds.append(fd)
                     stack.append((part, fd))
@@ -637,12 +650,22 @@ def _split(path: str) -> list[str]:
     return [part for part in path.split("/") if part and part != "."]
 
 
-def _read_link(name: str, folder: int, shown: str, cause: OSError | None = None) -> str:
-    """The target of the symlink `name` in `folder`; if it is not a symlink, the error that brought us here."""
+def _read_link(name: str, folder: int, shown: str) -> str | None:
+    """The target of the symlink `name` in `folder`; None if it is not a symlink (any more)."""
     try:
         return os.readlink(name, dir_fd=folder)
     except OSError as exc:
-        raise _os_error(cause or exc, shown) from None
+        if exc.errno == errno.EINVAL:
+            return None
+        raise _os_error(exc, shown) from None
+
+
+def _is_folder_or_link(name: str, folder: int) -> bool:
+    try:
+        mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+        return stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
+    except OSError:
+        return False
 
 
 def _make_folder(name: str, parent: int, shown: str) -> int:
