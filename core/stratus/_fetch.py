@@ -268,10 +268,11 @@ async def _pin(url: httpx.URL, allowed: AllowList, resolve: Resolver) -> tuple[h
         for address in addresses:
             why = refusal(address)
             if why and not allowed.allows_address(address):
-                shown = host if literal is not None and str(literal) == host else f"{host} ({address})"
-                raise UnsafeURLError(
-                    f"{shown} is {why}; the server does not fetch from it (allow it with {STRATUS_FETCH_ALLOW})"
-                )
+                if literal is None:  # not the address itself: a refusal must not map the internal DNS for a caller
+                    what = f"{host} resolves to {why}"
+                else:
+                    what = f"{host} is {why}" if str(literal) == host else f"{host} ({literal}) is {why}"
+                raise UnsafeURLError(f"{what}; the server does not fetch from it (allow it with {STRATUS_FETCH_ALLOW})")
     address = addresses[0]
     sni = host if literal is None and url.scheme == "https" else None
     return url.copy_with(host=str(address)), url.netloc.decode("ascii"), sni

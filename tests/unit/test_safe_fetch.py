@@ -19,7 +19,11 @@ import httpx
 import pytest
 
 from stratus._fetch import AllowList, IPAddress, fetch_url, literal_address, refusal
-from stratus.exceptions import FetchError, StratusError, UnsafeURLError
+from stratus.exceptions import FetchError, KnowledgeError, StratusError, UnsafeURLError
+from stratus.knowledge import Knowledge
+from stratus.knowledge.embedders.testing import HashEmbedder
+from stratus.storage.records import ContentQuery
+from stratus.storage.sqlite import SqliteStore
 
 PUBLIC = "93.184.216.34"  # a global address: only ever handed to the spy transport, never connected to
 FAKE_DNS: dict[str, list[str]] = {
@@ -121,6 +125,12 @@ CORPUS: list[tuple[str, str]] = [
     ("http://127.0.1/", "loopback"),
     ("http://10.1/", "private"),
     ("http://0177.0.0.1/", "not a valid URL"),  # httpx refuses the dotted octal form outright
+    # parser tricks: what is connected to is what was checked, whatever the spelling
+    ("http://127\u30020\u30020\u30021/", "loopback"),  # ideographic full stops, IDNA-mapped to dots
+    ("http://127.0.0.1#@public.example/", "loopback"),
+    ("http://0x7f.0x0.0x0.0x1/", "loopback"),
+    ("HTTP://127.0.0.1/", "loopback"),
+    ("http://[0:0:0:0:0:ffff:7f00:1]/", "IPv4-mapped"),
     # IPv6 zone ids
     ("http://[fe80::1%25eth0]/", "zone id"),
     ("http://[::1%25lo]/", "zone id"),
@@ -137,6 +147,7 @@ CORPUS: list[tuple[str, str]] = [
     ("http://public.example@127.0.0.1/", "credentials"),
     ("http://user:pass@public.example/", "credentials"),
     ("http://:@public.example/", "credentials"),
+    ("http://public.example\\@127.0.0.1/", "credentials"),
     # no host
     ("http:///secret", "no host"),
     ("http://:80/", "no host"),
@@ -189,6 +200,24 @@ async def test_a_public_host_is_fetched_at_the_checked_address_with_its_own_host
     assert request.url.raw_path == b"/page?q=1"
     assert request.headers["host"] == "public.example"  # the server still sees its own name
     assert request.extensions["sni_hostname"] == "public.example"  # and TLS verifies that name
+
+
+async def test_the_host_that_is_checked_is_the_host_that_is_asked() -> None:
+    spy = SpyTransport()
+
+    await fetch_url(
+        "http://public.example#@127.0.0.1/", max_bytes=1000, allow=AllowList(), resolver=fake_resolver, transport=spy
+    )
+
+    assert [(r.url.host, r.headers["host"]) for r in spy.requests] == [(PUBLIC, "public.example")]
+
+
+async def test_a_refused_name_does_not_reveal_what_it_resolves_to() -> None:
+    with pytest.raises(UnsafeURLError) as caught:
+        await fetch_url("http://internal.example/", max_bytes=1000, allow=AllowList(), resolver=fake_resolver)
+
+    assert str(caught.value).startswith("internal.example resolves to a private address; ")
+    assert "10.0.0.5" not in str(caught.value)
 
 
 async def test_dns_rebinding_cannot_move_the_connection_after_the_check() -> None:
@@ -461,3 +490,14 @@ async def test_the_environment_allow_list_lets_one_internal_host_through(
 
     assert (await fetch_url(f"{local.base}/doc", max_bytes=1000)).content == b"internal doc"
     assert [p for p, _ in local.hits] == ["/doc"]
+
+
+async def test_knowledge_add_refuses_an_unsafe_url_and_stores_nothing(store: SqliteStore) -> None:
+    docs = Knowledge("docs", embedder=HashEmbedder(16), store=store)
+    try:
+        with pytest.raises(KnowledgeError, match="metadata address") as caught:
+            await docs.add(url="http://169.254.169.254/latest/meta-data/")
+        assert isinstance(caught.value.__cause__, UnsafeURLError)
+        assert (await docs.list_contents(ContentQuery(knowledge_id="docs")))[1] == 0
+    finally:
+        await docs.close()
