@@ -513,3 +513,61 @@ def test_the_table_is_built_from_the_shared_key_schema(dynamo_store: DynamoStore
     assert set(index["Projection"]["NonKeyAttributes"]) == set(keys.GSI1_PROJECTED_ATTRIBUTES)
     ttl = moto.client("dynamodb").describe_time_to_live(TableName=dynamo_store.table)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == keys.TTL_ATTRIBUTE
+
+
+# --- bounds: a store writes only what it can read back ---------------------------------------------------------
+
+
+def _deep(levels: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
+
+
+async def test_a_record_nested_too_deep_is_refused_and_nothing_is_stored(store: Store) -> None:
+    from dataclasses import replace
+
+    from stratus.limits import MAX_STORED_DEPTH, UnstorableRecordError
+
+    too_deep = _deep(MAX_STORED_DEPTH + 1)
+    with pytest.raises(UnstorableRecordError):
+        await store.create_session(replace(make_session(), session_state=too_deep))
+    with pytest.raises(UnstorableRecordError):
+        await store.create_session(replace(make_session(), metadata=_deep(3000)))
+    run = make_run()
+    run.session_state = too_deep
+    with pytest.raises(UnstorableRecordError):
+        await store.save_run(replace(make_session(), session_state=too_deep), run)
+    with pytest.raises(UnstorableRecordError):
+        await store.put_learning(LearningRecord(learning_id="l1", learning_type="note", content=too_deep))
+    assert await store.get_session("s1") is None
+    assert await store.get_runs("s1") == []
+    assert await store.list_sessions(SessionQuery()) == ([], 0)
+    assert (await store.list_learnings(LearningQuery(learning_type="note")))[0] == []
+
+    at_limit = _deep(MAX_STORED_DEPTH)  # the deepest a store keeps reads back as it was written
+    stored = await store.create_session(replace(make_session(), session_state=at_limit))
+    assert stored.session_state == at_limit
+    assert (await store.list_sessions(SessionQuery()))[0][0].session_state == at_limit
+
+
+async def test_a_page_past_any_row_is_empty_not_an_error(store: Store) -> None:
+    await store.create_session(make_session())
+    for page in (2**31, 2**62, 2**63, 10**30):
+        assert (await store.list_sessions(SessionQuery(page=page)))[0] == []
+
+
+async def test_a_dynamodb_listing_skips_an_item_it_cannot_read(dynamo_store: DynamoStore, moto: MotoServer) -> None:
+    for session_id in ("good", "bad"):
+        await dynamo_store.save_run(make_session(session_id), make_run(session_id))
+    moto.client("dynamodb").update_item(  # written behind the store's back, as an older version could
+        TableName=dynamo_store.table,
+        Key={"pk": {"S": "SESSION#bad"}, "sk": {"S": "META"}},
+        UpdateExpression="SET session_state = :v",
+        ExpressionAttributeValues={":v": {"S": '{"k":' * 299 + "{}" + "}" * 299}},
+    )
+
+    for query in (SessionQuery(), SessionQuery(user_id="alice")):
+        sessions, _ = await dynamo_store.list_sessions(query)
+        assert [s.session_id for s in sessions] == ["good"]

@@ -27,6 +27,7 @@ from stratus.exceptions import (
     StratusError,
     ToolError,
 )
+from stratus.limits import check_json
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelRequest, ModelResponse
 from stratus.run import (
@@ -99,7 +100,7 @@ class AgentRun:
         self.agent = agent
         self.knowledge_filters = {**(agent.knowledge_filters or {}), **(knowledge_filters or {})}
         self.input = input
-        self.state_override = session_state
+        self.state_override = check_json(session_state, "session_state")  # refused before anything is stored
         self.output = RunOutput(
             run_id=run_id or time_ordered_id(),
             session_id=session_id or new_id(),

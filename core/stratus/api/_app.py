@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stratus import __version__
 from stratus.api._errors import install_error_handlers
+from stratus.api._limits import install_limit_handlers
 from stratus.api._runs import RunRegistry
 from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_env
 from stratus.api.documents import utc_now_iso
@@ -187,6 +188,7 @@ def create_app(
     api.state.ingestor = ingestor
     api.state.instantiated_at = utc_now_iso()
     install_error_handlers(api)
+    install_limit_handlers(api)
 
     @api.get("/", include_in_schema=False, response_model=None)
     async def root(request: Request) -> dict[str, Any] | RedirectResponse:  # pyright: ignore[reportUnusedFunction]

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from stratus.api.schemas import RunRequest
+from stratus.limits import MAX_JSON_DEPTH
 
 __all__ = ["MAX_FILE_BYTES", "ParsedRun", "parse_run_request", "run_request_openapi"]
 
@@ -75,6 +76,8 @@ async def parse_run_request(request: Request) -> ParsedRun:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise _invalid("body", "the body is not valid JSON", "json_invalid") from None
+        except RecursionError:  # nested beyond what the json module parses: far past MAX_JSON_DEPTH
+            raise _invalid("body", f"the body nests deeper than {MAX_JSON_DEPTH} levels", "json_too_deep") from None
         if not isinstance(body, dict):
             raise _invalid("body", "the body must be a JSON object", "model_attributes_type")
         return await _validate(cast(dict[str, Any], body), [])
@@ -112,6 +115,8 @@ async def _from_form(form: FormData) -> ParsedRun:
                     fields[name] = json.loads(value)
                 except json.JSONDecodeError:
                     raise _invalid(name, f"{name} must be a JSON object") from None
+                except RecursionError:
+                    raise _invalid(name, f"{name} nests deeper than {MAX_JSON_DEPTH} levels", "json_too_deep") from None
     for key in ("session_id", "user_id"):
         if fields.get(key) == "":
             fields.pop(key)  # an empty form field means "not given"

@@ -11,6 +11,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratus.agent import Agent
+from stratus.api._limits import FiltersField, MetadataField, StateField
 from stratus.exceptions import StratusError
 from stratus.run import RunOutput
 from stratus.storage.records import SessionRecord, SessionType, UserMemory
@@ -65,8 +66,8 @@ class RunRequest(BaseModel):
         default=None, min_length=1, max_length=256, description="Session to continue; a new one if absent"
     )
     user_id: str | None = Field(default=None, min_length=1, max_length=256, description="The user")
-    session_state: dict[str, Any] | None = Field(default=None, description="State to merge into the session")
-    knowledge_filters: dict[str, Any] | None = Field(
+    session_state: StateField = Field(default=None, description="State to merge into the session")
+    knowledge_filters: FiltersField = Field(
         default=None, description="Metadata filters for this run's knowledge searches"
     )
     background: bool = Field(default=False, description="Answer 202 at once and run in the background")
@@ -104,8 +105,8 @@ class CreateSessionRequest(BaseModel):
 
     session_id: str | None = _ID
     session_name: str | None = Field(default=None, max_length=1000)
-    session_state: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    session_state: StateField = None
+    metadata: MetadataField = None
     user_id: str | None = _ID
     agent_id: str | None = _ID
     team_id: str | None = _ID
@@ -118,9 +119,9 @@ class UpdateSessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     session_name: str | None = Field(default=None, min_length=1, max_length=1000)
-    session_state: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    summary: dict[str, Any] | None = None
+    session_state: StateField = None
+    metadata: MetadataField = None
+    summary: MetadataField = None
 
 
 class RenameSessionRequest(BaseModel):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import ChunkText, Document, approx_tokens
+from stratus.limits import MAX_CHUNK_SIZE
 
 if TYPE_CHECKING:
     from stratus.knowledge.embedders.base import Embedder
@@ -71,10 +72,13 @@ class Chunker(ABC):
             overlap_tokens: How much of the end of a chunk the next one repeats.
 
         Raises:
-            ConfigError: `size_tokens` is below 1, or the overlap is negative or not below the size.
+            ConfigError: `size_tokens` is below 1 or above `MAX_CHUNK_SIZE`, or the overlap is negative or
+                not below the size.
         """
         if size_tokens < 1:
             raise ConfigError(f"{type(self).__name__} size_tokens must be at least 1, not {size_tokens}")
+        if size_tokens > MAX_CHUNK_SIZE:  # larger is no passage to embed, and would build huge strings
+            raise ConfigError(f"{type(self).__name__} size_tokens must be at most {MAX_CHUNK_SIZE}, not {size_tokens}")
         if not 0 <= overlap_tokens < size_tokens:
             raise ConfigError(
                 f"{type(self).__name__} overlap_tokens must be at least 0 and less than size_tokens "

@@ -4,12 +4,16 @@ stores answer a query exactly alike."""
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields
 from typing import Any, TypeVar, cast
 
+from stratus.exceptions import SchemaVersionError
+from stratus.limits import MAX_STORED_DEPTH, UnreadableRecordError, UnstorableRecordError, json_depth
 from stratus.messages import Usage
+from stratus.run import RunOutput
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
@@ -26,6 +30,7 @@ from stratus.storage.records import (
 
 __all__ = [
     "content_from_json",
+    "decoded",
     "filter_contents",
     "filter_learnings",
     "filter_memories",
@@ -35,11 +40,16 @@ __all__ = [
     "memory_from_json",
     "page_of",
     "record_json",
+    "run_from_json",
+    "run_json",
     "session_from_dict",
     "session_to_dict",
 ]
 
 R = TypeVar("R")
+T = TypeVar("T")
+
+logger = logging.getLogger("stratus.storage")
 
 
 def live(expires_at: int | float | None, now: float | None = None) -> bool:
@@ -53,12 +63,64 @@ def page_of(items: list[R], page: int, limit: int) -> list[R]:
     return items[start : start + limit]
 
 
+def _dumps(value: Any, what: str) -> str:
+    """`value` as JSON text, refusing (`UnstorableRecordError`) what could not be read back: a document nested
+    deeper than `MAX_STORED_DEPTH`, or one the json module cannot encode."""
+    if json_depth(value, MAX_STORED_DEPTH) > MAX_STORED_DEPTH:
+        raise UnstorableRecordError(f"{what} nests deeper than {MAX_STORED_DEPTH} levels", field=what)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise UnstorableRecordError(f"{what} cannot be stored as JSON: {exc}", field=what) from None
+
+
+def _loads(text: str | bytes, what: str) -> Any:
+    """Parse a stored JSON document; what no reader could use (not JSON, nested too deep) is
+    `UnreadableRecordError`."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise UnreadableRecordError(f"stored {what} is not readable JSON: {type(exc).__name__}") from None
+    if json_depth(value, MAX_STORED_DEPTH) > MAX_STORED_DEPTH:
+        raise UnreadableRecordError(f"stored {what} nests deeper than {MAX_STORED_DEPTH} levels")
+    return value
+
+
 def record_json(record: UserMemory | LearningRecord | ContentRecord) -> str:
-    return json.dumps(asdict(record), ensure_ascii=False, default=str)
+    return _dumps(asdict(record), type(record).__name__)
+
+
+def run_json(record: dict[str, Any]) -> str:
+    """A run's record (`RunOutput.to_record()`) as the JSON text a store writes."""
+    return _dumps(record, "run")
+
+
+def run_from_json(text: str | bytes) -> RunOutput:
+    """The run a store wrote with `run_json`."""
+    data = _loads(text, "run")
+    if not isinstance(data, dict):
+        raise UnreadableRecordError("stored run is not a JSON object")
+    return RunOutput.from_record(cast(dict[str, Any], data))
+
+
+def decoded(items: Iterable[T], decode: Callable[[T], R], kind: str) -> Iterator[R]:
+    """`decode` each stored item, skipping (with a log line) those that cannot be decoded, so that one bad
+    record, e.g. written by an older version, never fails a whole listing. An unknown schema version still
+    raises: that is newer code's data, not damage."""
+    for item in items:
+        try:
+            yield decode(item)
+        except SchemaVersionError:
+            raise
+        except (UnreadableRecordError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            logger.warning("skipped a stored %s that cannot be read: %s: %s", kind, type(exc).__name__, exc)
 
 
 def _load(text: str | bytes, kind: str, id_field: str) -> dict[str, Any]:
-    data = cast(dict[str, Any], json.loads(text))
+    data = _loads(text, kind)
+    if not isinstance(data, dict):
+        raise UnreadableRecordError(f"stored {kind} is not a JSON object")
+    data = cast(dict[str, Any], data)
     check_schema_version(kind, str(data.get(id_field)), data.get("schema_version"))
     return data
 
@@ -91,10 +153,10 @@ def session_to_dict(session: SessionRecord) -> dict[str, Any]:
         "component_id": session.component_id,
         "user_id": session.user_id,
         "session_name": session.session_name,
-        "session_state": json.dumps(session.session_state, default=str),
-        "metadata": None if session.metadata is None else json.dumps(session.metadata, default=str),
-        "summary": None if session.summary is None else json.dumps(session.summary, default=str),
-        "component_data": None if session.component_data is None else json.dumps(session.component_data, default=str),
+        "session_state": _dumps(session.session_state, "session_state"),
+        "metadata": None if session.metadata is None else _dumps(session.metadata, "metadata"),
+        "summary": None if session.summary is None else _dumps(session.summary, "summary"),
+        "component_data": None if session.component_data is None else _dumps(session.component_data, "component_data"),
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
         "total_tokens": u.total_tokens,
@@ -106,8 +168,8 @@ def session_to_dict(session: SessionRecord) -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> Any:
-    return None if value is None else json.loads(value)
+def _json(value: Any, what: str) -> Any:
+    return None if value is None else _loads(value, what)
 
 
 def session_from_dict(data: dict[str, Any]) -> SessionRecord:
@@ -119,10 +181,10 @@ def session_from_dict(data: dict[str, Any]) -> SessionRecord:
         component_id=data.get("component_id"),
         user_id=data.get("user_id"),
         session_name=data.get("session_name"),
-        session_state=cast(dict[str, Any], _json(data.get("session_state")) or {}),
-        metadata=_json(data.get("metadata")),
-        summary=_json(data.get("summary")),
-        component_data=_json(data.get("component_data")),
+        session_state=cast(dict[str, Any], _json(data.get("session_state"), "session_state") or {}),
+        metadata=_json(data.get("metadata"), "metadata"),
+        summary=_json(data.get("summary"), "summary"),
+        component_data=_json(data.get("component_data"), "component_data"),
         usage=Usage(
             input_tokens=int(data.get("input_tokens") or 0),
             output_tokens=int(data.get("output_tokens") or 0),

@@ -22,6 +22,7 @@ from stratus.run import RunOutput, RunStatus
 from stratus.storage import keys
 from stratus.storage._codec import (
     content_from_json,
+    decoded,
     filter_contents,
     filter_learnings,
     filter_memories,
@@ -30,6 +31,8 @@ from stratus.storage._codec import (
     live,
     memory_from_json,
     record_json,
+    run_from_json,
+    run_json,
     session_from_dict,
     session_to_dict,
 )
@@ -304,7 +307,8 @@ class DynamoStore(Store):
                 )
             else:
                 items = self._scan("META")  # every user's sessions: an administrator's (or local) view
-            return filter_sessions((session_from_dict(i) for i in items if i.get(keys.SK) == "META"), query)
+            metas = (i for i in items if i.get(keys.SK) == "META")
+            return filter_sessions(decoded(metas, session_from_dict, "session"), query)
 
         return await self._call(run)
 
@@ -335,7 +339,7 @@ class DynamoStore(Store):
     # --- runs -------------------------------------------------------------------------------------------
 
     def _run_body(self, session_id: str, run: RunOutput) -> dict[str, Any]:
-        raw = json.dumps(run.to_record(), ensure_ascii=False, default=str).encode("utf-8")
+        raw = run_json(run.to_record()).encode("utf-8")
         if len(raw) <= keys.COMPRESS_ABOVE_BYTES:
             return {"data": raw.decode("utf-8")}
         packed = zlib.compress(raw, 6)
@@ -387,7 +391,7 @@ class DynamoStore(Store):
             text = zlib.decompress(body)
         else:
             raise StoreError(f"run {item.get('run_id')!r} has no body")
-        return RunOutput.from_record(json.loads(text))
+        return run_from_json(text)
 
     async def _write_run(
         self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
@@ -513,7 +517,7 @@ class DynamoStore(Store):
                     break
             if last is not None:
                 found.reverse()
-            return [self._run_from(item) for item in found]
+            return list(decoded(found, self._run_from, "run"))
 
         return await self._call(get)
 
@@ -566,7 +570,7 @@ class DynamoStore(Store):
                 items = self._partition(keys.user_partition(query.user_id), "MEMORY#")
             else:
                 items = self._scan("MEMORY#")
-            return filter_memories((memory_from_json(i["data"]) for i in items), query)
+            return filter_memories(decoded((i["data"] for i in items), memory_from_json, "memory"), query)
 
         return await self._call(run)
 
@@ -614,7 +618,7 @@ class DynamoStore(Store):
                 items = self._partition(keys.learning_partition(None, query.agent_id), "LEARNING#")
             else:
                 items = self._scan("LEARNING#")  # an agent's learnings span its users' partitions
-            return filter_learnings((learning_from_json(i["data"]) for i in items), query)
+            return filter_learnings(decoded((i["data"] for i in items), learning_from_json, "learning"), query)
 
         return await self._call(run)
 
@@ -658,7 +662,7 @@ class DynamoStore(Store):
     async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
         def run() -> tuple[list[ContentRecord], int]:
             items = self._partition(f"KNOWLEDGE#{query.knowledge_id}", "CONTENT#")
-            return filter_contents((content_from_json(i["data"]) for i in items), query)
+            return filter_contents(decoded((i["data"] for i in items), content_from_json, "content"), query)
 
         return await self._call(run)
 

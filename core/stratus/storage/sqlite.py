@@ -4,7 +4,6 @@ per learning and per content record."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -17,12 +16,15 @@ from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
 from stratus.storage._codec import (
     content_from_json,
+    decoded,
     filter_contents,
     filter_learnings,
     filter_memories,
     learning_from_json,
     memory_from_json,
     record_json,
+    run_from_json,
+    run_json,
     session_from_dict,
     session_to_dict,
 )
@@ -124,6 +126,7 @@ _SESSION_COLUMNS = (
 )
 _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_MAX_SQL_INT = 2**62  # a LIMIT or OFFSET past SQLite's 64-bit integers is an error, not an empty page
 _SORT_SQL = {
     "created_at": "created_at {order}, session_id {order}",
     "updated_at": "updated_at {order}, session_id {order}",
@@ -270,15 +273,15 @@ class SqliteStore(Store):
         order = _SORT_SQL.get(query.sort_by, _SORT_SQL["created_at"]).format(
             order="ASC" if query.sort_order == "asc" else "DESC"
         )
-        limit = max(1, query.limit)
-        offset = (max(1, query.page) - 1) * limit
+        limit = min(max(1, query.limit), _MAX_SQL_INT)
+        offset = min((max(1, query.page) - 1) * limit, _MAX_SQL_INT)  # SQLite's integers are 64-bit
 
         def run(conn: sqlite3.Connection) -> tuple[list[SessionRecord], int]:
             total = int(conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {clause}", args).fetchone()[0])
             rows = conn.execute(
                 f"{_SELECT_SESSION} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*args, limit, offset]
             ).fetchall()
-            return [session_from_dict(dict(r)) for r in rows], total
+            return list(decoded((dict(r) for r in rows), session_from_dict, "session")), total
 
         return await self._call(run)
 
@@ -299,7 +302,7 @@ class SqliteStore(Store):
         self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
     ) -> SessionRecord:
         record = run.to_record()
-        data = json.dumps(record, ensure_ascii=False, default=str)
+        data = run_json(record)
         usage = run.metrics.usage
         values = session_to_dict(session)
         stamp = time.time()
@@ -408,7 +411,7 @@ class SqliteStore(Store):
             return [cast(str, r["data"]) for r in conn.execute(sql, args).fetchall()]
 
         rows = await self._call(get)
-        return [RunOutput.from_record(json.loads(d)) for d in reversed(rows)]
+        return list(decoded(reversed(rows), run_from_json, "run"))
 
     async def get_run(
         self, run_id: str, *, session_id: str | None = None, user_id: str | None = None
@@ -428,7 +431,7 @@ class SqliteStore(Store):
             return cast(str, row["data"])
 
         data = await self._call(get)
-        return RunOutput.from_record(json.loads(data)) if data is not None else None
+        return run_from_json(data) if data is not None else None
 
     # --- memories, learnings, content -------------------------------------------------------------------
 
@@ -454,7 +457,7 @@ class SqliteStore(Store):
 
     async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]:
         rows = await self._call(lambda conn: self._all_json(conn, "memories", "user_id", query.user_id))
-        return filter_memories((memory_from_json(r) for r in rows), query)
+        return filter_memories(decoded(rows, memory_from_json, "memory"), query)
 
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
         if await self.get_memory(memory_id, user_id=user_id) is None:
@@ -487,7 +490,7 @@ class SqliteStore(Store):
             rows = await self._call(lambda conn: self._all_json(conn, "learnings", "user_id", query.user_id))
         else:
             rows = await self._call(lambda conn: self._all_json(conn, "learnings", "agent_id", query.agent_id))
-        return filter_learnings((learning_from_json(r) for r in rows), query)
+        return filter_learnings(decoded(rows, learning_from_json, "learning"), query)
 
     async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
         if await self.get_learning(learning_id, user_id=user_id) is None:
@@ -518,7 +521,7 @@ class SqliteStore(Store):
 
     async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
         rows = await self._call(lambda conn: self._all_json(conn, "contents", "knowledge_id", query.knowledge_id))
-        return filter_contents((content_from_json(r) for r in rows), query)
+        return filter_contents(decoded(rows, content_from_json, "content"), query)
 
     async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
         if await self.get_content(content_id, knowledge_id=knowledge_id) is None:

@@ -40,6 +40,7 @@ from stratus.component_events import (
     TeamToolCallStarted,
 )
 from stratus.exceptions import NotFoundError, RunLimitExceeded, StratusError, ToolError
+from stratus.limits import check_json
 from stratus.messages import Message
 from stratus.models.base import Model, ModelRequest, ModelResponse
 from stratus.run import (
@@ -115,7 +116,7 @@ class TeamRun:
         self.team = team
         self.input = input
         self.scope = scope
-        self.state_override = session_state
+        self.state_override = check_json(session_state, "session_state")  # refused before anything is stored
         if scope is not None:
             session_id, user_id = scope.session.session_id, scope.session.user_id
         self.output = RunOutput(

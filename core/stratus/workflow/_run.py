@@ -20,6 +20,7 @@ from stratus._nesting import Emit, RunScope, SessionWriter, pump
 from stratus._utils import new_id, time_ordered_id
 from stratus.component_events import WorkflowCompleted, WorkflowError, WorkflowStarted
 from stratus.exceptions import NotFoundError, StratusError
+from stratus.limits import check_json
 from stratus.run import RunContext, RunEvent, RunInput, RunOutput, RunStatus
 from stratus.storage.records import SessionType
 from stratus.workflow.steps import StepContext
@@ -63,7 +64,8 @@ class WorkflowRun:
         self.deadline = deadline
         """A `time.monotonic()` instant: between steps, stop (suspended) rather than start one that would not
         finish by then."""
-        self.state_override = None if resume is not None else session_state  # applied once, when it started
+        # applied once, when it started; refused before anything is stored if out of bounds
+        self.state_override = None if resume is not None else check_json(session_state, "session_state")
         self.output = RunOutput(
             run_id=run_id or time_ordered_id(),
             session_id=session_id or new_id(),

@@ -6,7 +6,6 @@ Each knowledge base is per user by default: a caller sees, searches and deletes 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Literal, cast
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api._limits import FiltersField, check_form_json, page_query
 from stratus.api.schemas import iso, paginated
 from stratus.app import App
 from stratus.exceptions import ConfigError
@@ -25,6 +25,7 @@ from stratus.knowledge.ingestion import IngestionJob, blob_key, chunker_for
 from stratus.knowledge.knowledge import Knowledge, KnowledgeError
 from stratus.knowledge.readers import UnsupportedContentError
 from stratus.knowledge.vectordb.base import SearchMode
+from stratus.limits import MAX_CHUNK_SIZE, MAX_JSON_DEPTH, MAX_METADATA_BYTES, loads_json
 from stratus.storage.records import ContentQuery, ContentRecord
 
 __all__ = ["router"]
@@ -65,12 +66,12 @@ def _metadata(text: Any) -> dict[str, Any] | None:
     if text is None or text == "":
         return None
     try:
-        value = json.loads(str(text))
+        value = loads_json(str(text), "metadata")
     except ValueError:
         raise HTTPException(status_code=422, detail="metadata must be a JSON object") from None
     if not isinstance(value, dict):
         raise HTTPException(status_code=422, detail="metadata must be a JSON object")
-    return cast(dict[str, Any], value)
+    return check_form_json(cast(dict[str, Any], value), "metadata", MAX_METADATA_BYTES)
 
 
 def _optional_int(form: FormData, name: str) -> int | None:
@@ -83,6 +84,8 @@ def _optional_int(form: FormData, name: str) -> int | None:
         raise HTTPException(status_code=422, detail=f"{name} must be a whole number") from None
     if number <= 0:
         raise HTTPException(status_code=422, detail=f"{name} must be positive")
+    if number > MAX_CHUNK_SIZE:  # before any chunker runs: a huge size would build ever larger strings
+        raise HTTPException(status_code=422, detail=f"{name} must be at most {MAX_CHUNK_SIZE}")
     return number
 
 
@@ -184,7 +187,7 @@ async def list_content(
     request: Request,
     app: AppDep,
     limit: int = Query(default=20, ge=1, le=1000),
-    page: int = Query(default=1, ge=1),
+    page: int = page_query(),
     sort_by: Literal["created_at", "updated_at", "name"] = Query(default="created_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
     knowledge_id: str | None = _KNOWLEDGE,
@@ -275,7 +278,7 @@ async def delete_content(
 
 class SearchPage(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=100)  # a search ranks at most page * limit hits: 10,000
 
 
 class SearchRequest(BaseModel):
@@ -289,7 +292,7 @@ class SearchRequest(BaseModel):
     vector_db_ids: list[str] | None = None
     search_type: SearchMode | None = None
     max_results: int | None = Field(default=None, ge=1, le=100)
-    filters: dict[str, Any] | None = None
+    filters: FiltersField = None
     meta: SearchPage | None = None
 
 
@@ -322,6 +325,8 @@ async def search(request: Request, app: AppDep) -> dict[str, Any]:
         raise RequestValidationError(errors) from None
     except ValueError:
         raise HTTPException(status_code=422, detail="the body must be a JSON object") from None
+    except RecursionError:  # nested beyond what the json module parses: far past MAX_JSON_DEPTH
+        raise HTTPException(status_code=422, detail=f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     base = _base(app, body.knowledge_id)
     page = body.meta or SearchPage()
     wanted = body.max_results or page.limit * page.page

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api._limits import ContentField, MetadataField, page_query
 from stratus.api.schemas import paginated
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
@@ -35,7 +36,7 @@ class LearningCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     learning_type: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-    content: dict[str, Any]
+    content: ContentField
     namespace: str | None = _ID
     user_id: str | None = _ID
     agent_id: str | None = _ID
@@ -43,7 +44,7 @@ class LearningCreate(BaseModel):
     session_id: str | None = _ID
     entity_id: str | None = _ID
     entity_type: str | None = _ID
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataField = None
 
 
 class LearningUpdate(BaseModel):
@@ -51,8 +52,8 @@ class LearningUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    content: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    content: ContentField | None = None
+    metadata: MetadataField = None
 
 
 def learning_schema(record: LearningRecord) -> dict[str, Any]:
@@ -143,7 +144,7 @@ async def list_learnings(
     entity_id: str | None = Query(default=None),
     entity_type: str | None = Query(default=None),
     limit: int = Query(default=100, ge=1, le=1000),
-    page: int = Query(default=1, ge=1),
+    page: int = page_query(),
     sort_by: str | None = Query(default=None),
     sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
     db_id: str | None = Query(default=None),
@@ -204,7 +205,7 @@ async def learning_users(
     learning_type: str | None = Query(default=None),
     user_id: str | None = Query(default=None),
     limit: int = Query(default=20, ge=1, le=1000),
-    page: int = Query(default=1, ge=1),
+    page: int = page_query(),
     sort_by: str | None = Query(default=None),
     sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
     db_id: str | None = Query(default=None),

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api._limits import page_query
 from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, iso, memory_schema, paginated
 from stratus.storage.records import MemoryQuery, UserMemory
 
@@ -56,7 +57,7 @@ async def list_memories(
     search_content: str | None = Query(default=None, description="Only memories containing this text"),
     topics: list[str] | None = Query(default=None, description="Only memories with any of these topics"),
     limit: int = Query(default=20, ge=1, le=1000),
-    page: int = Query(default=1, ge=1),
+    page: int = page_query(),
     sort_by: Literal["updated_at", "created_at", "memory"] = Query(default="updated_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
 ) -> dict[str, Any]:
@@ -126,7 +127,7 @@ async def user_memory_stats(
     app: AppDep,
     user_id: str | None = _USER,
     limit: int = Query(default=20, ge=1, le=1000),
-    page: int = Query(default=1, ge=1),
+    page: int = page_query(),
 ) -> dict[str, Any]:
     """Per user: how many memories, and when the newest changed."""
     started = time.perf_counter()

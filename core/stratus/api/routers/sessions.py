@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api._limits import page_query
 from stratus.api.schemas import (
     CreateSessionRequest,
     DeleteSessionsRequest,
@@ -63,7 +64,7 @@ async def list_sessions(
     user_id: str | None = Query(default=None, description="Only sessions of this user"),
     session_name: str | None = Query(default=None, description="Only sessions whose name contains this"),
     limit: int = Query(default=20, ge=1, le=1000, description="Sessions per page"),
-    page: int = Query(default=1, ge=1, description="Page number, from 1"),
+    page: int = page_query(),
     sort_by: Literal["created_at", "updated_at", "session_name"] = Query(default="created_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
 ) -> dict[str, Any]:
