@@ -21,6 +21,7 @@ import asyncio
 import ipaddress
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -164,6 +165,7 @@ async def fetch_url(
     connect_limit: float = 10.0,
     max_redirects: int = 5,
     transport: httpx.AsyncBaseTransport | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> Fetched:
     """GET `url` for a user, refusing what is not safe to fetch from a server (see the module's docstring).
 
@@ -177,6 +179,8 @@ async def fetch_url(
         max_redirects: Redirects followed at most.
         transport: The httpx transport to send through (tests hand in a spy); connections go to the checked
             address either way.
+        verify: How TLS certificates are verified (default: the certifi bundle, against the URL's host name;
+            an `ssl.SSLContext` trusts its own CAs, e.g. a company's).
 
     Raises:
         UnsafeURLError: The URL, or a redirect's target, is refused; nothing was sent to it.
@@ -186,9 +190,18 @@ async def fetch_url(
     resolve = resolver or resolve_host
     try:
         async with asyncio.timeout(time_limit):
-            return await _follow(url, max_bytes, allowed, resolve, time_limit, connect_limit, max_redirects, transport)
+            options = _ClientOptions(time_limit, connect_limit, transport, verify)
+            return await _follow(url, max_bytes, allowed, resolve, max_redirects, options)
     except TimeoutError:
         raise FetchError(f"{_shown(url)} took longer than {time_limit:g} s to fetch") from None
+
+
+@dataclass(frozen=True)
+class _ClientOptions:
+    time_limit: float
+    connect_limit: float
+    transport: httpx.AsyncBaseTransport | None
+    verify: ssl.SSLContext | bool
 
 
 async def _follow(
@@ -196,20 +209,19 @@ async def _follow(
     max_bytes: int,
     allowed: AllowList,
     resolve: Resolver,
-    time_limit: float,
-    connect_limit: float,
     max_redirects: int,
-    transport: httpx.AsyncBaseTransport | None,
+    options: _ClientOptions,
 ) -> Fetched:
     current = _parse(url)
     for _ in range(max_redirects + 1):
         pinned, host_header, sni = await _pin(current, allowed, resolve)
         extensions = {"sni_hostname": sni} if sni else None
         async with httpx.AsyncClient(  # one client per hop: a pooled connection never serves another host name
-            transport=transport,
+            transport=options.transport,
+            verify=options.verify,
             trust_env=False,
             follow_redirects=False,
-            timeout=httpx.Timeout(time_limit, connect=connect_limit),
+            timeout=httpx.Timeout(options.time_limit, connect=options.connect_limit),
         ) as client:
             request = client.build_request("GET", pinned, headers={"Host": host_header}, extensions=extensions)
             try:

@@ -6,13 +6,16 @@ and time are bounded; the allow-list lets a named internal host through. Every r
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -501,3 +504,93 @@ async def test_knowledge_add_refuses_an_unsafe_url_and_stores_nothing(store: Sql
         assert (await docs.list_contents(ContentQuery(knowledge_id="docs")))[1] == 0
     finally:
         await docs.close()
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for `name` only (not for 127.0.0.1), and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def test_tls_goes_to_the_pinned_address_but_verifies_the_original_host_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an HTTPS server on 127.0.0.1 whose certificate names docs.example only
+    cert, key = self_signed(tmp_path, "docs.example")
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    served.sni_callback = lambda sock, name, ctx: names.append(name)  # pyright: ignore[reportUnknownLambdaType]
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"over tls to {self.headers.get('host')}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    connected: list[Any] = []
+    guarded_connect = socket.socket.connect
+
+    def spy_connect(self: socket.socket, address: Any) -> None:
+        connected.append(address)
+        return guarded_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", spy_connect)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    resolve = loopback_resolver("docs.example", "other.example")
+    try:
+        # When it is fetched by name, the socket goes to the checked 127.0.0.1 yet TLS verifies docs.example
+        fetched = await fetch_url(
+            f"https://docs.example:{port}/", max_bytes=1000, allow=LOOPBACK_ALLOWED, resolver=resolve, verify=trusted
+        )
+        # And a name the certificate does not cover fails verification, though the address is the same
+        with pytest.raises(FetchError, match="could not be fetched: ConnectError"):
+            await fetch_url(
+                f"https://other.example:{port}/",
+                max_bytes=1000,
+                allow=LOOPBACK_ALLOWED,
+                resolver=resolve,
+                verify=trusted,
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert fetched.content == f"over tls to docs.example:{port}".encode()
+    assert [a[0] for a in connected] == ["127.0.0.1", "127.0.0.1"]
+    assert names[0] == "docs.example"
