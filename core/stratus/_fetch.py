@@ -214,7 +214,7 @@ async def _follow(
 ) -> Fetched:
     current = _parse(url)
     for _ in range(max_redirects + 1):
-        pinned, host_header, sni = await _pin(current, allowed, resolve)
+        targets, host_header, sni = await _pin(current, allowed, resolve)
         extensions = {"sni_hostname": sni} if sni else None
         async with httpx.AsyncClient(  # one client per hop: a pooled connection never serves another host name
             transport=options.transport,
@@ -223,11 +223,7 @@ async def _follow(
             follow_redirects=False,
             timeout=httpx.Timeout(options.time_limit, connect=options.connect_limit),
         ) as client:
-            request = client.build_request("GET", pinned, headers={"Host": host_header}, extensions=extensions)
-            try:
-                response = await client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise FetchError(f"{_shown(current)} could not be fetched: {type(exc).__name__}: {exc}") from exc
+            response = await _send(client, targets, host_header, extensions, current)
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
@@ -242,6 +238,28 @@ async def _follow(
             finally:
                 await response.aclose()
     raise FetchError(f"{_shown(url)} redirected more than {max_redirects} times")
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    targets: Sequence[httpx.URL],
+    host_header: str,
+    extensions: dict[str, str] | None,
+    url: httpx.URL,
+) -> httpx.Response:
+    """Send the GET to the first of the host's checked addresses that accepts a connection (as a dual-stack
+    host on an IPv4-only network needs), never to an address that was not checked."""
+    for attempt, target in enumerate(targets, start=1):
+        request = client.build_request("GET", target, headers={"Host": host_header}, extensions=extensions)
+        try:
+            return await client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if attempt < len(targets):
+                continue
+            raise FetchError(f"{_shown(url)} could not be fetched: {type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{_shown(url)} could not be fetched: {type(exc).__name__}: {exc}") from exc
+    raise FetchError(f"{_shown(url)} has no address to connect to")
 
 
 def _parse(url: str | httpx.URL) -> httpx.URL:
@@ -260,9 +278,9 @@ def _parse(url: str | httpx.URL) -> httpx.URL:
     return parsed
 
 
-async def _pin(url: httpx.URL, allowed: AllowList, resolve: Resolver) -> tuple[httpx.URL, str, str | None]:
-    """Check `url`'s host and choose the one address to connect to. Returns the URL aimed at that address, the
-    `Host` header to send and the TLS server name (None when the host is an address)."""
+async def _pin(url: httpx.URL, allowed: AllowList, resolve: Resolver) -> tuple[list[httpx.URL], str, str | None]:
+    """Check every address of `url`'s host. Returns the URL aimed at each checked address (in the resolver's
+    order), the `Host` header to send and the TLS server name (None when the host is an address)."""
     url = _parse(url)  # a redirect's target gets the same checks as the first URL
     host = url.raw_host.decode("ascii")  # IDNA-encoded, as it goes on the wire
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -285,9 +303,9 @@ async def _pin(url: httpx.URL, allowed: AllowList, resolve: Resolver) -> tuple[h
                 else:
                     what = f"{host} is {why}" if str(literal) == host else f"{host} ({literal}) is {why}"
                 raise UnsafeURLError(f"{what}; the server does not fetch from it (allow it with {STRATUS_FETCH_ALLOW})")
-    address = addresses[0]
     sni = host if literal is None and url.scheme == "https" else None
-    return url.copy_with(host=str(address)), url.netloc.decode("ascii"), sni
+    targets = [url.copy_with(host=str(address)) for address in dict.fromkeys(addresses)]
+    return targets, url.netloc.decode("ascii"), sni
 
 
 async def _read(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:

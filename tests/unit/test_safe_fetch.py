@@ -223,6 +223,26 @@ async def test_a_refused_name_does_not_reveal_what_it_resolves_to() -> None:
     assert "10.0.0.5" not in str(caught.value)
 
 
+async def test_a_host_with_several_addresses_is_tried_at_each_checked_one_in_turn() -> None:
+    second = "93.184.216.35"
+
+    async def dual(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address(PUBLIC), ipaddress.ip_address(PUBLIC), ipaddress.ip_address(second)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == PUBLIC:  # as an unreachable first address would
+            raise httpx.ConnectError("no route to host", request=request)
+        return httpx.Response(200, text="from the second")
+
+    spy = SpyTransport(answer)
+
+    fetched = await fetch_url("http://dual.example/", max_bytes=1000, allow=AllowList(), resolver=dual, transport=spy)
+
+    assert fetched.content == b"from the second"
+    assert [r.url.host for r in spy.requests] == [PUBLIC, second]
+    assert {r.headers["host"] for r in spy.requests} == {"dual.example"}
+
+
 async def test_dns_rebinding_cannot_move_the_connection_after_the_check() -> None:
     # Given a resolver that answers a public address first and loopback afterwards
     answers = [[PUBLIC], ["127.0.0.1"], ["127.0.0.1"]]
