@@ -70,6 +70,7 @@ bench: $(VENV)/.test-deps ## Run the benchmarks and print their figures
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/knowledge.py
 	$(BIN)/python bench/learning.py
+	$(BIN)/python bench/local_model.py
 
 layer: $(VENV)/.test-deps ## Build the Lambda layer into layers/build (no Docker) and print its size
 	$(BIN)/python layers/build.py
