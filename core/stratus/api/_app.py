@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from stratus import __version__
 from stratus.api._errors import install_error_handlers
 from stratus.api._limits import install_limit_handlers
+from stratus.api._openapi import install_openapi
 from stratus.api._runs import RunRegistry
-from stratus.api.auth import Authenticator, AuthMiddleware, authenticator_from_env
+from stratus.api.auth import OPEN_PATHS, Authenticator, AuthMiddleware, authenticator_from_env
 from stratus.api.documents import utc_now_iso
 from stratus.app import App
 from stratus.knowledge.ingestion import Ingestor
@@ -108,13 +109,16 @@ def create_app(
     title: str | None = None,
     auth: Authenticator | None = _FROM_ENV,
     docs: bool = True,
+    public_docs: bool = True,
 ) -> FastAPI:
     """A FastAPI application serving `app`.
 
     `routers` limits it to some route groups (see `ROUTERS`); all of them by default. `auth` verifies callers
     (see `stratus.api.auth`); by default it is what the environment configures, which locally is nothing
     unless `STRATUS_API_KEY` is set. `docs` serves the API docs pages, `/docs` and `/redoc`, with their assets
-    from this server (`stratus[local]`); the Lambda functions leave them out. Agents without a store get the
+    from this server (`stratus[local]`); the Lambda functions leave them out. `public_docs` serves `/openapi.json`,
+    the docs pages and the playground without authentication; with it False (the Lambda functions), they need
+    the key like every other route but `/health`. Agents without a store get the
     app's store. Runs still in flight at shutdown are stored as CANCELLED.
     """
     names = list(ROUTERS) if routers is None else list(routers)
@@ -189,6 +193,7 @@ def create_app(
     api.state.instantiated_at = utc_now_iso()
     install_error_handlers(api)
     install_limit_handlers(api)
+    install_openapi(api, auth=authenticator is not None)
 
     @api.get("/", include_in_schema=False, response_model=None)
     async def root(request: Request) -> dict[str, Any] | RedirectResponse:  # pyright: ignore[reportUnusedFunction]
@@ -214,5 +219,6 @@ def create_app(
     for name in names:
         api.include_router(ROUTERS[name])
     if authenticator is not None:
-        api.add_middleware(AuthMiddleware, authenticator=authenticator)
+        open_paths = OPEN_PATHS if public_docs else frozenset({"/health"})
+        api.add_middleware(AuthMiddleware, authenticator=authenticator, open_paths=open_paths)
     return api

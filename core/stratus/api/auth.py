@@ -7,7 +7,8 @@
   one of them (`sub` by default) names the user.
 
 The verified user id lands in `request.state.user_id`, where the routes take it from, ignoring any `user_id`
-the request itself claims. `/health` (and the static docs and playground pages) stay open.
+the request itself claims. `/health` stays open, and so do the docs, the OpenAPI document and the playground
+unless the app is built with `public_docs=False` (as the Lambda functions are).
 """
 
 from __future__ import annotations
@@ -196,18 +197,23 @@ def authenticator_from_env() -> Authenticator | None:
 
 
 class AuthMiddleware:
-    """Pure ASGI (so streamed responses pass through untouched): authenticate, then call the app."""
+    """Pure ASGI (so streamed responses pass through untouched): authenticate, then call the app.
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    `open_paths` are served without authentication (`OPEN_PATHS` by default; the docs assets go with
+    `/docs`): the Lambda functions leave only `/health` open, so the document and pages need the key there.
+    """
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, open_paths: frozenset[str] = OPEN_PATHS) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
         if (
             scope["type"] != "http"
-            or path in OPEN_PATHS
-            or path.startswith(f"{DOCS_ASSETS_PATH}/")
+            or path in self.open_paths
+            or ("/docs" in self.open_paths and path.startswith(f"{DOCS_ASSETS_PATH}/"))
             or scope.get("method") == "OPTIONS"
         ):
             await self.app(scope, receive, send)

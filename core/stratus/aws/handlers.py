@@ -27,7 +27,8 @@ def asgi_app(*route_groups: str) -> FastAPI:
     app = lambda_app()
     app.run_hooks[:] = [hook for hook in app.run_hooks if hook is not record_run]
     app.run_hooks.append(lambda output: record_run(output, flush=True))
-    return create_app(app, routers=route_groups, docs=False)  # API Gateway routes no /docs to a function
+    # API Gateway routes no /docs to a function; what it does route (/openapi.json, /playground) needs the key.
+    return create_app(app, routers=route_groups, docs=False, public_docs=False)
 
 
 def api_handler(*route_groups: str) -> LambdaHandler:
@@ -35,7 +36,7 @@ def api_handler(*route_groups: str) -> LambdaHandler:
     (correlation id = the API Gateway request id), tracer and metrics around each invocation."""
     from mangum import Mangum
 
-    asgi = create_app(lambda_app(), routers=route_groups, docs=False)
+    asgi = create_app(lambda_app(), routers=route_groups, docs=False, public_docs=False)
     adapter = Mangum(asgi, lifespan="off")
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from stratus.agent._loop import AgentRun
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import parse_run_request, run_request_openapi
+from stratus.api._openapi import errors
 from stratus.api._runs import respond
 from stratus.api.schemas import agent_response
 from stratus.background import BackgroundRun, QueueError, enqueue_run
@@ -29,7 +30,7 @@ async def list_agents(app: AppDep) -> list[dict[str, Any]]:
     return [agent_response(agent, db_id) for agent in app.agents.values()]
 
 
-@router.get("/{agent_id}", summary="Get Agent Details", operation_id="get_agent")
+@router.get("/{agent_id}", summary="Get Agent Details", operation_id="get_agent", responses=errors(404))
 async def get_agent(agent_id: str, app: AppDep) -> dict[str, Any]:
     """One agent: its model, tools and settings."""
     return agent_response(app.get_agent(agent_id), app.store.id)
@@ -41,7 +42,11 @@ async def get_agent(agent_id: str, app: AppDep) -> dict[str, Any]:
     operation_id="create_agent_run",
     openapi_extra=run_request_openapi(),
     response_model=None,
-    responses={200: {"content": {"text/event-stream": {}}}, 202: {"description": "Background run accepted"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        202: {"description": "Background run accepted"},
+        **errors(404, 409, 413, 415, 422, 502, 503, 504, run=True),
+    },
 )
 async def create_run(agent_id: str, request: Request, app: AppDep, registry: RegistryDep) -> Any:
     """Run the agent on a message.
@@ -99,7 +104,7 @@ async def create_run(agent_id: str, request: Request, app: AppDep, registry: Reg
     return await respond(registry, run, stream=body.stream)
 
 
-@router.get("/{agent_id}/runs", summary="List Agent Runs", operation_id="list_agent_runs")
+@router.get("/{agent_id}/runs", summary="List Agent Runs", operation_id="list_agent_runs", responses=errors(404, 422))
 async def list_runs(
     agent_id: str,
     request: Request,
@@ -121,7 +126,9 @@ async def list_runs(
     return [r.to_dict() for r in runs if r.agent_id == agent_id]
 
 
-@router.get("/{agent_id}/runs/{run_id}", summary="Get Agent Run", operation_id="get_agent_run")
+@router.get(
+    "/{agent_id}/runs/{run_id}", summary="Get Agent Run", operation_id="get_agent_run", responses=errors(404, 422)
+)
 async def get_run(
     agent_id: str,
     run_id: str,
@@ -147,7 +154,12 @@ async def get_run(
     return run.to_dict()
 
 
-@router.post("/{agent_id}/runs/{run_id}/cancel", summary="Cancel Agent Run", operation_id="cancel_agent_run")
+@router.post(
+    "/{agent_id}/runs/{run_id}/cancel",
+    summary="Cancel Agent Run",
+    operation_id="cancel_agent_run",
+    responses=errors(404, 409, 422),
+)
 async def cancel_run(
     agent_id: str,
     run_id: str,

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
+from stratus.api._openapi import errors
 from stratus.api.schemas import iso, paginated
 from stratus.app import App
 from stratus.exceptions import ConfigError
@@ -94,14 +95,19 @@ def _optional_int(form: FormData, name: str) -> int | None:
     status_code=202,
     summary="Upload Content",
     operation_id="upload_content",
-    responses={
-        415: {"description": "A file no reader reads (the detail names the supported types)"},
-        422: {
-            "description": "A field is invalid, or the `url` is refused (not http(s), credentials in it, a loopback, "
-            "private, link-local or metadata address, directly or by a redirect; `STRATUS_FETCH_ALLOW` opts "
-            "internal hosts in) or could not be fetched; the detail says why and nothing is stored"
+    responses=errors(
+        404,
+        413,
+        415,
+        422,
+        503,
+        descriptions={
+            415: "A file no reader reads (the detail names the supported types)",
+            422: "A field is invalid, or the `url` is refused (not http(s), credentials in it, a loopback, private, "
+            "link-local or metadata address, directly or by a redirect; `STRATUS_FETCH_ALLOW` opts internal hosts "
+            "in) or could not be fetched; the detail says why and nothing is stored",
         },
-    },
+    ),
 )
 async def upload_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
@@ -182,7 +188,7 @@ async def upload_content(
     return JSONResponse(content_schema(record), status_code=202)
 
 
-@router.get("/content", summary="List Content", operation_id="get_content")
+@router.get("/content", summary="List Content", operation_id="get_content", responses=errors(404, 422))
 async def list_content(
     request: Request,
     app: AppDep,
@@ -208,7 +214,7 @@ async def list_content(
     return paginated([content_schema(r) for r in records], page=page, limit=limit, total=total, started=started)
 
 
-@router.delete("/content", summary="Delete All Content", operation_id="delete_all_content")
+@router.delete("/content", summary="Delete All Content", operation_id="delete_all_content", responses=errors(404, 422))
 async def delete_all_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> dict[str, Any]:
@@ -228,7 +234,9 @@ async def _record(
     return base, record
 
 
-@router.get("/content/{content_id}", summary="Get Content by ID", operation_id="get_content_by_id")
+@router.get(
+    "/content/{content_id}", summary="Get Content by ID", operation_id="get_content_by_id", responses=errors(404, 422)
+)
 async def get_content(
     content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> dict[str, Any]:
@@ -236,7 +244,12 @@ async def get_content(
     return content_schema(record)
 
 
-@router.get("/content/{content_id}/status", summary="Get Content Status", operation_id="get_content_status")
+@router.get(
+    "/content/{content_id}/status",
+    summary="Get Content Status",
+    operation_id="get_content_status",
+    responses=errors(404, 422),
+)
 async def get_content_status(
     content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> dict[str, Any]:
@@ -245,7 +258,9 @@ async def get_content_status(
     return {"id": record.content_id, "status": record.status.value, "status_message": record.status_message or ""}
 
 
-@router.patch("/content/{content_id}", summary="Update Content", operation_id="update_content")
+@router.patch(
+    "/content/{content_id}", summary="Update Content", operation_id="update_content", responses=errors(404, 413, 422)
+)
 async def update_content(
     content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> dict[str, Any]:
@@ -266,7 +281,9 @@ async def update_content(
     return content_schema(updated)
 
 
-@router.delete("/content/{content_id}", summary="Delete Content", operation_id="delete_content_by_id")
+@router.delete(
+    "/content/{content_id}", summary="Delete Content", operation_id="delete_content_by_id", responses=errors(404, 422)
+)
 async def delete_content(
     content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> dict[str, Any]:
@@ -312,7 +329,9 @@ def _result(hit: SearchHit) -> dict[str, Any]:
     }
 
 
-@router.post("/search", summary="Search Knowledge", operation_id="search_knowledge")
+@router.post(
+    "/search", summary="Search Knowledge", operation_id="search_knowledge", responses=errors(404, 422, 502, 504)
+)
 async def search(request: Request, app: AppDep) -> dict[str, Any]:
     """The passages that best answer a query (in the caller's content, per user)."""
     started = time.perf_counter()
@@ -345,7 +364,9 @@ async def search(request: Request, app: AppDep) -> dict[str, Any]:
     return paginated([_result(h) for h in window], page=page.page, limit=page.limit, total=len(hits), started=started)
 
 
-@router.get("/config", summary="Get Knowledge Configuration", operation_id="get_knowledge_config")
+@router.get(
+    "/config", summary="Get Knowledge Configuration", operation_id="get_knowledge_config", responses=errors(404, 422)
+)
 async def config(app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB) -> dict[str, Any]:
     """The readers, chunkers and vector stores this deployment can use."""
     from stratus.knowledge.chunking import CHUNKERS

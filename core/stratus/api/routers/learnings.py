@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import ContentField, MetadataField, page_query
+from stratus.api._openapi import errors
 from stratus.api.schemas import paginated
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
@@ -131,7 +132,7 @@ async def _index(app: App, record: LearningRecord) -> None:
     await machine.vector_db.upsert([chunk])
 
 
-@router.get("", summary="List Learnings", operation_id="get_learnings")
+@router.get("", summary="List Learnings", operation_id="get_learnings", responses=errors(422))
 async def list_learnings(
     request: Request,
     app: AppDep,
@@ -172,7 +173,7 @@ async def list_learnings(
     return paginated([learning_schema(r) for r in records], page=page, limit=limit, total=total, started=started)
 
 
-@router.post("", status_code=201, summary="Create Learning", operation_id="create_learning")
+@router.post("", status_code=201, summary="Create Learning", operation_id="create_learning", responses=errors(403, 422))
 async def create_learning(body: LearningCreate, request: Request, app: AppDep) -> dict[str, Any]:
     """Add a learning record. With authentication on, `user_id` must be the caller's (or absent: then the
     record is the caller's too, since only the deployment may add shared records)."""
@@ -198,7 +199,7 @@ async def create_learning(body: LearningCreate, request: Request, app: AppDep) -
     return learning_schema(stored)
 
 
-@router.get("/users", summary="List Users With Learnings", operation_id="get_learning_users")
+@router.get("/users", summary="List Users With Learnings", operation_id="get_learning_users", responses=errors(422))
 async def learning_users(
     request: Request,
     app: AppDep,
@@ -237,7 +238,11 @@ async def learning_users(
 
 
 @router.delete(
-    "/users/{user_id}", status_code=204, summary="Delete A User's Learnings", operation_id="delete_learning_user"
+    "/users/{user_id}",
+    status_code=204,
+    summary="Delete A User's Learnings",
+    operation_id="delete_learning_user",
+    responses=errors(403, 422),
 )
 async def delete_user_learnings(
     user_id: str,
@@ -262,14 +267,16 @@ async def delete_user_learnings(
     return Response(status_code=204)
 
 
-@router.get("/{learning_id}", summary="Get Learning", operation_id="get_learning")
+@router.get("/{learning_id}", summary="Get Learning", operation_id="get_learning", responses=errors(404, 422))
 async def get_learning(
     learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
 ) -> dict[str, Any]:
     return learning_schema(await _readable(app, request, learning_id))
 
 
-@router.patch("/{learning_id}", summary="Update Learning", operation_id="update_learning")
+@router.patch(
+    "/{learning_id}", summary="Update Learning", operation_id="update_learning", responses=errors(403, 404, 422)
+)
 async def update_learning(
     learning_id: str,
     body: LearningUpdate,
@@ -291,7 +298,13 @@ async def update_learning(
     return learning_schema(stored)
 
 
-@router.delete("/{learning_id}", status_code=204, summary="Delete Learning", operation_id="delete_learning")
+@router.delete(
+    "/{learning_id}",
+    status_code=204,
+    summary="Delete Learning",
+    operation_id="delete_learning",
+    responses=errors(403, 404, 422),
+)
 async def delete_learning(
     learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
 ) -> Response:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
+from stratus.api._openapi import errors
 from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, iso, memory_schema, paginated
 from stratus.storage.records import MemoryQuery, UserMemory
 
@@ -33,7 +34,7 @@ def _topics(topics: list[str] | None) -> list[str]:
     return list(dict.fromkeys(t.strip() for t in topics or [] if t.strip()))
 
 
-@router.post("/memories", summary="Create Memory", operation_id="create_memory")
+@router.post("/memories", summary="Create Memory", operation_id="create_memory", responses=errors(422))
 async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> dict[str, Any]:
     """Remember something about a user."""
     memory = UserMemory(
@@ -47,7 +48,7 @@ async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> d
     return memory_schema(await app.store.put_memory(memory))
 
 
-@router.get("/memories", summary="List Memories", operation_id="get_memories")
+@router.get("/memories", summary="List Memories", operation_id="get_memories", responses=errors(422))
 async def list_memories(
     request: Request,
     app: AppDep,
@@ -78,14 +79,20 @@ async def list_memories(
     return paginated([memory_schema(m) for m in memories], page=page, limit=limit, total=total, started=started)
 
 
-@router.delete("/memories", status_code=204, summary="Delete Multiple Memories", operation_id="delete_memories")
+@router.delete(
+    "/memories",
+    status_code=204,
+    summary="Delete Multiple Memories",
+    operation_id="delete_memories",
+    responses=errors(422),
+)
 async def delete_memories(body: DeleteMemoriesRequest, request: Request, app: AppDep) -> Response:
     """Delete the listed memories; ids that do not exist or belong to someone else are skipped."""
     await app.store.delete_memories(body.memory_ids, user_id=resolve_user_id(request, body.user_id))
     return Response(status_code=204)
 
 
-@router.get("/memories/{memory_id}", summary="Get Memory by ID", operation_id="get_memory")
+@router.get("/memories/{memory_id}", summary="Get Memory by ID", operation_id="get_memory", responses=errors(404, 422))
 async def get_memory(memory_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> dict[str, Any]:
     memory = await app.store.get_memory(memory_id, user_id=resolve_user_id(request, user_id))
     if memory is None:
@@ -93,7 +100,9 @@ async def get_memory(memory_id: str, request: Request, app: AppDep, user_id: str
     return memory_schema(memory)
 
 
-@router.patch("/memories/{memory_id}", summary="Update Memory", operation_id="update_memory")
+@router.patch(
+    "/memories/{memory_id}", summary="Update Memory", operation_id="update_memory", responses=errors(404, 422)
+)
 async def update_memory(memory_id: str, body: MemoryRequest, request: Request, app: AppDep) -> dict[str, Any]:
     """Replace a memory's text (and its topics, if given)."""
     caller = resolve_user_id(request, body.user_id)
@@ -108,20 +117,31 @@ async def update_memory(memory_id: str, body: MemoryRequest, request: Request, a
     return memory_schema(await app.store.put_memory(memory))
 
 
-@router.delete("/memories/{memory_id}", status_code=204, summary="Delete Memory", operation_id="delete_memory")
+@router.delete(
+    "/memories/{memory_id}",
+    status_code=204,
+    summary="Delete Memory",
+    operation_id="delete_memory",
+    responses=errors(404, 422),
+)
 async def delete_memory(memory_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> Response:
     if not await app.store.delete_memory(memory_id, user_id=resolve_user_id(request, user_id)):
         raise _not_found(memory_id)
     return Response(status_code=204)
 
 
-@router.get("/memory_topics", summary="Get Memory Topics", operation_id="get_memory_topics")
+@router.get("/memory_topics", summary="Get Memory Topics", operation_id="get_memory_topics", responses=errors(422))
 async def memory_topics(request: Request, app: AppDep, user_id: str | None = _USER) -> list[str]:
     """Every topic in use, sorted."""
     return await app.store.memory_topics(user_id=resolve_user_id(request, user_id))
 
 
-@router.get("/user_memory_stats", summary="Get User Memory Statistics", operation_id="get_user_memory_stats")
+@router.get(
+    "/user_memory_stats",
+    summary="Get User Memory Statistics",
+    operation_id="get_user_memory_stats",
+    responses=errors(422),
+)
 async def user_memory_stats(
     request: Request,
     app: AppDep,

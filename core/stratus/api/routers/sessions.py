@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
+from stratus.api._openapi import errors
 from stratus.api.schemas import (
     CreateSessionRequest,
     DeleteSessionsRequest,
@@ -55,7 +56,7 @@ async def _detail(app: App, session: SessionRecord) -> dict[str, Any]:
     return session_detail(session, runs)
 
 
-@router.get("", summary="List Sessions", operation_id="get_sessions")
+@router.get("", summary="List Sessions", operation_id="get_sessions", responses=errors(422))
 async def list_sessions(
     request: Request,
     app: AppDep,
@@ -84,7 +85,9 @@ async def list_sessions(
     return paginated([session_schema(s) for s in sessions], page=page, limit=limit, total=total, started=started)
 
 
-@router.post("", status_code=201, summary="Create New Session", operation_id="create_session")
+@router.post(
+    "", status_code=201, summary="Create New Session", operation_id="create_session", responses=errors(404, 409, 422)
+)
 async def create_session(
     body: CreateSessionRequest,
     request: Request,
@@ -117,7 +120,9 @@ async def create_session(
     return session_detail(created, [])
 
 
-@router.delete("", status_code=204, summary="Delete Multiple Sessions", operation_id="delete_sessions")
+@router.delete(
+    "", status_code=204, summary="Delete Multiple Sessions", operation_id="delete_sessions", responses=errors(422)
+)
 async def delete_sessions(
     body: DeleteSessionsRequest, request: Request, app: AppDep, user_id: str | None = _USER
 ) -> Response:
@@ -131,7 +136,7 @@ async def delete_sessions(
     return Response(status_code=204)
 
 
-@router.get("/{session_id}", summary="Get Session by ID", operation_id="get_session_by_id")
+@router.get("/{session_id}", summary="Get Session by ID", operation_id="get_session_by_id", responses=errors(404, 422))
 async def get_session(
     session_id: str, request: Request, app: AppDep, type: SessionType | None = _TYPE, user_id: str | None = _USER
 ) -> dict[str, Any]:
@@ -140,7 +145,7 @@ async def get_session(
     return await _detail(app, session)
 
 
-@router.patch("/{session_id}", summary="Update Session", operation_id="update_session")
+@router.patch("/{session_id}", summary="Update Session", operation_id="update_session", responses=errors(404, 422))
 async def update_session(
     session_id: str,
     body: UpdateSessionRequest,
@@ -167,7 +172,9 @@ async def update_session(
     return await _detail(app, updated)
 
 
-@router.post("/{session_id}/rename", summary="Rename Session", operation_id="rename_session")
+@router.post(
+    "/{session_id}/rename", summary="Rename Session", operation_id="rename_session", responses=errors(404, 422)
+)
 async def rename_session(
     session_id: str,
     body: RenameSessionRequest,
@@ -185,7 +192,13 @@ async def rename_session(
     return await _detail(app, updated)
 
 
-@router.delete("/{session_id}", status_code=204, summary="Delete Session", operation_id="delete_session")
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    summary="Delete Session",
+    operation_id="delete_session",
+    responses=errors(404, 422),
+)
 async def delete_session(session_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> Response:
     """Delete the session and all its runs."""
     if not await app.store.delete_session(session_id, user_id=resolve_user_id(request, user_id)):
@@ -220,7 +233,9 @@ async def _filtered_runs(
     ]
 
 
-@router.get("/{session_id}/runs", summary="Get Session Runs", operation_id="get_session_runs")
+@router.get(
+    "/{session_id}/runs", summary="Get Session Runs", operation_id="get_session_runs", responses=errors(404, 422)
+)
 async def get_session_runs(
     session_id: str,
     request: Request,
@@ -237,7 +252,12 @@ async def get_session_runs(
     return [run_schema(r) for r in runs]
 
 
-@router.get("/{session_id}/run-previews", summary="Get Session Run Previews", operation_id="get_session_run_previews")
+@router.get(
+    "/{session_id}/run-previews",
+    summary="Get Session Run Previews",
+    operation_id="get_session_run_previews",
+    responses=errors(404, 422),
+)
 async def get_session_run_previews(
     session_id: str,
     request: Request,
@@ -254,7 +274,12 @@ async def get_session_run_previews(
     return [run_preview(r) for r in runs]
 
 
-@router.get("/{session_id}/runs/{run_id}", summary="Get Run from Session", operation_id="get_session_run")
+@router.get(
+    "/{session_id}/runs/{run_id}",
+    summary="Get Run from Session",
+    operation_id="get_session_run",
+    responses=errors(404, 422),
+)
 async def get_session_run(
     session_id: str,
     run_id: str,

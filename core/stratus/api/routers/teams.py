@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import ParsedRun, run_request_openapi
+from stratus.api._openapi import errors
 from stratus.api.routers import _components as components
 from stratus.api.schemas import team_response
 from stratus.team._run import TeamRun
@@ -26,7 +27,7 @@ async def list_teams(app: AppDep) -> list[dict[str, Any]]:
     return [team_response(team, db_id) for team in app.teams.values()]
 
 
-@router.get("/{team_id}", summary="Get Team Details", operation_id="get_team")
+@router.get("/{team_id}", summary="Get Team Details", operation_id="get_team", responses=errors(404))
 async def get_team(team_id: str, app: AppDep) -> dict[str, Any]:
     """One team: its mode, leader model and tools, and its members."""
     return team_response(app.get_team(team_id), app.store.id)
@@ -38,7 +39,11 @@ async def get_team(team_id: str, app: AppDep) -> dict[str, Any]:
     operation_id="create_team_run",
     openapi_extra=run_request_openapi(),
     response_model=None,
-    responses={200: {"content": {"text/event-stream": {}}}, 202: {"description": "Background run accepted"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        202: {"description": "Background run accepted"},
+        **errors(404, 409, 413, 415, 422, 502, 503, 504, run=True),
+    },
 )
 async def create_run(team_id: str, request: Request, app: AppDep, registry: RegistryDep) -> Any:
     """Run the team on a message.
@@ -59,7 +64,7 @@ async def create_run(team_id: str, request: Request, app: AppDep, registry: Regi
     return await components.create_run(request, app, registry, components.TEAM, team, team_id, make_run)
 
 
-@router.get("/{team_id}/runs", summary="List Team Runs", operation_id="list_team_runs")
+@router.get("/{team_id}/runs", summary="List Team Runs", operation_id="list_team_runs", responses=errors(404, 422))
 async def list_runs(
     team_id: str,
     request: Request,
@@ -74,7 +79,7 @@ async def list_runs(
     return await components.list_runs(app, components.TEAM, team, team_id, session_id, status, caller)
 
 
-@router.get("/{team_id}/runs/{run_id}", summary="Get Team Run", operation_id="get_team_run")
+@router.get("/{team_id}/runs/{run_id}", summary="Get Team Run", operation_id="get_team_run", responses=errors(404, 422))
 async def get_run(
     team_id: str,
     run_id: str,
@@ -90,7 +95,12 @@ async def get_run(
     return await components.get_run(app, registry, components.TEAM, team, team_id, run_id, session_id, caller)
 
 
-@router.post("/{team_id}/runs/{run_id}/cancel", summary="Cancel Team Run", operation_id="cancel_team_run")
+@router.post(
+    "/{team_id}/runs/{run_id}/cancel",
+    summary="Cancel Team Run",
+    operation_id="cancel_team_run",
+    responses=errors(404, 409, 422),
+)
 async def cancel_run(
     team_id: str,
     run_id: str,

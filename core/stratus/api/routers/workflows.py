@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import ParsedRun, run_request_openapi
+from stratus.api._openapi import errors
 from stratus.api.routers import _components as components
 from stratus.api.schemas import workflow_response, workflow_summary
 from stratus.workflow._run import WorkflowRun
@@ -27,7 +28,7 @@ async def list_workflows(app: AppDep) -> list[dict[str, Any]]:
     return [workflow_summary(workflow, db_id) for workflow in app.workflows.values()]
 
 
-@router.get("/{workflow_id}", summary="Get Workflow Details", operation_id="get_workflow")
+@router.get("/{workflow_id}", summary="Get Workflow Details", operation_id="get_workflow", responses=errors(404))
 async def get_workflow(workflow_id: str, app: AppDep) -> dict[str, Any]:
     """One workflow and its steps (with their agents and teams)."""
     return workflow_response(app.get_workflow(workflow_id), app.store.id)
@@ -39,7 +40,11 @@ async def get_workflow(workflow_id: str, app: AppDep) -> dict[str, Any]:
     operation_id="create_workflow_run",
     openapi_extra=run_request_openapi(),
     response_model=None,
-    responses={200: {"content": {"text/event-stream": {}}}, 202: {"description": "Background run accepted"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        202: {"description": "Background run accepted"},
+        **errors(404, 409, 413, 415, 422, 502, 503, 504, run=True),
+    },
 )
 async def create_run(workflow_id: str, request: Request, app: AppDep, registry: RegistryDep) -> Any:
     """Run the workflow on a message.
@@ -61,7 +66,9 @@ async def create_run(workflow_id: str, request: Request, app: AppDep, registry: 
     return await components.create_run(request, app, registry, components.WORKFLOW, workflow, workflow_id, make_run)
 
 
-@router.get("/{workflow_id}/runs", summary="List Workflow Runs", operation_id="list_workflow_runs")
+@router.get(
+    "/{workflow_id}/runs", summary="List Workflow Runs", operation_id="list_workflow_runs", responses=errors(404, 422)
+)
 async def list_runs(
     workflow_id: str,
     request: Request,
@@ -76,7 +83,12 @@ async def list_runs(
     return await components.list_runs(app, components.WORKFLOW, workflow, workflow_id, session_id, status, caller)
 
 
-@router.get("/{workflow_id}/runs/{run_id}", summary="Get Workflow Run", operation_id="get_workflow_run")
+@router.get(
+    "/{workflow_id}/runs/{run_id}",
+    summary="Get Workflow Run",
+    operation_id="get_workflow_run",
+    responses=errors(404, 422),
+)
 async def get_run(
     workflow_id: str,
     run_id: str,
@@ -94,7 +106,12 @@ async def get_run(
     )
 
 
-@router.post("/{workflow_id}/runs/{run_id}/cancel", summary="Cancel Workflow Run", operation_id="cancel_workflow_run")
+@router.post(
+    "/{workflow_id}/runs/{run_id}/cancel",
+    summary="Cancel Workflow Run",
+    operation_id="cancel_workflow_run",
+    responses=errors(404, 409, 422),
+)
 async def cancel_run(
     workflow_id: str,
     run_id: str,
