@@ -287,6 +287,20 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key(
     assert deployment.receive(deployment.knowledge_queue_url) == []
 
 
+def test_the_openapi_document_and_playground_need_the_key_on_aws(deployment: Deployment) -> None:
+    for path in ("/openapi.json", "/playground", "/"):
+        request = with_path(event("sessions_list"), path)
+        with_key = call("sessions", request)
+        for headers in (request["headers"], request["multiValueHeaders"]):
+            headers.pop("Authorization")
+        without_key = call("sessions", request)
+
+        assert without_key["statusCode"] == 401, path
+        assert with_key["statusCode"] == 200, path
+    document = body_of(call("sessions", with_path(event("sessions_list"), "/openapi.json")))
+    assert "401" in document["paths"]["/sessions"]["get"]["responses"]
+
+
 def test_model_keys_come_from_secrets_manager_not_the_environment(deployment: Deployment) -> None:
     import os
 
