@@ -132,10 +132,17 @@ def assert_bob_cannot_touch(bob: Caller, owned: dict[str, str]) -> None:
     assert bob("DELETE", f"/memories/{memory}").status_code == 404
     assert bob("DELETE", "/sessions", json={"session_ids": [session]}).status_code == 204
     assert bob("DELETE", "/memories", json={"memory_ids": [memory]}).status_code == 204
-    # and creating a session with Alice's id is a conflict that reveals nothing of hers
-    taken = bob("POST", "/sessions", json={"session_id": session})
-    assert taken.status_code == 409
-    assert "secret" not in taken.text
+    # and creating a session with Alice's id answers exactly as reading it does: absent, not "taken"
+    taken = bob("POST", "/sessions", json={"session_id": session, "session_name": "pwned"})
+    absent = bob("GET", f"/sessions/{session}")
+    assert (taken.status_code, taken.json()) == (absent.status_code, absent.json()) == (
+        404,
+        {"detail": f"session {session!r} not found"},
+    )
+    # the same for a team or workflow session of that id, and for an id of Bob's own it is a plain conflict
+    assert bob("POST", "/sessions", params={"type": "team"}, json={"session_id": session}).status_code == 404
+    assert bob("POST", "/sessions", json={"session_id": "bob-s1"}).status_code == 201
+    assert bob("POST", "/sessions", json={"session_id": "bob-s1"}).status_code == 409
 
 
 def assert_alice_still_has_everything(alice: Caller, owned: dict[str, str]) -> None:

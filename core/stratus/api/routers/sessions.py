@@ -94,7 +94,8 @@ async def create_session(
     app: AppDep,
     type: SessionType = Query(default=SessionType.AGENT, description="agent, team or workflow"),
 ) -> dict[str, Any]:
-    """Create an empty session, to be continued by runs that name its id. 409 if the id is taken."""
+    """Create an empty session, to be continued by runs that name its id. 409 if the caller already has a
+    session with that id; 404 if another user does (their sessions read as absent, as on every route)."""
     component_id = {
         SessionType.AGENT: body.agent_id,
         SessionType.TEAM: body.team_id,
@@ -116,6 +117,9 @@ async def create_session(
     try:
         created = await app.store.create_session(session)
     except ConflictError:
+        if await app.store.get_session(session.session_id, user_id=session.user_id) is None:
+            # Another user's id answers as their sessions do everywhere else: absent, never "taken".
+            raise HTTPException(status_code=404, detail=f"session {session.session_id!r} not found") from None
         raise HTTPException(status_code=409, detail=f"session {session.session_id!r} already exists") from None
     return session_detail(created, [])
 
