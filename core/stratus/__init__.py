@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stratus.agent import Agent
     from stratus.app import App
+    from stratus.deadline import run_deadline
     from stratus.exceptions import (
         ConfigError,
         ModelError,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         OutputValidationError,
         RunCancelledError,
         RunLimitExceeded,
+        RunTimeoutError,
         SchemaVersionError,
         StoreError,
         StratusError,
@@ -70,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "RunContext": "stratus.run",
     "RunEvent": "stratus.run",
     "RunLimitExceeded": "stratus.exceptions",
+    "RunTimeoutError": "stratus.exceptions",
     "RunOutput": "stratus.run",
     "RunStatus": "stratus.run",
     "SchemaVersionError": "stratus.exceptions",
@@ -83,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "Toolkit": "stratus.tools",
     "Usage": "stratus.messages",
     "tool": "stratus.tools",
+    "run_deadline": "stratus.deadline",
 }
 
 __all__ = [
@@ -105,6 +109,7 @@ __all__ = [
     "RunLimitExceeded",
     "RunOutput",
     "RunStatus",
+    "RunTimeoutError",
     "SchemaVersionError",
     "Step",
     "StepInput",
@@ -122,6 +127,7 @@ __all__ = [
     "Usage",
     "Workflow",
     "__version__",
+    "run_deadline",
     "tool",
 ]
 

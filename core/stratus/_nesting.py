@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stratus.agent._loop import AgentRun
+from stratus.deadline import Deadline, inherited_by
 from stratus.exceptions import NotFoundError
 from stratus.run import RunEvent, RunOutput, RunStatus
 
@@ -157,6 +158,7 @@ class RunScope:
     parent: RunOutput
     emit: Emit
     stream: bool = False
+    deadline: Deadline | None = None
     tasks: set[asyncio.Task[RunOutput]] = field(default_factory=lambda: set[asyncio.Task[RunOutput]]())
 
     def forward(self, event: RunEvent) -> None:
@@ -170,7 +172,8 @@ class RunScope:
         """Run an agent or a team as a child, forwarding its events; returns its output (a failed child ends
         with status ERROR, it does not raise). Each child runs in a task of its own so that a cancelled parent
         can wait for its children to store themselves as CANCELLED (`settle`)."""
-        task = asyncio.ensure_future(self._run(member, input))
+        with inherited_by(self.deadline):  # the child's run ends by its parent's deadline
+            task = asyncio.ensure_future(self._run(member, input))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return await task

@@ -13,6 +13,7 @@ __all__ = [
     "OutputValidationError",
     "RunCancelledError",
     "RunLimitExceeded",
+    "RunTimeoutError",
     "SchemaVersionError",
     "StoreError",
     "StratusError",
@@ -61,6 +62,14 @@ class RunLimitExceeded(StratusError):
     def __init__(self, message: str, *, limit: str) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class RunTimeoutError(RunLimitExceeded):
+    """A run's deadline (`Agent.run_timeout`, or `stratus.run_deadline`) passed before it ended; the message
+    names what it was waiting for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, limit="deadline")
 
 
 class OutputValidationError(StratusError):

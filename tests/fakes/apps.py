@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from stratus import Agent, App, Step, StepInput, Team, Workflow
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
@@ -47,22 +49,30 @@ def _route_to_assistant(messages: list[Message], params: ModelRequest) -> Reply:
     return call("route_to_member", member_id="assistant")
 
 
+async def _echo_or_hang(messages: list[Message], params: ModelRequest) -> str:
+    """Echoes, except that it never answers "hang" (a model provider that accepts and then goes quiet)."""
+    if messages[-1].content == "hang":
+        await asyncio.sleep(3600)
+    return _echo(messages, params)
+
+
 def _shout(step_input: StepInput) -> str:
     return str(step_input.previous_step_content).upper()
 
 
 def lambda_test_app() -> App:
-    """The app the Lambda handler tests deploy: the demo's agent id (`assistant`), a model that echoes, and a
-    knowledge base `docs` (hash embeddings, the vector store `STRATUS_VECTOR_DB` names); a team `desk` that
-    routes every message to the assistant, and a workflow `pipeline`: the assistant, then a function that
-    shouts its answer; and an agent `learner` that learns from its runs (a scripted extraction model)."""
+    """The app the Lambda handler tests deploy: the demo's agent id (`assistant`), a model that echoes (and
+    never answers "hang"), and a knowledge base `docs` (hash embeddings, the vector store `STRATUS_VECTOR_DB`
+    names); a team `desk` that routes every message to the assistant, and a workflow `pipeline`: the
+    assistant, then a function that shouts its answer; and an agent `learner` that learns from its runs (a
+    scripted extraction model)."""
     from stratus.knowledge import Knowledge
     from stratus.knowledge.embedders.testing import HashEmbedder
     from stratus.learning import LearningMachine
     from tests.fakes.learning import extract
 
     docs = Knowledge("docs", description="uploaded documents", embedder=HashEmbedder(64))
-    assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_echo))
+    assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_echo_or_hang))
     desk = Team(id="desk", name="Desk", mode="route", members=[assistant], model=FunctionModel(_route_to_assistant))
     pipeline = Workflow(id="pipeline", name="Pipeline", steps=[assistant, Step("shout", executor=_shout)])
     learner = Agent(

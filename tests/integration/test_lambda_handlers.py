@@ -591,3 +591,74 @@ def test_the_workflow_run_worker_sample_event(deployment: Deployment) -> None:
     }
     assert runs["pipeline"].content == "ECHO: SUMMARISE THE WEEK"
     assert runs["assistant"].parent_run_id == runs["pipeline"].run_id
+
+
+class _ShortContext(LocalContext):
+    """An invocation with 3.5 s left: a run that would outlive it must end (stored) before it does."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 3_500
+
+
+def _hang(request: dict[str, Any], session_id: str) -> dict[str, Any]:
+    hung = deepcopy(request)
+    hung["body"] = json.dumps({**json.loads(hung["body"]), "message": "hang", "session_id": session_id})
+    return hung
+
+
+def test_a_run_that_would_outlive_its_invocation_ends_stored_before_the_function_does(
+    deployment: Deployment,
+) -> None:
+    import importlib
+    import time
+
+    agent_runs = importlib.import_module("functions.agent_runs")
+    started = time.monotonic()
+    answered = agent_runs.handler(_hang(event("agent_run"), "s-hang"), _ShortContext(function_name="agent_runs"))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 3.5  # before Lambda would have killed the invocation
+    assert answered["statusCode"] == 504
+    body = body_of(answered)
+    assert body["error_type"] == "RunTimeoutError"
+    assert "Lambda invocation's time left" in body["detail"]
+    (stored,) = asyncio_run(deployment.store.get_runs("s-hang"))
+    assert (stored.run_id, stored.status, stored.error_type) == (body["run_id"], RunStatus.ERROR, "RunTimeoutError")
+
+
+def test_a_queued_run_that_would_outlive_the_worker_invocation_is_stored_as_an_error(deployment: Deployment) -> None:
+    import importlib
+
+    job = body_of(call("agent_runs", _hang(event("agent_run_background"), "s-hang-bg")))
+    worker = importlib.import_module("functions.run_worker")
+    (message,) = deployment.receive()
+    assert worker.handler(sqs_event([message]), _ShortContext(function_name="run_worker")) == {"batchItemFailures": []}
+
+    (stored,) = asyncio_run(deployment.store.get_runs("s-hang-bg"))
+    assert (stored.run_id, stored.status, stored.error_type) == (job["run_id"], RunStatus.ERROR, "RunTimeoutError")
+
+
+def test_a_streamed_run_ends_by_the_deadline_the_web_adapter_passes(deployment: Deployment) -> None:
+    import time
+
+    import functions.agent_runs as deployed
+
+    request = {"message": "hang", "stream": True, "session_id": "s-hang-stream"}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with TestClient(deployed.app) as client:
+        ends_soon = json.dumps({"deadline": int((time.time() + 3.0) * 1000), "request_id": "r1"})
+        started = time.monotonic()
+        response = client.post(
+            "/agents/assistant/runs", json=request, headers={**headers, "x-amzn-lambda-context": ends_soon}
+        )
+        assert time.monotonic() - started < 3.0
+        assert response.status_code == 200
+        assert "event: RunError" in response.text
+        assert "RunTimeoutError" in response.text
+        # a garbled header is ignored: the run is bound only by its own settings
+        fine = client.post(
+            "/agents/assistant/runs",
+            json={**request, "message": "quick", "session_id": "s-ok"},
+            headers={**headers, "x-amzn-lambda-context": "{not json"},
+        )
+        assert "event: RunCompleted" in fine.text

@@ -12,12 +12,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stratus._utils import new_id, time_ordered_id, to_text
+from stratus.deadline import Deadline, deadline_for, inherited_by
 from stratus.exceptions import (
     ConfigError,
     ModelError,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 __all__ = ["AgentRun"]
 
 logger = logging.getLogger("stratus.agent")
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -119,6 +122,8 @@ class AgentRun:
         self._session_loaded = False
         self._state_base: dict[str, Any] = {}  # the session's state as stored when the run began
         self._recalled: list[str] = []  # the memories and insights recall put in the context
+        timeout = agent.run_timeout
+        self.deadline: Deadline | None = deadline_for(timeout, f"run_timeout={timeout:g}s" if timeout else "")
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -154,9 +159,12 @@ class AgentRun:
                     raise ConfigError(f"agent {agent.agent_id!r} has a tool named {search.name!r} already")
                 tools[search.name] = search
             out.status = RunStatus.RUNNING
-            history = await self._load_session()
-            passages = await self._references() if knowledge is not None and agent.add_knowledge_to_context else []
-            learned = await self._recall(tools)
+            history = await self._bounded(self._load_session(), "loading the session")
+            if knowledge is not None and agent.add_knowledge_to_context:
+                passages = await self._bounded(self._references(), "searching the knowledge base")
+            else:
+                passages = []
+            learned = await self._bounded(self._recall(tools), "recalling memories")
             messages = self._build_messages(model, tools, history, passages, learned)
             # The run keeps its own messages; history stays in the runs it came from.
             out.messages.extend(m for m in messages if not m.from_history)
@@ -237,6 +245,12 @@ class AgentRun:
                 yield RunStarted(**base, model=out.model, model_provider=out.model_provider)
             additional = {"limit": exc.limit} if isinstance(exc, RunLimitExceeded) else None
             yield RunError(**base, content=out.error, error_type=out.error_type, additional_data=additional, output=out)
+
+    async def _bounded(self, awaitable: Awaitable[T], waiting_for: str) -> T:
+        """`awaitable`, within the run's deadline (if it has one)."""
+        if self.deadline is None:
+            return await awaitable
+        return await self.deadline.bound(awaitable, waiting_for)
 
     # --- context ----------------------------------------------------------------------------------------
 
@@ -416,7 +430,10 @@ class AgentRun:
                 if stream:
                     response = ModelResponse()
                     parts: list[str] = []
-                    async for delta in model.stream(messages, request):
+                    deltas = model.stream(messages, request)
+                    if self.deadline is not None:
+                        deltas = self.deadline.iterate(deltas, f"model {model.id!r} was answering")
+                    async for delta in deltas:
                         if delta.content:
                             if first_token is None:
                                 first_token = time.perf_counter()
@@ -434,12 +451,14 @@ class AgentRun:
                             response.finish_reason = delta.finish_reason
                     response.content = "".join(parts) if parts else None
                 else:
-                    response = await model.request(messages, request)
+                    response = await self._bounded(model.request(messages, request), f"asking model {model.id!r}")
                     first_token = time.perf_counter()
             except ModelError as exc:
                 if not exc.retryable or attempt >= agent.retries or emitted:
                     raise
                 delay = agent.retry_delay * (2**attempt)
+                if self.deadline is not None and self.deadline.remaining() <= delay:
+                    raise self.deadline.error(f"model {model.id!r} failed ({exc}) with no time left to retry") from exc
                 attempt += 1
                 logger.warning("model %s failed (%s); retry %d in %.1fs", model.id, exc, attempt, delay)
                 await asyncio.sleep(delay)
@@ -512,13 +531,15 @@ class AgentRun:
             # A snapshot: the execution object fills in while the event may still wait to be sent.
             yield ToolCallStarted(**base, tool=replace(execution))
         # Independent calls of one turn run at once; each reports as soon as it finishes.
-        tasks = [
-            asyncio.ensure_future(self._call_tool(call, execution, tools))
-            for call, execution in zip(calls, executions, strict=True)
-        ]
+        with inherited_by(self.deadline):  # runs a tool starts (team members, agents as tools) end in time too
+            tasks = [
+                asyncio.ensure_future(self._call_tool(call, execution, tools))
+                for call, execution in zip(calls, executions, strict=True)
+            ]
+        waiting_for = "running tools: " + ", ".join(sorted({call.name for call in calls}))
         try:
             for finished in asyncio.as_completed(tasks):
-                execution = await finished
+                execution = await self._bounded(finished, waiting_for)
                 yield ToolCallCompleted(**base, tool=execution)
         finally:
             for task in tasks:

@@ -63,6 +63,9 @@ class Agent:
         knowledge_filters: Metadata filters every search of this agent applies (a run may add more).
         learning: A `LearningMachine` (or True for the default one: learn after every run): the agent
             remembers its users across sessions, and what helps every user. Needs a store.
+        run_timeout: Seconds a run may take in all (model requests, retries, tools, members it delegates
+            to); past it the run ends with a `RunTimeoutError`, stored as an error. None: no bound beyond
+            each model request's own and `stratus.run_deadline` (on Lambda: the invocation's time left).
     """
 
     model: Model | str | None = None
@@ -88,6 +91,7 @@ class Agent:
     add_knowledge_to_context: bool = False
     knowledge_filters: dict[str, Any] | None = None
     learning: LearningMachine | bool | None = None
+    run_timeout: float | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +101,8 @@ class Agent:
             raise ConfigError(
                 f"agent {self.id!r}: num_history_runs, max_tool_rounds, output_retries and retries must be >= 0"
             )
+        if self.run_timeout is not None and not self.run_timeout > 0:
+            raise ConfigError(f"agent {self.id!r}: run_timeout must be > 0 seconds (or None)")
         if self.learning is True:
             from stratus.learning import LearningMachine
 

@@ -17,6 +17,7 @@ from stratus.exceptions import (
     NotFoundError,
     OutputValidationError,
     RunLimitExceeded,
+    RunTimeoutError,
     StratusError,
 )
 
@@ -29,8 +30,8 @@ def status_for(exc: BaseException) -> int:
     """The HTTP status that reports `exc`."""
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, ModelTimeoutError):
-        return 504  # the model provider did not answer in time
+    if isinstance(exc, ModelTimeoutError | RunTimeoutError):
+        return 504  # the model provider did not answer in time, or the run ran out of its time
     if isinstance(exc, ModelError):
         return 502  # the model provider, upstream of us, failed
     if isinstance(exc, RunLimitExceeded | OutputValidationError):

@@ -24,7 +24,7 @@ _DESCRIPTIONS = {
     500: "Internal server error",
     502: "The model provider failed",
     503: "Unavailable: a queue or a service the request needs is down; try again shortly",
-    504: "The model provider did not answer in time",
+    504: "The model provider did not answer in time, or the run ran out of its time (`run_timeout`)",
 }
 
 _RUN_STATUSES = frozenset({409, 422, 500, 502, 504})

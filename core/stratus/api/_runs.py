@@ -120,6 +120,7 @@ async def sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[str]:
 SAFE_ERRORS = frozenset(
     {
         "RunLimitExceeded",
+        "RunTimeoutError",
         "OutputValidationError",
         "ModelError",
         "ModelTimeoutError",

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from stratus.api import create_app
 from stratus.aws.bootstrap import lambda_app
+from stratus.aws.deadlines import LambdaDeadlineMiddleware, invocation_deadline
 from stratus.aws.observability import LambdaHandler, ensure_event_loop, instrument, record_run
 
 __all__ = ["api_handler", "asgi_app", "buffered_fallback"]
@@ -28,7 +29,9 @@ def asgi_app(*route_groups: str) -> FastAPI:
     app.run_hooks[:] = [hook for hook in app.run_hooks if hook is not record_run]
     app.run_hooks.append(lambda output: record_run(output, flush=True))
     # API Gateway routes no /docs to a function; what it does route (/openapi.json, /playground) needs the key.
-    return create_app(app, routers=route_groups, docs=False, public_docs=False)
+    api = create_app(app, routers=route_groups, docs=False, public_docs=False)
+    api.add_middleware(LambdaDeadlineMiddleware)  # runs end before the invocation does
+    return api
 
 
 def api_handler(*route_groups: str) -> LambdaHandler:
@@ -42,7 +45,8 @@ def api_handler(*route_groups: str) -> LambdaHandler:
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ensure_event_loop()
         lambda_context: Any = context  # Mangum types the context with its own protocol
-        return dict(adapter(event, lambda_context))
+        with invocation_deadline(context.get_remaining_time_in_millis() / 1000):  # runs end before the function
+            return dict(adapter(event, lambda_context))
 
     return instrument(handler, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 

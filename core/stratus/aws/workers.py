@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.aws.bootstrap import lambda_app
+from stratus.aws.deadlines import invocation_deadline
 from stratus.aws.observability import LambdaHandler, instrument, logger
 from stratus.background import BackgroundRun, execute_run
 from stratus.knowledge.ingestion import IngestionJob, run_ingestion_job
@@ -39,8 +40,12 @@ def run_worker_handler() -> LambdaHandler:
             workflow_id=job.workflow_id,
         )
         # A workflow stops between steps before the invocation's end, and is queued again to go on.
-        deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
-        output = await execute_run(app, job, deadline=deadline)
+        remaining = lambda_context.get_remaining_time_in_millis() / 1000
+        if job.workflow_id is not None:
+            output = await execute_run(app, job, deadline=time.monotonic() + remaining)
+        else:  # an agent's or a team's run ends, stored as an error, before the invocation does
+            with invocation_deadline(remaining):
+                output = await execute_run(app, job)
         for ended in run_tree(output) if output is not None else []:
             app.run_ended(ended)  # runs, errors, tokens and latency metrics, flushed with the invocation
 

@@ -39,6 +39,7 @@ from stratus.component_events import (
     TeamToolCallCompleted,
     TeamToolCallStarted,
 )
+from stratus.deadline import deadline_for, inherited_by
 from stratus.exceptions import NotFoundError, RunLimitExceeded, StratusError, ToolError
 from stratus.limits import check_json
 from stratus.messages import Message
@@ -129,6 +130,8 @@ class TeamRun:
             input=RunInput(input_content=input),
         )
         self.context = RunContext(run_id=self.output.run_id, session_id=self.output.session_id, user_id=user_id)
+        timeout = team.run_timeout
+        self.deadline = deadline_for(timeout, f"run_timeout={timeout:g}s" if timeout else "")
         self.session = (
             scope.session
             if scope is not None
@@ -174,7 +177,12 @@ class TeamRun:
         started = time.perf_counter()
         announced = False
         children = RunScope(
-            session=self.session, state=self.context.session_state, parent=out, emit=emit, stream=stream
+            session=self.session,
+            state=self.context.session_state,
+            parent=out,
+            emit=emit,
+            stream=stream,
+            deadline=self.deadline,
         )
         self._children = children
         try:
@@ -195,7 +203,8 @@ class TeamRun:
             answers: list[RunOutput] = []
             if team.mode == "broadcast":  # every member answers first, all at once
                 answers = list(await asyncio.gather(*(children.run(m, self.input) for m in team.members)))
-            leader = _LeaderRun(self, model, self._toolkit(answers))
+            with inherited_by(self.deadline):  # the leader's run is bound by the team's deadline
+                leader = _LeaderRun(self, model, self._toolkit(answers))
             async for event in leader.events(stream=stream):
                 converted = self._team_event(event)
                 if converted is not None:

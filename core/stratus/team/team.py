@@ -62,6 +62,8 @@ class Team(Runnable):
         retries: Retries of the leader's failed, retryable model requests (see `Agent`).
         retry_delay: First wait between those retries, in seconds.
         metadata: Free-form data reported by the API.
+        run_timeout: Seconds a run may take in all, its members' runs included; past it the run ends with a
+            `RunTimeoutError` (see `Agent.run_timeout`).
     """
 
     members: Sequence[Agent | Team]
@@ -82,6 +84,7 @@ class Team(Runnable):
     retries: int = 0
     retry_delay: float = 1.0
     metadata: dict[str, Any] | None = None
+    run_timeout: float | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +94,8 @@ class Team(Runnable):
             raise ConfigError(f"team {self.id!r}: mode must be one of {', '.join(get_args(TeamMode))}")
         if not self.members:
             raise ConfigError(f"team {self.id!r} has no members")
+        if self.run_timeout is not None and not self.run_timeout > 0:
+            raise ConfigError(f"team {self.id!r}: run_timeout must be > 0 seconds (or None)")
         self.members = tuple(self.members)
         seen: set[str] = set()
         for member in self.members:

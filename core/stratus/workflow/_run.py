@@ -19,6 +19,7 @@ from typing import Any
 from stratus._nesting import Emit, RunScope, SessionWriter, pump
 from stratus._utils import new_id, time_ordered_id
 from stratus.component_events import WorkflowCompleted, WorkflowError, WorkflowStarted
+from stratus.deadline import deadline_for
 from stratus.exceptions import NotFoundError, StratusError
 from stratus.limits import check_json
 from stratus.run import RunContext, RunEvent, RunInput, RunOutput, RunStatus
@@ -64,6 +65,9 @@ class WorkflowRun:
         self.deadline = deadline
         """A `time.monotonic()` instant: between steps, stop (suspended) rather than start one that would not
         finish by then."""
+        timeout = workflow.run_timeout
+        self.run_deadline = deadline_for(timeout, f"run_timeout={timeout:g}s" if timeout else "")
+        """The deadline of the steps' agent and team runs (`Workflow.run_timeout`, or an inherited one)."""
         # applied once, when it started; refused before anything is stored if out of bounds
         self.state_override = None if resume is not None else check_json(session_state, "session_state")
         self.output = RunOutput(
@@ -116,7 +120,12 @@ class WorkflowRun:
         started = time.perf_counter()
         announced = False
         children = RunScope(
-            session=self.session, state=self.context.session_state, parent=out, emit=emit, stream=stream
+            session=self.session,
+            state=self.context.session_state,
+            parent=out,
+            emit=emit,
+            stream=stream,
+            deadline=self.run_deadline,
         )
         try:
             state = await self.session.open(workflow.session_state, self.state_override)
@@ -150,7 +159,11 @@ class WorkflowRun:
                     session_id=out.session_id,
                     user_id=out.user_id,
                 )
-                output = await step.execute(ctx, step_input, index)
+                if self.run_deadline is None:
+                    output = await step.execute(ctx, step_input, index)
+                else:
+                    running = f"step {step.name!r} was running"
+                    output = await self.run_deadline.bound(step.execute(ctx, step_input, index), running)
                 longest, ran = max(longest, time.perf_counter() - step_started), ran + 1
                 results.append(output)
                 earlier[step.name] = output

@@ -41,6 +41,8 @@ class Workflow(Runnable):
         store: Where sessions and runs are kept; without one, runs are not persisted.
         session_state: Default state of a new session.
         metadata: Free-form data reported by the API.
+        run_timeout: Seconds a run may take in all; a step's agent or team still running then ends with a
+            `RunTimeoutError`, and so does the workflow (see `Agent.run_timeout`).
     """
 
     steps: Sequence[StepLike]
@@ -50,6 +52,7 @@ class Workflow(Runnable):
     store: Store | None = None
     session_state: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    run_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.id is None:
@@ -57,6 +60,8 @@ class Workflow(Runnable):
         if not self.steps:
             raise ConfigError(f"workflow {self.id!r} has no steps")
         self.steps = tuple(as_step(step) for step in self.steps)
+        if self.run_timeout is not None and not self.run_timeout > 0:
+            raise ConfigError(f"workflow {self.id!r}: run_timeout must be > 0 seconds (or None)")
 
     @property
     def workflow_id(self) -> str:
