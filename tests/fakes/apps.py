@@ -120,3 +120,35 @@ def learning_against_a_dead_model_app() -> App:
         learning=LearningMachine(model=extractor, embedder=HashEmbedder(64)),
     )
     return App(agents=[learner])
+
+
+def reliability_app() -> App:
+    """The app the reliability suite fuzzes and breaks: every kind of component and store-backed feature (an
+    echoing agent with a knowledge base and tools, a learner, a team, a workflow), models that answer in
+    process, and deadlines short enough that nothing a fuzzer sends can hold a worker for long."""
+    from stratus.knowledge import Knowledge
+    from stratus.knowledge.embedders.testing import HashEmbedder
+    from stratus.learning import LearningMachine
+    from tests.fakes.learning import extract
+
+    docs = Knowledge("docs", description="uploaded documents", embedder=HashEmbedder(64))
+    assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_echo), knowledge=docs, run_timeout=20)
+    learner = Agent(
+        id="learner",
+        name="Learner",
+        model=FunctionModel(_echo),
+        learning=LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64)),
+        run_timeout=20,
+    )
+    desk = Team(
+        id="desk",
+        name="Desk",
+        mode="route",
+        members=[assistant],
+        model=FunctionModel(_route_to_assistant),
+        run_timeout=20,
+    )
+    pipeline = Workflow(
+        id="pipeline", name="Pipeline", steps=[assistant, Step("shout", executor=_shout)], run_timeout=20
+    )
+    return App(agents=[assistant, learner], knowledge=[docs], teams=[desk], workflows=[pipeline])

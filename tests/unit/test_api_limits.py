@@ -247,3 +247,21 @@ def test_a_listing_skips_records_an_older_version_stored_badly(client: TestClien
         assert response.status_code >= 400
         assert "detail" in response.json()
         assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/sessions", "application/json", b'{"session_name": "\xff\xfe"}'),  # not UTF-8
+        ("/sessions", "application/json", b"*\x1dM?\xc3"),
+        ("/agents/assistant/runs", "multipart/form-data; boundary=xyz", b"--xyz\r\nbroken"),
+        ("/memories", "application/json", b"\x80"),
+    ],
+)
+def test_a_body_that_cannot_be_decoded_is_a_documented_422(
+    client: TestClient, path: str, content_type: str, body: bytes
+) -> None:
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], list)
+    assert client.get("/sessions").json()["meta"]["total_count"] == 0  # nothing stored

@@ -25,6 +25,8 @@ __all__ = ["install_error_handlers", "status_for"]
 
 logger = logging.getLogger("stratus.api")
 
+_UNPARSABLE = "There was an error parsing the body"  # FastAPI's detail for a body it cannot decode
+
 
 def status_for(exc: BaseException) -> int:
     """The HTTP status that reports `exc`."""
@@ -42,6 +44,11 @@ def status_for(exc: BaseException) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, broken multipart): invalid input like any
+            # other, so the documented 422 with the field-error shape, not an undocumented 400.
+            error = {"type": "body_unparsable", "loc": ["body"], "msg": "the body is not valid UTF-8 JSON or form data"}
+            return JSONResponse({"detail": [error]}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
