@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= examples.demo:app
 
-.PHONY: help install lock run run-aws-local test lint format bench layer synth clean
+.PHONY: help install lock run run-aws-local test fuzz lint format bench layer synth clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,10 @@ run-aws-local: $(VENV)/.test-deps ## Serve the demo with its data in DynamoDB an
 
 test: $(VENV)/.test-deps lint ## Lint, type-check, then run the whole test suite
 	$(BIN)/python -m pytest
+
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.test-deps ## Fuzz the live server from its OpenAPI document for FUZZ_SECONDS (600); prints the counts
+	$(BIN)/python -m tests.reliability.fuzz --max-time $(FUZZ_SECONDS)
 
 lint: $(VENV)/.test-deps ## ruff format --check, ruff check, pyright
 	$(BIN)/ruff format --check .

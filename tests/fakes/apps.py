@@ -152,3 +152,22 @@ def reliability_app() -> App:
         id="pipeline", name="Pipeline", steps=[assistant, Step("shout", executor=_shout)], run_timeout=20
     )
     return App(agents=[assistant, learner], knowledge=[docs], teams=[desk], workflows=[pipeline])
+
+
+def faulty_model_app() -> App:
+    """Agents whose model is the fake OpenAI server `STRATUS_TEST_MODEL_URL` names, scripted by the test to
+    fail: `remote` with a short request timeout and deadline (4 s) and two retries; `bounded` with patient
+    requests but a whole-run deadline (3 s), for faults no single wait exposes (a slow drip)."""
+    import os
+
+    from stratus.models.openai import OpenAIChat
+
+    url = os.environ["STRATUS_TEST_MODEL_URL"]
+    quick = OpenAIChat(id="fake", base_url=url, api_key="x", timeout=2, deadline=4, max_retries=2, backoff=0.1)
+    patient = OpenAIChat(id="fake", base_url=url, api_key="x", timeout=30, deadline=None, max_retries=0)
+    return App(
+        agents=[
+            Agent(id="remote", name="Remote", model=quick),
+            Agent(id="bounded", name="Bounded", model=patient, run_timeout=3),
+        ]
+    )

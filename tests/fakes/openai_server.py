@@ -58,6 +58,7 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeToolCall",
     "FakeUsage",
+    "RawBodyReply",
     "RawStreamReply",
     "RecordedRequest",
     "Reply",
@@ -124,7 +125,7 @@ class TextReply:
     Streamed, the text arrives in `chunks` (default: word by word, spaces kept). `usage` defaults to a
     word count of the request and the reply. `delay` holds the answer back that many seconds (to trip a
     client's timeout); `drop_after` cuts a stream off, unfinished, after the opening chunk and that many
-    more.
+    more; `chunk_delay` waits that long before each piece of a stream (a slow drip).
     """
 
     content: str
@@ -133,6 +134,7 @@ class TextReply:
     finish_reason: str = "stop"
     delay: float = 0.0
     drop_after: int | None = None
+    chunk_delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,17 @@ class RawStreamReply:
     delay: float = 0.0
 
 
-Reply = TextReply | ToolCallsReply | ErrorReply | DisconnectReply | RawStreamReply
+@dataclass(frozen=True, slots=True)
+class RawBodyReply:
+    """Exactly this status and body (an empty 200, a body that is not JSON...), streamed or not."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+Reply = TextReply | ToolCallsReply | ErrorReply | DisconnectReply | RawStreamReply | RawBodyReply
 """Anything the server can be scripted to answer with."""
 
 
@@ -501,6 +513,14 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, RawStreamReply):
             self._stream_raw(reply.chunks)
             return
+        if isinstance(reply, RawBodyReply):
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+            self.wfile.flush()
+            return
         owner = self.http.owner
         completion_id = owner._next_id("chatcmpl-fake")
         calls = (
@@ -572,7 +592,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write_event(event)
             self._drop()
             return
+        drip = reply.chunk_delay if isinstance(reply, TextReply) else 0.0
         for event in events:
+            if drip and self.http.owner._wait(drip):
+                self._drop()  # stopping
+                return
             self._write_event(event)
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")  # the chunked body's terminator

@@ -265,3 +265,11 @@ def test_a_body_that_cannot_be_decoded_is_a_documented_422(
     assert response.status_code == 422, response.text
     assert isinstance(response.json()["detail"], list)
     assert client.get("/sessions").json()["meta"]["total_count"] == 0  # nothing stored
+
+
+def test_an_oversized_form_field_is_a_413_and_too_many_fields_a_422(client: TestClient) -> None:
+    huge = client.post("/agents/assistant/runs", data={"message": "x" * (1024 * 1024 + 10), "stream": "false"})
+    assert huge.status_code == 413, huge.text
+    many = client.post("/agents/assistant/runs", data={f"field{i}": "v" for i in range(1500)} | {"message": "hi"})
+    assert many.status_code == 422, many.text
+    assert client.get("/sessions").json()["meta"]["total_count"] == 0

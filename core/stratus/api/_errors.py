@@ -44,11 +44,14 @@ def status_for(exc: BaseException) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400 and exc.detail == _UNPARSABLE:
-            # FastAPI's answer to a body it cannot decode (not UTF-8, broken multipart): invalid input like any
-            # other, so the documented 422 with the field-error shape, not an undocumented 400.
-            error = {"type": "body_unparsable", "loc": ["body"], "msg": "the body is not valid UTF-8 JSON or form data"}
-            return JSONResponse({"detail": [error]}, status_code=422)
+        if exc.status_code == 400:
+            # Only the framework answers 400 here: a body it cannot decode (not UTF-8, broken or oversized
+            # multipart). That is invalid input like any other: the documented 413 or 422, not a stray 400.
+            detail = str(exc.detail)
+            if "exceeded maximum size" in detail:
+                return JSONResponse({"detail": detail}, status_code=413)
+            msg = "the body is not valid UTF-8 JSON or form data" if detail == _UNPARSABLE else detail
+            return JSONResponse({"detail": [{"type": "body_unparsable", "loc": ["body"], "msg": msg}]}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
