@@ -171,3 +171,36 @@ def faulty_model_app() -> App:
             Agent(id="bounded", name="Bounded", model=patient, run_timeout=3),
         ]
     )
+
+
+def _tool_from_message(messages: list[Message], params: ModelRequest) -> Reply:
+    """A model that does what the user's message says: `{"tool": name, "args": {...}}` calls that tool, and the
+    tool's answer is the reply, so a test drives one tool call per run, over HTTP."""
+    import json
+
+    last = messages[-1]
+    if last.role == "tool":
+        return last.content or ""
+    request = json.loads(last.content or "{}")
+    return call(request["tool"], **request["args"])
+
+
+def files_app() -> App:
+    """An agent with FileTools on the folder `STRATUS_TEST_FILES_BASE` names (writable), and one on the same
+    folder read-only; their model calls whatever tool the message asks for, with its arguments."""
+    import os
+
+    from stratus.tools.files import FileTools
+
+    base = os.environ["STRATUS_TEST_FILES_BASE"]
+    return App(
+        agents=[
+            Agent(id="files", name="Files", model=FunctionModel(_tool_from_message), tools=[FileTools(base)]),
+            Agent(
+                id="reader",
+                name="Reader",
+                model=FunctionModel(_tool_from_message),
+                tools=[FileTools(base, read_only=True)],
+            ),
+        ]
+    )
