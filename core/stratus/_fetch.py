@@ -22,6 +22,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -250,7 +251,8 @@ async def _send(
     """Send the GET to the first of the host's checked addresses that accepts a connection (as a dual-stack
     host on an IPv4-only network needs), never to an address that was not checked."""
     for attempt, target in enumerate(targets, start=1):
-        request = client.build_request("GET", target, headers={"Host": host_header}, extensions=extensions)
+        headers = {"Host": host_header, "Accept-Encoding": ACCEPT_ENCODING}
+        request = client.build_request("GET", target, headers=headers, extensions=extensions)
         try:
             return await client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -308,16 +310,52 @@ async def _pin(url: httpx.URL, allowed: AllowList, resolve: Resolver) -> tuple[l
     return targets, url.netloc.decode("ascii"), sni
 
 
+ACCEPT_ENCODING = "gzip, deflate"
+"""What the fetcher decodes itself, with the output bounded as it inflates (see `_read`)."""
+
+
 async def _read(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:
+    """The body, decoded, refused once it passes `max_bytes`. A compressed body is inflated here, at most
+    `max_bytes + 1` bytes at a time, so a small "zip bomb" cannot balloon in memory before the limit trips
+    (httpx would inflate each network read whole)."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(f"{_shown(url)} is larger than {max_bytes} bytes")
+    if response.is_stream_consumed:  # a response built in memory (a test transport): already whole and decoded
+        if len(response.content) > max_bytes:
+            raise FetchError(f"{_shown(url)} is larger than {max_bytes} bytes")
+        return response.content
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        decoder = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib framing, whichever it is
+    else:
+        raise FetchError(f"{_shown(url)} came with an unsupported Content-Encoding {encoding!r}")
     data = bytearray()
+    received = 0
+
+    def add(piece: bytes) -> None:
+        data.extend(piece)
+        if len(data) > max_bytes:
+            raise FetchError(f"{_shown(url)} is larger than {max_bytes} bytes")
+
     try:
-        async for piece in response.aiter_bytes():
-            data.extend(piece)
-            if len(data) > max_bytes:
+        async for raw in response.aiter_raw():
+            received += len(raw)
+            if received > max_bytes + 65536:  # compressed or not, the wire carries no more than this
                 raise FetchError(f"{_shown(url)} is larger than {max_bytes} bytes")
+            if decoder is None:
+                add(raw)
+                continue
+            pending = raw
+            while pending:
+                add(decoder.decompress(pending, max_bytes + 1 - len(data)))
+                pending = decoder.unconsumed_tail
+        if decoder is not None:
+            add(decoder.flush())
+    except zlib.error as exc:
+        raise FetchError(f"{_shown(url)} could not be decoded ({encoding}): {exc}") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"{_shown(url)} could not be read: {type(exc).__name__}: {exc}") from exc
     return bytes(data)

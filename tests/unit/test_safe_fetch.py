@@ -614,3 +614,69 @@ async def test_tls_goes_to_the_pinned_address_but_verifies_the_original_host_nam
     assert fetched.content == f"over tls to docs.example:{port}".encode()
     assert [a[0] for a in connected] == ["127.0.0.1", "127.0.0.1"]
     assert names[0] == "docs.example"
+
+
+def compressed(body: bytes, encoding: str = "gzip") -> Route:
+    import gzip
+    import zlib
+
+    data = gzip.compress(body) if encoding == "gzip" else zlib.compress(body) if encoding == "deflate" else body
+
+    def route(handler: BaseHTTPRequestHandler, _: LocalServer) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    return route
+
+
+async def test_a_compressed_body_is_decoded_and_a_bomb_is_refused_without_inflating_it(
+    serve: Callable[[dict[str, Route]], LocalServer],
+) -> None:
+    import tracemalloc
+
+    local = serve(
+        {
+            "/page": compressed(b"hello " * 1000),
+            "/zlib": compressed(b"deflated " * 100, "deflate"),
+            "/bomb": compressed(b"\0" * 200_000_000),  # 200 MB of zeros: about 190 KB on the wire
+            "/br": compressed(b"whatever", "br"),
+            "/garbage": compressed(b"not gzip at all", "identity-but-called-gzip"),
+        }
+    )
+    page = await fetch_url(f"{local.base}/page", max_bytes=1_000_000, allow=LOOPBACK_ALLOWED)
+    assert page.content == b"hello " * 1000
+    assert (
+        await fetch_url(f"{local.base}/zlib", max_bytes=10_000, allow=LOOPBACK_ALLOWED)
+    ).content == b"deflated " * 100
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError, match="larger than 1000000 bytes"):
+            await fetch_url(f"{local.base}/bomb", max_bytes=1_000_000, allow=LOOPBACK_ALLOWED)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"inflating the bomb peaked at {peak} bytes"
+
+    with pytest.raises(FetchError, match="unsupported Content-Encoding"):
+        await fetch_url(f"{local.base}/br", max_bytes=1_000_000, allow=LOOPBACK_ALLOWED)
+    with pytest.raises(FetchError, match="unsupported Content-Encoding"):
+        await fetch_url(f"{local.base}/garbage", max_bytes=1_000_000, allow=LOOPBACK_ALLOWED)
+    assert all(host.startswith("127.0.0.1") for _, host in local.hits)
+
+
+async def test_a_corrupt_gzip_body_is_a_fetch_error(serve: Callable[[dict[str, Route]], LocalServer]) -> None:
+    def corrupt(handler: BaseHTTPRequestHandler, _: LocalServer) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", "12")
+        handler.end_headers()
+        handler.wfile.write(b"\x1f\x8bnot-really")
+
+    local = serve({"/corrupt": corrupt})
+    with pytest.raises(FetchError, match="could not be decoded"):
+        await fetch_url(f"{local.base}/corrupt", max_bytes=1_000_000, allow=LOOPBACK_ALLOWED)
