@@ -1,7 +1,9 @@
 """The one way the server fetches a URL for a user (knowledge added by `url`), safe by construction against
 server-side request forgery:
 
-- only `http` and `https`, no credentials in the URL, a host that is not empty and carries no zone id;
+- only `http` and `https`, no credentials in the URL, a host that is not empty and carries no zone id, and
+  not one of the ports the Fetch standard blocks for browsers (SMTP, SSH, IRC...: protocols a crafted HTTP
+  request could speak to), unless the host is allow-listed;
 - the host is resolved once (every address it has); the fetch is refused if ANY address is loopback, private
   (RFC 1918, CGNAT, unique-local), link-local, multicast, reserved, unspecified, a cloud metadata address, or an
   IPv6 form that embeds one of those (IPv4-mapped or -compatible, 6to4, NAT64); numeric hosts in the forms the
@@ -98,6 +100,16 @@ class AllowList:
     def allows_address(self, address: IPAddress) -> bool:
         """Whether `address` lies in an allowed network."""
         return any(address.version == net.version and address in net for net in self.networks)
+
+
+BAD_PORTS: frozenset[int] = frozenset(
+    {1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104}
+    | {109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515}
+    | {526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049}
+    | {3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
+)
+"""The Fetch standard's "bad ports" (https://fetch.spec.whatwg.org/#port-blocking): browsers never send HTTP
+to them, and neither does this fetcher."""
 
 
 def refusal(address: IPAddress) -> str | None:
@@ -286,6 +298,8 @@ async def _pin(url: httpx.URL, allowed: AllowList, resolve: Resolver) -> tuple[l
     url = _parse(url)  # a redirect's target gets the same checks as the first URL
     host = url.raw_host.decode("ascii")  # IDNA-encoded, as it goes on the wire
     port = url.port or (443 if url.scheme == "https" else 80)
+    if port in BAD_PORTS and not allowed.allows_host(host):
+        raise UnsafeURLError(f"port {port} is refused (a port the Fetch standard blocks); use 80, 443 or another")
     literal = literal_address(host)
     if literal is not None:
         addresses: Sequence[IPAddress] = [literal]

@@ -174,6 +174,7 @@ def direct_targets(port: int, port6: int | None) -> list[str]:
         "data:text/html,<p>hi</p>",
         "javascript:alert(1)",
         f"//127.0.0.1:{p}/",
+        "http://public.example:25/",  # a port browsers block (SMTP), on any host
         f"127.0.0.1:{p}",
     ]
 

@@ -680,3 +680,25 @@ async def test_a_corrupt_gzip_body_is_a_fetch_error(serve: Callable[[dict[str, R
     local = serve({"/corrupt": corrupt})
     with pytest.raises(FetchError, match="could not be decoded"):
         await fetch_url(f"{local.base}/corrupt", max_bytes=1_000_000, allow=LOOPBACK_ALLOWED)
+
+
+@pytest.mark.parametrize("port", [25, 22, 23, 110, 143, 465, 587, 6667, 10080, 2049])
+async def test_ports_browsers_block_are_refused_on_public_hosts_too(port: int) -> None:
+    spy = SpyTransport()
+    with pytest.raises(UnsafeURLError, match=f"port {port} is refused"):
+        await fetch_url(
+            f"http://public.example:{port}/", max_bytes=1000, allow=AllowList(), resolver=fake_resolver, transport=spy
+        )
+    assert spy.requests == []
+
+
+async def test_ordinary_ports_are_fetched_and_an_allowed_host_may_use_any_port() -> None:
+    spy = SpyTransport()
+    for port in (80, 443, 8080, 8443, 3000):
+        await fetch_url(
+            f"http://public.example:{port}/", max_bytes=1000, allow=AllowList(), resolver=fake_resolver, transport=spy
+        )
+    assert [r.url.port or 80 for r in spy.requests] == [80, 443, 8080, 8443, 3000]
+    allowed = AllowList(hosts=frozenset({"internal.example"}))
+    await fetch_url("http://internal.example:25/", max_bytes=1000, allow=allowed, resolver=fake_resolver, transport=spy)
+    assert spy.requests[-1].url.port == 25
