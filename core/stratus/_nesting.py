@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from stratus.agent._loop import AgentRun
 from stratus.deadline import Deadline, inherited_by
 from stratus.exceptions import NotFoundError
+from stratus.limits import storable_state
 from stratus.run import RunEvent, RunOutput, RunStatus
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ class SessionWriter:
         if self.store is None or not self.opened:
             return
         async with self._lock:
-            session = replace(self._session(), session_state=dict(state), component_data=component_data)
+            storable = storable_state(state, self.state_base)  # a state too deep or large stays as it was
+            session = replace(self._session(), session_state=dict(storable), component_data=component_data)
             try:
                 stored = await self.store.save_run(session, run, state_base=self.state_base)
             except Exception:

@@ -28,9 +28,11 @@ __all__ = [
     "InputLimitError",
     "UnreadableRecordError",
     "UnstorableRecordError",
+    "check_final_state",
     "check_json",
     "json_depth",
     "loads_json",
+    "storable_state",
 ]
 
 MAX_JSON_DEPTH = 32
@@ -109,6 +111,28 @@ def check_json(
                 f"{field} is {size} bytes as JSON; the limit is {max_bytes}", field=field, too_large=True
             )
     return cast(dict[str, Any], value)
+
+
+def check_final_state(state: dict[str, Any]) -> None:
+    """Refuse a session state a run ended with (its tools changed it) that could not be stored and read back:
+    `InputLimitError`, so the run ends as an error rather than answering with a state that is then lost."""
+    try:
+        check_json(state, "session_state", max_depth=MAX_JSON_DEPTH, max_bytes=MAX_STATE_BYTES)
+    except InputLimitError as exc:
+        # 422 either way (never 413): it is not the request that is too large.
+        raise InputLimitError(
+            f"the run ended with a session_state that cannot be stored ({exc}); the session keeps the state it had",
+            field="session_state",
+        ) from None
+
+
+def storable_state(state: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """`state` if it can be stored, else `base` (the state the run started from), so the run itself is stored."""
+    try:
+        check_final_state(state)
+    except InputLimitError:
+        return dict(base)
+    return state
 
 
 def loads_json(text: str | bytes, field: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:

@@ -28,7 +28,7 @@ from stratus.exceptions import (
     StratusError,
     ToolError,
 )
-from stratus.limits import check_json
+from stratus.limits import check_final_state, check_json, storable_state
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelRequest, ModelResponse
 from stratus.run import (
@@ -216,6 +216,7 @@ class AgentRun:
                         yield RunContent(**base, content=step.content, content_type=schema.__name__)
                 break
 
+            check_final_state(self.context.session_state)  # a state no store could keep fails the run, not its save
             out.status = RunStatus.COMPLETED
             out.metrics.duration = time.perf_counter() - started
             yield RunContentCompleted(**base)
@@ -591,7 +592,9 @@ class AgentRun:
         from stratus.storage.records import SessionRecord, SessionType
 
         agent, out = self.agent, self.output
-        out.session_state = self.context.session_state
+        # A state the run's tools left too deep or too large stays as it was, so the run itself is stored.
+        state = storable_state(self.context.session_state, self._state_base)
+        out.session_state = state
         store = agent.store
         if store is None:
             return False
@@ -614,7 +617,7 @@ class AgentRun:
         model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
         session = replace(
             session,
-            session_state=self.context.session_state,
+            session_state=state,
             component_data={
                 "name": agent.name,
                 "agent_id": agent.agent_id,

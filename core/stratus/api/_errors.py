@@ -20,6 +20,7 @@ from stratus.exceptions import (
     RunTimeoutError,
     StratusError,
 )
+from stratus.limits import InputLimitError
 
 __all__ = ["install_error_handlers", "status_for"]
 
@@ -36,6 +37,8 @@ def status_for(exc: BaseException) -> int:
         return 504  # the model provider did not answer in time, or the run ran out of its time
     if isinstance(exc, ModelError):
         return 502  # the model provider, upstream of us, failed
+    if isinstance(exc, InputLimitError):
+        return 413 if exc.too_large else 422
     if isinstance(exc, RunLimitExceeded | OutputValidationError):
         return 422  # the run stopped at a limit the agent sets: about this request, not a server fault
     return 500
@@ -50,7 +53,12 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = str(exc.detail)
             if "exceeded maximum size" in detail:
                 return JSONResponse({"detail": detail}, status_code=413)
-            msg = "the body is not valid UTF-8 JSON or form data" if detail == _UNPARSABLE else detail
+            if isinstance(exc.__cause__, RecursionError):
+                msg = "the JSON body nests too deep to parse"
+            elif detail == _UNPARSABLE:
+                msg = "the body is not valid UTF-8 JSON or form data"
+            else:
+                msg = detail
             return JSONResponse({"detail": [{"type": "body_unparsable", "loc": ["body"], "msg": msg}]}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 

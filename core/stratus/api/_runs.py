@@ -121,6 +121,7 @@ SAFE_ERRORS = frozenset(
     {
         "RunLimitExceeded",
         "RunTimeoutError",
+        "InputLimitError",
         "OutputValidationError",
         "ModelError",
         "ModelTimeoutError",

@@ -21,7 +21,7 @@ from stratus._utils import new_id, time_ordered_id
 from stratus.component_events import WorkflowCompleted, WorkflowError, WorkflowStarted
 from stratus.deadline import deadline_for
 from stratus.exceptions import NotFoundError, StratusError
-from stratus.limits import check_json
+from stratus.limits import check_final_state, check_json
 from stratus.run import RunContext, RunEvent, RunInput, RunOutput, RunStatus
 from stratus.storage.records import SessionType
 from stratus.workflow.steps import StepContext
@@ -177,6 +177,7 @@ class WorkflowRun:
                 if index + 1 < len(steps):
                     await self._save()  # the checkpoint: status RUNNING, the results so far
             out.content, out.content_type = content, content_type_of(content)
+            check_final_state(self.context.session_state)  # a state no store could keep fails the run
             out.status = RunStatus.COMPLETED
             out.metrics.duration = time.perf_counter() - started
             await self._save()
