@@ -61,7 +61,9 @@ def cases() -> list[tuple[str, str, dict[str, object]]]:
         ]
     for value in HUGE:
         for path in ("/sessions", "/memories", "/knowledge/content", "/learnings"):
-            out += [("GET", path, {"params": {"page": value}}), ("GET", path, {"params": {"limit": value}})]
+            for name in ("page", "limit"):
+                options: dict[str, object] = {"params": {name: value}}
+                out.append(("GET", path, options))
         out += [
             ("POST", "/knowledge/content", {"data": {"text_content": "tea", "chunk_size": value}}),
             *(
