@@ -1,7 +1,8 @@
 """The demo app `make run` serves: an assistant with a clock, a calculator, a notepad and a knowledge base.
 
-Its model is OpenAI when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL` points it at any compatible server,
-`OPENAI_MODEL` picks the model), otherwise SmolLM2-135M running offline in process through llama.cpp.
+Its model is the one `STRATUS_MODEL` names when set (on AWS the stack sets Bedrock), else OpenAI when
+`OPENAI_API_KEY` is set (`OPENAI_BASE_URL` points it at any compatible server, `OPENAI_MODEL` picks the
+model), otherwise SmolLM2-135M running offline in process through llama.cpp.
 Documents uploaded to `/knowledge/content` (or with `stratus knowledge add`) are embedded by OpenAI when a
 key is set, else by all-MiniLM-L6-v2 in process, and indexed under `.stratus/knowledge/`; the assistant
 searches them when a question needs them.
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stratus import Agent, App, RunContext, ToolError, Toolkit, tool
 from stratus.knowledge import Knowledge
+from stratus.models import default_model
 from stratus.models.base import Model
 from stratus.secrets import get_secret
 
@@ -121,7 +123,11 @@ class Notepad(Toolkit):
 
 
 def demo_model() -> Model:
-    """OpenAI when a key is configured, else the offline llama.cpp model."""
+    """The model `STRATUS_MODEL` names (on AWS: Bedrock, set by the stack), else OpenAI when a key is
+    configured, else the offline llama.cpp model."""
+    configured = default_model()
+    if configured is not None:
+        return configured
     if get_secret("OPENAI_API_KEY"):
         from stratus.models.openai import OpenAIChat
 

@@ -15,6 +15,7 @@ __all__ = [
     "STRATUS_KNOWLEDGE_QUEUE_URL",
     "STRATUS_LEARNING_QUEUE_URL",
     "STRATUS_LOG_LEVEL",
+    "STRATUS_MODEL",
     "STRATUS_RUN_QUEUE_URL",
     "STRATUS_SECRETS",
     "STRATUS_USER_CLAIM",
@@ -33,6 +34,10 @@ metadata addresses are refused."""
 
 STRATUS_LOG_LEVEL = "STRATUS_LOG_LEVEL"
 """Log level of the `stratus` logger (default INFO)."""
+
+STRATUS_MODEL = "STRATUS_MODEL"
+"""The model of agents and teams that name none, as a `"provider:model-id"` string (`bedrock:<model-id>`,
+`openai:gpt-4o-mini`, ...). On AWS the stack sets it from the CDK context (`model`): Bedrock by default."""
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "OPENAI_BASE_URL"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from stratus._utils import slug
 from stratus.exceptions import ConfigError
-from stratus.models import infer_model
+from stratus.models import default_model, infer_model
 from stratus.models.base import Model
 from stratus.run import RunContext, RunEvent, RunOutput
 from stratus.tools import Tool, Toolkit
@@ -128,9 +128,10 @@ class Agent:
     def get_model(self) -> Model:
         """The agent's model, built from its string on first use."""
         if self._resolved_model is None:
-            if self.model is None:
-                raise ConfigError(f"agent {self.agent_id!r} has no model")
-            self._resolved_model = infer_model(self.model)
+            model = infer_model(self.model) if self.model is not None else default_model()
+            if model is None:
+                raise ConfigError(f"agent {self.agent_id!r} has no model (give it one, or set STRATUS_MODEL)")
+            self._resolved_model = model
         return self._resolved_model
 
     def get_tools(self) -> dict[str, Tool]:

@@ -1,7 +1,9 @@
 """Model providers behind one contract (`Model`). Providers load their SDK only when first used.
 
 A model can be named with a `"provider:model-id"` string where that is handier than an object:
-`"openai:gpt-4o-mini"`, `"llama_cpp"` (the offline default model), `"llama_cpp:/path/to/model.gguf"`.
+`"openai:gpt-4o-mini"`, `"bedrock:us.amazon.nova-lite-v1:0"` (Bedrock's Converse API; the default on AWS),
+`"anthropic:claude-sonnet-4-5"`, `"llama_cpp"` (the offline default model), `"llama_cpp:/path/to/model.gguf"`.
+`STRATUS_MODEL` names the model of agents and teams that name none.
 """
 
 from __future__ import annotations
@@ -12,12 +14,42 @@ from stratus.exceptions import ConfigError
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
+    from stratus.models.anthropic import AnthropicChat
+    from stratus.models.bedrock import BedrockChat
     from stratus.models.llama_cpp import LlamaCpp
     from stratus.models.openai import OpenAIChat
 
-__all__ = ["LlamaCpp", "Model", "ModelDelta", "ModelRequest", "ModelResponse", "OpenAIChat", "infer_model"]
+__all__ = [
+    "AnthropicChat",
+    "BedrockChat",
+    "LlamaCpp",
+    "Model",
+    "ModelDelta",
+    "ModelRequest",
+    "ModelResponse",
+    "OpenAIChat",
+    "default_model",
+    "infer_model",
+]
 
-_PROVIDERS = ("openai", "llama_cpp")
+_PROVIDERS = ("openai", "bedrock", "anthropic", "llama_cpp")
+
+_LAZY = {
+    "OpenAIChat": "stratus.models.openai",
+    "BedrockChat": "stratus.models.bedrock",
+    "AnthropicChat": "stratus.models.anthropic",
+    "LlamaCpp": "stratus.models.llama_cpp",
+}
+
+
+def default_model() -> Model | None:
+    """The model `STRATUS_MODEL` names (a `"provider:model-id"` string), if it is set."""
+    import os
+
+    from stratus.settings import STRATUS_MODEL
+
+    spec = os.environ.get(STRATUS_MODEL, "").strip()
+    return infer_model(spec) if spec else None
 
 
 def infer_model(spec: Model | str) -> Model:
@@ -30,6 +62,16 @@ def infer_model(spec: Model | str) -> Model:
         from stratus.models.openai import OpenAIChat
 
         return OpenAIChat(id=model_id) if model_id else OpenAIChat()
+    if provider in ("bedrock", "aws"):
+        from stratus.models.bedrock import BedrockChat
+
+        if not model_id:
+            raise ConfigError(f"{spec!r}: name the Bedrock model, e.g. bedrock:us.amazon.nova-lite-v1:0")
+        return BedrockChat(id=model_id)
+    if provider == "anthropic":
+        from stratus.models.anthropic import AnthropicChat
+
+        return AnthropicChat(id=model_id) if model_id else AnthropicChat()
     if provider in ("llama_cpp", "llamacpp", "local"):
         from stratus.models.llama_cpp import LlamaCpp
 
@@ -39,12 +81,9 @@ def infer_model(spec: Model | str) -> Model:
 
 def __getattr__(name: str) -> Any:
     # Providers import their SDKs lazily; `from stratus.models import OpenAIChat` costs nothing until used.
-    if name == "OpenAIChat":
-        from stratus.models.openai import OpenAIChat
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
 
-        return OpenAIChat
-    if name == "LlamaCpp":
-        from stratus.models.llama_cpp import LlamaCpp
-
-        return LlamaCpp
+        return getattr(import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

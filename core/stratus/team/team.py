@@ -11,7 +11,7 @@ from stratus._utils import slug
 from stratus.agent import Agent, Instructions
 from stratus.agent.agent import resolve_instructions
 from stratus.exceptions import ConfigError, NotFoundError
-from stratus.models import infer_model
+from stratus.models import default_model, infer_model
 from stratus.models.base import Model
 from stratus.run import RunContext
 from stratus.tools import Tool, Toolkit
@@ -115,9 +115,10 @@ class Team(Runnable):
     def get_model(self) -> Model:
         """The leader's model, built from its string on first use."""
         if self._resolved_model is None:
-            if self.model is None:
-                raise ConfigError(f"team {self.team_id!r} has no model (its leader needs one)")
-            self._resolved_model = infer_model(self.model)
+            model = infer_model(self.model) if self.model is not None else default_model()
+            if model is None:
+                raise ConfigError(f"team {self.team_id!r} has no model (its leader needs one, or set STRATUS_MODEL)")
+            self._resolved_model = model
         return self._resolved_model
 
     def get_member(self, member_id: str) -> Agent | Team:
