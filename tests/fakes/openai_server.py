@@ -166,6 +166,8 @@ class ErrorReply:
     code: str | None = None
     retry_after: float | str | None = None
     delay: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
+    """More response headers (`retry-after-ms`, `x-should-retry`, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,6 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(reply, ErrorReply):
             headers = {} if reply.retry_after is None else {"Retry-After": _header_number(reply.retry_after)}
+            headers.update(reply.headers)
             self._send_error_body(reply.status, reply.message, reply.type, reply.code, headers)
             return
         if isinstance(reply, RawStreamReply):

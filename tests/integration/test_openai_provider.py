@@ -380,18 +380,42 @@ async def test_retry_after_is_honoured(make_model: MakeModel, server: FakeOpenAI
     assert second.received_at - first.received_at >= 0.3
 
 
-async def test_a_long_retry_after_is_capped_at_max_backoff(model: OpenAIChat, server: FakeOpenAIServer) -> None:
-    # Given a server asking to wait a minute, and a model whose waits are capped at 0.05 s
-    server.enqueue(ErrorReply(429, "Slow down", type="requests", retry_after=60), TextReply("ok"))
+async def test_a_wait_the_server_asks_for_is_never_cut_short_by_max_backoff(
+    make_model: MakeModel, server: FakeOpenAIServer
+) -> None:
+    # Given a model whose own waits are capped at 0.05 s, and servers asking for longer, in each header form
+    model = make_model(backoff=0.001, max_backoff=0.05)
+    server.enqueue(
+        ErrorReply(429, "Slow down", type="requests", retry_after=1),
+        ErrorReply(429, "Slow down", type="requests", headers={"retry-after-ms": "400"}),
+        TextReply("ok"),
+    )
 
     # When the provider asks
-    started = time.monotonic()
     response = await model.request(ASK, ModelRequest())
 
-    # Then it retried after the cap, not after a minute
+    # Then it waited as long as each server said, not the cap
     assert response.content == "ok"
-    assert len(server.requests) == 2
-    assert time.monotonic() - started < 5
+    first, second, third = server.requests
+    assert second.received_at - first.received_at >= 0.95
+    assert 0.38 <= third.received_at - second.received_at < 2
+
+
+async def test_a_server_asking_for_too_long_a_wait_or_for_no_retry_is_not_retried(
+    model: OpenAIChat, server: FakeOpenAIServer
+) -> None:
+    # A wait longer than two minutes is not cut short: the request is not retried at all
+    server.enqueue(ErrorReply(429, "Come back tomorrow", type="requests", retry_after=86_400))
+    with pytest.raises(ModelError) as caught:
+        await model.request(ASK, ModelRequest())
+    assert (caught.value.status_code, caught.value.retryable, len(server.requests)) == (429, True, 1)
+
+    # x-should-retry: false is obeyed, even on a 5xx
+    server.reset()
+    server.enqueue(ErrorReply(503, "Down for good", headers={"x-should-retry": "false"}))
+    with pytest.raises(ModelError):
+        await model.request(ASK, ModelRequest())
+    assert len(server.requests) == 1
 
 
 async def test_a_streamed_request_is_retried_when_rate_limited(model: OpenAIChat, server: FakeOpenAIServer) -> None:
@@ -448,7 +472,7 @@ async def test_a_persistent_retryable_error_raises_model_error_after_every_attem
     message = str(error)
     assert "gpt-4o-mini" in message
     assert f"HTTP {status}" in message
-    assert "after 3 attempts" in message
+    assert "retried up to 2 times" in message
     assert "Upstream is on fire" in message
 
 
@@ -505,7 +529,7 @@ async def test_a_slow_server_times_out_is_retried_then_raises(make_model: MakeMo
     assert len(server.requests) == 2
     assert caught.value.retryable is True
     assert "gpt-4o-mini" in str(caught.value)
-    assert "after 2 attempts" in str(caught.value)
+    assert "retried up to 1 time" in str(caught.value)
 
 
 async def test_a_timeout_then_a_fast_answer_succeeds(make_model: MakeModel, server: FakeOpenAIServer) -> None:

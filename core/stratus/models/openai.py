@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -82,7 +83,7 @@ class OpenAIClientOwner:
             self._client = None  # its loop is gone or different; it cannot even be closed from here
         if self._client is None:
             try:
-                from openai import AsyncOpenAI
+                client_class = _client_class(self.backoff, self.max_backoff)
             except ImportError as exc:  # pragma: no cover - openai is a core dependency
                 raise ConfigError(f"{type(self).__name__} needs the `openai` package: pip install openai") from exc
             base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -94,12 +95,15 @@ class OpenAIClientOwner:
                         "or point base_url at an OpenAI-compatible server"
                     )
                 api_key = "unused"  # local OpenAI-compatible servers often need no key, the SDK wants one
-            self._client = AsyncOpenAI(
+            # One retry layer, the SDK's: it honours Retry-After (seconds or a date), retry-after-ms and
+            # x-should-retry, and does not retry at all when asked to wait longer than it would; only the wait
+            # when the server names none is ours (`backoff`, `max_backoff`).
+            self._client = client_class(
                 api_key=api_key,
                 base_url=base_url,
                 organization=self.organization,
                 timeout=self.timeout,
-                max_retries=0,  # retries are ours, so they are bounded and visible
+                max_retries=self.max_retries,
             )
             self._client_loop = _current_loop()
         return self._client
@@ -110,42 +114,58 @@ class OpenAIClientOwner:
             if self._client_loop is _current_loop():
                 await client.close()
 
-    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
-        """`call`, retried while worth it and while time is left. `timeout` bounds each attempt (connecting,
-        the first byte, and the wait between two chunks of a stream); `deadline` bounds the whole request,
-        retries and backoff included (for a stream, until it starts), so a server that accepts connections and
-        never answers costs `deadline` seconds, not `timeout` times the attempts."""
+    async def _within_deadline(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call`, which the SDK retries (up to `max_retries` times, waiting as the server asks), within
+        `deadline`: it bounds the whole request, retries and waits included (for a stream, until it starts),
+        so a server that accepts connections and never answers costs `deadline` seconds, not `timeout` times
+        the attempts. `timeout` bounds each attempt (connect, first byte, the gap between two chunks)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.deadline if self.deadline is not None else None
-        attempt = 0
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    return await call()
-            except TimeoutError as exc:
-                tries = f" ({attempt + 1} attempts)" if attempt else ""
-                raise ModelTimeoutError(
-                    f"OpenAI model {self.id!r} gave no answer within its {self.deadline:g}s deadline{tries}"
-                ) from exc
-            except Exception as exc:
-                retryable, retry_after = _classify(exc)
-                if not retryable or attempt >= self.max_retries:
-                    raise _model_error(self.id, exc, attempts=attempt + 1) from exc
-                delay = min(self.max_backoff, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
-                if retry_after is not None:
-                    delay = min(self.max_backoff, max(delay, retry_after))
-                if deadline is not None and loop.time() + delay >= deadline:  # no time for another attempt
-                    raise _model_error(self.id, exc, attempts=attempt + 1) from exc
-                attempt += 1
-                await asyncio.sleep(delay)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await call()
+        except TimeoutError as exc:
+            raise ModelTimeoutError(
+                f"OpenAI model {self.id!r} gave no answer within its {self.deadline:g}s deadline (retries included)"
+            ) from exc
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise _model_error(self.id, exc, retries=self.max_retries) from exc
+
+
+_CLIENT_CLASSES: dict[tuple[float, float], type[Any]] = {}
+
+
+def _client_class(backoff: float, max_backoff: float) -> type[AsyncOpenAI]:
+    """`AsyncOpenAI` whose wait between retries, when the server asks for none, is `backoff` doubled each
+    time up to `max_backoff` (the SDK's own: 0.5 s up to 8 s). Every wait the server asks for stays the SDK's."""
+    from openai import AsyncOpenAI
+
+    found = _CLIENT_CLASSES.get((backoff, max_backoff))
+    if found is not None:
+        return cast("type[AsyncOpenAI]", found)
+
+    class _Client(AsyncOpenAI):
+        def _calculate_retry_timeout(self, remaining_retries: int, options: Any, response_headers: Any = None) -> float:
+            asked = self._parse_retry_after_header(response_headers)
+            if asked is not None and math.isfinite(asked) and asked > 0:
+                return super()._calculate_retry_timeout(remaining_retries, options, response_headers)
+            done = options.get_max_retries(self.max_retries) - remaining_retries
+            return min(backoff * 2 ** min(done, 60), max_backoff) * (1 - 0.25 * random.random())
+
+    _CLIENT_CLASSES[(backoff, max_backoff)] = _Client
+    return _Client
 
 
 class OpenAIChat(OpenAIClientOwner, Model):
     """A chat model served over the OpenAI Chat Completions API.
 
     Credentials and endpoint resolve as: argument, then `OPENAI_API_KEY` / `OPENAI_BASE_URL`, then the SDK's
-    default. Rate limits (429), server errors (5xx), timeouts and dropped connections are retried up to
-    `max_retries` times with exponential backoff (honouring `Retry-After`), then raise `ModelError`.
+    default. Rate limits (429), server errors (5xx), timeouts and dropped connections are retried by the SDK
+    up to `max_retries` times, waiting as the server asks (`Retry-After`, `retry-after-ms`; not at all when it
+    says `x-should-retry: false` or asks for more than two minutes), else `backoff` doubled up to
+    `max_backoff`; then `ModelError`.
     `timeout` bounds each attempt (connect, first byte, the gap between two chunks); `deadline` (60 s by
     default, None for none) bounds one request with its retries, then raises `ModelTimeoutError`. A reply
     that is malformed or empty (no content and no tool call) is a `ModelError`, never an empty answer.
@@ -221,7 +241,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
         args = self._arguments(messages, params)
         client = self.client
-        completion: ChatCompletion = await self._with_retries(
+        completion: ChatCompletion = await self._within_deadline(
             lambda: client.chat.completions.create(**args, stream=False)
         )
         try:
@@ -241,7 +261,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
         if self.stream_usage:
             args["stream_options"] = {"include_usage": True}
         client = self.client
-        stream = await self._with_retries(lambda: client.chat.completions.create(**args, stream=True))
+        stream = await self._within_deadline(lambda: client.chat.completions.create(**args, stream=True))
         calls: dict[int, dict[str, str]] = {}
         said = False
         usage: Usage | None = None
@@ -276,7 +296,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
         except ModelError:
             raise
         except Exception as exc:
-            raise _model_error(self.id, exc, attempts=1) from exc
+            raise _model_error(self.id, exc, retries=0) from exc  # a stream that broke midway is not retried
         finally:
             await stream.close()
         tool_calls = [
@@ -364,28 +384,10 @@ def _usage(usage: CompletionUsage | None) -> Usage:
     )
 
 
-def _classify(exc: Exception) -> tuple[bool, float | None]:
-    """Whether an SDK error is worth retrying, and the server's Retry-After in seconds if it gave one."""
+def _model_error(model_id: str, exc: Exception, *, retries: int) -> ModelError:
     import openai
 
-    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
-        return True, None
-    if isinstance(exc, openai.APIStatusError):
-        retry_after: float | None = None
-        header = exc.response.headers.get("retry-after")
-        if header:
-            try:
-                retry_after = float(header)
-            except ValueError:
-                retry_after = None
-        return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500, retry_after
-    return False, None
-
-
-def _model_error(model_id: str, exc: Exception, *, attempts: int) -> ModelError:
-    import openai
-
-    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    tries = f" (retried up to {retries} time{'s' if retries != 1 else ''})" if retries else ""
     if isinstance(exc, openai.APIStatusError):
         message = exc.message or str(exc)
         return ModelError(

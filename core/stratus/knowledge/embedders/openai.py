@@ -63,11 +63,11 @@ class OpenAIEmbedder(OpenAIClientOwner, Embedder):
         try:
             if self._shorten or not self.id.startswith("text-embedding"):
                 dims = self.dimensions
-                response = await self._with_retries(
+                response = await self._within_deadline(
                     lambda: client.embeddings.create(model=self.id, input=inputs, dimensions=dims)
                 )
             else:
-                response = await self._with_retries(lambda: client.embeddings.create(model=self.id, input=inputs))
+                response = await self._within_deadline(lambda: client.embeddings.create(model=self.id, input=inputs))
         except ModelError as exc:
             raise EmbedderError(str(exc)) from exc
         ordered = sorted(response.data, key=lambda d: d.index)
