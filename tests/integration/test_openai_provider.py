@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from stratus import Agent, Tool, tool
+from stratus import Agent, Team, Tool, tool
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import ModelDelta, ModelRequest
@@ -950,3 +950,47 @@ async def test_an_empty_answer_is_a_model_error_and_the_run_an_error(
     out = await Agent(model=model).arun("hi")
     assert out.status is RunStatus.ERROR
     assert "empty" in (out.error or "")
+
+
+# --- one retry layer, and fallbacks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failing_request_is_tried_max_retries_plus_one_times_whatever_layers_run_it(
+    make_model: MakeModel, server: FakeOpenAIServer, stream: bool
+) -> None:
+    # Given a server that always fails, and a model allowed 2 retries, asked by an agent and by a team leader
+    server.enqueue(*[ErrorReply(500, "Upstream is on fire")] * 20)
+    agent = Agent(id="solo", model=make_model(max_retries=2))
+    team = Team(
+        id="crew", members=[Agent(id="member", model=make_model(max_retries=0))], model=make_model(max_retries=2)
+    )
+
+    # When each runs once
+    for runnable in (agent, team):
+        before = len(server.requests)
+        if stream:
+            events = [e async for e in runnable.arun("hi", stream=True)]
+            output = events[-1].output  # type: ignore[union-attr]
+        else:
+            output = await runnable.arun("hi")
+
+        # Then the request went out exactly 3 times: the SDK's retries, and no layer above multiplies them
+        assert output is not None
+        assert output.status is RunStatus.ERROR
+        assert len(server.requests) - before == 3
+
+
+async def test_a_fallback_model_takes_over_after_the_primary_keeps_failing(make_model: MakeModel) -> None:
+    with FakeOpenAIServer() as primary_server, FakeOpenAIServer() as backup_server:
+        primary_server.enqueue(*[ErrorReply(503, "Overloaded")] * 5)
+        backup_server.enqueue(TextReply("Backup here."))
+        primary = make_model(base_url=primary_server.base_url, max_retries=1)
+        backup = OpenAIChat(id="gpt-backup", api_key="k", base_url=backup_server.base_url)
+        try:
+            output = await Agent(model=primary, fallback_models=[backup]).arun("hello")
+        finally:
+            await backup.aclose()
+
+    assert (output.status, output.content, output.model) == (RunStatus.COMPLETED, "Backup here.", "gpt-backup")
+    assert (len(primary_server.requests), len(backup_server.requests)) == (2, 1)

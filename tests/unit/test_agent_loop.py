@@ -202,21 +202,42 @@ async def test_a_model_error_ends_the_run_with_run_error() -> None:
         out.raise_for_status()
 
 
-async def test_retryable_model_errors_are_retried_by_the_agent() -> None:
-    model = ScriptedModel(ModelError("429", retryable=True), ModelError("503", retryable=True), "finally")
-    out = await Agent(model=model, retries=2, retry_delay=0.001).arun("hi")
+async def test_a_fallback_model_answers_when_the_model_fails_past_its_retries(tmp_path: Path) -> None:
+    primary = ScriptedModel(ModelError("HTTP 503: overloaded", retryable=True, status_code=503), id="primary")
+    backup = ScriptedModel(call("get_weather", city="Oslo"), "Sunny in Oslo.", id="backup")
+    store = SqliteStore(tmp_path / "fallback.db")
+    agent = Agent(model=primary, fallback_models=[backup], tools=[get_weather], store=store)
 
-    assert out.status is RunStatus.COMPLETED
-    assert out.content == "finally"
-    assert len(model.requests) == 3
+    events = [e async for e in agent.arun("weather?", stream=True, session_id="s1")]
+
+    out = events[-1].output  # type: ignore[union-attr]
+    assert out is not None
+    assert (out.status, out.content) == (RunStatus.COMPLETED, "Sunny in Oslo.")
+    # the primary was asked once; the backup answered, and kept answering for the rest of the run
+    assert (len(primary.requests), len(backup.requests)) == (1, 2)
+    assert (out.model, out.metrics.model_id) == ("backup", "backup")
+    started = [e.model for e in events if type(e).__name__ == "ModelRequestStarted"]  # type: ignore[attr-defined]
+    assert started == ["primary", "backup", "backup"]
+    (stored,) = await store.get_runs("s1")
+    assert stored.model == "backup"
 
 
-async def test_agent_retries_are_bounded() -> None:
-    model = ScriptedModel(*[ModelError("503", retryable=True) for _ in range(3)])
-    out = await Agent(model=model, retries=1, retry_delay=0.001).arun("hi")
-
+async def test_a_refused_request_does_not_fall_back_and_fallbacks_are_tried_once_each() -> None:
+    refused = ScriptedModel(ModelError("HTTP 400: context too long", status_code=400))
+    backup = ScriptedModel("never asked")
+    out = await Agent(model=refused, fallback_models=[backup]).arun("hi")
     assert out.status is RunStatus.ERROR
-    assert len(model.requests) == 2
+    assert backup.requests == []
+
+    failing = [ScriptedModel(ModelError(f"HTTP 500: down {i}", retryable=True, status_code=500)) for i in range(3)]
+    out = await Agent(model=failing[0], fallback_models=failing[1:]).arun("hi")
+    assert (out.status, out.error) == (RunStatus.ERROR, "HTTP 500: down 2")
+    assert [len(m.requests) for m in failing] == [1, 1, 1]  # each tried once: retries are each model's own
+
+
+def test_agent_level_retries_are_gone_in_favour_of_the_models_own() -> None:
+    with pytest.raises(TypeError, match="retries"):
+        Agent(model=ScriptedModel("x"), retries=2)  # type: ignore[call-arg]
 
 
 # --- structured output -----------------------------------------------------------------------------------

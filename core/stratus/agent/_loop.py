@@ -122,6 +122,8 @@ class AgentRun:
         self._session_loaded = False
         self._state_base: dict[str, Any] = {}  # the session's state as stored when the run began
         self._recalled: list[str] = []  # the memories and insights recall put in the context
+        self._answering: Model | None = None  # the model answering: the agent's, or a fallback after a failure
+        self._fallbacks: list[Model] = []  # the fallback models not tried yet
         timeout = agent.run_timeout
         self.deadline: Deadline | None = deadline_for(timeout, f"run_timeout={timeout:g}s" if timeout else "")
 
@@ -148,7 +150,8 @@ class AgentRun:
         announced = False  # every stream opens with RunStarted, even one that fails before the model is asked
         try:
             agent = self.agent
-            model = agent.get_model()
+            model = self._answering = agent.get_model()
+            self._fallbacks = agent.get_fallback_models()
             out.model, out.model_provider = model.id, model.provider
             out.metrics.model_id, out.metrics.model_provider = model.id, model.provider
             tools, unavailable = await agent.aget_tools()
@@ -184,7 +187,7 @@ class AgentRun:
             corrections = 0
             while True:
                 turn = _Turn()
-                async for event in self._ask(model, messages, request, stream, started, turn):
+                async for event in self._ask(self._answering, messages, request, stream, started, turn):
                     yield event
                 response, assistant = turn.response, turn.message
                 assert response is not None
@@ -421,7 +424,6 @@ class AgentRun:
         base = self._event_base()
         # Structured answers are validated before anyone sees them, so they are not streamed piecemeal.
         stream_text = stream and agent.output_schema is None
-        attempt = 0
         while True:
             yield ModelRequestStarted(**base, model=model.id, model_provider=model.provider)
             sent_at = time.perf_counter()
@@ -455,14 +457,15 @@ class AgentRun:
                     response = await self._bounded(model.request(messages, request), f"asking model {model.id!r}")
                     first_token = time.perf_counter()
             except ModelError as exc:
-                if not exc.retryable or attempt >= agent.retries or emitted:
+                fallback = self._fallback_for(exc, emitted)
+                if fallback is None:
                     raise
-                delay = agent.retry_delay * (2**attempt)
-                if self.deadline is not None and self.deadline.remaining() <= delay:
-                    raise self.deadline.error(f"model {model.id!r} failed ({exc}) with no time left to retry") from exc
-                attempt += 1
-                logger.warning("model %s failed (%s); retry %d in %.1fs", model.id, exc, attempt, delay)
-                await asyncio.sleep(delay)
+                logger.warning(
+                    "run %s: model %s failed (%s); fallback model %s answers", out.run_id, model.id, exc, fallback.id
+                )
+                model = self._answering = fallback  # and for the rest of the run
+                out.model, out.model_provider = model.id, model.provider
+                out.metrics.model_id, out.metrics.model_provider = model.id, model.provider
                 continue
             break
         done = time.perf_counter()
@@ -490,6 +493,14 @@ class AgentRun:
         yield ModelRequestCompleted(
             **base, model=model.id, model_provider=model.provider, usage=usage, time_to_first_token=ttft
         )
+
+    def _fallback_for(self, exc: ModelError, emitted: bool) -> Model | None:
+        """The next fallback model, for a failure the provider's own retries could not cure, if one is left."""
+        if emitted or not self._fallbacks:  # an answer half-streamed to the caller cannot change its voice
+            return None
+        if not (exc.retryable or exc.status_code is None or exc.status_code >= 500):
+            return None  # the request itself was refused (a 4xx): another model would not cure that
+        return self._fallbacks.pop(0)
 
     def _next_step(self, response: ModelResponse, corrections: int) -> _NextStep:
         if response.tool_calls:

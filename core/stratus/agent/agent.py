@@ -50,9 +50,6 @@ class Agent:
             validated object.
         output_retries: How many times an answer that does not validate is sent back for correction.
         max_tool_rounds: How many times in a row the model may call tools before the run is stopped.
-        retries: How many times a failed, retryable model request is tried again by the agent (on top of
-            the provider's own retries), waiting `retry_delay` seconds, doubled each time.
-        retry_delay: First wait between agent-level retries, in seconds.
         add_datetime_to_context: Tell the model the current date and time.
         markdown: Ask the model to format answers in Markdown.
         metadata: Free-form data reported by the API.
@@ -66,6 +63,10 @@ class Agent:
         run_timeout: Seconds a run may take in all (model requests, retries, tools, members it delegates
             to); past it the run ends with a `RunTimeoutError`, stored as an error. None: no bound beyond
             each model request's own and `stratus.run_deadline` (on Lambda: the invocation's time left).
+        fallback_models: Models (or `"provider:model-id"` strings) that answer, in turn, when the model fails
+            in a way its provider's own retries could not cure (a persistent 5xx, rate limit or timeout); the
+            run goes on with the one that answered and records it (`model`, `model_provider`). Retries
+            belong to each model (e.g. `OpenAIChat(max_retries=3)`): one retry layer per call.
     """
 
     model: Model | str | None = None
@@ -81,8 +82,6 @@ class Agent:
     output_schema: type[BaseModel] | None = None
     output_retries: int = 2
     max_tool_rounds: int = 10
-    retries: int = 0
-    retry_delay: float = 1.0
     add_datetime_to_context: bool = False
     markdown: bool = False
     metadata: dict[str, Any] | None = None
@@ -92,15 +91,16 @@ class Agent:
     knowledge_filters: dict[str, Any] | None = None
     learning: LearningMachine | bool | None = None
     run_timeout: float | None = None
+    fallback_models: Sequence[Model | str] = ()
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
+    _resolved_fallbacks: list[Model] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.id is None:
             self.id = slug(self.name, "agent") if self.name else "agent"
-        if self.num_history_runs < 0 or self.max_tool_rounds < 0 or self.output_retries < 0 or self.retries < 0:
-            raise ConfigError(
-                f"agent {self.id!r}: num_history_runs, max_tool_rounds, output_retries and retries must be >= 0"
-            )
+        if self.num_history_runs < 0 or self.max_tool_rounds < 0 or self.output_retries < 0:
+            raise ConfigError(f"agent {self.id!r}: num_history_runs, max_tool_rounds and output_retries must be >= 0")
+        self.fallback_models = tuple(self.fallback_models)
         if self.run_timeout is not None and not self.run_timeout > 0:
             raise ConfigError(f"agent {self.id!r}: run_timeout must be > 0 seconds (or None)")
         if self.learning is True:
@@ -133,6 +133,12 @@ class Agent:
                 raise ConfigError(f"agent {self.agent_id!r} has no model (give it one, or set STRATUS_MODEL)")
             self._resolved_model = model
         return self._resolved_model
+
+    def get_fallback_models(self) -> list[Model]:
+        """The fallback models, built from their strings (each call builds none twice)."""
+        if self._resolved_fallbacks is None:
+            self._resolved_fallbacks = [infer_model(m) for m in self.fallback_models]
+        return list(self._resolved_fallbacks)
 
     def get_tools(self) -> dict[str, Tool]:
         """The agent's tools by name, toolkits expanded. Two tools with one name are a configuration error."""

@@ -398,8 +398,7 @@ class _LeaderRun(AgentRun):
             markdown=team.markdown,
             add_datetime_to_context=team.add_datetime_to_context,
             max_tool_rounds=team.max_tool_rounds,
-            retries=team.retries,
-            retry_delay=team.retry_delay,
+            fallback_models=team.fallback_models,
         )
         out = team_run.output
         super().__init__(leader, team_run.input, session_id=out.session_id, user_id=out.user_id, run_id=out.run_id)

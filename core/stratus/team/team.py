@@ -59,11 +59,11 @@ class Team(Runnable):
         markdown: Ask the leader to format answers in Markdown.
         add_datetime_to_context: Tell the leader the current date and time.
         max_tool_rounds: How many times in a row the leader may call tools (delegating included).
-        retries: Retries of the leader's failed, retryable model requests (see `Agent`).
-        retry_delay: First wait between those retries, in seconds.
         metadata: Free-form data reported by the API.
         run_timeout: Seconds a run may take in all, its members' runs included; past it the run ends with a
             `RunTimeoutError` (see `Agent.run_timeout`).
+        fallback_models: Models that answer for the leader, in turn, when its model fails past its retries
+            (see `Agent.fallback_models`).
     """
 
     members: Sequence[Agent | Team]
@@ -81,10 +81,9 @@ class Team(Runnable):
     markdown: bool = False
     add_datetime_to_context: bool = False
     max_tool_rounds: int = 10
-    retries: int = 0
-    retry_delay: float = 1.0
     metadata: dict[str, Any] | None = None
     run_timeout: float | None = None
+    fallback_models: Sequence[Model | str] = ()
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,8 +104,9 @@ class Team(Runnable):
             if member_id in seen:
                 raise ConfigError(f"team {self.id!r} has two members with the id {member_id!r}")
             seen.add(member_id)
-        if self.num_history_runs < 0 or self.max_tool_rounds < 0 or self.retries < 0:
-            raise ConfigError(f"team {self.id!r}: num_history_runs, max_tool_rounds and retries must be >= 0")
+        if self.num_history_runs < 0 or self.max_tool_rounds < 0:
+            raise ConfigError(f"team {self.id!r}: num_history_runs and max_tool_rounds must be >= 0")
+        self.fallback_models = tuple(self.fallback_models)
 
     @property
     def team_id(self) -> str:
