@@ -76,7 +76,18 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "STRATUS_DB", "STRATUS_APP", "STRATUS_API_KEY"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "STRATUS_MODEL",
+        "STRATUS_DB",
+        "STRATUS_APP",
+        "STRATUS_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
