@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 __all__ = [
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "STRATUS_API_KEY",
@@ -41,6 +43,11 @@ STRATUS_MODEL = "STRATUS_MODEL"
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "OPENAI_BASE_URL"
+
+ANTHROPIC_API_KEY = "ANTHROPIC_API_KEY"
+"""The secret (`stratus.secrets`; on AWS, Secrets Manager through `STRATUS_SECRETS`) holding Anthropic's key."""
+ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
+"""Another endpoint for Anthropic's API (a proxy, a gateway, a test server)."""
 
 STRATUS_AUTH = "STRATUS_AUTH"
 """How callers are authenticated: `none`, `api_key` or `cognito` (default: `api_key` when a key is configured,

@@ -19,6 +19,7 @@ from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
+from stratus.settings import ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AnthropicChat"]
 
-ANTHROPIC_API_KEY = "ANTHROPIC_API_KEY"
-"""The secret (`stratus.secrets`; on AWS, Secrets Manager through `STRATUS_SECRETS`) holding the API key."""
-ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
-"""The environment variable naming another endpoint (a proxy, a gateway, a test server)."""
 
 T = TypeVar("T")
 
