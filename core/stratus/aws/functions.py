@@ -24,6 +24,10 @@ class FunctionKind(StrEnum):
     QUEUE = "queue"
     """An SQS consumer with partial batch failures."""
 
+    AUTHORIZER = "authorizer"
+    """API Gateway's Lambda REQUEST authorizer (with `auth=api_key`): it verifies the caller before any route's
+    function runs, so anonymous requests never reach (or bill) them."""
+
 
 class Access(StrEnum):
     """What a function may do; the stack turns each into the narrowest IAM grant."""
@@ -37,10 +41,13 @@ class Access(StrEnum):
     LEARNING_QUEUE_SEND = "learning_queue:send"
     EMBEDDINGS_INVOKE = "bedrock:embed"
     """Invoke the Titan text-embedding model on Bedrock (the default embedder on AWS)."""
+    MODEL_INVOKE = "bedrock:model"
+    """Invoke the deployment's chat model (`STRATUS_MODEL`) when it is on Bedrock: that model only."""
     COLLECTION_READ = "collection:read"
     COLLECTION_WRITE = "collection:write"
     API_KEYS_READ = "secret:api_keys"
     MODEL_SECRETS_READ = "secret:models"
+    """Read the model provider's key (only deployments whose model needs one, e.g. OpenAI's, have it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,13 @@ _READ_WRITE: Final = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.BU
 
 FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
+        name="authorizer",
+        kind=FunctionKind.AUTHORIZER,
+        access=frozenset({Access.API_KEYS_READ}),
+        timeout_seconds=10,  # a cold start reads the keys secret once; API Gateway waits at most 29 s
+        memory_mb=512,
+    ),
+    FunctionSpec(
         name="health",
         kind=FunctionKind.API,
         routers=("health",),
@@ -117,6 +131,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
             Access.RUN_QUEUE_SEND,
             Access.LEARNING_QUEUE_SEND,
             Access.API_KEYS_READ,
+            Access.MODEL_INVOKE,
             Access.MODEL_SECRETS_READ,
             Access.COLLECTION_READ,
             Access.EMBEDDINGS_INVOKE,
@@ -134,6 +149,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
             Access.RUN_QUEUE_SEND,
             Access.LEARNING_QUEUE_SEND,
             Access.API_KEYS_READ,
+            Access.MODEL_INVOKE,
             Access.MODEL_SECRETS_READ,
             Access.COLLECTION_READ,
             Access.EMBEDDINGS_INVOKE,
@@ -151,6 +167,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
             Access.RUN_QUEUE_SEND,
             Access.LEARNING_QUEUE_SEND,
             Access.API_KEYS_READ,
+            Access.MODEL_INVOKE,
             Access.MODEL_SECRETS_READ,
             Access.COLLECTION_READ,
             Access.EMBEDDINGS_INVOKE,
@@ -212,6 +229,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         | {
             Access.RUN_QUEUE_SEND,  # a workflow out of time goes on in a new invocation (stratus.background)
             Access.LEARNING_QUEUE_SEND,
+            Access.MODEL_INVOKE,
             Access.MODEL_SECRETS_READ,
             Access.COLLECTION_READ,
             Access.EMBEDDINGS_INVOKE,
@@ -223,8 +241,15 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         name="learning_worker",
         kind=FunctionKind.QUEUE,
         queue="learning",
+        # The extraction model is the agent's own (or the machine's): the deployment's model by default.
         access=_READ_WRITE
-        | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.COLLECTION_WRITE, Access.EMBEDDINGS_INVOKE},
+        | {
+            Access.MODEL_INVOKE,
+            Access.MODEL_SECRETS_READ,
+            Access.COLLECTION_READ,
+            Access.COLLECTION_WRITE,
+            Access.EMBEDDINGS_INVOKE,
+        },
         timeout_seconds=300,
         memory_mb=1769,
     ),
