@@ -1,5 +1,6 @@
-"""One Lambda function per `stratus.aws.functions.FUNCTIONS` entry, each with its own least-privilege role
-(granted strictly from its `access`), its own log group, X-Ray tracing and an alarm on its errors."""
+"""One Lambda function per `stratus.aws.functions.FUNCTIONS` entry (the authorizer only with API-key auth), each
+with its own least-privilege role (granted strictly from its `access`), its own log group, X-Ray tracing, a
+reserved concurrency (CDK context `max_concurrency`) and an alarm on its errors."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import StratusConfig
+from infra.bedrock import MODEL_REGION_VARIABLE, foundation_model_arns, model_statements
+from infra.config import AuthMode, StratusConfig
 from infra.credentials import Secrets
 from infra.data import Data
 from infra.knowledge import Knowledge
 from infra.monitoring import ALARM_PERIOD, Monitoring
-from infra.nag import acknowledge, arn_of
+from infra.nag import acknowledge, arn_of, ignore_cfn_lint, skip_checkov
 from infra.naming import pascal
 from infra.queues import Queues
 from infra.staging import RUN_SCRIPT, CodeStager
@@ -38,6 +40,7 @@ __all__ = [
     "WEB_ADAPTER_ENVIRONMENT",
     "WEB_ADAPTER_LAYER_PARAMETER",
     "Functions",
+    "deployed_functions",
 ]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -115,6 +118,34 @@ _WEB_ADAPTER_LAYER_REASON = (
     f"The {WEB_ADAPTER_LAYER_PARAMETER} parameter's empty default selects AWS's Web Adapter layer in the "
     "region through Fn::If; the validator checks the empty branch of the Fn::If as if it were the ARN."
 )
+_LOG_GROUP_REASON = (
+    "CloudWatch Logs encrypts every log group at rest with keys it manages. A KMS key would need a key policy "
+    "for the regional logs service and a monthly fee, and the logs hold no key material: secrets come from "
+    "Secrets Manager, bearer keys are never logged and API Gateway data tracing is off."
+)
+_VPC_REASON = (
+    "The function reaches only AWS service APIs (DynamoDB, S3, SQS, Secrets Manager, Bedrock, OpenSearch "
+    "Serverless), over TLS with SigV4 and a least-privilege role, and no resource inside a VPC. Attaching it to "
+    "a VPC would need NAT gateways or interface endpoints (billed per hour and AZ) and protect no resource."
+)
+_ENVIRONMENT_REASON = (
+    "Lambda encrypts environment variables at rest with its AWS managed key. They hold only names, ARNs and "
+    "URLs: secret values are read from Secrets Manager at run time, so a customer managed key would protect "
+    "nothing secret and add a KMS grant and calls to every cold start."
+)
+_SYNC_DLQ_REASON = (
+    "API Gateway invokes this function synchronously and receives its error; a Lambda dead-letter queue only "
+    "ever receives failed asynchronous invocations, which this function never has."
+)
+_QUEUE_DLQ_REASON = (
+    "The SQS event source invokes this function synchronously; a message it fails goes back to its queue and, "
+    "after the queue's max_receive_count, to that queue's own dead-letter queue (alarmed). A Lambda DLQ only "
+    "receives failed asynchronous invocations, which this function never has."
+)
+_DEPENDS_ON_REASON = (
+    "CDK makes each function depend on its role and the role's policy (so the policy exists before the "
+    "function first runs); the role dependency is also implied by the Role GetAtt, which W3005 reports."
+)
 _BUCKET_REASON = (
     "Run bodies are stored under keys made of session and run ids known only at run time, so the grant "
     "covers the objects of this one bucket (object actions only, no bucket-level or s3:* action)."
@@ -163,7 +194,7 @@ class Functions(Construct):
         self._web_adapter: lambda_.ILayerVersion | None = None
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
-        for spec in FUNCTIONS:
+        for spec in deployed_functions(config):
             role = self._build_role(spec)
             function = self._build_function(spec, role, self._build_log_group(spec, role))
             self._build_event_source(spec, function)
@@ -173,7 +204,7 @@ class Functions(Construct):
 
     def roles_with(self, access: Access) -> list[iam.Role]:
         """The roles of the functions granted `access`."""
-        return [self.roles[spec.name] for spec in FUNCTIONS if access in spec.access]
+        return [self.roles[spec.name] for spec in deployed_functions(self._config) if access in spec.access]
 
     def _build_layer(self) -> lambda_.LayerVersion:
         return lambda_.LayerVersion(
@@ -221,6 +252,16 @@ class Functions(Construct):
             bucket = self._data.bucket.node.default_child
             assert isinstance(bucket, CfnElement)
             acknowledge(role, f"AwsSolutions-IAM5[Resource::{arn_of(bucket)}/*]", _BUCKET_REASON)
+        model = self._config.model
+        if Access.MODEL_INVOKE in spec.access and model.inference_profile:
+            (models,) = foundation_model_arns(self, model)
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{_nag_spelling(Stack.of(self), models)}]",
+                f"The cross-region inference profile {model.model_id} routes each request to {model.foundation_model}"
+                " in a region of its geography that AWS chooses (and adds to); the grant names that one model in "
+                "any region, and only through that profile (condition bedrock:InferenceProfileArn).",
+            )
         return role
 
     def _statements(self, spec: FunctionSpec) -> list[iam.PolicyStatement]:
@@ -232,7 +273,6 @@ class Functions(Construct):
             Access.BUCKET_READ: _statement(BUCKET_READ_ACTIONS, objects),
             Access.BUCKET_WRITE: _statement(BUCKET_WRITE_ACTIONS, objects),
             Access.API_KEYS_READ: _statement(SECRET_READ_ACTIONS, self._secrets.api_keys.secret_arn),
-            Access.MODEL_SECRETS_READ: _statement(SECRET_READ_ACTIONS, self._secrets.model_keys.secret_arn),
             Access.EMBEDDINGS_INVOKE: _statement(
                 EMBEDDINGS_ACTIONS,
                 Stack.of(self).format_arn(
@@ -242,7 +282,11 @@ class Functions(Construct):
         }
         for access, queue in _QUEUE_SENDS.items():
             grants[access] = _statement(QUEUE_SEND_ACTIONS, self._queues.queues[queue].queue_arn)
+        if self._secrets.model_keys is not None:  # only a model with a key of its own (OpenAI) has the secret
+            grants[Access.MODEL_SECRETS_READ] = _statement(SECRET_READ_ACTIONS, self._secrets.model_keys.secret_arn)
         statements = [grants[access] for access in sorted(spec.access) if access in grants]
+        if Access.MODEL_INVOKE in spec.access and self._config.model.bedrock:
+            statements += model_statements(self, self._config.model)
         if spec.access & {Access.COLLECTION_READ, Access.COLLECTION_WRITE}:
             # IAM only opens the collection's API; what a role may do inside is the data-access policy's.
             statements.append(_statement(COLLECTION_ACTIONS, self._knowledge.arn))
@@ -251,6 +295,7 @@ class Functions(Construct):
     def _build_log_group(self, spec: FunctionSpec, role: iam.Role) -> logs.LogGroup:
         log_group = logs.LogGroup(self, f"{pascal(spec.name)}Logs", retention=LOG_RETENTION)
         log_group.grant_write(role)  # its own log group only, instead of the managed basic-execution policy
+        skip_checkov(log_group, "CKV_AWS_158", _LOG_GROUP_REASON)
         return log_group
 
     def _build_function(self, spec: FunctionSpec, role: iam.Role, log_group: logs.LogGroup) -> lambda_.Function:
@@ -271,10 +316,18 @@ class Functions(Construct):
             log_group=log_group,
             timeout=Duration.seconds(spec.timeout_seconds),
             memory_size=spec.memory_mb,
+            # What one caller, or a flood of them, can run at once: the bound on compute and model spend.
+            reserved_concurrent_executions=self._config.concurrency_of(spec),
             tracing=lambda_.Tracing.ACTIVE,
             environment=self._environment(spec),
         )
         acknowledge(function, "AwsSolutions-L1", _RUNTIME_REASON)
+        skip_checkov(function, "CKV_AWS_117", _VPC_REASON)
+        skip_checkov(function, "CKV_AWS_173", _ENVIRONMENT_REASON)
+        skip_checkov(
+            function, "CKV_AWS_116", _QUEUE_DLQ_REASON if spec.kind is FunctionKind.QUEUE else _SYNC_DLQ_REASON
+        )
+        ignore_cfn_lint(function, "W3005", _DEPENDS_ON_REASON)
         if stream:
             for rule in ("CloudFormation-Validate::F3031", "CloudFormation-Validate::F3033"):
                 acknowledge(function, rule, _WEB_ADAPTER_LAYER_REASON)
@@ -282,19 +335,24 @@ class Functions(Construct):
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         """Names and ARNs only: a secret's value is read from Secrets Manager at run time, never put here."""
-        data, stack = self._data, Stack.of(self)
+        data, stack, model = self._data, Stack.of(self), self._config.model
         environment = {
-            settings.STRATUS_APP: self._config.app,
-            settings.STRATUS_DB: (
-                f"dynamodb://{data.table.table_name}?region={stack.region}&bucket={data.bucket.bucket_name}"
-            ),
             settings.STRATUS_AUTH: self._config.auth.value,
             "POWERTOOLS_SERVICE_NAME": f"stratus-{spec.name}",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
+        if spec.kind is not FunctionKind.AUTHORIZER:  # the authorizer loads neither the app nor its store
+            environment[settings.STRATUS_APP] = self._config.app
+            environment[settings.STRATUS_DB] = (
+                f"dynamodb://{data.table.table_name}?region={stack.region}&bucket={data.bucket.bucket_name}"
+            )
+            # Every function that loads the app describes (and, with MODEL_INVOKE, calls) the same model.
+            environment[settings.STRATUS_MODEL] = model.spec
+            if model.region is not None:
+                environment[MODEL_REGION_VARIABLE] = model.region
         if Access.API_KEYS_READ in spec.access:
             environment[settings.STRATUS_API_KEYS_SECRET] = self._secrets.api_keys.secret_arn
-        if Access.MODEL_SECRETS_READ in spec.access:
+        if Access.MODEL_SECRETS_READ in spec.access and self._secrets.model_keys is not None:
             environment[settings.STRATUS_SECRETS] = stack.to_json_string(
                 {settings.OPENAI_API_KEY: self._secrets.model_keys.secret_arn}
             )
@@ -318,6 +376,9 @@ class Functions(Construct):
                 self._queues.queues[spec.queue],
                 batch_size=_BATCH_SIZES.get(spec.queue, _DEFAULT_BATCH_SIZE),
                 report_batch_item_failures=True,  # one failed message is retried alone, not its whole batch
+                # No more pollers than the function may run: a throttled delivery would count as a failed
+                # receive, and enough of them move a healthy message to the dead-letter queue.
+                max_concurrency=self._config.concurrency_of(spec),
             )
         )
 
@@ -330,5 +391,19 @@ class Functions(Construct):
         )
 
 
+def deployed_functions(config: StratusConfig) -> list[FunctionSpec]:
+    """The functions `config` deploys: every one, but the API-key authorizer only with API-key auth."""
+    return [spec for spec in FUNCTIONS if spec.kind is not FunctionKind.AUTHORIZER or config.auth is AuthMode.API_KEY]
+
+
 def _statement(actions: Sequence[str], *resources: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(effect=iam.Effect.ALLOW, actions=list(actions), resources=list(resources))
+
+
+def _nag_spelling(stack: Stack, arn: str) -> str:
+    """How cdk-nag spells an ARN token in a finding: pseudo parameters as `<AWS::Partition>`."""
+    resolved = stack.resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)

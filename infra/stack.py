@@ -38,7 +38,7 @@ class StratusStack(Stack):
         self.monitoring = Monitoring(self, "Monitoring", alarm_email=config.alarm_email)
         self.data = Data(self, "Data")
         self.queues = Queues(self, "Queues", monitoring=self.monitoring)
-        self.secrets = Secrets(self, "Secrets")
+        self.secrets = Secrets(self, "Secrets", model_key=config.model.needs_api_key)
         self.knowledge = Knowledge(self, "Knowledge")
         self.functions = Functions(
             self,
@@ -64,10 +64,11 @@ class StratusStack(Stack):
             "TableName": self.data.table.table_name,
             "BucketName": self.data.bucket.bucket_name,
             "ApiKeysSecretArn": self.secrets.api_keys.secret_arn,
-            "ModelKeysSecretArn": self.secrets.model_keys.secret_arn,
             "CollectionEndpoint": self.knowledge.endpoint,
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
         }
+        if self.secrets.model_keys is not None:
+            outputs["ModelKeysSecretArn"] = self.secrets.model_keys.secret_arn
         for name, queue in self.queues.queues.items():
             outputs[f"{pascal(name)}QueueUrl"] = queue.queue_url
             outputs[f"{pascal(name)}DeadLetterQueueUrl"] = self.queues.dead_letter_queues[name].queue_url

@@ -28,3 +28,11 @@ def api_key_stack(tmp_path_factory: pytest.TempPathFactory, layer_path: Path) ->
 def cognito_stack(tmp_path_factory: pytest.TempPathFactory, layer_path: Path) -> Synthesized:
     """The same deployment with a Cognito user pool authorizing the API."""
     return synthesize({"layer_path": str(layer_path), "auth": "cognito"}, tmp_path_factory.mktemp("cdk-cognito"))
+
+
+@pytest.fixture(scope="session")
+def openai_stack(tmp_path_factory: pytest.TempPathFactory, layer_path: Path) -> Synthesized:
+    """The default deployment with an OpenAI model: its key in a secret of its own, no Bedrock model grant."""
+    return synthesize(
+        {"layer_path": str(layer_path), "model": "openai:gpt-4o-mini"}, tmp_path_factory.mktemp("cdk-openai")
+    )

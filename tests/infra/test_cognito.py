@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from stratus import settings
-from stratus.aws.functions import FUNCTIONS
+from stratus.aws.functions import FUNCTIONS, FunctionKind
 from tests.infra.synth import Synthesized, synthesize
 
 
@@ -34,9 +36,15 @@ def test_the_authorizer_trusts_the_stacks_user_pool(cognito_stack: Synthesized) 
     assert "UserPoolClientId" in cognito_stack.template["Outputs"]
 
 
-def test_functions_trust_the_gateways_claims(cognito_stack: Synthesized) -> None:
+def test_functions_trust_the_gateways_claims_and_no_api_key_authorizer_is_deployed(
+    cognito_stack: Synthesized,
+) -> None:
     for spec in FUNCTIONS:
-        assert cognito_stack.function(spec.name)["Environment"]["Variables"][settings.STRATUS_AUTH] == "cognito"
+        if spec.kind is FunctionKind.AUTHORIZER:
+            with pytest.raises(AssertionError, match="no function"):
+                cognito_stack.function(spec.name)
+        else:
+            assert cognito_stack.function(spec.name)["Environment"]["Variables"][settings.STRATUS_AUTH] == "cognito"
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_with_cognito(cognito_stack: Synthesized) -> None:

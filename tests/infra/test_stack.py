@@ -1,5 +1,5 @@
-"""The default deployment (`examples.demo:app`, API-key auth), asserted on its synthesized template: routes,
-queues, least-privilege roles, the table's schema, secrets kept out of environment variables, cdk-nag."""
+"""The default deployment (`examples.demo:app`, API-key auth, Bedrock), asserted on its synthesized template:
+routes, queues, least-privilege roles, the table's schema, secrets kept out of environment variables, cdk-nag."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_sqs as sqs
 
-from infra.config import InfraConfigError, StratusConfig
+from infra.config import DEFAULT_MODEL, InfraConfigError, StratusConfig
 from infra.naming import pascal
 from stratus import settings
 from stratus.aws.functions import FUNCTIONS, QUEUES, Access, FunctionKind, FunctionSpec, function
@@ -47,13 +47,21 @@ WEB_ADAPTER_ENVIRONMENT = {
     "AWS_LWA_READINESS_CHECK_PATH": "/health",
 }
 WEB_ADAPTER_PARAMETER = "LambdaWebAdapterLayerArn"
+MODEL_PROFILE = DEFAULT_MODEL.removeprefix("bedrock:")  # us.amazon.nova-lite-v1:0
+MODEL_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+APP_FUNCTIONS = [spec for spec in FUNCTIONS if spec.kind is not FunctionKind.AUTHORIZER]
+"""The functions that load the app (the authorizer loads neither it nor the store)."""
 
 Grant = tuple[str, str]
 """(IAM action, what it applies to: "table", "table/index/gsi1", "bucket/*", "queue:runs", "*", ...)."""
 
 
-def expected_grants(spec: FunctionSpec) -> set[Grant]:
-    """What `spec.access` (and its kind) implies, and nothing else."""
+def expected_grants(
+    spec: FunctionSpec, *, bedrock_profile: str | None = MODEL_PROFILE, model_key: bool = False
+) -> set[Grant]:
+    """What `spec.access` (and its kind) implies, and nothing else, with the deployment's model: a Bedrock
+    cross-region profile (the default), or none and a model key secret (an OpenAI model)."""
     grants: set[Grant] = {
         ("logs:CreateLogStream", "own log group"),
         ("logs:PutLogEvents", "own log group"),
@@ -80,8 +88,12 @@ def expected_grants(spec: FunctionSpec) -> set[Grant]:
         grants.add(("bedrock:InvokeModel", "foundation-model/amazon.titan-embed-text-v2:0"))
     if Access.API_KEYS_READ in access:
         grants.add(("secretsmanager:GetSecretValue", "secret:api_keys"))
-    if Access.MODEL_SECRETS_READ in access:
+    if Access.MODEL_SECRETS_READ in access and model_key:
         grants.add(("secretsmanager:GetSecretValue", "secret:model_keys"))
+    if Access.MODEL_INVOKE in access and bedrock_profile is not None:
+        model = bedrock_profile.split(".", 1)[1]
+        grants |= {(action, f"inference-profile/{bedrock_profile}") for action in MODEL_ACTIONS}
+        grants |= {(action, f"foundation-model/{model} in any region") for action in MODEL_ACTIONS}
     if access & {Access.COLLECTION_READ, Access.COLLECTION_WRITE}:
         grants.add(("aoss:APIAccessAll", "collection"))
     if spec.kind is FunctionKind.QUEUE:
@@ -95,9 +107,10 @@ def resource_names(stack: Synthesized, spec: FunctionSpec) -> dict[str, str]:
         stack.output_ref("TableName"): "table",
         stack.output_ref("BucketName"): "bucket",
         stack.output_ref("ApiKeysSecretArn"): "secret:api_keys",
-        stack.output_ref("ModelKeysSecretArn"): "secret:model_keys",
         stack.function(spec.name)["LoggingConfig"]["LogGroup"]["Ref"]: "own log group",
     }
+    if "ModelKeysSecretArn" in stack.template["Outputs"]:
+        names[stack.output_ref("ModelKeysSecretArn")] = "secret:model_keys"
     names.update(dict.fromkeys(stack.of_type("AWS::OpenSearchServerless::Collection"), "collection"))
     for name in QUEUES:
         names[stack.output_ref(f"{pascal(name)}QueueUrl")] = f"queue:{name}"
@@ -111,8 +124,12 @@ def describe(resource: Any, names: dict[str, str]) -> str:
         return "*"
     if isinstance(resource, dict) and "Fn::Join" in resource:
         text = "".join(p if isinstance(p, str) else "" for p in resource["Fn::Join"][1])
+        if ":bedrock:*::foundation-model/" in text:  # one model, in whichever region a profile routes to
+            return "foundation-model/" + text.rsplit("::foundation-model/", 1)[1] + " in any region"
         if ":bedrock:" in text and "::foundation-model/" in text:  # one model, in the stack's region
             return "foundation-model/" + text.rsplit("::foundation-model/", 1)[1]
+        if ":bedrock:" in text and ":inference-profile/" in text:  # one profile, in the stack's region
+            return "inference-profile/" + text.rsplit(":inference-profile/", 1)[1]
     if isinstance(resource, dict):
         if "Ref" in resource and resource["Ref"] in names:
             return names[resource["Ref"]]
@@ -181,11 +198,18 @@ def test_the_api_has_no_route_that_no_function_declares(api_key_stack: Synthesiz
     assert set(api_key_stack.methods_by_path()) == declared
 
 
-def test_with_api_key_auth_the_gateway_leaves_authentication_to_the_functions(api_key_stack: Synthesized) -> None:
-    for methods in api_key_stack.methods_by_path().values():
-        assert all(method["AuthorizationType"] == "NONE" for method in methods)
-    assert not api_key_stack.of_type("AWS::ApiGateway::Authorizer")
-    for spec in FUNCTIONS:
+def test_with_api_key_auth_the_gateway_runs_the_authorizer_and_the_functions_check_the_key_again(
+    api_key_stack: Synthesized,
+) -> None:
+    (authorizer_id,) = api_key_stack.of_type("AWS::ApiGateway::Authorizer")
+    for path, methods in api_key_stack.methods_by_path().items():
+        for method in methods:
+            if path == "/health":
+                assert method["AuthorizationType"] == "NONE"
+            else:
+                assert method["AuthorizationType"] == "CUSTOM", path
+                assert method["AuthorizerId"] == {"Ref": authorizer_id}, path
+    for spec in FUNCTIONS:  # defence in depth: every function still verifies the bearer key itself
         assert api_key_stack.function(spec.name)["Environment"]["Variables"][settings.STRATUS_AUTH] == "api_key"
 
 
@@ -205,7 +229,7 @@ def test_the_prod_stage_is_traced_throttled_and_access_logged(api_key_stack: Syn
 # --- the functions ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", APP_FUNCTIONS, ids=lambda spec: spec.name)
 def test_each_function_is_built_from_its_spec(api_key_stack: Synthesized, spec: FunctionSpec) -> None:
     properties = api_key_stack.function(spec.name)
     assert properties["Runtime"] == "python3.12"
@@ -321,6 +345,13 @@ def test_each_role_grants_exactly_what_the_functions_access_implies(
     api_key_stack: Synthesized, spec: FunctionSpec
 ) -> None:
     assert granted(api_key_stack, spec) == expected_grants(spec)
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_with_an_openai_model_each_role_reads_the_model_key_instead_of_invoking_bedrock(
+    openai_stack: Synthesized, spec: FunctionSpec
+) -> None:
+    assert granted(openai_stack, spec) == expected_grants(spec, bedrock_profile=None, model_key=True)
 
 
 def test_memories_can_neither_send_runs_nor_read_model_keys(api_key_stack: Synthesized) -> None:
@@ -453,11 +484,14 @@ def test_every_queue_refuses_requests_without_tls(api_key_stack: Synthesized) ->
 # --- secrets ------------------------------------------------------------------------------------------------
 
 
-def test_secrets_reach_the_functions_as_arns_never_as_values(api_key_stack: Synthesized) -> None:
-    api_keys = {"Ref": api_key_stack.output_ref("ApiKeysSecretArn")}
-    model_keys = {"Ref": api_key_stack.output_ref("ModelKeysSecretArn")}
+@pytest.mark.parametrize("stack_name", ["api_key_stack", "openai_stack"])
+def test_secrets_reach_the_functions_as_arns_never_as_values(request: pytest.FixtureRequest, stack_name: str) -> None:
+    stack: Synthesized = request.getfixturevalue(stack_name)
+    api_keys = {"Ref": stack.output_ref("ApiKeysSecretArn")}
+    model_secret = "ModelKeysSecretArn" in stack.template["Outputs"]
+    assert model_secret == (stack_name == "openai_stack")  # Bedrock needs no key: no secret to hold one
     for spec in FUNCTIONS:
-        variables = api_key_stack.function(spec.name)["Environment"]["Variables"]
+        variables = stack.function(spec.name)["Environment"]["Variables"]
         dumped = json.dumps(variables)
         assert "resolve:secretsmanager" not in dumped
         assert "SecretString" not in dumped
@@ -467,7 +501,8 @@ def test_secrets_reach_the_functions_as_arns_never_as_values(api_key_stack: Synt
             assert variables[settings.STRATUS_API_KEYS_SECRET] == api_keys
         else:
             assert settings.STRATUS_API_KEYS_SECRET not in variables
-        if Access.MODEL_SECRETS_READ in spec.access:
+        if Access.MODEL_SECRETS_READ in spec.access and model_secret:
+            model_keys = {"Ref": stack.output_ref("ModelKeysSecretArn")}
             assert variables[settings.STRATUS_SECRETS] == {
                 "Fn::Join": ["", [f'{{"{settings.OPENAI_API_KEY}":"', model_keys, '"}']]
             }
@@ -555,12 +590,14 @@ def test_the_data_access_policy_grants_readers_reading_and_writers_writing_on_th
 # --- outputs, cdk-nag, configuration ------------------------------------------------------------------------
 
 
-def test_the_outputs_name_everything_an_operator_needs(api_key_stack: Synthesized) -> None:
-    expected = {"ApiUrl", "TableName", "BucketName", "ApiKeysSecretArn", "ModelKeysSecretArn", "CollectionEndpoint"}
+def test_the_outputs_name_everything_an_operator_needs(api_key_stack: Synthesized, openai_stack: Synthesized) -> None:
+    expected = {"ApiUrl", "TableName", "BucketName", "ApiKeysSecretArn", "CollectionEndpoint"}
     expected |= {f"{pascal(name)}QueueUrl" for name in QUEUES} | {
         f"{pascal(name)}DeadLetterQueueUrl" for name in QUEUES
     }
     assert expected <= set(api_key_stack.template["Outputs"])
+    assert "ModelKeysSecretArn" not in api_key_stack.template["Outputs"]
+    assert expected | {"ModelKeysSecretArn"} <= set(openai_stack.template["Outputs"])
 
 
 def test_cdk_nag_finds_nothing_unacknowledged(api_key_stack: Synthesized) -> None:
