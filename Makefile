@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= examples.demo:app
 
-.PHONY: help install lock run run-aws-local test fuzz lint format bench layer synth clean
+.PHONY: help install lock run run-aws-local test fuzz lint format bench layer synth check-iac clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,5 +82,29 @@ layer: $(VENV)/.test-deps ## Build the Lambda layer into layers/build (no Docker
 synth: $(VENV)/.test-deps ## Synthesize the CDK app into cdk.out/ with cdk-nag checks (no Docker; needs `make layer`)
 	$(BIN)/python infra/app.py
 
-clean: ## Remove the virtualenv, caches and local data
-	rm -rf $(VENV) .stratus .pytest_cache .ruff_cache
+# The IaC scanners live in a venv of their own: checkov pins versions (boto3, networkx, ...) that need not agree
+# with the project's. The lock is compiled from requirements/iac.in (its header says how) and installed like
+# the others.
+IAC_VENV := .venv-iac
+IAC_BIN  := $(IAC_VENV)/bin
+IAC_DIR  := build/iac
+
+$(IAC_BIN)/python:
+	@echo "==> Creating $(IAC_VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(IAC_VENV)
+
+$(IAC_VENV)/.deps: requirements/iac.txt | $(IAC_BIN)/python
+	@echo "==> Installing checkov and cfn-lint: requirements/iac.txt"
+	$(IAC_BIN)/python -m pip install --disable-pip-version-check --require-hashes --no-deps --only-binary=:all: --quiet -r requirements/iac.txt
+	@touch $@
+
+check-iac: $(VENV)/.test-deps $(IAC_VENV)/.deps ## Synthesize the templates (cdk-nag), then cfn-lint and checkov them: 0 findings
+	$(BIN)/python -m infra.templates $(IAC_DIR)
+	@echo "==> cfn-lint (every error and warning fails; suppressions are in the templates' metadata)"
+	$(IAC_BIN)/cfn-lint $(IAC_DIR)/*/*.template.json
+	@echo "==> checkov (every failed check fails; each skip names its reason in the resource's metadata)"
+	BC_SKIP_MAPPING=TRUE $(IAC_BIN)/checkov --framework cloudformation --skip-download --compact --quiet \
+		$$(printf -- '-f %s ' $(IAC_DIR)/*/*.template.json)
+
+clean: ## Remove the virtualenvs, caches and local data
+	rm -rf $(VENV) $(IAC_VENV) .stratus .pytest_cache .ruff_cache

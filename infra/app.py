@@ -3,7 +3,11 @@ into `cdk.out/`, checked by cdk-nag's AwsSolutions rules.
 
 Context (`-c name=value`): `app` (module:attribute, default examples.demo:app), `auth` (api_key or
 cognito), `user_pool_id` (with cognito: use this pool), `layer_path` (default layers/build), `code_root`
-(default: the repository), `alarm_email`, `stack_name` (default Stratus).
+(default: the repository), `alarm_email`, `stack_name` (default Stratus), `model` (default
+bedrock:us.amazon.nova-lite-v1:0; or openai:<model>), `model_region` (default: the stack's), `throttle_rate`
+and `throttle_burst` (default 100 and 200 requests per second), `max_concurrency` (a number, `none`, or JSON
+by function kind or name; defaults in `infra.config.DEFAULT_MAX_CONCURRENCY`), `auth_cache_seconds`
+(default 300).
 """
 
 from __future__ import annotations
