@@ -662,3 +662,12 @@ def test_a_streamed_run_ends_by_the_deadline_the_web_adapter_passes(deployment: 
             headers={**headers, "x-amzn-lambda-context": "{not json"},
         )
         assert "event: RunCompleted" in fine.text
+
+
+def test_the_streamed_functions_answer_the_web_adapters_readiness_check(deployment: Deployment) -> None:
+    import importlib
+
+    for name in ("agent_runs", "team_runs", "workflow_runs"):
+        deployed = importlib.import_module(f"functions.{name}")
+        with TestClient(deployed.app) as client:
+            assert client.get("/health").status_code == 200, name  # AWS_LWA_READINESS_CHECK_PATH, no key needed

@@ -29,7 +29,9 @@ def asgi_app(*route_groups: str) -> FastAPI:
     app.run_hooks[:] = [hook for hook in app.run_hooks if hook is not record_run]
     app.run_hooks.append(lambda output: record_run(output, flush=True))
     # API Gateway routes no /docs to a function; what it does route (/openapi.json, /playground) needs the key.
-    api = create_app(app, routers=route_groups, docs=False, public_docs=False)
+    # `/health` too: the Web Adapter's readiness check asks it (API Gateway routes it to the health function).
+    groups = route_groups if "health" in route_groups else (*route_groups, "health")
+    api = create_app(app, routers=groups, docs=False, public_docs=False)
     api.add_middleware(LambdaDeadlineMiddleware)  # runs end before the invocation does
     return api
 
