@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
@@ -29,8 +30,6 @@ USER = "events-user"
 STAGE = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*"
 
 CONTEXT = cast(LambdaContext, LocalContext(function_name="authorizer"))
-
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 
 def event(name: str = "authorizer", *, authorization: str | None = None, drop: bool = False) -> dict[str, Any]:
@@ -55,7 +54,7 @@ def secret_deployment(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iter
     """The authorizer's environment on AWS: api_key auth, and the hashed keys in Secrets Manager (moto)."""
     document = {"keys": [{"sha256": hash_key(KEY), "user_id": USER}]}
     arn = moto.client("secretsmanager").create_secret(
-        Name=f"api-keys-{id(monkeypatch)}", SecretString=json.dumps(document)
+        Name=f"api-keys-{uuid.uuid4().hex}", SecretString=json.dumps(document)
     )["ARN"]
     monkeypatch.setenv("STRATUS_AUTH", "api_key")
     monkeypatch.setenv("STRATUS_API_KEYS_SECRET", arn)
