@@ -14,15 +14,16 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import ModelConfig
+from stratus import settings
 
 __all__ = ["MODEL_ACTIONS", "MODEL_REGION_VARIABLE", "foundation_model_arns", "model_statements", "profile_arn"]
 
 MODEL_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 """Converse is authorized as InvokeModel, ConverseStream as InvokeModelWithResponseStream."""
 
-MODEL_REGION_VARIABLE = "STRATUS_MODEL_REGION"
+MODEL_REGION_VARIABLE = settings.STRATUS_MODEL_REGION
 """The region Bedrock is called in, set only when the context `model_region` names one (default: the
-function's own region). Not yet in `stratus.settings`: the Bedrock provider is to read it from there."""
+function's own region); `BedrockChat` reads it before `AWS_REGION`."""
 
 
 def profile_arn(scope: Construct, model: ModelConfig) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "STRATUS_LEARNING_QUEUE_URL",
     "STRATUS_LOG_LEVEL",
     "STRATUS_MODEL",
+    "STRATUS_MODEL_REGION",
     "STRATUS_RUN_QUEUE_URL",
     "STRATUS_SECRETS",
     "STRATUS_USER_CLAIM",
@@ -40,6 +41,9 @@ STRATUS_LOG_LEVEL = "STRATUS_LOG_LEVEL"
 STRATUS_MODEL = "STRATUS_MODEL"
 """The model of agents and teams that name none, as a `"provider:model-id"` string (`bedrock:<model-id>`,
 `openai:gpt-4o-mini`, ...). On AWS the stack sets it from the CDK context (`model`): Bedrock by default."""
+
+STRATUS_MODEL_REGION = "STRATUS_MODEL_REGION"
+"""The region Bedrock models are called in, when it is not the function's own (CDK context `model_region`)."""
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "OPENAI_BASE_URL"

@@ -64,6 +64,7 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "AWS_MAX_ATTEMPTS",
         "AWS_RETRY_MODE",
         "AWS_REGION",
+        "STRATUS_MODEL_REGION",
         "AWS_DEFAULT_REGION",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -686,6 +687,10 @@ def test_the_region_resolves_argument_then_aws_region_then_aws_default_region(mo
     assert BedrockChat(MODEL_ID).client.meta.region_name == "ap-south-1"
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
     assert BedrockChat(MODEL_ID).client.meta.region_name == "eu-central-1"
+    assert BedrockChat(MODEL_ID, region="us-west-2").client.meta.region_name == "us-west-2"
+    # the stack's `model_region` (STRATUS_MODEL_REGION) wins over the function's own region
+    monkeypatch.setenv("STRATUS_MODEL_REGION", "us-east-2")
+    assert BedrockChat(MODEL_ID).client.meta.region_name == "us-east-2"
     assert BedrockChat(MODEL_ID, region="us-west-2").client.meta.region_name == "us-west-2"
 
 

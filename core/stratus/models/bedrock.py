@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal, cast
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
+from stratus.settings import STRATUS_MODEL_REGION
 
 __all__ = ["BedrockChat", "RetryMode"]
 
@@ -64,8 +65,9 @@ class BedrockChat(Model):
     """A chat model on AWS Bedrock, through the Converse API.
 
     `id` is a model id (`amazon.nova-lite-v1:0`), a cross-region inference profile id (`us.`, `eu.`, `apac.`,
-    `global.` prefixes) or an ARN; it is sent unchanged. The region resolves as: `region`, then `AWS_REGION`,
-    then `AWS_DEFAULT_REGION`, then boto3's own resolution; credentials come from boto3's usual chain.
+    `global.` prefixes) or an ARN; it is sent unchanged. The region resolves as: `region`, then
+    `STRATUS_MODEL_REGION`, then `AWS_REGION`, then `AWS_DEFAULT_REGION`, then boto3's own resolution;
+    credentials come from boto3's usual chain.
 
     Retries are botocore's own and nobody else's: `retry_mode` (`standard` or `adaptive`) with at most
     `max_retries` retries of throttling, 5xx, model-not-ready and timed-out or dropped connections. `timeout`
@@ -138,7 +140,13 @@ class BedrockChat(Model):
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
         )
-        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        region = (
+            self.region
+            or os.environ.get(STRATUS_MODEL_REGION)  # the stack's `model_region`, when it differs from its own
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or None
+        )
         session: Any = boto3.session.Session()  # its own session: boto3's default one is not thread-safe to build
         try:
             return session.client("bedrock-runtime", region_name=region, endpoint_url=self.endpoint_url, config=config)
