@@ -143,7 +143,7 @@ def estimate(template: dict[str, Any], *, runs: int = 1000, profile: RunProfile 
         )
     secrets = len(_resources(template, "AWS::SecretsManager::Secret"))
     if secrets:
-        out.at_rest[f"Secrets Manager ({secrets} secrets)"] = secrets * p["secret_month"]
+        out.at_rest[f"Secrets Manager ({secrets} secret{'s' if secrets != 1 else ''})"] = secrets * p["secret_month"]
     alarms = len(_resources(template, "AWS::CloudWatch::Alarm"))
     if alarms:
         out.at_rest[f"CloudWatch alarms ({alarms})"] = alarms * p["alarm_month"]
