@@ -25,23 +25,19 @@ and with a 401 `authentication_error` one that carries no credentials.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import re
-import socket
-import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.fakes._http import FakeHandler, FakeServer, header_number, split_fragments, split_words
 
 __all__ = [
     "MESSAGES_PATH",
@@ -251,123 +247,20 @@ class RecordedRequest:
 # --- the server ------------------------------------------------------------------------------------------
 
 
-class FakeAnthropicServer:
+class FakeAnthropicServer(FakeServer[Reply, RecordedRequest]):
     """A scripted Anthropic Messages API on 127.0.0.1, served from a background thread.
 
     Use it as a context manager, or call `start()` and `stop()`. `url` (`http://127.0.0.1:PORT`) is what to
-    give the SDK as `base_url`. The reply queue and the request log are safe to use from the test's thread
-    while the server answers from its own.
+    give the SDK as `base_url` (it adds `/v1/messages`). The reply queue and the request log are safe to use
+    from the test's thread while the server answers from its own.
     """
 
     def __init__(self, *replies: Reply, host: str = "127.0.0.1", port: int = 0, validate: bool = True) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(replies, host=host, port=port, name="Anthropic", handler=_Handler)
         self.validate = validate
-        self._lock = threading.Lock()
-        self._replies: deque[Reply] = deque(replies)
-        self._requests: list[RecordedRequest] = []
-        self._ids = itertools.count(1)
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle --------------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Bind (to a free port unless one was given) and serve in a daemon thread; returns `self`."""
-        if self._httpd is not None:
-            raise RuntimeError("the fake Anthropic server is already running")
-        self._stopping.clear()
-        httpd = _HTTPServer((self._host, self._port), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: wake delayed replies, close open connections, join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()  # joins the handler threads
-        if thread is not None:
-            thread.join()
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the fake Anthropic server is not running; call start() first")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The server's root, `http://127.0.0.1:PORT`: the SDK's `base_url` (it adds `/v1/messages`)."""
-        return f"http://{self._host}:{self.port}"
-
-    # --- script and log ---------------------------------------------------------------------------------
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Add replies to the end of the queue; each request takes the next one."""
-        with self._lock:
-            self._replies.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still waiting for a request."""
-        with self._lock:
-            return len(self._replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, oldest first (a copy)."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise AssertionError("the fake Anthropic server has received no request")
-            return self._requests[-1]
-
-    def reset(self) -> None:
-        """Forget the received requests and drop the replies not yet used."""
-        with self._lock:
-            self._requests.clear()
-            self._replies.clear()
-
-    # --- used by the handler ----------------------------------------------------------------------------
-
-    def _take(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            self._requests.append(request)
-            if self._replies:
-                return self._replies.popleft()
+    def _fallback(self, request: RecordedRequest) -> Reply:
         return TextReply(f"ECHO: {_last_user_text(request.messages)}")
-
-    def _next_id(self, prefix: str) -> str:
-        with self._lock:
-            return f"{prefix}{next(self._ids)}"
-
-    def _wait(self, seconds: float) -> bool:
-        """Sleep `seconds` unless the server stops first; True when it is stopping."""
-        return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
 
 
 @pytest.fixture
@@ -377,58 +270,9 @@ def anthropic_server() -> Iterator[FakeAnthropicServer]:
         yield server
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # tracked, so server_close() can join them...
-    block_on_close = True
-    owner: FakeAnthropicServer
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def track(self, connection: socket.socket, *, open: bool) -> None:
-        with self._open_lock:
-            if open:
-                self._open.add(connection)
-            else:
-                self._open.discard(connection)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that hung up (a timeout, a closed pool) is no fault of the server's
-        super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        """...once each idle keep-alive connection is shut down, which ends its handler's read."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, and chunked transfer for streams, as Anthropic does
+class _Handler(FakeHandler[FakeAnthropicServer]):
     error_content_type = "application/json"
     error_message_format = '{"type": "error", "error": {"type": "invalid_request_error", "message": "%(message)s"}}'
-
-    @property
-    def http(self) -> _HTTPServer:
-        return cast(_HTTPServer, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        self.http.track(self.connection, open=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.http.track(self.connection, open=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests assert on `requests`, not on an access log."""
 
     # --- routing ----------------------------------------------------------------------------------------
 
@@ -446,28 +290,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_error_body(400, "invalid_request_error", "The request body must be a JSON object.")
             return
-        owner = self.http.owner
-        request = RecordedRequest(
-            method="POST",
-            path=path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=cast(dict[str, Any], body),
-        )
-        problem = _problem(request) if owner.validate else None
+        request = RecordedRequest(method="POST", path=path, headers=self._headers(), body=cast(dict[str, Any], body))
+        problem = _problem(request) if self.owner.validate else None
         if problem is not None:
-            with owner._lock:
-                owner._requests.append(request)  # refused before any reply is used
+            self.owner._record(request)  # refused before any reply is used
             status, kind, message = problem
             self._send_error_body(status, kind, message)
             return
-        reply = owner._take(request)
-        if owner._wait(reply.delay):
-            self.close_connection = True  # stopping: give up on the delayed answer
-            return
-        try:
-            self._answer(reply, request)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True  # the client gave up (a timeout); nobody is listening
+        self._serve(request)
 
     # --- answers ----------------------------------------------------------------------------------------
 
@@ -478,25 +308,20 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, ErrorReply):
             headers: dict[str, str] = {}
             if reply.retry_after is not None:
-                headers["retry-after"] = _header_number(reply.retry_after)
+                headers["retry-after"] = header_number(reply.retry_after)
             if reply.retry_after_ms is not None:
-                headers["retry-after-ms"] = _header_number(reply.retry_after_ms)
+                headers["retry-after-ms"] = header_number(reply.retry_after_ms)
             if reply.should_retry is not None:
                 headers["x-should-retry"] = "true" if reply.should_retry else "false"
             self._send_error_body(reply.status, reply.type, reply.message, headers)
             return
         if isinstance(reply, RawBodyReply):
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-            self.wfile.flush()
+            self._send(reply.status, reply.body, reply.content_type)
             return
         if isinstance(reply, RawEventsReply):
             self._stream(request, list(reply.events), reply.event_delay, None)
             return
-        owner = self.http.owner
+        owner = self.owner
         message_id = owner._next_id("msg_fake")
         calls = (
             [(c.id or owner._next_id("toolu_fake"), c.name, c.input_json) for c in reply.calls]
@@ -518,17 +343,13 @@ class _Handler(BaseHTTPRequestHandler):
         event_delay: float,
         drop_after: int | None,
     ) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("request-id", self.http.owner._next_id("req_fake"))
-        self.end_headers()
+        request_id = self.owner._next_id("req_fake")
+        self._start_stream("text/event-stream; charset=utf-8", {"Cache-Control": "no-cache", "request-id": request_id})
         for position, (event, data) in enumerate(events):
             if drop_after is not None and position > drop_after:
                 self._drop()
                 return
-            if position and event_delay and self.http.owner._wait(event_delay):
+            if position and event_delay and self.owner._wait(event_delay):
                 self._drop()  # stopping
                 return
             self._write_chunk(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
@@ -537,27 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- wire helpers -----------------------------------------------------------------------------------
 
-    def _write_chunk(self, payload: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
-        self.wfile.flush()
-
-    def _drop(self) -> None:
-        """End the connection mid-body, as a crashed upstream would."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_RDWR)
-
     def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", self.http.owner._next_id("req_fake"))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        """Every JSON answer carries a `request-id`, as Anthropic's do."""
+        super()._send_json(status, payload, {"request-id": self.owner._next_id("req_fake"), **(headers or {})})
 
     def _send_error_body(self, status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> None:
         self._send_json(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
@@ -659,7 +462,9 @@ def _stream_events(
     index = 0
     content = reply.content or ""
     if content:
-        pieces = list(reply.chunks) if isinstance(reply, TextReply) and reply.chunks is not None else _words(content)
+        pieces = (
+            list(reply.chunks) if isinstance(reply, TextReply) and reply.chunks is not None else split_words(content)
+        )
         opening = {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
         events.append(("content_block_start", opening))
         events.append(("ping", {"type": "ping"}))
@@ -685,7 +490,7 @@ def _stream_events(
                     "delta": {"type": "input_json_delta", "partial_json": f},
                 },
             )
-            for f in _split(arguments, fragments)
+            for f in split_fragments(arguments, fragments)
         )
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
@@ -724,27 +529,3 @@ def _estimate_usage(messages: Sequence[Mapping[str, Any]], content: str | None, 
     prompt = sum(len(_text_of(m.get("content")).split()) for m in messages)
     completion = len((content or "").split()) + sum(len(a.split()) for a in arguments)
     return FakeUsage(input_tokens=prompt, output_tokens=completion)
-
-
-def _words(text: str) -> list[str]:
-    """`"Hello big world"` -> `["Hello ", "big ", "world"]`: several deltas that join back to the text."""
-    return re.findall(r"\s*\S+\s*", text) if text.strip() else [text]
-
-
-def _split(text: str, pieces: int) -> list[str]:
-    """`text` in `pieces` non-empty fragments of near-equal length (fewer when the text is shorter)."""
-    if not text:
-        return []
-    pieces = max(1, min(pieces, len(text)))
-    size, extra = divmod(len(text), pieces)
-    out: list[str] = []
-    start = 0
-    for i in range(pieces):
-        end = start + size + (1 if i < extra else 0)
-        out.append(text[start:end])
-        start = end
-    return out
-
-
-def _header_number(value: float | str) -> str:
-    return value if isinstance(value, str) else f"{value:g}"

@@ -25,26 +25,20 @@ turn before: a provider that formats messages wrongly fails here as it would on 
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import re
-import socket
 import struct
-import sys
-import threading
 import time
 import uuid
 import zlib
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
+from tests.fakes._http import FakeHandler, FakeServer, split_fragments, split_words
 
 __all__ = [
     "ErrorReply",
@@ -227,107 +221,16 @@ class RecordedRequest:
 # --- the server ------------------------------------------------------------------------------------------
 
 
-class FakeBedrockServer:
+class FakeBedrockServer(FakeServer[Reply, RecordedRequest]):
     """A scripted Bedrock runtime on 127.0.0.1, served from a background thread. Use it as a context manager,
     or `start()` and `stop()`; `url` is the `endpoint_url` to give boto3."""
 
     def __init__(self, *replies: Reply, host: str = "127.0.0.1", port: int = 0, validate: bool = True) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(replies, host=host, port=port, name="Bedrock", handler=_Handler)
         self.validate = validate
-        self._lock = threading.Lock()
-        self._replies: deque[Reply] = deque(replies)
-        self._requests: list[RecordedRequest] = []
-        self._ids = itertools.count(1)
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> Self:
-        """Bind (to a free port unless one was given) and serve in a daemon thread; returns `self`."""
-        if self._httpd is not None:
-            raise RuntimeError("the fake Bedrock server is already running")
-        self._stopping.clear()
-        httpd = _HTTPServer((self._host, self._port), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-bedrock-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: wake delayed replies, close open connections, join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join()
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The endpoint, `http://127.0.0.1:PORT`."""
-        if self._httpd is None:
-            raise RuntimeError("the fake Bedrock server is not running; call start() first")
-        return f"http://{self._host}:{self._httpd.server_address[1]}"
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Add replies to the end of the queue; each request takes the next one."""
-        with self._lock:
-            self._replies.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still waiting for a request."""
-        with self._lock:
-            return len(self._replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, oldest first (a copy of the list)."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise AssertionError("the fake Bedrock server has received no request")
-            return self._requests[-1]
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    def _take(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            self._requests.append(request)
-            if self._replies:
-                return self._replies.popleft()
+    def _fallback(self, request: RecordedRequest) -> Reply:
         return TextReply(f"ECHO: {_last_user_text(request.messages)}")
-
-    def _next_id(self) -> str:
-        with self._lock:
-            return f"tooluse_{next(self._ids)}"
-
-    def _wait(self, seconds: float) -> bool:
-        """Sleep `seconds` unless the server stops first; True when it is stopping."""
-        return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
 
 
 @pytest.fixture
@@ -337,56 +240,7 @@ def bedrock_server() -> Iterator[FakeBedrockServer]:
         yield server
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # tracked, so server_close() can join them
-    block_on_close = True
-    owner: FakeBedrockServer
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def track(self, connection: socket.socket, *, open: bool) -> None:
-        with self._open_lock:
-            if open:
-                self._open.add(connection)
-            else:
-                self._open.discard(connection)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that hung up (a timeout, a stream closed early) is no fault of the server's
-        super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, and chunked transfer for streams, as Bedrock does
-
-    @property
-    def http(self) -> _HTTPServer:
-        return cast(_HTTPServer, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        self.http.track(self.connection, open=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.http.track(self.connection, open=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests assert on `requests`, not on an access log."""
-
+class _Handler(FakeHandler[FakeBedrockServer]):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -399,27 +253,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_error(400, "SerializationException", "the request body is not JSON")
             return
-        owner = self.http.owner
         request = RecordedRequest(
             path=path,
             model_id=unquote(match["model"]),
             stream=match["operation"] == "converse-stream",
-            headers={k.lower(): v for k, v in self.headers.items()},
+            headers=self._headers(),
             body=cast(dict[str, Any], body),
         )
-        problem = _invalid(request.body) if owner.validate else None
+        problem = _invalid(request.body) if self.owner.validate else None
         if problem is not None:  # refused before any model sees it: the script is left as it is
-            owner._record(request)
+            self.owner._record(request)
             self._send_error(400, "ValidationException", problem)
             return
-        reply = owner._take(request)
-        if owner._wait(getattr(reply, "delay", 0.0)):
-            self.close_connection = True  # stopping: give up on the delayed answer
-            return
-        try:
-            self._answer(reply, request)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True  # the client gave up (a timeout, an early close)
+        self._serve(request)
 
     # --- answers ----------------------------------------------------------------------------------------
 
@@ -434,15 +280,15 @@ class _Handler(BaseHTTPRequestHandler):
             if not request.stream:
                 raise AssertionError("a StreamErrorReply was scripted for a request that is not a stream")
             frames = [("messageStart", event_frame("messageStart", {"role": "assistant"}))]
-            for piece in _words(reply.text)[: reply.after]:
+            for piece in split_words(reply.text)[: reply.after]:
                 frames.append(_text_delta(0, piece))
             frames.append((reply.exception_type, exception_frame(reply.exception_type, reply.message)))
             self._stream(frames, request, reply.event_delay)
             return
-        owner = self.http.owner
+        owner = self.owner
         text = reply.text or ""
         uses = (
-            [(u.id or owner._next_id(), u.name, json.dumps(u.input)) for u in reply.uses]
+            [(u.id or owner._next_id("tooluse_"), u.name, json.dumps(u.input)) for u in reply.uses]
             if isinstance(reply, ToolUseReply)
             else []
         )
@@ -464,7 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
         frames = [("messageStart", event_frame("messageStart", {"role": "assistant"}))]
         index = 0
         if text:
-            pieces = list(reply.chunks) if isinstance(reply, TextReply) and reply.chunks is not None else _words(text)
+            pieces = (
+                list(reply.chunks) if isinstance(reply, TextReply) and reply.chunks is not None else split_words(text)
+            )
             frames += [_text_delta(0, piece) for piece in pieces]
             frames.append(("contentBlockStop", event_frame("contentBlockStop", {"contentBlockIndex": 0})))
             index = 1
@@ -472,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         for use_id, name, arguments in uses:
             start = {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": use_id, "name": name}}}
             frames.append(("contentBlockStart", event_frame("contentBlockStart", start)))
-            for piece in _split(arguments, fragments):
+            for piece in split_fragments(arguments, fragments):
                 delta = {"contentBlockIndex": index, "delta": {"toolUse": {"input": piece}}}
                 frames.append(("contentBlockDelta", event_frame("contentBlockDelta", delta)))
             frames.append(("contentBlockStop", event_frame("contentBlockStop", {"contentBlockIndex": index})))
@@ -483,32 +331,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream(frames, request, reply.event_delay)
 
     def _stream(self, frames: Sequence[tuple[str, bytes]], request: RecordedRequest, event_delay: float) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        owner = self.http.owner
+        self._start_stream("application/vnd.amazon.eventstream", {"x-amzn-RequestId": str(uuid.uuid4())})
         for i, (kind, frame) in enumerate(frames):
-            if i and event_delay and owner._wait(event_delay):
+            if i and event_delay and self.owner._wait(event_delay):
                 self.close_connection = True  # stopping
                 return
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
-            self.wfile.flush()
+            self._write_chunk(frame)
             request.sent.append((kind, time.monotonic()))
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self._write_chunk(b"")  # the chunked body's terminator
 
     def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        """Every answer carries an `x-amzn-RequestId`, as Bedrock's do."""
+        super()._send(status, data, content_type, {"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})})
 
     def _send_error(self, status: int, error_type: str, message: str) -> None:
         errortype = f"{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"
@@ -564,23 +398,3 @@ def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
         if message.get("role") == "user":
             return _text_of(message)
     return ""
-
-
-def _words(text: str) -> list[str]:
-    """`"Hello big world"` -> `["Hello ", "big ", "world"]`: several deltas that join back to the text."""
-    return re.findall(r"\s*\S+\s*", text) if text.strip() else ([text] if text else [])
-
-
-def _split(text: str, pieces: int) -> list[str]:
-    """`text` in `pieces` non-empty fragments of near-equal length (fewer when the text is shorter)."""
-    if not text:
-        return []
-    pieces = max(1, min(pieces, len(text)))
-    size, extra = divmod(len(text), pieces)
-    out: list[str] = []
-    start = 0
-    for i in range(pieces):
-        end = start + size + (1 if i < extra else 0)
-        out.append(text[start:end])
-        start = end
-    return out

@@ -30,26 +30,22 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import itertools
 import json
-import re
 import signal
-import socket
 import struct
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
-from typing import Any, Self, cast
+from types import FrameType
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import pytest
 
 from stratus.knowledge.embedders.testing import hashed_embedding
+from tests.fakes._http import FakeHandler, FakeServer, header_number, split_fragments, split_words
 
 __all__ = [
     "CHAT_COMPLETIONS_PATHS",
@@ -227,7 +223,7 @@ class RecordedRequest:
 # --- the server ------------------------------------------------------------------------------------------
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(FakeServer[Reply, RecordedRequest]):
     """A scripted OpenAI Chat Completions server on 127.0.0.1, served from a background thread.
 
     Use it as a context manager, or call `start()` and `stop()`. `base_url` (`http://127.0.0.1:PORT/v1`)
@@ -236,123 +232,20 @@ class FakeOpenAIServer:
     """
 
     def __init__(self, *replies: Reply, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._port = port
-        self._lock = threading.Lock()
-        self._replies: deque[Reply] = deque(replies)
-        self._requests: list[RecordedRequest] = []
-        self._ids = itertools.count(1)
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle --------------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Bind (to a free port unless one was given) and serve in a daemon thread; returns `self`."""
-        if self._httpd is not None:
-            raise RuntimeError("the fake OpenAI server is already running")
-        self._stopping.clear()
-        httpd = _HTTPServer((self._host, self._port), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: wake delayed replies, close open connections, join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()  # joins the handler threads
-        if thread is not None:
-            thread.join()
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the fake OpenAI server is not running; call start() first")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The server's root, `http://127.0.0.1:PORT`."""
-        return f"http://{self._host}:{self.port}"
+        super().__init__(replies, host=host, port=port, name="OpenAI", handler=_Handler)
 
     @property
     def base_url(self) -> str:
         """What OpenAI clients take as `base_url`: `http://127.0.0.1:PORT/v1`."""
         return f"{self.url}/v1"
 
-    # --- script and log ---------------------------------------------------------------------------------
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Add replies to the end of the queue; each request takes the next one."""
-        with self._lock:
-            self._replies.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still waiting for a request."""
-        with self._lock:
-            return len(self._replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, oldest first (a copy)."""
-        with self._lock:
-            return list(self._requests)
-
     @property
     def bodies(self) -> list[dict[str, Any]]:
         """The JSON body of every request received so far."""
         return [r.body for r in self.requests]
 
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise AssertionError("the fake OpenAI server has received no request")
-            return self._requests[-1]
-
-    def reset(self) -> None:
-        """Forget the received requests and drop the replies not yet used."""
-        with self._lock:
-            self._requests.clear()
-            self._replies.clear()
-
-    # --- used by the handler ----------------------------------------------------------------------------
-
-    def _take(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            self._requests.append(request)
-            if self._replies:
-                return self._replies.popleft()
+    def _fallback(self, request: RecordedRequest) -> Reply:
         return TextReply(f"ECHO: {_last_user_text(request.messages)}")
-
-    def _next_id(self, prefix: str) -> str:
-        with self._lock:
-            return f"{prefix}{next(self._ids)}"
-
-    def _wait(self, seconds: float) -> bool:
-        """Sleep `seconds` unless the server stops first; True when it is stopping."""
-        return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
 
 
 @pytest.fixture
@@ -362,58 +255,9 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # tracked, so server_close() can join them...
-    block_on_close = True
-    owner: FakeOpenAIServer
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def track(self, connection: socket.socket, *, open: bool) -> None:
-        with self._open_lock:
-            if open:
-                self._open.add(connection)
-            else:
-                self._open.discard(connection)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that hung up (a timeout, a closed pool) is no fault of the server's
-        super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        """...once each idle keep-alive connection is shut down, which ends its handler's read."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, and chunked transfer for streams, as OpenAI does
+class _Handler(FakeHandler[FakeOpenAIServer]):
     error_content_type = "application/json"
     error_message_format = '{"error": {"message": "%(message)s", "type": "invalid_request_error", "code": null}}'
-
-    @property
-    def http(self) -> _HTTPServer:
-        return cast(_HTTPServer, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        self.http.track(self.connection, open=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.http.track(self.connection, open=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests assert on `requests`, not on an access log."""
 
     # --- routing ----------------------------------------------------------------------------------------
 
@@ -441,21 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_error_body(400, "The request body must be a JSON object.", "invalid_request_error")
             return
-        owner = self.http.owner
-        request = RecordedRequest(
-            method="POST",
-            path=path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=cast(dict[str, Any], body),
-        )
-        reply = owner._take(request)
-        if owner._wait(reply.delay):
-            self.close_connection = True  # stopping: give up on the delayed answer
-            return
-        try:
-            self._answer(reply, request)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True  # the client gave up (a timeout); nobody is listening
+        self._serve(RecordedRequest(method="POST", path=path, headers=self._headers(), body=cast(dict[str, Any], body)))
 
     def _embeddings(self, path: str, raw: bytes) -> None:
         """`POST /v1/embeddings`: hashed bag-of-words vectors; a scripted ErrorReply or DisconnectReply at the
@@ -465,10 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_error_body(400, "We could not parse the JSON body of your request.", "invalid_request_error")
             return
-        owner = self.http.owner
-        request = RecordedRequest(
-            method="POST", path=path, headers={k.lower(): v for k, v in self.headers.items()}, body=body
-        )
+        owner = self.owner
+        request = RecordedRequest(method="POST", path=path, headers=self._headers(), body=body)
         with owner._lock:
             owner._requests.append(request)
             head = owner._replies[0] if owner._replies else None
@@ -509,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if isinstance(reply, ErrorReply):
-            headers = {} if reply.retry_after is None else {"Retry-After": _header_number(reply.retry_after)}
+            headers = {} if reply.retry_after is None else {"Retry-After": header_number(reply.retry_after)}
             headers.update(reply.headers)
             self._send_error_body(reply.status, reply.message, reply.type, reply.code, headers)
             return
@@ -517,14 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream_raw(reply.chunks)
             return
         if isinstance(reply, RawBodyReply):
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-            self.wfile.flush()
+            self._send(reply.status, reply.body, reply.content_type)
             return
-        owner = self.http.owner
+        owner = self.owner
         completion_id = owner._next_id("chatcmpl-fake")
         calls = (
             [(c.id or owner._next_id("call_"), c.name, c.arguments_json) for c in reply.calls]
@@ -566,7 +389,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         events: list[dict[str, Any]] = []
         content = reply.content or ""
-        pieces = list(reply.chunks) if isinstance(reply, TextReply) and reply.chunks is not None else _words(content)
+        pieces = (
+            list(reply.chunks) if isinstance(reply, TextReply) and reply.chunks is not None else split_words(content)
+        )
         events.append(chunk({"role": "assistant", "content": "" if pieces else None, "refusal": None}))
         events.extend(chunk({"content": piece}) for piece in pieces)
         fragments = reply.argument_fragments if isinstance(reply, ToolCallsReply) else 1
@@ -575,7 +400,7 @@ class _Handler(BaseHTTPRequestHandler):
             events.append(chunk({"tool_calls": [opening]}))
             events.extend(
                 chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
-                for fragment in _split(arguments, fragments)
+                for fragment in split_fragments(arguments, fragments)
             )
         events.append(chunk({}, reply.finish_reason))
         if include_usage:
@@ -584,12 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
             last["usage"] = usage.to_dict()
             events.append(last)
 
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-request-id", completion_id)
-        self.end_headers()
+        self._start_stream(
+            "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache", "x-request-id": completion_id}
+        )
         if reply.drop_after is not None:
             for event in events[: 1 + reply.drop_after]:
                 self._write_event(event)
@@ -597,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         drip = reply.chunk_delay if isinstance(reply, TextReply) else 0.0
         for event in events:
-            if drip and self.http.owner._wait(drip):
+            if drip and self.owner._wait(drip):
                 self._drop()  # stopping
                 return
             self._write_event(event)
@@ -605,10 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._write_chunk(b"")  # the chunked body's terminator
 
     def _stream_raw(self, chunks: Sequence[Mapping[str, Any]]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_stream("text/event-stream; charset=utf-8")
         for event in chunks:
             self._write_event(event)
         self._write_chunk(b"data: [DONE]\n\n")
@@ -618,27 +437,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write_event(self, data: Mapping[str, Any]) -> None:
         self._write_chunk(f"data: {json.dumps(data)}\n\n".encode())
-
-    def _write_chunk(self, payload: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
-        self.wfile.flush()
-
-    def _drop(self) -> None:
-        """End the connection mid-body, as a crashed upstream would."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_RDWR)
-
-    def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
 
     def _send_error_body(
         self,
@@ -702,30 +500,6 @@ def _estimate_usage(messages: Sequence[Mapping[str, Any]], content: str | None, 
     prompt = sum(len(_text_of(m.get("content")).split()) for m in messages)
     completion = len((content or "").split()) + sum(len(a.split()) for a in arguments)
     return FakeUsage(prompt_tokens=prompt, completion_tokens=completion)
-
-
-def _words(text: str) -> list[str]:
-    """`"Hello big world"` -> `["Hello ", "big ", "world"]`: several deltas that join back to the text."""
-    return re.findall(r"\s*\S+\s*", text) if text.strip() else ([text] if text else [])
-
-
-def _split(text: str, pieces: int) -> list[str]:
-    """`text` in `pieces` non-empty fragments of near-equal length (fewer when the text is shorter)."""
-    pieces = max(1, min(pieces, len(text)))
-    if not text:
-        return []
-    size, extra = divmod(len(text), pieces)
-    out: list[str] = []
-    start = 0
-    for i in range(pieces):
-        end = start + size + (1 if i < extra else 0)
-        out.append(text[start:end])
-        start = end
-    return out
-
-
-def _header_number(value: float | str) -> str:
-    return value if isinstance(value, str) else f"{value:g}"
 
 
 # --- as a script -----------------------------------------------------------------------------------------
