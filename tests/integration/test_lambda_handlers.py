@@ -341,7 +341,7 @@ def test_a_streamed_run_through_the_deployed_app_matches_the_local_server(
 
 
 def test_invoke_names_the_known_functions_on_a_typo(deployment: Deployment) -> None:
-    with pytest.raises(KeyError, match="known: health"):
+    with pytest.raises(KeyError, match="known: authorizer, health, agent_runs"):
         invoke("sesions", event("sessions_list"))
 
 

@@ -482,7 +482,7 @@ def test_a_team_without_a_model_fails_its_run_clearly() -> None:
     output = Team(name="Crew", members=[echo_agent("a")]).run("hi")
 
     assert output.status is RunStatus.ERROR
-    assert output.error == "team 'crew' has no model (its leader needs one)"
+    assert output.error == "team 'crew' has no model (its leader needs one, or set STRATUS_MODEL)"
 
 
 @pytest.mark.parametrize(
