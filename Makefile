@@ -12,7 +12,7 @@ APP    ?= examples.demo:app
 .PHONY: help install lock run run-aws-local test fuzz lint format bench layer synth check-iac clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	@echo "==> Creating $(VENV) with $$($(PYTHON) --version)"
