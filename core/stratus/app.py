@@ -37,7 +37,8 @@ class App:
     Agents, teams and workflows without a store of their own share the app's store: `store=` if given, else
     the one `STRATUS_DB` names, else `.stratus/stratus.db`. Ids must be unique among agents, among teams and
     among workflows. `create_app(app)` (or `app.asgi()`) serves it over HTTP; on AWS each route's Lambda
-    function imports the same `App`.
+    function imports the same `App`. `cors_allowed_origins` names the browser origins that may call it (as
+    AgentOS' does; see `stratus.api._cors`).
     """
 
     def __init__(
@@ -52,8 +53,11 @@ class App:
         knowledge: Sequence[Knowledge] = (),
         teams: Sequence[Team] = (),
         workflows: Sequence[Workflow] = (),
+        cors_allowed_origins: Sequence[str] | None = None,
     ) -> None:
         self.id = id
+        self.cors_allowed_origins = list(cors_allowed_origins) if cors_allowed_origins is not None else None
+        """Browser origins that may call the API (None: `STRATUS_CORS_ORIGINS`, else local front ends)."""
         self.name = name or id
         self.description = description
         self._store = store

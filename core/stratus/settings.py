@@ -12,6 +12,7 @@ __all__ = [
     "STRATUS_API_USER",
     "STRATUS_APP",
     "STRATUS_AUTH",
+    "STRATUS_CORS_ORIGINS",
     "STRATUS_DB",
     "STRATUS_FETCH_ALLOW",
     "STRATUS_KNOWLEDGE_QUEUE_URL",
@@ -29,6 +30,11 @@ STRATUS_APP = "STRATUS_APP"
 
 STRATUS_DB = "STRATUS_DB"
 """The store's URL (e.g. `sqlite:///.stratus/stratus.db`)."""
+
+STRATUS_CORS_ORIGINS = "STRATUS_CORS_ORIGINS"
+"""Browser origins allowed to call the API, comma-separated (`https://ui.example.com,http://localhost:3000`; `*`
+for any, without credentials). Unset: local front ends on your machine, none on Lambda (the stack sets it from
+its `cors_origins` context)."""
 
 STRATUS_FETCH_ALLOW = "STRATUS_FETCH_ALLOW"
 """Internal hosts the server may fetch URLs from for a user (knowledge added by `url`), comma-separated host

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stratus import __version__
+from stratus.api._cors import cors_policy, install_cors
 from stratus.api._errors import install_error_handlers
 from stratus.api._limits import install_limit_handlers
 from stratus.api._openapi import install_openapi
@@ -221,4 +222,5 @@ def create_app(
     if authenticator is not None:
         open_paths = OPEN_PATHS if public_docs else frozenset({"/health"})
         api.add_middleware(AuthMiddleware, authenticator=authenticator, open_paths=open_paths)
+    install_cors(api, cors_policy(app.cors_allowed_origins))  # last: outside auth, for credential-less preflights
     return api
