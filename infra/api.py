@@ -80,6 +80,17 @@ class Api(Construct):
             description="stratus: agents, sessions and memories over HTTP",
             # Regional: an integration may run (and stream) up to 15 minutes only on regional endpoints.
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Browser front ends on the named origins: preflights answered by the gateway (no function runs,
+            # and no credential is asked: browsers send none with a preflight).
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=list(self._config.cors_origins),
+                allow_methods=apigw.Cors.ALL_METHODS,
+                allow_headers=["Authorization", "Content-Type", "Accept", "Cache-Control", "Last-Event-ID"],
+                allow_credentials="*" not in self._config.cors_origins,
+                max_age=Duration.minutes(10),
+            )
+            if self._config.cors_origins
+            else None,
             # Multipart run requests carry files: passed to the functions base64-encoded, byte for byte.
             binary_media_types=["multipart/form-data"],
             cloud_watch_role=True,  # execution logging needs the account's API Gateway logging role
@@ -218,12 +229,15 @@ class Api(Construct):
             ("Default4xx", apigw.ResponseType.DEFAULT_4_XX, "", "$context.error.messageString", {}),
             ("Default5xx", apigw.ResponseType.DEFAULT_5_XX, "", "$context.error.messageString", {}),
         ]
+        origins = self._config.cors_origins
+        # A browser reads a refusal only if it carries the CORS header; a static header can name one origin.
+        cors = {"Access-Control-Allow-Origin": f"'{origins[0]}'"} if len(origins) == 1 else {}
         for construct_id, response_type, status, detail, headers in responses:
             self.rest_api.add_gateway_response(
                 construct_id,
                 type=response_type,
                 status_code=status or None,
-                response_headers={"Content-Type": "'application/json'", **headers},
+                response_headers={"Content-Type": "'application/json'", **cors, **headers},
                 templates={"application/json": f'{{"detail": {detail}}}'},
             )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -159,6 +160,8 @@ class StratusConfig:
         max_concurrency: Reserved concurrency by function kind and by function name (a name wins over its
             kind); None leaves that function unbounded.
         auth_cache_seconds: How long the gateway caches an authorizer's answer (0: not at all).
+        cors_origins: Browser origins that may call the API (`STRATUS_CORS_ORIGINS`, and the gateway's
+            preflight answers); none by default.
     """
 
     app: str
@@ -174,6 +177,7 @@ class StratusConfig:
         default_factory=lambda: {kind.value: limit for kind, limit in DEFAULT_MAX_CONCURRENCY.items()}
     )
     auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS
+    cors_origins: tuple[str, ...] = ()
 
     def concurrency_of(self, spec: FunctionSpec) -> int | None:
         """The reserved concurrency of `spec`'s function: its own entry, else its kind's; None: unbounded."""
@@ -189,8 +193,9 @@ class StratusConfig:
     @classmethod
     def from_context(cls, node: Node) -> StratusConfig:
         """Read and check the context values `app`, `auth`, `code_root`, `layer_path`, `user_pool_id`,
-        `alarm_email`, `model`, `model_region`, `throttle_rate`, `throttle_burst`, `max_concurrency` and
-        `auth_cache_seconds`; relative paths are taken from `code_root` (default: the repository's root)."""
+        `alarm_email`, `model`, `model_region`, `throttle_rate`, `throttle_burst`, `max_concurrency`,
+        `auth_cache_seconds` and `cors_origins` (comma-separated); relative paths are taken from `code_root`
+        (default: the repository's root)."""
 
         def value(name: str) -> str | None:
             raw = node.try_get_context(name)
@@ -227,7 +232,17 @@ class StratusConfig:
             auth_cache_seconds=_whole(
                 value("auth_cache_seconds"), "auth_cache_seconds", DEFAULT_AUTH_CACHE_SECONDS, least=0, most=3600
             ),
+            cors_origins=_origins(value("cors_origins")),
         )
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    """`cors_origins`: comma-separated `scheme://host[:port]` origins (`*` for any)."""
+    origins = tuple(dict.fromkeys(o.strip().rstrip("/") for o in (raw or "").split(",") if o.strip()))
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise InfraConfigError(f"context cors_origins: {origin!r} is not an origin like https://ui.example.com")
+    return origins
 
 
 def _whole(raw: object, name: str, default: int, *, least: int, most: int | None = None) -> int:

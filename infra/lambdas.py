@@ -348,6 +348,8 @@ class Functions(Construct):
             )
             # Every function that loads the app describes (and, with MODEL_INVOKE, calls) the same model.
             environment[settings.STRATUS_MODEL] = model.spec
+            # The origins the gateway answers preflights for; the functions add the headers to their answers.
+            environment[settings.STRATUS_CORS_ORIGINS] = ",".join(self._config.cors_origins)
             if model.region is not None:
                 environment[MODEL_REGION_VARIABLE] = model.region
         if Access.API_KEYS_READ in spec.access:

@@ -24,6 +24,7 @@ VARIANTS: Mapping[str, Mapping[str, str]] = {
     "api_key": {},
     "cognito": {"auth": "cognito"},
     "openai": {"model": "openai:gpt-4o-mini"},
+    "cors": {"cors_origins": "https://ui.example.com,https://os.agno.com"},
 }
 """Variant name -> the context it is synthesized with (over the defaults)."""
 
