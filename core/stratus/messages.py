@@ -60,6 +60,19 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
+    @classmethod
+    def counting_cache(cls, uncached_input: int, output: int, *, cache_read: int = 0, cache_write: int = 0) -> Usage:
+        """Usage from a provider that counts cached input apart (Anthropic, Bedrock): stratus' `input_tokens`
+        is all the input, cached included, as OpenAI counts it."""
+        total_input = uncached_input + cache_read + cache_write
+        return cls(
+            input_tokens=total_input,
+            output_tokens=output,
+            total_tokens=total_input + output,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        )
+
     def add(self, other: Usage) -> None:
         """Add `other` into this usage in place."""
         self.input_tokens += other.input_tokens

@@ -440,16 +440,11 @@ def _usage(usage: AnthropicUsage | None) -> Usage:
     """Anthropic counts cached input apart; stratus' `input_tokens` is all the input, as OpenAI counts it."""
     if usage is None:
         return Usage()
-    read = usage.cache_read_input_tokens or 0
-    written = usage.cache_creation_input_tokens or 0
-    total_input = (usage.input_tokens or 0) + read + written
-    output = usage.output_tokens or 0
-    return Usage(
-        input_tokens=total_input,
-        output_tokens=output,
-        total_tokens=total_input + output,
-        cache_read_tokens=read,
-        cache_write_tokens=written,
+    return Usage.counting_cache(
+        usage.input_tokens or 0,
+        usage.output_tokens or 0,
+        cache_read=usage.cache_read_input_tokens or 0,
+        cache_write=usage.cache_creation_input_tokens or 0,
     )
 
 
@@ -461,17 +456,11 @@ def _merge_usage(start: Usage, delta: MessageDeltaUsage) -> Usage:
         delta.cache_creation_input_tokens if delta.cache_creation_input_tokens is not None else start.cache_write_tokens
     )
     if delta.input_tokens is not None:
-        total_input = delta.input_tokens + read + written
+        uncached = delta.input_tokens
     else:
-        total_input = start.input_tokens - start.cache_read_tokens - start.cache_write_tokens + read + written
+        uncached = start.input_tokens - start.cache_read_tokens - start.cache_write_tokens
     output = delta.output_tokens or start.output_tokens
-    return Usage(
-        input_tokens=total_input,
-        output_tokens=output,
-        total_tokens=total_input + output,
-        cache_read_tokens=read,
-        cache_write_tokens=written,
-    )
+    return Usage.counting_cache(uncached, output, cache_read=read, cache_write=written)
 
 
 # --- errors ----------------------------------------------------------------------------------------------

@@ -499,17 +499,12 @@ def _usage(raw: Any) -> Usage:
     if not isinstance(raw, Mapping):
         return Usage()
     usage = cast(Mapping[str, Any], raw)
-    read = int(usage.get("cacheReadInputTokens") or 0)
-    write = int(usage.get("cacheWriteInputTokens") or 0)
     # Bedrock leaves cached tokens out of inputTokens; stratus counts them in, as OpenAI does.
-    input_tokens = int(usage.get("inputTokens") or 0) + read + write
-    output_tokens = int(usage.get("outputTokens") or 0)
-    return Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=input_tokens + output_tokens,
-        cache_read_tokens=read,
-        cache_write_tokens=write,
+    return Usage.counting_cache(
+        int(usage.get("inputTokens") or 0),
+        int(usage.get("outputTokens") or 0),
+        cache_read=int(usage.get("cacheReadInputTokens") or 0),
+        cache_write=int(usage.get("cacheWriteInputTokens") or 0),
     )
 
 
