@@ -104,6 +104,27 @@ class QueueSpec:
 
 
 _READ_WRITE: Final = frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.BUCKET_READ, Access.BUCKET_WRITE})
+_RUNS_AGENTS: Final = frozenset(
+    {Access.MODEL_INVOKE, Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.EMBEDDINGS_INVOKE}
+)
+"""What running an agent takes: its model, and searching its knowledge (embed the query, read the collection)."""
+_INDEXES: Final = frozenset({Access.EMBEDDINGS_INVOKE, Access.COLLECTION_READ, Access.COLLECTION_WRITE})
+"""What indexing text takes: embed it, then read and write the collection."""
+
+
+def _runs(name: str, router: str) -> FunctionSpec:
+    """The streamed function that runs one kind of component (agents, teams or workflows): they all run
+    models, tools, knowledge and learning alike, so they get the same grants and limits."""
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.STREAM,
+        routers=(router,),
+        paths=(f"/{router}", f"/{router}/{{proxy+}}"),
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.RUN_QUEUE_SEND, Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
+        timeout_seconds=900,
+        memory_mb=1769,  # one full vCPU
+    )
+
 
 FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
@@ -121,60 +142,9 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         access=frozenset({Access.API_KEYS_READ}),
         memory_mb=512,
     ),
-    FunctionSpec(
-        name="agent_runs",
-        kind=FunctionKind.STREAM,
-        routers=("agents",),
-        paths=("/agents", "/agents/{proxy+}"),
-        access=_READ_WRITE
-        | {
-            Access.RUN_QUEUE_SEND,
-            Access.LEARNING_QUEUE_SEND,
-            Access.API_KEYS_READ,
-            Access.MODEL_INVOKE,
-            Access.MODEL_SECRETS_READ,
-            Access.COLLECTION_READ,
-            Access.EMBEDDINGS_INVOKE,
-        },
-        timeout_seconds=900,
-        memory_mb=1769,  # one full vCPU
-    ),
-    FunctionSpec(
-        name="team_runs",
-        kind=FunctionKind.STREAM,
-        routers=("teams",),
-        paths=("/teams", "/teams/{proxy+}"),
-        access=_READ_WRITE
-        | {
-            Access.RUN_QUEUE_SEND,
-            Access.LEARNING_QUEUE_SEND,
-            Access.API_KEYS_READ,
-            Access.MODEL_INVOKE,
-            Access.MODEL_SECRETS_READ,
-            Access.COLLECTION_READ,
-            Access.EMBEDDINGS_INVOKE,
-        },
-        timeout_seconds=900,
-        memory_mb=1769,
-    ),
-    FunctionSpec(
-        name="workflow_runs",
-        kind=FunctionKind.STREAM,
-        routers=("workflows",),
-        paths=("/workflows", "/workflows/{proxy+}"),
-        access=_READ_WRITE
-        | {
-            Access.RUN_QUEUE_SEND,
-            Access.LEARNING_QUEUE_SEND,
-            Access.API_KEYS_READ,
-            Access.MODEL_INVOKE,
-            Access.MODEL_SECRETS_READ,
-            Access.COLLECTION_READ,
-            Access.EMBEDDINGS_INVOKE,
-        },
-        timeout_seconds=900,
-        memory_mb=1769,
-    ),
+    _runs("agent_runs", "agents"),
+    _runs("team_runs", "teams"),
+    _runs("workflow_runs", "workflows"),
     FunctionSpec(
         name="sessions",
         kind=FunctionKind.API,
@@ -195,45 +165,21 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
             "/learnings/{proxy+}",
         ),
         # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed.
-        access=frozenset(
-            {
-                Access.TABLE_READ,
-                Access.TABLE_WRITE,
-                Access.API_KEYS_READ,
-                Access.COLLECTION_READ,
-                Access.COLLECTION_WRITE,
-                Access.EMBEDDINGS_INVOKE,
-            }
-        ),
+        access=_INDEXES | {Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ},
     ),
     FunctionSpec(
         name="knowledge",
         kind=FunctionKind.API,
         routers=("knowledge",),
         paths=("/knowledge", "/knowledge/{proxy+}"),
-        access=_READ_WRITE
-        | {
-            Access.KNOWLEDGE_QUEUE_SEND,
-            Access.API_KEYS_READ,
-            Access.MODEL_SECRETS_READ,
-            Access.COLLECTION_READ,
-            Access.COLLECTION_WRITE,
-            Access.EMBEDDINGS_INVOKE,
-        },
+        access=_READ_WRITE | _INDEXES | {Access.KNOWLEDGE_QUEUE_SEND, Access.API_KEYS_READ, Access.MODEL_SECRETS_READ},
     ),
     FunctionSpec(
         name="run_worker",
         kind=FunctionKind.QUEUE,
         queue="runs",
-        access=_READ_WRITE
-        | {
-            Access.RUN_QUEUE_SEND,  # a workflow out of time goes on in a new invocation (stratus.background)
-            Access.LEARNING_QUEUE_SEND,
-            Access.MODEL_INVOKE,
-            Access.MODEL_SECRETS_READ,
-            Access.COLLECTION_READ,
-            Access.EMBEDDINGS_INVOKE,
-        },
+        # RUN_QUEUE_SEND: a workflow out of time goes on in a new invocation (stratus.background).
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.RUN_QUEUE_SEND, Access.LEARNING_QUEUE_SEND},
         timeout_seconds=900,
         memory_mb=1769,
     ),
@@ -242,14 +188,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         kind=FunctionKind.QUEUE,
         queue="learning",
         # The extraction model is the agent's own (or the machine's): the deployment's model by default.
-        access=_READ_WRITE
-        | {
-            Access.MODEL_INVOKE,
-            Access.MODEL_SECRETS_READ,
-            Access.COLLECTION_READ,
-            Access.COLLECTION_WRITE,
-            Access.EMBEDDINGS_INVOKE,
-        },
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.COLLECTION_WRITE},
         timeout_seconds=300,
         memory_mb=1769,
     ),
@@ -257,8 +196,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         name="knowledge_worker",
         kind=FunctionKind.QUEUE,
         queue="knowledge",
-        access=_READ_WRITE
-        | {Access.MODEL_SECRETS_READ, Access.COLLECTION_READ, Access.COLLECTION_WRITE, Access.EMBEDDINGS_INVOKE},
+        access=_READ_WRITE | _INDEXES | {Access.MODEL_SECRETS_READ},
         timeout_seconds=900,
         memory_mb=1769,
     ),
