@@ -571,3 +571,82 @@ async def test_a_dynamodb_listing_skips_an_item_it_cannot_read(dynamo_store: Dyn
     for query in (SessionQuery(), SessionQuery(user_id="alice")):
         sessions, _ = await dynamo_store.list_sessions(query)
         assert [s.session_id for s in sessions] == ["good"]
+
+
+# --- claims: exactly-once effects for queue work ---------------------------------------------------------------
+
+
+def _twin(store: Store) -> Store:
+    """A second client of the same database: another worker, its own connection."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store.path)
+    assert isinstance(store, DynamoStore)
+    return DynamoStore(store.table, region=store.region, bucket=store.bucket)
+
+
+class TestClaims:
+    async def test_one_of_many_concurrent_claims_wins_across_connections(self, store: Store) -> None:
+        from stratus.storage.base import ClaimStatus
+
+        other = _twin(store)
+        try:
+            claims = await asyncio.gather(
+                *(s.claim("run:r1", lease_seconds=60) for s in [store, other] * 5),
+            )
+        finally:
+            await other.close()
+
+        winners = [c for c in claims if c.acquired]
+        assert len(winners) == 1
+        assert {c.status for c in claims} == {ClaimStatus.IN_PROGRESS}
+        assert {c.token for c in claims} == {winners[0].token}  # the losers see who holds it
+
+    async def test_a_completed_claim_makes_every_later_claim_a_no_op(self, store: Store) -> None:
+        from stratus.storage.base import ClaimStatus
+
+        claim = await store.claim("run:r1", lease_seconds=60)
+        assert await store.complete_claim(claim)
+
+        again = await store.claim("run:r1", lease_seconds=60)
+        assert (again.acquired, again.status) == (False, ClaimStatus.COMPLETED)
+        assert not await store.release_claim(claim)  # done is done
+        assert (await store.claim("run:r1", lease_seconds=60)).status is ClaimStatus.COMPLETED
+
+    async def test_a_released_claim_is_acquired_by_the_next_delivery(self, store: Store) -> None:
+        first = await store.claim("run:r1", lease_seconds=60)
+        assert not (await store.claim("run:r1", lease_seconds=60)).acquired
+
+        assert await store.release_claim(first)
+
+        retry = await store.claim("run:r1", lease_seconds=60)
+        assert retry.acquired
+        assert retry.token != first.token
+
+    async def test_a_lapsed_lease_is_taken_over_and_its_old_holder_can_no_longer_end_it(self, store: Store) -> None:
+        dead = await store.claim("run:r1", lease_seconds=0.2)
+        await asyncio.sleep(0.3)  # its worker died: no complete, no release
+
+        takeover = await store.claim("run:r1", lease_seconds=60)
+
+        assert takeover.acquired
+        assert not await store.release_claim(dead)
+        assert not (await store.claim("run:r1", lease_seconds=60)).acquired  # the new holder still has it
+        assert await store.complete_claim(takeover)
+
+    async def test_claims_on_different_work_are_independent(self, store: Store) -> None:
+        first = await store.claim("run:r1", lease_seconds=60)
+        await store.complete_claim(first)
+
+        assert (await store.claim("run:r2", lease_seconds=60)).acquired
+        assert (await store.claim("learn:assistant:r1", lease_seconds=60)).acquired
+
+    async def test_a_completed_claim_is_forgotten_after_it_is_kept(self, store: Store) -> None:
+        claim = await store.claim("run:r1", lease_seconds=60)
+        await store.complete_claim(claim, keep_seconds=0)
+        await asyncio.sleep(1.1)  # expiry is in whole epoch seconds, as DynamoDB's TTL
+
+        assert (await store.claim("run:r1", lease_seconds=60)).acquired
+
+    async def test_a_lease_must_be_positive(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="lease"):
+            await store.claim("run:r1", lease_seconds=0)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, Final
 
 from stratus.exceptions import StoreError
@@ -31,7 +33,18 @@ from stratus.storage.records import (
     UserMemoryStats,
 )
 
-__all__ = ["UNSET", "ConflictError", "Store", "VersionConflictError", "merge_state", "visible"]
+__all__ = [
+    "CLAIM_KEEP_SECONDS",
+    "UNSET",
+    "Claim",
+    "ClaimHeldError",
+    "ClaimStatus",
+    "ConflictError",
+    "Store",
+    "VersionConflictError",
+    "merge_state",
+    "visible",
+]
 
 MAX_WRITE_ATTEMPTS: Final = 60
 """How many times a write that lost an optimistic-locking race is re-read, merged and retried."""
@@ -52,6 +65,34 @@ class ConflictError(StoreError):
 
 class VersionConflictError(StoreError):
     """Someone else changed the session since it was read (optimistic locking); re-read and retry."""
+
+
+class ClaimHeldError(StoreError):
+    """Another worker holds a live claim on this work: let the queue deliver it again later (by then it is
+    done, and the delivery is a no-op, or its holder died and the lease has lapsed)."""
+
+
+class ClaimStatus(StrEnum):
+    IN_PROGRESS = "INPROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+CLAIM_KEEP_SECONDS: Final = 15 * 24 * 3600
+"""How long a claim is kept: longer than SQS keeps a message (14 days), so no delivery outlives it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim on one piece of queue work (see `Store.claim`): its state, and whether this caller holds it."""
+
+    key: str
+    status: ClaimStatus
+    token: str
+    """Whoever holds it; `complete_claim` and `release_claim` act only while this token still does."""
+    lease_until: float
+    """Epoch seconds: while IN_PROGRESS, nobody may take the work over before then."""
+    acquired: bool
+    """True when this caller holds the claim: do the work, then complete or release it."""
 
 
 def merge_state(current: dict[str, Any], base: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
@@ -335,6 +376,51 @@ class Store(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional for backends that hold nothing
         """Release connections."""
+
+    # --- claims: exactly-once effects for queue work ----------------------------------------------------
+    # A queue delivers at least once, and may hand one message to two workers at once. The work's id is
+    # claimed in one conditional write before any effect: IN_PROGRESS under a lease, then COMPLETED (a later
+    # delivery is a no-op) or released on failure (the queue's retry runs it). A holder that dies without
+    # either loses the claim when its lease lapses, so a redelivery takes the work over.
+
+    async def claim(self, key: str, *, lease_seconds: float, keep_seconds: int = CLAIM_KEEP_SECONDS) -> Claim:
+        """Claim the work named `key`. It is this caller's (`acquired`, IN_PROGRESS for `lease_seconds`) if
+        nobody claimed it, or its holder's lease has lapsed. Otherwise the stored claim comes back as it is:
+        IN_PROGRESS under another holder's lease (raise `ClaimHeldError` to retry later), or COMPLETED (a
+        duplicate delivery: do nothing). Keep `lease_seconds` longer than the worker can live: after it the
+        work may be taken over while still running."""
+        if not lease_seconds > 0:
+            raise ValueError("a claim's lease must be a positive number of seconds")
+        now = time.time()
+        return await self._claim(
+            key,
+            token=uuid.uuid4().hex,
+            now=now,
+            lease_until=now + lease_seconds,
+            expires_at=int(now + max(lease_seconds, keep_seconds)) + 1,
+        )
+
+    async def complete_claim(self, claim: Claim, *, keep_seconds: int = CLAIM_KEEP_SECONDS) -> bool:
+        """Mark the work done: claims of it for `keep_seconds` find it COMPLETED. False (nothing changed) if
+        `claim` is no longer this caller's: its lease lapsed and another worker took the work over."""
+        return await self._end_claim(claim.key, token=claim.token, expires_at=int(time.time() + keep_seconds) + 1)
+
+    async def release_claim(self, claim: Claim) -> bool:
+        """Give the work up (it failed here): the next claim of it is acquired. False if `claim` is no longer
+        this caller's."""
+        return await self._end_claim(claim.key, token=claim.token, expires_at=None)
+
+    @abstractmethod
+    async def _claim(self, key: str, *, token: str, now: float, lease_until: float, expires_at: int) -> Claim:
+        """In one atomic write, store an IN_PROGRESS claim of `token` on `key` (lease until `lease_until`,
+        kept until `expires_at`) if none is stored, the stored one's `expires_at` has passed, or it is
+        IN_PROGRESS with its lease over before `now`; return it, acquired. Otherwise return the stored claim,
+        not acquired."""
+
+    @abstractmethod
+    async def _end_claim(self, key: str, *, token: str, expires_at: int | None) -> bool:
+        """If `token` holds the claim on `key`: mark it COMPLETED, kept until `expires_at`; or, when
+        `expires_at` is None, delete it if still IN_PROGRESS (released). False when it is not `token`'s."""
 
 
 async def _backoff(attempt: int) -> None:

@@ -36,7 +36,7 @@ from stratus.storage._codec import (
     session_from_dict,
     session_to_dict,
 )
-from stratus.storage.base import Store, VersionConflictError, visible
+from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
@@ -694,6 +694,86 @@ class DynamoStore(Store):
             **(extra or {}),
         }
         self.client.put_item(TableName=self.table, Item=_to_item(item))
+
+    # --- claims (exactly-once queue work, see `Store.claim`) --------------------------------------------
+
+    async def _claim(self, key: str, *, token: str, now: float, lease_until: float, expires_at: int) -> Claim:
+        pk, sk = keys.claim_key(key)
+        mine = {
+            keys.PK: pk,
+            keys.SK: sk,
+            "status": ClaimStatus.IN_PROGRESS.value,
+            "token": token,
+            "lease_until": lease_until,
+            keys.TTL_ATTRIBUTE: expires_at,
+        }
+
+        def claim() -> Claim:
+            client = self.client
+            for _ in range(3):
+                try:
+                    # One conditional write: no claim, an expired one (TTL deletes late), or a lapsed lease.
+                    client.put_item(
+                        TableName=self.table,
+                        Item=_to_item(mine),
+                        ConditionExpression="attribute_not_exists(#pk) OR #exp <= :now OR "
+                        "(#status = :held AND #lease < :now)",
+                        ExpressionAttributeNames={
+                            "#pk": keys.PK,
+                            "#exp": keys.TTL_ATTRIBUTE,
+                            "#status": "status",
+                            "#lease": "lease_until",
+                        },
+                        ExpressionAttributeValues={":now": _value(now), ":held": _value(ClaimStatus.IN_PROGRESS.value)},
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+                except client.exceptions.ConditionalCheckFailedException as exc:
+                    old: Any = cast(Any, exc.response).get("Item")
+                    held = _from_item(old) if old else self._get(pk, sk)
+                    if held is None:  # released between the two calls: try again
+                        continue
+                    status, holder = ClaimStatus(held["status"]), str(held["token"])
+                    return Claim(key, status, holder, float(held["lease_until"]), acquired=False)
+                return Claim(key, ClaimStatus.IN_PROGRESS, token, lease_until, acquired=True)
+            raise StoreError(f"claim {key!r}: it kept changing under three attempts to claim it")
+
+        return await self._call(claim)
+
+    async def _end_claim(self, key: str, *, token: str, expires_at: int | None) -> bool:
+        names = {"#token": "token", "#status": "status"}
+
+        def end() -> bool:
+            client = self.client
+            try:
+                if expires_at is None:
+                    client.delete_item(
+                        TableName=self.table,
+                        Key=_key(*keys.claim_key(key)),
+                        ConditionExpression="#token = :token AND #status = :held",
+                        ExpressionAttributeNames=names,
+                        ExpressionAttributeValues={
+                            ":token": _value(token),
+                            ":held": _value(ClaimStatus.IN_PROGRESS.value),
+                        },
+                    )
+                else:
+                    client.update_item(
+                        TableName=self.table,
+                        Key=_key(*keys.claim_key(key)),
+                        UpdateExpression="SET #status = :done, #exp = :exp",
+                        ConditionExpression="#token = :token",
+                        ExpressionAttributeNames={**names, "#exp": keys.TTL_ATTRIBUTE},
+                        ExpressionAttributeValues={
+                            ":token": _value(token),
+                            ":done": _value(ClaimStatus.COMPLETED.value),
+                            ":exp": _value(expires_at),
+                        },
+                    )
+            except client.exceptions.ConditionalCheckFailedException:
+                return False
+            return True
+
+        return await self._call(end)
 
 
 # --- attribute values --------------------------------------------------------------------------------------

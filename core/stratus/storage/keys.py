@@ -10,11 +10,13 @@ One table holds every kind of item (single-table design):
 | memory   | USER#<user>|ANON                    | MEMORY#<id>      | MEMORY#<id>       | MEMORY                  |
 | learning | USER#<user> or AGENT#<agent>|GLOBAL  | LEARNING#<id>    | LEARNING#<id>     | LEARNING                |
 | content  | KNOWLEDGE#<knowledge id>            | CONTENT#<id>     | CONTENT#<id>      | CONTENT                 |
+| claim    | CLAIM#<work id>                     | CLAIM            |                   |                         |
 
 The GSI lists a user's sessions newest first, and finds a run, memory, learning or content record by its id
-alone. Run ids are time-ordered (UUIDv7), so `RUN#<run_id>` sort keys keep a session's runs in order and the
-last N runs are one query. `expires_at` is the TTL attribute (epoch seconds); reads also drop expired items,
-because DynamoDB deletes them only eventually.
+alone; a claim (queue work's exactly-once guard, `Store.claim`) is in no index. Run ids are time-ordered
+(UUIDv7), so `RUN#<run_id>` sort keys keep a session's runs in order and the last N runs are one query.
+`expires_at` is the TTL attribute (epoch seconds); reads also drop expired items, because DynamoDB deletes them
+only eventually.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SK",
     "TTL_ATTRIBUTE",
+    "claim_key",
     "content_key",
     "learning_partition",
     "memory_key",
@@ -111,3 +114,7 @@ def learning_partition(user_id: str | None, agent_id: str | None) -> str:
 
 def content_key(knowledge_id: str, content_id: str) -> tuple[str, str]:
     return f"KNOWLEDGE#{knowledge_id}", f"CONTENT#{content_id}"
+
+
+def claim_key(work_id: str) -> tuple[str, str]:
+    return f"CLAIM#{work_id}", "CLAIM"

@@ -28,7 +28,7 @@ from stratus.storage._codec import (
     session_from_dict,
     session_to_dict,
 )
-from stratus.storage.base import Store, VersionConflictError, visible
+from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
@@ -548,3 +548,55 @@ class SqliteStore(Store):
     @staticmethod
     def _delete(conn: sqlite3.Connection, table: str, key: str, value: str) -> bool:
         return conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (value,)).rowcount > 0
+
+    # --- claims (exactly-once queue work, see `Store.claim`) --------------------------------------------
+
+    _CLAIMS_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS claims (
+        claim_key   TEXT PRIMARY KEY,
+        status      TEXT NOT NULL,
+        token       TEXT NOT NULL,
+        lease_until REAL NOT NULL,
+        expires_at  INTEGER NOT NULL
+    )"""
+    _claims_ready: sqlite3.Connection | None = None  # the connection the claims table is known to exist on
+
+    def _claims_table(self, conn: sqlite3.Connection) -> None:
+        if self._claims_ready is not conn:
+            conn.execute(self._CLAIMS_SCHEMA)
+            self._claims_ready = conn
+
+    async def _claim(self, key: str, *, token: str, now: float, lease_until: float, expires_at: int) -> Claim:
+        def claim(conn: sqlite3.Connection) -> Claim:
+            self._claims_table(conn)
+            # One statement: insert, or take over a claim that expired or whose holder's lease is over.
+            taken = conn.execute(
+                "INSERT INTO claims (claim_key, status, token, lease_until, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (claim_key) DO UPDATE SET status = excluded.status, token = excluded.token, "
+                "lease_until = excluded.lease_until, expires_at = excluded.expires_at "
+                "WHERE claims.expires_at <= ? OR (claims.status = ? AND claims.lease_until < ?) RETURNING token",
+                (key, ClaimStatus.IN_PROGRESS, token, lease_until, expires_at, now, ClaimStatus.IN_PROGRESS, now),
+            ).fetchall()
+            if taken:
+                return Claim(key, ClaimStatus.IN_PROGRESS, token, lease_until, acquired=True)
+            row = conn.execute("SELECT status, token, lease_until FROM claims WHERE claim_key = ?", (key,)).fetchone()
+            return Claim(key, ClaimStatus(row["status"]), row["token"], row["lease_until"], acquired=False)
+
+        return await self._transaction(claim)
+
+    async def _end_claim(self, key: str, *, token: str, expires_at: int | None) -> bool:
+        def end(conn: sqlite3.Connection) -> bool:
+            self._claims_table(conn)
+            if expires_at is None:
+                released = conn.execute(
+                    "DELETE FROM claims WHERE claim_key = ? AND token = ? AND status = ?",
+                    (key, token, ClaimStatus.IN_PROGRESS),
+                )
+                return released.rowcount > 0
+            completed = conn.execute(
+                "UPDATE claims SET status = ?, expires_at = ? WHERE claim_key = ? AND token = ?",
+                (ClaimStatus.COMPLETED, expires_at, key, token),
+            )
+            return completed.rowcount > 0
+
+        return await self._call(end)
