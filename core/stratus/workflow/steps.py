@@ -39,7 +39,7 @@ from stratus.component_events import (
     StepStarted,
 )
 from stratus.exceptions import ConfigError
-from stratus.run import RunStatus
+from stratus.run import RunEvent, RunStatus
 from stratus.team import Team
 from stratus.workflow.types import StepInput, StepOutput, content_type_of, json_content
 
@@ -99,8 +99,12 @@ class WorkflowStep(ABC):
             out["skip_on_failure"] = True
         return {k: v for k, v in out.items() if v is not None}
 
+    def _fields(self, ctx: StepContext, index: StepIndex, **extra: Any) -> dict[str, Any]:
+        """The fields of this step's events."""
+        return {**ctx.base, "step_name": self.name, "step_index": index, **extra}
+
     def _failed(self, ctx: StepContext, index: StepIndex, error: str) -> StepOutput:
-        ctx.emit(StepError(**ctx.base, step_name=self.name, step_index=index, error=error))
+        ctx.emit(StepError(**self._fields(ctx, index), error=error))
         return StepOutput(step_name=self.name, step_type=self.step_type, success=False, error=error)
 
 
@@ -212,7 +216,7 @@ class Step(WorkflowStep):
         return self._describe(**extra)
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
-        ctx.emit(StepStarted(**ctx.base, step_name=self.name, step_index=index))
+        ctx.emit(StepStarted(**self._fields(ctx, index)))
         attempt = 0
         while True:
             output = await self._attempt(ctx, step_input)
@@ -223,16 +227,14 @@ class Step(WorkflowStep):
         if output.success:
             ctx.emit(
                 StepCompleted(
-                    **ctx.base,
-                    step_name=self.name,
-                    step_index=index,
+                    **self._fields(ctx, index),
                     content=json_content(output.content),
                     content_type=content_type_of(output.content),
                     step_response=output.to_dict(),
                 )
             )
         else:
-            ctx.emit(StepError(**ctx.base, step_name=self.name, step_index=index, error=output.error))
+            ctx.emit(StepError(**self._fields(ctx, index), error=output.error))
         return output
 
     async def _attempt(self, ctx: StepContext, step_input: StepInput) -> StepOutput:
@@ -321,7 +323,51 @@ def _container_output(step: WorkflowStep, result: SequenceResult) -> StepOutput:
     )
 
 
-class Steps(WorkflowStep):
+def _held(step: WorkflowStep, steps: Sequence[StepLike], what: str = "steps") -> list[WorkflowStep]:
+    """What a step that holds steps holds, as steps; holding none is a mistake."""
+    if not steps:
+        raise ConfigError(f"{step.step_type} {step.name!r} has no {what}")
+    return [as_step(s) for s in steps]
+
+
+async def _run_between(
+    step: WorkflowStep,
+    events: tuple[Callable[..., RunEvent], Callable[..., RunEvent]],
+    fields: dict[str, Any],
+    ctx: StepContext,
+    steps: Sequence[WorkflowStep],
+    step_input: StepInput,
+    index: StepIndex,
+    **completed: Any,
+) -> StepOutput:
+    """`steps` run in order between `step`'s started and completed events (the latter with their results and
+    `completed`); the output is `step`'s."""
+    started, done = events
+    ctx.emit(started(**fields))
+    result = await run_sequence(ctx, steps, step_input, index)
+    results = [o.to_dict() for o in result.outputs]
+    ctx.emit(done(**fields, **completed, executed_steps=len(result.outputs), step_results=results))
+    return _container_output(step, result)
+
+
+class _Group(WorkflowStep):
+    """Base of the steps that hold `steps`: named, described and skippable like any step."""
+
+    def __init__(self, steps: Sequence[StepLike], *, name: str, description: str | None, skip_on_failure: bool) -> None:
+        self.name = name
+        self.description = description
+        self.skip_on_failure = skip_on_failure
+        self.steps = _held(self, steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._describe(steps=[s.to_dict() for s in self.steps], **self._details())
+
+    def _details(self) -> dict[str, Any]:
+        """What `to_dict` says beyond the steps."""
+        return {}
+
+
+class Steps(_Group):
     """Steps run in order, as one step (to reuse a group, or to give it a name in a Condition or a Loop)."""
 
     step_type = "Steps"
@@ -333,34 +379,15 @@ class Steps(WorkflowStep):
         description: str | None = None,
         skip_on_failure: bool = False,
     ) -> None:
-        if not steps:
-            raise ConfigError(f"Steps {name!r} has no steps")
-        self.steps = [as_step(s) for s in steps]
-        self.name = name
-        self.description = description
-        self.skip_on_failure = skip_on_failure
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._describe(steps=[s.to_dict() for s in self.steps])
+        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
-        common: dict[str, Any] = {
-            **ctx.base,
-            "step_name": self.name,
-            "step_index": index,
-            "steps_count": len(self.steps),
-        }
-        ctx.emit(StepsExecutionStarted(**common))
-        result = await run_sequence(ctx, self.steps, step_input, index)
-        ctx.emit(
-            StepsExecutionCompleted(
-                **common, executed_steps=len(result.outputs), step_results=[o.to_dict() for o in result.outputs]
-            )
-        )
-        return _container_output(self, result)
+        events = (StepsExecutionStarted, StepsExecutionCompleted)
+        fields = self._fields(ctx, index, steps_count=len(self.steps))
+        return await _run_between(self, events, fields, ctx, self.steps, step_input, index)
 
 
-class Parallel(WorkflowStep):
+class Parallel(_Group):
     """Steps run at once, each with the same input. The content passed on joins the branches' contents under
     their names (`=== name ===`); each branch's output is also there by its name for later steps. A branch
     that fails does not stop the others; the Parallel fails once all have ended, unless the failed branches
@@ -375,23 +402,10 @@ class Parallel(WorkflowStep):
         description: str | None = None,
         skip_on_failure: bool = False,
     ) -> None:
-        if not steps:
-            raise ConfigError(f"Parallel {name!r} has no steps")
-        self.steps = [as_step(s) for s in steps]
-        self.name = name
-        self.description = description
-        self.skip_on_failure = skip_on_failure
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._describe(steps=[s.to_dict() for s in self.steps])
+        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
-        common: dict[str, Any] = {
-            **ctx.base,
-            "step_name": self.name,
-            "step_index": index,
-            "parallel_step_count": len(self.steps),
-        }
+        common = self._fields(ctx, index, parallel_step_count=len(self.steps))
         ctx.emit(ParallelExecutionStarted(**common))
         outputs = list(
             await asyncio.gather(
@@ -415,7 +429,7 @@ class Parallel(WorkflowStep):
 Evaluator: TypeAlias = bool | Callable[[StepInput], Any]
 
 
-class Condition(WorkflowStep):
+class Condition(_Group):
     """`steps` if `evaluator` holds for the step's input, else `else_steps` (if any). The evaluator is a bool
     or a function (sync or async) of the `StepInput`. With nothing to run, the content passes through."""
 
@@ -431,20 +445,12 @@ class Condition(WorkflowStep):
         description: str | None = None,
         skip_on_failure: bool = False,
     ) -> None:
-        if not steps:
-            raise ConfigError(f"Condition {name!r} has no steps")
+        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
         self.evaluator = evaluator
-        self.steps = [as_step(s) for s in steps]
         self.else_steps = [as_step(s) for s in else_steps]
-        self.name = name
-        self.description = description
-        self.skip_on_failure = skip_on_failure
 
-    def to_dict(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"steps": [s.to_dict() for s in self.steps]}
-        if self.else_steps:
-            extra["else_steps"] = [s.to_dict() for s in self.else_steps]
-        return self._describe(**extra)
+    def _details(self) -> dict[str, Any]:
+        return {"else_steps": [s.to_dict() for s in self.else_steps]} if self.else_steps else {}
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
         evaluator = self.evaluator
@@ -454,26 +460,17 @@ class Condition(WorkflowStep):
             raise
         except Exception as exc:
             return self._failed(ctx, index, f"the condition raised {_error(exc)}")
-        common: dict[str, Any] = {**ctx.base, "step_name": self.name, "step_index": index, "condition_result": holds}
-        ctx.emit(ConditionExecutionStarted(**common))
+        events = (ConditionExecutionStarted, ConditionExecutionCompleted)
+        fields = self._fields(ctx, index, condition_result=holds)
         chosen = self.steps if holds else self.else_steps
         branch = "if" if holds else "else" if self.else_steps else None
-        result = await run_sequence(ctx, chosen, step_input, index)
-        ctx.emit(
-            ConditionExecutionCompleted(
-                **common,
-                executed_steps=len(result.outputs),
-                branch=branch,
-                step_results=[o.to_dict() for o in result.outputs],
-            )
-        )
-        return _container_output(self, result)
+        return await _run_between(self, events, fields, ctx, chosen, step_input, index, branch=branch)
 
 
 EndCondition: TypeAlias = Callable[[list[StepOutput]], Any]
 
 
-class Loop(WorkflowStep):
+class Loop(_Group):
     """Steps run again and again, each round getting the previous round's content, until `end_condition`
     (a function, sync or async, of the round's outputs) holds or `max_iterations` rounds have run."""
 
@@ -489,27 +486,17 @@ class Loop(WorkflowStep):
         description: str | None = None,
         skip_on_failure: bool = False,
     ) -> None:
-        if not steps:
-            raise ConfigError(f"Loop {name!r} has no steps")
+        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
         if max_iterations < 1:
             raise ConfigError(f"Loop {name!r}: max_iterations must be at least 1")
-        self.steps = [as_step(s) for s in steps]
         self.end_condition = end_condition
         self.max_iterations = max_iterations
-        self.name = name
-        self.description = description
-        self.skip_on_failure = skip_on_failure
 
-    def to_dict(self) -> dict[str, Any]:
-        return self._describe(steps=[s.to_dict() for s in self.steps], max_iterations=self.max_iterations)
+    def _details(self) -> dict[str, Any]:
+        return {"max_iterations": self.max_iterations}
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
-        common: dict[str, Any] = {
-            **ctx.base,
-            "step_name": self.name,
-            "step_index": index,
-            "max_iterations": self.max_iterations,
-        }
+        common = self._fields(ctx, index, max_iterations=self.max_iterations)
         ctx.emit(LoopExecutionStarted(**common))
         rounds: list[list[StepOutput]] = []
         current = step_input
@@ -551,7 +538,7 @@ class Loop(WorkflowStep):
         output = _container_output(self, result)
         output.steps = [o for outputs in rounds for o in outputs]
         if error is not None:
-            ctx.emit(StepError(**ctx.base, step_name=self.name, step_index=index, error=error))
+            ctx.emit(StepError(**self._fields(ctx, index), error=error))
             output.success, output.error = False, error
         return output
 
@@ -574,13 +561,11 @@ class Router(WorkflowStep):
         description: str | None = None,
         skip_on_failure: bool = False,
     ) -> None:
-        if not choices:
-            raise ConfigError(f"Router {name!r} has no choices")
-        self.selector = selector
-        self.choices = [as_step(s) for s in choices]
         self.name = name
         self.description = description
         self.skip_on_failure = skip_on_failure
+        self.selector = selector
+        self.choices = _held(self, choices, "choices")
 
     def to_dict(self) -> dict[str, Any]:
         return self._describe(steps=[s.to_dict() for s in self.choices])
@@ -609,17 +594,6 @@ class Router(WorkflowStep):
             raise
         except Exception as exc:
             return self._failed(ctx, index, f"the router's selector failed: {_error(exc)}")
-        common: dict[str, Any] = {
-            **ctx.base,
-            "step_name": self.name,
-            "step_index": index,
-            "selected_steps": [s.name for s in steps],
-        }
-        ctx.emit(RouterExecutionStarted(**common))
-        result = await run_sequence(ctx, steps, step_input, index)
-        ctx.emit(
-            RouterExecutionCompleted(
-                **common, executed_steps=len(result.outputs), step_results=[o.to_dict() for o in result.outputs]
-            )
-        )
-        return _container_output(self, result)
+        events = (RouterExecutionStarted, RouterExecutionCompleted)
+        fields = self._fields(ctx, index, selected_steps=[s.name for s in steps])
+        return await _run_between(self, events, fields, ctx, steps, step_input, index)
