@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stratus.agent import Agent
 from stratus.exceptions import ConfigError, NotFoundError
@@ -27,8 +27,23 @@ __all__ = ["App", "RunHook", "load_app"]
 
 logger = logging.getLogger("stratus.app")
 
+T = TypeVar("T")
+
 RunHook = Callable[["RunOutput"], None]
 """Called with every run that ends in this deployment (metrics, audit); it must not raise or block."""
+
+
+def _by_id(argument: str, items: Sequence[T], kind: type[T], id_of: Callable[[T], str]) -> dict[str, T]:
+    """The items of `App(<argument>=...)` by id; refuses an item that is not a `kind`, and two with one id."""
+    found: dict[str, T] = {}
+    for item in items:
+        if not isinstance(item, kind):
+            raise ConfigError(f"App({argument}=...) takes {kind.__name__} objects, got {type(item).__name__}")
+        key = id_of(item)
+        if key in found:
+            raise ConfigError(f"two {argument} share the id {key!r}")
+        found[key] = item
+    return found
 
 
 class App:
@@ -64,13 +79,7 @@ class App:
         self.run_queue = run_queue
         """Where background runs go; None runs them as tasks of the serving process."""
         self.run_hooks: list[RunHook] = []
-        self.agents: dict[str, Agent] = {}
-        for agent in agents:
-            if not isinstance(agent, Agent):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise ConfigError(f"App(agents=...) takes Agent objects, got {type(agent).__name__}")
-            if agent.agent_id in self.agents:
-                raise ConfigError(f"two agents share the id {agent.agent_id!r}")
-            self.agents[agent.agent_id] = agent
+        self.agents: dict[str, Agent] = _by_id("agents", agents, Agent, lambda a: a.agent_id)
         self.teams: dict[str, Team] = {}
         self.workflows: dict[str, Workflow] = {}
         if teams or workflows:
@@ -91,18 +100,8 @@ class App:
         from stratus.team import Team
         from stratus.workflow import Workflow
 
-        for team in teams:
-            if not isinstance(team, Team):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise ConfigError(f"App(teams=...) takes Team objects, got {type(team).__name__}")
-            if team.team_id in self.teams:
-                raise ConfigError(f"two teams share the id {team.team_id!r}")
-            self.teams[team.team_id] = team
-        for workflow in workflows:
-            if not isinstance(workflow, Workflow):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise ConfigError(f"App(workflows=...) takes Workflow objects, got {type(workflow).__name__}")
-            if workflow.workflow_id in self.workflows:
-                raise ConfigError(f"two workflows share the id {workflow.workflow_id!r}")
-            self.workflows[workflow.workflow_id] = workflow
+        self.teams = _by_id("teams", teams, Team, lambda t: t.team_id)
+        self.workflows = _by_id("workflows", workflows, Workflow, lambda w: w.workflow_id)
 
     def all_agents(self) -> list[Agent]:
         """Every agent this app runs: those it serves, and those inside its teams and workflows (each once)."""

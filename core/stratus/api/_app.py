@@ -103,6 +103,17 @@ async def _warm_up(model: Model) -> None:
         logger.info("model %s (%s) ready in %.1fs", model.id, model.provider, took)
 
 
+async def _close_quietly(closable: Model | Toolkit | None) -> None:
+    """Close a model or a toolkit at shutdown, best effort: one that fails must not keep the others open."""
+    if closable is None:
+        return
+    try:
+        await closable.aclose()
+    except Exception:  # pragma: no cover - best effort at shutdown
+        kind, name = ("model", closable.id) if isinstance(closable, Model) else ("toolkit", closable.name)
+        logger.warning("closing %s %s failed", kind, name, exc_info=True)
+
+
 def create_app(
     app: App,
     *,
@@ -160,25 +171,12 @@ def create_app(
         await app.store.close()
         teams = {id(t): t for c in [*app.teams.values(), *app.workflows.values()] for t in c.all_teams()}
         for team in teams.values():
-            model = team._resolved_model  # pyright: ignore[reportPrivateUsage]
-            if model is not None:
-                try:
-                    await model.aclose()
-                except Exception:  # pragma: no cover - best effort at shutdown
-                    logger.warning("closing model %s failed", model.id, exc_info=True)
+            await _close_quietly(team._resolved_model)  # pyright: ignore[reportPrivateUsage]
         for agent in app.all_agents():
-            model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
-            if model is not None:
-                try:
-                    await model.aclose()
-                except Exception:  # pragma: no cover - best effort at shutdown
-                    logger.warning("closing model %s failed", model.id, exc_info=True)
+            await _close_quietly(agent._resolved_model)  # pyright: ignore[reportPrivateUsage]
             for item in agent.tools:
                 if isinstance(item, Toolkit):
-                    try:
-                        await item.aclose()  # e.g. MCP sessions and their server processes
-                    except Exception:  # pragma: no cover - best effort at shutdown
-                        logger.warning("closing toolkit %s failed", item.name, exc_info=True)
+                    await _close_quietly(item)  # e.g. MCP sessions and their server processes
 
     api = FastAPI(
         title=title or app.name,
