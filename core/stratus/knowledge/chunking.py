@@ -116,7 +116,17 @@ class Chunker(ABC):
 
 
 class _DocumentChunker(Chunker):
-    """A chunker that cuts each document on its own, without I/O."""
+    """A chunker that cuts each document on its own, without I/O, and overlaps its chunks."""
+
+    def __init__(self, size_tokens: int = DEFAULT_SIZE_TOKENS, overlap_tokens: int | None = None) -> None:
+        """Configure the sizes.
+
+        Args:
+            size_tokens: The largest chunk, in `approx_tokens`.
+            overlap_tokens: How much of the end of a chunk the next one repeats (default: a tenth of the size).
+        """
+        overlap = size_tokens // 10 if overlap_tokens is None else overlap_tokens
+        super().__init__(size_tokens=size_tokens, overlap_tokens=overlap)
 
     async def _split_all(self, documents: Sequence[Document]) -> list[list[_Piece]]:
         return [self._split(document.text) for document in documents]
@@ -133,15 +143,6 @@ class FixedSizeChunker(_DocumentChunker):
     key = "fixed"
     name = "FixedSizeChunker"
     description = "Cuts text into windows of a fixed size with an overlap, at word boundaries."
-
-    def __init__(self, size_tokens: int = DEFAULT_SIZE_TOKENS, overlap_tokens: int | None = None) -> None:
-        """Configure the windows.
-
-        Args:
-            size_tokens: The largest chunk, in `approx_tokens`.
-            overlap_tokens: How much of the end of a chunk the next one repeats (default: a tenth of the size).
-        """
-        super().__init__(size_tokens=size_tokens, overlap_tokens=_default_overlap(size_tokens, overlap_tokens))
 
     def _split(self, text: str) -> list[_Piece]:
         words = [piece for word in _WORD.findall(text) for piece in _split_text(word, ("",), self._limit)]
@@ -170,7 +171,7 @@ class RecursiveChunker(_DocumentChunker):
             overlap_tokens: How much of the end of a chunk the next one repeats (default: a tenth of the size).
             separators: Where text may be cut, coarsest first; `""` (cut anywhere) is implied last.
         """
-        super().__init__(size_tokens=size_tokens, overlap_tokens=_default_overlap(size_tokens, overlap_tokens))
+        super().__init__(size_tokens, overlap_tokens)
         if isinstance(separators, str) or not separators:
             raise ConfigError("RecursiveChunker separators must be a non-empty sequence of strings")
         self.separators = tuple(separators)
@@ -184,21 +185,12 @@ class MarkdownChunker(_DocumentChunker):
     """One chunk per Markdown section (ATX `#` headings), with the heading path in metadata, e.g. `section:
     "Install > Linux"`. A section too long for one chunk is cut like `RecursiveChunker` would, except that a
     fenced code block is never cut unless it alone is larger than a chunk. A heading directly followed by a
-    sub-heading joins its sub-section's chunk. Text before the first heading has no `section`."""
+    sub-heading joins its sub-section's chunk. Text before the first heading has no `section`. Only the
+    chunks of a long section overlap (by `overlap_tokens`); sections themselves do not."""
 
     key = "markdown"
     name = "MarkdownChunker"
     description = "Cuts Markdown at its headings, keeping the heading path and whole code blocks."
-
-    def __init__(self, size_tokens: int = DEFAULT_SIZE_TOKENS, overlap_tokens: int | None = None) -> None:
-        """Configure the sizes.
-
-        Args:
-            size_tokens: The largest chunk, in `approx_tokens`.
-            overlap_tokens: How much of the end of a chunk the next one repeats when a long section is cut
-                (default: a tenth of the size); sections themselves do not overlap.
-        """
-        super().__init__(size_tokens=size_tokens, overlap_tokens=_default_overlap(size_tokens, overlap_tokens))
 
     def _split(self, text: str) -> list[_Piece]:
         pieces: list[_Piece] = []
@@ -320,10 +312,6 @@ def chunker_from_name(
 
 _WORD = re.compile(r"\s+|\S+\s*")
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n\s*")  # closing quotes may follow the stop
-
-
-def _default_overlap(size_tokens: int, overlap_tokens: int | None) -> int:
-    return size_tokens // 10 if overlap_tokens is None else overlap_tokens
 
 
 def _char_budget(tokens: int) -> int:
