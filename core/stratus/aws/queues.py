@@ -4,7 +4,7 @@ ingestion job waits in the knowledge queue; finished runs wait in the learning q
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from stratus.background import BackgroundRun, QueueError, RunQueue
 from stratus.knowledge.ingestion import BlobStore, IngestionError, IngestionJob, IngestionQueue
@@ -17,26 +17,36 @@ if TYPE_CHECKING:
 __all__ = ["S3BlobStore", "SqsIngestionQueue", "SqsLearningQueue", "SqsRunQueue"]
 
 
-def _sqs() -> SQSClient:
-    import boto3
-
-    sdk: Any = boto3
-    return cast("SQSClient", sdk.client("sqs"))
+C = TypeVar("C")
 
 
-class _SqsSender:
-    """One SQS queue to send to. `client` is a boto3 SQS client (one is built when None; boto3 honours
-    `AWS_ENDPOINT_URL`)."""
+class _Boto3Client(Generic[C]):
+    """A boto3 client of `_service`: the one handed in, or one built on first use (boto3 honours
+    `AWS_ENDPOINT_URL`), so importing this module loads no SDK."""
 
-    def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
-        self.url = url
+    _service: ClassVar[str]
+
+    def __init__(self, client: C | None) -> None:
         self._client = client
 
     @property
-    def client(self) -> SQSClient:
+    def client(self) -> C:
         if self._client is None:
-            self._client = _sqs()
+            import boto3
+
+            sdk: Any = boto3
+            self._client = cast(C, sdk.client(self._service))
         return self._client
+
+
+class _SqsSender(_Boto3Client["SQSClient"]):
+    """One SQS queue to send to. `client` is a boto3 SQS client (one is built when None)."""
+
+    _service = "sqs"
+
+    def __init__(self, url: str, *, client: SQSClient | None = None) -> None:
+        super().__init__(client)
+        self.url = url
 
     async def _send(self, body: str, run_id: str | None = None) -> None:
         attributes: dict[str, Any] = {}
@@ -65,21 +75,14 @@ class SqsIngestionQueue(_SqsSender, IngestionQueue):
             raise IngestionError(f"SQS {self.url}: {exc}") from exc
 
 
-class S3BlobStore(BlobStore):
+class S3BlobStore(_Boto3Client["S3Client"], BlobStore):
     """Uploads waiting for the knowledge worker, in an S3 bucket (the deployment's run-body bucket)."""
 
+    _service = "s3"
+
     def __init__(self, bucket: str, *, client: S3Client | None = None) -> None:
+        super().__init__(client)
         self.bucket = bucket
-        self._client = client
-
-    @property
-    def client(self) -> S3Client:
-        if self._client is None:
-            import boto3
-
-            sdk: Any = boto3
-            self._client = cast("S3Client", sdk.client("s3"))
-        return self._client
 
     async def put(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
