@@ -9,6 +9,13 @@ Lambda timeout), the queue delivers the job again once its visibility timeout ha
 also resumes after the last finished step; after the queue's maxReceiveCount the job lands in the
 dead-letter queue and the run stays RUNNING with the steps it finished.
 
+A queue delivers at least once, and may hand one job to two workers at once: the worker claims the run
+(`Store.claim` on `run:<run_id>`) before anything else, so only one delivery runs it. The claim's lease lasts
+as long as the worker can (its invocation's end, when known); a duplicate meanwhile fails with
+`ClaimHeldError`, so the queue delivers it again later, when it is a no-op, or, if the worker died, takes the
+run over. A run that ends (completed, failed or cancelled) completes its claim; a delivery that fails (the
+store unreachable) or stops for lack of time releases it, so the next delivery runs at once.
+
 Without a queue (the local default), background runs execute as tasks of the serving process instead.
 """
 
@@ -21,8 +28,10 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
+from stratus.deadline import current_deadline
 from stratus.exceptions import NotFoundError, SchemaVersionError, StratusError
 from stratus.run import RunInput, RunOutput, RunStatus
+from stratus.storage.base import Claim, ClaimHeldError, ClaimStatus
 from stratus.storage.records import SessionRecord, SessionType
 
 if TYPE_CHECKING:
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKGROUND_RUN_VERSION",
+    "DEFAULT_LEASE_SECONDS",
     "BackgroundRun",
     "QueueError",
     "RunQueue",
@@ -46,6 +56,11 @@ logger = logging.getLogger("stratus.background")
 BACKGROUND_RUN_VERSION = 1
 
 _FINISHED = (RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.CANCELLED)
+
+DEFAULT_LEASE_SECONDS = 900.0
+"""A run's claim lease when the worker's end is not known: Lambda's longest invocation."""
+LEASE_MARGIN_SECONDS = 30.0
+"""Added to the time the worker has left: its clock and the next worker's may differ a little."""
 
 
 class QueueError(StratusError):
@@ -127,21 +142,17 @@ async def enqueue_run(component: Agent | Team | Workflow, job: BackgroundRun, qu
 
 
 async def execute_run(app: App, job: BackgroundRun, *, deadline: float | None = None) -> RunOutput | None:
-    """Execute a queued run. Idempotent per run id: a run already finished (or cancelled while it waited) is
-    not run again. Returns the run, or None when no run ended here (nothing to do, or a workflow that went
-    back to the queue to go on). Store failures propagate, so the queue retries
-    the message (and after a few tries moves it to its dead-letter queue); a failed run does not: it is
-    stored as ERROR and that is its result.
+    """Execute a queued run, exactly once per run id however often it is delivered: the run is claimed first,
+    and a run already finished (or cancelled while it waited) is not run again. Returns the run, or None when
+    no run ended here (nothing to do, or a workflow that went back to the queue to go on). Raises
+    `ClaimHeldError` while another worker runs it, and lets store failures propagate (the claim released),
+    so the queue retries the message (and after a few tries moves it to its dead-letter queue); a failed run
+    does not: it is stored as ERROR and that is its result.
 
-    A workflow's run found RUNNING (an earlier delivery died mid-way) resumes after its last finished step.
-    With `deadline` (a `time.monotonic()` instant, the end of the worker's invocation), a workflow that has
-    not the time left for its next step stops with its progress stored and its job is queued again."""
-    from stratus.agent import Agent
-    from stratus.agent._loop import AgentRun
-    from stratus.team import Team
-    from stratus.team._run import TeamRun
-    from stratus.workflow import Workflow
-    from stratus.workflow._run import WorkflowRun
+    A workflow's run found RUNNING (an earlier delivery died mid-way, and its lease has lapsed) resumes after
+    its last finished step. With `deadline` (a `time.monotonic()` instant, the end of the worker's
+    invocation), a workflow that has not the time left for its next step stops with its progress stored and
+    its job is queued again."""
 
     try:
         if job.workflow_id is not None:
@@ -154,10 +165,45 @@ async def execute_run(app: App, job: BackgroundRun, *, deadline: float | None = 
         logger.error("background run %s: %s; dropped", job.run_id, exc)
         return None
     store = _store_of(component)
+    claim = await store.claim(f"run:{job.run_id}", lease_seconds=_lease_seconds(deadline))
+    if not claim.acquired:
+        if claim.status is ClaimStatus.COMPLETED:
+            logger.info("background run %s was run by an earlier delivery; not run again", job.run_id)
+            return None
+        raise ClaimHeldError(
+            f"background run {job.run_id} is running in another worker (its lease ends in "
+            f"{claim.lease_until - time.time():.0f}s); the queue delivers it again later"
+        )
+    try:
+        output, requeue = await _run_claimed(app, component, store, job, deadline)
+    except BaseException:
+        await _release(store, claim)
+        raise
+    if requeue:
+        await _release(store, claim)  # before publishing: the next delivery may start at once
+        assert app.run_queue is not None
+        await app.run_queue.publish(job)
+        return None
+    if not await store.complete_claim(claim):
+        logger.warning("background run %s ended after its lease lapsed; another worker may have run it", job.run_id)
+    return output
+
+
+async def _run_claimed(
+    app: App, component: Agent | Team | Workflow, store: Store, job: BackgroundRun, deadline: float | None
+) -> tuple[RunOutput | None, bool]:
+    """Run the claimed job: its output (None if it had ended before), and whether to queue it again."""
+    from stratus.agent import Agent
+    from stratus.agent._loop import AgentRun
+    from stratus.team import Team
+    from stratus.team._run import TeamRun
+    from stratus.workflow import Workflow
+    from stratus.workflow._run import WorkflowRun
+
     stored = await store.get_run(job.run_id, session_id=job.session_id)
     if stored is not None and stored.status in _FINISHED:
         logger.info("background run %s already %s; not run again", job.run_id, stored.status.value)
-        return None
+        return None, False
     session = await store.get_session(job.session_id)
     if stored is not None and session is not None and stored.status is not RunStatus.RUNNING:
         await store.save_run(session, replace(stored, status=RunStatus.RUNNING), state_base=session.session_state)
@@ -180,9 +226,8 @@ async def execute_run(app: App, job: BackgroundRun, *, deadline: float | None = 
         if workflow_run.suspended:
             if app.run_queue is None:
                 raise StratusError(f"background run {job.run_id} ran out of time and there is no queue to go on")
-            await app.run_queue.publish(job)
-            return None
-        return output
+            return None, True
+        return output, False
     run: AgentRun | TeamRun
     if isinstance(component, Team):
         run = TeamRun(
@@ -205,7 +250,24 @@ async def execute_run(app: App, job: BackgroundRun, *, deadline: float | None = 
             knowledge_filters=job.knowledge_filters,
         )
     run.output.input = RunInput(input_content=job.input_content, files=job.files)
-    return await run.result()
+    return await run.result(), False
+
+
+def _lease_seconds(deadline: float | None) -> float:
+    """How long a worker holds a run: until its invocation ends (the workflow's `deadline`, or the deadline
+    its runs inherit), when it is killed if not done, plus a margin; without a known end, the longest."""
+    inherited = current_deadline()
+    ends = [at for at in (deadline, inherited.at if inherited is not None else None) if at is not None]
+    if not ends:
+        return DEFAULT_LEASE_SECONDS
+    return max(min(ends) - time.monotonic(), 0.0) + LEASE_MARGIN_SECONDS
+
+
+async def _release(store: Store, claim: Claim) -> None:
+    try:
+        await store.release_claim(claim)
+    except Exception as exc:  # the delivery's own error matters more; the lease lapses anyway
+        logger.warning("background run claim %s could not be released (its lease will lapse): %s", claim.key, exc)
 
 
 def _identity(component: Agent | Team | Workflow) -> tuple[SessionType, dict[str, Any]]:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from stratus.exceptions import ConfigError
 from stratus.learning._ranking import by_words, most_similar, ranked, rounded
 from stratus.learning.queue import InProcessLearningQueue, LearningError, LearningJob, LearningQueue
+from stratus.storage.base import ClaimStatus
 from stratus.storage.records import LearningQuery, LearningRecord, MemoryQuery, UserMemory
 from stratus.tools import Tool
 
@@ -61,8 +62,12 @@ PROFILE = "user_profile"
 INSIGHT = "learned_knowledge"
 """The learning type of an insight shared by every user of an agent."""
 RUN_MARK = "_run_learned"
-"""A marker that a run was learned from (idempotency); it expires once no queue could deliver the run again."""
+"""A marker that a run was learned from, with what was learned; it expires once no queue could deliver the
+run again."""
 _MARK_SECONDS = 15 * 24 * 3600  # longer than SQS' longest retention (14 days)
+LEARN_LEASE_SECONDS = 900.0
+"""How long a worker holds a learning job (its claim's lease): longer than the learning worker's timeout and
+than any Lambda invocation, so a job is taken over only from a worker that is gone."""
 _NAMESPACE = uuid.UUID("6f1e2a3b-5c4d-4e8f-9a0b-1c2d3e4f5a6b")
 
 
@@ -387,15 +392,36 @@ class LearningMachine:
     # --- learning (the worker) --------------------------------------------------------------------------
 
     async def learn(self, agent: Agent, job: LearningJob) -> LearningReport:
-        """Learn from one finished run. Idempotent per run: a job seen before changes nothing. Raises
-        `LearningError` when the extraction or the store fails, so the queue delivers the job again."""
+        """Learn from one finished run, exactly once however often the job is delivered: the job is claimed
+        first (`Store.claim` on `learn:<agent_id>:<run_id>`), so a job seen before changes nothing. Raises
+        `LearningError` while another worker learns from the run, and when the extraction or the store fails
+        (the claim released), so the queue delivers the job again."""
         store = agent.store
         if store is None:
             return LearningReport(skipped="the agent has no store")
         if self.mode is LearningMode.OFF:
             return LearningReport(skipped="learning is off")
+        claim = await store.claim(
+            f"learn:{job.agent_id}:{job.run_id}", lease_seconds=LEARN_LEASE_SECONDS, keep_seconds=_MARK_SECONDS
+        )
+        if not claim.acquired:
+            if claim.status is ClaimStatus.COMPLETED:
+                return LearningReport(skipped="already learned from this run")
+            raise LearningError(f"run {job.run_id} is being learned from by another worker; deliver it again later")
+        try:
+            report = await self._learn_claimed(agent, store, job)
+        except BaseException:
+            try:
+                await store.release_claim(claim)
+            except Exception as exc:  # the failure that got us here matters more; the lease lapses anyway
+                logger.warning("could not release the learning claim on run %s: %s", job.run_id, exc)
+            raise
+        await store.complete_claim(claim, keep_seconds=_MARK_SECONDS)
+        return report
+
+    async def _learn_claimed(self, agent: Agent, store: Store, job: LearningJob) -> LearningReport:
         mark_id = f"run:{job.run_id}"
-        if await store.get_learning(mark_id) is not None:
+        if await store.get_learning(mark_id) is not None:  # learned from before claims guarded it
             return LearningReport(skipped="already learned from this run")
         run = await store.get_run(job.run_id, session_id=job.session_id)
         if run is None:
