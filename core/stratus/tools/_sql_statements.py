@@ -11,6 +11,7 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ToolError
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DENIED_FUNCTIONS",
     "DENIED_PREFIXES",
-    "INSTALL",
     "SQLGLOT_DIALECTS",
     "check_any_query",
     "check_read_only_query",
@@ -29,8 +29,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("stratus.tools.sql")
-
-INSTALL = "pip install 'stratus[sql]'"
 
 SQLGLOT_DIALECTS = {
     "sqlite": "sqlite",
@@ -137,10 +135,8 @@ _SHOW = re.compile(r"^SHOW\s+(?:ALL|[A-Za-z_][A-Za-z0-9_.]*)\s*$", re.I)
 
 
 def import_sqlglot() -> None:
-    try:
+    with requires_extra("SQLTools", "sql", what="sqlglot", error=ImportError):
         import sqlglot  # noqa: F401  # pyright: ignore[reportUnusedImport]
-    except ImportError as exc:
-        raise ImportError(f"SQLTools needs sqlglot; install it with: {INSTALL}") from exc
 
 
 class _QuietFallback(logging.Filter):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import logging
 import re
@@ -32,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, cast
 from urllib.parse import urlsplit
 
+from stratus._optional import installed, missing_message
 from stratus.exceptions import ConfigError, ToolError
 from stratus.run import RunContext
 from stratus.tools._tool import Tool, ToolArgumentsError
@@ -74,8 +74,8 @@ class _ConnectionLost(Exception):
 
 
 def _require_mcp() -> None:
-    if importlib.util.find_spec("mcp") is None:
-        raise ImportError("MCPTools needs the MCP SDK; install it with: pip install 'stratus[mcp]'")
+    if not installed("mcp"):
+        raise ImportError(missing_message("MCPTools", "the MCP SDK", "mcp"))
 
 
 class MCPTools(Toolkit):

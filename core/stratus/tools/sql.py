@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ToolError
 from stratus.tools._sql_statements import (
     DENIED_FUNCTIONS,
     DENIED_PREFIXES,
-    INSTALL,
     SQLGLOT_DIALECTS,
     check_any_query,
     check_read_only_query,
@@ -104,10 +104,8 @@ class SQLTools(Toolkit):
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
     ) -> None:
-        try:
+        with requires_extra("SQLTools", "sql", what="SQLAlchemy", error=ImportError):
             import sqlalchemy
-        except ImportError as exc:
-            raise ImportError(f"SQLTools needs SQLAlchemy; install it with: {INSTALL}") from exc
         import_sqlglot()
         if max_rows < 1:
             raise ConfigError("max_rows must be at least 1")

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, EmbedderError
 from stratus.knowledge.embedders.base import Embedder
 
@@ -43,11 +44,9 @@ class BedrockEmbedder(Embedder):
     @property
     def client(self) -> Any:
         if self._client is None:
-            try:
+            with requires_extra("BedrockEmbedder", "aws", what="boto3"):
                 import boto3
                 from botocore.config import Config
-            except ImportError as exc:
-                raise ConfigError("BedrockEmbedder needs boto3: install the `aws` extra") from exc
             sdk: Any = boto3
             config = Config(retries={"mode": "standard", "max_attempts": 6})
             self._client = sdk.client("bedrock-runtime", region_name=self.region, config=config)

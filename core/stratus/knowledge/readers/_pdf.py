@@ -6,6 +6,7 @@ import io
 import re
 from typing import TYPE_CHECKING
 
+from stratus._optional import requires_extra
 from stratus.knowledge.documents import Document
 from stratus.knowledge.readers._base import Reader, ReaderError, normalize_text
 from stratus.knowledge.readers._magic import identify
@@ -72,12 +73,8 @@ class PdfReader(Reader):
 
 
 def _open(data: bytes, *, name: str) -> _PypdfReader:
-    try:
+    with requires_extra(f"reading {name}", "knowledge", what="pypdf", error=ReaderError):
         from pypdf import PdfReader as PypdfReader
-    except ImportError as exc:
-        raise ReaderError(
-            f"reading {name} needs pypdf: install the `knowledge` extra (pip install 'stratus[knowledge]')"
-        ) from exc
     try:
         pdf = PypdfReader(io.BytesIO(data))
         if pdf.is_encrypted and not pdf.decrypt(""):

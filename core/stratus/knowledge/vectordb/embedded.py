@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, VectorDbError, check_filters, fuse
@@ -79,12 +80,8 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _numpy() -> Any:
-    try:
+    with requires_extra("EmbeddedVectorDb", "local", what="numpy"):
         import numpy
-    except ImportError as exc:  # pragma: no cover - numpy comes with the local extra
-        raise ConfigError(
-            "EmbeddedVectorDb needs numpy: install the `local` extra (pip install 'stratus[local]')"
-        ) from exc
     return numpy
 
 
