@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stratus._optional import load_lazily
 from stratus.knowledge.documents import Chunk, ChunkText, Document, SearchHit
 
 if TYPE_CHECKING:
@@ -20,9 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["Chunk", "ChunkText", "Document", "Knowledge", "KnowledgeError", "SearchHit"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("Knowledge", "KnowledgeError"):
-        from stratus.knowledge import knowledge
+_LAZY = {"Knowledge": "stratus.knowledge.knowledge", "KnowledgeError": "stratus.knowledge.knowledge"}
 
-        return getattr(knowledge, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    return load_lazily(__name__, _LAZY, name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stratus._optional import load_lazily
 from stratus.exceptions import ConfigError
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 
@@ -81,9 +82,4 @@ def infer_model(spec: Model | str) -> Model:
 
 def __getattr__(name: str) -> Any:
     # Providers import their SDKs lazily; `from stratus.models import OpenAIChat` costs nothing until used.
-    module = _LAZY.get(name)
-    if module is not None:
-        from importlib import import_module
-
-        return getattr(import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return load_lazily(__name__, _LAZY, name)

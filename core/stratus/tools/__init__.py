@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from stratus._optional import load_lazily
 from stratus.tools._tool import Tool, ToolArgumentsError, ToolDefinition, tool
 from stratus.tools._toolkit import Toolkit
 
@@ -13,18 +14,9 @@ if TYPE_CHECKING:
 __all__ = ["FileTools", "MCPTools", "SQLTools", "Tool", "ToolArgumentsError", "ToolDefinition", "Toolkit", "tool"]
 
 
+# The ready-made toolkits load their libraries (sqlalchemy, sqlglot, mcp) only when first used.
+_LAZY = {"FileTools": "stratus.tools.files", "MCPTools": "stratus.tools.mcp", "SQLTools": "stratus.tools.sql"}
+
+
 def __getattr__(name: str) -> Any:
-    # The ready-made toolkits load their libraries (sqlalchemy, sqlglot, mcp) only when first used.
-    if name == "FileTools":
-        from stratus.tools.files import FileTools
-
-        return FileTools
-    if name == "MCPTools":
-        from stratus.tools.mcp import MCPTools
-
-        return MCPTools
-    if name == "SQLTools":
-        from stratus.tools.sql import SQLTools
-
-        return SQLTools
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return load_lazily(__name__, _LAZY, name)

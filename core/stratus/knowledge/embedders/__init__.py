@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from stratus._optional import load_lazily
 from stratus.exceptions import ConfigError
 from stratus.knowledge.embedders.base import Embedder, EmbedderError
 from stratus.secrets import get_secret
@@ -45,17 +46,12 @@ def default_embedder() -> Embedder:
     raise ConfigError(f"{STRATUS_EMBEDDER}={spec!r}: use openai[:model], bedrock[:model] or local")
 
 
+_LAZY = {
+    "OpenAIEmbedder": "stratus.knowledge.embedders.openai",
+    "BedrockEmbedder": "stratus.knowledge.embedders.bedrock",
+    "LocalEmbedder": "stratus.knowledge.embedders.local",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "OpenAIEmbedder":
-        from stratus.knowledge.embedders.openai import OpenAIEmbedder
-
-        return OpenAIEmbedder
-    if name == "BedrockEmbedder":
-        from stratus.knowledge.embedders.bedrock import BedrockEmbedder
-
-        return BedrockEmbedder
-    if name == "LocalEmbedder":
-        from stratus.knowledge.embedders.local import LocalEmbedder
-
-        return LocalEmbedder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return load_lazily(__name__, _LAZY, name)

@@ -18,6 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from stratus._optional import load_lazily
 from stratus.exceptions import ConfigError
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, VectorDbError
 
@@ -85,13 +86,11 @@ def vector_db_from_env(collection: str, *, dimensions: int) -> VectorDb:
     raise ConfigError(f"{STRATUS_VECTOR_DB}={url!r}: use embedded, embedded:///folder or opensearch://host")
 
 
+_LAZY = {
+    "EmbeddedVectorDb": "stratus.knowledge.vectordb.embedded",
+    "OpenSearchVectorDb": "stratus.knowledge.vectordb.opensearch",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "EmbeddedVectorDb":
-        from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
-
-        return EmbeddedVectorDb
-    if name == "OpenSearchVectorDb":
-        from stratus.knowledge.vectordb.opensearch import OpenSearchVectorDb
-
-        return OpenSearchVectorDb
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return load_lazily(__name__, _LAZY, name)
