@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
+from stratus.models._clients import LoopBoundClient
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
 from stratus.settings import ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
@@ -114,9 +115,7 @@ class AnthropicChat(Model):
         self.max_retries = max_retries
         self.deadline = deadline
         self.extra_body = extra_body
-        self._client = client
-        self._owns_client = client is None  # a client handed in belongs to the caller: never close or replace it
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._client: LoopBoundClient[AsyncAnthropic] = LoopBoundClient(client)
 
     # --- client -----------------------------------------------------------------------------------------
 
@@ -124,12 +123,7 @@ class AnthropicChat(Model):
     def client(self) -> AsyncAnthropic:
         """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
         to the loop that opened it)."""
-        if self._owns_client and self._client is not None and self._client_loop is not _current_loop():
-            self._client = None  # its loop is gone or different; it cannot even be closed from here
-        if self._client is None:
-            self._client = self._build_client()
-            self._client_loop = _current_loop()
-        return self._client
+        return self._client.get(self._build_client)
 
     def _build_client(self) -> AsyncAnthropic:
         with requires_extra("AnthropicChat", "anthropic", what="the `anthropic` package"):
@@ -153,10 +147,7 @@ class AnthropicChat(Model):
         return client
 
     async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            if self._client_loop is _current_loop():
-                await client.close()
+        await self._client.aclose()
 
     async def _within_deadline(self, call: Awaitable[T]) -> T:
         if self.deadline is None:
@@ -515,10 +506,3 @@ def _is_transport_error(exc: Exception) -> bool:
     except ImportError:  # pragma: no cover - the SDK depends on it
         return False
     return isinstance(exc, httpx2.TransportError)
-
-
-def _current_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
+from stratus.models._clients import LoopBoundClient
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
 
@@ -40,9 +41,7 @@ class OpenAIClientOwner:
     max_retries: int
     backoff: float
     max_backoff: float
-    _client: AsyncOpenAI | None
-    _owns_client: bool
-    _client_loop: asyncio.AbstractEventLoop | None
+    _client: LoopBoundClient[AsyncOpenAI]
 
     def _init_client(
         self,
@@ -69,9 +68,7 @@ class OpenAIClientOwner:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._client = client
-        self._owns_client = client is None  # a client handed in belongs to the caller: never close or replace it
-        self._client_loop = None
+        self._client = LoopBoundClient(client)
 
     # --- client -----------------------------------------------------------------------------------------
 
@@ -79,40 +76,35 @@ class OpenAIClientOwner:
     def client(self) -> AsyncOpenAI:
         """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
         to the loop that opened it, so a client from a finished loop cannot be reused)."""
-        if self._owns_client and self._client is not None and self._client_loop is not _current_loop():
-            self._client = None  # its loop is gone or different; it cannot even be closed from here
-        if self._client is None:
-            try:
-                client_class = _client_class(self.backoff, self.max_backoff)
-            except ImportError as exc:  # pragma: no cover - openai is a core dependency
-                raise ConfigError(f"{type(self).__name__} needs the `openai` package: pip install openai") from exc
-            base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-            api_key = self.api_key or get_secret("OPENAI_API_KEY")
-            if not api_key:
-                if not base_url:
-                    raise ConfigError(
-                        f"{type(self).__name__} needs an API key: set OPENAI_API_KEY or pass api_key=..., "
-                        "or point base_url at an OpenAI-compatible server"
-                    )
-                api_key = "unused"  # local OpenAI-compatible servers often need no key, the SDK wants one
-            # One retry layer, the SDK's: it honours Retry-After (seconds or a date), retry-after-ms and
-            # x-should-retry, and does not retry at all when asked to wait longer than it would; only the wait
-            # when the server names none is ours (`backoff`, `max_backoff`).
-            self._client = client_class(
-                api_key=api_key,
-                base_url=base_url,
-                organization=self.organization,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-            )
-            self._client_loop = _current_loop()
-        return self._client
+        return self._client.get(self._build_client)
+
+    def _build_client(self) -> AsyncOpenAI:
+        try:
+            client_class = _client_class(self.backoff, self.max_backoff)
+        except ImportError as exc:  # pragma: no cover - openai is a core dependency
+            raise ConfigError(f"{type(self).__name__} needs the `openai` package: pip install openai") from exc
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = self.api_key or get_secret("OPENAI_API_KEY")
+        if not api_key:
+            if not base_url:
+                raise ConfigError(
+                    f"{type(self).__name__} needs an API key: set OPENAI_API_KEY or pass api_key=..., "
+                    "or point base_url at an OpenAI-compatible server"
+                )
+            api_key = "unused"  # local OpenAI-compatible servers often need no key, the SDK wants one
+        # One retry layer, the SDK's: it honours Retry-After (seconds or a date), retry-after-ms and
+        # x-should-retry, and does not retry at all when asked to wait longer than it would; only the wait
+        # when the server names none is ours (`backoff`, `max_backoff`).
+        return client_class(
+            api_key=api_key,
+            base_url=base_url,
+            organization=self.organization,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
 
     async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            if self._client_loop is _current_loop():
-                await client.close()
+        await self._client.aclose()
 
     async def _within_deadline(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call`, which the SDK retries (up to `max_retries` times, waiting as the server asks), within
@@ -336,13 +328,6 @@ def _parse_completion(completion: ChatCompletion) -> ModelResponse | None:
         provider_data={"id": completion.id},
         finish_reason=choice.finish_reason,
     )
-
-
-def _current_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _format_message(message: Message) -> dict[str, Any]:
