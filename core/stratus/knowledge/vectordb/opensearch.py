@@ -1,6 +1,8 @@
 """`OpenSearchVectorDb`: chunks in one OpenSearch index, on OpenSearch Serverless (`service="aoss"`, what the
 CDK stack deploys) or a managed OpenSearch Service domain (`service="es"`), every request signed with SigV4
 from the boto3 session (the Lambda role). opensearch-py and boto3 are imported lazily, here and nowhere else.
+This module holds the client; the index's bodies are built in `_opensearch_index`, and the JSON of requests
+and responses (documents, queries, bulk lines, hits) in `_opensearch_bodies`, neither of which does I/O.
 
 The index (`index_body` builds it, so the stack and the code agree):
 
@@ -37,22 +39,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import math
 import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
+from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
+from stratus.knowledge.vectordb._opensearch_bodies import (
+    as_dict,
+    as_list,
+    batches,
+    chunk_document,
+    cosine,
+    describe,
+    filter_clauses,
+    knn_query,
+    line,
+    match_query,
+    missing_index,
+    ranked,
+    search_body,
+    search_hit,
+    unit,
+)
+from stratus.knowledge.vectordb._opensearch_index import (
+    CHUNK_ID_FIELD,
+    VECTOR_FIELD,
+    Engine,
+    Json,
+    hybrid_pipeline_body,
+    index_body,
+)
 from stratus.knowledge.vectordb.base import (
-    HYBRID_KEYWORD_WEIGHT,
-    HYBRID_VECTOR_WEIGHT,
     Filters,
     SearchMode,
     VectorDb,
@@ -71,117 +95,17 @@ __all__ = [
 
 T = TypeVar("T")
 Service = Literal["aoss", "es"]
-Engine = Literal["faiss", "lucene", "nmslib"]
 logger = logging.getLogger(__name__)
 
 HybridStrategy = Literal["pipeline", "client"]
-Json = dict[str, Any]
 
 DEFAULT_SEARCH_PIPELINE: Final = "stratus-hybrid"
 """The search pipeline hybrid search runs through (created by `create()`, shared by every index)."""
 
-VECTOR_FIELD: Final = "embedding"
-TEXT_FIELD: Final = "text"
-CHUNK_ID_FIELD: Final = "chunk_id"
-CONTENT_ID_FIELD: Final = "content_id"
-METADATA_FIELD: Final = "metadata"
-
-_EXTRA = "install the `opensearch` extra (pip install 'stratus[opensearch]')"
-_BULK_BYTES = 5_000_000  # one bulk request stays well under the 10 MB payload limit of AOSS and small domains
 _LOOKUP_PAGE = 1_000  # ids fetched per search when looking up a chunk's documents on Serverless
 _MAX_WINDOW = 10_000  # OpenSearch's default index.max_result_window, and the largest k a knn query takes
-_KEYWORD_IGNORE_ABOVE = 1_024  # longer strings stay in _source but are not indexed (Lucene caps a term at 32 KB)
 _INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
-
-
-def index_body(
-    dimensions: int, *, engine: Engine = "faiss", m: int = 16, ef_construction: int = 128, ef_search: int = 100
-) -> Json:
-    """The settings and mappings of a stratus knowledge index (see the module's docstring).
-
-    Args:
-        dimensions: The length of the vectors.
-        engine: The k-NN library: `faiss` (Serverless and domains) or `lucene` (domains).
-        m: HNSW links per node.
-        ef_construction: HNSW candidate list size while building the graph.
-        ef_search: HNSW candidate list size while searching (faiss; Lucene uses k).
-    """
-    parameters: Json = {"m": m, "ef_construction": ef_construction}
-    if engine == "faiss":
-        parameters["ef_search"] = ef_search
-    metadata_path = f"{METADATA_FIELD}.*"
-    return {
-        "settings": {"index": {"knn": True}},
-        "mappings": {
-            "date_detection": False,
-            "dynamic_templates": [
-                {
-                    "metadata_strings": {
-                        "path_match": metadata_path,
-                        "match_mapping_type": "string",
-                        "mapping": {"type": "keyword", "ignore_above": _KEYWORD_IGNORE_ABOVE},
-                    }
-                },
-                {
-                    "metadata_integers": {
-                        "path_match": metadata_path,
-                        "match_mapping_type": "long",
-                        "mapping": {"type": "long"},
-                    }
-                },
-                {
-                    "metadata_numbers": {
-                        "path_match": metadata_path,
-                        "match_mapping_type": "double",
-                        "mapping": {"type": "double"},
-                    }
-                },
-                {
-                    "metadata_booleans": {
-                        "path_match": metadata_path,
-                        "match_mapping_type": "boolean",
-                        "mapping": {"type": "boolean"},
-                    }
-                },
-            ],
-            "properties": {
-                CHUNK_ID_FIELD: {"type": "keyword"},
-                CONTENT_ID_FIELD: {"type": "keyword"},
-                TEXT_FIELD: {"type": "text", "analyzer": "standard"},
-                METADATA_FIELD: {"type": "object", "dynamic": True},
-                VECTOR_FIELD: {
-                    "type": "knn_vector",
-                    "dimension": dimensions,
-                    "method": {
-                        "name": "hnsw",
-                        "engine": engine,
-                        "space_type": "innerproduct",
-                        "parameters": parameters,
-                    },
-                },
-            },
-        },
-    }
-
-
-def hybrid_pipeline_body() -> Json:
-    """The search pipeline of hybrid search: min-max normalisation, then the weighted arithmetic mean, with the
-    weights in the order of the hybrid query's sub-queries (keyword, then vector)."""
-    return {
-        "description": "stratus hybrid search: min-max normalised BM25 and k-NN scores, weighted mean",
-        "phase_results_processors": [
-            {
-                "normalization-processor": {
-                    "normalization": {"technique": "min_max"},
-                    "combination": {
-                        "technique": "arithmetic_mean",
-                        "parameters": {"weights": [HYBRID_KEYWORD_WEIGHT, HYBRID_VECTOR_WEIGHT]},
-                    },
-                }
-            }
-        ],
-    }
 
 
 class OpenSearchBulkError(VectorDbError):
@@ -314,11 +238,9 @@ class OpenSearchVectorDb(VectorDb):
             raise ConfigError(
                 "OpenSearchVectorDb needs the endpoint: host='https://<id>.<region>.aoss.amazonaws.com' (or client=)"
             )
-        try:
+        with requires_extra("OpenSearchVectorDb", "opensearch", what="opensearch-py and boto3"):
             import boto3
             from opensearchpy import AWSV4SignerAuth, OpenSearch, RequestsHttpConnection
-        except ImportError as exc:
-            raise ConfigError(f"OpenSearchVectorDb needs opensearch-py and boto3: {_EXTRA}") from exc
         session = boto3.Session()
         region = self.region or os.environ.get("AWS_REGION") or session.region_name
         if not region:
@@ -354,7 +276,7 @@ class OpenSearchVectorDb(VectorDb):
         try:
             return fn(self.client)
         except errors.OpenSearchException as exc:
-            raise VectorDbError(f"OpenSearch index {self.index!r}: {_describe(exc)}") from exc
+            raise VectorDbError(f"OpenSearch index {self.index!r}: {describe(exc)}") from exc
 
     def _ensure_index(self, client: Any, *, again: bool = False) -> None:
         """Create the index if it is missing; refuse one built for other vectors."""
@@ -374,9 +296,9 @@ class OpenSearchVectorDb(VectorDb):
         self._index_ready = True
 
     def _check_mapping(self, client: Any) -> None:
-        response = _dict(client.indices.get_mapping(index=self.index))
-        mapping = _dict(response.get(self.index) or next(iter(response.values()), None))
-        field = _dict(_dict(_dict(mapping.get("mappings")).get("properties")).get(VECTOR_FIELD))
+        response = as_dict(client.indices.get_mapping(index=self.index))
+        mapping = as_dict(response.get(self.index) or next(iter(response.values()), None))
+        field = as_dict(as_dict(as_dict(mapping.get("mappings")).get("properties")).get(VECTOR_FIELD))
         if field.get("type") != "knn_vector":
             raise ConfigError(
                 f"index {self.index!r} exists without a knn_vector field {VECTOR_FIELD!r}: it was not made by "
@@ -398,7 +320,7 @@ class OpenSearchVectorDb(VectorDb):
         wanted = hybrid_pipeline_body()
         try:
             try:
-                current = _dict(client.transport.perform_request("GET", path))
+                current = as_dict(client.transport.perform_request("GET", path))
             except errors.NotFoundError:
                 current = {}
             if current.get(self.search_pipeline) != wanted:
@@ -409,7 +331,7 @@ class OpenSearchVectorDb(VectorDb):
             logger.warning(
                 "search pipeline %s unavailable (%s); hybrid search fuses results client-side",
                 self.search_pipeline,
-                _describe(exc),
+                describe(exc),
             )
             self.hybrid = "client"
         self._pipeline_ready = True
@@ -419,14 +341,14 @@ class OpenSearchVectorDb(VectorDb):
 
         `owners[i]` is the chunk id action i is for (an action is one line, or two with its document)."""
         params = {"refresh": "true"} if self.service == "es" else {}
-        response = _dict(client.bulk(index=self.index, body="\n".join(lines) + "\n", params=params))
+        response = as_dict(client.bulk(index=self.index, body="\n".join(lines) + "\n", params=params))
         items: list[Json] = []
         failed: list[tuple[str, Json]] = []
-        for owner, item in zip(owners, _list(response.get("items")), strict=False):
-            action, raw = next(iter(_dict(item).items()), ("", None))
-            result = _dict(raw)
+        for owner, item in zip(owners, as_list(response.get("items")), strict=False):
+            action, raw = next(iter(as_dict(item).items()), ("", None))
+            result = as_dict(raw)
             items.append(result)
-            error = _dict(result.get("error"))
+            error = as_dict(result.get("error"))
             # Deleting from an index that is not there deletes nothing; it is not a failure.
             if error and not (action == "delete" and error.get("type") == "index_not_found_exception"):
                 failed.append((owner, error))
@@ -453,15 +375,15 @@ class OpenSearchVectorDb(VectorDb):
             page = query if not seen else {"bool": {"filter": [query], "must_not": [{"ids": {"values": seen}}]}}
             body = {"size": _LOOKUP_PAGE, "_source": [CHUNK_ID_FIELD], "query": page}
             try:
-                response = _dict(client.search(index=self.index, body=body))
+                response = as_dict(client.search(index=self.index, body=body))
             except errors.NotFoundError as exc:
-                if _missing_index(exc):
+                if missing_index(exc):
                     return found
                 raise
-            hits = _list(_dict(response.get("hits")).get("hits"))
+            hits = as_list(as_dict(response.get("hits")).get("hits"))
             for hit in hits:
-                doc_id = str(_dict(hit).get("_id"))
-                found.append((doc_id, str(_dict(_dict(hit).get("_source")).get(CHUNK_ID_FIELD, ""))))
+                doc_id = str(as_dict(hit).get("_id"))
+                found.append((doc_id, str(as_dict(as_dict(hit).get("_source")).get(CHUNK_ID_FIELD, ""))))
                 seen.append(doc_id)
             if len(hits) < _LOOKUP_PAGE:
                 return found
@@ -469,7 +391,7 @@ class OpenSearchVectorDb(VectorDb):
     def _delete_documents(self, client: Any, found: Sequence[tuple[str, str]]) -> None:
         for start in range(0, len(found), self.batch_size):
             batch = found[start : start + self.batch_size]
-            lines = [_line({"delete": {"_id": doc_id}}) for doc_id, _ in batch]
+            lines = [line({"delete": {"_id": doc_id}}) for doc_id, _ in batch]
             self._bulk(client, lines, [chunk_id for _, chunk_id in batch])
 
     # --- contract ---------------------------------------------------------------------------------------
@@ -487,11 +409,11 @@ class OpenSearchVectorDb(VectorDb):
         latest = list({chunk.id: chunk for chunk in chunks}.values())  # one id twice: the last one wins
         if not latest:
             return
-        documents = [(chunk.id, _line(_document(chunk))) for chunk in latest]
+        documents = [(chunk.id, line(chunk_document(chunk))) for chunk in latest]
 
         def write(client: Any) -> None:
             self._ensure_index(client)
-            for batch in _batches(documents, self.batch_size):
+            for batch in batches(documents, self.batch_size):
                 self._write_batch(client, batch)
 
         await self._call(write)
@@ -501,13 +423,13 @@ class OpenSearchVectorDb(VectorDb):
         owners: list[str] = []
         if self.service == "es":
             for chunk_id, document in batch:
-                lines += [_line({"index": {"_id": chunk_id}}), document]
+                lines += [line({"index": {"_id": chunk_id}}), document]
                 owners.append(chunk_id)
             self._bulk(client, lines, owners)
             return
         stale = self._lookup(client, {"terms": {CHUNK_ID_FIELD: [chunk_id for chunk_id, _ in batch]}})
         for chunk_id, document in batch:
-            lines += [_line({"index": {}}), document]
+            lines += [line({"index": {}}), document]
             owners.append(chunk_id)
         # Bulk actions succeed or fail one by one, so the old copies go in a second request, and only those
         # whose replacement is in: a failed write never leaves a chunk with no copy at all.
@@ -530,42 +452,42 @@ class OpenSearchVectorDb(VectorDb):
         limit: int = 5,
     ) -> list[SearchHit]:
         self._query(vector, text, mode)
-        clauses = _filter_clauses(check_filters(filters))
+        clauses = filter_clauses(check_filters(filters))
         limit = min(max(1, limit), _MAX_WINDOW)
-        unit: list[float] = []
+        query_vector: list[float] = []
         if mode is not SearchMode.KEYWORD:
             if vector is None or len(vector) != self._dimensions:
                 raise VectorDbError(f"the query vector must have {self._dimensions} floats")
-            unit = _unit(vector)
+            query_vector = unit(vector)
         query_text = text or ""
 
         def run(client: Any) -> list[SearchHit]:
             if mode is SearchMode.VECTOR:
-                return self._vector_search(client, unit, clauses, limit)
+                return self._vector_search(client, query_vector, clauses, limit)
             if mode is SearchMode.KEYWORD:
                 return self._keyword_search(client, query_text, clauses, limit)
             pool = min(max(limit * 5, 50), _MAX_WINDOW)  # the candidates each side contributes, as embedded
             if self.hybrid == "pipeline":
                 self._ensure_pipeline(client)  # may fall back to "client"
             if self.hybrid == "client":
-                by_vector = self._vector_search(client, unit, clauses, pool)
+                by_vector = self._vector_search(client, query_vector, clauses, pool)
                 by_keyword = self._keyword_search(client, query_text, clauses, pool)
                 return fuse(by_vector, by_keyword, limit)
 
             def hybrid(size: int) -> Json:
-                queries = [self._match(query_text, clauses), self._knn(unit, clauses, size)]
-                return self._body({"hybrid": {"queries": queries}}, size)
+                queries = [match_query(query_text, clauses), knn_query(query_vector, clauses, size)]
+                return search_body({"hybrid": {"queries": queries}}, size)
 
             return self._collapsed(client, hybrid, pool, limit, {"search_pipeline": self.search_pipeline})
 
         return await self._call(run)
 
-    def _vector_search(self, client: Any, unit: list[float], clauses: list[Json], k: int) -> list[SearchHit]:
-        hits = self._collapsed(client, lambda size: self._body(self._knn(unit, clauses, size), size), k, k)
-        return [SearchHit(chunk=h.chunk, score=_cosine(h.score)) for h in hits]  # monotonic: the order holds
+    def _vector_search(self, client: Any, vector: list[float], clauses: list[Json], k: int) -> list[SearchHit]:
+        hits = self._collapsed(client, lambda size: search_body(knn_query(vector, clauses, size), size), k, k)
+        return [SearchHit(chunk=h.chunk, score=cosine(h.score)) for h in hits]  # monotonic: the order holds
 
     def _keyword_search(self, client: Any, text: str, clauses: list[Json], size: int) -> list[SearchHit]:
-        return self._collapsed(client, lambda n: self._body(self._match(text, clauses), n), size, size)
+        return self._collapsed(client, lambda n: search_body(match_query(text, clauses), n), size, size)
 
     def _collapsed(
         self, client: Any, build: Callable[[int], Json], size: int, limit: int, params: dict[str, str] | None = None
@@ -574,38 +496,20 @@ class OpenSearchVectorDb(VectorDb):
         by Serverless' lag) filled a full page, the page is fetched again, twice as large."""
         while True:
             hits = self._hits(client, build(size), params)
-            ranked = _ranked(hits, limit)
-            if len(ranked) >= limit or len(hits) < size or size >= _MAX_WINDOW:
-                return ranked
+            best = ranked(hits, limit)
+            if len(best) >= limit or len(hits) < size or size >= _MAX_WINDOW:
+                return best
             size = min(size * 2, _MAX_WINDOW)
-
-    @staticmethod
-    def _knn(unit: list[float], clauses: list[Json], k: int) -> Json:
-        knn: Json = {"vector": unit, "k": k}
-        if clauses:
-            knn["filter"] = {"bool": {"filter": clauses}}  # inside knn: filtered while searching, not after
-        return {"knn": {VECTOR_FIELD: knn}}
-
-    @staticmethod
-    def _match(text: str, clauses: list[Json]) -> Json:
-        query: Json = {"must": [{"match": {TEXT_FIELD: {"query": text}}}]}  # plain text: no query syntax
-        if clauses:
-            query["filter"] = clauses
-        return {"bool": query}
-
-    @staticmethod
-    def _body(query: Json, size: int) -> Json:
-        return {"size": size, "_source": {"excludes": [VECTOR_FIELD]}, "query": query}
 
     def _hits(self, client: Any, body: Json, params: dict[str, str] | None = None) -> list[SearchHit]:
         errors = _errors()
         try:
-            response = _dict(client.search(index=self.index, body=body, params=params or {}))
+            response = as_dict(client.search(index=self.index, body=body, params=params or {}))
         except errors.NotFoundError as exc:
-            if _missing_index(exc):
+            if missing_index(exc):
                 return []
             raise
-        return [_hit(_dict(hit)) for hit in _list(_dict(response.get("hits")).get("hits"))]
+        return [search_hit(as_dict(hit)) for hit in as_list(as_dict(response.get("hits")).get("hits"))]
 
     async def delete(self, ids: Sequence[str]) -> int:
         wanted = list(dict.fromkeys(ids))
@@ -621,7 +525,7 @@ class OpenSearchVectorDb(VectorDb):
                     self._delete_documents(client, found)
                     deleted += len({chunk_id for _, chunk_id in found})
                 else:
-                    items = self._bulk(client, [_line({"delete": {"_id": chunk_id}}) for chunk_id in batch], batch)
+                    items = self._bulk(client, [line({"delete": {"_id": chunk_id}}) for chunk_id in batch], batch)
                     deleted += sum(1 for item in items if item.get("result") == "deleted")
             return deleted
 
@@ -631,7 +535,7 @@ class OpenSearchVectorDb(VectorDb):
         wanted = check_filters(filters)
         if not wanted:
             raise VectorDbError("delete_where needs at least one filter; use drop() to delete everything")
-        query: Json = {"bool": {"filter": _filter_clauses(wanted)}}
+        query: Json = {"bool": {"filter": filter_clauses(wanted)}}
 
         def remove(client: Any) -> int:
             if self.service == "aoss":  # no _delete_by_query on Serverless
@@ -640,16 +544,16 @@ class OpenSearchVectorDb(VectorDb):
                 return len({chunk_id for _, chunk_id in found})
             errors = _errors()
             try:
-                response = _dict(
+                response = as_dict(
                     client.delete_by_query(
                         index=self.index, body={"query": query}, params={"refresh": "true", "conflicts": "proceed"}
                     )
                 )
             except errors.NotFoundError as exc:
-                if _missing_index(exc):
+                if missing_index(exc):
                     return 0
                 raise
-            failures = _list(response.get("failures"))
+            failures = as_list(response.get("failures"))
             if failures:
                 raise VectorDbError(f"OpenSearch index {self.index!r}: delete by query failed: {failures[0]}")
             return int(response.get("deleted") or 0)
@@ -657,15 +561,15 @@ class OpenSearchVectorDb(VectorDb):
         return await self._call(remove)
 
     async def count(self, filters: Filters | None = None) -> int:
-        clauses = _filter_clauses(check_filters(filters))
+        clauses = filter_clauses(check_filters(filters))
         body = {"query": {"bool": {"filter": clauses}}} if clauses else None
 
         def run(client: Any) -> int:
             errors = _errors()
             try:
-                response = _dict(client.count(index=self.index, body=body))
+                response = as_dict(client.count(index=self.index, body=body))
             except errors.NotFoundError as exc:
-                if _missing_index(exc):
+                if missing_index(exc):
                     return 0
                 raise
             return int(response.get("count") or 0)
@@ -676,7 +580,7 @@ class OpenSearchVectorDb(VectorDb):
         wanted = check_filters(filters)
         if not wanted:
             raise VectorDbError("chunks needs at least one filter")
-        query: Json = {"bool": {"filter": _filter_clauses(wanted)}}
+        query: Json = {"bool": {"filter": filter_clauses(wanted)}}
 
         def read(client: Any) -> list[Chunk]:
             # Paged like `_lookup`, excluding the documents already seen; copies of one chunk id (Serverless'
@@ -688,16 +592,16 @@ class OpenSearchVectorDb(VectorDb):
                 page = query if not seen else {"bool": {"filter": [query], "must_not": [{"ids": {"values": seen}}]}}
                 body = {"size": _LOOKUP_PAGE, "_source": {"excludes": [VECTOR_FIELD]}, "query": page}
                 try:
-                    response = _dict(client.search(index=self.index, body=body))
+                    response = as_dict(client.search(index=self.index, body=body))
                 except errors.NotFoundError as exc:
-                    if _missing_index(exc):
+                    if missing_index(exc):
                         return []
                     raise
-                hits = _list(_dict(response.get("hits")).get("hits"))
+                hits = as_list(as_dict(response.get("hits")).get("hits"))
                 for hit in hits:
-                    chunk = _hit(_dict(hit)).chunk
+                    chunk = search_hit(as_dict(hit)).chunk
                     found.setdefault(chunk.id, chunk)
-                    seen.append(str(_dict(hit).get("_id")))
+                    seen.append(str(as_dict(hit).get("_id")))
                 if len(hits) < _LOOKUP_PAGE:
                     return [found[chunk_id] for chunk_id in sorted(found)]
 
@@ -721,105 +625,7 @@ class OpenSearchVectorDb(VectorDb):
             await asyncio.to_thread(client.close)
 
 
-# --- helpers ----------------------------------------------------------------------------------------------
-
-
 def _errors() -> Any:
-    try:
+    with requires_extra("OpenSearchVectorDb", "opensearch", what="opensearch-py"):
         from opensearchpy import exceptions
-    except ImportError as exc:
-        raise ConfigError(f"OpenSearchVectorDb needs opensearch-py: {_EXTRA}") from exc
     return exceptions
-
-
-def _describe(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
-    error = getattr(exc, "error", None)
-    reason = _dict(_dict(getattr(exc, "info", None)).get("error")).get("reason")
-    parts = [str(part) for part in (status, error, reason) if part not in (None, "", "N/A")]
-    return " ".join(parts) or repr(exc)
-
-
-def _missing_index(exc: Exception) -> bool:
-    return getattr(exc, "error", None) == "index_not_found_exception"
-
-
-def _dict(value: Any) -> Json:
-    return cast(Json, value) if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return cast(list[Any], value) if isinstance(value, list) else []
-
-
-def _line(value: Json) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _unit(vector: Sequence[float]) -> list[float]:
-    """`vector` scaled to length 1 (a zero vector stays zero), so inner product is cosine similarity."""
-    values = [float(v) for v in vector]
-    if not all(math.isfinite(v) for v in values):
-        raise VectorDbError("vectors must hold finite numbers")
-    norm = math.sqrt(math.fsum(v * v for v in values))
-    return [v / norm for v in values] if norm > 0 else values
-
-
-def _cosine(score: float) -> float:
-    """Undo OpenSearch's innerproduct scoring (p + 1 for p >= 0, 1 / (1 - p) below): the cosine similarity."""
-    if score >= 1.0:
-        return score - 1.0
-    return 1.0 - 1.0 / score if score > 0 else -1.0
-
-
-def _document(chunk: Chunk) -> Json:
-    return {
-        CHUNK_ID_FIELD: chunk.id,
-        CONTENT_ID_FIELD: chunk.content_id,
-        TEXT_FIELD: chunk.text,
-        METADATA_FIELD: chunk.metadata,
-        VECTOR_FIELD: _unit(chunk.embedding or []),
-    }
-
-
-def _filter_clauses(filters: dict[str, list[Any]]) -> list[Json]:
-    """`check_filters` output as term filters: `content_id` on its field, other keys under `metadata`."""
-    clauses: list[Json] = []
-    for key, values in filters.items():
-        field = CONTENT_ID_FIELD if key == "content_id" else f"{METADATA_FIELD}.{key}"
-        clauses.append({"term": {field: values[0]}} if len(values) == 1 else {"terms": {field: values}})
-    return clauses
-
-
-def _hit(hit: Json) -> SearchHit:
-    source = _dict(hit.get("_source"))
-    chunk = Chunk(
-        id=str(source.get(CHUNK_ID_FIELD) or hit.get("_id")),
-        content_id=str(source.get(CONTENT_ID_FIELD, "")),
-        text=str(source.get(TEXT_FIELD, "")),
-        metadata=dict(_dict(source.get(METADATA_FIELD))),
-    )
-    return SearchHit(chunk=chunk, score=float(hit.get("_score") or 0.0))
-
-
-def _ranked(hits: Sequence[SearchHit], limit: int) -> list[SearchHit]:
-    """Best first (ties by id, as `fuse` orders them), one hit per chunk id, at most `limit`."""
-    best: dict[str, SearchHit] = {}
-    for hit in hits:
-        if hit.chunk.id not in best or hit.score > best[hit.chunk.id].score:
-            best[hit.chunk.id] = hit
-    return sorted(best.values(), key=lambda h: (-h.score, h.chunk.id))[:limit]
-
-
-def _batches(documents: Sequence[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    """`documents` in groups of at most `size`, and of at most about 5 MB of JSON."""
-    batch: list[tuple[str, str]] = []
-    weight = 0
-    for document in documents:
-        if batch and (len(batch) >= size or weight + len(document[1]) > _BULK_BYTES):
-            yield batch
-            batch, weight = [], 0
-        batch.append(document)
-        weight += len(document[1])
-    if batch:
-        yield batch
