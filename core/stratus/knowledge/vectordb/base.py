@@ -3,6 +3,7 @@ against every implementation, so the embedded store and OpenSearch answer alike.
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -163,3 +164,22 @@ class VectorDb(ABC):
             raise VectorDbError(f"{mode.value} search needs a query vector")
         if mode in (SearchMode.KEYWORD, SearchMode.HYBRID) and not (text or "").strip():
             raise VectorDbError(f"{mode.value} search needs the query text")
+
+
+class AddressedVectorDb(VectorDb):
+    """Base of the stores stratus ships: one is named by the address of where it keeps its vectors (its `id`
+    is a UUID made from that address, the same in every process) and holds vectors of one length."""
+
+    def __init__(self, address: str, *, dimensions: int) -> None:
+        if dimensions <= 0:
+            raise ConfigError("dimensions must be positive")
+        self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, address))
+        self._dimensions = dimensions
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions

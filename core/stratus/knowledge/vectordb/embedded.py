@@ -16,7 +16,6 @@ import json
 import re
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -24,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
-from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, VectorDbError, check_filters, fuse
+from stratus.knowledge.vectordb.base import (
+    AddressedVectorDb,
+    Filters,
+    SearchMode,
+    VectorDbError,
+    check_filters,
+    fuse,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,7 +91,7 @@ def _numpy() -> Any:
     return numpy
 
 
-class EmbeddedVectorDb(VectorDb):
+class EmbeddedVectorDb(AddressedVectorDb):
     """Chunks in `<path>/<collection>.db`: exact vector search, BM25 keyword search, hybrid, metadata filters.
 
     Args:
@@ -97,26 +103,15 @@ class EmbeddedVectorDb(VectorDb):
     def __init__(self, collection: str = "knowledge", *, dimensions: int, path: str | Path = DEFAULT_PATH) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", collection):
             raise ConfigError(f"collection name {collection!r}: use 1-200 letters, digits, '_', '-' or '.'")
-        if dimensions <= 0:
-            raise ConfigError("dimensions must be positive")
         self.collection = collection
         self.file = Path(path) / f"{collection}.db"
-        self._dimensions = dimensions
+        super().__init__(f"embedded://{self.file.resolve()}", dimensions=dimensions)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._matrix: npt.NDArray[np.float32] | None = None  # one unit-length row per chunk
         self._rowids: npt.NDArray[np.int64] | None = None
         self._columns: dict[str, dict[Any, npt.NDArray[np.int64]]] = {}  # filter key -> value -> row positions
         self._seen_version: int | None = None
-        self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"embedded://{self.file.resolve()}"))
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    @property
-    def dimensions(self) -> int:
-        return self._dimensions
 
     def __repr__(self) -> str:
         return f"EmbeddedVectorDb(file={str(self.file)!r}, dimensions={self._dimensions})"

@@ -43,7 +43,6 @@ import logging
 import os
 import re
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
@@ -77,9 +76,9 @@ from stratus.knowledge.vectordb._opensearch_index import (
     index_body,
 )
 from stratus.knowledge.vectordb.base import (
+    AddressedVectorDb,
     Filters,
     SearchMode,
-    VectorDb,
     VectorDbError,
     check_filters,
     fuse,
@@ -116,7 +115,7 @@ class OpenSearchBulkError(VectorDbError):
         self.ids = ids
 
 
-class OpenSearchVectorDb(VectorDb):
+class OpenSearchVectorDb(AddressedVectorDb):
     """Chunks in an OpenSearch index: k-NN vector search, BM25 keyword search, hybrid, metadata filters.
 
     Args:
@@ -162,8 +161,7 @@ class OpenSearchVectorDb(VectorDb):
             raise ConfigError(
                 f"index name {index!r}: use 1-255 letters, digits, '_', '-' or '.', starting with a letter or digit"
             )
-        if dimensions <= 0:
-            raise ConfigError("dimensions must be positive")
+        super().__init__(f"opensearch://{host or service}/{index.lower()}", dimensions=dimensions)
         if service not in ("aoss", "es"):
             raise ConfigError(f"service must be 'aoss' (Serverless) or 'es' (a managed domain), not {service!r}")
         if engine == "nmslib":
@@ -194,21 +192,11 @@ class OpenSearchVectorDb(VectorDb):
         self.hybrid: HybridStrategy = hybrid
         self.search_pipeline = search_pipeline
         self.batch_size = batch_size
-        self._dimensions = dimensions
         self._client = client
         self._owns_client = client is None
         self._client_lock = threading.Lock()
         self._index_ready = False  # the index is known to exist with the right mapping (once per process)
         self._pipeline_ready = False
-        self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opensearch://{host or service}/{self.index}"))
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    @property
-    def dimensions(self) -> int:
-        return self._dimensions
 
     def __repr__(self) -> str:
         return f"OpenSearchVectorDb(index={self.index!r}, host={self.host!r}, service={self.service!r})"
