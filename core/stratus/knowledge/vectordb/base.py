@@ -159,6 +159,14 @@ class VectorDb(ABC):
                 )
 
     @staticmethod
+    def _required_filters(filters: Filters, method: str, instead: str = "") -> dict[str, list[Any]]:
+        """`check_filters(filters)`, refusing no filter at all (`delete_where` and `chunks` need one)."""
+        wanted = check_filters(filters)
+        if not wanted:
+            raise VectorDbError(f"{method} needs at least one filter" + (f"; {instead}" if instead else ""))
+        return wanted
+
+    @staticmethod
     def _query(vector: Sequence[float] | None, text: str | None, mode: SearchMode) -> None:
         if mode in (SearchMode.VECTOR, SearchMode.HYBRID) and vector is None:
             raise VectorDbError(f"{mode.value} search needs a query vector")

@@ -23,14 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
-from stratus.knowledge.vectordb.base import (
-    AddressedVectorDb,
-    Filters,
-    SearchMode,
-    VectorDbError,
-    check_filters,
-    fuse,
-)
+from stratus.knowledge.vectordb.base import AddressedVectorDb, Filters, SearchMode, VectorDbError, check_filters, fuse
 
 if TYPE_CHECKING:
     import numpy as np
@@ -334,9 +327,7 @@ class EmbeddedVectorDb(AddressedVectorDb):
         return await self._call(remove, missing=0)
 
     async def delete_where(self, filters: Filters) -> int:
-        wanted = check_filters(filters)
-        if not wanted:
-            raise VectorDbError("delete_where needs at least one filter; use drop() to delete everything")
+        wanted = self._required_filters(filters, "delete_where", "use drop() to delete everything")
 
         def remove(conn: sqlite3.Connection) -> int:
             sql, args = _filtered("DELETE FROM chunks", wanted)
@@ -354,9 +345,7 @@ class EmbeddedVectorDb(AddressedVectorDb):
         )
 
     async def chunks(self, filters: Filters) -> list[Chunk]:
-        wanted = check_filters(filters)
-        if not wanted:
-            raise VectorDbError("chunks needs at least one filter")
+        wanted = self._required_filters(filters, "chunks")
 
         def read(conn: sqlite3.Connection) -> list[Chunk]:
             sql, args = _filtered("SELECT id, content_id, text, metadata FROM chunks", wanted)

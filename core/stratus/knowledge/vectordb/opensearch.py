@@ -520,9 +520,7 @@ class OpenSearchVectorDb(AddressedVectorDb):
         return await self._call(remove)
 
     async def delete_where(self, filters: Filters) -> int:
-        wanted = check_filters(filters)
-        if not wanted:
-            raise VectorDbError("delete_where needs at least one filter; use drop() to delete everything")
+        wanted = self._required_filters(filters, "delete_where", "use drop() to delete everything")
         query: Json = {"bool": {"filter": filter_clauses(wanted)}}
 
         def remove(client: Any) -> int:
@@ -565,9 +563,7 @@ class OpenSearchVectorDb(AddressedVectorDb):
         return await self._call(run)
 
     async def chunks(self, filters: Filters) -> list[Chunk]:
-        wanted = check_filters(filters)
-        if not wanted:
-            raise VectorDbError("chunks needs at least one filter")
+        wanted = self._required_filters(filters, "chunks")
         query: Json = {"bool": {"filter": filter_clauses(wanted)}}
 
         def read(client: Any) -> list[Chunk]:
