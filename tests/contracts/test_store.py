@@ -589,6 +589,8 @@ class TestClaims:
         from stratus.storage.base import ClaimStatus
 
         other = _twin(store)
+        for worker in (store, other):  # both workers are up (each has opened the database)
+            await worker.get_session("warm-up")
         try:
             claims = await asyncio.gather(
                 *(s.claim("run:r1", lease_seconds=60) for s in [store, other] * 5),
