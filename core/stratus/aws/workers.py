@@ -22,10 +22,11 @@ __all__ = ["knowledge_worker_handler", "run_worker_handler"]
 
 
 def run_worker_handler() -> LambdaHandler:
-    """The SQS consumer of background runs. Each record is one run; a record that fails (a malformed message,
-    the store unreachable) is reported back alone, retried, and after the queue's maxReceiveCount lands in its
-    dead-letter queue, while the rest of the batch succeeds. A run that fails is stored as ERROR: that is its
-    result, not a reason to retry."""
+    """The SQS consumer of background runs. Each record is one run, run once however often SQS delivers it
+    (`execute_run` claims it first). A record that fails (a malformed message, the store unreachable, a
+    duplicate whose run another worker is running) is reported back alone, retried, and after the queue's
+    maxReceiveCount lands in its dead-letter queue, while the rest of the batch succeeds. A run that fails is
+    stored as ERROR: that is its result, not a reason to retry."""
     app = lambda_app()
     # Failed records are reported, never raised: SQS then retries exactly those, and the invocation succeeds.
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -85,9 +86,10 @@ def knowledge_worker_handler() -> LambdaHandler:
 
 def learning_worker_handler() -> LambdaHandler:
     """The SQS consumer of finished runs: the agent's learning machine extracts and stores what is worth
-    keeping. Idempotent per run id (a second delivery stores nothing new); a message that cannot be read, or
-    whose extraction keeps failing, is reported for retry and then lands in the dead-letter queue, while the
-    rest of its batch succeeds."""
+    keeping. Exactly once per run (`LearningMachine.learn` claims it first: a later delivery stores nothing
+    new, and one that arrives while another worker learns from the run is reported for retry); a message that
+    cannot be read, or whose extraction keeps failing, is reported for retry and then lands in the dead-letter
+    queue, while the rest of its batch succeeds."""
     app = lambda_app()
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
