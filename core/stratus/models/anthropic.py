@@ -19,6 +19,7 @@ from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import LoopBoundClient
+from stratus.models._replies import read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
 from stratus.settings import ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
@@ -191,18 +192,12 @@ class AnthropicChat(Model):
             raise
         except Exception as exc:
             raise _model_error(self.id, exc) from exc
-        try:
-            response = _parse_message(message, output_tool)
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:  # the SDK builds replies leniently
-            raise ModelError(
-                f"Anthropic model {self.id!r} sent a malformed response: {type(exc).__name__}: {exc}"
-            ) from exc
-        if response is None:
-            raise ModelError(
-                f"Anthropic model {self.id!r} sent an empty response (no text and no tool call; "
-                f"stop_reason={message.stop_reason!r})"
-            )
-        return response
+        return read_reply(
+            f"Anthropic model {self.id!r}",
+            lambda: _parse_message(message, output_tool),
+            malformed=(AttributeError, TypeError, ValueError, KeyError),
+            empty=lambda: f"no text and no tool call; stop_reason={message.stop_reason!r}",
+        )
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         args, output_tool = self._arguments(messages, params)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal, cast
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
+from stratus.models._replies import read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.settings import STRATUS_MODEL_REGION
 
@@ -209,16 +210,12 @@ class BedrockChat(Model):
             raise
         except Exception as exc:
             raise _model_error(self.id, exc) from exc
-        try:
-            response = _parse_reply(reply, output_tool)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(
-                f"Bedrock model {self.id!r} sent a malformed response: {type(exc).__name__}: {exc}"
-            ) from exc
-        if response is None:
-            stop = reply.get("stopReason")
-            raise ModelError(f"Bedrock model {self.id!r} sent an empty response (no text and no tool call; {stop=})")
-        return response
+        return read_reply(
+            f"Bedrock model {self.id!r}",
+            lambda: _parse_reply(reply, output_tool),
+            malformed=(KeyError, TypeError, ValueError, AttributeError),
+            empty=lambda: f"no text and no tool call; stop={reply.get('stopReason')!r}",
+        )
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         args, output_tool = self._arguments(messages, params)

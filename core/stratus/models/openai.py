@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import LoopBoundClient
+from stratus.models._replies import read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
 
@@ -236,17 +237,12 @@ class OpenAIChat(OpenAIClientOwner, Model):
         completion: ChatCompletion = await self._within_deadline(
             lambda: client.chat.completions.create(**args, stream=False)
         )
-        try:
-            response = _parse_completion(completion)
-        except (AttributeError, TypeError, ValueError, IndexError) as exc:  # the SDK builds replies leniently
-            raise ModelError(
-                f"OpenAI model {self.id!r} sent a malformed response: {type(exc).__name__}: {exc}"
-            ) from exc
-        if response is None:
-            raise ModelError(
-                f"OpenAI model {self.id!r} sent an empty response (no choices, or no content and no tool call)"
-            )
-        return response
+        return read_reply(
+            f"OpenAI model {self.id!r}",
+            lambda: _parse_completion(completion),
+            malformed=(AttributeError, TypeError, ValueError, IndexError),
+            empty=lambda: "no choices, or no content and no tool call",
+        )
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         args = self._arguments(messages, params)
