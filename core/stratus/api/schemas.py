@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from stratus.agent import Agent
 from stratus.api._limits import FiltersField, MetadataField, StateField
 from stratus.exceptions import StratusError
-from stratus.run import RunOutput
+from stratus.run import RunOutput, RunStatus
 from stratus.storage.records import SessionRecord, SessionType, UserMemory
 from stratus.team import Team
 from stratus.tools import Tool, Toolkit
 from stratus.workflow import Step, Workflow, WorkflowStep
 
 __all__ = [
+    "AgentResponse",
+    "CancelResponse",
     "CreateSessionRequest",
     "DeleteMemoriesRequest",
     "DeleteSessionsRequest",
@@ -27,12 +29,18 @@ __all__ = [
     "FieldError",
     "HealthResponse",
     "MemoryRequest",
+    "ModelResponse",
     "PaginationInfo",
     "RenameSessionRequest",
+    "RunAccepted",
     "RunErrorDetail",
     "RunRequest",
+    "RunResponse",
+    "TeamResponse",
     "UpdateSessionRequest",
     "ValidationErrorDetail",
+    "WorkflowResponse",
+    "WorkflowSummaryResponse",
     "agent_response",
     "iso",
     "memory_schema",
@@ -222,6 +230,155 @@ def run_preview(run: RunOutput) -> dict[str, Any]:
     }
 
 
+# --- agents, teams and workflows, and their runs ---------------------------------------------------------------
+# AgentOS' shapes, under AgentOS' names and fields (shared/reference/agentos-openapi.json), so /docs and the
+# clients generated from it see what these routes answer. The routes answer with
+# `response_model_exclude_unset=True`: a key `agent_response` (or `RunOutput.to_dict`) leaves out stays out,
+# and `extra="allow"` keeps a key a model does not declare rather than drop it.
+
+_Object = dict[str, Any] | None
+
+
+class ModelResponse(BaseModel):
+    """The model an agent, or a team's leader, runs on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, description="The model class (`OpenAIChat`, `Claude`, ...)")
+    model: str | None = Field(default=None, description="The provider's model id")
+    provider: str | None = None
+
+
+class _ComponentResponse(BaseModel):
+    """What AgentOS says of any agent, team or workflow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    name: str | None = None
+    db_id: str | None = Field(default=None, description="The store its sessions are kept in")
+    description: str | None = None
+    is_factory: bool = False
+    factory_input_schema: _Object = None
+    is_component: bool = False
+    current_version: int | None = None
+    stage: str | None = None
+    sandboxed: bool = False
+
+
+class _RunnerResponse(_ComponentResponse):
+    """What AgentOS says of an agent and of a team: its model, tools, sessions and settings."""
+
+    role: str | None = None
+    model: ModelResponse | None = None
+    tools: _Object = Field(default=None, description="`{tools: [{name, description, parameters}]}`")
+    sessions: _Object = None
+    knowledge: _Object = None
+    memory: _Object = None
+    reasoning: _Object = None
+    default_tools: _Object = None
+    system_message: _Object = None
+    response_settings: _Object = None
+    introduction: str | None = None
+    streaming: _Object = None
+    metadata: _Object = None
+    input_schema: _Object = None
+
+
+class AgentResponse(_RunnerResponse):
+    """AgentOS' `AgentResponse`: one row of `GET /agents`, and `GET /agents/{agent_id}`."""
+
+    filesystem: bool = False
+    extra_messages: _Object = None
+
+
+class TeamResponse(_RunnerResponse):
+    """AgentOS' `TeamResponse`: one row of `GET /teams`, and `GET /teams/{team_id}`, with its members."""
+
+    mode: str | None = Field(default=None, description="`coordinate`, `route` or `broadcast`")
+    members: list[AgentResponse | TeamResponse] | None = None
+
+
+class WorkflowSummaryResponse(_ComponentResponse):
+    """AgentOS' `WorkflowSummaryResponse`: one row of `GET /workflows`."""
+
+
+class WorkflowResponse(_ComponentResponse):
+    """AgentOS' `WorkflowResponse`: `GET /workflows/{workflow_id}`, with its steps (their agents and teams in
+    full)."""
+
+    input_schema: _Object = None
+    steps: list[dict[str, Any]] | None = None
+    agent: AgentResponse | None = None
+    team: TeamResponse | None = None
+    metadata: _Object = None
+    workflow_agent: bool = False
+
+
+class RunErrorInfo(BaseModel):
+    """Why a run did not complete."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str | None = Field(default=None, description="The error's type (`ModelError`, `RunCancelledError`, ...)")
+    message: str
+
+
+class RunResponse(BaseModel):
+    """A run, as `RunOutput.to_dict()` gives it (AgentOS' run output): an agent's names its agent, a team's its
+    team (`team_id`, `team_name`, its members' runs in `member_responses`), a workflow's its workflow
+    (`workflow_id`, `workflow_name`, `step_results`, its agents' and teams' runs in `step_executor_runs`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    agent_id: str | None = None
+    agent_name: str | None = None
+    team_id: str | None = None
+    team_name: str | None = None
+    workflow_id: str | None = None
+    workflow_name: str | None = None
+    session_id: str
+    user_id: str | None = None
+    parent_run_id: str | None = Field(default=None, description="The team's or workflow's run that started it")
+    status: RunStatus
+    content: Any = Field(default=None, description="The answer: text, or the output schema's object")
+    content_type: str = "str"
+    model: str | None = None
+    model_provider: str | None = None
+    model_provider_data: _Object = None
+    session_state: _Object = None
+    created_at: int = Field(description="Unix seconds")
+    metrics: dict[str, Any] = Field(default_factory=dict[str, Any], description="Tokens, duration, ...")
+    messages: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    tools: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="The tool calls it made")
+    input: _Object = Field(default=None, description="`{input_content, files}`: what the caller sent")
+    references: list[dict[str, Any]] | None = Field(default=None, description="What the knowledge base gave")
+    error: RunErrorInfo | None = None
+    step_results: list[dict[str, Any]] | None = None
+    member_responses: list[RunResponse] | None = None
+    step_executor_runs: list[RunResponse] | None = None
+
+
+class RunAccepted(BaseModel):
+    """The 202 of `background=true`: the run is queued (PENDING); poll `GET .../runs/{run_id}` for it."""
+
+    run_id: str
+    session_id: str
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    status: RunStatus = Field(description="PENDING: it starts when a worker (or this process) takes it")
+
+
+class CancelResponse(BaseModel):
+    """A cancelled run: its status is CANCELLED (what it had finished stays stored as it ended)."""
+
+    run_id: str
+    session_id: str
+    status: RunStatus
+
+
 def _model_info(agent: Agent | Team) -> dict[str, Any] | None:
     try:
         model = agent.get_model()
@@ -230,19 +387,22 @@ def _model_info(agent: Agent | Team) -> dict[str, Any] | None:
     return {"name": model.name, "model": model.id, "provider": model.provider}
 
 
+def _system_message(component: Agent | Team) -> dict[str, Any]:
+    """`system_message` of an agent's or a team's response: its prompt settings, description and instructions
+    (instructions given as a function are the function's business)."""
+    instructions = component.instructions
+    out: dict[str, Any] = {"markdown": component.markdown, "add_datetime_to_context": component.add_datetime_to_context}
+    if component.description:
+        out["description"] = component.description
+    if isinstance(instructions, str):
+        out["instructions"] = instructions
+    elif instructions is not None and not callable(instructions):
+        out["instructions"] = list(instructions)
+    return out
+
+
 def agent_response(agent: Agent, db_id: str | None) -> dict[str, Any]:
     """AgentOS' `AgentResponse`: what an agent is made of, as a client needs to show it."""
-    instructions = agent.instructions
-    system_message: dict[str, Any] = {
-        "markdown": agent.markdown,
-        "add_datetime_to_context": agent.add_datetime_to_context,
-    }
-    if agent.description:
-        system_message["description"] = agent.description
-    if isinstance(instructions, str):
-        system_message["instructions"] = instructions
-    elif instructions is not None and not callable(instructions):
-        system_message["instructions"] = list(instructions)
     out: dict[str, Any] = {
         "id": agent.agent_id,
         "name": agent.name,
@@ -263,7 +423,7 @@ def agent_response(agent: Agent, db_id: str | None) -> dict[str, Any]:
             "num_history_runs": agent.num_history_runs,
         },
         "reasoning": {"reasoning": False},
-        "system_message": system_message,
+        "system_message": _system_message(agent),
         "is_component": False,
         "sandboxed": False,
     }
@@ -279,17 +439,6 @@ def team_response(team: Team, db_id: str | None) -> dict[str, Any]:
     `AgentResponse`, teams as `TeamResponse`)."""
     from stratus.team._run import TeamRun
 
-    instructions = team.instructions
-    system_message: dict[str, Any] = {
-        "markdown": team.markdown,
-        "add_datetime_to_context": team.add_datetime_to_context,
-    }
-    if team.description:
-        system_message["description"] = team.description
-    if isinstance(instructions, str):
-        system_message["instructions"] = instructions
-    elif instructions is not None and not callable(instructions):
-        system_message["instructions"] = list(instructions)
     tools: list[Any] = []
     for item in team.tools:
         tools.extend(item.get_tools() if isinstance(item, Toolkit) else [Tool.ensure(item)])
@@ -307,7 +456,7 @@ def team_response(team: Team, db_id: str | None) -> dict[str, Any]:
             "add_history_to_context": team.add_history_to_context,
             "num_history_runs": team.num_history_runs,
         },
-        "system_message": system_message,
+        "system_message": _system_message(team),
         "members": [team_response(m, db_id) if isinstance(m, Team) else agent_response(m, db_id) for m in team.members],
         "metadata": team.metadata,
         "is_factory": False,
