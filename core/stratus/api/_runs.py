@@ -28,6 +28,10 @@ class ActiveRun:
     task: asyncio.Task[None] | None = None
     queue: asyncio.Queue[RunEvent | object] | None = None
     cancel_requested: bool = False
+    started: bool = False
+    """Whether its task has begun: a task cancelled before that never runs a line, so it is not cancelled then
+    but asked to stop as it starts (`stop_on_start`), and its run ends, CANCELLED and stored, as any other."""
+    stop_on_start: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -54,7 +58,10 @@ class RunRegistry:
 
     async def _drive(self, active: ActiveRun, stream: bool) -> None:
         run = active.run
+        active.started = True
         try:
+            if active.stop_on_start:
+                _stop(active)  # raised at its first wait, inside the run: its lifecycle stores it as CANCELLED
             async for event in run.events(stream=stream):
                 if active.queue is not None:
                     active.queue.put_nowait(event)
@@ -100,15 +107,24 @@ class RunRegistry:
         if active is None or active.task is None or active.task.done():
             return False
         active.cancel_requested = True
-        active.task.cancel()
+        _stop(active)
         return True
 
     async def shutdown(self) -> None:
         """Cancel what is still running (each run is stored as CANCELLED) and wait for it."""
-        tasks = [a.task for a in self._active.values() if a.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        actives = [a for a in self._active.values() if a.task is not None]
+        for active in actives:
+            _stop(active)
+        await asyncio.gather(*(a.task for a in actives if a.task is not None), return_exceptions=True)
+
+
+def _stop(active: ActiveRun) -> None:
+    """Cancel the run's task, or, before it has started (a PENDING run), have it stop as it starts."""
+    if active.started:
+        assert active.task is not None
+        active.task.cancel()
+    else:
+        active.stop_on_start = True
 
 
 async def sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[str]:
