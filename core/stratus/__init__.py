@@ -20,6 +20,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stratus._runnable import RunOptions
     from stratus.agent import Agent
     from stratus.app import App
     from stratus.deadline import run_deadline
@@ -73,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "RunEvent": "stratus.run",
     "RunLimitExceeded": "stratus.exceptions",
     "RunTimeoutError": "stratus.exceptions",
+    "RunOptions": "stratus._runnable",
     "RunOutput": "stratus.run",
     "RunStatus": "stratus.run",
     "SchemaVersionError": "stratus.exceptions",
@@ -107,6 +109,7 @@ __all__ = [
     "RunContext",
     "RunEvent",
     "RunLimitExceeded",
+    "RunOptions",
     "RunOutput",
     "RunStatus",
     "RunTimeoutError",

@@ -1,10 +1,11 @@
-"""What teams and workflows share: the session their run and its child runs write into (`SessionWriter`), what
-a child run inherits from the run that starts it (`RunScope`), agents run as children (`ChildAgentRun`), and
-the pump that merges a run's own events with its children's into one stream (`pump`).
+"""Where runs live and how they nest: the session a top-level run writes into (`SessionWriter`), the place of
+a run started by another (`ChildPlacement`), what such a child inherits from its parent (`RunScope`), and the
+pump that merges a run's own events with its children's into one stream (`pump`).
 
 A team's member runs and a workflow's step runs are stored as runs of their own in the parent's session, with
 `parent_run_id` naming the parent's run. They share one session state: the same dict, saved with the top run.
-Their events reach the parent's stream one `nested_depth` deeper, with `parent_run_id` set.
+Their events reach the parent's stream one `nested_depth` deeper, with `parent_run_id` set. Both placements
+are `stratus._lifecycle.Placement`s: the run's lifecycle reads and saves through whichever it is given.
 """
 
 from __future__ import annotations
@@ -13,57 +14,60 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
-from stratus.agent._loop import AgentRun
 from stratus.deadline import Deadline, inherited_by
 from stratus.exceptions import NotFoundError
 from stratus.limits import storable_state
 from stratus.run import RunEvent, RunOutput, RunStatus
 
 if TYPE_CHECKING:
-    from stratus.agent import Agent
+    from stratus._runnable import Execution
     from stratus.storage.base import Store
     from stratus.storage.records import SessionRecord, SessionType
-    from stratus.team import Team
 
-__all__ = ["ChildAgentRun", "Emit", "RunScope", "SessionWriter", "pump"]
+__all__ = ["ChildPlacement", "Emit", "Member", "RunScope", "SessionWriter", "pump"]
 
 logger = logging.getLogger("stratus.nesting")
 
 Emit = Callable[[RunEvent], None]
 
 
+class Member(Protocol):
+    """What a team or a workflow can start as a child run: an agent or a team."""
+
+    def child_execution(self, input: str, scope: RunScope) -> Execution:
+        """An execution of this component as a child of the run `scope` belongs to."""
+        ...
+
+
+@dataclass(eq=False)
 class SessionWriter:
-    """The session a team's or a workflow's run writes into, with every child run it starts.
+    """The session a top-level run (an agent's, a team's or a workflow's) writes into, with every child run
+    it starts: the `Placement` of a run of its own.
 
     `open()` checks the session is the caller's and this component's, and returns its state; `save()` writes
     the run with the state (merged with concurrent writers' changes, see `Store.save_run`), `save_child()` a
     child run without touching the state. Without a store nothing is read or written.
     """
 
-    def __init__(
-        self,
-        store: Store | None,
-        *,
-        session_id: str,
-        user_id: str | None,
-        session_type: SessionType,
-        component_id: str,
-        session_name: str | None,
-    ) -> None:
-        self.store = store
-        self.session_id = session_id
-        self.user_id = user_id
-        self.session_type = session_type
-        self.component_id = component_id
-        self.session_name = session_name
-        self.record: SessionRecord | None = None
-        self.state_base: dict[str, Any] = {}
-        """The state as stored when this writer last read or wrote it."""
-        self.opened = False
-        self._lock = asyncio.Lock()
+    store: Store | None
+    _: KW_ONLY
+    session_id: str
+    user_id: str | None
+    session_type: SessionType
+    component_id: str
+    session_name: str | None
+    record: SessionRecord | None = None
+    state_base: dict[str, Any] = field(default_factory=lambda: dict[str, Any]())
+    """The state as stored when this writer last read or wrote it."""
+    opened: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @property
+    def writer(self) -> SessionWriter:
+        return self
 
     async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
         """The run's starting state: `defaults`, then the stored session's state, then `override`. Another
@@ -86,11 +90,14 @@ class SessionWriter:
         self.opened = True
         return state
 
-    async def history(self, count: int, belongs: Callable[[RunOutput], bool]) -> list[RunOutput]:
-        """The last `count` completed top-level runs for which `belongs` holds (child runs interleave with
-        them, so this reads a few times `count` runs, more only if the session has many children)."""
+    async def history(self, count: int, belongs: Callable[[RunOutput], bool] | None) -> list[RunOutput]:
+        """The last `count` completed top-level runs for which `belongs` holds. Without `belongs` (an agent's
+        session, which holds no child runs) one query of `count` runs; with it, child runs interleave with
+        the top-level ones, so this reads a few times `count` runs, more only if there are many children."""
         if self.store is None or self.record is None or count <= 0:
             return []
+        if belongs is None:
+            return await self.store.get_runs(self.session_id, last=count, statuses=(RunStatus.COMPLETED,))
         fetch = count * 4
         while True:
             runs = await self.store.get_runs(self.session_id, last=fetch, statuses=(RunStatus.COMPLETED,))
@@ -113,24 +120,26 @@ class SessionWriter:
             created_at=time.time(),
         )
 
-    async def save(self, run: RunOutput, state: dict[str, Any], component_data: dict[str, Any] | None) -> None:
-        """Write `run` and the session's new `state` in one atomic write. Afterwards `state` holds what is
-        stored (other writers' concurrent changes merged in). A failure is logged, not raised: the run's
-        answer exists and the caller still gets it."""
+    async def save(self, run: RunOutput, state: dict[str, Any], component_data: dict[str, Any] | None) -> bool:
+        """Write `run` and the session's new `state` in one atomic write; whether it was stored. Afterwards
+        `state` holds what is stored (other writers' concurrent changes merged in). A failure is logged, not
+        raised: the run's answer exists and the caller still gets it."""
         if self.store is None or not self.opened:
-            return
+            return False
         async with self._lock:
             storable = storable_state(state, self.state_base)  # a state too deep or large stays as it was
+            run.session_state = dict(storable)
             session = replace(self._session(), session_state=dict(storable), component_data=component_data)
             try:
                 stored = await self.store.save_run(session, run, state_base=self.state_base)
             except Exception:
                 logger.exception("run %s ended with status %s but could not be stored", run.run_id, run.status)
-                return
+                return False
             self.record, self.state_base = stored, dict(stored.session_state)
             if stored.session_state != state:
                 state.clear()
                 state.update(stored.session_state)
+            return True
 
     async def save_child(self, run: RunOutput) -> bool:
         """Write a child run into the session (creating it if this is its first run); the state is left as it
@@ -170,7 +179,7 @@ class RunScope:
             event.parent_run_id = self.parent.run_id
         self.emit(event)
 
-    async def run(self, member: Agent | Team, input: str) -> RunOutput:
+    async def run(self, member: Member, input: str) -> RunOutput:
         """Run an agent or a team as a child, forwarding its events; returns its output (a failed child ends
         with status ERROR, it does not raise). Each child runs in a task of its own so that a cancelled parent
         can wait for its children to store themselves as CANCELLED (`settle`)."""
@@ -180,13 +189,8 @@ class RunScope:
         task.add_done_callback(self.tasks.discard)
         return await task
 
-    async def _run(self, member: Agent | Team, input: str) -> RunOutput:
-        from stratus.agent import Agent
-        from stratus.team._run import TeamRun
-
-        child: ChildAgentRun | TeamRun = (
-            ChildAgentRun(member, input, self) if isinstance(member, Agent) else TeamRun(member, input, scope=self)
-        )
+    async def _run(self, member: Member, input: str) -> RunOutput:
+        child = member.child_execution(input, self)
         self.parent.children.append(child.output)
         async for event in child.events(stream=self.stream):
             self.forward(event)
@@ -198,28 +202,32 @@ class RunScope:
             await asyncio.wait(set(self.tasks))
 
 
-class ChildAgentRun(AgentRun):
-    """An agent run started by a team or a workflow: it shares their session state and is stored in their
-    session as a child of their run. It sends the model no history of its own."""
+class ChildPlacement:
+    """The place of a run started by a team or a workflow: it shares their session state (its component's
+    defaults fill in what is missing), is stored in their session as a child of their run, and reads no
+    history of its own."""
 
-    def __init__(self, agent: Agent, input: str, scope: RunScope) -> None:
-        super().__init__(agent, input, session_id=scope.session.session_id, user_id=scope.session.user_id)
+    record: SessionRecord | None = None
+
+    def __init__(self, scope: RunScope) -> None:
         self.scope = scope
-        self.output.parent_run_id = scope.parent.run_id
-        for key, value in (agent.session_state or {}).items():
-            scope.state.setdefault(key, value)
-        self.context.session_state = scope.state
 
-    async def _open_session(self) -> None:
-        self._session_loaded = True
+    @property
+    def writer(self) -> SessionWriter:
+        return self.scope.session
 
-    async def _load_session(self) -> list[RunOutput]:
-        self._session_loaded = True
+    async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
+        state = self.scope.state
+        for key, value in (defaults or {}).items():
+            state.setdefault(key, value)
+        return state
+
+    async def history(self, count: int, belongs: Callable[[RunOutput], bool] | None) -> list[RunOutput]:
         return []
 
-    async def _save(self) -> bool:
-        self.output.session_state = dict(self.scope.state)
-        return await self.scope.session.save_child(self.output)
+    async def save(self, run: RunOutput, state: dict[str, Any], component_data: dict[str, Any] | None) -> bool:
+        run.session_state = dict(state)  # the top run saves the state itself
+        return await self.scope.session.save_child(run)
 
 
 async def pump(body: Callable[[Emit], Awaitable[None]]) -> AsyncIterator[RunEvent]:

@@ -1,14 +1,18 @@
-"""`Runnable`: the `run`/`arun` pair teams and workflows share (agents add knowledge filters to theirs)."""
+"""`Runnable`: the one `run`/`arun` pair agents, teams and workflows share, over one `RunOptions` value."""
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import Any, Literal, Protocol, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack, overload
 
 from stratus.run import RunEvent, RunOutput
 
-__all__ = ["Execution", "Runnable"]
+if TYPE_CHECKING:
+    from stratus._nesting import RunScope
+
+__all__ = ["Execution", "RunKeywords", "RunOptions", "Runnable"]
 
 
 class Execution(Protocol):
@@ -22,100 +26,74 @@ class Execution(Protocol):
     async def result(self) -> RunOutput: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """The options of one run, the same for an agent, a team and a workflow."""
+
+    session_id: str | None = None
+    """The session to run in (a new one when None); another user's or another component's reads as absent."""
+    user_id: str | None = None
+    session_state: dict[str, Any] | None = None
+    """Merged over the session's state for this run (and stored with it)."""
+    run_id: str | None = None
+    """The run's id (a new time-ordered one when None); the API and the background worker name theirs."""
+    knowledge_filters: dict[str, Any] | None = None
+    """Metadata filters the agent's knowledge searches add to its own (agents only)."""
+
+
+class RunKeywords(TypedDict, total=False):
+    """`RunOptions` as the keywords of `run` and `arun`."""
+
+    session_id: str | None
+    user_id: str | None
+    session_state: dict[str, Any] | None
+    run_id: str | None
+    knowledge_filters: dict[str, Any] | None
+
+
 class Runnable:
-    """Gives a component `arun` and `run` over the execution `_execution` builds."""
+    """Gives a component `arun` and `run` over the execution `execution` builds."""
 
     __slots__ = ()
 
     @abstractmethod
-    def _execution(
-        self,
-        input: str,
-        *,
-        session_id: str | None,
-        user_id: str | None,
-        session_state: dict[str, Any] | None,
-        run_id: str | None,
-    ) -> Execution: ...
+    def execution(self, input: str, options: RunOptions | None = None) -> Execution:
+        """One execution of this component on `input`, not started: iterate `events()` or await `result()`."""
+
+    def child_execution(self, input: str, scope: RunScope) -> Execution:
+        """An execution of this component as a child of another run (a team's member, a workflow's step)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run as a member or a step")
 
     @overload
     def arun(
-        self,
-        input: str,
-        *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
+        self, input: str, *, stream: Literal[False] = False, **options: Unpack[RunKeywords]
     ) -> Awaitable[RunOutput]: ...
 
     @overload
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> AsyncIterator[RunEvent]: ...
+    def arun(self, input: str, *, stream: Literal[True], **options: Unpack[RunKeywords]) -> AsyncIterator[RunEvent]: ...
 
     def arun(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
+        self, input: str, *, stream: bool = False, **options: Unpack[RunKeywords]
     ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
-        """Run on `input`: await it for the `RunOutput`, or with `stream=True` iterate it for events. A run
-        that fails returns (or ends with) status ERROR rather than raising."""
-        execution = self._execution(
-            input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id
-        )
+        """Run on `input`: await it for the `RunOutput`, or with `stream=True` iterate it for its events, from
+        the start event to the completed or error one. A run that fails returns (or ends with) status ERROR
+        rather than raising; `RunOutput.raise_for_status()` raises instead. The keywords are `RunOptions`'."""
+        execution = self.execution(input, RunOptions(**options))
         return execution.events(stream=True) if stream else execution.result()
 
     @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> RunOutput: ...
+    def run(self, input: str, *, stream: Literal[False] = False, **options: Unpack[RunKeywords]) -> RunOutput: ...
 
     @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-    ) -> Iterator[RunEvent]: ...
+    def run(self, input: str, *, stream: Literal[True], **options: Unpack[RunKeywords]) -> Iterator[RunEvent]: ...
 
     def run(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
+        self, input: str, *, stream: bool = False, **options: Unpack[RunKeywords]
     ) -> RunOutput | Iterator[RunEvent]:
-        """The sync twin of `arun`."""
+        """The sync twin of `arun`: returns the `RunOutput`, or an iterator of events with `stream=True`."""
         from stratus._sync import iterate_sync, run_sync
 
-        execution = self._execution(
-            input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=None
-        )
+        execution = self.execution(input, RunOptions(**options))
         if stream:
             return iterate_sync(execution.events(stream=True))
         return run_sync(execution.result())

@@ -193,10 +193,7 @@ async def _run_claimed(
     app: App, component: Agent | Team | Workflow, store: Store, job: BackgroundRun, deadline: float | None
 ) -> tuple[RunOutput | None, bool]:
     """Run the claimed job: its output (None if it had ended before), and whether to queue it again."""
-    from stratus.agent import Agent
-    from stratus.agent._loop import AgentRun
-    from stratus.team import Team
-    from stratus.team._run import TeamRun
+    from stratus._runnable import RunOptions
     from stratus.workflow import Workflow
     from stratus.workflow._run import WorkflowRun
 
@@ -207,50 +204,27 @@ async def _run_claimed(
     session = await store.get_session(job.session_id)
     if stored is not None and session is not None and stored.status is not RunStatus.RUNNING:
         await store.save_run(session, replace(stored, status=RunStatus.RUNNING), state_base=session.session_state)
-    if job.workflow_id is not None:
-        assert isinstance(component, Workflow)
-        resume = stored if stored is not None and stored.status is RunStatus.RUNNING else None
-        if resume is not None:
-            logger.info("background run %s resumes after %d steps", job.run_id, len(resume.step_results or []))
-        workflow_run = WorkflowRun(
-            component,
-            job.message,
-            session_id=job.session_id,
-            user_id=job.user_id,
-            session_state=job.session_state,
-            run_id=job.run_id,
-            resume=resume,
-            deadline=deadline,
-        )
-        output = await workflow_run.result()
-        if workflow_run.suspended:
-            if app.run_queue is None:
-                raise StratusError(f"background run {job.run_id} ran out of time and there is no queue to go on")
-            return None, True
-        return output, False
-    run: AgentRun | TeamRun
-    if isinstance(component, Team):
-        run = TeamRun(
-            component,
-            job.message,
-            session_id=job.session_id,
-            user_id=job.user_id,
-            session_state=job.session_state,
-            run_id=job.run_id,
-        )
-    else:
-        assert isinstance(component, Agent)
-        run = AgentRun(
-            component,
-            job.message,
-            session_id=job.session_id,
-            user_id=job.user_id,
-            session_state=job.session_state,
-            run_id=job.run_id,
-            knowledge_filters=job.knowledge_filters,
-        )
-    run.output.input = RunInput(input_content=job.input_content, files=job.files)
-    return await run.result(), False
+    options = RunOptions(
+        session_id=job.session_id,
+        user_id=job.user_id,
+        session_state=job.session_state,
+        run_id=job.run_id,
+        knowledge_filters=job.knowledge_filters,
+    )
+    if not isinstance(component, Workflow):
+        run = component.execution(job.message, options)
+        run.output.input = RunInput(input_content=job.input_content, files=job.files)
+        return await run.result(), False
+    resume = stored if stored is not None and stored.status is RunStatus.RUNNING else None
+    if resume is not None:
+        logger.info("background run %s resumes after %d steps", job.run_id, len(resume.step_results or []))
+    workflow_run = WorkflowRun(component, job.message, options, resume=resume, deadline=deadline)
+    output = await workflow_run.result()
+    if workflow_run.suspended:
+        if app.run_queue is None:
+            raise StratusError(f"background run {job.run_id} ran out of time and there is no queue to go on")
+        return None, True
+    return output, False
 
 
 def _lease_seconds(deadline: float | None) -> float:

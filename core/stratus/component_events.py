@@ -211,13 +211,6 @@ class StepEvent(_WorkflowEvent, RunEvent):
     step_name: str | None = None
     step_index: int | tuple[int, ...] | None = None
 
-    def _step(self) -> dict[str, Any]:
-        index = list(self.step_index) if isinstance(self.step_index, tuple) else self.step_index
-        return {"step_name": self.step_name, "step_index": index}
-
-    def _fields(self) -> dict[str, Any]:
-        return self._step()
-
 
 class StepStarted(StepEvent):
     kind: ClassVar[str] = "StepStarted"
@@ -233,14 +226,6 @@ class StepCompleted(StepEvent):
     content_type: str = "str"
     step_response: dict[str, Any] | None = None
 
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "content": self.content,
-            "content_type": self.content_type,
-            "step_response": self.step_response,
-        }
-
 
 @dataclass(slots=True, kw_only=True)
 class StepError(StepEvent):
@@ -249,17 +234,11 @@ class StepError(StepEvent):
     kind: ClassVar[str] = "StepError"
     error: str | None = None
 
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "error": self.error}
-
 
 @dataclass(slots=True, kw_only=True)
 class StepsExecutionStarted(StepEvent):
     kind: ClassVar[str] = "StepsExecutionStarted"
     steps_count: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "steps_count": self.steps_count}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -269,22 +248,11 @@ class StepsExecutionCompleted(StepEvent):
     executed_steps: int | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "steps_count": self.steps_count,
-            "executed_steps": self.executed_steps,
-            "step_results": self.step_results,
-        }
-
 
 @dataclass(slots=True, kw_only=True)
 class ParallelExecutionStarted(StepEvent):
     kind: ClassVar[str] = "ParallelExecutionStarted"
     parallel_step_count: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "parallel_step_count": self.parallel_step_count}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -293,17 +261,11 @@ class ParallelExecutionCompleted(StepEvent):
     parallel_step_count: int | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "parallel_step_count": self.parallel_step_count, "step_results": self.step_results}
-
 
 @dataclass(slots=True, kw_only=True)
 class ConditionExecutionStarted(StepEvent):
     kind: ClassVar[str] = "ConditionExecutionStarted"
     condition_result: bool | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "condition_result": self.condition_result}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -316,23 +278,11 @@ class ConditionExecutionCompleted(StepEvent):
     branch: str | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "condition_result": self.condition_result,
-            "executed_steps": self.executed_steps,
-            "branch": self.branch,
-            "step_results": self.step_results,
-        }
-
 
 @dataclass(slots=True, kw_only=True)
 class LoopExecutionStarted(StepEvent):
     kind: ClassVar[str] = "LoopExecutionStarted"
     max_iterations: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "max_iterations": self.max_iterations}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -340,9 +290,6 @@ class LoopIterationStarted(StepEvent):
     kind: ClassVar[str] = "LoopIterationStarted"
     iteration: int = 0
     max_iterations: int | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "iteration": self.iteration, "max_iterations": self.max_iterations}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -353,15 +300,6 @@ class LoopIterationCompleted(StepEvent):
     iteration_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     should_continue: bool = True
 
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "iteration": self.iteration,
-            "max_iterations": self.max_iterations,
-            "iteration_results": self.iteration_results,
-            "should_continue": self.should_continue,
-        }
-
 
 @dataclass(slots=True, kw_only=True)
 class LoopExecutionCompleted(StepEvent):
@@ -370,22 +308,11 @@ class LoopExecutionCompleted(StepEvent):
     max_iterations: int | None = None
     all_results: list[list[dict[str, Any]]] = field(default_factory=list[list[dict[str, Any]]])
 
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "total_iterations": self.total_iterations,
-            "max_iterations": self.max_iterations,
-            "all_results": self.all_results,
-        }
-
 
 @dataclass(slots=True, kw_only=True)
 class RouterExecutionStarted(StepEvent):
     kind: ClassVar[str] = "RouterExecutionStarted"
     selected_steps: list[str] = field(default_factory=list[str])
-
-    def _fields(self) -> dict[str, Any]:
-        return {**self._step(), "selected_steps": self.selected_steps}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -394,11 +321,3 @@ class RouterExecutionCompleted(StepEvent):
     selected_steps: list[str] = field(default_factory=list[str])
     executed_steps: int | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            **self._step(),
-            "selected_steps": self.selected_steps,
-            "executed_steps": self.executed_steps,
-            "step_results": self.step_results,
-        }

@@ -7,13 +7,17 @@ written for AgentOS reads our streams unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 from stratus._utils import now
 from stratus.exceptions import SchemaVersionError
 from stratus.messages import Message, Usage
+
+if TYPE_CHECKING:
+    from stratus.models.base import Model
 
 __all__ = [
     "RUN_SCHEMA_VERSION",
@@ -48,6 +52,8 @@ class RunStatus(StrEnum):
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    """Waiting (for a person's decision, say) with nothing held in memory; only the store keeps it."""
     COMPLETED = "COMPLETED"
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"
@@ -244,6 +250,11 @@ class RunOutput:
             raise RunCancelledError(self.error or "run was cancelled")
         raise StratusError(self.error or f"run ended with status {self.status}")
 
+    def answered_by(self, model: Model) -> None:
+        """Record the model that answers (the first one, or a fallback after a failure)."""
+        self.model = self.metrics.model_id = model.id
+        self.model_provider = self.metrics.model_provider = model.provider
+
     def content_dict(self) -> Any:
         """`content` in JSON form: a structured output becomes a dict."""
         dump = getattr(self.content, "model_dump", None)
@@ -359,6 +370,18 @@ class RunContext:
 
 # --- events ---------------------------------------------------------------------------------------------
 
+_ENVELOPE: Final = frozenset(
+    {"run_id", "session_id", "agent_id", "agent_name", "nested_depth", "created_at", "parent_run_id"}
+)
+"""The fields every event has; `RunEvent.to_dict` writes them under the component's names."""
+
+_PAYLOAD: dict[type[Any], tuple[str, ...]] = {}
+"""Per event class, the names of its payload fields (found once)."""
+
+
+def _plain(value: Any) -> Any:
+    return list(cast(tuple[Any, ...], value)) if isinstance(value, tuple) else value
+
 
 @dataclass(slots=True, kw_only=True)
 class RunEvent:
@@ -384,7 +407,14 @@ class RunEvent:
         return self.kind
 
     def _fields(self) -> dict[str, Any]:
-        return {}
+        """The event's own payload: its dataclass fields past the base ones, in the order they are declared
+        (AgentOS' order), an in-memory `output` left out. An event whose wire form differs says so itself."""
+        names = _PAYLOAD.get(type(self))
+        if names is None:
+            names = _PAYLOAD[type(self)] = tuple(
+                f.name for f in dataclasses.fields(self) if f.name not in _ENVELOPE and f.name != "output"
+            )
+        return {name: _plain(getattr(self, name)) for name in names}
 
     def to_dict(self) -> dict[str, Any]:
         """The AgentOS payload of this event, keys in AgentOS' order."""
@@ -411,9 +441,6 @@ class RunStarted(RunEvent):
     model: str | None = None
     model_provider: str | None = None
 
-    def _fields(self) -> dict[str, Any]:
-        return {"model": self.model, "model_provider": self.model_provider}
-
 
 @dataclass(slots=True, kw_only=True)
 class ModelRequestStarted(RunEvent):
@@ -422,9 +449,6 @@ class ModelRequestStarted(RunEvent):
     kind: ClassVar[str] = "ModelRequestStarted"
     model: str | None = None
     model_provider: str | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {"model": self.model, "model_provider": self.model_provider}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -508,9 +532,6 @@ class ToolkitUnavailable(RunEvent):
     toolkit: str
     content: str
 
-    def _fields(self) -> dict[str, Any]:
-        return {"toolkit": self.toolkit, "content": self.content}
-
 
 @dataclass(slots=True, kw_only=True)
 class RunContentCompleted(RunEvent):
@@ -548,14 +569,6 @@ class RunError(RunEvent):
     additional_data: dict[str, Any] | None = None
     output: RunOutput | None = None
 
-    def _fields(self) -> dict[str, Any]:
-        return {
-            "content": self.content,
-            "error_type": self.error_type,
-            "error_id": self.error_id,
-            "additional_data": self.additional_data,
-        }
-
 
 @dataclass(slots=True, kw_only=True)
 class RunCancelled(RunEvent):
@@ -564,9 +577,6 @@ class RunCancelled(RunEvent):
     kind: ClassVar[str] = "RunCancelled"
     reason: str | None = None
     output: RunOutput | None = None
-
-    def _fields(self) -> dict[str, Any]:
-        return {"reason": self.reason}
 
 
 def cancelled_event(output: RunOutput, reason: str) -> RunCancelled:
@@ -593,46 +603,11 @@ def run_tree(output: RunOutput) -> list[RunOutput]:
     return found
 
 
-_COMPONENT_EVENTS = frozenset(
-    [
-        "ConditionExecutionCompleted",
-        "ConditionExecutionStarted",
-        "LoopExecutionCompleted",
-        "LoopExecutionStarted",
-        "LoopIterationCompleted",
-        "LoopIterationStarted",
-        "ParallelExecutionCompleted",
-        "ParallelExecutionStarted",
-        "RouterExecutionCompleted",
-        "RouterExecutionStarted",
-        "StepCompleted",
-        "StepError",
-        "StepEvent",
-        "StepStarted",
-        "StepsExecutionCompleted",
-        "StepsExecutionStarted",
-        "TeamModelRequestCompleted",
-        "TeamModelRequestStarted",
-        "TeamRunCancelled",
-        "TeamRunCompleted",
-        "TeamRunContent",
-        "TeamRunContentCompleted",
-        "TeamRunError",
-        "TeamRunStarted",
-        "TeamToolCallCompleted",
-        "TeamToolCallStarted",
-        "WorkflowCancelled",
-        "WorkflowCompleted",
-        "WorkflowError",
-        "WorkflowStarted",
-    ]
-)
-
-
 def __getattr__(name: str) -> Any:
     # Teams' and workflows' events live in `stratus.component_events`; they load when first asked for here.
-    if name in _COMPONENT_EVENTS:
+    if name[:1].isupper():
         from stratus import component_events
 
-        return getattr(component_events, name)
+        if name in component_events.__all__:
+            return getattr(component_events, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

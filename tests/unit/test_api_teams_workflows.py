@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stratus import Agent, App, Parallel, Step, StepInput, Team, Workflow
+from stratus import Agent, App, Parallel, RunOptions, Step, StepInput, Team, Workflow
 from stratus.api._runs import RunRegistry
 from stratus.component_events import WorkflowCancelled
 from stratus.messages import Message
@@ -23,7 +23,6 @@ from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
 from stratus.run import RunEvent, RunOutput, RunStatus
 from stratus.storage.sqlite import SqliteStore
-from stratus.workflow._run import WorkflowRun
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "reference" / "agentos-openapi.json").read_text())
 SCHEMAS = REFERENCE["components"]["schemas"]
@@ -458,7 +457,7 @@ async def test_a_cancelled_workflow_stream_ends_with_workflow_cancelled(tmp_path
 
     workflow = Workflow(id="w", steps=[Step("wait", executor=wait_forever)], store=SqliteStore(tmp_path / "c.db"))
     registry = RunRegistry()
-    active = registry.start(WorkflowRun(workflow, "go", session_id="w1"), stream=True)
+    active = registry.start(workflow.execution("go", RunOptions(session_id="w1")), stream=True)
     seen: list[RunEvent] = []
 
     async def read() -> None:

@@ -18,6 +18,7 @@ from stratus import (
     Parallel,
     Router,
     RunContext,
+    RunOptions,
     RunStatus,
     Step,
     StepInput,
@@ -433,7 +434,7 @@ async def test_a_run_out_of_time_stops_between_steps_and_resumes_after_the_last_
         return Step(name, executor=run)
 
     workflow = Workflow(name="Long", steps=[step("a"), step("b"), step("c")], store=store)
-    first = WorkflowRun(workflow, "go", session_id="w1", run_id="r1", deadline=time.monotonic() + 1)
+    first = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id="r1"), deadline=time.monotonic() + 1)
 
     events = [e async for e in first.events(stream=True)]
 
@@ -443,7 +444,7 @@ async def test_a_run_out_of_time_stops_between_steps_and_resumes_after_the_last_
     assert stored is not None
     assert (stored.status, [r["step_name"] for r in stored.step_results or []]) == (RunStatus.RUNNING, ["a"])
 
-    second = WorkflowRun(workflow, "go", session_id="w1", run_id="r1", resume=stored)
+    second = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id="r1"), resume=stored)
     output = await second.result()
 
     assert calls == ["a", "b", "c"]  # nothing ran twice

@@ -4,32 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
+from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
 from stratus.exceptions import ConfigError
 from stratus.models import default_model, infer_model
 from stratus.models.base import Model
-from stratus.run import RunContext, RunEvent, RunOutput
+from stratus.run import RunContext
 from stratus.tools import Tool, Toolkit
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from stratus._nesting import RunScope
+    from stratus.agent._loop import AgentRun
     from stratus.knowledge import Knowledge
     from stratus.learning import LearningMachine
     from stratus.storage.base import Store
 
-__all__ = ["Agent", "Instructions", "resolve_instructions"]
+__all__ = ["Agent", "Instructions", "resolve_instructions", "resolve_model"]
 
 Instructions = str | Sequence[str] | Callable[..., str | Sequence[str]] | None
 """Text, a list of lines, or a function (taking nothing or a `RunContext`) that returns either."""
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
-class Agent:
+class Agent(Runnable):
     """An agent: a model, instructions and tools, with optional memory of its sessions.
 
     Declaring one does no work (no client, no schema, no connection): `Agent(...)` costs microseconds,
@@ -128,10 +131,7 @@ class Agent:
     def get_model(self) -> Model:
         """The agent's model, built from its string on first use."""
         if self._resolved_model is None:
-            model = infer_model(self.model) if self.model is not None else default_model()
-            if model is None:
-                raise ConfigError(f"agent {self.agent_id!r} has no model (give it one, or set STRATUS_MODEL)")
-            self._resolved_model = model
+            self._resolved_model = resolve_model(self.model, f"agent {self.agent_id!r} has no model (give it one")
         return self._resolved_model
 
     def get_fallback_models(self) -> list[Model]:
@@ -184,111 +184,26 @@ class Agent:
 
     # --- running ----------------------------------------------------------------------------------------
 
-    @overload
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-        knowledge_filters: dict[str, Any] | None = None,
-    ) -> Awaitable[RunOutput]: ...
-
-    @overload
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-        knowledge_filters: dict[str, Any] | None = None,
-    ) -> AsyncIterator[RunEvent]: ...
-
-    def arun(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-        knowledge_filters: dict[str, Any] | None = None,
-    ) -> Awaitable[RunOutput] | AsyncIterator[RunEvent]:
-        """Run the agent on `input`.
-
-        Without `stream`, await it for the `RunOutput`. With `stream=True`, iterate it for `RunEvent`s,
-        from `RunStarted` to one of `RunCompleted`, `RunError` or `RunCancelled`. A run that fails returns
-        (or ends with) status ERROR rather than raising; `RunOutput.raise_for_status()` raises instead.
-        """
+    def execution(self, input: str, options: RunOptions | None = None) -> AgentRun:
+        """An agent run: streamed, its events go from `RunStarted` to `RunCompleted` or `RunError`."""
         from stratus.agent._loop import AgentRun
 
-        run = AgentRun(
-            self,
-            input,
-            session_id=session_id,
-            user_id=user_id,
-            session_state=session_state,
-            run_id=run_id,
-            knowledge_filters=knowledge_filters,
-        )
-        return run.events(stream=True) if stream else run.result()
+        return AgentRun(self, input, options)
 
-    @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[False] = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        knowledge_filters: dict[str, Any] | None = None,
-    ) -> RunOutput: ...
-
-    @overload
-    def run(
-        self,
-        input: str,
-        *,
-        stream: Literal[True],
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        knowledge_filters: dict[str, Any] | None = None,
-    ) -> Iterator[RunEvent]: ...
-
-    def run(
-        self,
-        input: str,
-        *,
-        stream: bool = False,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        knowledge_filters: dict[str, Any] | None = None,
-    ) -> RunOutput | Iterator[RunEvent]:
-        """The sync twin of `arun`: returns the `RunOutput`, or an iterator of events with `stream=True`."""
-        from stratus._sync import iterate_sync, run_sync
+    def child_execution(self, input: str, scope: RunScope) -> AgentRun:
+        """A member's or a step's run: in the parent's session, sharing its state, with no history."""
         from stratus.agent._loop import AgentRun
 
-        run = AgentRun(
-            self,
-            input,
-            session_id=session_id,
-            user_id=user_id,
-            session_state=session_state,
-            knowledge_filters=knowledge_filters,
-        )
-        if stream:
-            return iterate_sync(run.events(stream=True))
-        return run_sync(run.result())
+        return AgentRun(self, input, scope=scope)
+
+
+def resolve_model(model: Model | str | None, missing: str) -> Model:
+    """`model` (a `"provider:model-id"` string is built), or the default one (`STRATUS_MODEL`); without
+    either, a `ConfigError` saying `missing`, then how to give one."""
+    resolved = infer_model(model) if model is not None else default_model()
+    if resolved is None:
+        raise ConfigError(f"{missing}, or set STRATUS_MODEL)")
+    return resolved
 
 
 def resolve_instructions(value: Instructions, context: RunContext) -> list[str]:

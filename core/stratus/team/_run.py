@@ -13,21 +13,23 @@ tools and metrics are the team run's. What the leader is told and may call depen
 A member that fails returns its error to the leader as the tool's error (route, coordinate) or is marked
 failed among the answers (broadcast); the team carries on. Members run as children (see `_nesting`): stored
 in the team's session with `parent_run_id`, sharing its session state, their events forwarded one level down.
+The team run's life (start, end, saving) is `stratus._lifecycle.RunLifecycle`'s, the leader's turns a
+`TurnLoop` given the team's event names; a team that is itself a member lives in its parent's session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import fields
 from typing import Any
 
-from stratus._nesting import Emit, RunScope, SessionWriter, pump
-from stratus._utils import new_id, time_ordered_id, to_text
+from stratus._lifecycle import Component, EventKinds, begin
+from stratus._nesting import Emit, RunScope, pump
+from stratus._runnable import RunOptions
+from stratus._utils import to_text
 from stratus.agent import Agent
-from stratus.agent._loop import AgentRun
+from stratus.agent._turns import TurnLoop, build_messages
 from stratus.component_events import (
     TeamModelRequestCompleted,
     TeamModelRequestStarted,
@@ -39,24 +41,16 @@ from stratus.component_events import (
     TeamToolCallCompleted,
     TeamToolCallStarted,
 )
-from stratus.deadline import deadline_for, inherited_by
-from stratus.exceptions import NotFoundError, RunLimitExceeded, StratusError, ToolError
-from stratus.limits import check_json
-from stratus.messages import Message
-from stratus.models.base import Model, ModelRequest, ModelResponse
+from stratus.exceptions import NotFoundError, ToolError
+from stratus.models.base import Model
 from stratus.run import (
     ModelRequestCompleted,
     ModelRequestStarted,
-    RunCancelled,
-    RunCompleted,
     RunContent,
     RunContentCompleted,
     RunContext,
-    RunError,
     RunEvent,
-    RunInput,
     RunOutput,
-    RunStarted,
     RunStatus,
     ToolCallCompleted,
     ToolCallStarted,
@@ -65,11 +59,21 @@ from stratus.storage.records import SessionType
 from stratus.team.team import Team, member_id_of
 from stratus.tools import Tool, Toolkit
 
-__all__ = ["TeamRun"]
+__all__ = ["TEAM_EVENTS", "TeamRun"]
 
-logger = logging.getLogger("stratus.team")
+TEAM_EVENTS = EventKinds(
+    started=lambda base, out: TeamRunStarted(**base, model=out.model, model_provider=out.model_provider),
+    completed=lambda base, out: TeamRunCompleted(**base, output=out),
+    error=lambda base, out, extra: TeamRunError(
+        **base,
+        content=out.error or "the team's run failed",
+        error_type=out.error_type,
+        additional_data=extra,
+        output=out,
+    ),
+)
 
-_TEAM_EVENTS: dict[type[RunEvent], type[RunEvent]] = {
+_LEADER_EVENTS: dict[type[RunEvent], type[RunEvent]] = {
     ModelRequestStarted: TeamModelRequestStarted,
     ModelRequestCompleted: TeamModelRequestCompleted,
     RunContent: TeamRunContent,
@@ -77,6 +81,7 @@ _TEAM_EVENTS: dict[type[RunEvent], type[RunEvent]] = {
     ToolCallCompleted: TeamToolCallCompleted,
     RunContentCompleted: TeamRunContentCompleted,
 }
+"""The leader speaks the team's names for the agent's events."""
 
 _ROUTE = (
     "You lead a team. You do not answer the user yourself: choose the one member best suited to the user's "
@@ -104,50 +109,22 @@ class TeamRun:
     """
 
     def __init__(
-        self,
-        team: Team,
-        input: str,
-        *,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
-        scope: RunScope | None = None,
+        self, team: Team, input: str, options: RunOptions | None = None, *, scope: RunScope | None = None
     ) -> None:
         self.team = team
         self.input = input
         self.scope = scope
-        self.state_override = check_json(session_state, "session_state")  # refused before anything is stored
-        if scope is not None:
-            session_id, user_id = scope.session.session_id, scope.session.user_id
-        self.output = RunOutput(
-            run_id=run_id or time_ordered_id(),
-            session_id=session_id or new_id(),
-            team_id=team.team_id,
-            team_name=team.name,
-            user_id=user_id,
-            parent_run_id=scope.parent.run_id if scope is not None else None,
-            input=RunInput(input_content=input),
+        component = Component(
+            SessionType.TEAM, team.team_id, team.name, team.store, team.session_state, team.run_timeout, TEAM_EVENTS
         )
-        self.context = RunContext(run_id=self.output.run_id, session_id=self.output.session_id, user_id=user_id)
-        timeout = team.run_timeout
-        self.deadline = deadline_for(timeout, f"run_timeout={timeout:g}s" if timeout else "")
-        self.session = (
-            scope.session
-            if scope is not None
-            else SessionWriter(
-                team.store,
-                session_id=self.output.session_id,
-                user_id=user_id,
-                session_type=SessionType.TEAM,
-                component_id=team.team_id,
-                session_name=input[:120].strip() or None,
-            )
-        )
+        self.lifecycle = begin(component, input, options, scope, describe=self._component_data, settle=self._settle)
+        self.output = out = self.lifecycle.output
+        self.place = self.lifecycle.place
+        self.deadline = self.lifecycle.deadline
+        self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id)
         self.routed: RunOutput | None = None
         """In route mode, the member run whose answer is the team's."""
         self._routing = False
-        self._leader_error: RunError | None = None
         self._children: RunScope | None = None
 
     async def result(self) -> RunOutput:
@@ -158,138 +135,73 @@ class TeamRun:
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the team, yielding its events and its members'. With `stream=False` the models are asked for
         whole answers; the result is in `self.output` when iteration ends."""
-        return pump(lambda emit: self._body(emit, stream))
-
-    def event_base(self) -> dict[str, Any]:
-        """The fields every event of the team's own run carries."""
-        o = self.output
-        return {
-            "run_id": o.run_id,
-            "session_id": o.session_id,
-            "agent_id": o.team_id,
-            "agent_name": o.team_name,
-            "parent_run_id": o.parent_run_id,
-        }
+        return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)))
 
     async def _body(self, emit: Emit, stream: bool) -> None:
-        team, out = self.team, self.output
-        base = self.event_base()
+        team, out, lifecycle = self.team, self.output, self.lifecycle
         started = time.perf_counter()
-        announced = False
-        children = RunScope(
-            session=self.session,
-            state=self.context.session_state,
-            parent=out,
-            emit=emit,
-            stream=stream,
-            deadline=self.deadline,
+        state = await lifecycle.open()
+        self.context.session_state = state
+        children = self._children = RunScope(
+            session=self.place.writer, state=state, parent=out, emit=emit, stream=stream, deadline=self.deadline
         )
-        self._children = children
-        try:
-            if self.scope is None:
-                self.context.session_state = await self.session.open(team.session_state, self.state_override)
-            else:
-                for key, value in (team.session_state or {}).items():
-                    self.scope.state.setdefault(key, value)
-                self.context.session_state = self.scope.state
-            children.state = self.context.session_state
-            model = team.get_model()
-            out.model, out.model_provider = model.id, model.provider
-            out.metrics.model_id, out.metrics.model_provider = model.id, model.provider
-            out.status = RunStatus.RUNNING
-            emit(TeamRunStarted(**base, model=model.id, model_provider=model.provider))
-            announced = True
+        model = team.get_model()
+        out.answered_by(model)
+        emit(lifecycle.started())
 
-            answers: list[RunOutput] = []
-            if team.mode == "broadcast":  # every member answers first, all at once
-                answers = list(await asyncio.gather(*(children.run(m, self.input) for m in team.members)))
-            with inherited_by(self.deadline):  # the leader's run is bound by the team's deadline
-                leader = _LeaderRun(self, model, self._toolkit(answers))
-            async for event in leader.events(stream=stream):
-                converted = self._team_event(event)
-                if converted is not None:
-                    emit(converted)
-            out.metrics.duration = time.perf_counter() - started
-            if self._status() is RunStatus.COMPLETED:
-                if self.routed is not None:
-                    out.content, out.content_type = self.routed.content, self.routed.content_type
-                await self._save()
-                emit(TeamRunCompleted(**base, output=out))
-                return
-            await self._save()
-            failed = self._leader_error
-            emit(
-                TeamRunError(
-                    **base,
-                    content=out.error or "the team's run failed",
-                    error_type=out.error_type,
-                    additional_data=failed.additional_data if failed is not None else None,
-                    output=out,
-                )
-            )
-        except asyncio.CancelledError:
-            out.status = RunStatus.CANCELLED
-            out.error, out.error_type = "run was cancelled", "RunCancelledError"
-            out.metrics.duration = time.perf_counter() - started
-            await asyncio.shield(self._settle_and_save(children))
-            raise
-        except Exception as exc:
-            out.status = RunStatus.ERROR
-            out.error = str(exc) if isinstance(exc, StratusError) else f"{type(exc).__name__}: {exc}"
-            out.error_type = type(exc).__name__
-            out.exception = exc
-            out.content = out.error
-            out.metrics.duration = time.perf_counter() - started
-            if isinstance(exc, StratusError):
-                logger.warning("run %s of team %s failed: %s", out.run_id, out.team_id, out.error)
-            else:
-                logger.exception("run %s of team %s failed", out.run_id, out.team_id)
-            if not isinstance(exc, NotFoundError):  # never write into a session we may not touch
-                await self._settle_and_save(children)
-            if not announced:
-                emit(TeamRunStarted(**base, model=out.model, model_provider=out.model_provider))
-            additional = {"limit": exc.limit} if isinstance(exc, RunLimitExceeded) else None
-            emit(
-                TeamRunError(
-                    **base, content=out.error, error_type=out.error_type, additional_data=additional, output=out
-                )
-            )
+        answers: list[RunOutput] = []
+        if team.mode == "broadcast":  # every member answers first, all at once
+            answers = list(await asyncio.gather(*(children.run(m, self.input) for m in team.members)))
+        leader = self._leader(model, self._toolkit(answers))
+        tools, unavailable = await leader.aget_tools()
+        turns = TurnLoop.of(
+            leader, lifecycle, self.context, renamed=_LEADER_EVENTS, answered=lambda: self.routed, started=started
+        )
+        for event in turns.unavailable(unavailable):
+            emit(event)
+        history: list[RunOutput] = []
+        if leader.add_history_to_context:
+            team_id = team.team_id
+            history = await self.place.history(leader.num_history_runs, lambda r: r.team_id == team_id)
+        messages = build_messages(leader, self.context, self.input, model, history)
+        out.messages.extend(m for m in messages if not m.from_history)
+        async for event in turns.run(messages, tools, stream=stream):
+            emit(event)
+        emit(TeamRunContentCompleted(**lifecycle.base))
+        if self.routed is not None:
+            out.content, out.content_type = self.routed.content, self.routed.content_type
 
-    def _status(self) -> RunStatus:
-        return self.output.status  # read afresh: the leader's loop sets it
+    async def _settle(self) -> None:
+        if self._children is not None:
+            await self._children.settle()
 
-    def _team_event(self, event: RunEvent) -> RunEvent | None:
-        """The leader's event as the team's: renamed (`ModelRequestStarted` -> `TeamModelRequestStarted`, ...);
-        its start and end are the team's to announce, so they are held back."""
-        if isinstance(event, RunError):
-            self._leader_error = event
-            return None
-        if isinstance(event, RunStarted | RunCompleted | RunCancelled):
-            return None
-        kind = _TEAM_EVENTS.get(type(event))
-        if kind is None:
-            return event
-        return kind(**{f.name: getattr(event, f.name) for f in fields(event)})
-
-    async def _settle_and_save(self, children: RunScope) -> None:
-        await children.settle()
-        await self._save()
-
-    async def _save(self) -> None:
-        out, team = self.output, self.team
-        if self.scope is not None:
-            out.session_state = dict(self.context.session_state)
-            await self.scope.session.save_child(out)
-            return
-        out.session_state = self.context.session_state
+    def _component_data(self) -> dict[str, Any]:
+        team = self.team
         model = team._resolved_model  # pyright: ignore[reportPrivateUsage]
-        data = {
+        return {
             "name": team.name,
             "team_id": team.team_id,
             "mode": team.mode,
             "model": {"name": model.name, "model": model.id, "provider": model.provider} if model else None,
         }
-        await self.session.save(out, self.context.session_state, data)
+
+    def _leader(self, model: Model, toolkit: Toolkit) -> Agent:
+        """The leader: an agent configured from the team, whose output and context are the team run's."""
+        team = self.team
+        return Agent(
+            model=model,
+            name=team.name,
+            id=team.team_id,
+            description=team.description,
+            instructions=team.instructions,
+            tools=[*team.tools, toolkit],
+            add_history_to_context=team.add_history_to_context,
+            num_history_runs=team.num_history_runs,
+            markdown=team.markdown,
+            add_datetime_to_context=team.add_datetime_to_context,
+            max_tool_rounds=team.max_tool_rounds,
+            fallback_models=team.fallback_models,
+        )
 
     # --- the leader's tools and instructions ------------------------------------------------------------
 
@@ -378,68 +290,3 @@ def _result(member_id: str, output: RunOutput) -> str:
     if output.status is RunStatus.COMPLETED:
         return _text(output)
     raise ToolError(f"member {member_id!r} failed: {output.error or output.status.value}")
-
-
-class _LeaderRun(AgentRun):
-    """The leader: an agent run whose output and context are the team run's. The team opens and saves the
-    session; in route mode, once a member has answered, the leader is not asked again."""
-
-    def __init__(self, team_run: TeamRun, model: Model, toolkit: Toolkit) -> None:
-        team = team_run.team
-        leader = Agent(
-            model=model,
-            name=team.name,
-            id=team.team_id,
-            description=team.description,
-            instructions=team.instructions,
-            tools=[*team.tools, toolkit],
-            add_history_to_context=team.add_history_to_context,
-            num_history_runs=team.num_history_runs,
-            markdown=team.markdown,
-            add_datetime_to_context=team.add_datetime_to_context,
-            max_tool_rounds=team.max_tool_rounds,
-            fallback_models=team.fallback_models,
-        )
-        out = team_run.output
-        super().__init__(leader, team_run.input, session_id=out.session_id, user_id=out.user_id, run_id=out.run_id)
-        self.team_run = team_run
-        self.output = out
-        self.context = team_run.context
-
-    def _event_base(self) -> dict[str, Any]:
-        return self.team_run.event_base()
-
-    async def _open_session(self) -> None:
-        self._session_loaded = True
-
-    async def _load_session(self) -> list[RunOutput]:
-        self._session_loaded = True
-        run = self.team_run
-        if run.scope is not None or not self.agent.add_history_to_context:
-            return []
-        team_id = run.team.team_id
-        return await run.session.history(self.agent.num_history_runs, lambda r: r.team_id == team_id)
-
-    async def _save(self) -> bool:
-        return False  # the team run stores itself, once, when it ends
-
-    async def _ask(
-        self,
-        model: Model,
-        messages: list[Message],
-        request: ModelRequest,
-        stream: bool,
-        run_started: float,
-        turn: Any,
-    ) -> AsyncIterator[RunEvent]:
-        routed = self.team_run.routed
-        if routed is None:
-            async for event in super()._ask(model, messages, request, stream, run_started, turn):
-                yield event
-            return
-        # Routed: the member's answer is the team's; the model has nothing left to decide.
-        text = _text(routed)
-        turn.response = ModelResponse(content=text, finish_reason="stop")
-        turn.message = Message(role="assistant", content=text)
-        if stream:
-            yield RunContent(**self._event_base(), content=routed.content_dict(), content_type=routed.content_type)

@@ -6,17 +6,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from stratus._runnable import Runnable
+from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
 from stratus.agent import Agent, Instructions
-from stratus.agent.agent import resolve_instructions
+from stratus.agent.agent import resolve_instructions, resolve_model
 from stratus.exceptions import ConfigError, NotFoundError
-from stratus.models import default_model, infer_model
 from stratus.models.base import Model
 from stratus.run import RunContext
 from stratus.tools import Tool, Toolkit
 
 if TYPE_CHECKING:
+    from stratus._nesting import RunScope
     from stratus.storage.base import Store
     from stratus.team._run import TeamRun
 
@@ -115,10 +115,9 @@ class Team(Runnable):
     def get_model(self) -> Model:
         """The leader's model, built from its string on first use."""
         if self._resolved_model is None:
-            model = infer_model(self.model) if self.model is not None else default_model()
-            if model is None:
-                raise ConfigError(f"team {self.team_id!r} has no model (its leader needs one, or set STRATUS_MODEL)")
-            self._resolved_model = model
+            self._resolved_model = resolve_model(
+                self.model, f"team {self.team_id!r} has no model (its leader needs one"
+            )
         return self._resolved_model
 
     def get_member(self, member_id: str) -> Agent | Team:
@@ -150,20 +149,19 @@ class Team(Runnable):
 
     # --- running ----------------------------------------------------------------------------------------
 
-    def _execution(
-        self,
-        input: str,
-        *,
-        session_id: str | None,
-        user_id: str | None,
-        session_state: dict[str, Any] | None,
-        run_id: str | None,
-    ) -> TeamRun:
+    def execution(self, input: str, options: RunOptions | None = None) -> TeamRun:
         """A team run: the `RunOutput`'s `children` are the members' runs; streamed, events go from
-        `TeamRunStarted` to `TeamRunCompleted`, `TeamRunError` or `TeamRunCancelled`, members' events between."""
+        `TeamRunStarted` to `TeamRunCompleted` or `TeamRunError`, members' events between. Knowledge filters
+        are the members' business, not the team's."""
         from stratus.team._run import TeamRun
 
-        return TeamRun(self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id)
+        return TeamRun(self, input, options)
+
+    def child_execution(self, input: str, scope: RunScope) -> TeamRun:
+        """A team as a member of another team, or as a workflow's step: in the parent's session."""
+        from stratus.team._run import TeamRun
+
+        return TeamRun(self, input, scope=scope)
 
 
 def member_id_of(member: Agent | Team) -> str:

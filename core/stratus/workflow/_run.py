@@ -10,27 +10,34 @@ the worker queues it again (see `stratus.background.execute_run`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
-from stratus._nesting import Emit, RunScope, SessionWriter, pump
-from stratus._utils import new_id, time_ordered_id
+from stratus._lifecycle import Component, EventKinds, begin
+from stratus._nesting import Emit, RunScope, pump
+from stratus._runnable import RunOptions
 from stratus.component_events import WorkflowCompleted, WorkflowError, WorkflowStarted
-from stratus.deadline import deadline_for
-from stratus.exceptions import NotFoundError, StratusError
-from stratus.limits import check_final_state, check_json
-from stratus.run import RunContext, RunEvent, RunInput, RunOutput, RunStatus
+from stratus.exceptions import StratusError
+from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
 from stratus.storage.records import SessionType
 from stratus.workflow.steps import StepContext
 from stratus.workflow.types import StepInput, StepOutput, content_type_of
 from stratus.workflow.workflow import Workflow
 
-__all__ = ["MIN_STEP_BUDGET_SECONDS", "StepFailedError", "WorkflowRun"]
+__all__ = ["MIN_STEP_BUDGET_SECONDS", "WORKFLOW_EVENTS", "StepFailedError", "WorkflowRun"]
 
 logger = logging.getLogger("stratus.workflow")
+
+WORKFLOW_EVENTS = EventKinds(
+    started=lambda base, out: WorkflowStarted(**base),
+    completed=lambda base, out: WorkflowCompleted(**base, output=out),
+    error=lambda base, out, extra: WorkflowError(
+        **base, content=out.error or "", error_type=out.error_type, additional_data=extra, output=out
+    ),
+)
 
 MIN_STEP_BUDGET_SECONDS = 60.0
 """With a deadline, the least time left that another step may start in (more if a step took longer)."""
@@ -51,11 +58,8 @@ class WorkflowRun:
         self,
         workflow: Workflow,
         input: str,
+        options: RunOptions | None = None,
         *,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        run_id: str | None = None,
         resume: RunOutput | None = None,
         deadline: float | None = None,
     ) -> None:
@@ -65,34 +69,41 @@ class WorkflowRun:
         self.deadline = deadline
         """A `time.monotonic()` instant: between steps, stop (suspended) rather than start one that would not
         finish by then."""
-        timeout = workflow.run_timeout
-        self.run_deadline = deadline_for(timeout, f"run_timeout={timeout:g}s" if timeout else "")
-        """The deadline of the steps' agent and team runs (`Workflow.run_timeout`, or an inherited one)."""
-        # applied once, when it started; refused before anything is stored if out of bounds
-        self.state_override = None if resume is not None else check_json(session_state, "session_state")
-        self.output = RunOutput(
-            run_id=run_id or time_ordered_id(),
-            session_id=session_id or new_id(),
-            workflow_id=workflow.workflow_id,
-            workflow_name=workflow.name,
-            user_id=user_id,
-            input=RunInput(input_content=input),
-            step_results=[],
-        )
-        if resume is not None:
-            self.output.created_at = resume.created_at
-            self.output.input = resume.input or self.output.input
-        self.context = RunContext(run_id=self.output.run_id, session_id=self.output.session_id, user_id=user_id)
-        self.session = SessionWriter(
+        if resume is not None and options is not None:
+            options = replace(options, session_state=None)  # applied once, when it started
+        component = Component(
+            SessionType.WORKFLOW,
+            workflow.workflow_id,
+            workflow.name,
             workflow.store,
-            session_id=self.output.session_id,
-            user_id=user_id,
-            session_type=SessionType.WORKFLOW,
-            component_id=workflow.workflow_id,
-            session_name=input[:120].strip() or None,
+            workflow.session_state,
+            workflow.run_timeout,
+            WORKFLOW_EVENTS,
         )
-        self.suspended = False
+        self.lifecycle = begin(
+            component,
+            input,
+            options,
+            None,
+            describe=self._component_data,
+            settle=self._settle,
+            exception_of=self._cause,
+        )
+        self.output = out = self.lifecycle.output
+        self.run_deadline = self.lifecycle.deadline
+        """The deadline of the steps' agent and team runs (`Workflow.run_timeout`, or an inherited one)."""
+        out.step_results = []
+        if resume is not None:
+            out.created_at = resume.created_at
+            out.input = resume.input or out.input
+        self.session = self.lifecycle.place.writer
+        self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id)
+        self._children: RunScope | None = None
+
+    @property
+    def suspended(self) -> bool:
         """True when the run stopped between two steps for lack of time (its status stays RUNNING)."""
+        return self.lifecycle.suspended
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -102,108 +113,70 @@ class WorkflowRun:
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the workflow, yielding its events and its agents' and teams'. With `stream=False` the models are
         asked for whole answers; the result is in `self.output` when iteration ends."""
-        return pump(lambda emit: self._body(emit, stream))
-
-    def event_base(self) -> dict[str, Any]:
-        """The fields every event of the workflow's own run carries."""
-        o = self.output
-        return {
-            "run_id": o.run_id,
-            "session_id": o.session_id,
-            "agent_id": o.workflow_id,
-            "agent_name": o.workflow_name,
-        }
+        return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)))
 
     async def _body(self, emit: Emit, stream: bool) -> None:
-        workflow, out = self.workflow, self.output
-        base = self.event_base()
-        started = time.perf_counter()
-        announced = False
-        children = RunScope(
-            session=self.session,
-            state=self.context.session_state,
-            parent=out,
-            emit=emit,
-            stream=stream,
-            deadline=self.run_deadline,
+        workflow, out, lifecycle = self.workflow, self.output, self.lifecycle
+        state = await lifecycle.open()
+        self.context.session_state = state
+        children = self._children = RunScope(
+            session=self.session, state=state, parent=out, emit=emit, stream=stream, deadline=self.run_deadline
         )
-        try:
-            state = await self.session.open(workflow.session_state, self.state_override)
-            self.context.session_state = children.state = state
-            out.status = RunStatus.RUNNING
-            emit(WorkflowStarted(**base))
-            announced = True
-            ctx = StepContext(base=base, emit=emit, children=children)
-            results = [StepOutput.from_dict(d) for d in (self.resume.step_results or [])] if self.resume else []
-            earlier = {r.step_name: r for r in results if r.step_name}
-            content = next((r.content for r in reversed(results) if r.success), None)
-            out.step_results = [r.to_dict() for r in results]
-            steps = workflow.get_steps()
-            longest, ran = 0.0, 0
-            for index, step in enumerate(steps):
-                if index < len(results):
-                    continue  # finished by an earlier attempt
-                if ran and self._out_of_time(longest):
-                    self.suspended = True
-                    out.metrics.duration = time.perf_counter() - started
-                    logger.info("run %s suspended before step %d (%s) for lack of time", out.run_id, index, step.name)
-                    await self._save()
-                    return
-                step_started = time.perf_counter()
-                step_input = StepInput(
-                    input=self.input,
-                    previous_step_content=content,
-                    previous_step_outputs=dict(earlier),
-                    session_state=state,
-                    run_id=out.run_id,
-                    session_id=out.session_id,
-                    user_id=out.user_id,
-                )
-                if self.run_deadline is None:
-                    output = await step.execute(ctx, step_input, index)
-                else:
-                    running = f"step {step.name!r} was running"
-                    output = await self.run_deadline.bound(step.execute(ctx, step_input, index), running)
-                longest, ran = max(longest, time.perf_counter() - step_started), ran + 1
-                results.append(output)
-                earlier[step.name] = output
-                out.step_results = [r.to_dict() for r in results]
-                if output.success:
-                    content = output.content
-                elif not step.skip_on_failure:
-                    raise StepFailedError(f"step {step.name!r} failed: {output.error}", step_name=step.name)
-                if output.stop:
-                    break
-                if index + 1 < len(steps):
-                    await self._save()  # the checkpoint: status RUNNING, the results so far
-            out.content, out.content_type = content, content_type_of(content)
-            check_final_state(self.context.session_state)  # a state no store could keep fails the run
-            out.status = RunStatus.COMPLETED
-            out.metrics.duration = time.perf_counter() - started
-            await self._save()
-            emit(WorkflowCompleted(**base, output=out))
-        except asyncio.CancelledError:
-            out.status = RunStatus.CANCELLED
-            out.error, out.error_type = "run was cancelled", "RunCancelledError"
-            out.metrics.duration = time.perf_counter() - started
-            await asyncio.shield(self._settle_and_save(children))
-            raise
-        except Exception as exc:
-            out.status = RunStatus.ERROR
-            out.error = str(exc) if isinstance(exc, StratusError) else f"{type(exc).__name__}: {exc}"
-            out.error_type = type(exc).__name__
-            out.exception = self._cause(exc)
-            out.content = out.error
-            out.metrics.duration = time.perf_counter() - started
-            if isinstance(exc, StratusError):
-                logger.warning("run %s of workflow %s failed: %s", out.run_id, out.workflow_id, out.error)
+        emit(lifecycle.started())
+        ctx = StepContext(base=lifecycle.base, emit=emit, children=children)
+        results = [StepOutput.from_dict(d) for d in (self.resume.step_results or [])] if self.resume else []
+        earlier = {r.step_name: r for r in results if r.step_name}
+        content = next((r.content for r in reversed(results) if r.success), None)
+        out.step_results = [r.to_dict() for r in results]
+        steps = workflow.get_steps()
+        longest, ran = 0.0, 0
+        for index, step in enumerate(steps):
+            if index < len(results):
+                continue  # finished by an earlier attempt
+            if ran and self._out_of_time(longest):
+                logger.info("run %s suspended before step %d (%s) for lack of time", out.run_id, index, step.name)
+                await lifecycle.suspend()
+                return
+            step_started = time.perf_counter()
+            step_input = StepInput(
+                input=self.input,
+                previous_step_content=content,
+                previous_step_outputs=dict(earlier),
+                session_state=state,
+                run_id=out.run_id,
+                session_id=out.session_id,
+                user_id=out.user_id,
+            )
+            if self.run_deadline is None:
+                output = await step.execute(ctx, step_input, index)
             else:
-                logger.exception("run %s of workflow %s failed", out.run_id, out.workflow_id)
-            if not isinstance(exc, NotFoundError):  # never write into a session we may not touch
-                await self._settle_and_save(children)
-            if not announced:
-                emit(WorkflowStarted(**base))
-            emit(WorkflowError(**base, content=out.error, error_type=out.error_type, output=out))
+                running = f"step {step.name!r} was running"
+                output = await self.run_deadline.bound(step.execute(ctx, step_input, index), running)
+            longest, ran = max(longest, time.perf_counter() - step_started), ran + 1
+            results.append(output)
+            earlier[step.name] = output
+            out.step_results = [r.to_dict() for r in results]
+            if output.success:
+                content = output.content
+            elif not step.skip_on_failure:
+                raise StepFailedError(f"step {step.name!r} failed: {output.error}", step_name=step.name)
+            if output.stop:
+                break
+            if index + 1 < len(steps):
+                await lifecycle.checkpoint()  # status RUNNING, the results so far
+        out.content, out.content_type = content, content_type_of(content)
+
+    async def _settle(self) -> None:
+        if self._children is not None:
+            await self._children.settle()
+
+    def _component_data(self) -> dict[str, Any]:
+        workflow = self.workflow
+        return {
+            "name": workflow.name,
+            "workflow_id": workflow.workflow_id,
+            "steps": [step.name for step in workflow.get_steps()],
+        }
 
     def _out_of_time(self, longest: float) -> bool:
         if self.deadline is None:
@@ -217,17 +190,3 @@ class WorkflowRun:
             if failed and isinstance(failed[-1].exception, StratusError):
                 return failed[-1].exception
         return exc
-
-    async def _settle_and_save(self, children: RunScope) -> None:
-        await children.settle()
-        await self._save()
-
-    async def _save(self) -> None:
-        out, workflow = self.output, self.workflow
-        out.session_state = self.context.session_state
-        data = {
-            "name": workflow.name,
-            "workflow_id": workflow.workflow_id,
-            "steps": [step.name for step in workflow.get_steps()],
-        }
-        await self.session.save(out, self.context.session_state, data)

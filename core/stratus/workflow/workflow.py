@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from stratus._runnable import Runnable
+from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
 from stratus.agent import Agent
 from stratus.exceptions import ConfigError
@@ -105,19 +105,9 @@ class Workflow(Runnable):
 
     # --- running ----------------------------------------------------------------------------------------
 
-    def _execution(
-        self,
-        input: str,
-        *,
-        session_id: str | None,
-        user_id: str | None,
-        session_state: dict[str, Any] | None,
-        run_id: str | None,
-    ) -> WorkflowRun:
+    def execution(self, input: str, options: RunOptions | None = None) -> WorkflowRun:
         """A workflow run: the `RunOutput`'s `content` is the last step's, `step_results` every step's,
         `children` the agents' and teams' runs."""
         from stratus.workflow._run import WorkflowRun
 
-        return WorkflowRun(
-            self, input, session_id=session_id, user_id=user_id, session_state=session_state, run_id=run_id
-        )
+        return WorkflowRun(self, input, options)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from stratus.agent._loop import AgentRun
+from stratus._runnable import RunOptions
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import parse_run_request, run_request_openapi
 from stratus.api._openapi import errors
@@ -64,14 +64,13 @@ async def create_run(agent_id: str, request: Request, app: AppDep, registry: Reg
         session = await store.get_session(body.session_id)
         if session is not None and (session.user_id != user_id or (session.component_id not in (None, agent.agent_id))):
             raise HTTPException(status_code=404, detail=f"session {body.session_id!r} not found")
-    run = AgentRun(
-        agent,
-        parsed.message,
+    options = RunOptions(
         session_id=body.session_id,
         user_id=user_id,
         session_state=body.session_state,
         knowledge_filters=body.knowledge_filters,
     )
+    run = agent.execution(parsed.message, options)
     run.output.input = RunInput(input_content=body.message, files=parsed.file_names or None)
 
     if body.background:

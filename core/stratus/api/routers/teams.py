@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from stratus._runnable import Execution, RunOptions
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import ParsedRun, run_request_openapi
 from stratus.api._openapi import errors
 from stratus.api.routers import _components as components
 from stratus.api.schemas import team_response
-from stratus.team._run import TeamRun
 
 __all__ = ["router"]
 
@@ -55,11 +55,10 @@ async def create_run(team_id: str, request: Request, app: AppDep, registry: Regi
     """
     team = app.get_team(team_id)
 
-    def make_run(parsed: ParsedRun, user_id: str | None) -> TeamRun:
+    def make_run(parsed: ParsedRun, user_id: str | None) -> Execution:
         body = parsed.request
-        return TeamRun(
-            team, parsed.message, session_id=body.session_id, user_id=user_id, session_state=body.session_state
-        )
+        options = RunOptions(session_id=body.session_id, user_id=user_id, session_state=body.session_state)
+        return team.execution(parsed.message, options)
 
     return await components.create_run(request, app, registry, components.TEAM, team, team_id, make_run)
 

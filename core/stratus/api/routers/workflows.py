@@ -9,12 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from stratus._runnable import Execution, RunOptions
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import ParsedRun, run_request_openapi
 from stratus.api._openapi import errors
 from stratus.api.routers import _components as components
 from stratus.api.schemas import workflow_response, workflow_summary
-from stratus.workflow._run import WorkflowRun
 
 __all__ = ["router"]
 
@@ -57,11 +57,10 @@ async def create_run(workflow_id: str, request: Request, app: AppDep, registry: 
     """
     workflow = app.get_workflow(workflow_id)
 
-    def make_run(parsed: ParsedRun, user_id: str | None) -> WorkflowRun:
+    def make_run(parsed: ParsedRun, user_id: str | None) -> Execution:
         body = parsed.request
-        return WorkflowRun(
-            workflow, parsed.message, session_id=body.session_id, user_id=user_id, session_state=body.session_state
-        )
+        options = RunOptions(session_id=body.session_id, user_id=user_id, session_state=body.session_state)
+        return workflow.execution(parsed.message, options)
 
     return await components.create_run(request, app, registry, components.WORKFLOW, workflow, workflow_id, make_run)
 

@@ -1,0 +1,442 @@
+"""The turns of a run: ask the model, act on its answer, until it answers or a limit stops the run.
+
+Each turn ends in exactly one next step (`_NextStep`): run the tools and ask again, send a correction and ask
+again, or finish with the answer. An agent's run drives a `TurnLoop`; so does a team's run for its leader,
+passing in as values what differs (the team's event base and names, and the member's answer that is the
+team's once a message is routed), so nothing needs overriding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from stratus._utils import to_text
+from stratus.deadline import Deadline, inherited_by
+from stratus.exceptions import ModelError, OutputValidationError, RunLimitExceeded, ToolError
+from stratus.messages import Message, ToolCall, Usage
+from stratus.models.base import Model, ModelRequest, ModelResponse
+from stratus.run import (
+    ModelRequestCompleted,
+    ModelRequestStarted,
+    RunContent,
+    RunContext,
+    RunEvent,
+    RunOutput,
+    ToolCallCompleted,
+    ToolCallStarted,
+    ToolExecution,
+    ToolkitUnavailable,
+)
+from stratus.tools import Tool, Toolkit
+
+if TYPE_CHECKING:
+    from stratus._lifecycle import RunLifecycle
+    from stratus.agent.agent import Agent
+
+__all__ = ["TurnLoop", "build_messages"]
+
+logger = logging.getLogger("stratus.agent")
+
+E = TypeVar("E", bound=RunEvent)
+
+
+@dataclass(slots=True)
+class _CallTools:
+    """Next step: run these tool calls, then ask the model again."""
+
+    calls: list[ToolCall]
+
+
+@dataclass(slots=True)
+class _Correct:
+    """Next step: the answer did not validate; send this correction and ask again."""
+
+    feedback: str
+
+
+@dataclass(slots=True)
+class _Finish:
+    """Next step: the run is done; this is its content."""
+
+    content: Any
+
+
+_NextStep = _CallTools | _Correct | _Finish
+
+
+@dataclass(slots=True, kw_only=True)
+class TurnLoop:
+    """The turns of one run. `run()` yields their events and leaves the answer in `output.content`."""
+
+    agent: Agent
+    """The configuration: output schema, limits, fallback models (a team's leader is an `Agent` too)."""
+    output: RunOutput
+    context: RunContext
+    base: dict[str, Any]
+    """The fields every event carries."""
+    model: Model
+    """The model answering: the agent's, or a fallback after a failure (then for the rest of the run)."""
+    fallbacks: list[Model] = field(default_factory=lambda: list[Model]())
+    """The fallback models not tried yet."""
+    deadline: Deadline | None = None
+    renamed: Mapping[type[RunEvent], type[RunEvent]] = field(
+        default_factory=lambda: dict[type[RunEvent], type[RunEvent]]()
+    )
+    """Event classes under other names (a team's leader speaks the team's: `TeamRunContent`, ...)."""
+    answered: Callable[[], RunOutput | None] | None = None
+    """A run whose answer is this run's once it exists (a routed team's member): the model is not asked again."""
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.output.answered_by(self.model)
+
+    @classmethod
+    def of(cls, agent: Agent, lifecycle: RunLifecycle, context: RunContext, **more: Any) -> TurnLoop:
+        """The turns of the run `lifecycle` drives, answered by `agent`'s model (then its fallbacks)."""
+        return cls(
+            agent=agent,
+            output=lifecycle.output,
+            context=context,
+            base=lifecycle.base,
+            model=agent.get_model(),
+            fallbacks=agent.get_fallback_models(),
+            deadline=lifecycle.deadline,
+            **more,
+        )
+
+    def _event(self, cls: type[E], **fields: Any) -> E:
+        kind: type[Any] = self.renamed.get(cls, cls)
+        return kind(**self.base, **fields)
+
+    async def _bounded(self, awaitable: Any, waiting_for: str) -> Any:
+        if self.deadline is None:
+            return await awaitable
+        return await self.deadline.bound(awaitable, waiting_for)
+
+    def unavailable(self, kits: Sequence[tuple[Toolkit, BaseException]]) -> list[RunEvent]:
+        """The events saying which toolkits could not be reached: the run goes on without their tools."""
+        events: list[RunEvent] = []
+        for kit, error in kits:
+            logger.warning("run %s: toolkit %s unavailable: %s", self.output.run_id, kit.name, error)
+            events.append(ToolkitUnavailable(**self.base, toolkit=kit.name, content=f"{type(error).__name__}: {error}"))
+        return events
+
+    async def run(self, messages: list[Message], tools: dict[str, Tool], *, stream: bool) -> AsyncIterator[RunEvent]:
+        """Turn after turn until the model answers: the run's messages grow in `messages` (the request's,
+        history included) and in `output.messages` (the run's own)."""
+        agent, out = self.agent, self.output
+        request = ModelRequest(tools=[t.definition() for t in tools.values()])
+        schema = agent.output_schema
+        if schema is not None and self.model.supports_structured_output:
+            request.output_schema = schema.model_json_schema()
+            request.output_name = schema.__name__
+        tool_rounds = 0
+        corrections = 0
+        while True:
+            turn = _Turn()
+            async for event in self._ask(messages, request, stream, turn):
+                yield event
+            response, assistant = turn.response, turn.message
+            assert response is not None
+            assert assistant is not None
+            messages.append(assistant)
+            out.messages.append(assistant)
+            step = self._next_step(response, corrections)
+            if isinstance(step, _CallTools):
+                if tool_rounds >= agent.max_tool_rounds:
+                    raise RunLimitExceeded(
+                        f"run stopped: max_tool_rounds={agent.max_tool_rounds} reached (the model asked "
+                        f"for tools {agent.max_tool_rounds} times in a row without answering)",
+                        limit="max_tool_rounds",
+                    )
+                tool_rounds += 1
+                async for event in self._call_tools(step.calls, tools, messages):
+                    yield event
+                continue
+            if isinstance(step, _Correct):
+                corrections += 1
+                feedback = Message(role="user", content=step.feedback)
+                messages.append(feedback)
+                out.messages.append(feedback)
+                continue
+            out.content = step.content
+            if schema is not None:
+                out.content_type = schema.__name__
+                if stream:
+                    yield self._event(RunContent, content=step.content, content_type=schema.__name__)
+            return
+
+    # --- one model request ------------------------------------------------------------------------------
+
+    async def _ask(
+        self, messages: list[Message], request: ModelRequest, stream: bool, turn: _Turn
+    ) -> AsyncIterator[RunEvent]:
+        agent, out, event = self.agent, self.output, self._event
+        answered = self.answered() if self.answered is not None else None
+        if answered is not None:
+            # Another run's answer is this run's (a routed team's member): the model has nothing left to decide.
+            text = to_text(answered.content_dict())
+            turn.response = ModelResponse(content=text, finish_reason="stop")
+            turn.message = Message(role="assistant", content=text)
+            if stream:
+                yield event(RunContent, content=answered.content_dict(), content_type=answered.content_type)
+            return
+        model = self.model
+        # Structured answers are validated before anyone sees them, so they are not streamed piecemeal.
+        stream_text = stream and agent.output_schema is None
+        while True:
+            yield event(ModelRequestStarted, model=model.id, model_provider=model.provider)
+            sent_at = time.perf_counter()
+            first_token: float | None = None
+            emitted = False
+            try:
+                if stream:
+                    response = ModelResponse()
+                    parts: list[str] = []
+                    deltas = model.stream(messages, request)
+                    if self.deadline is not None:
+                        deltas = self.deadline.iterate(deltas, f"model {model.id!r} was answering")
+                    async for delta in deltas:
+                        if delta.content:
+                            if first_token is None:
+                                first_token = time.perf_counter()
+                            parts.append(delta.content)
+                            if stream_text:
+                                emitted = True
+                                yield event(RunContent, content=delta.content, model_provider_data=delta.provider_data)
+                        if delta.tool_calls:
+                            response.tool_calls.extend(delta.tool_calls)
+                        if delta.usage is not None:
+                            response.usage.add(delta.usage)
+                        if delta.provider_data:
+                            response.provider_data = delta.provider_data
+                        if delta.finish_reason:
+                            response.finish_reason = delta.finish_reason
+                    response.content = "".join(parts) if parts else None
+                else:
+                    response = await self._bounded(model.request(messages, request), f"asking model {model.id!r}")
+                    first_token = time.perf_counter()
+            except ModelError as exc:
+                fallback = self._fallback_for(exc, emitted)
+                if fallback is None:
+                    raise
+                logger.warning(
+                    "run %s: model %s failed (%s); fallback model %s answers", out.run_id, model.id, exc, fallback.id
+                )
+                model = self.model = fallback  # and for the rest of the run
+                out.answered_by(model)
+                continue
+            break
+        done = time.perf_counter()
+        ttft = (first_token or done) - sent_at
+        if out.metrics.time_to_first_token is None and (first_token is not None or response.tool_calls):
+            out.metrics.time_to_first_token = (first_token or done) - self.started
+        out.metrics.usage.add(response.usage)
+        if response.provider_data:
+            out.model_provider_data = response.provider_data
+        usage: Usage = response.usage
+        turn.response = response
+        turn.message = Message(
+            role="assistant",
+            content=response.content,
+            tool_calls=response.tool_calls or None,
+            provider_data=response.provider_data,
+            metrics={
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "time_to_first_token": ttft,
+                "duration": done - sent_at,
+            },
+        )
+        yield event(
+            ModelRequestCompleted, model=model.id, model_provider=model.provider, usage=usage, time_to_first_token=ttft
+        )
+
+    def _fallback_for(self, exc: ModelError, emitted: bool) -> Model | None:
+        """The next fallback model, for a failure the provider's own retries could not cure, if one is left."""
+        if emitted or not self.fallbacks:  # an answer half-streamed to the caller cannot change its voice
+            return None
+        if not (exc.retryable or exc.status_code is None or exc.status_code >= 500):
+            return None  # the request itself was refused (a 4xx): another model would not cure that
+        return self.fallbacks.pop(0)
+
+    def _next_step(self, response: ModelResponse, corrections: int) -> _NextStep:
+        if response.tool_calls:
+            return _CallTools(response.tool_calls)
+        schema = self.agent.output_schema
+        text = response.content or ""
+        if schema is None:
+            return _Finish(text)
+        from pydantic import ValidationError
+
+        try:
+            return _Finish(schema.model_validate_json(_strip_fences(text)))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:10]
+            )
+            if corrections >= self.agent.output_retries:
+                raise OutputValidationError(
+                    f"the model's answer did not match {schema.__name__} after {corrections + 1} attempts: {problems}"
+                ) from None
+            return _Correct(
+                f"Your answer did not match the required JSON schema ({problems}). "
+                "Answer again with only a JSON object that follows the schema."
+            )
+
+    # --- tools ---------------------------------------------------------------------------------------------
+
+    async def _call_tools(
+        self, calls: list[ToolCall], tools: dict[str, Tool], messages: list[Message]
+    ) -> AsyncIterator[RunEvent]:
+        executions: list[ToolExecution] = []
+        for call in calls:
+            try:
+                args = call.parsed_arguments()
+            except ValueError:
+                args = {}
+            execution = ToolExecution(tool_call_id=call.id, tool_name=call.name, tool_args=args)
+            executions.append(execution)
+            # A snapshot: the execution object fills in while the event may still wait to be sent.
+            yield self._event(ToolCallStarted, tool=replace(execution))
+        # Independent calls of one turn run at once; each reports as soon as it finishes.
+        with inherited_by(self.deadline):  # runs a tool starts (team members, agents as tools) end in time too
+            tasks = [
+                asyncio.ensure_future(self._call_tool(call, execution, tools))
+                for call, execution in zip(calls, executions, strict=True)
+            ]
+        waiting_for = "running tools: " + ", ".join(sorted({call.name for call in calls}))
+        try:
+            for finished in asyncio.as_completed(tasks):
+                execution = await self._bounded(finished, waiting_for)
+                yield self._event(ToolCallCompleted, tool=execution)
+        finally:
+            for task in tasks:
+                task.cancel()
+        for execution in executions:
+            self.output.tools.append(execution)
+            message = Message(
+                role="tool",
+                content=execution.result,
+                tool_call_id=execution.tool_call_id,
+                tool_name=execution.tool_name,
+                tool_args=execution.tool_args,
+                tool_call_error=bool(execution.tool_call_error),
+            )
+            messages.append(message)
+            self.output.messages.append(message)
+
+    async def _call_tool(self, call: ToolCall, execution: ToolExecution, tools: dict[str, Tool]) -> ToolExecution:
+        execution.start_time = time.time()
+        try:
+            found = tools.get(call.name)
+            if found is None:
+                known = ", ".join(sorted(tools)) or "none"
+                raise ToolError(f"there is no tool named {call.name!r} (tools: {known})")
+            try:
+                args = call.parsed_arguments()
+            except ValueError as exc:
+                raise ToolError(f"invalid arguments for tool {call.name!r}: {exc}") from None
+            result = await found.execute(args, self.context)
+            execution.result = to_text(result)
+            execution.tool_call_error = False
+        except asyncio.CancelledError:
+            raise
+        except ToolError as exc:
+            execution.result = f"Error: {exc}"
+            execution.tool_call_error = True
+        except Exception as exc:
+            # A failing tool must not sink the run: the model reads the error and decides what to do.
+            logger.warning("tool %s raised %s: %s", call.name, type(exc).__name__, exc)
+            execution.result = f"Error: {type(exc).__name__}: {exc}"
+            execution.tool_call_error = True
+        execution.end_time = time.time()
+        return execution
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What one model request produced (set by `_ask`)."""
+
+    response: ModelResponse | None = None
+    message: Message | None = None
+
+
+def _strip_fences(text: str) -> str:
+    """Models often wrap JSON in a Markdown code fence; take what is inside."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        if stripped.rstrip().endswith("```"):
+            stripped = stripped.rstrip()[:-3]
+    return stripped.strip()
+
+
+def build_messages(
+    agent: Agent,
+    context: RunContext,
+    input: str,
+    model: Model,
+    history: Sequence[RunOutput],
+    passages: Sequence[dict[str, Any]] = (),
+    learned: str = "",
+) -> list[Message]:
+    """The messages of a run's first model request: the system message (description, instructions, the
+    tools' and the knowledge base's parts, what was learned, the date, the output schema for a model that
+    cannot be told it natively), the history, then the user's message."""
+    parts: list[str] = []
+    if agent.description:
+        parts.append(agent.description)
+    lines = agent.get_instructions(context)
+    if len(lines) == 1:
+        parts.append(lines[0])
+    elif lines:
+        parts.append("\n".join(f"- {line}" for line in lines))
+    for item in agent.tools:
+        text = getattr(item, "instructions", None)
+        if isinstance(text, str) and text:
+            parts.append(text)
+    if agent.markdown:
+        parts.append("Use Markdown to format your answers.")
+    if passages:
+        lines = [
+            f"<passage source={json.dumps(str(p['metadata'].get('name', 'document')))}>\n{p['text']}\n</passage>"
+            for p in passages
+        ]
+        parts.append(
+            "Passages from the knowledge base that may help (quote what you use):\n<references>\n"
+            + "\n".join(lines)
+            + "\n</references>"
+        )
+    if learned:
+        parts.append(learned)
+    if agent.add_datetime_to_context:
+        parts.append(f"The current date and time is {datetime.now(UTC).isoformat(timespec='seconds')}.")
+    schema = agent.output_schema
+    if schema is not None and not model.supports_structured_output:
+        parts.append(
+            "Answer with a single JSON object, and nothing else, that follows this JSON schema:\n"
+            + json.dumps(schema.model_json_schema())
+        )
+    messages: list[Message] = []
+    if parts:
+        messages.append(Message(role="system", content="\n\n".join(parts)))
+    history_messages: list[Message] = []
+    for run in history:
+        for m in run.messages:
+            if m.role == "system" or m.from_history:
+                continue
+            copy = Message.from_dict(m.to_dict())
+            copy.from_history = True
+            history_messages.append(copy)
+    messages.extend(history_messages)
+    messages.append(Message(role="user", content=input))
+    return messages
