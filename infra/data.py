@@ -18,7 +18,7 @@ class Data(Construct):
     """The table, the bucket of offloaded run bodies, and the bucket of that bucket's access logs.
 
     Attributes:
-        table: The single table (keys, GSI and TTL from `stratus.storage.keys`).
+        table: The single table (keys, indexes and TTL from `stratus.storage.keys`).
         bucket: Run bodies too large for a DynamoDB item even compressed.
         access_logs: The server access logs of `bucket`.
     """
@@ -45,14 +45,17 @@ class Data(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        table.add_global_secondary_index(
-            index_name=keys.GSI1,
-            partition_key=dynamodb.Attribute(name=keys.GSI1_PK, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=keys.GSI1_SK, type=dynamodb.AttributeType.STRING),
-            # Only what listing sessions needs, so large run bodies are never copied into the index.
-            projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(keys.GSI1_PROJECTED_ATTRIBUTES),
-        )
+        # gsi1 finds records by id; the others serve the listings. Each carries a few small attributes, never
+        # a record's body. (CloudFormation adds one index per update of an existing table: a table made
+        # before the listing indexes gets them one deploy at a time.)
+        for index in keys.INDEXES:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(name=index.pk, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=index.sk, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=list(index.projected),
+            )
         skip_checkov(
             table,
             "CKV_AWS_119",

@@ -268,7 +268,11 @@ class Functions(Construct):
         """The statements `spec.access` implies, one per access, on the named resources only."""
         table, objects = self._data.table, self._data.bucket.arn_for_objects("*")
         grants = {
-            Access.TABLE_READ: _statement(TABLE_READ_ACTIONS, table.table_arn, f"{table.table_arn}/index/{keys.GSI1}"),
+            Access.TABLE_READ: _statement(
+                TABLE_READ_ACTIONS,
+                table.table_arn,
+                *(f"{table.table_arn}/index/{index.name}" for index in keys.INDEXES),
+            ),
             Access.TABLE_WRITE: _statement(TABLE_WRITE_ACTIONS, table.table_arn),
             Access.BUCKET_READ: _statement(BUCKET_READ_ACTIONS, objects),
             Access.BUCKET_WRITE: _statement(BUCKET_WRITE_ACTIONS, objects),

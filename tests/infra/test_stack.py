@@ -71,7 +71,7 @@ def expected_grants(
     access = spec.access
     if Access.TABLE_READ in access:
         grants |= {(action, "table") for action in TABLE_READ}
-        grants |= {(action, f"table/index/{keys.GSI1}") for action in TABLE_READ}
+        grants |= {(action, f"table/index/{index.name}") for action in TABLE_READ for index in keys.INDEXES}
     if Access.TABLE_WRITE in access:
         grants |= {(action, "table") for action in TABLE_WRITE}
     if Access.BUCKET_READ in access:
@@ -396,19 +396,18 @@ def test_the_table_follows_the_shared_key_schema(api_key_stack: Synthesized) -> 
         {"AttributeName": keys.SK, "KeyType": "RANGE"},
     ]
     assert {(a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]} == {
-        (keys.PK, "S"),
-        (keys.SK, "S"),
-        (keys.GSI1_PK, "S"),
-        (keys.GSI1_SK, "S"),
+        (name, "S") for name in (keys.PK, keys.SK, *(n for index in keys.INDEXES for n in (index.pk, index.sk)))
     }
-    (index,) = properties["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == keys.GSI1
-    assert index["KeySchema"] == [
-        {"AttributeName": keys.GSI1_PK, "KeyType": "HASH"},
-        {"AttributeName": keys.GSI1_SK, "KeyType": "RANGE"},
-    ]
-    assert index["Projection"]["ProjectionType"] == "INCLUDE"
-    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(keys.GSI1_PROJECTED_ATTRIBUTES)
+    built = {index["IndexName"]: index for index in properties["GlobalSecondaryIndexes"]}
+    assert list(built) == [index.name for index in keys.INDEXES]
+    for expected in keys.INDEXES:
+        index = built[expected.name]
+        assert index["KeySchema"] == [
+            {"AttributeName": expected.pk, "KeyType": "HASH"},
+            {"AttributeName": expected.sk, "KeyType": "RANGE"},
+        ]
+        assert index["Projection"]["ProjectionType"] == "INCLUDE"  # keys and small attributes, never a body
+        assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(expected.projected)
     assert properties["TimeToLiveSpecification"] == {"AttributeName": keys.TTL_ATTRIBUTE, "Enabled": True}
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
