@@ -38,7 +38,7 @@ from stratus.learning import INSIGHT, LearningMachine
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel
-from stratus.storage import LearningQuery, MemoryQuery
+from stratus.storage import LearningQuery, MemoryQuery, every
 from stratus.storage.sqlite import SqliteStore
 
 USERS = 20
@@ -160,12 +160,13 @@ async def growth(folder: Path, embed: Embedder) -> dict[str, Any]:
     per_user = []
     homes = []
     for user in range(USERS):
-        found, total = await store.list_memories(MemoryQuery(user_id=f"user{user}", limit=1000))
+        listed = await store.list_memories(MemoryQuery(user_id=f"user{user}", limit=1000))
+        found, total = listed.items, listed.total
         per_user.append(total)
         homes.append(sum("lives in" in m.memory for m in found))
-    insights = (await store.list_learnings(LearningQuery(agent_id="helper", shared=True, learning_type=INSIGHT)))[1]
-    marks = await store.list_learnings(LearningQuery(learning_type="_run_learned", limit=2000))
-    reports = [r.content for r in marks[0]]
+    insights = (await store.list_learnings(LearningQuery(agent_id="helper", shared=True, learning_type=INSIGHT))).total
+    marks = await every(store.list_learnings, LearningQuery(learning_type="_run_learned"))
+    reports = [r.content for r in marks]
     totals = (
         {key: sum(int(r.get(key) or 0) for r in reports) for key in reports[0] if key != "skipped"} if reports else {}
     )

@@ -52,10 +52,9 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 METRICS_NAMESPACE = "Stratus"
 
-TABLE_READ_ACTIONS = (
+TABLE_READ_ACTIONS = (  # no Scan: every read the functions make is a key lookup or a Query
     "dynamodb:GetItem",
     "dynamodb:Query",
-    "dynamodb:Scan",
     "dynamodb:BatchGetItem",
     "dynamodb:DescribeTable",
 )

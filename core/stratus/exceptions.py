@@ -6,6 +6,8 @@ __all__ = [
     "ConfigError",
     "EmbedderError",
     "FetchError",
+    "InvalidCursorError",
+    "InvalidQueryError",
     "KnowledgeError",
     "ModelError",
     "ModelTimeoutError",
@@ -20,6 +22,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "UnsafeURLError",
+    "UnsupportedQueryError",
 ]
 
 
@@ -86,6 +89,18 @@ class StoreError(StratusError):
 
 class SchemaVersionError(StoreError):
     """A stored item carries a schema version this code does not know."""
+
+
+class InvalidQueryError(StoreError):
+    """A listing cannot be answered as asked: the caller's mistake (the API answers 422), not the store's."""
+
+
+class InvalidCursorError(InvalidQueryError):
+    """A page cursor that is malformed, forged, or from another listing (other filters or sort)."""
+
+
+class UnsupportedQueryError(InvalidQueryError):
+    """The store cannot serve this sort (or filter) within its bounds; the message says what it can serve."""
 
 
 class EmbedderError(StratusError):

@@ -151,26 +151,32 @@ async def test_sessions_list_with_filters_sorting_and_paging(store: Store) -> No
         )
     )
 
-    everything, total = await store.list_sessions(SessionQuery())
+    listed = await store.list_sessions(SessionQuery())
+    everything, total = listed.items, listed.total
     assert total == 5
     assert [s.session_id for s in everything][:1] == ["t0"]  # newest first by default
 
-    alices, total = await store.list_sessions(SessionQuery(user_id="alice", session_type=SessionType.AGENT))
+    listed = await store.list_sessions(SessionQuery(user_id="alice", session_type=SessionType.AGENT))
+    alices, total = listed.items, listed.total
     assert total == 3
     assert [s.session_id for s in alices] == ["a2", "a1", "a0"]
 
-    page, total = await store.list_sessions(SessionQuery(user_id="alice", limit=2, page=2, sort_order="asc"))
+    listed = await store.list_sessions(SessionQuery(user_id="alice", limit=2, page=2, sort_order="asc"))
+    page, total = listed.items, listed.total
     assert total == 4
     assert [s.session_id for s in page] == ["a2", "t0"]
 
-    named, _ = await store.list_sessions(SessionQuery(session_name="PLAN", sort_by="session_name", sort_order="asc"))
+    named = (
+        await store.list_sessions(SessionQuery(session_name="PLAN", sort_by="session_name", sort_order="asc"))
+    ).items
     assert [s.session_id for s in named] == ["a0", "a1", "b0"]
 
-    components, total = await store.list_sessions(SessionQuery(component_id="other"))
+    listed = await store.list_sessions(SessionQuery(component_id="other"))
+    components, total = listed.items, listed.total
     assert (total, [s.session_id for s in components]) == (1, ["b0"])
 
     await store.update_session("a0", session_name="Alpha plan v2")
-    recent, _ = await store.list_sessions(SessionQuery(user_id="alice", sort_by="updated_at"))
+    recent = (await store.list_sessions(SessionQuery(user_id="alice", sort_by="updated_at"))).items
     assert recent[0].session_id == "a0"
 
 
@@ -317,7 +323,7 @@ async def test_expired_records_read_as_absent(store: Store) -> None:
     assert await store.get_session("s1") is None
     assert await store.get_runs("s1") == []
     assert await store.get_memory("m1") is None
-    assert (await store.list_sessions(SessionQuery()))[1] == 0
+    assert (await store.list_sessions(SessionQuery())).total == 0
     # the id is free again
     store.ttl_seconds = None
     fresh = await store.save_run(make_session(), make_run())
@@ -357,20 +363,24 @@ async def test_memories_list_with_filters_sorting_and_paging(store: Store) -> No
         )
         await asyncio.sleep(0.01)
 
-    alice, total = await store.list_memories(MemoryQuery(user_id="alice"))
+    listed = await store.list_memories(MemoryQuery(user_id="alice"))
+    alice, total = listed.items, listed.total
     assert total == 3
     assert [m.memory_id for m in alice] == ["m3", "m2", "m1"]  # most recently updated first
-    by_topic, _ = await store.list_memories(MemoryQuery(topics=["pets", "home"]))
+    by_topic = (await store.list_memories(MemoryQuery(topics=["pets", "home"]))).items
     assert sorted(m.memory_id for m in by_topic) == ["m2", "m4"]
-    searched, _ = await store.list_memories(MemoryQuery(search_content="DOG"))
+    searched = (await store.list_memories(MemoryQuery(search_content="DOG"))).items
     assert [m.memory_id for m in searched] == ["m2"]
-    by_agent, total = await store.list_memories(MemoryQuery(agent_id="assistant", sort_by="memory", sort_order="asc"))
+    listed = await store.list_memories(MemoryQuery(agent_id="assistant", sort_by="memory", sort_order="asc"))
+    by_agent, total = listed.items, listed.total
     assert (total, [m.memory_id for m in by_agent]) == (3, ["m2", "m4", "m1"])
-    paged, total = await store.list_memories(MemoryQuery(limit=3, page=2))
+    listed = await store.list_memories(MemoryQuery(limit=3, page=2))
+    paged, total = listed.items, listed.total
     assert (total, [m.memory_id for m in paged]) == (4, ["m1"])
 
     assert await store.memory_topics(user_id="alice") == ["family", "pets", "style", "work"]
-    stats, users = await store.user_memory_stats()
+    listed_stats = await store.user_memory_stats()
+    stats, users = listed_stats.items, listed_stats.total
     assert users == 2
     assert [(s.user_id, s.total_memories) for s in stats] == [("bob", 1), ("alice", 3)]
 
@@ -383,7 +393,7 @@ async def test_memories_delete_one_and_many_within_the_callers_reach(store: Stor
     assert await store.delete_memory("m1", user_id="alice") is True
     assert await store.delete_memories(["m2", "m3"], user_id="alice") == 1
     assert await store.get_memory("m3") is not None
-    assert (await store.list_memories(MemoryQuery()))[1] == 1
+    assert (await store.list_memories(MemoryQuery())).total == 1
 
 
 # --- learnings and knowledge content -------------------------------------------------------------------------
@@ -406,11 +416,13 @@ async def test_learnings_per_user_and_per_agent(store: Store) -> None:
         LearningRecord(learning_id="l3", learning_type="insight", content={"text": "x"}, agent_id="other")
     )
 
-    mine, total = await store.list_learnings(LearningQuery(user_id="alice"))
+    listed = await store.list_learnings(LearningQuery(user_id="alice"))
+    mine, total = listed.items, listed.total
     assert (total, [item.learning_id for item in mine]) == (1, ["l1"])
-    agents, total = await store.list_learnings(LearningQuery(agent_id="assistant"))
+    listed = await store.list_learnings(LearningQuery(agent_id="assistant"))
+    agents, total = listed.items, listed.total
     assert (total, sorted(item.learning_id for item in agents)) == (2, ["l1", "l2"])
-    insights, _ = await store.list_learnings(LearningQuery(learning_type="insight"))
+    insights = (await store.list_learnings(LearningQuery(learning_type="insight"))).items
     assert sorted(item.learning_id for item in insights) == ["l2", "l3"]
 
     record = await store.get_learning("l2")
@@ -431,11 +443,12 @@ async def test_knowledge_content_records(store: Store) -> None:
     await store.put_content(done)
     await store.put_content(ContentRecord(content_id="c3", knowledge_id="other", name="x"))
 
-    listed, total = await store.list_contents(ContentQuery(knowledge_id="docs"))
+    docs = await store.list_contents(ContentQuery(knowledge_id="docs"))
+    listed, total = docs.items, docs.total
     assert (total, [c.content_id for c in listed]) == (2, ["c2", "c1"])
-    completed, _ = await store.list_contents(ContentQuery(knowledge_id="docs", status=ContentStatus.COMPLETED))
+    completed = (await store.list_contents(ContentQuery(knowledge_id="docs", status=ContentStatus.COMPLETED))).items
     assert [c.chunk_count for c in completed] == [12]
-    same_hash, _ = await store.list_contents(ContentQuery(knowledge_id="docs", content_hash="h1"))
+    same_hash = (await store.list_contents(ContentQuery(knowledge_id="docs", content_hash="h1"))).items
     assert [c.content_id for c in same_hash] == ["c1"]
 
     fetched = await store.get_content("c2")
@@ -507,10 +520,15 @@ def test_the_table_is_built_from_the_shared_key_schema(dynamo_store: DynamoStore
 
     table = moto.client("dynamodb").describe_table(TableName=dynamo_store.table)["Table"]
     assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {keys.PK: "HASH", keys.SK: "RANGE"}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == keys.GSI1
-    assert {k["AttributeName"] for k in index["KeySchema"]} == {keys.GSI1_PK, keys.GSI1_SK}
-    assert set(index["Projection"]["NonKeyAttributes"]) == set(keys.GSI1_PROJECTED_ATTRIBUTES)
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {index.name for index in keys.INDEXES}
+    for expected in keys.INDEXES:
+        index = indexes[expected.name]
+        assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [
+            (expected.pk, "HASH"),
+            (expected.sk, "RANGE"),
+        ]
+        assert set(index["Projection"]["NonKeyAttributes"]) == set(expected.projected)
     ttl = moto.client("dynamodb").describe_time_to_live(TableName=dynamo_store.table)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == keys.TTL_ATTRIBUTE
 
@@ -543,19 +561,20 @@ async def test_a_record_nested_too_deep_is_refused_and_nothing_is_stored(store: 
         await store.put_learning(LearningRecord(learning_id="l1", learning_type="note", content=too_deep))
     assert await store.get_session("s1") is None
     assert await store.get_runs("s1") == []
-    assert await store.list_sessions(SessionQuery()) == ([], 0)
-    assert (await store.list_learnings(LearningQuery(learning_type="note")))[0] == []
+    listed = await store.list_sessions(SessionQuery())
+    assert (listed.items, listed.total) == ([], 0)
+    assert (await store.list_learnings(LearningQuery(learning_type="note"))).items == []
 
     at_limit = _deep(MAX_STORED_DEPTH)  # the deepest a store keeps reads back as it was written
     stored = await store.create_session(replace(make_session(), session_state=at_limit))
     assert stored.session_state == at_limit
-    assert (await store.list_sessions(SessionQuery()))[0][0].session_state == at_limit
+    assert (await store.list_sessions(SessionQuery())).items[0].session_state == at_limit
 
 
 async def test_a_page_past_any_row_is_empty_not_an_error(store: Store) -> None:
     await store.create_session(make_session())
     for page in (2**31, 2**62, 2**63, 10**30):
-        assert (await store.list_sessions(SessionQuery(page=page)))[0] == []
+        assert (await store.list_sessions(SessionQuery(page=page))).items == []
 
 
 async def test_a_dynamodb_listing_skips_an_item_it_cannot_read(dynamo_store: DynamoStore, moto: MotoServer) -> None:
@@ -569,7 +588,7 @@ async def test_a_dynamodb_listing_skips_an_item_it_cannot_read(dynamo_store: Dyn
     )
 
     for query in (SessionQuery(), SessionQuery(user_id="alice")):
-        sessions, _ = await dynamo_store.list_sessions(query)
+        sessions = (await dynamo_store.list_sessions(query)).items
         assert [s.session_id for s in sessions] == ["good"]
 
 

@@ -64,7 +64,8 @@ async def test_a_teams_run_and_its_members_runs(store: Store) -> None:
     # the second run's history is the first team run, not its members' runs
     history = [m.content for m in leader.requests[2] if m.from_history and m.role == "user"]
     assert history == ["first"]
-    sessions, total = await store.list_sessions(SessionQuery(session_type=SessionType.TEAM, user_id="ann"))
+    listed = await store.list_sessions(SessionQuery(session_type=SessionType.TEAM, user_id="ann"))
+    sessions, total = listed.items, listed.total
     assert (total, sessions[0].component_id, sessions[0].session_state) == (1, "crew", {"round": 1})
     assert sessions[0].usage.total_tokens == sum(r.metrics.usage.total_tokens for r in runs)
 

@@ -73,7 +73,7 @@ async def test_adding_the_same_content_again_is_a_no_op(docs: Knowledge) -> None
 
     assert again.content_id == first.content_id
     assert await docs.vector_db.count() == 3
-    _, total = await docs.list_contents(_query(docs))
+    total = (await docs.list_contents(_query(docs))).total
     assert total == 1
 
 
@@ -128,7 +128,8 @@ async def test_deleting_content_removes_its_chunks(docs: Knowledge) -> None:
     assert await docs.delete_content(guide.content_id) is True
     assert await docs.vector_db.count({"content_id": guide.content_id}) == 0
     assert await docs.delete_where({"kind": "readme"}) == 1
-    remaining, total = await docs.list_contents(_query(docs))
+    listed = await docs.list_contents(_query(docs))
+    remaining, total = listed.items, listed.total
     assert (total, [r.metadata for r in remaining]) == (1, [{"kind": "note"}])
     assert await docs.delete_all() == 1
     assert await docs.vector_db.count() == 0

@@ -191,7 +191,7 @@ def asyncio_run(coro: Any) -> Any:
 
 
 def sessions_of(store: DynamoStore, user: str) -> list[str]:
-    found, _ = asyncio_run(store.list_sessions(SessionQuery(user_id=user)))
+    found = asyncio_run(store.list_sessions(SessionQuery(user_id=user))).items
     return sorted(s.session_id for s in found)
 
 

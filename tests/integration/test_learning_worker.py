@@ -34,7 +34,7 @@ def learner_run(message: str, session: str) -> dict[str, Any]:
 
 
 def memories(deployment: Deployment) -> list[str]:
-    found, _ = asyncio_run(deployment.store.list_memories(MemoryQuery(user_id=USER)))
+    found = asyncio_run(deployment.store.list_memories(MemoryQuery(user_id=USER))).items
     return sorted(m.memory for m in found)
 
 

@@ -106,8 +106,8 @@ async def learner_insights(client: TestClient) -> list[Any]:
     from stratus.storage import LearningQuery
 
     app: App = client.app.state.stratus  # type: ignore[attr-defined]
-    found, _ = await app.store.list_learnings(LearningQuery(agent_id="helper", shared=True, learning_type=INSIGHT))
-    return found
+    listed = await app.store.list_learnings(LearningQuery(agent_id="helper", shared=True, learning_type=INSIGHT))
+    return listed.items
 
 
 def test_create_patch_and_delete_a_users_learnings(served: tuple[TestClient, LearningMachine]) -> None:

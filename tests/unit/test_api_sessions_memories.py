@@ -133,6 +133,35 @@ def test_delete_many_sessions(client: TestClient) -> None:
     assert client.request("DELETE", "/sessions", json={"session_ids": "s3"}).status_code == 422
 
 
+def test_sessions_page_by_cursor_and_a_bad_cursor_is_422(client: TestClient) -> None:
+    for i in range(5):
+        assert client.post("/sessions", json={"session_id": f"s{i}", "user_id": "alice"}).status_code == 201
+
+    first = client.get("/sessions", params={"user_id": "alice", "limit": 2}).json()
+    cursor = first["meta"]["next_cursor"]
+    second = client.get("/sessions", params={"user_id": "alice", "limit": 2, "cursor": cursor}).json()
+    last = client.get("/sessions", params={"user_id": "alice", "limit": 2, "cursor": second["meta"]["next_cursor"]})
+
+    listed = [s["session_id"] for page in (first, second, last.json()) for s in page["data"]]
+    assert listed == ["s4", "s3", "s2", "s1", "s0"]
+    assert {k: second["meta"][k] for k in ("page", "limit", "total_count", "total_pages")} == {
+        "page": 2,
+        "limit": 2,
+        "total_count": 5,
+        "total_pages": 3,
+    }
+    assert last.json()["meta"]["next_cursor"] is None
+    for bad in ("garbage", cursor[:-4]):
+        refused = client.get("/sessions", params={"user_id": "alice", "cursor": bad})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error_type"] == "InvalidCursorError"
+        assert "cursor" in refused.json()["detail"]
+    # a cursor continues the listing that made it, and no other
+    other = client.get("/sessions", params={"user_id": "alice", "cursor": cursor, "sort_by": "updated_at"})
+    assert other.status_code == 422
+    assert client.get("/memories", params={"cursor": cursor}).status_code == 422
+
+
 # --- memories ------------------------------------------------------------------------------------------------
 
 

@@ -334,7 +334,7 @@ async def test_adding_a_file_no_reader_can_read_raises_and_stores_nothing(store:
             await docs.add(source, name=name, content_type=content_type)
         assert isinstance(caught.value, KnowledgeError)
 
-    _, total = await docs.list_contents(ContentQuery(knowledge_id="docs"))
+    total = (await docs.list_contents(ContentQuery(knowledge_id="docs"))).total
     await docs.close()
     assert total == 0
     assert not (tmp_path / "vectors").exists()
@@ -372,4 +372,4 @@ async def test_a_url_that_answers_with_an_image_is_refused(store: SqliteStore, m
         thread.join()
         await docs.close()
 
-    assert (await docs.list_contents(ContentQuery(knowledge_id="docs")))[1] == 0
+    assert (await docs.list_contents(ContentQuery(knowledge_id="docs"))).total == 0

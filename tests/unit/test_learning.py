@@ -68,7 +68,7 @@ async def say(agent: Agent, text: str, *, user: str | None, session: str) -> Non
 
 
 async def memories(store: SqliteStore, user: str) -> list[str]:
-    found, _ = await store.list_memories(MemoryQuery(user_id=user, sort_by="memory", sort_order="asc"))
+    found = (await store.list_memories(MemoryQuery(user_id=user, sort_by="memory", sort_order="asc"))).items
     return [m.memory for m in found]
 
 
@@ -121,7 +121,7 @@ async def test_memories_over_the_cap_evict_the_least_used(tmp_path: Path, store:
     agent = Agent(id="helper", model=Chat().model, store=store, learning=learner)
     for fruit in ("apples", "pears", "plums"):
         await say(agent, f"I love {fruit}", user="ada", session="s1")
-    found, _ = await store.list_memories(MemoryQuery(user_id="ada"))
+    found = (await store.list_memories(MemoryQuery(user_id="ada"))).items
     apples = next(m for m in found if "apples" in m.memory)
     await store.put_memory(replace(apples, uses=3))  # the oldest, but recalled three times
 
@@ -141,7 +141,8 @@ async def test_learning_from_a_run_twice_stores_nothing_new(tmp_path: Path, stor
 
     assert again.skipped == "already learned from this run"
     assert await memories(store, "ada") == ["The user likes tea."]
-    insights, total = await store.list_learnings(LearningQuery(agent_id="helper", learning_type=INSIGHT))
+    listed = await store.list_learnings(LearningQuery(agent_id="helper", learning_type=INSIGHT))
+    insights, total = listed.items, listed.total
     assert total == 1
     assert insights[0].content["insight"] == "offer a cup first"
 
@@ -154,7 +155,8 @@ async def test_insights_are_shared_across_users_and_merged(tmp_path: Path, store
     await say(agent, "tip: ask which city before booking a train", user="bob", session="s2")
     await say(agent, "book me a train", user="cy", session="s3")
 
-    found, total = await store.list_learnings(LearningQuery(agent_id="helper", shared=True, learning_type=INSIGHT))
+    listed = await store.list_learnings(LearningQuery(agent_id="helper", shared=True, learning_type=INSIGHT))
+    found, total = listed.items, listed.total
     assert total == 1  # near-duplicates merged
     assert found[0].user_id is None
     assert "ask which city before booking" in chat.systems[-1]
@@ -192,7 +194,7 @@ async def test_memories_can_expire(tmp_path: Path, store: SqliteStore) -> None:
 
     await say(agent, "I love tea", user="ada", session="s1")
 
-    found, _ = await store.list_memories(MemoryQuery(user_id="ada"))
+    found = (await store.list_memories(MemoryQuery(user_id="ada"))).items
     assert found[0].expires_at is not None
     assert 3500 < found[0].expires_at - found[0].updated_at <= 3600
 
@@ -271,7 +273,8 @@ async def test_anonymous_runs_learn_nothing_about_a_user(tmp_path: Path, store: 
 
     await say(agent, "my name is Ada and I love tea", user=None, session="s1")
 
-    all_memories, total = await store.list_memories(MemoryQuery())
+    listed = await store.list_memories(MemoryQuery())
+    all_memories, total = listed.items, listed.total
     assert (all_memories, total) == ([], 0)
 
 

@@ -521,7 +521,7 @@ async def test_knowledge_add_refuses_an_unsafe_url_and_stores_nothing(store: Sql
         with pytest.raises(KnowledgeError, match="metadata address") as caught:
             await docs.add(url="http://169.254.169.254/latest/meta-data/")
         assert isinstance(caught.value.__cause__, UnsafeURLError)
-        assert (await docs.list_contents(ContentQuery(knowledge_id="docs")))[1] == 0
+        assert (await docs.list_contents(ContentQuery(knowledge_id="docs"))).total == 0
     finally:
         await docs.close()
 

@@ -20,7 +20,8 @@ from stratus.exceptions import ConfigError, FetchError, KnowledgeError, NotFound
 from stratus.knowledge.documents import Chunk, Document, SearchHit, approx_tokens
 from stratus.knowledge.embedders import Embedder, default_embedder
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, check_filters
-from stratus.storage.records import ContentQuery, ContentRecord, ContentStatus
+from stratus.storage._cursor import every
+from stratus.storage.records import ContentQuery, ContentRecord, ContentStatus, Page
 from stratus.tools import Tool
 
 if TYPE_CHECKING:
@@ -380,9 +381,11 @@ class Knowledge:
         reader_for_content(data, name=name, content_type=content_type)  # what no reader reads is refused now
         digest = hashlib.sha256(data).hexdigest()
         store = self._store()
-        same, _ = await store.list_contents(
-            ContentQuery(knowledge_id=self.id, content_hash=digest, user_id=user_id, limit=10)
-        )
+        same = (
+            await store.list_contents(
+                ContentQuery(knowledge_id=self.id, content_hash=digest, user_id=user_id, limit=10)
+            )
+        ).items
         for existing in same:
             if existing.user_id == user_id and existing.status in (ContentStatus.COMPLETED, ContentStatus.PROCESSING):
                 return existing, data, False
@@ -494,7 +497,7 @@ class Knowledge:
             return None
         return record
 
-    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
+    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
         """One page of the knowledge base's content records (the caller's own when per-user)."""
         if query.knowledge_id != self.id:
             query = replace(query, knowledge_id=self.id)
@@ -619,16 +622,7 @@ class Knowledge:
         return deleted
 
     async def _all(self, user_id: str | None) -> list[ContentRecord]:
-        found: list[ContentRecord] = []
-        page = 1
-        while True:
-            batch, total = await self.list_contents(
-                ContentQuery(knowledge_id=self.id, user_id=self.scope(user_id), page=page, limit=500)
-            )
-            found.extend(batch)
-            if len(found) >= total or not batch:
-                return found
-            page += 1
+        return await every(self.list_contents, ContentQuery(knowledge_id=self.id, user_id=self.scope(user_id)))
 
     async def close(self) -> None:
         for db in [*([self._vector_db] if self._vector_db is not None else []), *self._others.values()]:

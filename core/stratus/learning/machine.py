@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from stratus.exceptions import ConfigError
 from stratus.learning._ranking import by_words, most_similar, ranked, rounded
 from stratus.learning.queue import InProcessLearningQueue, LearningError, LearningJob, LearningQueue
+from stratus.storage._cursor import every
 from stratus.storage.base import ClaimStatus
 from stratus.storage.records import LearningQuery, LearningRecord, MemoryQuery, UserMemory
 from stratus.tools import Tool
@@ -357,14 +358,7 @@ class LearningMachine:
     async def memories(self, store: Store, user_id: str, *, embedded: bool = False) -> list[UserMemory]:
         """The user's live memories, newest first (the cap keeps them few). With `embedded`, memories without
         an embedding (added or edited over the API) get one, stored for next time."""
-        found: list[UserMemory] = []
-        page = 1
-        while True:
-            batch, total = await store.list_memories(MemoryQuery(user_id=user_id, page=page, limit=500))
-            found.extend(batch)
-            if len(found) >= total or not batch:
-                break
-            page += 1
+        found = await every(store.list_memories, MemoryQuery(user_id=user_id))
         # A memory embedded by another embedder (another length) is embedded again: comparing vectors of two
         # models would make every similarity 0, so duplicates would pile up and ranking would be lost.
         dimensions = self.embedder.dimensions if embedded else 0
@@ -670,17 +664,7 @@ class LearningMachine:
             self._index_ready = True
 
     async def _insights(self, store: Store, agent_id: str) -> list[LearningRecord]:
-        found: list[LearningRecord] = []
-        page = 1
-        while True:
-            batch, total = await store.list_learnings(
-                LearningQuery(agent_id=agent_id, shared=True, learning_type=INSIGHT, page=page, limit=500)
-            )
-            found.extend(batch)
-            if len(found) >= total or not batch:
-                break
-            page += 1
-        return found
+        return await every(store.list_learnings, LearningQuery(agent_id=agent_id, shared=True, learning_type=INSIGHT))
 
     async def index_agent(self, store: Store, agent_id: str) -> int:
         """Make sure this embedder's collection holds exactly the agent's stored insights: the store holds

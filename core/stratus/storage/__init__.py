@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from stratus.exceptions import ConfigError
+from stratus.exceptions import ConfigError, InvalidCursorError, InvalidQueryError, UnsupportedQueryError
+from stratus.storage._cursor import every
 from stratus.storage.base import UNSET, ConflictError, Store, VersionConflictError, merge_state
 from stratus.storage.records import (
     ContentQuery,
@@ -26,6 +27,7 @@ from stratus.storage.records import (
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    Page,
     SessionQuery,
     SessionRecord,
     SessionType,
@@ -45,18 +47,23 @@ __all__ = [
     "ContentRecord",
     "ContentStatus",
     "DynamoStore",
+    "InvalidCursorError",
+    "InvalidQueryError",
     "LearningQuery",
     "LearningRecord",
     "MemoryQuery",
+    "Page",
     "SessionQuery",
     "SessionRecord",
     "SessionType",
     "SqliteStore",
     "Store",
+    "UnsupportedQueryError",
     "UserMemory",
     "UserMemoryStats",
     "VersionConflictError",
     "default_store",
+    "every",
     "merge_state",
     "store_from_url",
 ]

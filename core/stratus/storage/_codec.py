@@ -1,5 +1,5 @@
-"""Turning records into JSON and back, and the filtering, sorting and paging every backend shares, so both
-stores answer a query exactly alike."""
+"""Turning records into JSON and back, and what a query's filters and sort mean, record by record, so both
+stores answer a query exactly alike (each pushes them into its own queries, and checks each record here)."""
 
 from __future__ import annotations
 
@@ -30,19 +30,22 @@ from stratus.storage.records import (
 
 __all__ = [
     "content_from_json",
+    "content_matches",
+    "content_order",
     "decoded",
-    "filter_contents",
-    "filter_learnings",
-    "filter_memories",
-    "filter_sessions",
     "learning_from_json",
+    "learning_matches",
+    "learning_order",
     "live",
     "memory_from_json",
-    "page_of",
+    "memory_matches",
+    "memory_order",
     "record_json",
     "run_from_json",
     "run_json",
     "session_from_dict",
+    "session_matches",
+    "session_order",
     "session_to_dict",
 ]
 
@@ -55,12 +58,6 @@ logger = logging.getLogger("stratus.storage")
 def live(expires_at: int | float | None, now: float | None = None) -> bool:
     """Whether a record with this expiry is still there (stores delete expired records only eventually)."""
     return expires_at is None or expires_at > (time.time() if now is None else now)
-
-
-def page_of(items: list[R], page: int, limit: int) -> list[R]:
-    limit = max(1, limit)
-    start = (max(1, page) - 1) * limit
-    return items[start : start + limit]
 
 
 def _dumps(value: Any, what: str) -> str:
@@ -198,58 +195,34 @@ def session_from_dict(data: dict[str, Any]) -> SessionRecord:
     ).check_version()
 
 
-def _sorted(items: Iterable[R], key: Callable[[R], Any], order: str) -> list[R]:
-    return sorted(items, key=key, reverse=order != "asc")
-
-
-def filter_sessions(sessions: Iterable[SessionRecord], query: SessionQuery) -> tuple[list[SessionRecord], int]:
-    """Apply a `SessionQuery` in memory: the filters, a stable sort (ties by id), then the page."""
+def session_matches(s: SessionRecord, query: SessionQuery) -> bool:
+    """Whether a live session matches a `SessionQuery`'s filters (every backend answers alike)."""
     needle = (query.session_name or "").lower()
-    matches = [
-        s
-        for s in sessions
-        if live(s.expires_at)
+    return (
+        live(s.expires_at)
         and (query.session_type is None or s.session_type is query.session_type)
         and (query.component_id is None or s.component_id == query.component_id)
         and (query.user_id is None or s.user_id == query.user_id)
         and (not needle or needle in (s.session_name or "").lower())
-    ]
-    if query.sort_by == "session_name":
-        ordered = _sorted(matches, lambda s: ((s.session_name or "").lower(), s.session_id), query.sort_order)
-    elif query.sort_by == "updated_at":
-        ordered = _sorted(matches, lambda s: (s.updated_at, s.session_id), query.sort_order)
-    else:
-        ordered = _sorted(matches, lambda s: (s.created_at, s.session_id), query.sort_order)
-    return page_of(ordered, query.page, query.limit), len(ordered)
+    )
 
 
-def filter_memories(memories: Iterable[UserMemory], query: MemoryQuery) -> tuple[list[UserMemory], int]:
+def memory_matches(m: UserMemory, query: MemoryQuery) -> bool:
     needle = (query.search_content or "").lower()
-    topics = set(query.topics or ())
-    matches = [
-        m
-        for m in memories
-        if live(m.expires_at)
+    return (
+        live(m.expires_at)
         and (query.user_id is None or m.user_id == query.user_id)
         and (query.agent_id is None or m.agent_id == query.agent_id)
         and (query.team_id is None or m.team_id == query.team_id)
-        and (not topics or topics & set(m.topics))
+        and (not query.topics or bool(set(query.topics) & set(m.topics)))
         and (not needle or needle in m.memory.lower())
-    ]
-    if query.sort_by == "memory":
-        ordered = _sorted(matches, lambda m: (m.memory.lower(), m.memory_id), query.sort_order)
-    elif query.sort_by == "created_at":
-        ordered = _sorted(matches, lambda m: (m.created_at, m.memory_id), query.sort_order)
-    else:
-        ordered = _sorted(matches, lambda m: (m.updated_at, m.memory_id), query.sort_order)
-    return page_of(ordered, query.page, query.limit), len(ordered)
+    )
 
 
-def filter_learnings(learnings: Iterable[LearningRecord], query: LearningQuery) -> tuple[list[LearningRecord], int]:
-    matches = [
-        item
-        for item in learnings
-        if live(item.expires_at)
+def learning_matches(item: LearningRecord, query: LearningQuery) -> bool:
+    """Internal records (types starting with `_`) match only a query that names their type."""
+    return (
+        live(item.expires_at)
         and (query.user_id is None or item.user_id == query.user_id)
         and (not query.shared or item.user_id is None)
         and (query.agent_id is None or item.agent_id == query.agent_id)
@@ -263,28 +236,45 @@ def filter_learnings(learnings: Iterable[LearningRecord], query: LearningQuery) 
         and (query.team_id is None or item.team_id == query.team_id)
         and (query.entity_id is None or item.entity_id == query.entity_id)
         and (query.entity_type is None or item.entity_type == query.entity_type)
-    ]
-    if query.sort_by == "created_at":
-        ordered = _sorted(matches, lambda item: (item.created_at, item.learning_id), query.sort_order)
-    else:
-        ordered = _sorted(matches, lambda item: (item.updated_at, item.learning_id), query.sort_order)
-    return page_of(ordered, query.page, query.limit), len(ordered)
+    )
 
 
-def filter_contents(contents: Iterable[ContentRecord], query: ContentQuery) -> tuple[list[ContentRecord], int]:
-    matches = [
-        c
-        for c in contents
-        if live(c.expires_at)
+def content_matches(c: ContentRecord, query: ContentQuery) -> bool:
+    return (
+        live(c.expires_at)
         and c.knowledge_id == query.knowledge_id
         and (query.user_id is None or c.user_id == query.user_id)
         and (query.status is None or c.status is query.status)
         and (query.content_hash is None or c.content_hash == query.content_hash)
-    ]
+    )
+
+
+def session_order(query: SessionQuery) -> Callable[[SessionRecord], tuple[Any, str]]:
+    """The sort key of a `SessionQuery`'s order: its field, then the id (so the order is total)."""
+    if query.sort_by == "session_name":
+        return lambda s: ((s.session_name or "").lower(), s.session_id)
+    if query.sort_by == "updated_at":
+        return lambda s: (s.updated_at, s.session_id)
+    return lambda s: (s.created_at, s.session_id)
+
+
+def memory_order(query: MemoryQuery) -> Callable[[UserMemory], tuple[Any, str]]:
+    if query.sort_by == "memory":
+        return lambda m: (m.memory.lower(), m.memory_id)
+    if query.sort_by == "created_at":
+        return lambda m: (m.created_at, m.memory_id)
+    return lambda m: (m.updated_at, m.memory_id)
+
+
+def learning_order(query: LearningQuery) -> Callable[[LearningRecord], tuple[Any, str]]:
+    if query.sort_by == "created_at":
+        return lambda item: (item.created_at, item.learning_id)
+    return lambda item: (item.updated_at, item.learning_id)
+
+
+def content_order(query: ContentQuery) -> Callable[[ContentRecord], tuple[Any, str]]:
     if query.sort_by == "name":
-        ordered = _sorted(matches, lambda c: ((c.name or "").lower(), c.content_id), query.sort_order)
-    elif query.sort_by == "updated_at":
-        ordered = _sorted(matches, lambda c: (c.updated_at, c.content_id), query.sort_order)
-    else:
-        ordered = _sorted(matches, lambda c: (c.created_at, c.content_id), query.sort_order)
-    return page_of(ordered, query.page, query.limit), len(ordered)
+        return lambda c: ((c.name or "").lower(), c.content_id)
+    if query.sort_by == "updated_at":
+        return lambda c: (c.updated_at, c.content_id)
+    return lambda c: (c.created_at, c.content_id)

@@ -2,39 +2,58 @@
 
 A run and its session's new metadata are written in one transaction. Run bodies larger than
 `COMPRESS_ABOVE_BYTES` are stored zlib-compressed; compressed bodies still too large for an item go to S3
-and the item keeps a pointer, so nothing is ever truncated. boto3 is imported here and nowhere else in the
-storage package.
+and the item keeps a pointer, so nothing is ever truncated. Listings are Queries of the listing indexes
+(`_dynamo_query`), never a Scan; memory topics and per-user stats are aggregates kept on write
+(`_dynamo_memories`). The table's plumbing (clients, item reads and writes, run bodies) is `DynamoTable`;
+boto3 is imported lazily, in `_dynamo_items`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 import uuid
-import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from stratus.exceptions import ConfigError, StoreError
+from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
 from stratus.storage import keys
 from stratus.storage._codec import (
     content_from_json,
+    content_matches,
+    content_order,
     decoded,
-    filter_contents,
-    filter_learnings,
-    filter_memories,
-    filter_sessions,
     learning_from_json,
+    learning_matches,
     live,
     memory_from_json,
+    memory_matches,
+    memory_order,
     record_json,
-    run_from_json,
-    run_json,
     session_from_dict,
+    session_matches,
+    session_order,
     session_to_dict,
+)
+from stratus.storage._cursor import Cursor, fingerprint
+from stratus.storage._dynamo_items import Update as _Update
+from stratus.storage._dynamo_items import attr_value as _value
+from stratus.storage._dynamo_items import from_item as _from_item
+from stratus.storage._dynamo_items import item_key as _key
+from stratus.storage._dynamo_items import owner_condition as _owner_condition
+from stratus.storage._dynamo_items import to_item as _to_item
+from stratus.storage._dynamo_memories import MemoryAggregates, stats_from_item, topics_request
+from stratus.storage._dynamo_query import (
+    Lister,
+    Plan,
+    content_index,
+    content_plan,
+    learning_index,
+    learning_plan,
+    memory_plan,
+    session_index,
+    session_plan,
 )
 from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
 from stratus.storage.records import (
@@ -43,9 +62,11 @@ from stratus.storage.records import (
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    Page,
     SessionQuery,
     SessionRecord,
     UserMemory,
+    UserMemoryStats,
 )
 
 if TYPE_CHECKING:
@@ -55,11 +76,11 @@ if TYPE_CHECKING:
 __all__ = ["DynamoStore"]
 
 T = TypeVar("T")
-Item = dict[str, Any]  # an item in DynamoDB's attribute-value form
+R = TypeVar("R")
 _RUN_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 
 
-class DynamoStore(Store):
+class DynamoStore(MemoryAggregates, Store):
     """Sessions, runs, memories, learnings and content records in one DynamoDB table.
 
     Args:
@@ -83,14 +104,8 @@ class DynamoStore(Store):
         client: DynamoDBClient | None = None,
         s3_client: S3Client | None = None,
     ) -> None:
-        if not table:
-            raise ConfigError("DynamoStore needs a table name")
-        self.table = table
-        self.region = region
-        self.bucket = bucket
+        super().__init__(table, region=region, bucket=bucket, client=client, s3_client=s3_client)
         self.ttl_seconds = ttl_seconds
-        self._client = client
-        self._s3 = s3_client
         self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dynamodb://{table}?region={region or ''}"))
 
     @property
@@ -100,151 +115,24 @@ class DynamoStore(Store):
     def __repr__(self) -> str:
         return f"DynamoStore(table={self.table!r}, region={self.region!r})"
 
-    # --- clients ----------------------------------------------------------------------------------------
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = cast("DynamoDBClient", _boto3_client("dynamodb", self.region))
-        return self._client
-
-    @property
-    def s3(self) -> S3Client:
-        if self._s3 is None:
-            self._s3 = cast("S3Client", _boto3_client("s3", self.region))
-        return self._s3
-
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.to_thread(self._guarded, fn)
-
-    def _guarded(self, fn: Callable[[], T]) -> T:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return fn()
-        except (VersionConflictError, StoreError):
-            raise
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise StoreError(
-                f"DynamoDB table {self.table!r}: {error.get('Code', 'error')}: {error.get('Message', exc)}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB table {self.table!r}: {exc}") from exc
-
-    def create_table(self) -> None:
-        """Create the table (key schema, GSI, TTL) if it does not exist. For local use and tests: on AWS the
-        CDK stack owns the table."""
-        client = self.client
-        try:
-            client.describe_table(TableName=self.table)
-            return
-        except client.exceptions.ResourceNotFoundException:
-            pass
-        client.create_table(
-            TableName=self.table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name in (keys.PK, keys.SK, keys.GSI1_PK, keys.GSI1_SK)
-            ],
-            KeySchema=[{"AttributeName": keys.PK, "KeyType": "HASH"}, {"AttributeName": keys.SK, "KeyType": "RANGE"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": keys.GSI1,
-                    "KeySchema": [
-                        {"AttributeName": keys.GSI1_PK, "KeyType": "HASH"},
-                        {"AttributeName": keys.GSI1_SK, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {
-                        "ProjectionType": "INCLUDE",
-                        "NonKeyAttributes": list(keys.GSI1_PROJECTED_ATTRIBUTES),
-                    },
-                }
-            ],
-        )
-        client.get_waiter("table_exists").wait(TableName=self.table)
-        client.update_time_to_live(
-            TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": keys.TTL_ATTRIBUTE}
-        )
-
-    # --- low-level helpers ------------------------------------------------------------------------------
-
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self.client.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True)
-        item = response.get("Item")
-        if item is None:
-            return None
-        data = _from_item(item)
-        return data if live(data.get(keys.TTL_ATTRIBUTE)) else None
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(TableName=self.table, **kwargs):
-            for item in page.get("Items", []):
-                data = _from_item(item)
-                if live(data.get(keys.TTL_ATTRIBUTE)):
-                    yield data
-
-    def _scan(self, sk_prefix: str) -> Iterator[dict[str, Any]]:
-        paginator = self.client.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self.table,
-            FilterExpression="begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#sk": keys.SK},
-            ExpressionAttributeValues={":prefix": {"S": sk_prefix}},
-        ):
-            for item in page.get("Items", []):
-                data = _from_item(item)
-                if live(data.get(keys.TTL_ATTRIBUTE)):
-                    yield data
-
-    def _partition(self, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
-        return self._query(
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
-            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
-            ConsistentRead=True,
-        )
-
-    def _find(self, gsi_pk: str) -> dict[str, Any] | None:
-        """An item by its id alone, through the GSI (eventually consistent), then read in full."""
-        for hit in self._query(
-            IndexName=keys.GSI1,
-            KeyConditionExpression="#g = :g",
-            ExpressionAttributeNames={"#g": keys.GSI1_PK},
-            ExpressionAttributeValues={":g": {"S": gsi_pk}},
-        ):
-            return self._get(hit[keys.PK], hit[keys.SK])
-        return None
-
-    def _delete_keys(self, item_keys: list[tuple[str, str]]) -> None:
-        for start in range(0, len(item_keys), 25):
-            requests: dict[str, Any] = {
-                self.table: [{"DeleteRequest": {"Key": _key(pk, sk)}} for pk, sk in item_keys[start : start + 25]]
-            }
-            for attempt in range(8):
-                response = self.client.batch_write_item(RequestItems=requests)
-                requests = cast(dict[str, Any], response.get("UnprocessedItems") or {})
-                if not requests:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise StoreError(f"DynamoDB table {self.table!r}: deletes still unprocessed after retries")
-
     # --- sessions ---------------------------------------------------------------------------------------
 
-    def _session_item(self, session: SessionRecord) -> dict[str, Any]:
+    def session_item(self, session: SessionRecord) -> dict[str, Any]:
+        """The item a session is stored as: its attributes, keys and listing-index entries."""
         pk, sk = keys.session_key(session.session_id)
-        item = session_to_dict(session)
-        item.update(
-            {
-                keys.PK: pk,
-                keys.SK: sk,
-                keys.GSI1_PK: keys.user_partition(session.user_id),
-                keys.GSI1_SK: _updated_sort_key(session.updated_at, session.session_id),
-            }
-        )
-        return item
+        return {**session_to_dict(session), **session_index(session), keys.PK: pk, keys.SK: sk}
+
+    @staticmethod
+    def _reindex_session(update: _Update, session: SessionRecord, updated_at: float) -> None:
+        """Keep a changed session's listing entries: its new update time; the rest set if missing (a session
+        written before the listing indexes gets them now), and its old gsi1 entry dropped."""
+        for name, value in session_index(replace(session, updated_at=updated_at)).items():
+            if name in (keys.BY_OWNER_UPDATED.sk, keys.BY_KIND_UPDATED.sk):
+                update.set(name, value)
+            else:
+                update.set_if_missing(name, value)
+        update.set(keys.GSI1_PK, None)
+        update.set(keys.GSI1_SK, None)
 
     async def _read_session(self, session_id: str) -> SessionRecord | None:
         def read() -> SessionRecord | None:
@@ -259,7 +147,7 @@ class DynamoStore(Store):
         def write() -> SessionRecord:
             client = self.client
             if expected_version == 0:
-                item = self._session_item(replace(session, version=1))
+                item = self.session_item(replace(session, version=1))
                 try:
                     client.put_item(
                         TableName=self.table,
@@ -274,7 +162,7 @@ class DynamoStore(Store):
                 update = _Update()
                 for name in ("session_name", "session_state", "metadata", "summary", "updated_at", "expires_at"):
                     update.set(name, session_to_dict(session)[name])
-                update.set(keys.GSI1_SK, _updated_sort_key(session.updated_at, session.session_id))
+                self._reindex_session(update, session, session.updated_at)
                 update.add("version", 1)
                 update.condition("#version = :expected AND (attribute_not_exists(#ttl) OR #ttl > :now)")
                 update.values[":expected"] = _value(expected_version)
@@ -294,23 +182,14 @@ class DynamoStore(Store):
 
         return await self._call(write)
 
-    async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
-        def run() -> tuple[list[SessionRecord], int]:
-            if query.user_id is not None:
-                # A user's sessions, from the GSI, whose projection carries every session attribute.
-                items = self._query(
-                    IndexName=keys.GSI1,
-                    KeyConditionExpression="#g = :g",
-                    ExpressionAttributeNames={"#g": keys.GSI1_PK},
-                    ExpressionAttributeValues={":g": {"S": keys.user_partition(query.user_id)}},
-                    ScanIndexForward=False,
-                )
-            else:
-                items = self._scan("META")  # every user's sessions: an administrator's (or local) view
-            metas = (i for i in items if i.get(keys.SK) == "META")
-            return filter_sessions(decoded(metas, session_from_dict, "session"), query)
-
-        return await self._call(run)
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
+        """A Query of a listing index (a user's, or everyone's sessions; by creation or last change) with the
+        type and component filtered in DynamoDB, the name match checked per session. Sorting by
+        `session_name` is served in memory for at most `SORT_IN_MEMORY_LIMIT` sessions, else refused with
+        an `UnsupportedQueryError`. The total is given on the last page only (see `_dynamo_query`)."""
+        plan = session_plan(query, lambda s: session_matches(s, query))
+        order = session_order(query) if query.sort_by == "session_name" else None
+        return await self._listing(query, plan, self._load_sessions, order, "sessions by session_name")
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
         def delete() -> bool:
@@ -338,61 +217,6 @@ class DynamoStore(Store):
 
     # --- runs -------------------------------------------------------------------------------------------
 
-    def _run_body(self, session_id: str, run: RunOutput) -> dict[str, Any]:
-        raw = run_json(run.to_record()).encode("utf-8")
-        if len(raw) <= keys.COMPRESS_ABOVE_BYTES:
-            return {"data": raw.decode("utf-8")}
-        packed = zlib.compress(raw, 6)
-        if len(packed) <= keys.OFFLOAD_ABOVE_BYTES:
-            return {"data_z": packed}
-        if not self.bucket:
-            raise StoreError(
-                f"run {run.run_id!r} is {len(packed)} bytes compressed, too large for a DynamoDB item, and the "
-                "store has no S3 bucket to offload it to (DynamoStore(bucket=...) or ?bucket= in STRATUS_DB)"
-            )
-        key = f"runs/{session_id}/{run.run_id}.json.gz"
-        self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=packed, ContentType="application/json", ContentEncoding="gzip"
-        )
-        return {"data_s3": key}
-
-    def run_item(self, session: SessionRecord, run: RunOutput) -> dict[str, Any]:
-        """The item a run is stored as (its body inline, compressed, or in S3 with a pointer)."""
-        pk, sk = keys.run_key(session.session_id, run.run_id)
-        usage = run.metrics.usage
-        return {
-            keys.PK: pk,
-            keys.SK: sk,
-            keys.GSI1_PK: f"RUN#{run.run_id}",
-            keys.GSI1_SK: "RUN",
-            "run_id": run.run_id,
-            "session_id": session.session_id,
-            "user_id": run.user_id,
-            "component_id": run.agent_id,
-            "status": run.status.value,
-            "created_at": run.created_at,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens,
-            keys.TTL_ATTRIBUTE: session.expires_at,
-            keys.SCHEMA_VERSION: run.to_record()["schema_version"],
-            **self._run_body(session.session_id, run),
-        }
-
-    def _run_from(self, item: Mapping[str, Any]) -> RunOutput:
-        if "data" in item:
-            text: str | bytes = item["data"]
-        elif "data_z" in item:
-            text = zlib.decompress(item["data_z"])
-        elif "data_s3" in item:
-            if not self.bucket:
-                raise StoreError(f"run {item.get('run_id')!r} lives in S3 but the store has no bucket configured")
-            body = self.s3.get_object(Bucket=self.bucket, Key=item["data_s3"])["Body"].read()
-            text = zlib.decompress(body)
-        else:
-            raise StoreError(f"run {item.get('run_id')!r} has no body")
-        return run_from_json(text)
-
     async def _write_run(
         self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
     ) -> SessionRecord:
@@ -412,7 +236,7 @@ class DynamoStore(Store):
             run_item = self.run_item(session, run)
             meta_key = _key(*keys.session_key(session.session_id))
             if expected_version == 0:
-                meta_item = self._session_item(
+                meta_item = self.session_item(
                     replace(
                         session, version=1, usage=replace(usage), created_at=session.created_at or now, updated_at=now
                     )
@@ -445,7 +269,6 @@ class DynamoStore(Store):
                         "schema_version",
                     ):
                         update.set_if_missing(name, fields[name])
-                    update.set_if_missing(keys.GSI1_PK, keys.user_partition(session.user_id))
                     update.set_if_missing("version", 1)
                     update.condition(_owner_condition(update, session.user_id))
                 else:
@@ -456,7 +279,7 @@ class DynamoStore(Store):
                     update.condition(f"#version = :expected AND {_owner_condition(update, session.user_id)}")
                 update.set("component_data", fields["component_data"])
                 update.set("updated_at", now)
-                update.set(keys.GSI1_SK, _updated_sort_key(now, session.session_id))
+                self._reindex_session(update, created, now)
                 update.set(keys.TTL_ATTRIBUTE, session.expires_at)
                 for name, amount in delta.items():
                     update.add(name, amount)
@@ -537,20 +360,26 @@ class DynamoStore(Store):
 
         return await self._call(get)
 
+    def _load_sessions(self, hits: list[dict[str, Any]]) -> list[SessionRecord | None]:
+        return self._load(hits, session_from_dict, "session")
+
     # --- memories ---------------------------------------------------------------------------------------
 
     async def put_memory(self, memory: UserMemory) -> UserMemory:
+        """Stored with the aggregates in one transaction conditioned on the revision read (see
+        `_dynamo_memories`); a writer that lost a race reads again and retries."""
+
         def put() -> UserMemory:
-            old = self._find(f"MEMORY#{memory.memory_id}")
-            stamp = time.time()
-            memory.created_at = memory_from_json(old["data"]).created_at if old else (memory.created_at or stamp)
-            memory.updated_at = stamp
-            memory.expires_at = memory.expires_at if memory.expires_at is not None else self._expiry()
-            pk, sk = keys.memory_key(memory.user_id, memory.memory_id)
-            self._put_record(pk, sk, f"MEMORY#{memory.memory_id}", "MEMORY", record_json(memory), memory.expires_at)
-            if old is not None and old[keys.PK] != pk:  # moved to another user: drop the old copy
-                self._delete_keys([(old[keys.PK], old[keys.SK])])
-            return memory
+            for _ in range(8):
+                old = self._stored_memory(memory.memory_id, memory.user_id)
+                stamp = time.time()
+                alive = old is not None and live(old[0].expires_at)
+                memory.created_at = old[0].created_at if old and alive else (memory.created_at or stamp)
+                memory.updated_at = stamp
+                memory.expires_at = memory.expires_at if memory.expires_at is not None else self._expiry()
+                if self._write_memory(old, memory, stamp):
+                    return memory
+            raise StoreError(f"memory {memory.memory_id!r}: it kept changing under eight attempts to write it")
 
         return await self._call(put)
 
@@ -564,22 +393,68 @@ class DynamoStore(Store):
 
         return await self._call(get)
 
-    async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]:
-        def run() -> tuple[list[UserMemory], int]:
-            if query.user_id is not None:
-                items = self._partition(keys.user_partition(query.user_id), "MEMORY#")
-            else:
-                items = self._scan("MEMORY#")
-            return filter_memories(decoded((i["data"] for i in items), memory_from_json, "memory"), query)
+    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
+        """Like `list_sessions`: a user's or everyone's memories from a listing index, the agent, team and
+        topics filtered in DynamoDB, the text search checked per memory; sorting by `memory` is served in
+        memory for at most `SORT_IN_MEMORY_LIMIT` memories."""
+        plan = memory_plan(query, lambda m: memory_matches(m, query))
+        order = memory_order(query) if query.sort_by == "memory" else None
+        return await self._listing(query, plan, self._load_memories, order, "memories by their text")
 
-        return await self._call(run)
+    def _load_memories(self, hits: list[dict[str, Any]]) -> list[UserMemory | None]:
+        return self._load(hits, lambda item: memory_from_json(item["data"]), "memory")
 
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
-        memory = await self.get_memory(memory_id, user_id=user_id)
-        if memory is None:
-            return False
-        await self._call(lambda: self._delete_keys([keys.memory_key(memory.user_id, memory_id)]))
-        return True
+        def delete() -> bool:
+            for _ in range(8):
+                old = self._stored_memory(memory_id, user_id)
+                if old is None or not live(old[0].expires_at) or not visible(old[0].user_id, user_id):
+                    return False
+                if self._write_memory(old, None, time.time()):
+                    self._refresh_latest(old[0])
+                    return True
+            raise StoreError(f"memory {memory_id!r}: it kept changing under eight attempts to delete it")
+
+        return await self._call(delete)
+
+    async def memory_topics(self, *, user_id: str | None = None) -> list[str]:
+        """From the topic counts kept on write: one small item per topic (see `_dynamo_memories`)."""
+
+        def read() -> list[str]:
+            request = topics_request(self.table, user_id, everyone=user_id is None)
+            paginator = self.client.get_paginator("query")
+            return [str(_from_item(item)["topic"]) for page in paginator.paginate(**request) for item in page["Items"]]
+
+        return await self._call(read)
+
+    async def user_memory_stats(
+        self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
+    ) -> Page[UserMemoryStats]:
+        """From the per-user stats items kept on write: one GetItem for a user, else a Query of their gsi5
+        entries, users newest first (see `_dynamo_memories` for the counts' one limit)."""
+        query_id = fingerprint("dynamodb:stats", MemoryQuery(user_id=user_id))
+        start = None if cursor is None else Cursor.decode(cursor, expect=query_id)
+        if user_id is not None:
+            item = await self._call(lambda: self._raw(*keys.memory_stats_key(user_id)))
+            found = None if item is None else stats_from_item(item)
+            offset = start.offset if start is not None else (max(1, page) - 1) * max(1, limit)
+            items = [found] if found is not None and offset == 0 else []
+            return Page(items=items, total=int(found is not None), offset=offset)
+        plan = Plan[UserMemoryStats](
+            index=keys.BY_KIND_UPDATED, partition=keys.MEMORY_STATS, forward=False, check=lambda _: True
+        )
+        plan.filters.at_least("memories", 1)
+        lister = Lister(self.client, self.table)
+        return await self._call(
+            lambda: lister.page(
+                plan,
+                lambda hits: [stats_from_item(hit) for hit in hits],
+                query_id=query_id,
+                cursor=start,
+                page=page,
+                limit=limit,
+            )
+        )
 
     # --- learnings --------------------------------------------------------------------------------------
 
@@ -590,15 +465,19 @@ class DynamoStore(Store):
             learning.created_at = learning_from_json(old["data"]).created_at if old else (learning.created_at or stamp)
             learning.updated_at = stamp
             learning.expires_at = learning.expires_at if learning.expires_at is not None else self._expiry()
-            pk = keys.learning_partition(learning.user_id, learning.agent_id)
-            sk = f"LEARNING#{learning.learning_id}"
-            extra = {"user_id": learning.user_id, "agent_id": learning.agent_id}
-            self._put_record(pk, sk, sk, "LEARNING", record_json(learning), learning.expires_at, extra)
-            if old is not None and old[keys.PK] != pk:
+            item = self.learning_item(learning)
+            self.client.put_item(TableName=self.table, Item=_to_item(item))
+            if old is not None and old[keys.PK] != item[keys.PK]:
                 self._delete_keys([(old[keys.PK], old[keys.SK])])
             return learning
 
         return await self._call(put)
+
+    def learning_item(self, learning: LearningRecord) -> dict[str, Any]:
+        """The item a learning is stored as: its keys, listing-index entries and filter attributes."""
+        pk, sk = keys.learning_partition(learning.user_id, learning.agent_id), f"LEARNING#{learning.learning_id}"
+        data = record_json(learning)
+        return self._record_item(pk, sk, sk, "LEARNING", data, learning.expires_at, learning_index(learning))
 
     async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
         def get() -> LearningRecord | None:
@@ -610,17 +489,15 @@ class DynamoStore(Store):
 
         return await self._call(get)
 
-    async def list_learnings(self, query: LearningQuery) -> tuple[list[LearningRecord], int]:
-        def run() -> tuple[list[LearningRecord], int]:
-            if query.user_id is not None:
-                items = self._partition(f"USER#{query.user_id}", "LEARNING#")
-            elif query.shared:
-                items = self._partition(keys.learning_partition(None, query.agent_id), "LEARNING#")
-            else:
-                items = self._scan("LEARNING#")  # an agent's learnings span its users' partitions
-            return filter_learnings(decoded((i["data"] for i in items), learning_from_json, "learning"), query)
+    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
+        """Like `list_sessions`: a user's learnings, an agent's shared ones (the recall), or everyone's, from
+        a listing index; every filter is evaluated in DynamoDB. Internal records sit in partitions of their
+        own type, so they never slow down a listing that does not ask for them."""
+        plan = learning_plan(query, lambda item: learning_matches(item, query))
+        return await self._listing(query, plan, self._load_learnings, None, "learnings")
 
-        return await self._call(run)
+    def _load_learnings(self, hits: list[dict[str, Any]]) -> list[LearningRecord | None]:
+        return self._load(hits, lambda item: learning_from_json(item["data"]), "learning")
 
     async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
         learning = await self.get_learning(learning_id, user_id=user_id)
@@ -634,20 +511,25 @@ class DynamoStore(Store):
 
     async def put_content(self, content: ContentRecord) -> ContentRecord:
         def put() -> ContentRecord:
-            pk, sk = keys.content_key(content.knowledge_id, content.content_id)
             old = self._find(f"CONTENT#{content.content_id}")
             stamp = time.time()
             content.created_at = content_from_json(old["data"]).created_at if old else (content.created_at or stamp)
             content.updated_at = stamp
             content.expires_at = self._expiry()
-            self._put_record(
-                pk, sk, f"CONTENT#{content.content_id}", "CONTENT", record_json(content), content.expires_at
-            )
-            if old is not None and old[keys.PK] != pk:
+            item = self.content_item(content)
+            self.client.put_item(TableName=self.table, Item=_to_item(item))
+            if old is not None and old[keys.PK] != item[keys.PK]:
                 self._delete_keys([(old[keys.PK], old[keys.SK])])
             return content
 
         return await self._call(put)
+
+    def content_item(self, content: ContentRecord) -> dict[str, Any]:
+        """The item a content record is stored as: its keys, listing-index entries and filter attributes."""
+        pk, sk = keys.content_key(content.knowledge_id, content.content_id)
+        data = record_json(content)
+        gsi_pk = f"CONTENT#{content.content_id}"
+        return self._record_item(pk, sk, gsi_pk, "CONTENT", data, content.expires_at, content_index(content))
 
     async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
         def get() -> ContentRecord | None:
@@ -659,12 +541,16 @@ class DynamoStore(Store):
 
         return await self._call(get)
 
-    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
-        def run() -> tuple[list[ContentRecord], int]:
-            items = self._partition(f"KNOWLEDGE#{query.knowledge_id}", "CONTENT#")
-            return filter_contents(decoded((i["data"] for i in items), content_from_json, "content"), query)
+    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
+        """Like `list_sessions`: a knowledge base's content, or one user's in it, from a listing index, status
+        and hash filtered in DynamoDB; sorting by `name` is served in memory for at most
+        `SORT_IN_MEMORY_LIMIT` records."""
+        plan = content_plan(query, lambda c: content_matches(c, query))
+        order = content_order(query) if query.sort_by == "name" else None
+        return await self._listing(query, plan, self._load_contents, order, "content by name")
 
-        return await self._call(run)
+    def _load_contents(self, hits: list[dict[str, Any]]) -> list[ContentRecord | None]:
+        return self._load(hits, lambda item: content_from_json(item["data"]), "content")
 
     async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
         content = await self.get_content(content_id, knowledge_id=knowledge_id)
@@ -672,28 +558,6 @@ class DynamoStore(Store):
             return False
         await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content_id)]))
         return True
-
-    def _put_record(
-        self,
-        pk: str,
-        sk: str,
-        gsi_pk: str,
-        gsi_sk: str,
-        data: str,
-        expires_at: int | None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        item: dict[str, Any] = {
-            keys.PK: pk,
-            keys.SK: sk,
-            keys.GSI1_PK: gsi_pk,
-            keys.GSI1_SK: gsi_sk,
-            "data": data,
-            keys.TTL_ATTRIBUTE: expires_at,
-            keys.SCHEMA_VERSION: json.loads(data)["schema_version"],
-            **(extra or {}),
-        }
-        self.client.put_item(TableName=self.table, Item=_to_item(item))
 
     # --- claims (exactly-once queue work, see `Store.claim`) --------------------------------------------
 
@@ -774,126 +638,3 @@ class DynamoStore(Store):
             return True
 
         return await self._call(end)
-
-
-# --- attribute values --------------------------------------------------------------------------------------
-
-
-def _boto3_client(service: str, region: str | None) -> Any:
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError as exc:
-        raise ConfigError("DynamoStore needs boto3: install the `aws` extra (pip install 'stratus[aws]')") from exc
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-    sdk: Any = boto3  # one function serves both services; the callers cast to their client's type
-    return sdk.client(service, region_name=region, config=config)
-
-
-def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": repr(value) if isinstance(value, float) else str(value)}
-    if isinstance(value, bytes):
-        return {"B": value}
-    if value is None:
-        return {"NULL": True}
-    return {"S": str(value)}
-
-
-def _to_item(data: Mapping[str, Any]) -> Item:
-    return {name: _value(value) for name, value in data.items() if value is not None}
-
-
-def _from_value(value: Mapping[str, Any]) -> Any:
-    if "S" in value:
-        return value["S"]
-    if "N" in value:
-        text = cast(str, value["N"])
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    if "B" in value:
-        return bytes(value["B"])
-    if "BOOL" in value:
-        return bool(value["BOOL"])
-    return None
-
-
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _from_value(cast(Mapping[str, Any], value)) for name, value in item.items()}
-
-
-def _key(pk: str, sk: str) -> Item:
-    return {keys.PK: {"S": pk}, keys.SK: {"S": sk}}
-
-
-def _updated_sort_key(updated_at: float, session_id: str) -> str:
-    # Fixed width, so text order is time order: a user's sessions list newest first from the GSI.
-    return f"{updated_at:020.6f}#{session_id}"
-
-
-def _owner_condition(update: _Update, user_id: str | None) -> str:
-    update.names["#pk"] = keys.PK
-    update.names["#user"] = "user_id"
-    if user_id is None:
-        return "(attribute_not_exists(#pk) OR attribute_not_exists(#user))"
-    update.values[":owner"] = {"S": user_id}
-    return "(attribute_not_exists(#pk) OR #user = :owner)"
-
-
-class _Update:
-    """Builds an UpdateItem expression: SET, SET-if-missing, REMOVE (for None) and ADD clauses."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-        self._set: list[str] = []
-        self._remove: list[str] = []
-        self._add: list[str] = []
-        self._condition: str | None = None
-
-    def _name(self, attribute: str) -> str:
-        alias = f"#a{len(self.names)}"
-        self.names[alias] = attribute
-        return alias
-
-    def set(self, attribute: str, value: Any) -> None:
-        name = self._name(attribute)
-        if value is None:
-            self._remove.append(name)
-            return
-        alias = f":v{len(self.values)}"
-        self.values[alias] = _value(value)
-        self._set.append(f"{name} = {alias}")
-
-    def set_if_missing(self, attribute: str, value: Any) -> None:
-        if value is None:
-            return
-        name = self._name(attribute)
-        alias = f":v{len(self.values)}"
-        self.values[alias] = _value(value)
-        self._set.append(f"{name} = if_not_exists({name}, {alias})")
-
-    def add(self, attribute: str, amount: int) -> None:
-        name = self._name(attribute)
-        alias = f":v{len(self.values)}"
-        self.values[alias] = _value(amount)
-        self._add.append(f"{name} {alias}")
-
-    def condition(self, expression: str) -> None:
-        self._condition = expression
-
-    def arguments(self) -> dict[str, Any]:
-        parts: list[str] = []
-        if self._set:
-            parts.append("SET " + ", ".join(self._set))
-        if self._remove:
-            parts.append("REMOVE " + ", ".join(self._remove))
-        if self._add:
-            parts.append("ADD " + ", ".join(self._add))
-        out: dict[str, Any] = {"UpdateExpression": " ".join(parts), "ExpressionAttributeNames": self.names}
-        if self.values:
-            out["ExpressionAttributeValues"] = self.values
-        if self._condition:
-            out["ConditionExpression"] = self._condition
-        return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from stratus.exceptions import SchemaVersionError
 from stratus.messages import Usage
@@ -19,6 +19,7 @@ __all__ = [
     "LearningQuery",
     "LearningRecord",
     "MemoryQuery",
+    "Page",
     "SessionQuery",
     "SessionRecord",
     "SessionType",
@@ -29,6 +30,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 """The version of every stored record's shape written by this code."""
+
+R = TypeVar("R")
 
 
 def check_schema_version(kind: str, record_id: str, version: Any) -> None:
@@ -76,7 +79,13 @@ class SessionRecord:
 
 @dataclass(slots=True, kw_only=True)
 class SessionQuery:
-    """Filters, sorting and paging for listing sessions. `page` counts from 1."""
+    """Filters, sorting and paging for listing sessions. `session_name` matches a case-insensitive substring.
+
+    Paging: `cursor`, when given, continues a listing where the page that returned it ended
+    (`Page.next_cursor`), and `page` is ignored; without it, `page` counts from 1. Cursors are opaque and
+    bound to the filters and sort that made them (another listing's cursor is an `InvalidCursorError`); a
+    cursor costs the same at any depth, a page number is served by reading through the pages before it.
+    The same holds for every query here."""
 
     session_type: SessionType | None = None
     component_id: str | None = None
@@ -86,6 +95,7 @@ class SessionQuery:
     sort_order: Literal["asc", "desc"] = "desc"
     page: int = 1
     limit: int = 20
+    cursor: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -124,6 +134,7 @@ class MemoryQuery:
     sort_order: Literal["asc", "desc"] = "desc"
     page: int = 1
     limit: int = 20
+    cursor: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -178,6 +189,7 @@ class LearningQuery:
     sort_order: Literal["asc", "desc"] = "desc"
     page: int = 1
     limit: int = 20
+    cursor: str | None = None
 
 
 class ContentStatus(StrEnum):
@@ -219,6 +231,8 @@ class ContentRecord:
 
 @dataclass(slots=True, kw_only=True)
 class ContentQuery:
+    """Filters, sorting and paging for listing a knowledge base's content records."""
+
     knowledge_id: str
     user_id: str | None = None
     """Only this user's content (None: everyone's)."""
@@ -228,3 +242,19 @@ class ContentQuery:
     sort_order: Literal["asc", "desc"] = "desc"
     page: int = 1
     limit: int = 20
+    cursor: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Page(Generic[R]):
+    """One page of a listing.
+
+    `next_cursor` continues the listing (None: this page is its last). `total` counts every match when the
+    store can count cheaply, else None: `SqliteStore` always counts; `DynamoStore` knows the total only on a
+    listing's last page (everything before it plus this page). `offset` is how many matches came before
+    this page."""
+
+    items: list[R]
+    next_cursor: str | None = None
+    total: int | None = None
+    offset: int = 0

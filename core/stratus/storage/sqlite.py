@@ -17,9 +17,6 @@ from stratus.run import RunOutput, RunStatus
 from stratus.storage._codec import (
     content_from_json,
     decoded,
-    filter_contents,
-    filter_learnings,
-    filter_memories,
     learning_from_json,
     memory_from_json,
     record_json,
@@ -28,6 +25,18 @@ from stratus.storage._codec import (
     session_from_dict,
     session_to_dict,
 )
+from stratus.storage._cursor import start_of
+from stratus.storage._sqlite_query import (
+    Listing,
+    add_listing_columns,
+    content_listing,
+    learning_listing,
+    memory_listing,
+    memory_topics,
+    run_listing,
+    session_listing,
+    user_memory_stats,
+)
 from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
 from stratus.storage.records import (
     ContentQuery,
@@ -35,14 +44,17 @@ from stratus.storage.records import (
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    Page,
     SessionQuery,
     SessionRecord,
     UserMemory,
+    UserMemoryStats,
 )
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -126,12 +138,6 @@ _SESSION_COLUMNS = (
 )
 _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
-_MAX_SQL_INT = 2**62  # a LIMIT or OFFSET past SQLite's 64-bit integers is an error, not an empty page
-_SORT_SQL = {
-    "created_at": "created_at {order}, session_id {order}",
-    "updated_at": "updated_at {order}, session_id {order}",
-    "session_name": "lower(coalesce(session_name, '')) {order}, session_id {order}",
-}
 
 
 class SqliteStore(Store):
@@ -167,6 +173,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.executescript(_SCHEMA)
+            add_listing_columns(conn)
             self._conn = conn
         return self._conn
 
@@ -254,36 +261,11 @@ class SqliteStore(Store):
 
         return await self._transaction(write)
 
-    async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
-        where = [_LIVE]
-        args: list[Any] = [time.time()]
-        if query.session_type is not None:
-            where.append("session_type = ?")
-            args.append(query.session_type.value)
-        if query.component_id is not None:
-            where.append("component_id = ?")
-            args.append(query.component_id)
-        if query.user_id is not None:
-            where.append("user_id = ?")
-            args.append(query.user_id)
-        if query.session_name:
-            where.append("instr(lower(coalesce(session_name, '')), lower(?)) > 0")
-            args.append(query.session_name)
-        clause = " AND ".join(where)
-        order = _SORT_SQL.get(query.sort_by, _SORT_SQL["created_at"]).format(
-            order="ASC" if query.sort_order == "asc" else "DESC"
-        )
-        limit = min(max(1, query.limit), _MAX_SQL_INT)
-        offset = min((max(1, query.page) - 1) * limit, _MAX_SQL_INT)  # SQLite's integers are 64-bit
-
-        def run(conn: sqlite3.Connection) -> tuple[list[SessionRecord], int]:
-            total = int(conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {clause}", args).fetchone()[0])
-            rows = conn.execute(
-                f"{_SELECT_SESSION} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*args, limit, offset]
-            ).fetchall()
-            return list(decoded((dict(r) for r in rows), session_from_dict, "session")), total
-
-        return await self._call(run)
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
+        """One page in SQL (see `_sqlite_query`): filters in WHERE, ORDER BY the sort and the id, a keyset
+        cursor, and the total from COUNT(*). Every sort is served."""
+        listing = session_listing(query, ", ".join(_SESSION_COLUMNS))
+        return await self._page(listing, query, lambda row: session_from_dict(dict(row)), "session")
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
@@ -455,9 +437,19 @@ class SqliteStore(Store):
         memory = memory_from_json(data) if data else None
         return memory if memory is not None and visible(memory.user_id, user_id) else None
 
-    async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]:
-        rows = await self._call(lambda conn: self._all_json(conn, "memories", "user_id", query.user_id))
-        return filter_memories(decoded(rows, memory_from_json, "memory"), query)
+    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
+        """One page in SQL, like `list_sessions`; topics are matched with `json_each` over the stored record."""
+        return await self._page(memory_listing(query), query, lambda row: memory_from_json(row["data"]), "memory")
+
+    async def memory_topics(self, *, user_id: str | None = None) -> list[str]:
+        """The distinct topics, in SQL (`json_each` over the user's rows; no record is decoded)."""
+        return await self._call(lambda conn: memory_topics(conn, user_id))
+
+    async def user_memory_stats(
+        self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
+    ) -> Page[UserMemoryStats]:
+        """Counted in SQL (GROUP BY over the user and update-time index), a keyset cursor on (latest, user)."""
+        return await self._call(lambda conn: user_memory_stats(conn, user_id, page=page, limit=limit, cursor=cursor))
 
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
         if await self.get_memory(memory_id, user_id=user_id) is None:
@@ -485,12 +477,10 @@ class SqliteStore(Store):
         learning = learning_from_json(data) if data else None
         return learning if learning is not None and visible(learning.user_id, user_id) else None
 
-    async def list_learnings(self, query: LearningQuery) -> tuple[list[LearningRecord], int]:
-        if query.user_id is not None:
-            rows = await self._call(lambda conn: self._all_json(conn, "learnings", "user_id", query.user_id))
-        else:
-            rows = await self._call(lambda conn: self._all_json(conn, "learnings", "agent_id", query.agent_id))
-        return filter_learnings(decoded(rows, learning_from_json, "learning"), query)
+    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
+        """One page in SQL, like `list_sessions`."""
+        listing = learning_listing(query)
+        return await self._page(listing, query, lambda row: learning_from_json(row["data"]), "learning")
 
     async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
         if await self.get_learning(learning_id, user_id=user_id) is None:
@@ -519,9 +509,21 @@ class SqliteStore(Store):
             return None
         return content
 
-    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]:
-        rows = await self._call(lambda conn: self._all_json(conn, "contents", "knowledge_id", query.knowledge_id))
-        return filter_contents(decoded(rows, content_from_json, "content"), query)
+    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
+        """One page in SQL, like `list_sessions`."""
+        listing = content_listing(query)
+        return await self._page(listing, query, lambda row: content_from_json(row["data"]), "content")
+
+    async def _page(self, listing: Listing, query: Any, decode: Callable[[sqlite3.Row], R], kind: str) -> Page[R]:
+        query_id, cursor = start_of("sqlite", query)
+
+        def run(conn: sqlite3.Connection) -> Page[R]:
+            rows, next_cursor, total, offset = run_listing(
+                conn, listing, query_id=query_id, cursor=cursor, page=query.page, limit=query.limit
+            )
+            return Page(items=list(decoded(rows, decode, kind)), next_cursor=next_cursor, total=total, offset=offset)
+
+        return await self._call(run)
 
     async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
         if await self.get_content(content_id, knowledge_id=knowledge_id) is None:
@@ -534,16 +536,6 @@ class SqliteStore(Store):
     def _get_json(conn: sqlite3.Connection, table: str, key: str, value: str) -> str | None:
         row = conn.execute(f"SELECT data FROM {table} WHERE {key} = ? AND {_LIVE}", (value, time.time())).fetchone()
         return None if row is None else cast(str, row["data"])
-
-    @staticmethod
-    def _all_json(conn: sqlite3.Connection, table: str, column: str, value: str | None) -> list[str]:
-        if value is None:
-            rows = conn.execute(f"SELECT data FROM {table} WHERE {_LIVE}", (time.time(),)).fetchall()
-        else:
-            rows = conn.execute(
-                f"SELECT data FROM {table} WHERE {column} = ? AND {_LIVE}", (value, time.time())
-            ).fetchall()
-        return [cast(str, r["data"]) for r in rows]
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, table: str, key: str, value: str) -> bool:

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
 from stratus.api._openapi import errors
+from stratus.api._paging import cursor_query, paged
 from stratus.api.schemas import iso, paginated
 from stratus.app import App
 from stratus.exceptions import ConfigError
@@ -198,8 +199,10 @@ async def list_content(
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
     knowledge_id: str | None = _KNOWLEDGE,
     db_id: str | None = _DB,
+    cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
-    """One page of the knowledge base's content (the caller's own, per user)."""
+    """One page of the knowledge base's content (the caller's own, per user); `meta.next_cursor` continues
+    it."""
     started = time.perf_counter()
     base = _base(app, knowledge_id)
     query = ContentQuery(
@@ -209,9 +212,10 @@ async def list_content(
         sort_order=sort_order,
         page=page,
         limit=limit,
+        cursor=cursor,
     )
-    records, total = await base.list_contents(query)
-    return paginated([content_schema(r) for r in records], page=page, limit=limit, total=total, started=started)
+    found = await base.list_contents(query)
+    return paged([content_schema(r) for r in found.items], found, limit=limit, started=started)
 
 
 @router.delete("/content", summary="Delete All Content", operation_id="delete_all_content", responses=errors(404, 422))

@@ -18,9 +18,11 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import ContentField, MetadataField, page_query
 from stratus.api._openapi import errors
+from stratus.api._paging import cursor_query, paged
 from stratus.api.schemas import paginated
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
+from stratus.storage import every
 from stratus.storage.records import LearningQuery, LearningRecord
 
 __all__ = ["router"]
@@ -150,8 +152,10 @@ async def list_learnings(
     sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
     db_id: str | None = Query(default=None),
     table: str | None = Query(default=None),
+    cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
-    """One page of learning records, most recently updated first by default."""
+    """One page of learning records, most recently updated first by default (`meta.next_cursor` continues
+    it)."""
     started = time.perf_counter()
     if learning_type is not None and learning_type.startswith("_"):
         learning_type = "_none"  # internal records are not served
@@ -168,9 +172,10 @@ async def list_learnings(
         sort_order=sort_order or "desc",
         page=page,
         limit=limit,
+        cursor=cursor,
     )
-    records, total = await app.store.list_learnings(query)
-    return paginated([learning_schema(r) for r in records], page=page, limit=limit, total=total, started=started)
+    found = await app.store.list_learnings(query)
+    return paged([learning_schema(r) for r in found.items], found, limit=limit, started=started)
 
 
 @router.post("", status_code=201, summary="Create Learning", operation_id="create_learning", responses=errors(403, 422))
@@ -216,17 +221,9 @@ async def learning_users(
     started = time.perf_counter()
     scope = resolve_user_id(request, user_id)
     latest: dict[str, float] = {}
-    number = 1
-    while True:
-        batch, total = await app.store.list_learnings(
-            LearningQuery(user_id=scope, learning_type=learning_type, page=number, limit=1000)
-        )
-        for record in batch:
-            if record.user_id is not None:
-                latest[record.user_id] = max(latest.get(record.user_id, 0.0), record.updated_at)
-        if number * 1000 >= total or not batch:
-            break
-        number += 1
+    for record in await every(app.store.list_learnings, LearningQuery(user_id=scope, learning_type=learning_type)):
+        if record.user_id is not None:
+            latest[record.user_id] = max(latest.get(record.user_id, 0.0), record.updated_at)
     reverse = (sort_order or "desc") == "desc"
     if sort_by == "user_id":
         users = sorted(latest, reverse=reverse)
@@ -257,9 +254,9 @@ async def delete_user_learnings(
     if caller is not None and caller != user_id:
         raise HTTPException(status_code=403, detail="only your own learnings can be deleted")
     while True:
-        batch, _ = await app.store.list_learnings(
-            LearningQuery(user_id=user_id, learning_type=learning_type, limit=500)
-        )
+        batch = (
+            await app.store.list_learnings(LearningQuery(user_id=user_id, learning_type=learning_type, limit=500))
+        ).items
         if not batch:
             break
         for record in batch:

@@ -15,7 +15,8 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
 from stratus.api._openapi import errors
-from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, iso, memory_schema, paginated
+from stratus.api._paging import cursor_query, paged
+from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, iso, memory_schema
 from stratus.storage.records import MemoryQuery, UserMemory
 
 __all__ = ["router"]
@@ -61,8 +62,9 @@ async def list_memories(
     page: int = page_query(),
     sort_by: Literal["updated_at", "created_at", "memory"] = Query(default="updated_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
+    cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
-    """One page of memories, most recently changed first by default."""
+    """One page of memories, most recently changed first by default (`meta.next_cursor` continues it)."""
     started = time.perf_counter()
     query = MemoryQuery(
         user_id=resolve_user_id(request, user_id),
@@ -74,9 +76,10 @@ async def list_memories(
         sort_order=sort_order,
         page=page,
         limit=limit,
+        cursor=cursor,
     )
-    memories, total = await app.store.list_memories(query)
-    return paginated([memory_schema(m) for m in memories], page=page, limit=limit, total=total, started=started)
+    found = await app.store.list_memories(query)
+    return paged([memory_schema(m) for m in found.items], found, limit=limit, started=started)
 
 
 @router.delete(
@@ -148,16 +151,19 @@ async def user_memory_stats(
     user_id: str | None = _USER,
     limit: int = Query(default=20, ge=1, le=1000),
     page: int = page_query(),
+    cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
-    """Per user: how many memories, and when the newest changed."""
+    """Per user: how many memories, and when the newest changed; users with the newest first."""
     started = time.perf_counter()
-    stats, total = await app.store.user_memory_stats(user_id=resolve_user_id(request, user_id), page=page, limit=limit)
+    found = await app.store.user_memory_stats(
+        user_id=resolve_user_id(request, user_id), page=page, limit=limit, cursor=cursor
+    )
     rows = [
         {
             "user_id": s.user_id,
             "total_memories": s.total_memories,
             "last_memory_updated_at": iso(s.last_memory_updated_at),
         }
-        for s in stats
+        for s in found.items
     ]
-    return paginated(rows, page=page, limit=limit, total=total, started=started)
+    return paged(rows, found, limit=limit, started=started)

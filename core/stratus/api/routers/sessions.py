@@ -16,12 +16,12 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
 from stratus.api._openapi import errors
+from stratus.api._paging import cursor_query, paged
 from stratus.api.schemas import (
     CreateSessionRequest,
     DeleteSessionsRequest,
     RenameSessionRequest,
     UpdateSessionRequest,
-    paginated,
     run_preview,
     run_schema,
     session_detail,
@@ -68,8 +68,9 @@ async def list_sessions(
     page: int = page_query(),
     sort_by: Literal["created_at", "updated_at", "session_name"] = Query(default="created_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
+    cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
-    """One page of sessions, newest first by default, with paging metadata."""
+    """One page of sessions, newest first by default, with paging metadata (`meta.next_cursor` continues it)."""
     started = time.perf_counter()
     query = SessionQuery(
         session_type=type,
@@ -80,9 +81,10 @@ async def list_sessions(
         sort_order=sort_order,
         page=page,
         limit=limit,
+        cursor=cursor,
     )
-    sessions, total = await app.store.list_sessions(query)
-    return paginated([session_schema(s) for s in sessions], page=page, limit=limit, total=total, started=started)
+    found = await app.store.list_sessions(query)
+    return paged([session_schema(s) for s in found.items], found, limit=limit, started=started)
 
 
 @router.post(
