@@ -243,6 +243,26 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reindex(args: argparse.Namespace) -> int:
+    """Maintenance: give a DynamoDB table's records their listing-index entries (one Scan of the table)."""
+    from stratus.storage import DEFAULT_DB_URL, store_from_url
+    from stratus.storage.dynamodb import DynamoStore
+
+    store = store_from_url(args.db or os.environ.get(STRATUS_DB) or DEFAULT_DB_URL)
+    try:
+        if not isinstance(store, DynamoStore):
+            print(f"{store!r} needs no reindex: its listing columns are computed from its records")
+            return 0
+        report = await store.rebuild_indexes()
+        print(
+            f"{store!r}: scanned {report.scanned} items, reindexed {report.reindexed} records, "
+            f"wrote {report.aggregates} memory counts, skipped {report.unreadable} unreadable"
+        )
+        return 1 if report.unreadable else 0
+    finally:
+        await store.close()
+
+
 def _apikey(args: argparse.Namespace) -> int:
     from stratus.api.auth import hash_key, new_api_key
 
@@ -390,6 +410,15 @@ def main(argv: list[str] | None = None) -> int:
     apikey.add_argument("--user", required=True, help="the user id the key stands for")
     apikey.add_argument("--key", help="hash this key instead of making a new one")
 
+    reindex = commands.add_parser(
+        "reindex",
+        help="maintenance: give a DynamoDB table written by an older stratus its listing-index entries and memory "
+        "counts (one Scan; run with credentials that may Scan, while the table is quiet)",
+    )
+    reindex.add_argument(
+        "db", nargs="?", help=f"the store URL, e.g. dynamodb://table?region=... (default: ${STRATUS_DB})"
+    )
+
     knowledge = commands.add_parser("knowledge", help="add files to a knowledge base, or search it")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
     for sub in (
@@ -414,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             return _invoke(args)
         if args.command == "apikey":
             return _apikey(args)
+        if args.command == "reindex":
+            return asyncio.run(_reindex(args))
         if args.command == "dev":
             _configure_logging(args.log_level)
             return _dev(args)

@@ -1,7 +1,7 @@
 """Listings are queries inside the stores: cursor pages through a thousand records miss and repeat nothing,
 with or without a filter that drops most of them, on `SqliteStore` and on `DynamoStore` (moto's server), and
 DynamoDB is only ever asked with Query, never Scan, including for everyone's records (an administrator's
-view) and for the memory topics and stats.
+view) and for the memory topics and stats; the one Scan is the maintenance rebuild, tested last.
 
 The thousand records per kind are written once per store for the module. SQLite takes them through its own
 writes; on moto every single-record write costs time in proportion to the table (its index queries walk
@@ -33,6 +33,7 @@ from stratus.storage import (
     Store,
     UnsupportedQueryError,
     UserMemory,
+    keys,
 )
 from stratus.storage._dynamo_items import to_item
 from stratus.storage.dynamodb import DynamoStore
@@ -381,3 +382,46 @@ async def test_internal_learnings_stay_out_of_the_recall_and_a_listing_of_them_i
     assert len(marks.items) == 2
     assert marks.next_cursor is not None
     assert [r.learning_id for r in everything.items] == ["tip"]
+
+
+# --- maintenance: a table written before the listing indexes -------------------------------------------------
+
+
+async def test_a_table_from_before_the_listing_indexes_lists_everything_after_one_rebuild(
+    dynamo_store: DynamoStore, moto: MotoServer
+) -> None:
+    store = dynamo_store
+    await store.create_session(SessionRecord(session_id="old", user_id="ann"))
+    await store.put_memory(UserMemory(memory_id="m1", memory="likes tea", user_id="ann", topics=["tea"]))
+    await store.put_learning(LearningRecord(learning_id="l1", learning_type="note", content={}, user_id="ann"))
+    client = moto.client("dynamodb")
+    listing_attributes = [name for index in keys.LISTING_INDEXES for name in (index.pk, index.sk)]
+    for item in client.scan(TableName=store.table)["Items"]:  # as an older stratus left them: no entries, no counts
+        key = {keys.PK: item[keys.PK], keys.SK: item[keys.SK]}
+        if item[keys.SK]["S"] == keys.MEMORY_STATS_SK or item[keys.SK]["S"].startswith("TOPIC#"):
+            client.delete_item(TableName=store.table, Key=key)
+        else:
+            names = {f"#a{i}": name for i, name in enumerate(listing_attributes)}
+            client.update_item(
+                TableName=store.table,
+                Key=key,
+                UpdateExpression="REMOVE " + ", ".join(names),
+                ExpressionAttributeNames=names,
+            )
+    assert (await store.list_sessions(SessionQuery(user_id="ann"))).items == []
+    assert await store.memory_topics(user_id="ann") == []
+
+    calls = Calls(store)
+    report = await store.rebuild_indexes()
+    scans = calls.names.count("Scan")
+    calls.close()
+
+    assert scans >= 1  # the one place stratus scans, and it is no request
+    assert (report.reindexed, report.unreadable) == (3, 0)
+    assert [s.session_id for s in (await store.list_sessions(SessionQuery(user_id="ann"))).items] == ["old"]
+    assert [m.memory_id for m in (await store.list_memories(MemoryQuery())).items] == ["m1"]
+    assert [r.learning_id for r in (await store.list_learnings(LearningQuery(user_id="ann"))).items] == ["l1"]
+    assert await store.memory_topics(user_id="ann") == ["tea"]
+    assert [(s.user_id, s.total_memories) for s in (await store.user_memory_stats()).items] == [("ann", 1)]
+    again = await store.rebuild_indexes()  # idempotent
+    assert (again.reindexed, (await store.user_memory_stats(user_id="ann")).items[0].total_memories) == (3, 1)

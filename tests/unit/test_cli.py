@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from stratus import App, ConfigError
 from stratus.cli import default_app, load_app, main
+from tests.aws import REGION, MotoServer
 
 
 @pytest.fixture(autouse=True)
@@ -170,3 +172,17 @@ def test_knowledge_add_skips_a_file_no_reader_can_read_and_adds_the_rest(
     assert "evil.md: skipped: evil.md is not a .md file: it is a PNG image; supported files are .pdf" in err
     assert "notes.md: 1 chunks" in err
     assert "Traceback" not in err
+
+
+def test_reindex_rebuilds_a_dynamodb_tables_listing_entries_and_sqlite_needs_none(
+    capsys: pytest.CaptureFixture[str], moto: MotoServer
+) -> None:
+    from stratus.storage.dynamodb import DynamoStore
+
+    table = f"reindex-{uuid.uuid4().hex[:8]}"
+    DynamoStore(table, region=REGION).create_table()
+
+    assert main(["reindex", f"dynamodb://{table}?region={REGION}"]) == 0
+    assert "scanned 0 items, reindexed 0 records" in capsys.readouterr().out
+    assert main(["reindex"]) == 0  # $STRATUS_DB: the SQLite file
+    assert "needs no reindex" in capsys.readouterr().out

@@ -43,6 +43,7 @@ from stratus.storage._dynamo_items import from_item as _from_item
 from stratus.storage._dynamo_items import item_key as _key
 from stratus.storage._dynamo_items import owner_condition as _owner_condition
 from stratus.storage._dynamo_items import to_item as _to_item
+from stratus.storage._dynamo_maintenance import IndexRebuild, rebuild_indexes
 from stratus.storage._dynamo_memories import MemoryAggregates, stats_from_item, topics_request
 from stratus.storage._dynamo_query import (
     Lister,
@@ -558,6 +559,14 @@ class DynamoStore(MemoryAggregates, Store):
             return False
         await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content_id)]))
         return True
+
+    # --- maintenance -------------------------------------------------------------------------------------
+
+    async def rebuild_indexes(self) -> IndexRebuild:
+        """Maintenance, never a request path: Scan the table once to give every record the listing-index
+        entries of this version and recount the memory aggregates (see `_dynamo_maintenance`). For a table
+        written before the listing indexes; needs `dynamodb:Scan`, which the deployed functions lack."""
+        return await self._call(lambda: rebuild_indexes(self.client, self.table))
 
     # --- claims (exactly-once queue work, see `Store.claim`) --------------------------------------------
 

@@ -41,8 +41,9 @@ A learning of an internal type (`_run_learned`, ...) gets `#<type>` after both s
 leave never sit in (nor slow down) the listings and the recall of what users and clients see. The listing
 indexes carry the keys and the few attributes filters test (`FILTER_ATTRIBUTES`), not the records: a page
 is read back from the table with one BatchGetItem, so a session's state is never copied four times.
-`expires_at` is the TTL attribute (epoch seconds); reads also drop expired items, because DynamoDB deletes
-them only eventually.
+A table written before the listing indexes gets its records' entries from `stratus reindex`
+(`DynamoStore.rebuild_indexes`, one Scan, never on a request path). `expires_at` is the TTL attribute (epoch
+seconds); reads also drop expired items, because DynamoDB deletes them only eventually.
 """
 
 from __future__ import annotations
