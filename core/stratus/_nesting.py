@@ -11,6 +11,7 @@ are `stratus._lifecycle.Placement`s: the run's lifecycle reads and saves through
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -72,7 +73,7 @@ class SessionWriter:
     async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
         """The run's starting state: `defaults`, then the stored session's state, then `override`. Another
         user's (or another component's) session reads as absent: `NotFoundError`."""
-        state: dict[str, Any] = dict(defaults or {})
+        state: dict[str, Any] = copy.deepcopy(defaults or {})  # a tool's append must not change the default
         if self.store is not None:
             session = await self.store.get_session(self.session_id)
             if session is not None:
@@ -82,7 +83,9 @@ class SessionWriter:
                     or (session.component_id is not None and session.component_id != self.component_id)
                 ):
                     raise NotFoundError(f"session {self.session_id!r} not found")
-                state.update(session.session_state)
+                # The run changes its own copy: the state as read stays as read, to merge against (a list the
+                # run appends to must not be the same list object as the one in `state_base`).
+                state.update(copy.deepcopy(session.session_state))
                 self.record = session
                 self.state_base = dict(session.session_state)
         if override:
@@ -138,7 +141,7 @@ class SessionWriter:
             self.record, self.state_base = stored, dict(stored.session_state)
             if stored.session_state != state:
                 state.clear()
-                state.update(stored.session_state)
+                state.update(copy.deepcopy(stored.session_state))
             return True
 
     async def save_child(self, run: RunOutput) -> bool:
@@ -219,7 +222,8 @@ class ChildPlacement:
     async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
         state = self.scope.state
         for key, value in (defaults or {}).items():
-            state.setdefault(key, value)
+            if key not in state:
+                state[key] = copy.deepcopy(value)
         return state
 
     async def history(self, count: int, belongs: Callable[[RunOutput], bool] | None) -> list[RunOutput]:

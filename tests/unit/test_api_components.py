@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from stratus import Agent, App
-from stratus.agent._loop import AgentRun
+from stratus import Agent, App, RunOptions
 from stratus.api._runs import RunRegistry
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
@@ -27,7 +26,7 @@ async def test_a_run_cancelled_before_its_task_starts_ends_cancelled_and_is_stor
     app = App(agents=[Agent(id="helper", model=FunctionModel(answer))], store=SqliteStore(tmp_path / "r.db"))
     app.attach_store()
     registry = RunRegistry()
-    run = AgentRun(app.get_agent("helper"), "hi", session_id="s1")
+    run = app.get_agent("helper").execution("hi", RunOptions(session_id="s1"))
 
     active = registry.start(run, stream=False)
     assert registry.cancel(run.output.run_id)  # in the same tick: its task has not run a line yet

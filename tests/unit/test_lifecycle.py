@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,15 @@ async def test_a_suspended_run_stays_running_with_its_progress_stored_and_no_end
     stored = await store.get_run("r1")
     assert stored is not None
     assert stored.status is RunStatus.RUNNING
+
+
+async def test_a_tool_appending_to_a_default_list_does_not_change_the_components_default(store: SqliteStore) -> None:
+    defaults: dict[str, Any] = {"notes": []}
+    for session in ("s1", "s2"):
+        place = SessionWriter(
+            store, session_id=session, user_id="u", session_type=SessionType.AGENT, component_id="a", session_name=None
+        )
+        state = await place.open(defaults, None)
+        state["notes"].append(session)
+
+    assert defaults == {"notes": []}

@@ -15,17 +15,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
+from stratus.storage._codec import page_of
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
-    Page,
     SessionQuery,
     SessionRecord,
     SessionType,
@@ -97,16 +97,44 @@ class Claim:
 
 def merge_state(current: dict[str, Any], base: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
     """Apply a writer's changes (from `base`, the state it read, to `final`, the state it wants) onto
-    `current`, the state someone else has stored since: keys it set or changed win, keys it removed go, and
-    keys it did not touch keep their current value."""
+    `current`, the state someone else has stored since, losing nothing either of them meant:
+
+    - a key the writer did not touch keeps its current value; a key it removed goes;
+    - a list the writer only appended to (its old items first, in order) gets the new items appended to the
+      current list, so concurrent appenders all keep their items (a list that did not exist counts as empty);
+    - a dict the writer changed is merged key by key, by these same rules, into the current dict;
+    - anything else the writer set (a scalar, a list it reordered or cut, a value of another type) is its
+      value: the last writer wins there, and only there.
+    """
     merged = dict(current)
     for key, value in final.items():
-        if key not in base or base[key] != value:
-            merged[key] = value
+        if key in base and base[key] == value:
+            continue  # untouched by this writer
+        merged[key] = _merge_value(current.get(key, _ABSENT), base.get(key, _ABSENT), value)
     for key in base:
         if key not in final:
             merged.pop(key, None)
     return merged
+
+
+_ABSENT: Final = object()
+
+
+def _merge_value(current: object, base: object, final: object) -> object:
+    old = None if base is _ABSENT else base
+    if isinstance(final, list):
+        new = cast(list[Any], final)
+        if (old is None or isinstance(old, list)) and isinstance(current, list):
+            before, now = cast(list[Any], old or []), cast(list[Any], current)
+            if new[: len(before)] == before:
+                return [*now, *new[len(before) :]]
+        return new
+    if isinstance(final, dict):
+        wanted = cast(dict[str, Any], final)
+        if (old is None or isinstance(old, dict)) and isinstance(current, dict):
+            return merge_state(cast(dict[str, Any], current), cast(dict[str, Any], old or {}), wanted)
+        return wanted
+    return final
 
 
 def visible(owner: str | None, caller: str | None) -> bool:
@@ -146,9 +174,8 @@ class Store(ABC):
         `VersionConflictError` otherwise."""
 
     @abstractmethod
-    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
-        """One page of sessions matching `query`, filtered, sorted and cut in the store's own query (never by
-        reading every session), with the cursor of the next page and, where cheap, the total count."""
+    async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
+        """One page of sessions matching `query`, and the total count of matches."""
 
     @abstractmethod
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
@@ -302,8 +329,7 @@ class Store(ABC):
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None: ...
 
     @abstractmethod
-    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
-        """One page of memories matching `query` (see `list_sessions`)."""
+    async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]: ...
 
     @abstractmethod
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool: ...
@@ -314,17 +340,36 @@ class Store(ABC):
             deleted += await self.delete_memory(memory_id, user_id=user_id)
         return deleted
 
-    @abstractmethod
     async def memory_topics(self, *, user_id: str | None = None) -> list[str]:
-        """Every topic of the (user's) live memories, sorted; from an aggregate or a query bounded by the
-        number of topics, never by reading every memory."""
+        """Every topic of the (user's) memories, sorted."""
+        memories = await self._all_memories(user_id)
+        return sorted({topic for m in memories for topic in m.topics})
 
-    @abstractmethod
     async def user_memory_stats(
-        self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
-    ) -> Page[UserMemoryStats]:
-        """Per user: how many memories, and when the newest changed; users with the newest first. Paged like
-        a listing (`cursor` continues the page that returned it; else `page` counts from 1)."""
+        self, *, user_id: str | None = None, page: int = 1, limit: int = 20
+    ) -> tuple[list[UserMemoryStats], int]:
+        """Per user: how many memories, and when the newest changed; users with the newest first."""
+        stats: dict[str, UserMemoryStats] = {}
+        for memory in await self._all_memories(user_id):
+            if memory.user_id is None:
+                continue
+            entry = stats.setdefault(
+                memory.user_id, UserMemoryStats(user_id=memory.user_id, total_memories=0, last_memory_updated_at=None)
+            )
+            entry.total_memories += 1
+            entry.last_memory_updated_at = max(entry.last_memory_updated_at or 0.0, memory.updated_at)
+        ordered = sorted(stats.values(), key=lambda s: s.last_memory_updated_at or 0.0, reverse=True)
+        return page_of(ordered, page, limit), len(ordered)
+
+    async def _all_memories(self, user_id: str | None) -> list[UserMemory]:
+        found: list[UserMemory] = []
+        page = 1
+        while True:
+            batch, total = await self.list_memories(MemoryQuery(user_id=user_id, page=page, limit=1000))
+            found.extend(batch)
+            if len(found) >= total or not batch:
+                return found
+            page += 1
 
     # --- learnings --------------------------------------------------------------------------------------
 
@@ -336,9 +381,8 @@ class Store(ABC):
     async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None: ...
 
     @abstractmethod
-    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
-        """One page of learnings matching `query` (see `list_sessions`), most recently updated first by
-        default."""
+    async def list_learnings(self, query: LearningQuery) -> tuple[list[LearningRecord], int]:
+        """Newest first."""
 
     @abstractmethod
     async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool: ...
@@ -353,8 +397,7 @@ class Store(ABC):
     async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None: ...
 
     @abstractmethod
-    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
-        """One page of a knowledge base's content records matching `query` (see `list_sessions`)."""
+    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]: ...
 
     @abstractmethod
     async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool: ...
