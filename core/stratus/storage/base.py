@@ -19,13 +19,13 @@ from typing import Any, Final, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
-from stratus.storage._codec import page_of
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    Page,
     SessionQuery,
     SessionRecord,
     SessionType,
@@ -174,8 +174,9 @@ class Store(ABC):
         `VersionConflictError` otherwise."""
 
     @abstractmethod
-    async def list_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
-        """One page of sessions matching `query`, and the total count of matches."""
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
+        """One page of sessions matching `query`, filtered, sorted and cut in the store's own query (never by
+        reading every session), with the cursor of the next page and, where cheap, the total count."""
 
     @abstractmethod
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
@@ -329,7 +330,8 @@ class Store(ABC):
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None: ...
 
     @abstractmethod
-    async def list_memories(self, query: MemoryQuery) -> tuple[list[UserMemory], int]: ...
+    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
+        """One page of memories matching `query` (see `list_sessions`)."""
 
     @abstractmethod
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool: ...
@@ -340,36 +342,17 @@ class Store(ABC):
             deleted += await self.delete_memory(memory_id, user_id=user_id)
         return deleted
 
+    @abstractmethod
     async def memory_topics(self, *, user_id: str | None = None) -> list[str]:
-        """Every topic of the (user's) memories, sorted."""
-        memories = await self._all_memories(user_id)
-        return sorted({topic for m in memories for topic in m.topics})
+        """Every topic of the (user's) live memories, sorted; from an aggregate or a query bounded by the
+        number of topics, never by reading every memory."""
 
+    @abstractmethod
     async def user_memory_stats(
-        self, *, user_id: str | None = None, page: int = 1, limit: int = 20
-    ) -> tuple[list[UserMemoryStats], int]:
-        """Per user: how many memories, and when the newest changed; users with the newest first."""
-        stats: dict[str, UserMemoryStats] = {}
-        for memory in await self._all_memories(user_id):
-            if memory.user_id is None:
-                continue
-            entry = stats.setdefault(
-                memory.user_id, UserMemoryStats(user_id=memory.user_id, total_memories=0, last_memory_updated_at=None)
-            )
-            entry.total_memories += 1
-            entry.last_memory_updated_at = max(entry.last_memory_updated_at or 0.0, memory.updated_at)
-        ordered = sorted(stats.values(), key=lambda s: s.last_memory_updated_at or 0.0, reverse=True)
-        return page_of(ordered, page, limit), len(ordered)
-
-    async def _all_memories(self, user_id: str | None) -> list[UserMemory]:
-        found: list[UserMemory] = []
-        page = 1
-        while True:
-            batch, total = await self.list_memories(MemoryQuery(user_id=user_id, page=page, limit=1000))
-            found.extend(batch)
-            if len(found) >= total or not batch:
-                return found
-            page += 1
+        self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
+    ) -> Page[UserMemoryStats]:
+        """Per user: how many memories, and when the newest changed; users with the newest first. Paged like
+        a listing (`cursor` continues the page that returned it; else `page` counts from 1)."""
 
     # --- learnings --------------------------------------------------------------------------------------
 
@@ -381,8 +364,9 @@ class Store(ABC):
     async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None: ...
 
     @abstractmethod
-    async def list_learnings(self, query: LearningQuery) -> tuple[list[LearningRecord], int]:
-        """Newest first."""
+    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
+        """One page of learnings matching `query` (see `list_sessions`), most recently updated first by
+        default."""
 
     @abstractmethod
     async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool: ...
@@ -397,7 +381,8 @@ class Store(ABC):
     async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None: ...
 
     @abstractmethod
-    async def list_contents(self, query: ContentQuery) -> tuple[list[ContentRecord], int]: ...
+    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
+        """One page of a knowledge base's content records matching `query` (see `list_sessions`)."""
 
     @abstractmethod
     async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool: ...
