@@ -26,10 +26,11 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from stratus._jobs import job_from_json
 from stratus.deadline import current_deadline
-from stratus.exceptions import NotFoundError, SchemaVersionError, StratusError
+from stratus.exceptions import NotFoundError, StratusError
 from stratus.run import RunInput, RunOutput, RunStatus
 from stratus.storage.base import Claim, ClaimHeldError, ClaimStatus
 from stratus.storage.records import SessionRecord, SessionType
@@ -95,10 +96,7 @@ class BackgroundRun:
 
     @classmethod
     def from_json(cls, text: str) -> BackgroundRun:
-        data: Any = json.loads(text)
-        if not isinstance(data, dict) or cast(dict[str, Any], data).get("version") != BACKGROUND_RUN_VERSION:
-            raise SchemaVersionError(f"background run message of unknown version: {text[:80]}")
-        return cls(**cast(dict[str, Any], data))
+        return job_from_json(cls, text, version=BACKGROUND_RUN_VERSION, what="background run")
 
 
 class RunQueue(ABC):

@@ -12,9 +12,10 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from stratus.exceptions import NotFoundError, SchemaVersionError, StratusError
+from stratus._jobs import job_from_json
+from stratus.exceptions import NotFoundError, StratusError
 from stratus.storage.records import ContentRecord, ContentStatus
 
 if TYPE_CHECKING:
@@ -59,10 +60,7 @@ class IngestionJob:
 
     @classmethod
     def from_json(cls, text: str) -> IngestionJob:
-        data: Any = json.loads(text)
-        if not isinstance(data, dict) or cast(dict[str, Any], data).get("version") != INGESTION_JOB_VERSION:
-            raise SchemaVersionError(f"ingestion message of unknown version: {text[:80]}")
-        return cls(**cast(dict[str, Any], data))
+        return job_from_json(cls, text, version=INGESTION_JOB_VERSION, what="ingestion")
 
 
 def blob_key(knowledge_id: str, content_id: str) -> str:

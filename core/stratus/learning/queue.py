@@ -14,9 +14,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
 
-from stratus.exceptions import SchemaVersionError, StratusError
+from stratus._jobs import job_from_json
+from stratus.exceptions import StratusError
 
 __all__ = [
     "LEARNING_JOB_VERSION",
@@ -51,17 +51,7 @@ class LearningJob:
 
     @classmethod
     def from_json(cls, text: str) -> LearningJob:
-        try:
-            data: Any = json.loads(text)
-        except ValueError as exc:
-            raise SchemaVersionError(f"learning message is not JSON: {text[:80]!r}") from exc
-        if not isinstance(data, dict) or cast(dict[str, Any], data).get("version") != LEARNING_JOB_VERSION:
-            raise SchemaVersionError(f"learning message of unknown version: {text[:80]!r}")
-        values = cast(dict[str, Any], data)
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise SchemaVersionError(f"learning message with unexpected fields: {exc}") from exc
+        return job_from_json(cls, text, version=LEARNING_JOB_VERSION, what="learning")
 
 
 class LearningQueue(ABC):

@@ -1,0 +1,28 @@
+"""Queue messages (a background run, a learning job, an ingestion job): JSON carrying a schema version, read
+back only at a version this code knows, so a message from another release fails loudly, never half-read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar, cast
+
+from stratus.exceptions import SchemaVersionError
+
+__all__ = ["job_from_json"]
+
+J = TypeVar("J")
+
+
+def job_from_json(cls: type[J], text: str, *, version: int, what: str) -> J:
+    """The job `text` holds; `SchemaVersionError` naming `what` if it is not JSON, is of another version, or
+    has fields `cls` does not."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError as exc:
+        raise SchemaVersionError(f"{what} message is not JSON: {text[:80]!r}") from exc
+    if not isinstance(data, dict) or cast(dict[str, Any], data).get("version") != version:
+        raise SchemaVersionError(f"{what} message of unknown version: {text[:80]!r}")
+    try:
+        return cls(**cast(dict[str, Any], data))
+    except TypeError as exc:
+        raise SchemaVersionError(f"{what} message with unexpected fields: {exc}") from exc
