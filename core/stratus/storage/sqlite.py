@@ -140,6 +140,19 @@ _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL. SQLite answers "database is locked" at once, without waiting out the busy
+    timeout, when another connection is switching the same new file; so wait and try again, for a while."""
+    for attempt in range(100):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.01 + 0.002 * attempt)
+
+
 class SqliteStore(Store):
     """Everything in one SQLite file.
 
@@ -169,10 +182,12 @@ class SqliteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.executescript(_SCHEMA)
+            _use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # One connection at a time creates (or upgrades) the schema: two processes opening one new file
+            # at once would otherwise race to add the same column. The index script commits the transaction.
+            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
             add_listing_columns(conn)
             self._conn = conn
         return self._conn
