@@ -13,6 +13,7 @@ from typing import Any, cast
 from constructs import Node
 
 from stratus.aws.functions import FUNCTIONS, FunctionKind, FunctionSpec
+from stratus.storage import keys
 
 __all__ = [
     "BEDROCK_PROFILE_PREFIXES",
@@ -162,6 +163,8 @@ class StratusConfig:
         auth_cache_seconds: How long the gateway caches an authorizer's answer (0: not at all).
         cors_origins: Browser origins that may call the API (`STRATUS_CORS_ORIGINS`, and the gateway's
             preflight answers); none by default.
+        listing_indexes: How many of the table's listing indexes to build (all by default); fewer only to
+            upgrade a table made before them, one index per deploy.
     """
 
     app: str
@@ -178,6 +181,7 @@ class StratusConfig:
     )
     auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS
     cors_origins: tuple[str, ...] = ()
+    listing_indexes: int = len(keys.LISTING_INDEXES)
 
     def concurrency_of(self, spec: FunctionSpec) -> int | None:
         """The reserved concurrency of `spec`'s function: its own entry, else its kind's; None: unbounded."""
@@ -194,8 +198,8 @@ class StratusConfig:
     def from_context(cls, node: Node) -> StratusConfig:
         """Read and check the context values `app`, `auth`, `code_root`, `layer_path`, `user_pool_id`,
         `alarm_email`, `model`, `model_region`, `throttle_rate`, `throttle_burst`, `max_concurrency`,
-        `auth_cache_seconds` and `cors_origins` (comma-separated); relative paths are taken from `code_root`
-        (default: the repository's root)."""
+        `auth_cache_seconds`, `cors_origins` (comma-separated) and `listing_indexes`; relative paths are
+        taken from `code_root` (default: the repository's root)."""
 
         def value(name: str) -> str | None:
             raw = node.try_get_context(name)
@@ -233,6 +237,13 @@ class StratusConfig:
                 value("auth_cache_seconds"), "auth_cache_seconds", DEFAULT_AUTH_CACHE_SECONDS, least=0, most=3600
             ),
             cors_origins=_origins(value("cors_origins")),
+            listing_indexes=_whole(
+                value("listing_indexes"),
+                "listing_indexes",
+                len(keys.LISTING_INDEXES),
+                least=0,
+                most=len(keys.LISTING_INDEXES),
+            ),
         )
 
 

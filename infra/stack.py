@@ -36,7 +36,7 @@ class StratusStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.monitoring = Monitoring(self, "Monitoring", alarm_email=config.alarm_email)
-        self.data = Data(self, "Data")
+        self.data = Data(self, "Data", listing_indexes=config.listing_indexes)
         self.queues = Queues(self, "Queues", monitoring=self.monitoring)
         self.secrets = Secrets(self, "Secrets", model_key=config.model.needs_api_key)
         self.knowledge = Knowledge(self, "Knowledge")

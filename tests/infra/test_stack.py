@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Template
 
+from infra.app import create_app
 from infra.config import DEFAULT_MODEL, InfraConfigError, StratusConfig
+from infra.data import Data
 from infra.naming import pascal
 from stratus import settings
 from stratus.aws.functions import FUNCTIONS, QUEUES, Access, FunctionKind, FunctionSpec, function
@@ -672,3 +675,24 @@ def test_the_run_worker_may_queue_a_workflow_again_to_go_on(api_key_stack: Synth
     assert Access.RUN_QUEUE_SEND in worker.access
     assert ("sqs:SendMessage", "queue:runs") in granted(api_key_stack, worker)
     assert QUEUES["runs"].visibility_timeout_seconds >= worker.timeout_seconds
+
+
+@pytest.mark.parametrize("listing_indexes", [0, 1, 3])
+def test_a_table_made_before_the_listing_indexes_gets_them_one_deploy_at_a_time(
+    listing_indexes: int, tmp_path: Path
+) -> None:
+    # CloudFormation adds one global secondary index per update: `-c listing_indexes=N` builds the first N.
+    stack = Stack(create_app(outdir=str(tmp_path)), "Upgrade")
+    Data(stack, "Data", listing_indexes=listing_indexes)
+
+    tables = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table")
+    (table,) = tables.values()
+    built = [index["IndexName"] for index in table["Properties"]["GlobalSecondaryIndexes"]]
+    assert built == [index.name for index in keys.INDEXES[: 1 + listing_indexes]]
+
+
+def test_listing_indexes_outside_what_the_table_has_is_a_clear_error(layer_path: Path) -> None:
+    app = App(context={"layer_path": str(layer_path), "listing_indexes": "7"})
+
+    with pytest.raises(InfraConfigError, match="listing_indexes='7': expected a whole number between 0 and 4"):
+        StratusConfig.from_context(app.node)
