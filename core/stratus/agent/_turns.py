@@ -73,19 +73,17 @@ _NextStep = _CallTools | _Correct | _Finish
 
 @dataclass(slots=True, kw_only=True)
 class TurnLoop:
-    """The turns of one run. `run()` yields their events and leaves the answer in `output.content`."""
+    """The turns of one run. `run()` yields their events and leaves the answer in the run's `output.content`."""
 
     agent: Agent
     """The configuration: output schema, limits, fallback models (a team's leader is an `Agent` too)."""
-    output: RunOutput
+    lifecycle: RunLifecycle
+    """The run the turns are of: its output, event base and deadline."""
     context: RunContext
-    base: dict[str, Any]
-    """The fields every event carries."""
     model: Model
     """The model answering: the agent's, or a fallback after a failure (then for the rest of the run)."""
     fallbacks: list[Model] = field(default_factory=lambda: list[Model]())
     """The fallback models not tried yet."""
-    deadline: Deadline | None = None
     renamed: Mapping[type[RunEvent], type[RunEvent]] = field(
         default_factory=lambda: dict[type[RunEvent], type[RunEvent]]()
     )
@@ -100,16 +98,20 @@ class TurnLoop:
     @classmethod
     def of(cls, agent: Agent, lifecycle: RunLifecycle, context: RunContext, **more: Any) -> TurnLoop:
         """The turns of the run `lifecycle` drives, answered by `agent`'s model (then its fallbacks)."""
-        return cls(
-            agent=agent,
-            output=lifecycle.output,
-            context=context,
-            base=lifecycle.base,
-            model=agent.get_model(),
-            fallbacks=agent.get_fallback_models(),
-            deadline=lifecycle.deadline,
-            **more,
-        )
+        model, fallbacks = agent.get_model(), agent.get_fallback_models()
+        return cls(agent=agent, lifecycle=lifecycle, context=context, model=model, fallbacks=fallbacks, **more)
+
+    @property
+    def output(self) -> RunOutput:
+        return self.lifecycle.output
+
+    @property
+    def base(self) -> dict[str, Any]:
+        return self.lifecycle.base
+
+    @property
+    def deadline(self) -> Deadline | None:
+        return self.lifecycle.deadline
 
     def _event(self, cls: type[E], **fields: Any) -> E:
         kind: type[Any] = self.renamed.get(cls, cls)
