@@ -251,11 +251,11 @@ class RunLifecycle:
         self._opened = True
         return self.state
 
-    async def bounded(self, awaitable: Awaitable[T], waiting_for: str) -> T:
-        """`awaitable`, within the run's deadline (if it has one)."""
+    def bounded(self, awaitable: Awaitable[T], waiting_for: str) -> Awaitable[T]:
+        """`awaitable`, within the run's deadline (if it has one): await what this returns."""
         if self.deadline is None:
-            return await awaitable
-        return await self.deadline.bound(awaitable, waiting_for)
+            return awaitable  # no wrapper to pay for on every run without a deadline
+        return self.deadline.bound(awaitable, waiting_for)
 
     def started(self) -> RunEvent:
         """The run is running: its start event, for the body to yield (or emit)."""

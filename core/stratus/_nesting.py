@@ -64,16 +64,21 @@ class SessionWriter:
     state_base: dict[str, Any] = field(default_factory=lambda: dict[str, Any]())
     """The state as stored when this writer last read or wrote it."""
     opened: bool = False
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _lock: asyncio.Lock | None = field(default=None, repr=False)  # made when first saving: most runs never do
 
     @property
     def writer(self) -> SessionWriter:
         return self
 
+    def _saving(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
     async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
         """The run's starting state: `defaults`, then the stored session's state, then `override`. Another
         user's (or another component's) session reads as absent: `NotFoundError`."""
-        state: dict[str, Any] = copy.deepcopy(defaults or {})  # a tool's append must not change the default
+        state: dict[str, Any] = copy.deepcopy(defaults) if defaults else {}  # an append must not change the default
         if self.store is not None:
             session = await self.store.get_session(self.session_id)
             if session is not None:
@@ -129,7 +134,7 @@ class SessionWriter:
         raised: the run's answer exists and the caller still gets it."""
         if self.store is None or not self.opened:
             return False
-        async with self._lock:
+        async with self._saving():
             storable = storable_state(state, self.state_base)  # a state too deep or large stays as it was
             run.session_state = dict(storable)
             session = replace(self._session(), session_state=dict(storable), component_data=component_data)
@@ -149,7 +154,7 @@ class SessionWriter:
         is, the top run saves it. Whether it was stored."""
         if self.store is None or not self.opened:
             return False
-        async with self._lock:
+        async with self._saving():
             session = replace(self._session(), session_state=dict(self.state_base))
             try:
                 stored = await self.store.save_run(session, run, state_base=self.state_base)
