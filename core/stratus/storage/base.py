@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
@@ -137,6 +137,14 @@ def _merge_value(current: object, base: object, final: object) -> object:
     return final
 
 
+class _Stamped(Protocol):
+    """A memory, learning or content record: what `Store._stamp` sets."""
+
+    created_at: float
+    updated_at: float
+    expires_at: int | None
+
+
 def visible(owner: str | None, caller: str | None) -> bool:
     """A record is visible to a caller who names no user (auth off, local use), or to its owner."""
     return caller is None or owner == caller
@@ -160,6 +168,16 @@ class Store(ABC):
 
     def _expiry(self) -> int | None:
         return int(time.time()) + self.ttl_seconds if self.ttl_seconds else None
+
+    def _stamp(self, record: _Stamped, stored_created_at: float | None, *, own_expiry: bool = True) -> float:
+        """Stamp a record about to be written over the stored one (`stored_created_at`: its creation time,
+        None when there is none): it keeps that creation time, is updated now, and expires by the store's
+        TTL unless (`own_expiry`) it carries an expiry of its own. Returns the time stamped."""
+        stamp = time.time()
+        record.created_at = stored_created_at if stored_created_at is not None else (record.created_at or stamp)
+        record.updated_at = stamp
+        record.expires_at = record.expires_at if own_expiry and record.expires_at is not None else self._expiry()
+        return stamp
 
     # --- sessions ---------------------------------------------------------------------------------------
 
@@ -263,7 +281,6 @@ class Store(ABC):
         session's state, if its version is still that (bumping it), else raise `VersionConflictError`; without,
         leave the state alone. Raise `StoreError` if the session belongs to another user."""
 
-    @abstractmethod
     async def get_runs(
         self,
         session_id: str,
@@ -273,6 +290,17 @@ class Store(ABC):
         user_id: str | None = None,
     ) -> list[RunOutput]:
         """The session's runs, oldest first; with `last`, only the newest `last` of them (one query)."""
+        if last is not None and last <= 0:
+            return []
+        wanted = None if statuses is None else tuple(sorted({RunStatus(s).value for s in statuses}))
+        return await self._read_runs(session_id, last=last, statuses=wanted, user_id=user_id)
+
+    @abstractmethod
+    async def _read_runs(
+        self, session_id: str, *, last: int | None, statuses: tuple[str, ...] | None, user_id: str | None
+    ) -> list[RunOutput]:
+        """The session's live runs, oldest first: with `statuses` (status values), only those; with `last`
+        (positive), only the newest `last`; with `user_id`, none unless the session is that user's."""
 
     @abstractmethod
     async def get_run(

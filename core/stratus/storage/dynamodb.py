@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from stratus.exceptions import StoreError
-from stratus.run import RunOutput, RunStatus
+from stratus.run import RunOutput
 from stratus.storage import keys
 from stratus.storage._codec import (
     content_from_json,
@@ -78,6 +78,7 @@ __all__ = ["DynamoStore"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S", LearningRecord, ContentRecord)
 _RUN_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 
 
@@ -300,18 +301,9 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(write)
 
-    async def get_runs(
-        self,
-        session_id: str,
-        *,
-        last: int | None = None,
-        statuses: Collection[RunStatus] | None = None,
-        user_id: str | None = None,
+    async def _read_runs(
+        self, session_id: str, *, last: int | None, statuses: tuple[str, ...] | None, user_id: str | None
     ) -> list[RunOutput]:
-        if last is not None and last <= 0:
-            return []
-        wanted = None if statuses is None else {RunStatus(s).value for s in statuses}
-
         def get() -> list[RunOutput]:
             pk, meta_sk = keys.session_key(session_id)
             if user_id is not None:
@@ -325,12 +317,12 @@ class DynamoStore(MemoryAggregates, Store):
                 "ConsistentRead": True,
                 "ScanIndexForward": last is None,
             }
-            if wanted is not None:
-                names = [f":s{i}" for i in range(len(wanted))]
+            if statuses is not None:
+                names = [f":s{i}" for i in range(len(statuses))]
                 arguments["FilterExpression"] = f"#status IN ({', '.join(names)})"
                 arguments["ExpressionAttributeNames"]["#status"] = "status"
                 arguments["ExpressionAttributeValues"].update(
-                    {n: {"S": v} for n, v in zip(names, sorted(wanted), strict=True)}
+                    {n: {"S": v} for n, v in zip(names, statuses, strict=True)}
                 )
             if last is not None:
                 arguments["PaginationConfig"] = {"PageSize": last}
@@ -373,11 +365,8 @@ class DynamoStore(MemoryAggregates, Store):
         def put() -> UserMemory:
             for _ in range(8):
                 old = self._stored_memory(memory.memory_id, memory.user_id)
-                stamp = time.time()
                 alive = old is not None and live(old[0].expires_at)
-                memory.created_at = old[0].created_at if old and alive else (memory.created_at or stamp)
-                memory.updated_at = stamp
-                memory.expires_at = memory.expires_at if memory.expires_at is not None else self._expiry()
+                stamp = self._stamp(memory, old[0].created_at if old and alive else None)
                 if self._write_memory(old, memory, stamp):
                     return memory
             raise StoreError(f"memory {memory.memory_id!r}: it kept changing under eight attempts to write it")
@@ -460,19 +449,11 @@ class DynamoStore(MemoryAggregates, Store):
     # --- learnings --------------------------------------------------------------------------------------
 
     async def put_learning(self, learning: LearningRecord) -> LearningRecord:
-        def put() -> LearningRecord:
-            old = self._find(f"LEARNING#{learning.learning_id}")
-            stamp = time.time()
-            learning.created_at = learning_from_json(old["data"]).created_at if old else (learning.created_at or stamp)
-            learning.updated_at = stamp
-            learning.expires_at = learning.expires_at if learning.expires_at is not None else self._expiry()
-            item = self.learning_item(learning)
-            self.client.put_item(TableName=self.table, Item=_to_item(item))
-            if old is not None and old[keys.PK] != item[keys.PK]:
-                self._delete_keys([(old[keys.PK], old[keys.SK])])
-            return learning
-
-        return await self._call(put)
+        return await self._call(
+            lambda: self._put_record(
+                learning, f"LEARNING#{learning.learning_id}", learning_from_json, self.learning_item
+            )
+        )
 
     def learning_item(self, learning: LearningRecord) -> dict[str, Any]:
         """The item a learning is stored as: its keys, listing-index entries and filter attributes."""
@@ -511,19 +492,30 @@ class DynamoStore(MemoryAggregates, Store):
     # --- knowledge content ------------------------------------------------------------------------------
 
     async def put_content(self, content: ContentRecord) -> ContentRecord:
-        def put() -> ContentRecord:
-            old = self._find(f"CONTENT#{content.content_id}")
-            stamp = time.time()
-            content.created_at = content_from_json(old["data"]).created_at if old else (content.created_at or stamp)
-            content.updated_at = stamp
-            content.expires_at = self._expiry()
-            item = self.content_item(content)
-            self.client.put_item(TableName=self.table, Item=_to_item(item))
-            if old is not None and old[keys.PK] != item[keys.PK]:
-                self._delete_keys([(old[keys.PK], old[keys.SK])])
-            return content
+        return await self._call(
+            lambda: self._put_record(
+                content, f"CONTENT#{content.content_id}", content_from_json, self.content_item, own_expiry=False
+            )
+        )
 
-        return await self._call(put)
+    def _put_record(
+        self,
+        record: S,
+        gsi_pk: str,
+        decode: Callable[[str], S],
+        item_of: Callable[[S], dict[str, Any]],
+        *,
+        own_expiry: bool = True,
+    ) -> S:
+        """Create or replace a learning or content record, stamped over the stored one (found by its id); a
+        record whose key changed (a new owner or knowledge base) leaves no item behind under the old one."""
+        old = self._find(gsi_pk)
+        self._stamp(record, decode(old["data"]).created_at if old else None, own_expiry=own_expiry)
+        item = item_of(record)
+        self.client.put_item(TableName=self.table, Item=_to_item(item))
+        if old is not None and old[keys.PK] != item[keys.PK]:
+            self._delete_keys([(old[keys.PK], old[keys.SK])])
+        return record
 
     def content_item(self, content: ContentRecord) -> dict[str, Any]:
         """The item a content record is stored as: its keys, listing-index entries and filter attributes."""

@@ -78,24 +78,30 @@ class SessionRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class SessionQuery:
-    """Filters, sorting and paging for listing sessions. `session_name` matches a case-insensitive substring.
+class _ListingQuery:
+    """The sort direction and paging every listing query takes.
 
     Paging: `cursor`, when given, continues a listing where the page that returned it ended
     (`Page.next_cursor`), and `page` is ignored; without it, `page` counts from 1. Cursors are opaque and
     bound to the filters and sort that made them (another listing's cursor is an `InvalidCursorError`); a
-    cursor costs the same at any depth, a page number is served by reading through the pages before it.
-    The same holds for every query here."""
+    cursor costs the same at any depth, a page number is served by reading through the pages before it."""
+
+    sort_order: Literal["asc", "desc"] = "desc"
+    page: int = 1
+    limit: int = 20
+    cursor: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class SessionQuery(_ListingQuery):
+    """Filters, sorting and paging for listing sessions. `session_name` matches a case-insensitive substring.
+    Paged as every query here is (see `_ListingQuery`)."""
 
     session_type: SessionType | None = None
     component_id: str | None = None
     user_id: str | None = None
     session_name: str | None = None
     sort_by: Literal["created_at", "updated_at", "session_name"] = "created_at"
-    sort_order: Literal["asc", "desc"] = "desc"
-    page: int = 1
-    limit: int = 20
-    cursor: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,7 +127,7 @@ class UserMemory:
 
 
 @dataclass(slots=True, kw_only=True)
-class MemoryQuery:
+class MemoryQuery(_ListingQuery):
     """Filters, sorting and paging for listing memories. `topics` matches memories with any of them;
     `search_content` matches a case-insensitive substring of the memory."""
 
@@ -131,10 +137,6 @@ class MemoryQuery:
     topics: list[str] | None = None
     search_content: str | None = None
     sort_by: Literal["updated_at", "created_at", "memory"] = "updated_at"
-    sort_order: Literal["asc", "desc"] = "desc"
-    page: int = 1
-    limit: int = 20
-    cursor: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -171,7 +173,7 @@ class LearningRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class LearningQuery:
+class LearningQuery(_ListingQuery):
     """Filters, sorting and paging for listing learnings. Internal records (types starting with `_`) are
     left out unless `learning_type` names one."""
 
@@ -186,10 +188,6 @@ class LearningQuery:
     entity_id: str | None = None
     entity_type: str | None = None
     sort_by: Literal["updated_at", "created_at"] = "updated_at"
-    sort_order: Literal["asc", "desc"] = "desc"
-    page: int = 1
-    limit: int = 20
-    cursor: str | None = None
 
 
 class ContentStatus(StrEnum):
@@ -230,7 +228,7 @@ class ContentRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class ContentQuery:
+class ContentQuery(_ListingQuery):
     """Filters, sorting and paging for listing a knowledge base's content records."""
 
     knowledge_id: str
@@ -239,10 +237,6 @@ class ContentQuery:
     status: ContentStatus | None = None
     content_hash: str | None = None
     sort_by: Literal["created_at", "updated_at", "name"] = "created_at"
-    sort_order: Literal["asc", "desc"] = "desc"
-    page: int = 1
-    limit: int = 20
-    cursor: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -8,12 +8,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from stratus.exceptions import StoreError
-from stratus.run import RunOutput, RunStatus
+from stratus.run import RunOutput
 from stratus.storage._codec import (
     content_from_json,
     decoded,
@@ -136,6 +137,26 @@ _SESSION_COLUMNS = (
     "expires_at",
     "schema_version",
 )
+S = TypeVar("S", UserMemory, LearningRecord, ContentRecord)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table(Generic[S]):
+    """A table of JSON records: its name, the columns copied out of the record (its id first) and how a
+    record is read back."""
+
+    name: str
+    columns: tuple[str, ...]
+    decode: Callable[[str], S]
+
+    def decode_row(self, row: sqlite3.Row) -> S:
+        return self.decode(row["data"])
+
+
+_MEMORIES = _Table("memories", ("memory_id", "user_id"), memory_from_json)
+_LEARNINGS = _Table("learnings", ("learning_id", "user_id", "agent_id"), learning_from_json)
+_CONTENTS = _Table("contents", ("content_id", "knowledge_id"), content_from_json)
+
 _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
@@ -380,22 +401,14 @@ class SqliteStore(Store):
 
         return await self._transaction(write)
 
-    async def get_runs(
-        self,
-        session_id: str,
-        *,
-        last: int | None = None,
-        statuses: Collection[RunStatus] | None = None,
-        user_id: str | None = None,
+    async def _read_runs(
+        self, session_id: str, *, last: int | None, statuses: tuple[str, ...] | None, user_id: str | None
     ) -> list[RunOutput]:
-        if last is not None and last <= 0:
-            return []
         where = ["r.session_id = ?", "(r.expires_at IS NULL OR r.expires_at > ?)"]
         args: list[Any] = [session_id, time.time()]
         if statuses is not None:
-            status_list = [RunStatus(s).value for s in statuses]
-            where.append(f"r.status IN ({', '.join('?' for _ in status_list)})")
-            args.extend(status_list)
+            where.append(f"r.status IN ({', '.join('?' for _ in statuses)})")
+            args.extend(statuses)
         if user_id is not None:
             where.append("EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = r.session_id AND s.user_id = ?)")
             args.append(user_id)
@@ -433,28 +446,15 @@ class SqliteStore(Store):
     # --- memories, learnings, content -------------------------------------------------------------------
 
     async def put_memory(self, memory: UserMemory) -> UserMemory:
-        def put(conn: sqlite3.Connection) -> UserMemory:
-            stored = self._get_json(conn, "memories", "memory_id", memory.memory_id)
-            stamp = time.time()
-            memory.created_at = memory_from_json(stored).created_at if stored else (memory.created_at or stamp)
-            memory.updated_at = stamp
-            memory.expires_at = memory.expires_at if memory.expires_at is not None else self._expiry()
-            conn.execute(
-                "INSERT OR REPLACE INTO memories (memory_id, user_id, expires_at, data) VALUES (?, ?, ?, ?)",
-                (memory.memory_id, memory.user_id, memory.expires_at, record_json(memory)),
-            )
-            return memory
-
-        return await self._transaction(put)
+        return await self._put(_MEMORIES, memory)
 
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None:
-        data = await self._call(lambda conn: self._get_json(conn, "memories", "memory_id", memory_id))
-        memory = memory_from_json(data) if data else None
+        memory = await self._get(_MEMORIES, memory_id)
         return memory if memory is not None and visible(memory.user_id, user_id) else None
 
     async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
         """One page in SQL, like `list_sessions`; topics are matched with `json_each` over the stored record."""
-        return await self._page(memory_listing(query), query, lambda row: memory_from_json(row["data"]), "memory")
+        return await self._page(memory_listing(query), query, _MEMORIES.decode_row, "memory")
 
     async def memory_topics(self, *, user_id: str | None = None) -> list[str]:
         """The distinct topics, in SQL (`json_each` over the user's rows; no record is decoded)."""
@@ -469,65 +469,41 @@ class SqliteStore(Store):
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
         if await self.get_memory(memory_id, user_id=user_id) is None:
             return False
-        return await self._call(lambda conn: self._delete(conn, "memories", "memory_id", memory_id))
+        return await self._delete(_MEMORIES, memory_id)
 
     async def put_learning(self, learning: LearningRecord) -> LearningRecord:
-        def put(conn: sqlite3.Connection) -> LearningRecord:
-            stored = self._get_json(conn, "learnings", "learning_id", learning.learning_id)
-            stamp = time.time()
-            learning.created_at = learning_from_json(stored).created_at if stored else (learning.created_at or stamp)
-            learning.updated_at = stamp
-            learning.expires_at = learning.expires_at if learning.expires_at is not None else self._expiry()
-            conn.execute(
-                "INSERT OR REPLACE INTO learnings (learning_id, user_id, agent_id, expires_at, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (learning.learning_id, learning.user_id, learning.agent_id, learning.expires_at, record_json(learning)),
-            )
-            return learning
-
-        return await self._transaction(put)
+        return await self._put(_LEARNINGS, learning)
 
     async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
-        data = await self._call(lambda conn: self._get_json(conn, "learnings", "learning_id", learning_id))
-        learning = learning_from_json(data) if data else None
+        learning = await self._get(_LEARNINGS, learning_id)
         return learning if learning is not None and visible(learning.user_id, user_id) else None
 
     async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
         """One page in SQL, like `list_sessions`."""
-        listing = learning_listing(query)
-        return await self._page(listing, query, lambda row: learning_from_json(row["data"]), "learning")
+        return await self._page(learning_listing(query), query, _LEARNINGS.decode_row, "learning")
 
     async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
         if await self.get_learning(learning_id, user_id=user_id) is None:
             return False
-        return await self._call(lambda conn: self._delete(conn, "learnings", "learning_id", learning_id))
+        return await self._delete(_LEARNINGS, learning_id)
 
     async def put_content(self, content: ContentRecord) -> ContentRecord:
-        def put(conn: sqlite3.Connection) -> ContentRecord:
-            stored = self._get_json(conn, "contents", "content_id", content.content_id)
-            stamp = time.time()
-            content.created_at = content_from_json(stored).created_at if stored else (content.created_at or stamp)
-            content.updated_at = stamp
-            content.expires_at = self._expiry()
-            conn.execute(
-                "INSERT OR REPLACE INTO contents (content_id, knowledge_id, expires_at, data) VALUES (?, ?, ?, ?)",
-                (content.content_id, content.knowledge_id, content.expires_at, record_json(content)),
-            )
-            return content
-
-        return await self._transaction(put)
+        return await self._put(_CONTENTS, content, own_expiry=False)
 
     async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
-        data = await self._call(lambda conn: self._get_json(conn, "contents", "content_id", content_id))
-        content = content_from_json(data) if data else None
+        content = await self._get(_CONTENTS, content_id)
         if content is None or (knowledge_id is not None and content.knowledge_id != knowledge_id):
             return None
         return content
 
     async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
         """One page in SQL, like `list_sessions`."""
-        listing = content_listing(query)
-        return await self._page(listing, query, lambda row: content_from_json(row["data"]), "content")
+        return await self._page(content_listing(query), query, _CONTENTS.decode_row, "content")
+
+    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
+        if await self.get_content(content_id, knowledge_id=knowledge_id) is None:
+            return False
+        return await self._delete(_CONTENTS, content_id)
 
     async def _page(self, listing: Listing, query: Any, decode: Callable[[sqlite3.Row], R], kind: str) -> Page[R]:
         query_id, cursor = start_of("sqlite", query)
@@ -540,21 +516,37 @@ class SqliteStore(Store):
 
         return await self._call(run)
 
-    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
-        if await self.get_content(content_id, knowledge_id=knowledge_id) is None:
-            return False
-        return await self._call(lambda conn: self._delete(conn, "contents", "content_id", content_id))
+    # --- record helpers: a memory, learning or content record is a JSON row of its table ------------------
 
-    # --- record helpers ---------------------------------------------------------------------------------
+    async def _put(self, table: _Table[S], record: S, *, own_expiry: bool = True) -> S:
+        """Create or replace the record's row, stamped (see `Store._stamp`) in the same transaction that
+        reads the stored one."""
+        key = getattr(record, table.columns[0])
+
+        def put(conn: sqlite3.Connection) -> S:
+            stored = self._get_json(conn, table.name, table.columns[0], key)
+            self._stamp(record, table.decode(stored).created_at if stored else None, own_expiry=own_expiry)
+            names = (*table.columns, "expires_at", "data")
+            conn.execute(
+                f"INSERT OR REPLACE INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                (*(getattr(record, c) for c in table.columns), record.expires_at, record_json(record)),
+            )
+            return record
+
+        return await self._transaction(put)
+
+    async def _get(self, table: _Table[S], key: str) -> S | None:
+        data = await self._call(lambda conn: self._get_json(conn, table.name, table.columns[0], key))
+        return table.decode(data) if data else None
+
+    async def _delete(self, table: _Table[S], key: str) -> bool:
+        sql = f"DELETE FROM {table.name} WHERE {table.columns[0]} = ?"
+        return await self._call(lambda conn: conn.execute(sql, (key,)).rowcount > 0)
 
     @staticmethod
     def _get_json(conn: sqlite3.Connection, table: str, key: str, value: str) -> str | None:
         row = conn.execute(f"SELECT data FROM {table} WHERE {key} = ? AND {_LIVE}", (value, time.time())).fetchone()
         return None if row is None else cast(str, row["data"])
-
-    @staticmethod
-    def _delete(conn: sqlite3.Connection, table: str, key: str, value: str) -> bool:
-        return conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (value,)).rowcount > 0
 
     # --- claims (exactly-once queue work, see `Store.claim`) --------------------------------------------
 
