@@ -217,29 +217,36 @@ def _time_sort(sort_by: str) -> str:
     return sort_by if sort_by in ("created_at", "updated_at") else "created_at"
 
 
-def session_plan(query: SessionQuery, check: Callable[[SessionRecord], bool]) -> Plan[SessionRecord]:
-    owner = query.user_id is not None
-    plan = Plan(
-        index=_index(owner, _time_sort(query.sort_by)),
-        partition=keys.sessions_scope(query.user_id) if owner else keys.SESSIONS_KIND,
+def _time_plan(
+    query: SessionQuery | MemoryQuery | ContentQuery,
+    owned: Callable[[str], str],
+    everyone: str,
+    check: Callable[[R], bool],
+    *,
+    exact: bool = True,
+) -> Plan[R]:
+    """A plan reading the query's user's partition (`owned(user_id)`), or every record of the kind
+    (`everyone`), in the order of the query's time sort (a sort by text is done in memory)."""
+    owner = query.user_id
+    return Plan(
+        index=_index(owner is not None, _time_sort(query.sort_by)),
+        partition=owned(owner) if owner is not None else everyone,
         forward=query.sort_order == "asc",
         check=check,
-        exact=not query.session_name,  # a case-insensitive substring: checked record by record
+        exact=exact,
     )
+
+
+def session_plan(query: SessionQuery, check: Callable[[SessionRecord], bool]) -> Plan[SessionRecord]:
+    # A name is a case-insensitive substring: checked record by record.
+    plan = _time_plan(query, keys.sessions_scope, keys.SESSIONS_KIND, check, exact=not query.session_name)
     plan.filters.equal("session_type", None if query.session_type is None else query.session_type.value)
     plan.filters.equal("component_id", query.component_id)
     return plan
 
 
 def memory_plan(query: MemoryQuery, check: Callable[[UserMemory], bool]) -> Plan[UserMemory]:
-    owner = query.user_id is not None
-    plan = Plan(
-        index=_index(owner, _time_sort(query.sort_by)),
-        partition=keys.memories_scope(query.user_id) if owner else keys.MEMORIES_KIND,
-        forward=query.sort_order == "asc",
-        check=check,
-        exact=not query.search_content,
-    )
+    plan = _time_plan(query, keys.memories_scope, keys.MEMORIES_KIND, check, exact=not query.search_content)
     plan.filters.equal("agent_id", query.agent_id)
     plan.filters.equal("team_id", query.team_id)
     if query.topics:
@@ -266,15 +273,9 @@ def learning_plan(query: LearningQuery, check: Callable[[LearningRecord], bool])
 
 
 def content_plan(query: ContentQuery, check: Callable[[ContentRecord], bool]) -> Plan[ContentRecord]:
-    owner = query.user_id is not None
-    plan = Plan(
-        index=_index(owner, _time_sort(query.sort_by)),
-        partition=(
-            keys.contents_scope(query.knowledge_id, query.user_id) if owner else keys.contents_kind(query.knowledge_id)
-        ),
-        forward=query.sort_order == "asc",
-        check=check,
-    )
+    knowledge_id = query.knowledge_id
+    everyone = keys.contents_kind(knowledge_id)
+    plan = _time_plan(query, lambda user_id: keys.contents_scope(knowledge_id, user_id), everyone, check)
     plan.filters.equal("status", None if query.status is None else query.status.value)
     plan.filters.equal("content_hash", query.content_hash)
     return plan

@@ -354,8 +354,15 @@ class Store(ABC):
     async def put_memory(self, memory: UserMemory) -> UserMemory:
         """Create or replace a memory; stamps `created_at` (first time) and `updated_at`."""
 
+    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None:
+        """The memory, or None if it does not exist or belongs to another user."""
+        memory = await self._read_memory(memory_id, user_id=user_id)
+        return memory if memory is not None and visible(memory.user_id, user_id) else None
+
     @abstractmethod
-    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None: ...
+    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> UserMemory | None:
+        """The live memory; None if absent or expired. `user_id`, when given, may narrow where it is looked
+        for (the caller sees only that user's)."""
 
     @abstractmethod
     async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
@@ -388,16 +395,28 @@ class Store(ABC):
     async def put_learning(self, learning: LearningRecord) -> LearningRecord:
         """Create or replace a learning; stamps `created_at` (first time) and `updated_at`."""
 
+    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
+        """The learning, or None if it does not exist or belongs to another user."""
+        learning = await self._read_learning(learning_id)
+        return learning if learning is not None and visible(learning.user_id, user_id) else None
+
     @abstractmethod
-    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None: ...
+    async def _read_learning(self, learning_id: str) -> LearningRecord | None:
+        """The live learning, whoever owns it; None if absent or expired."""
 
     @abstractmethod
     async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
         """One page of learnings matching `query` (see `list_sessions`), most recently updated first by
         default."""
 
+    async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
+        """Delete the learning; False when there was nothing (visible) to delete."""
+        learning = await self.get_learning(learning_id, user_id=user_id)
+        return learning is not None and await self._remove_learning(learning)
+
     @abstractmethod
-    async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool: ...
+    async def _remove_learning(self, learning: LearningRecord) -> bool:
+        """Delete this stored learning; False if it was gone meanwhile."""
 
     # --- knowledge content ------------------------------------------------------------------------------
 
@@ -405,15 +424,30 @@ class Store(ABC):
     async def put_content(self, content: ContentRecord) -> ContentRecord:
         """Create or replace a content record; stamps `created_at` (first time) and `updated_at`."""
 
+    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
+        """The content record, or None if it does not exist (in `knowledge_id`'s knowledge base, if given)."""
+        content = await self._read_content(content_id, knowledge_id=knowledge_id)
+        if content is None or (knowledge_id is not None and content.knowledge_id != knowledge_id):
+            return None
+        return content
+
     @abstractmethod
-    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None: ...
+    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> ContentRecord | None:
+        """The live content record; None if absent or expired. `knowledge_id`, when given, may narrow where
+        it is looked for."""
 
     @abstractmethod
     async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
         """One page of a knowledge base's content records matching `query` (see `list_sessions`)."""
 
+    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
+        """Delete the content record; False when there was nothing (in `knowledge_id`, if given) to delete."""
+        content = await self.get_content(content_id, knowledge_id=knowledge_id)
+        return content is not None and await self._remove_content(content)
+
     @abstractmethod
-    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool: ...
+    async def _remove_content(self, content: ContentRecord) -> bool:
+        """Delete this stored content record; False if it was gone meanwhile."""
 
     async def close(self) -> None:  # noqa: B027 - optional for backends that hold nothing
         """Release connections."""

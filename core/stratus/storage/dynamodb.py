@@ -373,7 +373,7 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(put)
 
-    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None:
+    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> UserMemory | None:
         def get() -> UserMemory | None:
             if user_id is not None:
                 item = self._get(*keys.memory_key(user_id, memory_id))
@@ -461,13 +461,10 @@ class DynamoStore(MemoryAggregates, Store):
         data = record_json(learning)
         return self._record_item(pk, sk, sk, "LEARNING", data, learning.expires_at, learning_index(learning))
 
-    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
+    async def _read_learning(self, learning_id: str) -> LearningRecord | None:
         def get() -> LearningRecord | None:
             item = self._find(f"LEARNING#{learning_id}")
-            if item is None:
-                return None
-            learning = learning_from_json(item["data"])
-            return learning if visible(learning.user_id, user_id) else None
+            return None if item is None else learning_from_json(item["data"])
 
         return await self._call(get)
 
@@ -481,12 +478,9 @@ class DynamoStore(MemoryAggregates, Store):
     def _load_learnings(self, hits: list[dict[str, Any]]) -> list[LearningRecord | None]:
         return self._load(hits, lambda item: learning_from_json(item["data"]), "learning")
 
-    async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
-        learning = await self.get_learning(learning_id, user_id=user_id)
-        if learning is None:
-            return False
+    async def _remove_learning(self, learning: LearningRecord) -> bool:
         pk = keys.learning_partition(learning.user_id, learning.agent_id)
-        await self._call(lambda: self._delete_keys([(pk, f"LEARNING#{learning_id}")]))
+        await self._call(lambda: self._delete_keys([(pk, f"LEARNING#{learning.learning_id}")]))
         return True
 
     # --- knowledge content ------------------------------------------------------------------------------
@@ -524,7 +518,7 @@ class DynamoStore(MemoryAggregates, Store):
         gsi_pk = f"CONTENT#{content.content_id}"
         return self._record_item(pk, sk, gsi_pk, "CONTENT", data, content.expires_at, content_index(content))
 
-    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
+    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> ContentRecord | None:
         def get() -> ContentRecord | None:
             if knowledge_id is not None:
                 item = self._get(*keys.content_key(knowledge_id, content_id))
@@ -545,11 +539,8 @@ class DynamoStore(MemoryAggregates, Store):
     def _load_contents(self, hits: list[dict[str, Any]]) -> list[ContentRecord | None]:
         return self._load(hits, lambda item: content_from_json(item["data"]), "content")
 
-    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
-        content = await self.get_content(content_id, knowledge_id=knowledge_id)
-        if content is None:
-            return False
-        await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content_id)]))
+    async def _remove_content(self, content: ContentRecord) -> bool:
+        await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content.content_id)]))
         return True
 
     # --- maintenance -------------------------------------------------------------------------------------

@@ -448,9 +448,8 @@ class SqliteStore(Store):
     async def put_memory(self, memory: UserMemory) -> UserMemory:
         return await self._put(_MEMORIES, memory)
 
-    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None:
-        memory = await self._get(_MEMORIES, memory_id)
-        return memory if memory is not None and visible(memory.user_id, user_id) else None
+    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> UserMemory | None:
+        return await self._get(_MEMORIES, memory_id)
 
     async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
         """One page in SQL, like `list_sessions`; topics are matched with `json_each` over the stored record."""
@@ -467,43 +466,34 @@ class SqliteStore(Store):
         return await self._call(lambda conn: user_memory_stats(conn, user_id, page=page, limit=limit, cursor=cursor))
 
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
-        if await self.get_memory(memory_id, user_id=user_id) is None:
-            return False
-        return await self._delete(_MEMORIES, memory_id)
+        memory = await self.get_memory(memory_id, user_id=user_id)
+        return memory is not None and await self._delete(_MEMORIES, memory_id)
 
     async def put_learning(self, learning: LearningRecord) -> LearningRecord:
         return await self._put(_LEARNINGS, learning)
 
-    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
-        learning = await self._get(_LEARNINGS, learning_id)
-        return learning if learning is not None and visible(learning.user_id, user_id) else None
+    async def _read_learning(self, learning_id: str) -> LearningRecord | None:
+        return await self._get(_LEARNINGS, learning_id)
 
     async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
         """One page in SQL, like `list_sessions`."""
         return await self._page(learning_listing(query), query, _LEARNINGS.decode_row, "learning")
 
-    async def delete_learning(self, learning_id: str, *, user_id: str | None = None) -> bool:
-        if await self.get_learning(learning_id, user_id=user_id) is None:
-            return False
-        return await self._delete(_LEARNINGS, learning_id)
+    async def _remove_learning(self, learning: LearningRecord) -> bool:
+        return await self._delete(_LEARNINGS, learning.learning_id)
 
     async def put_content(self, content: ContentRecord) -> ContentRecord:
         return await self._put(_CONTENTS, content, own_expiry=False)
 
-    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
-        content = await self._get(_CONTENTS, content_id)
-        if content is None or (knowledge_id is not None and content.knowledge_id != knowledge_id):
-            return None
-        return content
+    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> ContentRecord | None:
+        return await self._get(_CONTENTS, content_id)
 
     async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
         """One page in SQL, like `list_sessions`."""
         return await self._page(content_listing(query), query, _CONTENTS.decode_row, "content")
 
-    async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
-        if await self.get_content(content_id, knowledge_id=knowledge_id) is None:
-            return False
-        return await self._delete(_CONTENTS, content_id)
+    async def _remove_content(self, content: ContentRecord) -> bool:
+        return await self._delete(_CONTENTS, content.content_id)
 
     async def _page(self, listing: Listing, query: Any, decode: Callable[[sqlite3.Row], R], kind: str) -> Page[R]:
         query_id, cursor = start_of("sqlite", query)
