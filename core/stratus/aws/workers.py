@@ -4,6 +4,7 @@ uploaded content. No FastAPI here: a worker starts fast."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.utilities import batch
@@ -21,6 +22,22 @@ from stratus.run import run_tree
 __all__ = ["knowledge_worker_handler", "run_worker_handler"]
 
 
+def _batch_handler(process: Callable[..., Awaitable[None]]) -> LambdaHandler:
+    """The Lambda handler of an SQS consumer: `process` runs on each record of a batch (with the Lambda
+    context, if it takes one), and the records it failed on are reported back to be retried."""
+    # Failed records are reported, never raised: SQS then retries exactly those, and the invocation succeeds.
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
+        response: dict[str, Any] = process_batch(
+            event=event, record_handler=process, processor=processor, context=context
+        )
+        return response
+
+    return instrument(handler)
+
+
 def run_worker_handler() -> LambdaHandler:
     """The SQS consumer of background runs. Each record is one run, run once however often SQS delivers it
     (`execute_run` claims it first). A record that fails (a malformed message, the store unreachable, a
@@ -28,8 +45,6 @@ def run_worker_handler() -> LambdaHandler:
     maxReceiveCount lands in its dead-letter queue, while the rest of the batch succeeds. A run that fails is
     stored as ERROR: that is its result, not a reason to retry."""
     app = lambda_app()
-    # Failed records are reported, never raised: SQS then retries exactly those, and the invocation succeeds.
-    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     async def process(record: SQSRecord, lambda_context: LambdaContext) -> None:
         job = BackgroundRun.from_json(record.body)
@@ -50,14 +65,7 @@ def run_worker_handler() -> LambdaHandler:
         for ended in run_tree(output) if output is not None else []:
             app.run_ended(ended)  # runs, errors, tokens and latency metrics, flushed with the invocation
 
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
-        response: dict[str, Any] = process_batch(
-            event=event, record_handler=process, processor=processor, context=context
-        )
-        return response
-
-    return instrument(handler)
+    return _batch_handler(process)
 
 
 def knowledge_worker_handler() -> LambdaHandler:
@@ -65,7 +73,6 @@ def knowledge_worker_handler() -> LambdaHandler:
     content record. Idempotent per content id; content that fails to read ends FAILED (its result, not a
     reason to retry); infrastructure failures are reported for retry, then the dead-letter queue."""
     app = lambda_app()
-    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     async def process(record: SQSRecord) -> None:
         job = IngestionJob.from_json(record.body)
@@ -74,14 +81,7 @@ def knowledge_worker_handler() -> LambdaHandler:
             raise RuntimeError("no blob store: STRATUS_DB names no bucket")
         await run_ingestion_job(app, job, app.blob_store)
 
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
-        response: dict[str, Any] = process_batch(
-            event=event, record_handler=process, processor=processor, context=context
-        )
-        return response
-
-    return instrument(handler)
+    return _batch_handler(process)
 
 
 def learning_worker_handler() -> LambdaHandler:
@@ -91,7 +91,6 @@ def learning_worker_handler() -> LambdaHandler:
     cannot be read, or whose extraction keeps failing, is reported for retry and then lands in the dead-letter
     queue, while the rest of its batch succeeds."""
     app = lambda_app()
-    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     async def process(record: SQSRecord) -> None:
         from stratus.learning.queue import LearningJob
@@ -106,11 +105,4 @@ def learning_worker_handler() -> LambdaHandler:
         report = await machine.learn(agent, job)
         logger.info("learned from run %s", job.run_id, extra={"learning": report.to_dict()})
 
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        process_batch: Any = cast(Any, batch).async_process_partial_response  # untyped in Powertools
-        response: dict[str, Any] = process_batch(
-            event=event, record_handler=process, processor=processor, context=context
-        )
-        return response
-
-    return instrument(handler)
+    return _batch_handler(process)
