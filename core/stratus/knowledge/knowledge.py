@@ -32,6 +32,16 @@ __all__ = ["ANONYMOUS", "Knowledge", "KnowledgeError"]
 
 logger = logging.getLogger("stratus.knowledge")
 
+
+def embedder_collection(name: str, embedder: Embedder) -> VectorDb:
+    """The collection of `name` (a knowledge base, or the learnings) holding `embedder`'s vectors, in the
+    vector store `STRATUS_VECTOR_DB` names. One per embedder: another embedder's vectors (another length, or
+    the same length and another meaning) never mix with these, and switching back finds them."""
+    from stratus.knowledge.vectordb import collection_for, vector_db_from_env
+
+    return vector_db_from_env(collection_for(name, embedder.id, embedder.dimensions), dimensions=embedder.dimensions)
+
+
 ANONYMOUS = ""
 """The `user_id` chunk metadata of content no user added (a filter cannot match a null)."""
 
@@ -125,12 +135,7 @@ class Knowledge:
     @property
     def vector_db(self) -> VectorDb:
         if self._vector_db is None:
-            from stratus.knowledge.vectordb import collection_for, vector_db_from_env
-
-            embedder = self.embedder
-            self._vector_db = vector_db_from_env(
-                collection_for(self.id, embedder.id, embedder.dimensions), dimensions=embedder.dimensions
-            )
+            self._vector_db = embedder_collection(self.id, self.embedder)
         return self._vector_db
 
     @property

@@ -245,14 +245,9 @@ class LearningMachine:
     @property
     def vector_db(self) -> VectorDb:
         if self._vector_db is None:
-            from stratus.knowledge.vectordb import collection_for, vector_db_from_env
+            from stratus.knowledge.knowledge import embedder_collection
 
-            embedder = self.embedder
-            # One collection per embedder, as for knowledge bases: another embedder's vectors (another length,
-            # or the same length and another meaning) never mix with these, and switching back finds them.
-            self._vector_db = vector_db_from_env(
-                collection_for("learnings", embedder.id, embedder.dimensions), dimensions=embedder.dimensions
-            )
+            self._vector_db = embedder_collection("learnings", self.embedder)  # one per embedder, as for knowledge
         return self._vector_db
 
     @property
