@@ -294,10 +294,10 @@ def test_a_background_run_answers_202_and_can_be_polled(client_for: ClientFactor
 
     assert accepted.status_code == 202
     run_id = accepted.json()["run_id"]
-    assert accepted.json()["status"] == "RUNNING"
+    assert accepted.json()["status"] == "PENDING"  # accepted, not started: AgentOS says PENDING too
     deadline = time.monotonic() + 10
-    status = "RUNNING"
-    while status == "RUNNING" and time.monotonic() < deadline:
+    status = "PENDING"
+    while status in ("PENDING", "RUNNING") and time.monotonic() < deadline:
         status = client.get(f"/agents/assistant/runs/{run_id}").json()["status"]
         time.sleep(0.02)
     final = client.get(f"/agents/assistant/runs/{run_id}").json()

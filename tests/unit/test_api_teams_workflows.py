@@ -412,7 +412,7 @@ def test_a_background_team_run_is_polled_to_its_end(client: TestClient) -> None:
 
     assert accepted.status_code == 202
     job = accepted.json()
-    assert (job["team_id"], job["status"]) == ("desk", "RUNNING")
+    assert (job["team_id"], job["status"]) == ("desk", "PENDING")
     path = f"/teams/desk/runs/{job['run_id']}"
     wait_for(lambda: client.get(path).json()["status"] == "COMPLETED")
     assert client.get(path).json()["content"] == "billing: invoice"

@@ -1,119 +1,110 @@
-"""What `/teams` and `/workflows` share: running one (buffered, streamed or in the background), listing,
-reading and cancelling its runs. Their routers only say which component and how to build its run; the
-behaviour is the agents' (`routers/agents.py`): the same statuses, errors and run registry."""
+"""One router for agents, teams and workflows: list and describe them, run one (buffered, streamed as
+Server-Sent Events, or in the background), list, read and cancel its runs.
+
+What differs between the three is a `ComponentKind` value (`routers/agents.py`, `teams.py` and `workflows.py`
+each hold theirs): AgentOS' paths, operation ids and summaries, how to find and describe the component, its
+session type and the `RunOutput` field that names it. The behaviour is this module's, the same for all three:
+the statuses, the errors, the ownership checks and the run registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from fastapi import HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from stratus.api._deps import resolve_user_id
-from stratus.api._forms import ParsedRun, parse_run_request
-from stratus.api._runs import Execution, RunRegistry, respond
+from stratus._runnable import RunOptions
+from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
+from stratus.api._forms import ParsedRun, parse_run_request, run_request_openapi
+from stratus.api._openapi import errors
+from stratus.api._runs import RunRegistry, respond
+from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
 from stratus.background import BackgroundRun, QueueError, enqueue_run
 from stratus.run import RunInput, RunOutput, RunStatus
-from stratus.storage.base import Store
-from stratus.storage.records import SessionType
-from stratus.team import Team
-from stratus.workflow import Workflow
+from stratus.storage.records import SessionRecord, SessionType
 
-__all__ = ["TEAM", "WORKFLOW", "Kind", "cancel_run", "create_run", "get_run", "list_runs"]
+if TYPE_CHECKING:
+    from stratus.agent import Agent
+    from stratus.storage.base import Store
+    from stratus.team import Team
+    from stratus.workflow import Workflow
+
+__all__ = ["ComponentKind", "Operation", "Operations", "component_router"]
+
+C = TypeVar("C", bound="Agent | Team | Workflow")
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
-    """Teams or workflows: how their runs and sessions are told apart."""
+class Operation:
+    """One route's OpenAPI identity: AgentOS' operation id and summary (its clients and the contract rely on
+    both), and the description /docs shows."""
 
-    name: str
-    """`team` or `workflow`."""
+    operation_id: str
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operations:
+    """The six routes of a kind, each named after the function that serves it."""
+
+    list_components: Operation
+    get_component: Operation
+    create_run: Operation
+    list_runs: Operation
+    get_run: Operation
+    cancel_run: Operation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComponentKind(Generic[C]):
+    """Agents, teams or workflows: what their routes differ in."""
+
+    prefix: str
+    """`/agents`, `/teams` or `/workflows`."""
+    tag: str
+    id_field: str
+    """`agent_id`, `team_id` or `workflow_id`: the path parameter, the `RunOutput` field that names the
+    component (a team's member runs name their agent instead), and the key of the 202's body."""
     session_type: SessionType
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}_id"
+    find: Callable[[App, str], C]
+    """The component with this id; `NotFoundError` (404) if the app serves none."""
+    every: Callable[[App], Iterable[C]]
+    row: Callable[[C, str | None], dict[str, Any]]
+    """One row of the listing, given the app's store id."""
+    row_model: type[BaseModel]
+    detail: Callable[[C, str | None], dict[str, Any]]
+    """`GET /{id}`, given the app's store id."""
+    detail_model: type[BaseModel]
+    child_runs: bool
+    """Whether its runs start runs of their own (a team's members', a workflow's steps'), which `GET` of a run
+    reads back with it (one more read of the session's runs)."""
+    operations: Operations
 
     def owns(self, run: RunOutput, component_id: str) -> bool:
-        """Whether `run` is a run of that team or workflow (not a member's or a step's run)."""
-        return getattr(run, self.key) == component_id
+        """Whether `run` is this component's own run (not a member's or a step's)."""
+        return getattr(run, self.id_field) == component_id
+
+    def holds(self, session: SessionRecord, component_id: str) -> bool:
+        """Whether `session` can hold this component's runs."""
+        return session.session_type is self.session_type and session.component_id in (None, component_id)
 
 
-TEAM = Kind("team", SessionType.TEAM)
-WORKFLOW = Kind("workflow", SessionType.WORKFLOW)
-
-MakeRun = Callable[[ParsedRun, str | None], Execution]
-"""Builds the run of a request (the parsed request, the caller's user id)."""
-
-
-def _store(app: App, component: Team | Workflow) -> Store:
+def _store(app: App, component: Agent | Team | Workflow) -> Store:
     return component.store or app.store
 
 
-def _not_found_session(session_id: str) -> HTTPException:
+def _session_not_found(session_id: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"session {session_id!r} not found")
 
 
-async def _check_session(store: Store, kind: Kind, component_id: str, session_id: str, user_id: str | None) -> None:
-    """A session named by a request must be the caller's, and this team's (or workflow's); else it is absent."""
-    session = await store.get_session(session_id)
-    if session is not None and (
-        session.user_id != user_id
-        or session.session_type is not kind.session_type
-        or session.component_id not in (None, component_id)
-    ):
-        raise _not_found_session(session_id)
-
-
-async def create_run(
-    request: Request,
-    app: App,
-    registry: RunRegistry,
-    kind: Kind,
-    component: Team | Workflow,
-    component_id: str,
-    make_run: MakeRun,
-) -> Any:
-    """Run the component on the request's message: streamed (SSE), buffered (JSON) or in the background
-    (202 with the run id; on AWS through the run queue to the worker)."""
-    parsed = await parse_run_request(request)
-    body = parsed.request
-    user_id = resolve_user_id(request, body.user_id)
-    if body.session_id is not None:
-        await _check_session(_store(app, component), kind, component_id, body.session_id, user_id)
-    run = make_run(parsed, user_id)
-    out = run.output
-    out.input = RunInput(input_content=body.message, files=parsed.file_names or None)
-
-    if body.background:
-        if app.run_queue is not None:
-            job = BackgroundRun(
-                run_id=out.run_id,
-                session_id=out.session_id,
-                user_id=user_id,
-                message=parsed.message,
-                input_content=body.message,
-                files=parsed.file_names or None,
-                session_state=body.session_state,
-                team_id=component_id if kind is TEAM else None,
-                workflow_id=component_id if kind is WORKFLOW else None,
-            )
-            try:
-                await enqueue_run(component, job, app.run_queue)
-            except QueueError as exc:
-                raise HTTPException(status_code=503, detail=str(exc)) from None
-            status = RunStatus.PENDING
-        else:
-            registry.start(run, stream=False)
-            status = RunStatus.RUNNING
-        return JSONResponse(
-            {"run_id": out.run_id, "session_id": out.session_id, kind.key: component_id, "status": status.value},
-            status_code=202,
-        )
-    return await respond(registry, run, stream=body.stream)
+def _run_not_found(run_id: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"run {run_id!r} not found")
 
 
 def _statuses(status: str | None) -> list[RunStatus] | None:
@@ -125,79 +116,204 @@ def _statuses(status: str | None) -> list[RunStatus] | None:
         raise HTTPException(status_code=422, detail=f"unknown run status {status!r}") from None
 
 
-async def list_runs(
+def _visible(
+    kind: ComponentKind[Any], out: RunOutput, component_id: str, session_id: str | None, caller: str | None
+) -> bool:
+    """Whether a run in flight is the one asked for: this component's, in the session named (if one is), and
+    the caller's (when the caller is known)."""
+    return (
+        kind.owns(out, component_id)
+        and (session_id is None or out.session_id == session_id)
+        and (caller is None or out.user_id == caller)
+    )
+
+
+def _job(
+    kind: ComponentKind[Any], component_id: str, out: RunOutput, parsed: ParsedRun, user_id: str | None
+) -> BackgroundRun:
+    """The queued job of a background run: everything the worker needs to run it."""
+    body = parsed.request
+    job = BackgroundRun(
+        run_id=out.run_id,
+        session_id=out.session_id,
+        user_id=user_id,
+        message=parsed.message,
+        input_content=body.message,
+        files=parsed.file_names or None,
+        session_state=body.session_state,
+        knowledge_filters=body.knowledge_filters,
+    )
+    return replace(job, **{kind.id_field: component_id})
+
+
+def component_router(kind: ComponentKind[C]) -> APIRouter:
+    """The routes of one kind of component, under `kind.prefix`, with AgentOS' paths and operation ids."""
+    router = APIRouter(prefix=kind.prefix, tags=[kind.tag])
+    ops = kind.operations
+    noun = kind.id_field.removesuffix("_id")
+    one = f"/{{{kind.id_field}}}"  # `/{agent_id}`
+
+    def id_param() -> Any:
+        # FastAPI names a path parameter after its argument; the alias gives each kind its own name.
+        return Path(alias=kind.id_field, title=kind.id_field.replace("_", " ").title(), description=f"The {noun}'s id")
+
+    def route(method: str, path: str, op: Operation, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        return router.api_route(
+            path,
+            methods=[method],
+            summary=op.summary,
+            operation_id=op.operation_id,
+            description=op.description,
+            response_model_exclude_unset=True,  # what a response leaves out stays out: AgentOS' shapes
+            **options,
+        )
+
+    @route("GET", "", ops.list_components, response_model=list[kind.row_model])
+    async def list_components(app: AppDep) -> Any:
+        db_id = app.store.id
+        return [kind.row(component, db_id) for component in kind.every(app)]
+
+    @route("GET", one, ops.get_component, response_model=kind.detail_model, responses=errors(404))
+    async def get_component(app: AppDep, component_id: str = id_param()) -> Any:
+        return kind.detail(kind.find(app, component_id), app.store.id)
+
+    @route(
+        "POST",
+        f"{one}/runs",
+        ops.create_run,
+        openapi_extra=run_request_openapi(),
+        response_model=None,
+        responses={
+            200: {"model": RunResponse, "content": {"text/event-stream": {}}},
+            202: {"model": RunAccepted, "description": "Background run accepted (PENDING)"},
+            **errors(404, 409, 413, 415, 422, 502, 503, 504, run=True),
+        },
+    )
+    async def create_run(request: Request, app: AppDep, registry: RegistryDep, component_id: str = id_param()) -> Any:
+        component = kind.find(app, component_id)
+        parsed = await parse_run_request(request)
+        body = parsed.request
+        user_id = resolve_user_id(request, body.user_id)
+        if body.session_id is not None:
+            # Another user's session, or another component's, is absent to this caller: refused before running.
+            session = await _store(app, component).get_session(body.session_id)
+            if session is not None and (session.user_id != user_id or not kind.holds(session, component_id)):
+                raise _session_not_found(body.session_id)
+        options = RunOptions(
+            session_id=body.session_id,
+            user_id=user_id,
+            session_state=body.session_state,
+            knowledge_filters=body.knowledge_filters,
+        )
+        run = component.execution(parsed.message, options)
+        out = run.output
+        out.input = RunInput(input_content=body.message, files=parsed.file_names or None)
+        if not body.background:
+            return await respond(registry, run, stream=body.stream)
+        if app.run_queue is None:
+            registry.start(run, stream=False)  # a task of this process, PENDING until it starts
+        else:
+            # Stored as PENDING, then a worker runs it (on AWS: the SQS run worker, up to 15 minutes).
+            try:
+                await enqueue_run(component, _job(kind, component_id, out, parsed, user_id), app.run_queue)
+            except QueueError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from None
+        accepted = RunAccepted(
+            run_id=out.run_id, session_id=out.session_id, status=RunStatus.PENDING, **{kind.id_field: component_id}
+        )
+        return JSONResponse(accepted.model_dump(mode="json", exclude_unset=True), status_code=202)
+
+    @route("GET", f"{one}/runs", ops.list_runs, response_model=list[RunResponse], responses=errors(404, 422))
+    async def list_runs(
+        request: Request,
+        app: AppDep,
+        component_id: str = id_param(),
+        session_id: str = Query(description="Session ID to list runs for"),
+        status: str | None = Query(
+            default=None, description="Filter by run status (PENDING, RUNNING, COMPLETED, ERROR, CANCELLED)"
+        ),
+        user_id: str | None = Query(default=None, description="The user the session belongs to"),
+    ) -> Any:
+        store = _store(app, kind.find(app, component_id))
+        statuses = _statuses(status)
+        # Its own runs only: none in a session that is not its own (nor in another user's, nor in none).
+        runs = await store.get_runs(session_id, statuses=statuses, user_id=resolve_user_id(request, user_id))
+        return [r.to_dict() for r in runs if kind.owns(r, component_id) and r.parent_run_id is None]
+
+    @route("GET", f"{one}/runs/{{run_id}}", ops.get_run, response_model=RunResponse, responses=errors(404, 422))
+    async def get_run(
+        request: Request,
+        app: AppDep,
+        registry: RegistryDep,
+        component_id: str = id_param(),
+        run_id: str = Path(),
+        session_id: str | None = Query(default=None, description="Session ID for the run"),
+        user_id: str | None = Query(default=None, description="The user the run belongs to"),
+    ) -> Any:
+        component = kind.find(app, component_id)
+        caller = resolve_user_id(request, user_id)
+        active = registry.get(run_id)
+        if active is not None and _visible(kind, active.output, component_id, session_id, caller):
+            return active.output.to_dict()
+        store = _store(app, component)
+        run = await store.get_run(run_id, session_id=session_id, user_id=caller)
+        if run is None or not kind.owns(run, component_id):
+            raise _run_not_found(run_id)
+        if kind.child_runs:
+            runs = await store.get_runs(run.session_id, user_id=caller)
+            run.children = [r for r in runs if r.parent_run_id == run.run_id]
+        return run.to_dict()
+
+    @route(
+        "POST",
+        f"{one}/runs/{{run_id}}/cancel",
+        ops.cancel_run,
+        response_model=CancelResponse,
+        responses=errors(404, 409, 422),
+    )
+    async def cancel_run(
+        request: Request,
+        app: AppDep,
+        registry: RegistryDep,
+        component_id: str = id_param(),
+        run_id: str = Path(),
+        session_id: str | None = Query(default=None, description="Session ID the run belongs to"),
+        user_id: str | None = Query(default=None, description="The user the run belongs to"),
+    ) -> Any:
+        component = kind.find(app, component_id)
+        caller = resolve_user_id(request, user_id)
+        return await _cancel(app, registry, kind, component, component_id, run_id, session_id, caller)
+
+    return router
+
+
+async def _cancel(
     app: App,
-    kind: Kind,
-    component: Team | Workflow,
+    registry: RunRegistry,
+    kind: ComponentKind[Any],
+    component: Agent | Team | Workflow,
     component_id: str,
-    session_id: str,
-    status: str | None,
+    run_id: str,
+    session_id: str | None,
     caller: str | None,
-) -> list[dict[str, Any]]:
-    """The component's own runs in one of its sessions, oldest first (its members' or steps' runs are in
-    each run's `member_responses` / `step_executor_runs` when read one by one)."""
-    store = _store(app, component)
-    statuses = _statuses(status)
-    session = await store.get_session(session_id, user_id=caller)
-    if session is not None and (
-        session.session_type is not kind.session_type or session.component_id not in (None, component_id)
+) -> dict[str, Any]:
+    """Stop a run in flight here: its members' or steps' runs in flight stop too, and each is stored as
+    CANCELLED (what finished before stays as it ended). A queued run not yet started is marked CANCELLED and
+    never runs. A run that ended, or runs in another process, is a 409."""
+    active = registry.get(run_id)
+    if (
+        active is not None
+        and _visible(kind, active.output, component_id, session_id, caller)
+        and registry.cancel(run_id)
     ):
-        raise _not_found_session(session_id)
-    runs = await store.get_runs(session_id, statuses=statuses, user_id=caller)
-    return [r.to_dict() for r in runs if kind.owns(r, component_id) and r.parent_run_id is None]
-
-
-async def get_run(
-    app: App,
-    registry: RunRegistry,
-    kind: Kind,
-    component: Team | Workflow,
-    component_id: str,
-    run_id: str,
-    session_id: str | None,
-    caller: str | None,
-) -> dict[str, Any]:
-    """A run in flight (status RUNNING) or stored, with its child runs."""
-    active = registry.get(run_id)
-    if active is not None:
-        out = active.output
-        visible = kind.owns(out, component_id) and (session_id is None or out.session_id == session_id)
-        if visible and (caller is None or out.user_id == caller):
-            return out.to_dict()
-    store = _store(app, component)
-    run = await store.get_run(run_id, session_id=session_id, user_id=caller)
-    if run is None or not kind.owns(run, component_id):
-        raise HTTPException(status_code=404, detail=f"run {run_id!r} not found")
-    runs = await store.get_runs(run.session_id, user_id=caller)
-    run.children = [r for r in runs if r.parent_run_id == run.run_id]
-    return run.to_dict()
-
-
-async def cancel_run(
-    app: App,
-    registry: RunRegistry,
-    kind: Kind,
-    component: Team | Workflow,
-    component_id: str,
-    run_id: str,
-    session_id: str | None,
-    caller: str | None,
-) -> dict[str, Any]:
-    """Stop a run in flight: its members' or steps' runs in flight stop too, and every one of them is stored
-    as CANCELLED (what finished before stays as it ended). A queued run not yet started is marked CANCELLED
-    and never runs."""
-    active = registry.get(run_id)
-    if active is not None:
-        out = active.output
-        mine = kind.owns(out, component_id) and (caller is None or out.user_id == caller)
-        if mine and (session_id is None or out.session_id == session_id) and registry.cancel(run_id):
-            await registry.wait(active)
-            return {"run_id": run_id, "session_id": out.session_id, "status": out.status.value}
+        out = await registry.wait(active)
+        return {"run_id": run_id, "session_id": out.session_id, "status": out.status.value}
     store = _store(app, component)
     stored = await store.get_run(run_id, session_id=session_id, user_id=caller)
     if stored is None or not kind.owns(stored, component_id):
-        raise HTTPException(status_code=404, detail=f"run {run_id!r} not found")
+        raise _run_not_found(run_id)
     if stored.status is RunStatus.PENDING:
+        # Queued and not started: mark it, and the worker that picks it up will leave it alone.
         session = await store.get_session(stored.session_id)
         if session is not None:
             cancelled = replace(
