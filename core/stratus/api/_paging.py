@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
 
 from stratus.storage._cursor import MAX_CURSOR_CHARS
-from stratus.storage.records import Page
+from stratus.storage.records import ContentQuery, LearningQuery, MemoryQuery, Page, SessionQuery
 
-__all__ = ["CursorPaginationInfo", "cursor_query", "paged"]
+__all__ = ["CursorPaginationInfo", "cursor_query", "listed", "paged"]
+
+Q = TypeVar("Q", SessionQuery, MemoryQuery, LearningQuery, ContentQuery)
+T = TypeVar("T")
 
 
 class CursorPaginationInfo(BaseModel):
@@ -63,3 +67,12 @@ def paged(data: list[dict[str, Any]], page: Page[Any], *, limit: int, started: f
         total_count_exact=exact,
     )
     return {"data": data, "meta": meta.model_dump()}
+
+
+async def listed(
+    list_page: Callable[[Q], Awaitable[Page[T]]], query: Q, schema: Callable[[T], dict[str, Any]]
+) -> dict[str, Any]:
+    """The envelope of one page of a listing: `list_page(query)`, each item answered as `schema` gives it."""
+    started = time.perf_counter()
+    found = await list_page(query)
+    return paged([schema(item) for item in found.items], found, limit=query.limit, started=started)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, paged
+from stratus.api._paging import cursor_query, listed
 from stratus.api.schemas import iso, paginated
 from stratus.app import App
 from stratus.exceptions import ConfigError
@@ -203,7 +203,6 @@ async def list_content(
 ) -> dict[str, Any]:
     """One page of the knowledge base's content (the caller's own, per user); `meta.next_cursor` continues
     it."""
-    started = time.perf_counter()
     base = _base(app, knowledge_id)
     query = ContentQuery(
         knowledge_id=base.id,
@@ -214,8 +213,7 @@ async def list_content(
         limit=limit,
         cursor=cursor,
     )
-    found = await base.list_contents(query)
-    return paged([content_schema(r) for r in found.items], found, limit=limit, started=started)
+    return await listed(base.list_contents, query, content_schema)
 
 
 @router.delete("/content", summary="Delete All Content", operation_id="delete_all_content", responses=errors(404, 422))
@@ -229,8 +227,9 @@ async def delete_all_content(
 
 
 async def _record(
-    app: App, request: Request, knowledge_id: str | None, content_id: str
+    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> tuple[Knowledge, ContentRecord]:
+    """The knowledge base a content route names, and the caller's content record in it (404 if none)."""
     base = _base(app, knowledge_id)
     record = await base.get_content(content_id, user_id=resolve_user_id(request, None))
     if record is None:
@@ -238,13 +237,14 @@ async def _record(
     return base, record
 
 
+_Content = Annotated[tuple[Knowledge, ContentRecord], Depends(_record)]
+
+
 @router.get(
     "/content/{content_id}", summary="Get Content by ID", operation_id="get_content_by_id", responses=errors(404, 422)
 )
-async def get_content(
-    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> dict[str, Any]:
-    _, record = await _record(app, request, knowledge_id, content_id)
+async def get_content(content: _Content) -> dict[str, Any]:
+    _, record = content
     return content_schema(record)
 
 
@@ -254,23 +254,19 @@ async def get_content(
     operation_id="get_content_status",
     responses=errors(404, 422),
 )
-async def get_content_status(
-    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> dict[str, Any]:
+async def get_content_status(content: _Content) -> dict[str, Any]:
     """Where ingestion is: processing (with progress), completed, or failed (with the error)."""
-    _, record = await _record(app, request, knowledge_id, content_id)
+    _, record = content
     return {"id": record.content_id, "status": record.status.value, "status_message": record.status_message or ""}
 
 
 @router.patch(
     "/content/{content_id}", summary="Update Content", operation_id="update_content", responses=errors(404, 413, 422)
 )
-async def update_content(
-    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> dict[str, Any]:
+async def update_content(content: _Content, request: Request) -> dict[str, Any]:
     """Change the name, description or metadata (form fields). Search filters keep the metadata the content
     was indexed with."""
-    base, record = await _record(app, request, knowledge_id, content_id)
+    base, record = content
     form = await request.form()
     try:
         updated = await base.update_content(
@@ -288,11 +284,9 @@ async def update_content(
 @router.delete(
     "/content/{content_id}", summary="Delete Content", operation_id="delete_content_by_id", responses=errors(404, 422)
 )
-async def delete_content(
-    content_id: str, request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> dict[str, Any]:
+async def delete_content(content: _Content, request: Request) -> dict[str, Any]:
     """Delete the content and its chunks."""
-    base, record = await _record(app, request, knowledge_id, content_id)
+    base, record = content
     await base.delete_content(record.content_id, user_id=resolve_user_id(request, None))
     return content_schema(record)
 

@@ -18,7 +18,7 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import ContentField, MetadataField, page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, paged
+from stratus.api._paging import cursor_query, listed
 from stratus.api.schemas import paginated
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
@@ -156,7 +156,6 @@ async def list_learnings(
 ) -> dict[str, Any]:
     """One page of learning records, most recently updated first by default (`meta.next_cursor` continues
     it)."""
-    started = time.perf_counter()
     if learning_type is not None and learning_type.startswith("_"):
         learning_type = "_none"  # internal records are not served
     query = LearningQuery(
@@ -174,8 +173,7 @@ async def list_learnings(
         limit=limit,
         cursor=cursor,
     )
-    found = await app.store.list_learnings(query)
-    return paged([learning_schema(r) for r in found.items], found, limit=limit, started=started)
+    return await listed(app.store.list_learnings, query, learning_schema)
 
 
 @router.post("", status_code=201, summary="Create Learning", operation_id="create_learning", responses=errors(403, 422))

@@ -15,7 +15,7 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, paged
+from stratus.api._paging import cursor_query, listed, paged
 from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, iso, memory_schema
 from stratus.storage.records import MemoryQuery, UserMemory
 
@@ -65,7 +65,6 @@ async def list_memories(
     cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
     """One page of memories, most recently changed first by default (`meta.next_cursor` continues it)."""
-    started = time.perf_counter()
     query = MemoryQuery(
         user_id=resolve_user_id(request, user_id),
         agent_id=agent_id,
@@ -78,8 +77,7 @@ async def list_memories(
         limit=limit,
         cursor=cursor,
     )
-    found = await app.store.list_memories(query)
-    return paged([memory_schema(m) for m in found.items], found, limit=limit, started=started)
+    return await listed(app.store.list_memories, query, memory_schema)
 
 
 @router.delete(

@@ -7,16 +7,15 @@ Every call is scoped to the caller: with authentication on, to the verified user
 
 from __future__ import annotations
 
-import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, paged
+from stratus.api._paging import cursor_query, listed
 from stratus.api.schemas import (
     CreateSessionRequest,
     DeleteSessionsRequest,
@@ -51,6 +50,17 @@ async def _session(app: App, session_id: str, user_id: str | None, session_type:
     return session
 
 
+async def _caller_session(
+    session_id: str, request: Request, app: AppDep, type: SessionType | None = _TYPE, user_id: str | None = _USER
+) -> tuple[str | None, SessionRecord]:
+    """The caller, and the session a route names if it is theirs (of `type`, if given); 404 otherwise."""
+    caller = resolve_user_id(request, user_id)
+    return caller, await _session(app, session_id, caller, type)
+
+
+_CallerSession = Annotated[tuple[str | None, SessionRecord], Depends(_caller_session)]
+
+
 async def _detail(app: App, session: SessionRecord) -> dict[str, Any]:
     runs = await app.store.get_runs(session.session_id, statuses=(RunStatus.COMPLETED,))
     return session_detail(session, runs)
@@ -71,7 +81,6 @@ async def list_sessions(
     cursor: str | None = cursor_query(),
 ) -> dict[str, Any]:
     """One page of sessions, newest first by default, with paging metadata (`meta.next_cursor` continues it)."""
-    started = time.perf_counter()
     query = SessionQuery(
         session_type=type,
         component_id=component_id,
@@ -83,8 +92,7 @@ async def list_sessions(
         limit=limit,
         cursor=cursor,
     )
-    found = await app.store.list_sessions(query)
-    return paged([session_schema(s) for s in found.items], found, limit=limit, started=started)
+    return await listed(app.store.list_sessions, query, session_schema)
 
 
 @router.post(
@@ -143,11 +151,9 @@ async def delete_sessions(
 
 
 @router.get("/{session_id}", summary="Get Session by ID", operation_id="get_session_by_id", responses=errors(404, 422))
-async def get_session(
-    session_id: str, request: Request, app: AppDep, type: SessionType | None = _TYPE, user_id: str | None = _USER
-) -> dict[str, Any]:
+async def get_session(found: _CallerSession, app: AppDep) -> dict[str, Any]:
     """The session with its state, totals and chat history."""
-    session = await _session(app, session_id, resolve_user_id(request, user_id), type)
+    _, session = found
     return await _detail(app, session)
 
 
@@ -162,20 +168,17 @@ async def update_session(
 ) -> dict[str, Any]:
     """Replace the session's name, state, metadata or summary (the fields given). Concurrent changes are
     not lost: a write that raced another is re-applied to the fresh session."""
-    caller = resolve_user_id(request, user_id)
-    await _session(app, session_id, caller, type)
     given = body.model_fields_set
-    updated = await app.store.update_session(
+    return await _updated(
+        app,
         session_id,
-        user_id=caller,
+        resolve_user_id(request, user_id),
+        type,
         session_name=body.session_name if "session_name" in given and body.session_name is not None else UNSET,
         session_state=body.session_state if "session_state" in given and body.session_state is not None else UNSET,
         metadata=body.metadata if "metadata" in given else UNSET,
         summary=body.summary if "summary" in given else UNSET,
     )
-    if updated is None:
-        raise _not_found(session_id)
-    return await _detail(app, updated)
 
 
 @router.post(
@@ -190,9 +193,16 @@ async def rename_session(
     user_id: str | None = _USER,
 ) -> dict[str, Any]:
     """Give the session a new name."""
-    caller = resolve_user_id(request, user_id)
-    await _session(app, session_id, caller, type)
-    updated = await app.store.update_session(session_id, user_id=caller, session_name=body.session_name)
+    return await _updated(app, session_id, resolve_user_id(request, user_id), type, session_name=body.session_name)
+
+
+async def _updated(
+    app: App, session_id: str, caller: str | None, session_type: SessionType | None, **changes: Any
+) -> dict[str, Any]:
+    """The caller's session changed as `changes` say (see `Store.update_session`), in detail; 404 if it is
+    not theirs. (Not a dependency: a request with a bad body is a 422 before the session is looked up.)"""
+    await _session(app, session_id, caller, session_type)
+    updated = await app.store.update_session(session_id, user_id=caller, **changes)
     if updated is None:
         raise _not_found(session_id)
     return await _detail(app, updated)
@@ -212,23 +222,26 @@ async def delete_session(session_id: str, request: Request, app: AppDep, user_id
     return Response(status_code=204)
 
 
-async def _filtered_runs(
-    app: App,
+async def _session_runs(
     session_id: str,
-    caller: str | None,
-    session_type: SessionType | None,
-    created_after: int | None,
-    created_before: int | None,
-    statuses: list[str] | None,
+    request: Request,
+    app: AppDep,
+    type: SessionType | None = _TYPE,
+    user_id: str | None = _USER,
+    created_after: int | None = Query(default=None, description="Only runs created at or after (epoch seconds)"),
+    created_before: int | None = Query(default=None, description="Only runs created at or before (epoch seconds)"),
+    status: list[str] | None = Query(default=None, description="Only runs with these statuses (repeatable)"),
 ) -> list[RunOutput]:
-    await _session(app, session_id, caller, session_type)
+    """The session's runs that the request's filters keep, oldest first (the session must be the caller's)."""
+    caller = resolve_user_id(request, user_id)
+    await _session(app, session_id, caller, type)
     wanted: list[RunStatus] | None = None
-    if statuses:
+    if status:
         try:
-            wanted = [RunStatus(s.upper()) for s in statuses]
+            wanted = [RunStatus(s.upper()) for s in status]
         except ValueError:
             raise HTTPException(
-                status_code=422, detail=f"unknown run status in {statuses}; use {', '.join(RunStatus)}"
+                status_code=422, detail=f"unknown run status in {status}; use {', '.join(RunStatus)}"
             ) from None
     runs = await app.store.get_runs(session_id, statuses=wanted, user_id=caller)
     return [
@@ -239,22 +252,14 @@ async def _filtered_runs(
     ]
 
 
+_SessionRuns = Annotated[list[RunOutput], Depends(_session_runs)]
+
+
 @router.get(
     "/{session_id}/runs", summary="Get Session Runs", operation_id="get_session_runs", responses=errors(404, 422)
 )
-async def get_session_runs(
-    session_id: str,
-    request: Request,
-    app: AppDep,
-    type: SessionType | None = _TYPE,
-    user_id: str | None = _USER,
-    created_after: int | None = Query(default=None, description="Only runs created at or after (epoch seconds)"),
-    created_before: int | None = Query(default=None, description="Only runs created at or before (epoch seconds)"),
-    status: list[str] | None = Query(default=None, description="Only runs with these statuses (repeatable)"),
-) -> list[dict[str, Any]]:
+async def get_session_runs(runs: _SessionRuns) -> list[dict[str, Any]]:
     """Every run of the session, oldest first."""
-    caller = resolve_user_id(request, user_id)
-    runs = await _filtered_runs(app, session_id, caller, type, created_after, created_before, status)
     return [run_schema(r) for r in runs]
 
 
@@ -264,19 +269,8 @@ async def get_session_runs(
     operation_id="get_session_run_previews",
     responses=errors(404, 422),
 )
-async def get_session_run_previews(
-    session_id: str,
-    request: Request,
-    app: AppDep,
-    type: SessionType | None = _TYPE,
-    user_id: str | None = _USER,
-    created_after: int | None = Query(default=None, description="Only runs created at or after (epoch seconds)"),
-    created_before: int | None = Query(default=None, description="Only runs created at or before (epoch seconds)"),
-    status: list[str] | None = Query(default=None, description="Only runs with these statuses (repeatable)"),
-) -> list[dict[str, Any]]:
+async def get_session_run_previews(runs: _SessionRuns) -> list[dict[str, Any]]:
     """The session's runs without their messages: input, status and the start of the answer."""
-    caller = resolve_user_id(request, user_id)
-    runs = await _filtered_runs(app, session_id, caller, type, created_after, created_before, status)
     return [run_preview(r) for r in runs]
 
 
@@ -286,17 +280,9 @@ async def get_session_run_previews(
     operation_id="get_session_run",
     responses=errors(404, 422),
 )
-async def get_session_run(
-    session_id: str,
-    run_id: str,
-    request: Request,
-    app: AppDep,
-    type: SessionType | None = _TYPE,
-    user_id: str | None = _USER,
-) -> dict[str, Any]:
+async def get_session_run(session_id: str, run_id: str, found: _CallerSession, app: AppDep) -> dict[str, Any]:
     """One run of the session."""
-    caller = resolve_user_id(request, user_id)
-    await _session(app, session_id, caller, type)
+    caller, _ = found
     run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id!r} not found in session {session_id!r}")
