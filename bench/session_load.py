@@ -31,7 +31,8 @@ from stratus._utils import time_ordered_id
 from stratus.messages import Message, Usage
 from stratus.run import RunInput, RunOutput, RunStatus
 from stratus.storage import SessionRecord, Store
-from stratus.storage.dynamodb import DynamoStore, _to_item  # pyright: ignore[reportPrivateUsage]
+from stratus.storage._dynamo_items import to_item
+from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
 
 SIZES = (10, 10_000)
@@ -116,7 +117,7 @@ async def dynamodb_figures() -> dict[int, tuple[float, float, float]]:
             session = await store.create_session(
                 SessionRecord(session_id=session_id, user_id="u1", component_id="assistant")
             )
-            items = [_to_item(store.run_item(session, make_run(session_id, n))) for n in range(size)]
+            items = [to_item(store.run_item(session, make_run(session_id, n))) for n in range(size)]
             for start in range(0, len(items), 25):  # seed in bulk; the measured read path is the real one
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
                 client.batch_write_item(RequestItems={store.table: batch})  # type: ignore[arg-type]
