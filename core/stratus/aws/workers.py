@@ -19,7 +19,7 @@ from stratus.background import BackgroundRun, execute_run
 from stratus.knowledge.ingestion import IngestionJob, run_ingestion_job
 from stratus.run import run_tree
 
-__all__ = ["knowledge_worker_handler", "run_worker_handler"]
+__all__ = ["knowledge_worker_handler", "learning_worker_handler", "run_worker_handler"]
 
 
 def _batch_handler(process: Callable[..., Awaitable[None]]) -> LambdaHandler:
