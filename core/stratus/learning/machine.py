@@ -24,14 +24,22 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, Field
 
 from stratus.exceptions import ConfigError
 from stratus.learning._ranking import by_words, most_similar, ranked, rounded
+from stratus.learning._records import (
+    EXTRACTION_INSTRUCTIONS,
+    INSIGHT,
+    PROFILE,
+    RUN_MARK,
+    Extraction,
+    LearningMode,
+    LearningReport,
+    MemoryCandidate,
+    Recall,
+)
 from stratus.learning.queue import InProcessLearningQueue, LearningError, LearningJob, LearningQueue
 from stratus.storage._cursor import every
 from stratus.storage.base import ClaimStatus
@@ -58,95 +66,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROFILE = "user_profile"
-"""The learning type of a user's profile (one record per user, `profile:<user>`)."""
-INSIGHT = "learned_knowledge"
-"""The learning type of an insight shared by every user of an agent."""
-RUN_MARK = "_run_learned"
-"""A marker that a run was learned from, with what was learned; it expires once no queue could deliver the
-run again."""
 _MARK_SECONDS = 15 * 24 * 3600  # longer than SQS' longest retention (14 days)
 LEARN_LEASE_SECONDS = 900.0
 """How long a worker holds a learning job (its claim's lease): longer than the learning worker's timeout and
 than any Lambda invocation, so a job is taken over only from a worker that is gone."""
 _NAMESPACE = uuid.UUID("6f1e2a3b-5c4d-4e8f-9a0b-1c2d3e4f5a6b")
-
-
-class LearningMode(StrEnum):
-    ALWAYS = "always"
-    AGENTIC = "agentic"
-    OFF = "off"
-
-
-class MemoryCandidate(BaseModel):
-    """One fact or preference about the user, as the extraction model states it."""
-
-    memory: str = Field(description="One fact or preference about the user, in the third person")
-    topics: list[str] = Field(default_factory=list[str], description="One to three short lowercase topics")
-    replaces: str | None = Field(
-        default=None, description="The id of a known memory this one corrects or makes out of date"
-    )
-
-
-class Extraction(BaseModel):
-    """What the extraction model found in one run."""
-
-    profile: dict[str, str | None] = Field(
-        default_factory=dict[str, str | None],
-        description="Profile fields to set (name, role, location, language, timezone...); null clears one",
-    )
-    memories: list[MemoryCandidate] = Field(default_factory=list[MemoryCandidate])
-    forget: list[str] = Field(default_factory=list[str], description="Ids of known memories that are no longer true")
-    session_summary: str | None = Field(default=None, description="The whole conversation so far, in a few lines")
-    insights: list[str] = Field(
-        default_factory=list[str],
-        description="General lessons useful to every user of this assistant; never anything about this user",
-    )
-
-
-@dataclass(slots=True)
-class Recall:
-    """What a run's context gets, and which stored items it used."""
-
-    text: str = ""
-    memory_ids: list[str] = field(default_factory=list[str])
-    learning_ids: list[str] = field(default_factory=list[str])
-
-    @property
-    def used(self) -> list[str]:
-        return [*self.memory_ids, *self.learning_ids]
-
-
-@dataclass(slots=True)
-class LearningReport:
-    """What learning from one run changed."""
-
-    skipped: str | None = None
-    memories_added: int = 0
-    memories_merged: int = 0
-    memories_replaced: int = 0
-    memories_forgotten: int = 0
-    memories_evicted: int = 0
-    profile_fields: int = 0
-    summary: bool = False
-    insights_added: int = 0
-    insights_merged: int = 0
-    insights_evicted: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # pyright: ignore[reportAttributeAccessIssue]
-
-
-_EXTRACTION_INSTRUCTIONS = """\
-You maintain what an assistant remembers. Read the conversation turn below and answer with what is worth \
-keeping. Keep only what the user said about themselves (facts, preferences, plans) that will matter in later \
-conversations; never store the assistant's own statements as facts about the user, nor secrets such as \
-passwords or card numbers. State each memory once, in the third person ("The user prefers tea."). When the \
-user corrects or updates something already known, put the new memory with `replaces` set to the old memory's \
-id; list in `forget` the ids of memories the user asked to forget or that are plainly no longer true. Fill \
-`profile` only with stable identity fields. Write `session_summary` as a short summary of the whole \
-conversation so far (the previous summary plus this turn). Put in `insights` only general lessons about how to \
-help anyone with this kind of request, with no personal detail. Leave out anything you are unsure of."""
 
 
 class LearningMachine:
@@ -455,7 +379,7 @@ class LearningMachine:
             extractor = AgentClass(
                 id=f"{agent.agent_id}-learner",
                 model=model,
-                instructions=_EXTRACTION_INSTRUCTIONS,
+                instructions=EXTRACTION_INSTRUCTIONS,
                 output_schema=Extraction,
             )
             self._extractors[key] = extractor
