@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -17,6 +18,7 @@ __all__ = [
     "HYBRID_VECTOR_WEIGHT",
     "Filters",
     "SearchMode",
+    "SearchQuery",
     "VectorDb",
     "VectorDbError",
     "check_filters",
@@ -41,6 +43,18 @@ class SearchMode(StrEnum):
 
 class VectorDbError(StratusError):
     """The vector store failed, or was asked for something it cannot do."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A search `VectorDb.search` has checked: a vector of the store's length where the mode needs one (else
+    empty), the text where it needs it (else ""), normalised filters, and a limit of at least 1."""
+
+    mode: SearchMode
+    vector: Sequence[float]
+    text: str
+    filters: dict[str, list[Any]]
+    limit: int
 
 
 def check_filters(filters: Filters | None) -> dict[str, list[Any]]:
@@ -113,7 +127,6 @@ class VectorDb(ABC):
     async def upsert(self, chunks: Sequence[Chunk]) -> None:
         """Insert or replace chunks by id. Every chunk must carry an embedding of `dimensions` floats."""
 
-    @abstractmethod
     async def search(
         self,
         *,
@@ -123,7 +136,28 @@ class VectorDb(ABC):
         filters: Filters | None = None,
         limit: int = 5,
     ) -> list[SearchHit]:
-        """The best `limit` chunks for the query, best first."""
+        """The best `limit` chunks for the query, best first. Vector and hybrid searches need `vector` (of
+        `dimensions` floats), keyword and hybrid ones the query `text`."""
+        wants_vector = mode in (SearchMode.VECTOR, SearchMode.HYBRID)
+        wants_text = mode in (SearchMode.KEYWORD, SearchMode.HYBRID)
+        if wants_vector and vector is None:
+            raise VectorDbError(f"{mode.value} search needs a query vector")
+        if wants_text and not (text or "").strip():
+            raise VectorDbError(f"{mode.value} search needs the query text")
+        if wants_vector and vector is not None and len(vector) != self.dimensions:
+            raise VectorDbError(f"the query vector must have {self.dimensions} floats")
+        query = SearchQuery(
+            mode=mode,
+            vector=vector if wants_vector and vector is not None else (),
+            text=(text or "") if wants_text else "",
+            filters=check_filters(filters),
+            limit=max(1, limit),
+        )
+        return await self._search(query)
+
+    @abstractmethod
+    async def _search(self, query: SearchQuery) -> list[SearchHit]:
+        """`search`, once the query is checked."""
 
     @abstractmethod
     async def delete(self, ids: Sequence[str]) -> int:
@@ -165,13 +199,6 @@ class VectorDb(ABC):
         if not wanted:
             raise VectorDbError(f"{method} needs at least one filter" + (f"; {instead}" if instead else ""))
         return wanted
-
-    @staticmethod
-    def _query(vector: Sequence[float] | None, text: str | None, mode: SearchMode) -> None:
-        if mode in (SearchMode.VECTOR, SearchMode.HYBRID) and vector is None:
-            raise VectorDbError(f"{mode.value} search needs a query vector")
-        if mode in (SearchMode.KEYWORD, SearchMode.HYBRID) and not (text or "").strip():
-            raise VectorDbError(f"{mode.value} search needs the query text")
 
 
 class AddressedVectorDb(VectorDb):

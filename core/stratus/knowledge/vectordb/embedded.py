@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
-from stratus.knowledge.vectordb.base import AddressedVectorDb, Filters, SearchMode, VectorDbError, check_filters, fuse
+from stratus.knowledge.vectordb.base import (
+    AddressedVectorDb,
+    Filters,
+    SearchMode,
+    SearchQuery,
+    VectorDbError,
+    check_filters,
+    fuse,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -227,23 +235,13 @@ class EmbeddedVectorDb(AddressedVectorDb):
 
         await self._call(write)
 
-    async def search(
-        self,
-        *,
-        vector: Sequence[float] | None = None,
-        text: str | None = None,
-        mode: SearchMode = SearchMode.HYBRID,
-        filters: Filters | None = None,
-        limit: int = 5,
-    ) -> list[SearchHit]:
-        self._query(vector, text, mode)
-        wanted = check_filters(filters)
-        limit = max(1, limit)
+    async def _search(self, query: SearchQuery) -> list[SearchHit]:
+        mode, limit = query.mode, query.limit
         pool = limit if mode is not SearchMode.HYBRID else max(limit * 5, 50)
 
         def run(conn: sqlite3.Connection) -> list[SearchHit]:
-            by_vector = self._vector_search(conn, vector, wanted, pool) if mode is not SearchMode.KEYWORD else []
-            by_keyword = self._keyword_search(conn, text or "", wanted, pool) if mode is not SearchMode.VECTOR else []
+            by_vector = self._vector_search(conn, query.vector, query.filters, pool) if query.vector else []
+            by_keyword = self._keyword_search(conn, query.text, query.filters, pool) if query.text else []
             if mode is SearchMode.VECTOR:
                 return by_vector[:limit]
             if mode is SearchMode.KEYWORD:
@@ -253,11 +251,9 @@ class EmbeddedVectorDb(AddressedVectorDb):
         return await self._call(run, missing=[])
 
     def _vector_search(
-        self, conn: sqlite3.Connection, vector: Sequence[float] | None, filters: dict[str, list[Any]], pool: int
+        self, conn: sqlite3.Connection, vector: Sequence[float], filters: dict[str, list[Any]], pool: int
     ) -> list[SearchHit]:
         np = _numpy()
-        if vector is None or len(vector) != self._dimensions:
-            raise VectorDbError(f"the query vector must have {self._dimensions} floats")
         matrix, rowids = self._fresh_matrix(conn)
         if filters:
             positions: npt.NDArray[np.int64] | None = None

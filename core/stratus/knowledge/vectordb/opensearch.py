@@ -79,6 +79,7 @@ from stratus.knowledge.vectordb.base import (
     AddressedVectorDb,
     Filters,
     SearchMode,
+    SearchQuery,
     VectorDbError,
     check_filters,
     fuse,
@@ -430,24 +431,11 @@ class OpenSearchVectorDb(AddressedVectorDb):
             raise
         self._delete_documents(client, stale)
 
-    async def search(
-        self,
-        *,
-        vector: Sequence[float] | None = None,
-        text: str | None = None,
-        mode: SearchMode = SearchMode.HYBRID,
-        filters: Filters | None = None,
-        limit: int = 5,
-    ) -> list[SearchHit]:
-        self._query(vector, text, mode)
-        clauses = filter_clauses(check_filters(filters))
-        limit = min(max(1, limit), _MAX_WINDOW)
-        query_vector: list[float] = []
-        if mode is not SearchMode.KEYWORD:
-            if vector is None or len(vector) != self._dimensions:
-                raise VectorDbError(f"the query vector must have {self._dimensions} floats")
-            query_vector = unit(vector)
-        query_text = text or ""
+    async def _search(self, query: SearchQuery) -> list[SearchHit]:
+        mode, query_text = query.mode, query.text
+        clauses = filter_clauses(query.filters)
+        limit = min(query.limit, _MAX_WINDOW)
+        query_vector = unit(query.vector) if query.vector else []
 
         def run(client: Any) -> list[SearchHit]:
             if mode is SearchMode.VECTOR:
