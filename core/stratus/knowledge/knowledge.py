@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from stratus._utils import new_id
 from stratus.exceptions import ConfigError, FetchError, KnowledgeError, NotFoundError, StratusError
+from stratus.knowledge._space import EmbeddingSpace
 from stratus.knowledge.documents import Chunk, Document, SearchHit, approx_tokens
-from stratus.knowledge.embedders import Embedder, default_embedder
+from stratus.knowledge.embedders import Embedder
 from stratus.knowledge.vectordb.base import Filters, SearchMode, VectorDb, check_filters
 from stratus.storage._cursor import every
 from stratus.storage.records import ContentQuery, ContentRecord, ContentStatus, Page
@@ -31,15 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["ANONYMOUS", "Knowledge", "KnowledgeError"]
 
 logger = logging.getLogger("stratus.knowledge")
-
-
-def embedder_collection(name: str, embedder: Embedder) -> VectorDb:
-    """The collection of `name` (a knowledge base, or the learnings) holding `embedder`'s vectors, in the
-    vector store `STRATUS_VECTOR_DB` names. One per embedder: another embedder's vectors (another length, or
-    the same length and another meaning) never mix with these, and switching back finds them."""
-    from stratus.knowledge.vectordb import collection_for, vector_db_from_env
-
-    return vector_db_from_env(collection_for(name, embedder.id, embedder.dimensions), dimensions=embedder.dimensions)
 
 
 ANONYMOUS = ""
@@ -57,7 +49,7 @@ Progress = Callable[[ContentRecord, int, int], Awaitable[None]]
 chunks are indexed out of how many (0 of 0 until the content is chunked)."""
 
 
-class Knowledge:
+class Knowledge(EmbeddingSpace):
     """Documents read, chunked, embedded and indexed, for agents to search.
 
     Everything is optional: with no arguments, the embedder is `default_embedder()` (OpenAI when a key is set,
@@ -107,10 +99,9 @@ class Knowledge:
         self.search_mode = search_mode
         self.limit = limit
         self.store = store
-        self._vector_db = vector_db
+        self._init_space(name, embedder, vector_db)
         self._per_embedder = vector_db is None  # the default: one collection per embedder, kept in step
         self._others: dict[str, VectorDb] = {}  # other embedders' collections, opened to read or delete
-        self._embedder = embedder
         self._chunker = chunker
         self._ready = False
         self._ready_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
@@ -121,22 +112,10 @@ class Knowledge:
     # --- parts, resolved on first use -------------------------------------------------------------------
 
     @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = default_embedder()
-        return self._embedder
-
-    @property
     def embedding_space(self) -> str:
         """The vectors this knowledge base makes now, as `ContentRecord.embedders` names them:
         `<embedder id>@<dimensions>`."""
         return f"{self.embedder.id}@{self.embedder.dimensions}"
-
-    @property
-    def vector_db(self) -> VectorDb:
-        if self._vector_db is None:
-            self._vector_db = embedder_collection(self.id, self.embedder)
-        return self._vector_db
 
     @property
     def chunker(self) -> Chunker:

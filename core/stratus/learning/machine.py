@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from stratus.exceptions import ConfigError
+from stratus.knowledge._space import EmbeddingSpace
 from stratus.learning._ranking import by_words, most_similar, ranked, rounded
 from stratus.learning._records import (
     EXTRACTION_INSTRUCTIONS,
@@ -73,7 +74,7 @@ than any Lambda invocation, so a job is taken over only from a worker that is go
 _NAMESPACE = uuid.UUID("6f1e2a3b-5c4d-4e8f-9a0b-1c2d3e4f5a6b")
 
 
-class LearningMachine:
+class LearningMachine(EmbeddingSpace):
     """Configure what an agent learns (see the module's docstring). Give it to `Agent(learning=...)`.
 
     Args:
@@ -144,8 +145,7 @@ class LearningMachine:
         if recall_by not in ("words", "meaning"):
             raise ConfigError(f"recall_by {recall_by!r}: use words or meaning")
         self.recall_by = recall_by
-        self._embedder = embedder
-        self._vector_db = vector_db
+        self._init_space("learnings", embedder, vector_db)  # one collection per embedder, as for knowledge
         self._queue = queue
         self.publish_timeout = publish_timeout
         self._extractors: dict[int, Agent] = {}
@@ -157,22 +157,6 @@ class LearningMachine:
         return f"LearningMachine(mode={self.mode.value!r})"
 
     # --- parts, resolved on first use -------------------------------------------------------------------
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from stratus.knowledge.embedders import default_embedder
-
-            self._embedder = default_embedder()
-        return self._embedder
-
-    @property
-    def vector_db(self) -> VectorDb:
-        if self._vector_db is None:
-            from stratus.knowledge.knowledge import embedder_collection
-
-            self._vector_db = embedder_collection("learnings", self.embedder)  # one per embedder, as for knowledge
-        return self._vector_db
 
     @property
     def queue(self) -> LearningQueue:
