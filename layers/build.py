@@ -113,6 +113,12 @@ NEEDS: tuple[Need, ...] = (
         _every,
     ),
     Need(
+        "otel",
+        "exporting each run's spans over OTLP to the ADOT collector's extension, when OTEL_EXPORTER_OTLP_ENDPOINT "
+        "is set (stratus.tracing; nothing of it loads otherwise)",
+        _every,
+    ),
+    Need(
         "opensearch",
         "OpenSearchVectorDb: infra/lambdas.py sets STRATUS_VECTOR_DB=opensearch://... on every function with "
         "collection access",
