@@ -139,7 +139,7 @@ async def test_a_lucene_index_on_a_domain_leaves_ef_search_to_k() -> None:
         ({"engine": "lucene"}, "Serverless serves faiss"),
         ({"service": "opensearch"}, "service must be"),
         ({"hybrid": "server"}, "hybrid must be"),
-        ({"ef_search": 0}, "must be positive"),
+        ({"ef_search": 0}, "ef_search must be > 0"),
         ({"batch_size": 20_000}, "batch_size"),
     ],
 )

@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from stratus._checks import non_negative, positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
@@ -102,12 +103,8 @@ class AnthropicChat(Model):
     ) -> None:
         if max_tokens < 1:
             raise ConfigError("max_tokens must be >= 1 (the Messages API requires it)")
-        if max_retries < 0:
-            raise ConfigError("max_retries must be >= 0")
-        if timeout <= 0:
-            raise ConfigError("timeout must be > 0")
-        if deadline is not None and deadline <= 0:
-            raise ConfigError("deadline must be > 0 (or None for no deadline)")
+        non_negative(max_retries=max_retries)
+        positive(timeout=timeout, deadline=deadline)
         self.id = id
         self.api_key = api_key
         self.base_url = base_url

@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
 
+from stratus._checks import non_negative, positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
@@ -100,12 +101,10 @@ class BedrockChat(Model):
     ) -> None:
         if not id or not id.strip():
             raise ConfigError("BedrockChat needs a model id, e.g. us.amazon.nova-lite-v1:0")
-        if max_retries < 0:
-            raise ConfigError("max_retries must be >= 0")
+        non_negative(max_retries=max_retries)
+        positive(timeout=timeout)
         if retry_mode not in ("standard", "adaptive"):
             raise ConfigError(f"retry_mode must be 'standard' or 'adaptive', not {retry_mode!r}")
-        if timeout <= 0:
-            raise ConfigError("timeout must be > 0")
         self.id = id
         self.region = region
         self.max_tokens = max_tokens

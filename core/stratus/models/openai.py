@@ -9,6 +9,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from stratus._checks import non_negative, positive
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import LoopBoundClient
@@ -57,13 +58,11 @@ class OpenAIClientOwner:
         client: AsyncOpenAI | None,
         deadline: float | None = 60.0,
     ) -> None:
-        if max_retries < 0:
-            raise ConfigError("max_retries must be >= 0")
+        non_negative(max_retries=max_retries)
+        positive(timeout=timeout, deadline=deadline)
         self.api_key = api_key
         self.base_url = base_url
         self.organization = organization
-        if deadline is not None and deadline <= 0:
-            raise ConfigError("deadline must be > 0 (or None for no deadline)")
         self.timeout = timeout
         self.deadline = deadline
         self.max_retries = max_retries

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, cast
 from urllib.parse import urlsplit
 
+from stratus._checks import positive
 from stratus._optional import installed, missing_message
 from stratus.exceptions import ConfigError, ToolError
 from stratus.run import RunContext
@@ -145,10 +146,7 @@ class MCPTools(Toolkit):
             transport = transport or ("sse" if parts.path.rstrip("/").endswith("/sse") else "streamable-http")
             if transport == "stdio":
                 raise ConfigError("transport='stdio' needs a `command`, not a `url`")
-        if connect_timeout <= 0:
-            raise ConfigError("connect_timeout must be positive")
-        if call_timeout is not None and call_timeout <= 0:
-            raise ConfigError("call_timeout must be positive (or None to wait as long as the tool takes)")
+        positive(connect_timeout=connect_timeout, call_timeout=call_timeout)  # call_timeout None: as long as it takes
         super().__init__(
             name=name or (shlex.join(argv) if argv else _display_url(url or ""))[:80],
             instructions=instructions,

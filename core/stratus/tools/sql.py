@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
+from stratus._checks import positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ToolError
 from stratus.tools._sql_statements import (
@@ -109,8 +110,7 @@ class SQLTools(Toolkit):
         import_sqlglot()
         if max_rows < 1:
             raise ConfigError("max_rows must be at least 1")
-        if timeout <= 0:
-            raise ConfigError("timeout must be positive")
+        positive(timeout=timeout)
         self.read_only = read_only
         self.max_rows = max_rows
         self.timeout = timeout

@@ -47,6 +47,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
+from stratus._checks import positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
@@ -174,8 +175,7 @@ class OpenSearchVectorDb(AddressedVectorDb):
             raise ConfigError(f"engine must be 'faiss' or 'lucene', not {engine!r}")
         if engine == "lucene" and service == "aoss":
             raise ConfigError("OpenSearch Serverless serves faiss HNSW indexes: use engine='faiss'")
-        if min(m, ef_construction, ef_search) <= 0:
-            raise ConfigError("m, ef_construction and ef_search must be positive")
+        positive(m=m, ef_construction=ef_construction, ef_search=ef_search)
         if hybrid not in ("pipeline", "client"):
             raise ConfigError(f"hybrid must be 'pipeline' or 'client', not {hybrid!r}")
         if not _PIPELINE_NAME.fullmatch(search_pipeline):
