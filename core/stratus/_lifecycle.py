@@ -36,6 +36,7 @@ from stratus.deadline import Deadline, deadline_for
 from stratus.exceptions import RunLimitExceeded, StratusError
 from stratus.limits import check_final_state, check_json
 from stratus.run import RunEvent, RunInput, RunOutput, RunStatus
+from stratus.tracing import SpanRecorder
 
 if TYPE_CHECKING:
     from stratus._nesting import RunScope, SessionWriter
@@ -218,10 +219,13 @@ class RunLifecycle:
     _announced: bool = field(default=False, init=False)
     _suspended: bool = field(default=False, init=False)
     _clock: float = field(default_factory=time.perf_counter, init=False)
+    _spans: SpanRecorder | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.output.status is not _S.PAUSED:
             self.output.status = _S.PENDING
+        if self.output.parent_run_id is None:  # a top-level run traces the runs it starts too
+            self._spans = SpanRecorder(self.output)
 
     @property
     def status(self) -> RunStatus:
@@ -286,8 +290,11 @@ class RunLifecycle:
         """Run `body`, yielding its events, then end the run: completed if the body returned with the run
         still running, error if it raised; cancelled (stored, then re-raised) if it was cancelled."""
         self._clock = time.perf_counter()
+        spans = self._spans
         try:
             async for event in body:
+                if spans is not None:
+                    spans.observe(event)
                 yield event
             if self.output.status is _S.RUNNING and not self._suspended:
                 yield await self._complete()
@@ -344,6 +351,8 @@ class RunLifecycle:
         await self._save()
 
     async def _save(self) -> bool:
+        if self._spans is not None:
+            self._spans.record(self.output)  # the spans so far go with the run (and out, once it ends)
         if not self._opened:
             if self._unopenable:
                 return False  # never write into a session we cannot read or may not touch

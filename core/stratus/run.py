@@ -234,6 +234,9 @@ class RunOutput:
     workflow_name: str | None = None
     step_results: list[dict[str, Any]] | None = None
     """A workflow run's step outputs (`StepOutput.to_dict()`), in the order its top-level steps ran."""
+    spans: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """A top-level run's trace: the spans of it and of the runs it started (`stratus.tracing.Span.to_dict()`),
+    stored with it (not part of AgentOS' run shape: `/traces` serves them)."""
     children: list[RunOutput] = field(default_factory=lambda: list[RunOutput](), repr=False, compare=False)
     """The runs this one started (a team's member runs, a workflow's step runs), while it is in memory. Stores
     keep each as a run of its own whose `parent_run_id` is this run's id."""
@@ -310,6 +313,8 @@ class RunOutput:
         record.pop("member_responses", None)
         record.pop("step_executor_runs", None)
         record["schema_version"] = RUN_SCHEMA_VERSION
+        if self.spans:
+            record["spans"] = self.spans
         return record
 
     @classmethod
@@ -350,6 +355,7 @@ class RunOutput:
             workflow_id=data.get("workflow_id"),
             workflow_name=data.get("workflow_name"),
             step_results=data.get("step_results"),
+            spans=data.get("spans"),
         )
 
 
