@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from stratus._utils import new_id
 from stratus.exceptions import ConfigError, FetchError, KnowledgeError, NotFoundError, StratusError
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from stratus.knowledge.chunking import Chunker
     from stratus.storage.base import Store
 
-__all__ = ["ANONYMOUS", "Knowledge", "KnowledgeError"]
+__all__ = ["ANONYMOUS", "ContentDetails", "Knowledge", "KnowledgeError"]
 
 logger = logging.getLogger("stratus.knowledge")
 
@@ -47,6 +47,23 @@ _PROGRESS_EVERY_SECONDS = 1.0
 Progress = Callable[[ContentRecord, int, int], Awaitable[None]]
 """Called as ingestion advances: the record (its `status_message` says what is happening), then how many
 chunks are indexed out of how many (0 of 0 until the content is chunked)."""
+
+
+class ContentDetails(TypedDict, total=False):
+    """What `Knowledge.add` and `prepare` take besides a file: the content as `text` or a `url` to fetch
+    instead, and what to record of it (each optional)."""
+
+    text: str | None
+    url: str | None
+    name: str | None
+    """Shown in listings; by default the file's name, the text's first line or the URL's last part."""
+    description: str | None
+    content_type: str | None
+    """The MIME type; by default guessed from the name (or the response, for a URL)."""
+    metadata: Mapping[str, Any] | None
+    """Kept on the record and on every chunk, for filtering searches."""
+    user_id: str | None
+    """Who added it: with `per_user`, only they see and search it."""
 
 
 class Knowledge(EmbeddingSpace):
@@ -289,45 +306,21 @@ class Knowledge(EmbeddingSpace):
         self,
         source: str | Path | bytes | None = None,
         *,
-        text: str | None = None,
-        url: str | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
         chunker: Chunker | None = None,
+        **details: Unpack[ContentDetails],
     ) -> ContentRecord:
         """Add content and wait until it is indexed (or failed). `source` is a file path or bytes; or give
-        `text`, or a `url` to fetch. Adding identical content again (same bytes, same user) is a no-op that
-        returns the existing record. Returns the final record: COMPLETED with its chunk count, or FAILED with
-        the error; a failure leaves no chunk behind. Content no reader reads (an image, say) raises
-        `UnsupportedContentError` (a `KnowledgeError`) and leaves no record."""
-        record, data, fresh = await self.prepare(
-            source,
-            text=text,
-            url=url,
-            name=name,
-            description=description,
-            content_type=content_type,
-            metadata=metadata,
-            user_id=user_id,
-        )
+        `text`, or a `url` to fetch (see `ContentDetails` for those and the rest). Adding identical content
+        again (same bytes, same user) is a no-op that returns the existing record. Returns the final record:
+        COMPLETED with its chunk count, or FAILED with the error; a failure leaves no chunk behind. Content no
+        reader reads (an image, say) raises `UnsupportedContentError` (a `KnowledgeError`) and leaves no record."""
+        record, data, fresh = await self.prepare(source, **details)
         if not fresh:
             return record
         return await self.ingest(record, data, chunker=chunker)
 
     async def prepare(
-        self,
-        source: str | Path | bytes | None = None,
-        *,
-        text: str | None = None,
-        url: str | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
+        self, source: str | Path | bytes | None = None, **details: Unpack[ContentDetails]
     ) -> tuple[ContentRecord, bytes, bool]:
         """The first half of `add`: get the bytes, and store a PROCESSING content record for them. Returns the
         record, the bytes, and whether they are new (False: identical content was already added, and the
@@ -337,6 +330,9 @@ class Knowledge(EmbeddingSpace):
             UnsupportedContentError: No reader reads the content (an image, an archive, bytes that are not what
                 the name or type says; see `reader_for_content`); nothing is stored.
             KnowledgeError: The content is too large, or could not be fetched or read from disk."""
+        text, url, name = details.get("text"), details.get("url"), details.get("name")
+        content_type, metadata, user_id = details.get("content_type"), details.get("metadata"), details.get("user_id")
+        description = details.get("description")
         if sum(x is not None for x in (source, text, url)) != 1:
             raise KnowledgeError("give exactly one of a file (path or bytes), text or a url")
         source_url: str | None = None
