@@ -1,5 +1,6 @@
-"""Storage for sessions, runs, memories, learnings and knowledge content: the `Store` contract and its two
-implementations, `SqliteStore` (the embedded default) and `DynamoStore` (one DynamoDB table, on AWS).
+"""Storage for sessions, runs, memories, learnings, knowledge content, eval runs and daily metrics: the
+`Store` contract and its two implementations, `SqliteStore` (the embedded default) and `DynamoStore` (one
+DynamoDB table, on AWS).
 
 `store_from_url` builds a store from a URL such as `STRATUS_DB`'s:
 
@@ -24,9 +25,14 @@ from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
     ContentStatus,
+    DailyMetrics,
+    EvalQuery,
+    EvalRecord,
+    EvalType,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    MetricsRefresh,
     Page,
     SessionQuery,
     SessionRecord,
@@ -46,12 +52,17 @@ __all__ = [
     "ContentQuery",
     "ContentRecord",
     "ContentStatus",
+    "DailyMetrics",
     "DynamoStore",
+    "EvalQuery",
+    "EvalRecord",
+    "EvalType",
     "InvalidCursorError",
     "InvalidQueryError",
     "LearningQuery",
     "LearningRecord",
     "MemoryQuery",
+    "MetricsRefresh",
     "Page",
     "SessionQuery",
     "SessionRecord",

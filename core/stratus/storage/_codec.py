@@ -18,9 +18,14 @@ from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
     ContentStatus,
+    DailyMetrics,
+    EvalQuery,
+    EvalRecord,
+    EvalType,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    MetricsRefresh,
     SessionQuery,
     SessionRecord,
     SessionType,
@@ -32,7 +37,10 @@ __all__ = [
     "content_from_json",
     "content_matches",
     "content_order",
+    "daily_metrics_from_json",
     "decoded",
+    "eval_from_json",
+    "eval_matches",
     "learning_from_json",
     "learning_matches",
     "learning_order",
@@ -40,6 +48,7 @@ __all__ = [
     "memory_from_json",
     "memory_matches",
     "memory_order",
+    "metrics_state_from_json",
     "record_json",
     "run_from_json",
     "run_json",
@@ -83,7 +92,9 @@ def _loads(text: str | bytes, what: str) -> Any:
     return value
 
 
-def record_json(record: UserMemory | LearningRecord | ContentRecord) -> str:
+def record_json(
+    record: UserMemory | LearningRecord | ContentRecord | EvalRecord | DailyMetrics | MetricsRefresh,
+) -> str:
     return _dumps(asdict(record), type(record).__name__)
 
 
@@ -139,6 +150,20 @@ def content_from_json(text: str | bytes) -> ContentRecord:
     data = _known(ContentRecord, _load(text, "content", "content_id"))
     data["status"] = ContentStatus(data.get("status", ContentStatus.PROCESSING))
     return ContentRecord(**data)
+
+
+def eval_from_json(text: str | bytes) -> EvalRecord:
+    data = _known(EvalRecord, _load(text, "eval run", "eval_id"))
+    data["eval_type"] = EvalType(data["eval_type"])
+    return EvalRecord(**data)
+
+
+def daily_metrics_from_json(text: str | bytes) -> DailyMetrics:
+    return DailyMetrics(**_known(DailyMetrics, _load(text, "daily metrics", "day")))
+
+
+def metrics_state_from_json(text: str | bytes) -> MetricsRefresh:
+    return MetricsRefresh(**_known(MetricsRefresh, _load(text, "metrics refresh", "status")))
 
 
 def session_to_dict(session: SessionRecord) -> dict[str, Any]:
@@ -278,3 +303,22 @@ def content_order(query: ContentQuery) -> Callable[[ContentRecord], tuple[Any, s
     if query.sort_by == "updated_at":
         return lambda c: (c.updated_at, c.content_id)
     return lambda c: (c.created_at, c.content_id)
+
+
+def eval_matches(e: EvalRecord, query: EvalQuery) -> bool:
+    """Whether an eval run matches the query's filters."""
+    kind = query.component_type
+    return (
+        (query.user_id is None or e.user_id == query.user_id)
+        and all(
+            wanted is None or getattr(e, name) == wanted
+            for name, wanted in (
+                ("agent_id", query.agent_id),
+                ("team_id", query.team_id),
+                ("workflow_id", query.workflow_id),
+                ("model_id", query.model_id),
+            )
+        )
+        and (not query.eval_types or e.eval_type in query.eval_types)
+        and (kind is None or getattr(e, f"{kind.value}_id") is not None)
+    )

@@ -34,6 +34,8 @@ from stratus.storage._dynamo_items import Item, attr_value, from_item
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
+    EvalQuery,
+    EvalRecord,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
@@ -53,6 +55,8 @@ __all__ = [
     "Plan",
     "content_index",
     "content_plan",
+    "eval_index",
+    "eval_plan",
     "learning_index",
     "learning_plan",
     "memory_index",
@@ -126,6 +130,13 @@ def learning_index(learning: LearningRecord) -> dict[str, Any]:
     )
     filters = ("user_id", "agent_id", "learning_type", "namespace", "session_id", "team_id", "entity_id")
     return {**entries, **{name: getattr(learning, name) for name in (*filters, "entity_type")}}
+
+
+def eval_index(record: EvalRecord) -> dict[str, Any]:
+    entries = _entries(
+        keys.evals_scope(record.user_id), keys.EVALS_KIND, record.eval_id, record.created_at, record.updated_at
+    )
+    return {**entries, "user_id": record.user_id, "agent_id": record.agent_id, "team_id": record.team_id}
 
 
 def content_index(content: ContentRecord) -> dict[str, Any]:
@@ -218,7 +229,7 @@ def _time_sort(sort_by: str) -> str:
 
 
 def _time_plan(
-    query: SessionQuery | MemoryQuery | ContentQuery,
+    query: SessionQuery | MemoryQuery | ContentQuery | EvalQuery,
     owned: Callable[[str], str],
     everyone: str,
     check: Callable[[R], bool],
@@ -269,6 +280,15 @@ def learning_plan(query: LearningQuery, check: Callable[[LearningRecord], bool])
     plan.filters.equal("learning_type", kind)
     for name in ("namespace", "session_id", "team_id", "entity_id", "entity_type"):
         plan.filters.equal(name, getattr(query, name))
+    return plan
+
+
+def eval_plan(query: EvalQuery, check: Callable[[EvalRecord], bool]) -> Plan[EvalRecord]:
+    # The workflow, model, types and component kind are not in the indexes: checked record by record.
+    exact = not (query.workflow_id or query.model_id or query.eval_types or query.component_type)
+    plan = _time_plan(query, keys.evals_scope, keys.EVALS_KIND, check, exact=exact)
+    plan.filters.equal("agent_id", query.agent_id)
+    plan.filters.equal("team_id", query.team_id)
     return plan
 
 

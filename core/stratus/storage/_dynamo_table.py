@@ -19,7 +19,15 @@ from stratus.storage._cursor import start_of
 from stratus.storage._dynamo_items import boto3_client, from_item, item_key
 from stratus.storage._dynamo_query import Lister, Plan
 from stratus.storage.base import VersionConflictError
-from stratus.storage.records import ContentQuery, LearningQuery, MemoryQuery, Page, SessionQuery, SessionRecord
+from stratus.storage.records import (
+    ContentQuery,
+    EvalQuery,
+    LearningQuery,
+    MemoryQuery,
+    Page,
+    SessionQuery,
+    SessionRecord,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -232,7 +240,7 @@ class DynamoTable:
 
     async def _listing(
         self,
-        query: SessionQuery | MemoryQuery | LearningQuery | ContentQuery,
+        query: SessionQuery | MemoryQuery | LearningQuery | ContentQuery | EvalQuery,
         plan: Plan[R],
         load: Callable[[list[dict[str, Any]]], list[R | None]],
         order: Callable[[R], Any] | None,

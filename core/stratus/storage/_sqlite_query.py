@@ -16,6 +16,7 @@ from typing import Any, Final, cast
 from stratus.storage._cursor import Cursor, bad_position, fingerprint
 from stratus.storage.records import (
     ContentQuery,
+    EvalQuery,
     LearningQuery,
     MemoryQuery,
     Page,
@@ -29,6 +30,7 @@ __all__ = [
     "Listing",
     "add_listing_columns",
     "content_listing",
+    "eval_listing",
     "learning_listing",
     "memory_listing",
     "memory_topics",
@@ -241,6 +243,18 @@ def content_listing(query: ContentQuery) -> Listing:
     _equal(listing, "user_id", query.user_id)
     _equal(listing, "status", None if query.status is None else query.status.value)
     _equal(listing, "content_hash", query.content_hash)
+    return listing
+
+
+def eval_listing(query: EvalQuery) -> Listing:
+    listing = _listing("evals", "eval_id", "data", order=_time(query.sort_by), text=False, query=query)
+    for name in ("user_id", "agent_id", "team_id", "workflow_id", "model_id"):
+        _equal(listing, name, getattr(query, name))
+    if query.eval_types:
+        listing.where.append(f"eval_type IN ({', '.join('?' for _ in query.eval_types)})")
+        listing.args.extend(t.value for t in query.eval_types)
+    if query.component_type is not None:
+        listing.where.append(f"{query.component_type.value}_id IS NOT NULL")
     return listing
 
 

@@ -8,6 +8,7 @@ blob, and loading a session's history reads only its last N runs in one query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -19,12 +20,17 @@ from typing import Any, Final, Protocol, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
+from stratus.storage._metrics import aggregate_days, day_of, day_start, days_between
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
+    DailyMetrics,
+    EvalQuery,
+    EvalRecord,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    MetricsRefresh,
     Page,
     SessionQuery,
     SessionRecord,
@@ -35,11 +41,13 @@ from stratus.storage.records import (
 
 __all__ = [
     "CLAIM_KEEP_SECONDS",
+    "METRICS_FRESH_SECONDS",
     "UNSET",
     "Claim",
     "ClaimHeldError",
     "ClaimStatus",
     "ConflictError",
+    "MetricsRefreshRunning",
     "Store",
     "VersionConflictError",
     "merge_state",
@@ -48,6 +56,21 @@ __all__ = [
 
 MAX_WRITE_ATTEMPTS: Final = 60
 """How many times a write that lost an optimistic-locking race is re-read, merged and retried."""
+
+
+METRICS_FRESH_SECONDS: Final = 60
+"""How old the daily metrics may be before a read refreshes them first (as AgentOS does, once a minute)."""
+
+_METRICS_GRACE_SECONDS: Final = 3600
+"""A day is computed again for this long after it ends: a run created just before midnight may be saved
+after it."""
+
+_METRICS_CLAIM: Final = "metrics:refresh"
+_METRICS_LEASE_SECONDS: Final = 900.0
+
+
+class MetricsRefreshRunning(StoreError):
+    """A refresh of the daily metrics is already running (here or in another process)."""
 
 
 class _Unset:
@@ -448,6 +471,130 @@ class Store(ABC):
     @abstractmethod
     async def _remove_content(self, content: ContentRecord) -> bool:
         """Delete this stored content record; False if it was gone meanwhile."""
+
+    # --- eval runs --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def put_eval(self, record: EvalRecord) -> EvalRecord:
+        """Create or replace an eval run; stamps `created_at` (first time) and `updated_at`."""
+
+    async def get_eval(self, eval_id: str, *, user_id: str | None = None) -> EvalRecord | None:
+        """The eval run, or None if it does not exist or belongs to another user."""
+        record = await self._read_eval(eval_id, user_id=user_id)
+        return record if record is not None and visible(record.user_id, user_id) else None
+
+    @abstractmethod
+    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> EvalRecord | None:
+        """The live eval run; None if absent or expired. `user_id`, when given, may narrow where it is looked
+        for."""
+
+    @abstractmethod
+    async def list_evals(self, query: EvalQuery) -> Page[EvalRecord]:
+        """One page of eval runs matching `query` (see `list_sessions`), newest first by default."""
+
+    async def rename_eval(self, eval_id: str, name: str, *, user_id: str | None = None) -> EvalRecord | None:
+        """Rename the eval run; None if it does not exist or belongs to another user."""
+        record = await self.get_eval(eval_id, user_id=user_id)
+        if record is None:
+            return None
+        record.name = name
+        return await self.put_eval(record)
+
+    async def delete_evals(self, eval_ids: Iterable[str], *, user_id: str | None = None) -> int:
+        """Delete the eval runs (those visible to `user_id`); returns how many were deleted."""
+        deleted = 0
+        for eval_id in dict.fromkeys(eval_ids):
+            record = await self.get_eval(eval_id, user_id=user_id)
+            deleted += record is not None and await self._remove_eval(record)
+        return deleted
+
+    @abstractmethod
+    async def _remove_eval(self, record: EvalRecord) -> bool:
+        """Delete this stored eval run; False if it was gone meanwhile."""
+
+    # --- daily metrics ----------------------------------------------------------------------------------
+    # Aggregates kept as records, one per day and user plus one per day of everyone, so a read is one
+    # query of a date range. A refresh computes the days from the first one not yet complete through
+    # today, from the runs created since it began (never every run), and marks the days before today done.
+
+    async def get_metrics(
+        self, *, starting_date: str | None = None, ending_date: str | None = None, user_id: str | None = None
+    ) -> list[DailyMetrics]:
+        """The daily metrics from `starting_date` to `ending_date` (`YYYY-MM-DD`, both included, either
+        open), oldest first: of `user_id`'s runs, or of everyone's when None. Refreshes them first if the
+        last refresh is older than `METRICS_FRESH_SECONDS` (and none is running)."""
+        state = await self._read_metrics_state()
+        if state is None or state.finished_at is None or time.time() - state.finished_at >= METRICS_FRESH_SECONDS:
+            with contextlib.suppress(MetricsRefreshRunning):  # another's refresh: read what is there
+                await self.refresh_metrics()
+        return await self._read_metrics(starting_date, ending_date, user_id)
+
+    async def metrics_refresh_status(self) -> MetricsRefresh:
+        """How the last refresh of the daily metrics went (status `idle` before the first)."""
+        return await self._read_metrics_state() or MetricsRefresh()
+
+    async def refresh_metrics(self) -> list[DailyMetrics]:
+        """Compute the daily metrics of every day not yet complete, through today, and keep them; returns
+        what was computed. Raises `MetricsRefreshRunning` if another refresh holds the claim."""
+        claim = await self.claim(_METRICS_CLAIM, lease_seconds=_METRICS_LEASE_SECONDS)
+        if not claim.acquired:
+            raise MetricsRefreshRunning("a refresh of the daily metrics is already running")
+        state = await self._read_metrics_state() or MetricsRefresh()
+        started = time.time()
+        await self._write_metrics_state(replace(state, status="running", started_at=started, error=None))
+        try:
+            records, next_day = await self._compute_metrics(state.next_day, started)
+        except Exception as exc:
+            await self._write_metrics_state(
+                replace(state, status="failed", started_at=started, finished_at=time.time(), error=str(exc))
+            )
+            raise
+        finally:
+            await self.release_claim(claim)
+        done = MetricsRefresh(
+            status="completed", started_at=started, finished_at=time.time(), next_day=next_day or state.next_day
+        )
+        await self._write_metrics_state(done)
+        return records
+
+    async def _compute_metrics(self, next_day: str | None, now: float) -> tuple[list[DailyMetrics], str | None]:
+        first = next_day
+        if first is None:
+            earliest = await self._earliest_activity()
+            if earliest is None:
+                return [], None
+            first = day_of(earliest)
+        today = day_of(now)
+        days = days_between(min(first, today), today)
+        runs = await self._runs_since(day_start(days[0]))
+        records = aggregate_days(runs, days, today=today, now=now)
+        await self._replace_metrics(days, records)
+        return records, day_of(now - _METRICS_GRACE_SECONDS)
+
+    @abstractmethod
+    async def _earliest_activity(self) -> float | None:
+        """When the oldest live session or run was created (None: there is none)."""
+
+    @abstractmethod
+    async def _runs_since(self, since: float) -> list[RunOutput]:
+        """Every live run (top-level and child) created at or after `since`, by the store's own queries over
+        what changed since then, never by reading every run."""
+
+    @abstractmethod
+    async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
+        """Make `records` the metrics of `days`: a stored record of one of them that is not among them goes."""
+
+    @abstractmethod
+    async def _read_metrics(
+        self, starting_date: str | None, ending_date: str | None, user_id: str | None
+    ) -> list[DailyMetrics]:
+        """The stored records of the range, of `user_id` (None: everyone's records), oldest first."""
+
+    @abstractmethod
+    async def _read_metrics_state(self) -> MetricsRefresh | None: ...
+
+    @abstractmethod
+    async def _write_metrics_state(self, state: MetricsRefresh) -> None: ...
 
     async def close(self) -> None:  # noqa: B027 - optional for backends that hold nothing
         """Release connections."""

@@ -10,6 +10,7 @@ boto3 is imported lazily, in `_dynamo_items`.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -23,13 +24,17 @@ from stratus.storage._codec import (
     content_from_json,
     content_matches,
     content_order,
+    daily_metrics_from_json,
     decoded,
+    eval_from_json,
+    eval_matches,
     learning_from_json,
     learning_matches,
     live,
     memory_from_json,
     memory_matches,
     memory_order,
+    metrics_state_from_json,
     record_json,
     session_from_dict,
     session_matches,
@@ -50,6 +55,8 @@ from stratus.storage._dynamo_query import (
     Plan,
     content_index,
     content_plan,
+    eval_index,
+    eval_plan,
     learning_index,
     learning_plan,
     memory_plan,
@@ -60,9 +67,13 @@ from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
+    DailyMetrics,
+    EvalQuery,
+    EvalRecord,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    MetricsRefresh,
     Page,
     SessionQuery,
     SessionRecord,
@@ -78,7 +89,7 @@ __all__ = ["DynamoStore"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-S = TypeVar("S", LearningRecord, ContentRecord)
+S = TypeVar("S", LearningRecord, ContentRecord, EvalRecord)
 _RUN_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 
 
@@ -542,6 +553,154 @@ class DynamoStore(MemoryAggregates, Store):
     async def _remove_content(self, content: ContentRecord) -> bool:
         await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content.content_id)]))
         return True
+
+    # --- eval runs --------------------------------------------------------------------------------------
+
+    async def put_eval(self, record: EvalRecord) -> EvalRecord:
+        return await self._call(
+            lambda: self._put_record(record, f"EVAL#{record.eval_id}", eval_from_json, self.eval_item)
+        )
+
+    def eval_item(self, record: EvalRecord) -> dict[str, Any]:
+        """The item an eval run is stored as: its keys, listing-index entries and filter attributes."""
+        pk, sk = keys.eval_key(record.user_id, record.eval_id)
+        return self._record_item(pk, sk, sk, "EVAL", record_json(record), record.expires_at, eval_index(record))
+
+    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> EvalRecord | None:
+        def get() -> EvalRecord | None:
+            if user_id is not None:
+                item = self._get(*keys.eval_key(user_id, eval_id))
+            else:
+                item = self._find(f"EVAL#{eval_id}")
+            return None if item is None else eval_from_json(item["data"])
+
+        return await self._call(get)
+
+    async def list_evals(self, query: EvalQuery) -> Page[EvalRecord]:
+        """Like `list_sessions`: a user's or everyone's eval runs from a listing index, the agent and team
+        filtered in DynamoDB, the rest checked per record."""
+        plan = eval_plan(query, lambda e: eval_matches(e, query))
+
+        def load(hits: list[dict[str, Any]]) -> list[EvalRecord | None]:
+            return self._load(hits, lambda item: eval_from_json(item["data"]), "eval run")
+
+        return await self._listing(query, plan, load, None, "eval runs")
+
+    async def _remove_eval(self, record: EvalRecord) -> bool:
+        await self._call(lambda: self._delete_keys([keys.eval_key(record.user_id, record.eval_id)]))
+        return True
+
+    # --- daily metrics ----------------------------------------------------------------------------------
+    # A refresh reads what changed since its first open day: the sessions updated since (gsi5, one key
+    # range), then each one's runs created since (a Query of its partition). Never a Scan.
+
+    async def _earliest_activity(self) -> float | None:
+        def read() -> float | None:
+            for hit in self._query(
+                IndexName=keys.BY_KIND_CREATED.name,
+                KeyConditionExpression="#p = :p",
+                ExpressionAttributeNames={"#p": keys.BY_KIND_CREATED.pk},
+                ExpressionAttributeValues={":p": {"S": keys.SESSIONS_KIND}},
+                ScanIndexForward=True,
+                PaginationConfig={"PageSize": 10},
+            ):
+                return keys.time_of(hit[keys.BY_KIND_CREATED.sk])
+            return None
+
+        return await self._call(read)
+
+    async def _runs_since(self, since: float) -> list[RunOutput]:
+        def read() -> list[RunOutput]:
+            index = keys.BY_KIND_UPDATED
+            sessions = self._query(
+                IndexName=index.name,
+                KeyConditionExpression="#p = :p AND #s >= :s",
+                ExpressionAttributeNames={"#p": index.pk, "#s": index.sk},
+                ExpressionAttributeValues={
+                    ":p": {"S": keys.SESSIONS_KIND},
+                    ":s": {"S": keys.time_sort_key(since, "")},
+                },
+            )
+            items: list[dict[str, Any]] = []
+            for hit in sessions:
+                items.extend(
+                    self._query(
+                        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                        FilterExpression="#created >= :since",
+                        ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK, "#created": "created_at"},
+                        ExpressionAttributeValues={
+                            ":pk": {"S": hit[keys.PK]},
+                            ":prefix": {"S": "RUN#"},
+                            ":since": _value(since),
+                        },
+                    )
+                )
+            return list(decoded(items, self._run_from, "run"))
+
+        return await self._call(read)
+
+    @staticmethod
+    def _metrics_key(record: DailyMetrics) -> tuple[str, str]:
+        everyone = record.user_id is None
+        return keys.metrics_key(record.day, record.user_id or None, everyone=everyone)
+
+    async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
+        owners: dict[str, list[str]] = {}
+        for record in records:
+            if record.user_id is not None:
+                owners.setdefault(record.day, []).append(record.user_id)
+
+        def write() -> None:
+            stale: list[tuple[str, str]] = []
+            for day in days:
+                old = self._get(*keys.metrics_key(day, None, everyone=True))
+                kept = set(owners.get(day, []))
+                listed = cast(list[str], json.loads((old or {}).get("owners") or "[]"))
+                for owner in listed:
+                    if owner not in kept:
+                        stale.append(keys.metrics_key(day, owner or None, everyone=False))
+                if old is not None and day not in owners:
+                    stale.append(keys.metrics_key(day, None, everyone=True))
+            self._delete_keys(stale)
+            for record in records:
+                pk, sk = self._metrics_key(record)
+                item: dict[str, Any] = {keys.PK: pk, keys.SK: sk, "data": record_json(record)}
+                if record.user_id is None:
+                    item["owners"] = json.dumps(owners.get(record.day, []))  # whose items the day has
+                self.client.put_item(TableName=self.table, Item=_to_item(item))
+
+        await self._call(write)
+
+    async def _read_metrics(
+        self, starting_date: str | None, ending_date: str | None, user_id: str | None
+    ) -> list[DailyMetrics]:
+        pk = keys.metrics_key("", user_id or None, everyone=user_id is None)[0]
+
+        def read() -> list[DailyMetrics]:
+            items = self._query(
+                KeyConditionExpression="#pk = :pk AND #sk BETWEEN :first AND :last",
+                ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+                ExpressionAttributeValues={
+                    ":pk": {"S": pk},
+                    ":first": {"S": f"DAY#{starting_date or ''}"},
+                    ":last": {"S": f"DAY#{ending_date or '9999-12-31'}"},
+                },
+                ConsistentRead=True,
+            )
+            return list(decoded((i["data"] for i in items), daily_metrics_from_json, "daily metrics"))
+
+        return await self._call(read)
+
+    async def _read_metrics_state(self) -> MetricsRefresh | None:
+        def read() -> MetricsRefresh | None:
+            item = self._get(keys.METRICS, keys.METRICS_STATE_SK)
+            return None if item is None else metrics_state_from_json(item["data"])
+
+        return await self._call(read)
+
+    async def _write_metrics_state(self, state: MetricsRefresh) -> None:
+        item = {keys.PK: keys.METRICS, keys.SK: keys.METRICS_STATE_SK, "data": record_json(state)}
+        await self._call(lambda: self.client.put_item(TableName=self.table, Item=_to_item(item)))
 
     # --- maintenance -------------------------------------------------------------------------------------
 

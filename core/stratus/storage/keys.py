@@ -13,8 +13,13 @@ One table holds every kind of item (single-table design):
 | memory stats | USER#<user>                        | STATS#MEMORIES  | -              | -        |
 | topic count  | USER#<user>|ANON, or TOPICS (all)  | TOPIC#<topic>   | -              | -        |
 | claim        | CLAIM#<work id>                    | CLAIM           | -              | -        |
+| eval run     | USER#<user>|ANON                   | EVAL#<id>       | EVAL#<id>      | EVAL     |
+| day metrics  | METRICS (everyone), METRICS#<owner>| DAY#<YYYY-MM-DD>| -              | -        |
+| metrics state| METRICS                            | STATE           | -              | -        |
 
-`gsi1` finds a run, memory, learning or content record by its id alone. (Sessions written before the
+`gsi1` finds a run, memory, learning, content record or eval run by its id alone. A day's metrics are one
+item of everyone's runs and one per user (`METRICS#USER#<user>`, `METRICS#ANON` for runs without one), so a
+date range is one Query of one partition. (Sessions written before the
 listing indexes below also carry `USER#<user>` / `<updated_at>#<id>` there; nothing reads those now.) A claim
 (queue work's exactly-once guard, `Store.claim`) is in no index. Run ids are time-ordered (UUIDv7), so
 `RUN#<run_id>` sort keys keep a session's runs in order and the last N runs are one query.
@@ -35,6 +40,7 @@ order is time order and ties fall to the id):
 | memory   | USER#<user>#MEMORIES (ANON#MEMORIES)             | MEMORIES                    |
 | learning | <learning pk>#LEARNINGS                          | LEARNINGS                   |
 | content  | KNOWLEDGE#<kb>#USER#<user>#CONTENTS (..#ANON#..) | KNOWLEDGE#<kb>#CONTENTS     |
+| eval run | USER#<user>#EVALS (ANON#EVALS)                   | EVALS                       |
 | stats    | -                                                | MEMORY_STATS (gsi5 only)    |
 
 A learning of an internal type (`_run_learned`, ...) gets `#<type>` after both scopes, so the marks runs
@@ -58,6 +64,7 @@ __all__ = [
     "BY_OWNER_CREATED",
     "BY_OWNER_UPDATED",
     "COMPRESS_ABOVE_BYTES",
+    "EVALS_KIND",
     "FILTER_ATTRIBUTES",
     "GSI1",
     "GSI1_INDEX",
@@ -70,6 +77,8 @@ __all__ = [
     "MEMORIES_KIND",
     "MEMORY_STATS",
     "MEMORY_STATS_SK",
+    "METRICS",
+    "METRICS_STATE_SK",
     "OFFLOAD_ABOVE_BYTES",
     "PK",
     "SCHEMA_VERSION",
@@ -82,12 +91,15 @@ __all__ = [
     "content_key",
     "contents_kind",
     "contents_scope",
+    "eval_key",
+    "evals_scope",
     "learning_partition",
     "learnings_kind",
     "learnings_scope",
     "memories_scope",
     "memory_key",
     "memory_stats_key",
+    "metrics_key",
     "run_key",
     "session_key",
     "sessions_scope",
@@ -172,6 +184,10 @@ MEMORIES_KIND: Final = "MEMORIES"
 MEMORY_STATS: Final = "MEMORY_STATS"
 """The kind scope (in gsi5) of the per-user memory stats items: users, most recent memory change first."""
 MEMORY_STATS_SK: Final = "STATS#MEMORIES"
+EVALS_KIND: Final = "EVALS"
+METRICS: Final = "METRICS"
+"""The partition of everyone's daily metrics and of the metrics' refresh state."""
+METRICS_STATE_SK: Final = "STATE"
 TOPICS: Final = "TOPICS"
 """The partition of the topic counts across every user."""
 
@@ -262,6 +278,19 @@ def contents_scope(knowledge_id: str, user_id: str | None) -> str:
 
 def contents_kind(knowledge_id: str) -> str:
     return f"KNOWLEDGE#{knowledge_id}#CONTENTS"
+
+
+def eval_key(user_id: str | None, eval_id: str) -> tuple[str, str]:
+    return user_partition(user_id), f"EVAL#{eval_id}"
+
+
+def evals_scope(user_id: str | None) -> str:
+    return f"{user_partition(user_id)}#EVALS"
+
+
+def metrics_key(day: str, owner: str | None, *, everyone: bool) -> tuple[str, str]:
+    """A day's metrics: of everyone's runs, or of one owner's (None: the runs no user owns)."""
+    return (METRICS if everyone else f"{METRICS}#{user_partition(owner)}"), f"DAY#{day}"
 
 
 def claim_key(work_id: str) -> tuple[str, str]:

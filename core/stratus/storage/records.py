@@ -1,6 +1,6 @@
-"""What a `Store` keeps: sessions, user memories, learnings and knowledge content records (runs are
-`RunOutput`s), and the queries that list them. Every record carries a schema version; reading a version
-this code does not know fails, it is never guessed at."""
+"""What a `Store` keeps: sessions, user memories, learnings, knowledge content records, eval runs and the
+daily metrics (runs are `RunOutput`s), and the queries that list them. Every record carries a schema
+version; reading a version this code does not know fails, it is never guessed at."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ __all__ = [
     "ContentQuery",
     "ContentRecord",
     "ContentStatus",
+    "DailyMetrics",
+    "EvalQuery",
+    "EvalRecord",
+    "EvalType",
     "LearningQuery",
     "LearningRecord",
     "MemoryQuery",
+    "MetricsRefresh",
     "Page",
     "SessionQuery",
     "SessionRecord",
@@ -237,6 +242,95 @@ class ContentQuery(_ListingQuery):
     status: ContentStatus | None = None
     content_hash: str | None = None
     sort_by: Literal["created_at", "updated_at", "name"] = "created_at"
+
+
+class EvalType(StrEnum):
+    """What an eval measures (AgentOS' `EvalType`)."""
+
+    ACCURACY = "accuracy"
+    AGENT_AS_JUDGE = "agent_as_judge"
+    PERFORMANCE = "performance"
+    RELIABILITY = "reliability"
+
+
+@dataclass(slots=True, kw_only=True)
+class EvalRecord:
+    """One eval run of an agent or a team and its result (`eval_data`, in AgentOS' shape per `eval_type`)."""
+
+    eval_id: str
+    eval_type: EvalType
+    eval_data: dict[str, Any]
+    eval_input: dict[str, Any] | None = None
+    name: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    model_id: str | None = None
+    model_provider: str | None = None
+    evaluated_component_name: str | None = None
+    user_id: str | None = None
+    """Who ran it; with a user given, only they see it."""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(slots=True, kw_only=True)
+class EvalQuery(_ListingQuery):
+    """Filters, sorting and paging for listing eval runs. `component_type` keeps the evals of that kind of
+    component (AgentOS' `type` filter); `eval_types` those of any of the types."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    model_id: str | None = None
+    component_type: SessionType | None = None
+    eval_types: list[EvalType] | None = None
+    sort_by: Literal["created_at", "updated_at"] = "created_at"
+
+
+@dataclass(slots=True, kw_only=True)
+class DailyMetrics:
+    """One UTC day's aggregate of the stored runs (AgentOS' `DayAggregatedMetrics`): of one user's runs
+    (`user_id`; `""` for the runs no user owns), or of everyone's (`user_id` None).
+
+    Run counts are of top-level runs (a team's member runs and a workflow's step runs are part of theirs);
+    tokens and `model_metrics` count every run, members and steps included, since each made its own model
+    requests."""
+
+    day: str
+    """`YYYY-MM-DD`, UTC."""
+    user_id: str | None = None
+    agent_runs_count: int = 0
+    agent_sessions_count: int = 0
+    team_runs_count: int = 0
+    team_sessions_count: int = 0
+    workflow_runs_count: int = 0
+    workflow_sessions_count: int = 0
+    users_count: int = 0
+    token_metrics: dict[str, int] = field(default_factory=dict[str, int])
+    model_metrics: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """`[{"model_id", "model_provider", "count"}]`: runs per model."""
+    completed: bool = False
+    """The day was over when this was computed: it is not computed again."""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(slots=True, kw_only=True)
+class MetricsRefresh:
+    """Where the daily metrics stand: the last refresh's outcome, and the first day still to compute."""
+
+    status: Literal["idle", "running", "completed", "failed"] = "idle"
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    next_day: str | None = None
+    """The first day a refresh computes again (None: from the first stored run)."""
+    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass(slots=True, kw_only=True)

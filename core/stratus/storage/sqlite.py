@@ -17,9 +17,12 @@ from stratus.exceptions import StoreError
 from stratus.run import RunOutput
 from stratus.storage._codec import (
     content_from_json,
+    daily_metrics_from_json,
     decoded,
+    eval_from_json,
     learning_from_json,
     memory_from_json,
+    metrics_state_from_json,
     record_json,
     run_from_json,
     run_json,
@@ -31,6 +34,7 @@ from stratus.storage._sqlite_query import (
     Listing,
     add_listing_columns,
     content_listing,
+    eval_listing,
     learning_listing,
     memory_listing,
     memory_topics,
@@ -42,9 +46,13 @@ from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
+    DailyMetrics,
+    EvalQuery,
+    EvalRecord,
     LearningQuery,
     LearningRecord,
     MemoryQuery,
+    MetricsRefresh,
     Page,
     SessionQuery,
     SessionRecord,
@@ -116,6 +124,32 @@ CREATE TABLE IF NOT EXISTS contents (
     data           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS contents_knowledge ON contents (knowledge_id);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+CREATE TABLE IF NOT EXISTS evals (
+    eval_id        TEXT PRIMARY KEY,
+    user_id        TEXT,
+    agent_id       TEXT,
+    team_id        TEXT,
+    workflow_id    TEXT,
+    model_id       TEXT,
+    eval_type      TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    updated_at     REAL NOT NULL,
+    expires_at     INTEGER,
+    data           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evals_created ON evals (created_at, eval_id);
+CREATE INDEX IF NOT EXISTS evals_user_created ON evals (user_id, created_at, eval_id);
+CREATE TABLE IF NOT EXISTS metrics (
+    day            TEXT NOT NULL,
+    owner          TEXT NOT NULL,
+    data           TEXT NOT NULL,
+    PRIMARY KEY (day, owner)
+);
+CREATE TABLE IF NOT EXISTS metrics_state (
+    name           TEXT PRIMARY KEY,
+    data           TEXT NOT NULL
+);
 """
 
 _SESSION_COLUMNS = (
@@ -137,7 +171,7 @@ _SESSION_COLUMNS = (
     "expires_at",
     "schema_version",
 )
-S = TypeVar("S", UserMemory, LearningRecord, ContentRecord)
+S = TypeVar("S", UserMemory, LearningRecord, ContentRecord, EvalRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +190,12 @@ class _Table(Generic[S]):
 _MEMORIES = _Table("memories", ("memory_id", "user_id"), memory_from_json)
 _LEARNINGS = _Table("learnings", ("learning_id", "user_id", "agent_id"), learning_from_json)
 _CONTENTS = _Table("contents", ("content_id", "knowledge_id"), content_from_json)
+_EVALS = _Table(
+    "evals",
+    ("eval_id", "user_id", "agent_id", "team_id", "workflow_id", "model_id", "eval_type", "created_at", "updated_at"),
+    eval_from_json,
+)
+_EVERYONE = "*"  # the owner column of a day's metrics of everyone (a user's is their id, "" for no user)
 
 _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
@@ -506,7 +546,77 @@ class SqliteStore(Store):
 
         return await self._call(run)
 
-    # --- record helpers: a memory, learning or content record is a JSON row of its table ------------------
+    # --- eval runs --------------------------------------------------------------------------------------
+
+    async def put_eval(self, record: EvalRecord) -> EvalRecord:
+        return await self._put(_EVALS, record)
+
+    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> EvalRecord | None:
+        return await self._get(_EVALS, eval_id)
+
+    async def list_evals(self, query: EvalQuery) -> Page[EvalRecord]:
+        return await self._page(eval_listing(query), query, _EVALS.decode_row, "eval run")
+
+    async def _remove_eval(self, record: EvalRecord) -> bool:
+        return await self._delete(_EVALS, record.eval_id)
+
+    # --- daily metrics ----------------------------------------------------------------------------------
+
+    async def _earliest_activity(self) -> float | None:
+        def read(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(f"SELECT MIN(created_at) FROM runs WHERE {_LIVE}", (time.time(),)).fetchone()
+            return None if row[0] is None else float(row[0])
+
+        return await self._call(read)
+
+    async def _runs_since(self, since: float) -> list[RunOutput]:
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                f"SELECT data FROM runs WHERE created_at >= ? AND {_LIVE} ORDER BY created_at", (since, time.time())
+            ).fetchall()
+            return [cast(str, r["data"]) for r in rows]
+
+        return list(decoded(await self._call(read), run_from_json, "run"))
+
+    async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM metrics WHERE day = ?", [(day,) for day in days])
+            conn.executemany(
+                "INSERT INTO metrics (day, owner, data) VALUES (?, ?, ?)",
+                [(r.day, _EVERYONE if r.user_id is None else r.user_id, record_json(r)) for r in records],
+            )
+
+        await self._transaction(write)
+
+    async def _read_metrics(
+        self, starting_date: str | None, ending_date: str | None, user_id: str | None
+    ) -> list[DailyMetrics]:
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT data FROM metrics WHERE owner = ? AND day >= ? AND day <= ? ORDER BY day",
+                (_EVERYONE if user_id is None else user_id, starting_date or "", ending_date or "9999-12-31"),
+            ).fetchall()
+            return [cast(str, r["data"]) for r in rows]
+
+        return list(decoded(await self._call(read), daily_metrics_from_json, "daily metrics"))
+
+    async def _read_metrics_state(self) -> MetricsRefresh | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT data FROM metrics_state WHERE name = 'refresh'").fetchone()
+            return None if row is None else cast(str, row["data"])
+
+        data = await self._call(read)
+        return None if data is None else metrics_state_from_json(data)
+
+    async def _write_metrics_state(self, state: MetricsRefresh) -> None:
+        data = record_json(state)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO metrics_state (name, data) VALUES ('refresh', ?)", (data,))
+
+        await self._call(write)
+
+    # --- record helpers: a memory, learning, content or eval record is a JSON row of its table ------------------
 
     async def _put(self, table: _Table[S], record: S, *, own_expiry: bool = True) -> S:
         """Create or replace the record's row, stamped (see `Store._stamp`) in the same transaction that
