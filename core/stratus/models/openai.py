@@ -7,7 +7,7 @@ import math
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Unpack, cast
 
 from stratus._checks import non_negative, positive
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
@@ -22,11 +22,31 @@ if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
     from openai.types.completion_usage import CompletionUsage
 
-__all__ = ["OpenAIChat", "OpenAIClientOwner"]
+__all__ = ["OpenAIChat", "OpenAIClientOwner", "OpenAIConnection"]
 
 T = TypeVar("T")
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class OpenAIConnection(TypedDict, total=False):
+    """How an OpenAI model or embedder reaches the API (every key optional; `OpenAIClientOwner` has the
+    defaults): credentials and endpoint, then the retry policy `OpenAIChat` describes."""
+
+    api_key: str | None
+    base_url: str | None
+    organization: str | None
+    timeout: float
+    """Seconds for each attempt (60)."""
+    max_retries: int
+    """Attempts after the first (3)."""
+    backoff: float
+    max_backoff: float
+    """The first wait between attempts (0.5 s), doubled up to this (8 s)."""
+    client: AsyncOpenAI | None
+    """An SDK client to use as it is (never closed here)."""
+    deadline: float | None
+    """Seconds for one request with its retries (60; None for none)."""
 
 
 class OpenAIClientOwner:
@@ -48,14 +68,14 @@ class OpenAIClientOwner:
     def _init_client(
         self,
         *,
-        api_key: str | None,
-        base_url: str | None,
-        organization: str | None,
-        timeout: float,
-        max_retries: int,
-        backoff: float,
-        max_backoff: float,
-        client: AsyncOpenAI | None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        client: AsyncOpenAI | None = None,
         deadline: float | None = 60.0,
     ) -> None:
         non_negative(max_retries=max_retries)
@@ -170,36 +190,18 @@ class OpenAIChat(OpenAIClientOwner, Model):
         self,
         id: str = "gpt-4o-mini",
         *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        organization: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
         stream_usage: bool = True,
         extra_body: dict[str, Any] | None = None,
-        client: AsyncOpenAI | None = None,
-        deadline: float | None = 60.0,
+        **connection: Unpack[OpenAIConnection],
     ) -> None:
         self.id = id
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.stream_usage = stream_usage
         self.extra_body = extra_body
-        self._init_client(
-            api_key=api_key,
-            base_url=base_url,
-            organization=organization,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            client=client,
-            deadline=deadline,
-        )
+        self._init_client(**connection)
 
     # --- requests ---------------------------------------------------------------------------------------
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from stratus.exceptions import ConfigError, EmbedderError, ModelError
 from stratus.knowledge.embedders.base import Embedder
-from stratus.models.openai import OpenAIClientOwner
+from stratus.models.openai import OpenAIClientOwner, OpenAIConnection
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+    pass
 
 __all__ = ["OpenAIEmbedder"]
 
@@ -27,15 +27,8 @@ class OpenAIEmbedder(OpenAIClientOwner, Embedder):
         id: str = "text-embedding-3-small",
         *,
         dimensions: int | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        organization: str | None = None,
         batch_size: int = 256,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-        client: AsyncOpenAI | None = None,
+        **connection: Unpack[OpenAIConnection],
     ) -> None:
         if dimensions is None:
             if id not in _KNOWN_DIMENSIONS:
@@ -46,16 +39,7 @@ class OpenAIEmbedder(OpenAIClientOwner, Embedder):
         self.batch_size = batch_size
         self.max_tokens = 8191  # the input limit of OpenAI's embedding models
         self._shorten = id.startswith("text-embedding-3") and dimensions != _KNOWN_DIMENSIONS.get(id)
-        self._init_client(
-            api_key=api_key,
-            base_url=base_url,
-            organization=organization,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            client=client,
-        )
+        self._init_client(**connection)
 
     async def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         client = self.client
