@@ -47,7 +47,13 @@ def config_document(app: App) -> dict[str, Any]:
         "session": domain("Sessions", ["sessions"]),
         "metrics": domain("Metrics"),
         "memory": domain("Memory", ["memories"]),
-        "knowledge": {"dbs": [], "knowledge_instances": []},
+        "knowledge": {
+            "dbs": domain("Knowledge", ["contents"])["dbs"] if app.knowledge else [],
+            "knowledge_instances": [
+                {"id": k.id, "name": k.id, "description": k.description, "db_id": db_id, "table": "contents"}
+                for k in app.knowledge.values()
+            ],
+        },
         "agents": [{"id": a.agent_id, "name": a.name, "db_id": db_id} for a in app.agents.values()],
         "teams": [{"id": t.team_id, "name": t.name, "db_id": db_id} for t in app.teams.values()],
         "workflows": [{"id": w.workflow_id, "name": w.name, "db_id": db_id} for w in app.workflows.values()],
