@@ -46,6 +46,7 @@ lock: $(VENV)/.test-deps ## Re-resolve requirements/*.txt from pyproject.toml (a
 	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) pyproject.toml requirements/build.in --extra dev --extra local -o requirements/dev.txt
 	$(UV_COMPILE) pyproject.toml requirements/build.in --extra local --extra knowledge -c requirements/dev.txt -o requirements/run.txt
 	$(BIN)/python layers/build.py --lock  # the layer's lock: what the functions use, for Lambda's Python, within dev.txt
+	$(UV_COMPILE) requirements/compat.in -o requirements/compat.txt  # agno for tests/compat, in a venv of its own
 
 run: $(VENV)/.run-deps ## Serve the demo app offline on http://127.0.0.1:8000 (APP=module:attr PORT=8000 RELOAD=1)
 	$(BIN)/stratus dev --app $(APP) --host $(HOST) --port $(PORT) $(if $(RELOAD),--reload)
