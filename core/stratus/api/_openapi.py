@@ -7,12 +7,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from stratus.api.schemas import ErrorDetail, RunErrorDetail, ValidationErrorDetail
 
-__all__ = ["errors", "install_openapi"]
+__all__ = ["errors", "install_openapi", "request_body"]
 
 _DESCRIPTIONS = {
+    400: "Bad request: the request cannot apply to the run it names",
     401: "Not authenticated: a missing or wrong key, or no verified identity (when authentication is on)",
     403: "Not allowed for the authenticated caller",
     404: "Not found: an unknown agent, team, workflow, knowledge base, session, run, memory, content or "
@@ -49,6 +51,28 @@ def errors(
         description = (descriptions or {}).get(status, _DESCRIPTIONS[status])
         responses[status] = {"model": model, "description": description}
     return responses
+
+
+def request_body(model: type[BaseModel], *content_types: str) -> dict[str, Any]:
+    """The `openapi_extra=` of an operation that reads its body itself: the body as `model` describes it, in
+    each of `content_types` (the model's nested schemas written in place, as the document has no
+    component for them)."""
+    schema = model.model_json_schema()
+    defs = cast(dict[str, Any], schema.pop("$defs", {}))
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = cast(dict[str, Any], node)
+            if "$ref" in node:
+                named = defs[str(node["$ref"]).rsplit("/", 1)[-1]]
+                return inline({**named, **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in cast(list[Any], node)]
+        return node
+
+    body = inline(schema)
+    return {"requestBody": {"required": True, "content": {kind: {"schema": body} for kind in content_types}}}
 
 
 _OPEN = frozenset({"/health"})

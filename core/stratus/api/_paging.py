@@ -12,34 +12,84 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from stratus.storage._cursor import MAX_CURSOR_CHARS
 from stratus.storage.records import ContentQuery, LearningQuery, MemoryQuery, Page, SessionQuery
 
-__all__ = ["CursorPaginationInfo", "cursor_query", "listed", "paged"]
+__all__ = [
+    "CursorPaginatedResponse",
+    "CursorPaginationInfo",
+    "PaginatedResponse",
+    "PaginationInfo",
+    "cursor_query",
+    "listed",
+    "paged",
+    "paginated",
+]
 
 Q = TypeVar("Q", SessionQuery, MemoryQuery, LearningQuery, ContentQuery)
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
-class CursorPaginationInfo(BaseModel):
-    """AgentOS' `PaginationInfo`, and the cursor of the next page.
-
-    `total_count` is exact when `total_count_exact` is true (SQLite always; DynamoDB on a listing's last
-    page); otherwise it is a lower bound: the matches up to this page, plus one when there is a next page,
-    so `total_pages` always offers the next page while there is one."""
+class PaginationInfo(BaseModel):
+    """AgentOS' `PaginationInfo`."""
 
     page: int = 1
     limit: int = 20
     total_pages: int = 0
     total_count: int = 0
     search_time_ms: float = 0.0
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; none at the end")
+
+
+class CursorPaginationInfo(PaginationInfo):
+    """AgentOS' `PaginationInfo`, and the cursor of the next page.
+
+    `total_count` is exact when `total_count_exact` is true (SQLite always; DynamoDB on a listing's last
+    page); otherwise it is a lower bound: the matches up to this page, plus one when there is a next page,
+    so `total_pages` always offers the next page while there is one."""
+
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null at the end")
     total_count_exact: bool = True
+
+    @model_serializer(mode="wrap")
+    def _keep_the_end(self, handler: SerializerFunctionWrapHandler):  # unannotated: the schema stays the model's
+        """`next_cursor: null` says the listing ended, so it stays where a route leaves out nulls."""
+        return {**handler(self), "next_cursor": self.next_cursor}
+
+
+class PaginatedResponse(BaseModel, Generic[M]):
+    """AgentOS' paginated envelope: one page of `data`, and `meta` about the pages."""
+
+    data: list[M]
+    meta: PaginationInfo
+
+
+class CursorPaginatedResponse(BaseModel, Generic[M]):
+    """AgentOS' paginated envelope of a listing a cursor continues (`meta.next_cursor`)."""
+
+    data: list[M]
+    meta: CursorPaginationInfo
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def paginated(data: list[M], *, page: int, limit: int, total: int, started: float) -> PaginatedResponse[M]:
+    """The envelope of a page cut from `total` results."""
+    meta = PaginationInfo(
+        page=page,
+        limit=limit,
+        total_pages=math.ceil(total / limit) if total else 0,
+        total_count=total,
+        search_time_ms=_elapsed_ms(started),
+    )
+    return PaginatedResponse[M](data=data, meta=meta)
 
 
 def cursor_query() -> Any:
@@ -53,8 +103,8 @@ def cursor_query() -> Any:
     )
 
 
-def paged(data: list[dict[str, Any]], page: Page[Any], *, limit: int, started: float) -> dict[str, Any]:
-    """AgentOS' paginated envelope `{data, meta}` of a store's page."""
+def paged(data: list[M], page: Page[Any], *, limit: int, started: float) -> CursorPaginatedResponse[M]:
+    """The envelope of a store's page."""
     exact = page.total is not None
     total = page.total if page.total is not None else page.offset + len(page.items) + (page.next_cursor is not None)
     meta = CursorPaginationInfo(
@@ -62,16 +112,16 @@ def paged(data: list[dict[str, Any]], page: Page[Any], *, limit: int, started: f
         limit=limit,
         total_pages=math.ceil(total / limit) if total else 0,
         total_count=total,
-        search_time_ms=round((time.perf_counter() - started) * 1000, 3),
+        search_time_ms=_elapsed_ms(started),
         next_cursor=page.next_cursor,
         total_count_exact=exact,
     )
-    return {"data": data, "meta": meta.model_dump()}
+    return CursorPaginatedResponse[M](data=data, meta=meta)
 
 
 async def listed(
-    list_page: Callable[[Q], Awaitable[Page[T]]], query: Q, schema: Callable[[T], dict[str, Any]]
-) -> dict[str, Any]:
+    list_page: Callable[[Q], Awaitable[Page[T]]], query: Q, schema: Callable[[T], M]
+) -> CursorPaginatedResponse[M]:
     """The envelope of one page of a listing: `list_page(query)`, each item answered as `schema` gives it."""
     started = time.perf_counter()
     found = await list_page(query)

@@ -3,52 +3,68 @@
 from __future__ import annotations
 
 import json
-import math
-import time
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Annotated, Any, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from stratus.agent import Agent
 from stratus.api._limits import FiltersField, MetadataField, StateField
 from stratus.exceptions import StratusError
 from stratus.run import RunOutput, RunStatus
-from stratus.storage.records import SessionRecord, SessionType, UserMemory
+from stratus.storage.records import ContentStatus, SessionRecord, SessionType
 from stratus.team import Team
 from stratus.tools import Tool, Toolkit
 from stratus.workflow import Step, Workflow, WorkflowStep
 
 __all__ = [
     "AgentResponse",
+    "AgentSessionDetailSchema",
+    "AnyRunSchema",
     "CancelResponse",
+    "ChunkerSchema",
+    "ConfigResponse",
+    "ContentResponseSchema",
+    "ContentStatusResponse",
     "CreateSessionRequest",
     "DeleteMemoriesRequest",
     "DeleteSessionsRequest",
+    "DeletedContentResponse",
     "ErrorDetail",
     "FieldError",
     "HealthResponse",
+    "KnowledgeConfigResponse",
+    "LearningResponse",
+    "LearningUserStats",
     "MemoryRequest",
     "ModelResponse",
-    "PaginationInfo",
+    "ReaderSchema",
     "RenameSessionRequest",
     "RunAccepted",
     "RunErrorDetail",
     "RunRequest",
     "RunResponse",
+    "RunSchema",
+    "SessionDetail",
+    "SessionRunPreviewSchema",
+    "SessionSchema",
     "TeamResponse",
+    "TeamRunSchema",
+    "TeamSessionDetailSchema",
     "UpdateSessionRequest",
+    "UserMemorySchema",
+    "UserStatsSchema",
     "ValidationErrorDetail",
+    "VectorDbSchema",
+    "VectorSearchResult",
     "WorkflowResponse",
+    "WorkflowRunSchema",
+    "WorkflowSessionDetailSchema",
     "WorkflowSummaryResponse",
     "agent_response",
     "iso",
-    "memory_schema",
-    "paginated",
-    "run_preview",
     "run_schema",
     "session_detail",
-    "session_schema",
     "team_response",
     "workflow_response",
     "workflow_summary",
@@ -65,6 +81,29 @@ def iso(timestamp: float | None) -> str | None:
 class HealthResponse(BaseModel):
     status: str = Field(description="Health status of the service")
     instantiated_at: str = Field(description="When the service was instantiated (ISO 8601)")
+
+
+class ConfigResponse(BaseModel):
+    """AgentOS' `ConfigResponse` of `GET /config`: what this deployment serves, its agents, models and
+    databases (a section it adds is kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    os_id: str
+    name: str | None = None
+    description: str | None = None
+    available_models: list[dict[str, Any]] = Field(
+        default_factory=list[dict[str, Any]], description="`{id, provider}` of each model in use"
+    )
+    databases: list[str] = Field(description="The ids of the stores the components use")
+    session: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+    knowledge: dict[str, Any] | None = None
+    agents: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="`{id, name, db_id}`")
+    teams: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="`{id, name, db_id}`")
+    workflows: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="`{id, name, db_id}`")
+    interfaces: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
 
 
 class ErrorDetail(BaseModel):
@@ -114,28 +153,6 @@ class RunRequest(BaseModel):
         default=None, description="Metadata filters for this run's knowledge searches"
     )
     background: bool = Field(default=False, description="Answer 202 at once and run in the background")
-
-
-class PaginationInfo(BaseModel):
-    page: int = 1
-    limit: int = 20
-    total_pages: int = 0
-    total_count: int = 0
-    search_time_ms: float = 0.0
-
-
-def paginated(data: list[dict[str, Any]], *, page: int, limit: int, total: int, started: float) -> dict[str, Any]:
-    """AgentOS' paginated envelope: `{data, meta}`."""
-    return {
-        "data": data,
-        "meta": {
-            "page": page,
-            "limit": limit,
-            "total_pages": math.ceil(total / limit) if total else 0,
-            "total_count": total,
-            "search_time_ms": round((time.perf_counter() - started) * 1000, 3),
-        },
-    }
 
 
 _ID = Field(default=None, min_length=1, max_length=256)
@@ -197,37 +214,6 @@ class DeleteMemoriesRequest(BaseModel):
 
     memory_ids: list[str] = Field(max_length=1000)
     user_id: str | None = _ID
-
-
-def memory_schema(memory: UserMemory) -> dict[str, Any]:
-    """AgentOS' `UserMemorySchema`."""
-    return {
-        "memory_id": memory.memory_id,
-        "memory": memory.memory,
-        "topics": memory.topics,
-        "agent_id": memory.agent_id,
-        "team_id": memory.team_id,
-        "user_id": memory.user_id,
-        "updated_at": iso(memory.updated_at),
-    }
-
-
-def run_preview(run: RunOutput) -> dict[str, Any]:
-    """AgentOS' `SessionRunPreviewSchema`: a run without its messages, content cut short."""
-    content = run.content_dict()
-    text = content if isinstance(content, str) else json.dumps(content, default=str) if content is not None else None
-    return {
-        "run_id": run.run_id,
-        "parent_run_id": run.parent_run_id,
-        "agent_id": run.agent_id,
-        "team_id": run.team_id,
-        "workflow_id": run.workflow_id,
-        "user_id": run.user_id,
-        "status": run.status.value,
-        "run_input": run.input.input_content if run.input else None,
-        "content_preview": text if text is None or len(text) <= 200 else text[:200] + "…",
-        "created_at": iso(run.created_at),
-    }
 
 
 # --- agents, teams and workflows, and their runs ---------------------------------------------------------------
@@ -506,125 +492,426 @@ def workflow_response(workflow: Workflow, db_id: str | None) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None or k in ("name", "db_id")}
 
 
-def _session_metrics(session: SessionRecord) -> dict[str, Any]:
+# --- sessions and their runs --------------------------------------------------------------------------------
+# AgentOS' `SessionSchema`, `*SessionDetailSchema`, `*RunSchema` and `SessionRunPreviewSchema`. Each is built by
+# validating the one mapping of a record onto AgentOS' vocabulary (`_session_fields`, `_run_fields`): a model
+# keeps the fields it declares.
+
+
+def _session_fields(session: SessionRecord) -> dict[str, Any]:
+    """A session under AgentOS' names, for every session schema to take its fields from."""
     u = session.usage
-    return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
-
-
-def _component_key(session: SessionRecord) -> str:
-    return {
-        SessionType.AGENT: "agent_id",
-        SessionType.TEAM: "team_id",
-        SessionType.WORKFLOW: "workflow_id",
-    }[session.session_type]
-
-
-def session_schema(session: SessionRecord) -> dict[str, Any]:
-    """AgentOS' `SessionSchema`: one row of `GET /sessions`."""
-    out: dict[str, Any] = {
-        "session_id": session.session_id,
-        "session_name": session.session_name or "",
-        "session_state": session.session_state,
-        "created_at": iso(session.created_at),
-        "updated_at": iso(session.updated_at),
-        "session_type": session.session_type.value,
-        "user_id": session.user_id,
-        _component_key(session): session.component_id,
-        "session_summary": session.summary,
-        "metrics": _session_metrics(session),
-        "total_tokens": session.usage.total_tokens,
-        "metadata": session.metadata,
-    }
-    return {k: v for k, v in out.items() if v is not None or k == "user_id"}
-
-
-def session_detail(session: SessionRecord, runs: list[RunOutput]) -> dict[str, Any]:
-    """AgentOS' `AgentSessionDetailSchema` (and its team and workflow twins): the session and its history
-    (the messages of its top-level runs: a team's member runs are not the conversation)."""
     kind = session.session_type.value
-    if session.session_type is SessionType.WORKFLOW:
-        return _workflow_session_detail(session)
-    top = [run for run in runs if run.parent_run_id is None]
-    chat_history = [m.to_dict() for run in top for m in run.messages if m.role != "system"]
-    out: dict[str, Any] = {
-        "user_id": session.user_id,
+    metrics = {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
+    return {
+        "session_id": session.session_id,
         f"{kind}_session_id": session.session_id,
-        "session_id": session.session_id,
         "session_name": session.session_name or "",
-        "session_summary": session.summary,
         "session_state": session.session_state,
-        _component_key(session): session.component_id,
-        "total_tokens": session.usage.total_tokens,
-        f"{kind}_data": session.component_data,
-        "metrics": _session_metrics(session),
-        "metadata": session.metadata,
-        "chat_history": chat_history,
-        "created_at": iso(session.created_at),
-        "updated_at": iso(session.updated_at),
-    }
-    if session.session_type is not SessionType.AGENT:
-        del out[f"{kind}_session_id"]  # only AgentOS' agent sessions carry one
-    return out
-
-
-def _workflow_session_detail(session: SessionRecord) -> dict[str, Any]:
-    """AgentOS' `WorkflowSessionDetailSchema`."""
-    data = session.component_data or {}
-    return {
+        "session_type": kind,
         "user_id": session.user_id,
-        "workflow_id": session.component_id,
-        "workflow_name": data.get("name"),
-        "session_id": session.session_id,
-        "session_name": session.session_name or "",
-        "session_data": {"session_state": session.session_state, "session_metrics": _session_metrics(session)},
-        "session_state": session.session_state,
-        "workflow_data": session.component_data,
+        f"{kind}_id": session.component_id,
+        f"{kind}_data": session.component_data,
+        "workflow_name": (session.component_data or {}).get("name"),
+        "session_summary": session.summary,
+        "session_data": {"session_state": session.session_state, "session_metrics": metrics},
+        "metrics": metrics,
+        "total_tokens": u.total_tokens,
         "metadata": session.metadata,
         "created_at": iso(session.created_at),
         "updated_at": iso(session.updated_at),
     }
 
 
-def _workflow_run_schema(run: RunOutput) -> dict[str, Any]:
-    """AgentOS' `WorkflowRunSchema`."""
+class _SessionBase(BaseModel):
+    session_id: str
+    session_name: str = Field(description="The session's name; empty when it has none")
+    user_id: str | None = None
+    session_state: _Object = None
+    metadata: _Object = None
+    created_at: str | None = Field(default=None, description="ISO 8601, UTC")
+    updated_at: str | None = Field(default=None, description="ISO 8601, UTC")
+
+    @classmethod
+    def from_session(cls, session: SessionRecord) -> Self:
+        return cls.model_validate(_session_fields(session))
+
+
+class SessionSchema(_SessionBase):
+    """AgentOS' `SessionSchema`: one row of `GET /sessions`."""
+
+    session_type: str | None = Field(default=None, description="agent, team or workflow")
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    session_summary: _Object = None
+    metrics: _Object = None
+    total_tokens: int | None = None
+
+
+class _ChatSession(_SessionBase):
+    session_summary: _Object = None
+    total_tokens: int | None = None
+    metrics: _Object = None
+    chat_history: list[dict[str, Any]] | None = Field(
+        default=None, description="The messages of its top-level runs (a team's member runs are not the conversation)"
+    )
+
+    @classmethod
+    def with_history(cls, session: SessionRecord, runs: list[RunOutput]) -> Self:
+        history = [m.to_dict() for run in runs if run.parent_run_id is None for m in run.messages if m.role != "system"]
+        return cls.model_validate({**_session_fields(session), "chat_history": history})
+
+
+class AgentSessionDetailSchema(_ChatSession):
+    """AgentOS' `AgentSessionDetailSchema`: an agent's session and its history."""
+
+    agent_session_id: str
+    agent_id: str | None = None
+    agent_data: _Object = None
+
+
+class TeamSessionDetailSchema(_ChatSession):
+    """AgentOS' `TeamSessionDetailSchema`: a team's session and its history."""
+
+    team_id: str | None = None
+    team_data: _Object = None
+
+
+class WorkflowSessionDetailSchema(_SessionBase):
+    """AgentOS' `WorkflowSessionDetailSchema`: a workflow's session."""
+
+    workflow_id: str | None = None
+    workflow_name: str | None = None
+    session_data: _Object = Field(default=None, description="`{session_state, session_metrics}`")
+    workflow_data: _Object = None
+
+
+SessionDetail = AgentSessionDetailSchema | TeamSessionDetailSchema | WorkflowSessionDetailSchema
+
+
+def session_detail(session: SessionRecord, runs: list[RunOutput]) -> SessionDetail:
+    """The session in the detail schema of its type (agents' and teams' with the history of `runs`)."""
+    if session.session_type is SessionType.WORKFLOW:
+        return WorkflowSessionDetailSchema.from_session(session)
+    model = AgentSessionDetailSchema if session.session_type is SessionType.AGENT else TeamSessionDetailSchema
+    return model.with_history(session, runs)
+
+
+def _run_fields(run: RunOutput) -> dict[str, Any]:
+    """A run under AgentOS' names, for every run schema to take its fields from."""
+    content = run.content_dict()
     return {
         "run_id": run.run_id,
-        "run_input": run.input.input_content if run.input else None,
+        "parent_run_id": run.parent_run_id,
+        "agent_id": run.agent_id,
+        "team_id": run.team_id,
         "workflow_id": run.workflow_id,
-        "user_id": run.user_id,
-        "content": run.content_dict(),
-        "content_type": run.content_type,
-        "status": run.status.value,
-        "step_results": run.step_results or [],
-        "metrics": run.metrics.to_dict(),
-        "created_at": iso(run.created_at),
-    }
-
-
-def run_schema(run: RunOutput) -> dict[str, Any]:
-    """AgentOS' `RunSchema` (`TeamRunSchema` for a team's run, `WorkflowRunSchema` for a workflow's): one run
-    as `GET /sessions/{id}/runs` lists it."""
-    if run.workflow_id is not None:
-        return _workflow_run_schema(run)
-    content = run.content_dict()
-    identity = {"team_id": run.team_id} if run.team_id is not None else {"agent_id": run.agent_id}
-    out: dict[str, Any] = {
-        "run_id": run.run_id,
-        "parent_run_id": run.parent_run_id or "",
-        **identity,
         "user_id": run.user_id,
         "status": run.status.value,
         "run_input": run.input.input_content if run.input else None,
         "content": content,
+        "content_type": run.content_type,
         "run_response_format": "text" if isinstance(content, str) or content is None else "json",
-        "reasoning_content": "",
-        "reasoning_steps": [],
         "metrics": run.metrics.to_dict(),
         "messages": [m.to_dict() for m in run.messages],
         "tools": [t.to_dict() for t in run.tools],
-        "created_at": iso(run.created_at),
+        "references": run.references or [],
         "session_state": run.session_state,
+        "error": {"type": run.error_type, "message": run.error} if run.error is not None else None,
+        "step_results": run.step_results or [],
+        "step_executor_runs": [child.to_dict() for child in run.children],
+        "forked_from_run_id": run.forked_from_run_id,
+        "created_at": iso(run.created_at),
     }
-    if run.error is not None:
-        out["error"] = {"type": run.error_type, "message": run.error}
-    return out
+
+
+class _RunBase(BaseModel):
+    run_id: str
+    user_id: str | None = None
+    status: str | None = Field(default=None, description="PENDING, RUNNING, PAUSED, COMPLETED, CANCELLED or ERROR")
+    run_input: str | None = Field(default=None, description="What the caller sent")
+    content: Any = Field(default=None, description="The answer: text, or the output schema's object")
+    metrics: _Object = None
+    reasoning_content: str = ""
+    reasoning_steps: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    references: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="What knowledge gave")
+    reasoning_messages: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    images: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    videos: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    audio: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    files: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    error: RunErrorInfo | None = Field(default=None, description="Why the run did not complete")
+    created_at: str | None = Field(default=None, description="ISO 8601, UTC")
+    cancellation_stage: str | None = None
+    events: list[dict[str, Any]] | None = None
+    citations: _Object = None
+    response_audio: _Object = None
+
+    @classmethod
+    def from_run(cls, run: RunOutput) -> Self:
+        return cls.model_validate(_run_fields(run))
+
+
+class _ChatRun(_RunBase):
+    parent_run_id: str = Field(default="", description="The team's or workflow's run that started it; empty if none")
+    run_response_format: str | None = Field(default=None, description="text or json")
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, description="The tool calls it made")
+    session_state: _Object = None
+    input_media: _Object = None
+    followups: list[str] | None = None
+    forked_from_run_id: str | None = Field(default=None, description="The run this one continues, if any")
+    forked_from_message_index: int | None = None
+    forked_from_session_id: str | None = None
+    regenerated_from: str | None = None
+    last_checkpoint_at_message_index: int | None = None
+
+    @field_validator("parent_run_id", mode="before")
+    @classmethod
+    def _no_parent(cls, value: str | None) -> str:
+        return value or ""
+
+
+class RunSchema(_ChatRun):
+    """AgentOS' `RunSchema`: an agent's run as `GET /sessions/{id}/runs` lists it."""
+
+    agent_id: str | None = None
+    metadata: _Object = None
+
+
+class TeamRunSchema(_ChatRun):
+    """AgentOS' `TeamRunSchema`: a team's run as `GET /sessions/{id}/runs` lists it."""
+
+    team_id: str | None = None
+
+
+class WorkflowRunSchema(_RunBase):
+    """AgentOS' `WorkflowRunSchema`: a workflow's run, its steps' agents' and teams' runs in
+    `step_executor_runs`."""
+
+    workflow_id: str | None = None
+    content_type: str | None = None
+    step_results: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    step_executor_runs: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    step_requirements: list[dict[str, Any]] | None = None
+    pause_kind: str | None = None
+    paused_step_name: str | None = None
+    paused_step_index: int | None = None
+
+
+AnyRunSchema = RunSchema | TeamRunSchema | WorkflowRunSchema
+
+
+def run_schema(run: RunOutput) -> AnyRunSchema:
+    """The run in the schema of its kind: a workflow's, a team's or an agent's."""
+    if run.workflow_id is not None:
+        return WorkflowRunSchema.from_run(run)
+    return (TeamRunSchema if run.team_id is not None else RunSchema).from_run(run)
+
+
+_PREVIEW_CHARS = 280
+
+
+def _preview(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:_PREVIEW_CHARS]
+
+
+class SessionRunPreviewSchema(BaseModel):
+    """AgentOS' `SessionRunPreviewSchema`: a run without its messages, its input and answer cut short."""
+
+    run_id: str
+    parent_run_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    user_id: str | None = None
+    status: str | None = None
+    run_input: Annotated[str | None, BeforeValidator(_preview)] = Field(
+        default=None, description=f"The input's first {_PREVIEW_CHARS} characters"
+    )
+    content_preview: Annotated[str | None, BeforeValidator(_preview)] = Field(
+        default=None, description=f"The answer's first {_PREVIEW_CHARS} characters (an object as JSON)"
+    )
+    created_at: str | None = Field(default=None, description="ISO 8601, UTC")
+
+    @classmethod
+    def from_run(cls, run: RunOutput) -> Self:
+        fields = _run_fields(run)
+        return cls.model_validate({**fields, "content_preview": fields["content"]})
+
+
+# --- memories, knowledge, learnings ------------------------------------------------------------------------
+
+
+def _iso_time(value: Any) -> Any:
+    return iso(value) if isinstance(value, int | float) else value
+
+
+def _unix_seconds(value: Any) -> Any:
+    return int(value) if isinstance(value, int | float) and value else value or None
+
+
+IsoTime = Annotated[str | None, BeforeValidator(_iso_time), Field(description="ISO 8601, UTC")]
+"""A record's Unix seconds, answered as AgentOS' ISO 8601 text."""
+UnixSeconds = Annotated[int | None, BeforeValidator(_unix_seconds), Field(description="Unix seconds")]
+"""A record's Unix seconds, whole (none for 0)."""
+
+_RECORD = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class UserMemorySchema(BaseModel):
+    """AgentOS' `UserMemorySchema`."""
+
+    model_config = _RECORD
+
+    memory_id: str
+    memory: str
+    topics: list[str] | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    user_id: str | None = None
+    updated_at: IsoTime = None
+
+
+class UserStatsSchema(BaseModel):
+    """AgentOS' `UserStatsSchema`: a user's count of memories, and when the newest changed."""
+
+    model_config = _RECORD
+
+    user_id: str
+    total_memories: int
+    last_memory_updated_at: IsoTime = None
+
+
+class ContentResponseSchema(BaseModel):
+    """AgentOS' `ContentResponseSchema`: a piece of content in a knowledge base, and where its ingestion is."""
+
+    model_config = _RECORD
+
+    id: str = Field(validation_alias="content_id")
+    name: str | None = None
+    description: str | None = None
+    type: str | None = Field(default=None, validation_alias="content_type", description="Its media type")
+    size: Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))] = Field(
+        default=None, description="Bytes"
+    )
+    linked_to: str | None = Field(default=None, validation_alias="knowledge_id", description="The knowledge base")
+    metadata: _Object = None
+    access_count: int | None = None
+    status: ContentStatus | None = None
+    status_message: str | None = None
+    created_at: IsoTime = None
+    updated_at: IsoTime = None
+
+
+class ContentStatusResponse(BaseModel):
+    """AgentOS' `ContentStatusResponse`."""
+
+    model_config = _RECORD
+
+    id: str | None = Field(default=None, validation_alias="content_id")
+    status: ContentStatus
+    status_message: Annotated[str, BeforeValidator(lambda v: v or "")] = ""
+
+
+class LearningResponse(BaseModel):
+    """AgentOS' `LearningResponse`."""
+
+    model_config = _RECORD
+
+    learning_id: str
+    learning_type: str
+    namespace: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    session_id: str | None = None
+    entity_id: str | None = None
+    entity_type: str | None = None
+    content: _Object = None
+    metadata: _Object = None
+    created_at: UnixSeconds = None
+    updated_at: UnixSeconds = None
+
+
+class LearningUserStats(BaseModel):
+    """AgentOS' `LearningUserStats`: a user that owns learning records, and their latest update."""
+
+    user_id: str
+    last_learning_updated_at: UnixSeconds = None
+
+
+class VectorSearchResult(BaseModel):
+    """AgentOS' `VectorSearchResult`: a passage a search found."""
+
+    id: str | None = None
+    content: str
+    name: str | None = None
+    meta_data: _Object = None
+    usage: _Object = None
+    reranking_score: float | None = Field(default=None, description="How well it answers the query")
+    content_id: str | None = Field(default=None, description="The content it was cut from")
+    content_origin: str | None = None
+    size: int | None = Field(default=None, description="Characters")
+
+
+class ReaderSchema(BaseModel):
+    """AgentOS' `ReaderSchema`: a reader, and the content types it reads."""
+
+    id: str
+    name: str | None = None
+    description: str | None = None
+    chunkers: list[str] | None = None
+    content_types: list[str] | None = None
+    unavailable_content_types: dict[str, list[str]] | None = None
+
+
+class ChunkerSchema(BaseModel):
+    """AgentOS' `ChunkerSchema`."""
+
+    key: str
+    name: str | None = None
+    description: str | None = None
+    metadata: _Object = None
+
+
+class VectorDbSchema(BaseModel):
+    """AgentOS' `VectorDbSchema`: a knowledge base's vector store, and the searches it runs."""
+
+    id: str
+    name: str | None = None
+    description: str | None = None
+    search_types: list[str] | None = None
+
+
+class RemoteContentSourceSchema(BaseModel):
+    """AgentOS' `RemoteContentSourceSchema`: a store content can be added from."""
+
+    id: str
+    name: str
+    type: str = Field(description="s3, gcs, sharepoint, github, azureblob")
+    metadata: _Object = None
+    prefix: str | None = None
+
+
+class KnowledgeConfigResponse(BaseModel):
+    """AgentOS' `ConfigResponseSchema` of `GET /knowledge/config`: the readers, chunkers and vector stores."""
+
+    readers: dict[str, ReaderSchema] | None = None
+    readersForType: dict[str, list[str]] | None = Field(default=None, description="Content type to reader ids")
+    chunkers: dict[str, ChunkerSchema] | None = None
+    filters: list[str] | None = Field(default=None, description="The metadata keys a search can filter on")
+    vector_dbs: list[VectorDbSchema] | None = None
+    remote_content_sources: list[RemoteContentSourceSchema] | None = None
+    unavailable_readers: dict[str, dict[str, Any]] | None = None
+    unavailable_chunkers: dict[str, dict[str, Any]] | None = None
+
+
+class DeletedContentResponse(BaseModel):
+    """What `DELETE /knowledge/content` removed."""
+
+    deleted: int = Field(description="How many pieces of content were deleted")

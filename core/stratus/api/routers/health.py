@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from stratus.api._deps import AppDep
 from stratus.api.documents import config_document, health_document
-from stratus.api.schemas import HealthResponse
+from stratus.api.schemas import ConfigResponse, HealthResponse
 
 __all__ = ["router"]
 
@@ -21,7 +21,7 @@ async def health(request: Request) -> dict[str, str]:
     return health_document(request.app.state.instantiated_at)
 
 
-@router.get("/config", summary="Get OS Configuration", operation_id="get_config")
+@router.get("/config", response_model=ConfigResponse, summary="Get OS Configuration", operation_id="get_config")
 async def config(app: AppDep) -> dict[str, Any]:
     """What this deployment serves: its agents, models and databases."""
     return config_document(app)

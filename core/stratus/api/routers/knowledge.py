@@ -11,15 +11,23 @@ import time
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
-from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, listed
-from stratus.api.schemas import iso, paginated
+from stratus.api._openapi import errors, request_body
+from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginated
+from stratus.api.schemas import (
+    ChunkerSchema,
+    ContentResponseSchema,
+    ContentStatusResponse,
+    DeletedContentResponse,
+    KnowledgeConfigResponse,
+    ReaderSchema,
+    VectorDbSchema,
+    VectorSearchResult,
+)
 from stratus.app import App
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import SearchHit
@@ -46,22 +54,23 @@ def _base(app: App, knowledge_id: str | None) -> Knowledge:
         raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
-def content_schema(record: ContentRecord) -> dict[str, Any]:
-    """AgentOS' `ContentResponseSchema`."""
-    return {
-        "id": record.content_id,
-        "name": record.name,
-        "description": record.description,
-        "type": record.content_type,
-        "size": str(record.size) if record.size is not None else None,
-        "linked_to": record.knowledge_id,
-        "metadata": record.metadata,
-        "access_count": record.access_count,
-        "status": record.status.value,
-        "status_message": record.status_message,
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
-    }
+class UpdateForm(BaseModel):
+    """The form fields of `PATCH /knowledge/content/{content_id}` (read by the route itself)."""
+
+    name: str | None = None
+    description: str | None = None
+    metadata: str | None = Field(default=None, description="A JSON object, as text")
+
+
+class UploadForm(UpdateForm):
+    """The form fields of `POST /knowledge/content`: exactly one of `file`, `text_content` and `url`."""
+
+    file: str | None = Field(default=None, json_schema_extra={"format": "binary"}, description="A document")
+    text_content: str | None = None
+    url: str | None = Field(default=None, description="A web page to fetch (public http(s) only)")
+    chunker: str | None = Field(default=None, description="fixed, recursive, markdown or semantic")
+    chunk_size: int | None = Field(default=None, gt=0, le=MAX_CHUNK_SIZE, description="Tokens")
+    chunk_overlap: int | None = Field(default=None, gt=0, le=MAX_CHUNK_SIZE, description="Tokens")
 
 
 def _metadata(text: Any) -> dict[str, Any] | None:
@@ -109,10 +118,11 @@ def _optional_int(form: FormData, name: str) -> int | None:
             "in) or could not be fetched; the detail says why and nothing is stored",
         },
     ),
+    openapi_extra=request_body(UploadForm, "multipart/form-data"),
 )
 async def upload_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> JSONResponse:
+) -> ContentResponseSchema:
     """Add a file (`file`), text (`text_content`) or a web page (`url`) as multipart form fields, with optional
     `name`, `description`, `metadata` (a JSON object), `chunker` (fixed, recursive, markdown, semantic),
     `chunk_size` and `chunk_overlap` (tokens). Answers 202 with the content record; ingestion runs in the
@@ -186,7 +196,7 @@ async def upload_content(
                 raise HTTPException(status_code=503, detail="ingestion is unavailable; try again shortly") from None
         else:
             request.app.state.ingestor.start(base, record, data, chunker)
-    return JSONResponse(content_schema(record), status_code=202)
+    return ContentResponseSchema.model_validate(record)
 
 
 @router.get("/content", summary="List Content", operation_id="get_content", responses=errors(404, 422))
@@ -200,7 +210,7 @@ async def list_content(
     knowledge_id: str | None = _KNOWLEDGE,
     db_id: str | None = _DB,
     cursor: str | None = cursor_query(),
-) -> dict[str, Any]:
+) -> CursorPaginatedResponse[ContentResponseSchema]:
     """One page of the knowledge base's content (the caller's own, per user); `meta.next_cursor` continues
     it."""
     base = _base(app, knowledge_id)
@@ -213,17 +223,17 @@ async def list_content(
         limit=limit,
         cursor=cursor,
     )
-    return await listed(base.list_contents, query, content_schema)
+    return await listed(base.list_contents, query, ContentResponseSchema.model_validate)
 
 
 @router.delete("/content", summary="Delete All Content", operation_id="delete_all_content", responses=errors(404, 422))
 async def delete_all_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> dict[str, Any]:
+) -> DeletedContentResponse:
     """Delete all of the caller's content (everything, when no user is named) and its chunks."""
     base = _base(app, knowledge_id)
     deleted = await base.delete_all(user_id=resolve_user_id(request, None))
-    return {"deleted": deleted}
+    return DeletedContentResponse(deleted=deleted)
 
 
 async def _record(
@@ -243,9 +253,9 @@ _Content = Annotated[tuple[Knowledge, ContentRecord], Depends(_record)]
 @router.get(
     "/content/{content_id}", summary="Get Content by ID", operation_id="get_content_by_id", responses=errors(404, 422)
 )
-async def get_content(content: _Content) -> dict[str, Any]:
+async def get_content(content: _Content) -> ContentResponseSchema:
     _, record = content
-    return content_schema(record)
+    return ContentResponseSchema.model_validate(record)
 
 
 @router.get(
@@ -254,16 +264,20 @@ async def get_content(content: _Content) -> dict[str, Any]:
     operation_id="get_content_status",
     responses=errors(404, 422),
 )
-async def get_content_status(content: _Content) -> dict[str, Any]:
+async def get_content_status(content: _Content) -> ContentStatusResponse:
     """Where ingestion is: processing (with progress), completed, or failed (with the error)."""
     _, record = content
-    return {"id": record.content_id, "status": record.status.value, "status_message": record.status_message or ""}
+    return ContentStatusResponse.model_validate(record)
 
 
 @router.patch(
-    "/content/{content_id}", summary="Update Content", operation_id="update_content", responses=errors(404, 413, 422)
+    "/content/{content_id}",
+    summary="Update Content",
+    operation_id="update_content",
+    responses=errors(404, 413, 422),
+    openapi_extra=request_body(UpdateForm, "application/x-www-form-urlencoded", "multipart/form-data"),
 )
-async def update_content(content: _Content, request: Request) -> dict[str, Any]:
+async def update_content(content: _Content, request: Request) -> ContentResponseSchema:
     """Change the name, description or metadata (form fields). Search filters keep the metadata the content
     was indexed with."""
     base, record = content
@@ -278,17 +292,17 @@ async def update_content(content: _Content, request: Request) -> dict[str, Any]:
         )
     finally:
         await form.close()
-    return content_schema(updated)
+    return ContentResponseSchema.model_validate(updated)
 
 
 @router.delete(
     "/content/{content_id}", summary="Delete Content", operation_id="delete_content_by_id", responses=errors(404, 422)
 )
-async def delete_content(content: _Content, request: Request) -> dict[str, Any]:
+async def delete_content(content: _Content, request: Request) -> ContentResponseSchema:
     """Delete the content and its chunks."""
     base, record = content
     await base.delete_content(record.content_id, user_id=resolve_user_id(request, None))
-    return content_schema(record)
+    return ContentResponseSchema.model_validate(record)
 
 
 class SearchPage(BaseModel):
@@ -311,26 +325,28 @@ class SearchRequest(BaseModel):
     meta: SearchPage | None = None
 
 
-def _result(hit: SearchHit) -> dict[str, Any]:
-    """AgentOS' `VectorSearchResult`."""
+def _result(hit: SearchHit) -> VectorSearchResult:
     meta = hit.chunk.metadata
-    return {
-        "id": hit.chunk.id,
-        "content": hit.chunk.text,
-        "name": meta.get("name"),
-        "meta_data": {k: v for k, v in meta.items() if k != "user_id"},
-        "usage": None,
-        "reranking_score": hit.score,
-        "content_id": hit.chunk.content_id,
-        "content_origin": meta.get("name"),
-        "size": len(hit.chunk.text),
-    }
+    return VectorSearchResult(
+        id=hit.chunk.id,
+        content=hit.chunk.text,
+        name=meta.get("name"),
+        meta_data={k: v for k, v in meta.items() if k != "user_id"},
+        reranking_score=hit.score,
+        content_id=hit.chunk.content_id,
+        content_origin=meta.get("name"),
+        size=len(hit.chunk.text),
+    )
 
 
 @router.post(
-    "/search", summary="Search Knowledge", operation_id="search_knowledge", responses=errors(404, 422, 502, 504)
+    "/search",
+    summary="Search Knowledge",
+    operation_id="search_knowledge",
+    responses=errors(404, 422, 502, 504),
+    openapi_extra=request_body(SearchRequest, "application/json"),
 )
-async def search(request: Request, app: AppDep) -> dict[str, Any]:
+async def search(request: Request, app: AppDep) -> PaginatedResponse[VectorSearchResult]:
     """The passages that best answer a query (in the caller's content, per user)."""
     started = time.perf_counter()
     try:
@@ -365,43 +381,47 @@ async def search(request: Request, app: AppDep) -> dict[str, Any]:
 @router.get(
     "/config", summary="Get Knowledge Configuration", operation_id="get_knowledge_config", responses=errors(404, 422)
 )
-async def config(app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB) -> dict[str, Any]:
+async def config(
+    app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
+) -> KnowledgeConfigResponse:
     """The readers, chunkers and vector stores this deployment can use."""
     from stratus.knowledge.chunking import CHUNKERS
     from stratus.knowledge.readers import READERS
 
     base = _base(app, knowledge_id)
     readers = {
-        key: {
-            "id": key,
-            "name": getattr(reader, "name", key),
-            "description": getattr(reader, "description", None),
-            "chunkers": sorted(CHUNKERS),
-            "content_types": list(getattr(reader, "content_types", ())),
-        }
+        key: ReaderSchema(
+            id=key,
+            name=getattr(reader, "name", key),
+            description=getattr(reader, "description", None),
+            chunkers=sorted(CHUNKERS),
+            content_types=list(getattr(reader, "content_types", ())),
+        )
         for key, reader in READERS.items()
     }
     by_type: dict[str, list[str]] = {}
     for key, reader in READERS.items():
         for content_type in getattr(reader, "content_types", ()):
             by_type.setdefault(str(content_type), []).append(key)
-    return {
-        "readers": readers,
-        "readersForType": by_type,
-        "chunkers": {
-            key: {"key": key, "name": getattr(value, "name", key), "description": getattr(value, "description", None)}
+    return KnowledgeConfigResponse(
+        readers=readers,
+        readersForType=by_type,
+        chunkers={
+            key: ChunkerSchema(
+                key=key, name=getattr(value, "name", key), description=getattr(value, "description", None)
+            )
             for key, value in CHUNKERS.items()
         },
-        "filters": ["name", "user_id", "content_id"],
-        "vector_dbs": [
-            {
-                "id": base.vector_db.id,
-                "name": type(base.vector_db).__name__,
-                "description": base.description,
-                "search_types": [m.value for m in SearchMode],
-            }
+        filters=["name", "user_id", "content_id"],
+        vector_dbs=[
+            VectorDbSchema(
+                id=base.vector_db.id,
+                name=type(base.vector_db).__name__,
+                description=base.description,
+                search_types=[m.value for m in SearchMode],
+            )
         ],
-        "remote_content_sources": [],
-        "unavailable_readers": {},
-        "unavailable_chunkers": {},
-    }
+        remote_content_sources=[],
+        unavailable_readers={},
+        unavailable_chunkers={},
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,8 +18,8 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import ContentField, MetadataField, page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, listed
-from stratus.api.schemas import paginated
+from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginated
+from stratus.api.schemas import LearningResponse, LearningUserStats
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
 from stratus.storage import every
@@ -57,25 +57,6 @@ class LearningUpdate(BaseModel):
 
     content: ContentField | None = None
     metadata: MetadataField = None
-
-
-def learning_schema(record: LearningRecord) -> dict[str, Any]:
-    """AgentOS' `LearningResponse`."""
-    return {
-        "learning_id": record.learning_id,
-        "learning_type": record.learning_type,
-        "namespace": record.namespace,
-        "user_id": record.user_id,
-        "agent_id": record.agent_id,
-        "team_id": record.team_id,
-        "session_id": record.session_id,
-        "entity_id": record.entity_id,
-        "entity_type": record.entity_type,
-        "content": record.content,
-        "metadata": record.metadata,
-        "created_at": int(record.created_at) if record.created_at else None,
-        "updated_at": int(record.updated_at) if record.updated_at else None,
-    }
 
 
 def _verified(request: Request) -> str | None:
@@ -153,7 +134,7 @@ async def list_learnings(
     db_id: str | None = Query(default=None),
     table: str | None = Query(default=None),
     cursor: str | None = cursor_query(),
-) -> dict[str, Any]:
+) -> CursorPaginatedResponse[LearningResponse]:
     """One page of learning records, most recently updated first by default (`meta.next_cursor` continues
     it)."""
     if learning_type is not None and learning_type.startswith("_"):
@@ -173,11 +154,11 @@ async def list_learnings(
         limit=limit,
         cursor=cursor,
     )
-    return await listed(app.store.list_learnings, query, learning_schema)
+    return await listed(app.store.list_learnings, query, LearningResponse.model_validate)
 
 
 @router.post("", status_code=201, summary="Create Learning", operation_id="create_learning", responses=errors(403, 422))
-async def create_learning(body: LearningCreate, request: Request, app: AppDep) -> dict[str, Any]:
+async def create_learning(body: LearningCreate, request: Request, app: AppDep) -> LearningResponse:
     """Add a learning record. With authentication on, `user_id` must be the caller's (or absent: then the
     record is the caller's too, since only the deployment may add shared records)."""
     caller = _verified(request)
@@ -199,7 +180,7 @@ async def create_learning(body: LearningCreate, request: Request, app: AppDep) -
     stored = await app.store.put_learning(record)
     if stored.user_id is None:
         await _reindex(app, stored)
-    return learning_schema(stored)
+    return LearningResponse.model_validate(stored)
 
 
 @router.get("/users", summary="List Users With Learnings", operation_id="get_learning_users", responses=errors(422))
@@ -214,7 +195,7 @@ async def learning_users(
     sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
     db_id: str | None = Query(default=None),
     table: str | None = Query(default=None),
-) -> dict[str, Any]:
+) -> PaginatedResponse[LearningUserStats]:
     """The users that own learning records, each with their latest update."""
     started = time.perf_counter()
     scope = resolve_user_id(request, user_id)
@@ -228,7 +209,7 @@ async def learning_users(
     else:
         users = sorted(latest, key=lambda u: (latest[u], u), reverse=reverse)
     window = users[(page - 1) * limit : page * limit]
-    rows = [{"user_id": u, "last_learning_updated_at": int(latest[u])} for u in window]
+    rows = [LearningUserStats(user_id=u, last_learning_updated_at=int(latest[u])) for u in window]
     return paginated(rows, page=page, limit=limit, total=len(users), started=started)
 
 
@@ -265,8 +246,8 @@ async def delete_user_learnings(
 @router.get("/{learning_id}", summary="Get Learning", operation_id="get_learning", responses=errors(404, 422))
 async def get_learning(
     learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
-) -> dict[str, Any]:
-    return learning_schema(await _readable(app, request, learning_id))
+) -> LearningResponse:
+    return LearningResponse.model_validate(await _readable(app, request, learning_id))
 
 
 @router.patch(
@@ -279,7 +260,7 @@ async def update_learning(
     app: AppDep,
     db_id: str | None = None,
     table: str | None = None,
-) -> dict[str, Any]:
+) -> LearningResponse:
     """Replace the content and/or the metadata (the fields given)."""
     record = await _readable(app, request, learning_id)
     _writable(request, record)
@@ -290,7 +271,7 @@ async def update_learning(
     stored = await app.store.put_learning(record)
     if body.content is not None:
         await _reindex(app, stored)
-    return learning_schema(stored)
+    return LearningResponse.model_validate(stored)
 
 
 @router.delete(

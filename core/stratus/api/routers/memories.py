@@ -7,7 +7,7 @@ off. Another user's memory is a 404.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
@@ -15,8 +15,8 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, listed, paged
-from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, iso, memory_schema
+from stratus.api._paging import CursorPaginatedResponse, cursor_query, listed, paged
+from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, UserMemorySchema, UserStatsSchema
 from stratus.storage.records import MemoryQuery, UserMemory
 
 __all__ = ["router"]
@@ -36,7 +36,7 @@ def _topics(topics: list[str] | None) -> list[str]:
 
 
 @router.post("/memories", summary="Create Memory", operation_id="create_memory", responses=errors(422))
-async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> dict[str, Any]:
+async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> UserMemorySchema:
     """Remember something about a user."""
     memory = UserMemory(
         memory_id=new_id(),
@@ -46,7 +46,7 @@ async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> d
         agent_id=body.agent_id,
         team_id=body.team_id,
     )
-    return memory_schema(await app.store.put_memory(memory))
+    return UserMemorySchema.model_validate(await app.store.put_memory(memory))
 
 
 @router.get("/memories", summary="List Memories", operation_id="get_memories", responses=errors(422))
@@ -63,7 +63,7 @@ async def list_memories(
     sort_by: Literal["updated_at", "created_at", "memory"] = Query(default="updated_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
     cursor: str | None = cursor_query(),
-) -> dict[str, Any]:
+) -> CursorPaginatedResponse[UserMemorySchema]:
     """One page of memories, most recently changed first by default (`meta.next_cursor` continues it)."""
     query = MemoryQuery(
         user_id=resolve_user_id(request, user_id),
@@ -77,7 +77,7 @@ async def list_memories(
         limit=limit,
         cursor=cursor,
     )
-    return await listed(app.store.list_memories, query, memory_schema)
+    return await listed(app.store.list_memories, query, UserMemorySchema.model_validate)
 
 
 @router.delete(
@@ -94,17 +94,17 @@ async def delete_memories(body: DeleteMemoriesRequest, request: Request, app: Ap
 
 
 @router.get("/memories/{memory_id}", summary="Get Memory by ID", operation_id="get_memory", responses=errors(404, 422))
-async def get_memory(memory_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> dict[str, Any]:
+async def get_memory(memory_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> UserMemorySchema:
     memory = await app.store.get_memory(memory_id, user_id=resolve_user_id(request, user_id))
     if memory is None:
         raise _not_found(memory_id)
-    return memory_schema(memory)
+    return UserMemorySchema.model_validate(memory)
 
 
 @router.patch(
     "/memories/{memory_id}", summary="Update Memory", operation_id="update_memory", responses=errors(404, 422)
 )
-async def update_memory(memory_id: str, body: MemoryRequest, request: Request, app: AppDep) -> dict[str, Any]:
+async def update_memory(memory_id: str, body: MemoryRequest, request: Request, app: AppDep) -> UserMemorySchema:
     """Replace a memory's text (and its topics, if given)."""
     caller = resolve_user_id(request, body.user_id)
     memory = await app.store.get_memory(memory_id, user_id=caller)
@@ -115,7 +115,7 @@ async def update_memory(memory_id: str, body: MemoryRequest, request: Request, a
         memory.embedding = None  # stale now; the learning machine embeds the new text when it next needs it
     if body.topics is not None:
         memory.topics = _topics(body.topics)
-    return memory_schema(await app.store.put_memory(memory))
+    return UserMemorySchema.model_validate(await app.store.put_memory(memory))
 
 
 @router.delete(
@@ -150,18 +150,10 @@ async def user_memory_stats(
     limit: int = Query(default=20, ge=1, le=1000),
     page: int = page_query(),
     cursor: str | None = cursor_query(),
-) -> dict[str, Any]:
+) -> CursorPaginatedResponse[UserStatsSchema]:
     """Per user: how many memories, and when the newest changed; users with the newest first."""
     started = time.perf_counter()
     found = await app.store.user_memory_stats(
         user_id=resolve_user_id(request, user_id), page=page, limit=limit, cursor=cursor
     )
-    rows = [
-        {
-            "user_id": s.user_id,
-            "total_memories": s.total_memories,
-            "last_memory_updated_at": iso(s.last_memory_updated_at),
-        }
-        for s in found.items
-    ]
-    return paged(rows, found, limit=limit, started=started)
+    return paged([UserStatsSchema.model_validate(s) for s in found.items], found, limit=limit, started=started)

@@ -15,16 +15,18 @@ from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import cursor_query, listed
+from stratus.api._paging import CursorPaginatedResponse, cursor_query, listed
 from stratus.api.schemas import (
+    AnyRunSchema,
     CreateSessionRequest,
     DeleteSessionsRequest,
     RenameSessionRequest,
+    SessionDetail,
+    SessionRunPreviewSchema,
+    SessionSchema,
     UpdateSessionRequest,
-    run_preview,
     run_schema,
     session_detail,
-    session_schema,
 )
 from stratus.app import App
 from stratus.run import RunOutput, RunStatus
@@ -61,12 +63,14 @@ async def _caller_session(
 _CallerSession = Annotated[tuple[str | None, SessionRecord], Depends(_caller_session)]
 
 
-async def _detail(app: App, session: SessionRecord) -> dict[str, Any]:
+async def _detail(app: App, session: SessionRecord) -> SessionDetail:
     runs = await app.store.get_runs(session.session_id, statuses=(RunStatus.COMPLETED,))
     return session_detail(session, runs)
 
 
-@router.get("", summary="List Sessions", operation_id="get_sessions", responses=errors(422))
+@router.get(
+    "", summary="List Sessions", operation_id="get_sessions", responses=errors(422), response_model_exclude_none=True
+)
 async def list_sessions(
     request: Request,
     app: AppDep,
@@ -79,7 +83,7 @@ async def list_sessions(
     sort_by: Literal["created_at", "updated_at", "session_name"] = Query(default="created_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
     cursor: str | None = cursor_query(),
-) -> dict[str, Any]:
+) -> CursorPaginatedResponse[SessionSchema]:
     """One page of sessions, newest first by default, with paging metadata (`meta.next_cursor` continues it)."""
     query = SessionQuery(
         session_type=type,
@@ -92,18 +96,23 @@ async def list_sessions(
         limit=limit,
         cursor=cursor,
     )
-    return await listed(app.store.list_sessions, query, session_schema)
+    return await listed(app.store.list_sessions, query, SessionSchema.from_session)
 
 
 @router.post(
-    "", status_code=201, summary="Create New Session", operation_id="create_session", responses=errors(404, 409, 422)
+    "",
+    status_code=201,
+    summary="Create New Session",
+    operation_id="create_session",
+    responses=errors(404, 409, 422),
+    response_model_exclude_none=True,
 )
 async def create_session(
     body: CreateSessionRequest,
     request: Request,
     app: AppDep,
     type: SessionType = Query(default=SessionType.AGENT, description="agent, team or workflow"),
-) -> dict[str, Any]:
+) -> SessionDetail:
     """Create an empty session, to be continued by runs that name its id. 409 if the caller already has a
     session with that id; 404 if another user does (their sessions read as absent, as on every route)."""
     component_id = {
@@ -150,8 +159,14 @@ async def delete_sessions(
     return Response(status_code=204)
 
 
-@router.get("/{session_id}", summary="Get Session by ID", operation_id="get_session_by_id", responses=errors(404, 422))
-async def get_session(found: _CallerSession, app: AppDep) -> dict[str, Any]:
+@router.get(
+    "/{session_id}",
+    summary="Get Session by ID",
+    operation_id="get_session_by_id",
+    responses=errors(404, 422),
+    response_model_exclude_none=True,
+)
+async def get_session(found: _CallerSession, app: AppDep) -> SessionDetail:
     """The session with its state, totals and chat history."""
     _, session = found
     return await _detail(app, session)
@@ -165,7 +180,7 @@ async def update_session(
     app: AppDep,
     type: SessionType | None = _TYPE,
     user_id: str | None = _USER,
-) -> dict[str, Any]:
+) -> SessionDetail:
     """Replace the session's name, state, metadata or summary (the fields given). Concurrent changes are
     not lost: a write that raced another is re-applied to the fresh session."""
     given = body.model_fields_set
@@ -191,14 +206,14 @@ async def rename_session(
     app: AppDep,
     type: SessionType | None = _TYPE,
     user_id: str | None = _USER,
-) -> dict[str, Any]:
+) -> SessionDetail:
     """Give the session a new name."""
     return await _updated(app, session_id, resolve_user_id(request, user_id), type, session_name=body.session_name)
 
 
 async def _updated(
     app: App, session_id: str, caller: str | None, session_type: SessionType | None, **changes: Any
-) -> dict[str, Any]:
+) -> SessionDetail:
     """The caller's session changed as `changes` say (see `Store.update_session`), in detail; 404 if it is
     not theirs. (Not a dependency: a request with a bad body is a 422 before the session is looked up.)"""
     await _session(app, session_id, caller, session_type)
@@ -234,7 +249,7 @@ async def _session_runs(
 ) -> list[RunOutput]:
     """The session's runs that the request's filters keep, oldest first (the session must be the caller's)."""
     caller = resolve_user_id(request, user_id)
-    await _session(app, session_id, caller, type)
+    session = await _session(app, session_id, caller, type)
     wanted: list[RunStatus] | None = None
     if status:
         try:
@@ -244,6 +259,8 @@ async def _session_runs(
                 status_code=422, detail=f"unknown run status in {status}; use {', '.join(RunStatus)}"
             ) from None
     runs = await app.store.get_runs(session_id, statuses=wanted, user_id=caller)
+    if session.session_type is SessionType.WORKFLOW:
+        runs = _top_level(runs)
     return [
         r
         for r in runs
@@ -252,13 +269,29 @@ async def _session_runs(
     ]
 
 
+def _top_level(runs: list[RunOutput]) -> list[RunOutput]:
+    """A workflow session's runs as AgentOS lists them: the workflow's own, each with its steps' runs (in
+    `step_executor_runs`) rather than beside it."""
+    children: dict[str, list[RunOutput]] = {}
+    for run in runs:
+        if run.parent_run_id is not None:
+            children.setdefault(run.parent_run_id, []).append(run)
+    for run in runs:
+        run.children = children.get(run.run_id, run.children)
+    return [run for run in runs if run.parent_run_id is None]
+
+
 _SessionRuns = Annotated[list[RunOutput], Depends(_session_runs)]
 
 
 @router.get(
-    "/{session_id}/runs", summary="Get Session Runs", operation_id="get_session_runs", responses=errors(404, 422)
+    "/{session_id}/runs",
+    summary="Get Session Runs",
+    operation_id="get_session_runs",
+    responses=errors(404, 422),
+    response_model_exclude_none=True,
 )
-async def get_session_runs(runs: _SessionRuns) -> list[dict[str, Any]]:
+async def get_session_runs(runs: _SessionRuns) -> list[AnyRunSchema]:
     """Every run of the session, oldest first."""
     return [run_schema(r) for r in runs]
 
@@ -268,10 +301,11 @@ async def get_session_runs(runs: _SessionRuns) -> list[dict[str, Any]]:
     summary="Get Session Run Previews",
     operation_id="get_session_run_previews",
     responses=errors(404, 422),
+    response_model_exclude_none=True,
 )
-async def get_session_run_previews(runs: _SessionRuns) -> list[dict[str, Any]]:
+async def get_session_run_previews(runs: _SessionRuns) -> list[SessionRunPreviewSchema]:
     """The session's runs without their messages: input, status and the start of the answer."""
-    return [run_preview(r) for r in runs]
+    return [SessionRunPreviewSchema.from_run(r) for r in runs]
 
 
 @router.get(
@@ -280,7 +314,7 @@ async def get_session_run_previews(runs: _SessionRuns) -> list[dict[str, Any]]:
     operation_id="get_session_run",
     responses=errors(404, 422),
 )
-async def get_session_run(session_id: str, run_id: str, found: _CallerSession, app: AppDep) -> dict[str, Any]:
+async def get_session_run(session_id: str, run_id: str, found: _CallerSession, app: AppDep) -> AnyRunSchema:
     """One run of the session."""
     caller, _ = found
     run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
