@@ -63,6 +63,7 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
         "learnings": "stratus.api.routers.learnings",
         "teams": "stratus.api.routers.teams",
         "workflows": "stratus.api.routers.workflows",
+        "info": "stratus.api.routers.info",
     }
 )
 """Every route group by name; a Lambda function serves only the groups it names."""
