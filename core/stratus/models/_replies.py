@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 
-from stratus.exceptions import ModelError
+from stratus.exceptions import ModelError, StratusError
 from stratus.models.base import ModelResponse
 
-__all__ = ["read_reply"]
+__all__ = ["provider_errors", "read_reply"]
+
+
+@contextmanager
+def provider_errors(translate: Callable[[Exception], StratusError]) -> Generator[None]:
+    """Around a call into a provider's SDK: stratus' own errors (a deadline passed, a malformed stream) go up
+    as they are, and anything else it raises becomes `translate(exc)` (a `ModelError` saying what failed),
+    chained to it."""
+    try:
+        yield
+    except StratusError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from exc
 
 
 def read_reply(

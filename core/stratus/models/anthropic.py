@@ -20,7 +20,7 @@ from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import LoopBoundClient
-from stratus.models._replies import read_reply
+from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
 from stratus.settings import ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
@@ -183,12 +183,8 @@ class AnthropicChat(Model):
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
         args, output_tool = self._arguments(messages, params)
         client = self.client
-        try:
+        with provider_errors(lambda exc: _model_error(self.id, exc)):
             message: AnthropicMessage = await self._within_deadline(client.messages.create(**args, stream=False))
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise _model_error(self.id, exc) from exc
         return read_reply(
             f"Anthropic model {self.id!r}",
             lambda: _parse_message(message, output_tool),
@@ -199,12 +195,8 @@ class AnthropicChat(Model):
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         args, output_tool = self._arguments(messages, params)
         client = self.client
-        try:
+        with provider_errors(lambda exc: _model_error(self.id, exc)):
             events = await self._within_deadline(client.messages.create(**args, stream=True))
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise _model_error(self.id, exc) from exc
         blocks: dict[int, _Block] = {}
         usage = Usage()
         response_id: str | None = None
@@ -212,49 +204,46 @@ class AnthropicChat(Model):
         said = False
         finished = False
         try:
-            async for event in events:
-                if event.type == "message_start":
-                    response_id = event.message.id
-                    usage = _usage(event.message.usage)
-                elif event.type == "content_block_start":
-                    block = event.content_block
-                    if block.type == "tool_use":
-                        blocks[event.index] = _Block(
-                            block.id, block.name, json.dumps(block.input) if block.input else ""
-                        )
-                    elif block.type == "text" and block.text:
-                        said = True
-                        yield ModelDelta(content=block.text, provider_data={"id": response_id})
-                elif event.type == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        if delta.text:
-                            said = True
-                            yield ModelDelta(content=delta.text, provider_data={"id": response_id})
-                    elif delta.type == "input_json_delta":
-                        slot = blocks.get(event.index)
-                        if slot is None:
-                            raise ModelError(
-                                f"Anthropic model {self.id!r} sent a malformed stream: input for block "
-                                f"{event.index}, which is not a tool call"
+            with provider_errors(lambda exc: _model_error(self.id, exc, streaming=True)):
+                async for event in events:
+                    if event.type == "message_start":
+                        response_id = event.message.id
+                        usage = _usage(event.message.usage)
+                    elif event.type == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            blocks[event.index] = _Block(
+                                block.id, block.name, json.dumps(block.input) if block.input else ""
                             )
-                        if not slot.streamed:  # the fragments replace the (empty) input the block opened with
-                            slot.arguments, slot.streamed = "", True
-                        slot.arguments += delta.partial_json
-                        if slot.name == output_tool and delta.partial_json:
-                            said = True  # the structured answer is text to the caller, so it streams as text
-                            yield ModelDelta(content=delta.partial_json, provider_data={"id": response_id})
-                    elif delta.type == "thinking_delta" and delta.thinking:
-                        yield ModelDelta(reasoning_content=delta.thinking, provider_data={"id": response_id})
-                elif event.type == "message_delta":
-                    stop_reason = event.delta.stop_reason or stop_reason
-                    usage = _merge_usage(usage, event.usage)
-                elif event.type == "message_stop":
-                    finished = True
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise _model_error(self.id, exc, streaming=True) from exc
+                        elif block.type == "text" and block.text:
+                            said = True
+                            yield ModelDelta(content=block.text, provider_data={"id": response_id})
+                    elif event.type == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            if delta.text:
+                                said = True
+                                yield ModelDelta(content=delta.text, provider_data={"id": response_id})
+                        elif delta.type == "input_json_delta":
+                            slot = blocks.get(event.index)
+                            if slot is None:
+                                raise ModelError(
+                                    f"Anthropic model {self.id!r} sent a malformed stream: input for block "
+                                    f"{event.index}, which is not a tool call"
+                                )
+                            if not slot.streamed:  # the fragments replace the (empty) input the block opened with
+                                slot.arguments, slot.streamed = "", True
+                            slot.arguments += delta.partial_json
+                            if slot.name == output_tool and delta.partial_json:
+                                said = True  # the structured answer is text to the caller, so it streams as text
+                                yield ModelDelta(content=delta.partial_json, provider_data={"id": response_id})
+                        elif delta.type == "thinking_delta" and delta.thinking:
+                            yield ModelDelta(reasoning_content=delta.thinking, provider_data={"id": response_id})
+                    elif event.type == "message_delta":
+                        stop_reason = event.delta.stop_reason or stop_reason
+                        usage = _merge_usage(usage, event.usage)
+                    elif event.type == "message_stop":
+                        finished = True
         finally:
             await events.close()
         if not finished:

@@ -17,7 +17,7 @@ from stratus._checks import non_negative, positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
-from stratus.models._replies import read_reply
+from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.settings import STRATUS_MODEL_REGION
 
@@ -203,12 +203,8 @@ class BedrockChat(Model):
 
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
         args, output_tool = self._arguments(messages, params)
-        try:
+        with provider_errors(lambda exc: _model_error(self.id, exc)):
             reply = cast(Mapping[str, Any], await asyncio.to_thread(lambda: self.client.converse(**args)))
-        except StratusError:
-            raise
-        except Exception as exc:
-            raise _model_error(self.id, exc) from exc
         return read_reply(
             f"Bedrock model {self.id!r}",
             lambda: _parse_reply(reply, output_tool),

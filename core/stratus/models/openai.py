@@ -13,7 +13,7 @@ from stratus._checks import non_negative, positive
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import LoopBoundClient
-from stratus.models._replies import read_reply
+from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
 
@@ -133,17 +133,14 @@ class OpenAIClientOwner:
         the attempts. `timeout` bounds each attempt (connect, first byte, the gap between two chunks)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.deadline if self.deadline is not None else None
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await call()
-        except TimeoutError as exc:
-            raise ModelTimeoutError(
-                f"OpenAI model {self.id!r} gave no answer within its {self.deadline:g}s deadline (retries included)"
-            ) from exc
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise _model_error(self.id, exc, retries=self.max_retries) from exc
+        with provider_errors(lambda exc: _model_error(self.id, exc, retries=self.max_retries)):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await call()
+            except TimeoutError as exc:
+                raise ModelTimeoutError(
+                    f"OpenAI model {self.id!r} gave no answer within its {self.deadline:g}s deadline (retries included)"
+                ) from exc
 
 
 _CLIENT_CLASSES: dict[tuple[float, float], type[Any]] = {}
@@ -257,35 +254,33 @@ class OpenAIChat(OpenAIClientOwner, Model):
         response_id: str | None = None
         finish_reason: str | None = None
         try:
-            async for chunk in stream:
-                response_id = chunk.id or response_id
-                if chunk.usage is not None:
-                    usage = _usage(chunk.usage)
-                for choice in chunk.choices:
-                    finish_reason = choice.finish_reason or finish_reason
-                    delta = choice.delta
-                    for part in delta.tool_calls or []:
-                        # Some compatible servers leave out `index`; a new id then starts a new call.
-                        given = cast(int | None, part.index)  # typed int, but the SDK does not enforce it
-                        index = given if given is not None else _index_for(calls, part.id)
-                        slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-                        if part.id:
-                            slot["id"] = part.id
-                        if part.function is not None:
-                            name = part.function.name
-                            if name and name != slot["name"]:  # some servers repeat the name in every chunk
-                                slot["name"] += name
-                            if part.function.arguments:
-                                slot["arguments"] += part.function.arguments
-                    if not isinstance(cast(object, delta.content), str | None):
-                        raise ModelError(f"OpenAI model {self.id!r} sent a malformed stream: content is not text")
-                    if delta.content:
-                        said = True
-                        yield ModelDelta(content=delta.content, provider_data={"id": response_id})
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise _model_error(self.id, exc, retries=0) from exc  # a stream that broke midway is not retried
+            # a stream that broke midway is not retried
+            with provider_errors(lambda exc: _model_error(self.id, exc, retries=0)):
+                async for chunk in stream:
+                    response_id = chunk.id or response_id
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    for choice in chunk.choices:
+                        finish_reason = choice.finish_reason or finish_reason
+                        delta = choice.delta
+                        for part in delta.tool_calls or []:
+                            # Some compatible servers leave out `index`; a new id then starts a new call.
+                            given = cast(int | None, part.index)  # typed int, but the SDK does not enforce it
+                            index = given if given is not None else _index_for(calls, part.id)
+                            slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+                            if part.id:
+                                slot["id"] = part.id
+                            if part.function is not None:
+                                name = part.function.name
+                                if name and name != slot["name"]:  # some servers repeat the name in every chunk
+                                    slot["name"] += name
+                                if part.function.arguments:
+                                    slot["arguments"] += part.function.arguments
+                        if not isinstance(cast(object, delta.content), str | None):
+                            raise ModelError(f"OpenAI model {self.id!r} sent a malformed stream: content is not text")
+                        if delta.content:
+                            said = True
+                            yield ModelDelta(content=delta.content, provider_data={"id": response_id})
         finally:
             await stream.close()
         tool_calls = [
