@@ -100,6 +100,8 @@ class EventKinds:
     completed: Callable[[dict[str, Any], RunOutput], RunEvent]
     error: Callable[[dict[str, Any], RunOutput, dict[str, Any] | None], RunEvent]
     """Given the event base, the run and the error's additional data (the limit a run hit)."""
+    continued: Callable[[dict[str, Any], RunOutput], RunEvent] | None = None
+    """The start event of a run that goes on from a stored one (`RunOptions.continues`); `started` if None."""
 
 
 def _itself(exc: Exception) -> BaseException:
@@ -128,7 +130,7 @@ def begin(
     *,
     describe: Callable[[], dict[str, Any] | None],
     settle: Callable[[], Awaitable[None]] | None = None,
-    after_save: Callable[[], Awaitable[None]] | None = None,
+    after_save: Callable[[], AsyncIterator[RunEvent]] | None = None,
     exception_of: Callable[[Exception], BaseException] | None = None,
 ) -> RunLifecycle:
     """The lifecycle of a new run of `component` on `input`: its output (named after the component), its
@@ -138,8 +140,11 @@ def begin(
 
     o = options or RunOptions()
     override = check_json(o.session_state, "session_state")
+    continues = o.continues
     if scope is not None:
         session_id, user_id = scope.session.session_id, scope.session.user_id
+    elif continues is not None:  # a follow-up: in the session, and for the user, of the run it continues
+        session_id, user_id = continues.session_id, continues.user_id
     else:
         session_id, user_id = o.session_id or new_id(), o.user_id
     kind = component.session_type.value
@@ -149,6 +154,7 @@ def begin(
         user_id=user_id,
         parent_run_id=scope.parent.run_id if scope is not None else None,
         input=RunInput(input_content=input),
+        forked_from_run_id=continues.run_id if continues is not None else None,
     )
     setattr(output, f"{kind}_id", component.id)  # agent_id, team_id or workflow_id: what names the run
     setattr(output, f"{kind}_name", component.name)
@@ -185,6 +191,7 @@ def begin(
         settle=settle,
         after_save=after_save,
         exception_of=exception_of or _itself,
+        continues=continues if scope is None else None,
     )
 
 
@@ -209,8 +216,11 @@ class RunLifecycle:
     """The session's component data, read when the run is saved."""
     settle: Callable[[], Awaitable[None]] | None = None
     """Waits for the runs this one started to end and store themselves."""
-    after_save: Callable[[], Awaitable[None]] | None = None
-    """Called once a completed run is stored (the agent queues it for learning)."""
+    after_save: Callable[[], AsyncIterator[RunEvent]] | None = None
+    """Iterated once a completed run is stored, its events sent before the completed one (the agent queues
+    the run for learning, between `MemoryUpdateStarted` and `MemoryUpdateCompleted`)."""
+    continues: RunOutput | None = None
+    """The stored run this one follows up on (`RunOptions.continues`): its conversation is the context."""
     exception_of: Callable[[Exception], BaseException] = _itself
     """The exception a failed run reports (a workflow reports its failed step's)."""
     state: dict[str, Any] = field(default_factory=lambda: dict[str, Any](), init=False)
@@ -265,6 +275,8 @@ class RunLifecycle:
         """The run is running: its start event, for the body to yield (or emit)."""
         self.move(_S.RUNNING)
         self._announced = True
+        if self.continues is not None and self.kinds.continued is not None:
+            return self.kinds.continued(self.base, self.output)
         return self.kinds.started(self.base, self.output)
 
     async def checkpoint(self) -> None:
@@ -297,7 +309,8 @@ class RunLifecycle:
                     spans.observe(event)
                 yield event
             if self.output.status is _S.RUNNING and not self._suspended:
-                yield await self._complete()
+                async for event in self._complete():
+                    yield event
         except asyncio.CancelledError:
             await asyncio.shield(self._end_cancelled())
             raise
@@ -305,13 +318,14 @@ class RunLifecycle:
             for event in await self._end_failed(exc):
                 yield event
 
-    async def _complete(self) -> RunEvent:
+    async def _complete(self) -> AsyncIterator[RunEvent]:
         check_final_state(self.state)  # a state no store could keep fails the run, not its save
         self.move(_S.COMPLETED)
         self.output.metrics.duration = self._elapsed()
         if await self._save() and self.after_save is not None:
-            await self.after_save()
-        return self.kinds.completed(self.base, self.output)
+            async for event in self.after_save():
+                yield event
+        yield self.kinds.completed(self.base, self.output)
 
     async def _end_cancelled(self) -> None:
         out = self.output

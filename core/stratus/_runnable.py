@@ -39,6 +39,10 @@ class RunOptions:
     """The run's id (a new time-ordered one when None); the API and the background worker name theirs."""
     knowledge_filters: dict[str, Any] | None = None
     """Metadata filters the agent's knowledge searches add to its own (agents only)."""
+    continues: RunOutput | None = None
+    """A completed run of this agent or team that this run follows up on: the new run (its own `run_id`,
+    `forked_from_run_id` naming that one) goes in that run's session, for its user, with that run's
+    conversation as its context, and opens with `RunContinued`; the run continued stays as it was."""
 
 
 class RunKeywords(TypedDict, total=False):
@@ -49,6 +53,7 @@ class RunKeywords(TypedDict, total=False):
     session_state: dict[str, Any] | None
     run_id: str | None
     knowledge_filters: dict[str, Any] | None
+    continues: RunOutput | None
 
 
 class Runnable:

@@ -14,6 +14,7 @@ from stratus.run import (
     RunCompleted,
     RunContent,
     RunContentCompleted,
+    RunContinued,
     RunError,
     RunEvent,
     RunStarted,
@@ -44,6 +45,7 @@ __all__ = [
     "TeamRunCompleted",
     "TeamRunContent",
     "TeamRunContentCompleted",
+    "TeamRunContinued",
     "TeamRunError",
     "TeamRunStarted",
     "TeamToolCallCompleted",
@@ -123,6 +125,13 @@ class TeamRunCompleted(_TeamEvent, RunCompleted):
     """The team's run finished with its answer."""
 
     kind: ClassVar[str] = "TeamRunCompleted"
+    __slots__ = ()
+
+
+class TeamRunContinued(_TeamEvent, RunContinued):
+    """A follow-up to the team's completed run began (where `TeamRunStarted` would)."""
+
+    kind: ClassVar[str] = "TeamRunContinued"
     __slots__ = ()
 
 

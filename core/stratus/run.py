@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RUN_SCHEMA_VERSION",
+    "MemoryUpdateCompleted",
+    "MemoryUpdateStarted",
     "ModelRequestCompleted",
     "ModelRequestStarted",
     "RunCancelled",
@@ -28,6 +30,7 @@ __all__ = [
     "RunContent",
     "RunContentCompleted",
     "RunContext",
+    "RunContinued",
     "RunError",
     "RunEvent",
     "RunInput",
@@ -240,6 +243,9 @@ class RunOutput:
     children: list[RunOutput] = field(default_factory=lambda: list[RunOutput](), repr=False, compare=False)
     """The runs this one started (a team's member runs, a workflow's step runs), while it is in memory. Stores
     keep each as a run of its own whose `parent_run_id` is this run's id."""
+    forked_from_run_id: str | None = None
+    """Set on a follow-up to a completed run (`RunOptions.continues`): the run whose conversation it goes on
+    with (AgentOS' name for it); that run stays as it was."""
 
     def raise_for_status(self) -> RunOutput:
         """Raise the run's error if it failed or was cancelled; return the run otherwise."""
@@ -295,6 +301,8 @@ class RunOutput:
         }
         if self.parent_run_id is not None:
             out["parent_run_id"] = self.parent_run_id
+        if self.forked_from_run_id is not None:
+            out["forked_from_run_id"] = self.forked_from_run_id
         if self.references:
             out["references"] = self.references
         if self.error is not None:
@@ -356,6 +364,7 @@ class RunOutput:
             workflow_name=data.get("workflow_name"),
             step_results=data.get("step_results"),
             spans=data.get("spans"),
+            forked_from_run_id=data.get("forked_from_run_id"),
         )
 
 
@@ -446,6 +455,14 @@ class RunStarted(RunEvent):
     kind: ClassVar[str] = "RunStarted"
     model: str | None = None
     model_provider: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class RunContinued(RunEvent):
+    """A run that goes on from a stored one began: it opens the stream where `RunStarted` would (a follow-up to
+    a completed run, under its own new `run_id`; a paused run resumed, under its own)."""
+
+    kind: ClassVar[str] = "RunContinued"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -544,6 +561,24 @@ class RunContentCompleted(RunEvent):
     """The answer's content is complete."""
 
     kind: ClassVar[str] = "RunContentCompleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class MemoryUpdateStarted(RunEvent):
+    """The stored run is being handed to the agent's learning machine (its memories and learnings are
+    extracted from it asynchronously, by the learning worker). Only an agent that learns sends it."""
+
+    kind: ClassVar[str] = "MemoryUpdateStarted"
+
+
+@dataclass(slots=True, kw_only=True)
+class MemoryUpdateCompleted(RunEvent):
+    """The hand-over is done: the run is in the learning queue (or, if the queue refused it or was too slow,
+    that was logged and counted; the answer stands either way). It does not mean memories were extracted:
+    the learning worker does that later, so `memories` is None (AgentOS sends the user's memories here)."""
+
+    kind: ClassVar[str] = "MemoryUpdateCompleted"
+    memories: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

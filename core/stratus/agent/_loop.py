@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
-from stratus.agent._turns import TurnLoop, build_messages
+from stratus.agent._turns import TurnLoop, build_messages, kept_messages
 from stratus.exceptions import ConfigError
 from stratus.run import (
+    MemoryUpdateCompleted,
+    MemoryUpdateStarted,
     RunCompleted,
     RunContentCompleted,
     RunContext,
+    RunContinued,
     RunError,
     RunEvent,
     RunOutput,
@@ -45,6 +48,7 @@ AGENT_EVENTS = EventKinds(
     error=lambda base, out, extra: RunError(
         **base, content=out.error or "", error_type=out.error_type, additional_data=extra, output=out
     ),
+    continued=lambda base, out: RunContinued(**base),
 )
 
 
@@ -105,15 +109,16 @@ class AgentRun:
                 raise ConfigError(f"agent {agent.agent_id!r} has a tool named {search.name!r} already")
             tools[search.name] = search
         history: list[RunOutput] = []
-        if agent.add_history_to_context:
+        if agent.add_history_to_context and lifecycle.continues is None:
             history = await lifecycle.bounded(self.place.history(agent.num_history_runs, None), "loading the session")
         passages: list[dict[str, Any]] = []
         if knowledge is not None and agent.add_knowledge_to_context:
             passages = await lifecycle.bounded(self._references(), "searching the knowledge base")
         learned = await lifecycle.bounded(self._recall(tools), "recalling memories")
-        messages = build_messages(agent, self.context, self.input, model, history, passages, learned)
+        continues = lifecycle.continues
+        messages = build_messages(agent, self.context, self.input, model, history, passages, learned, continues)
         # The run keeps its own messages; history stays in the runs it came from.
-        out.messages.extend(m for m in messages if not m.from_history)
+        out.messages.extend(kept_messages(messages, continues))
         yield lifecycle.started()
         for event in turns.unavailable(unavailable):
             yield event
@@ -174,14 +179,17 @@ class AgentRun:
         self._recalled = recall.used
         return recall.text
 
-    async def _publish_for_learning(self) -> None:
-        """Queue the stored run for the learning machine. Bounded and never raising: the answer stands."""
+    async def _publish_for_learning(self) -> AsyncIterator[RunEvent]:
+        """Queue the stored run for the learning machine, between `MemoryUpdateStarted` and
+        `MemoryUpdateCompleted` (queued, not yet learned from: the worker extracts later). Bounded and never
+        raising: the answer stands."""
         from stratus.learning import LearningJob, LearningMode
 
         agent, out = self.agent, self.output
         machine = agent.learning_machine
         if machine is None or machine.mode is LearningMode.OFF or agent.store is None:
             return
+        yield MemoryUpdateStarted(**self.lifecycle.base)
         job = LearningJob(
             run_id=out.run_id,
             session_id=out.session_id,
@@ -194,3 +202,4 @@ class AgentRun:
         except TimeoutError:
             machine.queue.record_failure()
             logger.error("run %s: queueing it for learning took over %ss; skipped", out.run_id, machine.publish_timeout)
+        yield MemoryUpdateCompleted(**self.lifecycle.base)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from stratus._lifecycle import RunLifecycle
     from stratus.agent.agent import Agent
 
-__all__ = ["TurnLoop", "build_messages"]
+__all__ = ["TurnLoop", "build_messages", "kept_messages"]
 
 logger = logging.getLogger("stratus.agent")
 
@@ -390,10 +390,12 @@ def build_messages(
     history: Sequence[RunOutput],
     passages: Sequence[dict[str, Any]] = (),
     learned: str = "",
+    continues: RunOutput | None = None,
 ) -> list[Message]:
     """The messages of a run's first model request: the system message (description, instructions, the
     tools' and the knowledge base's parts, what was learned, the date, the output schema for a model that
-    cannot be told it natively), the history, then the user's message."""
+    cannot be told it natively), the history, then the user's message. A follow-up (`continues`) has the
+    whole conversation of the run it continues as its history instead of the session's."""
     parts: list[str] = []
     if agent.description:
         parts.append(agent.description)
@@ -432,9 +434,10 @@ def build_messages(
     if parts:
         messages.append(Message(role="system", content="\n\n".join(parts)))
     history_messages: list[Message] = []
-    for run in history:
+    for run in [continues] if continues is not None else history:
         for m in run.messages:
-            if m.role == "system" or m.from_history:
+            # A follow-up's own copy of what it continued is kept (flagged) for the runs that continue it.
+            if m.role == "system" or (m.from_history and continues is None):
                 continue
             copy = Message.from_dict(m.to_dict())
             copy.from_history = True
@@ -442,3 +445,9 @@ def build_messages(
     messages.extend(history_messages)
     messages.append(Message(role="user", content=input))
     return messages
+
+
+def kept_messages(messages: Sequence[Message], continues: RunOutput | None) -> list[Message]:
+    """What a run stores of its first request's messages: its own; a follow-up also keeps the conversation it
+    continued (flagged `from_history`, so the session's history never sends it twice)."""
+    return [m for m in messages if continues is not None or not m.from_history]

@@ -7,18 +7,29 @@ report bad input the same way: 422 with FastAPI's list of field errors.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, TypeVar, cast
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-from starlette.datastructures import FormData, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
 
 from stratus.api.schemas import RunRequest
 from stratus.limits import MAX_JSON_DEPTH
 
-__all__ = ["MAX_FILE_BYTES", "ParsedRun", "parse_run_request", "run_request_openapi"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "ContinueRequest",
+    "ParsedRun",
+    "parse_continue_request",
+    "parse_run_request",
+    "run_request_openapi",
+]
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 MAX_FILE_BYTES = 1_000_000
 _TEXT_SUFFIXES = (
@@ -70,6 +81,12 @@ async def _read_text_file(upload: UploadFile) -> tuple[str, str]:
 
 async def parse_run_request(request: Request) -> ParsedRun:
     """Read and validate the run request whatever its content type."""
+    return await _read_body(request, _run_from_fields)
+
+
+async def _read_body(request: Request, build: Callable[[dict[str, Any], list[UploadFile], bool], Awaitable[T]]) -> T:
+    """`build(fields, uploads, form)` over the body's fields, whatever its content type: a JSON object's
+    members, or a form's fields and its uploads named `files` (`form` True)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
@@ -80,11 +97,19 @@ async def parse_run_request(request: Request) -> ParsedRun:
             raise _invalid("body", f"the body nests deeper than {MAX_JSON_DEPTH} levels", "json_too_deep") from None
         if not isinstance(body, dict):
             raise _invalid("body", "the body must be a JSON object", "model_attributes_type")
-        return await _validate(cast(dict[str, Any], body), [])
+        return await build(cast(dict[str, Any], body), [], False)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.form()
         try:
-            return await _from_form(form)
+            fields: dict[str, Any] = {}
+            uploads: list[UploadFile] = []
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key == "files":
+                        uploads.append(value)
+                    continue
+                fields[key] = value
+            return await build(fields, uploads, True)
         finally:
             await form.close()  # uploaded files are spooled to temporary files; release them either way
     if not content_type:
@@ -96,15 +121,9 @@ async def parse_run_request(request: Request) -> ParsedRun:
     )
 
 
-async def _from_form(form: FormData) -> ParsedRun:
-    fields: dict[str, Any] = {}
-    uploads: list[UploadFile] = []
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if key == "files":
-                uploads.append(value)
-            continue
-        fields[key] = value
+async def _run_from_fields(fields: dict[str, Any], uploads: list[UploadFile], form: bool) -> ParsedRun:
+    if not form:
+        return await _validate(fields, [])
     for name in ("session_state", "knowledge_filters"):
         value = fields.get(name)
         if isinstance(value, str):
@@ -117,18 +136,27 @@ async def _from_form(form: FormData) -> ParsedRun:
                     raise _invalid(name, f"{name} must be a JSON object") from None
                 except RecursionError:
                     raise _invalid(name, f"{name} nests deeper than {MAX_JSON_DEPTH} levels", "json_too_deep") from None
-    for key in ("session_id", "user_id"):
-        if fields.get(key) == "":
-            fields.pop(key)  # an empty form field means "not given"
+    _drop_empty(fields, ("session_id", "user_id"))
     return await _validate(fields, uploads)
 
 
-async def _validate(fields: dict[str, Any], uploads: list[UploadFile]) -> ParsedRun:
+def _drop_empty(fields: dict[str, Any], names: tuple[str, ...]) -> None:
+    for key in names:
+        if fields.get(key) == "":
+            fields.pop(key)  # an empty form field means "not given"
+
+
+def _model(model: type[M], fields: dict[str, Any]) -> M:
+    """`model` validated from `fields`; a 422 with FastAPI's list of field errors if they do not fit."""
     try:
-        parsed = RunRequest.model_validate(fields)
+        return model.model_validate(fields)
     except ValidationError as exc:
         errors = [{"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"], "input": None} for e in exc.errors()]
         raise RequestValidationError(errors) from None
+
+
+async def _validate(fields: dict[str, Any], uploads: list[UploadFile]) -> ParsedRun:
+    parsed = _model(RunRequest, fields)
     message = parsed.message
     names: list[str] = []
     for upload in uploads:
@@ -154,6 +182,82 @@ def run_request_openapi() -> dict[str, Any]:
             },
         },
     }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": form_schema},
+                "application/x-www-form-urlencoded": {"schema": form_schema},
+                "application/json": {"schema": schema},
+            },
+        }
+    }
+
+
+_RESULTS = ("tools", "requirements", "step_requirements")
+
+
+class ContinueRequest(BaseModel):
+    """The body of `POST /{agents|teams|workflows}/{id}/runs/{run_id}/continue`, with AgentOS' fields, as a
+    multipart form, an urlencoded form or JSON. In a form, `tools` (agents), `requirements` (teams) and
+    `step_requirements` (workflows) are JSON text, as AgentOS takes them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | None = Field(
+        default=None, max_length=1_000_000, description="The follow-up message (continuing a completed run)"
+    )
+    tools: list[dict[str, Any]] | None = Field(
+        default=None, description="Results of the tool calls a paused run awaits"
+    )
+    requirements: list[dict[str, Any]] | None = Field(default=None, description="A paused team run's requirements")
+    step_requirements: list[dict[str, Any]] | None = Field(
+        default=None, description="A paused workflow run's step requirements"
+    )
+    session_id: str | None = Field(default=None, min_length=1, max_length=256, description="The run's session")
+    user_id: str | None = Field(default=None, min_length=1, max_length=256, description="The user")
+    stream: bool = Field(default=True, description="Stream events as Server-Sent Events")
+    continue_from: str = Field(default="end", description="Only 'end' (the whole conversation) is supported")
+    fork: bool = Field(default=False, description="A completed run is always continued in a new run (a fork)")
+    regenerate: bool = Field(default=False, description="Not supported")
+    background: bool = Field(
+        default=False, description="Accepted; the run goes on inline, as AgentOS' does without a durable queue"
+    )
+
+    def results(self, field: Literal["tools", "requirements", "step_requirements"]) -> list[dict[str, Any]]:
+        """The tool or step results sent under `field` (none when absent)."""
+        return getattr(self, field) or []
+
+
+async def parse_continue_request(request: Request) -> ContinueRequest:
+    """Read and validate a continue request whatever its content type: 422 with FastAPI's list of field errors
+    for a field that does not fit (results that are not a JSON list of objects among them)."""
+    return await _read_body(request, _continue_from_fields)
+
+
+async def _continue_from_fields(fields: dict[str, Any], uploads: list[UploadFile], form: bool) -> ContinueRequest:
+    for name in _RESULTS:
+        value = fields.get(name)
+        if isinstance(value, str):
+            if not value.strip():
+                fields.pop(name)
+                continue
+            try:
+                value = fields[name] = json.loads(value)
+            except (json.JSONDecodeError, RecursionError):
+                raise _invalid(name, f"Invalid JSON in {name} field", "json_invalid") from None
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):  # pyright: ignore[reportUnknownVariableType]
+            raise _invalid(name, f"{name} must be a JSON list of objects", "list_type")
+    if form:
+        _drop_empty(fields, ("session_id", "user_id", "input"))
+    return _model(ContinueRequest, fields)
+
+
+def continue_request_openapi() -> dict[str, Any]:
+    """The continue request's body as documented in the OpenAPI schema (the route parses it by hand)."""
+    schema = ContinueRequest.model_json_schema()
+    text = {"type": "string", "description": "A JSON list of objects, as text"}
+    form_schema = {**schema, "properties": {**schema["properties"], **dict.fromkeys(_RESULTS, text)}}
     return {
         "requestBody": {
             "required": True,

@@ -29,13 +29,14 @@ from stratus._nesting import Emit, RunScope, pump
 from stratus._runnable import RunOptions
 from stratus._utils import to_text
 from stratus.agent import Agent
-from stratus.agent._turns import TurnLoop, build_messages
+from stratus.agent._turns import TurnLoop, build_messages, kept_messages
 from stratus.component_events import (
     TeamModelRequestCompleted,
     TeamModelRequestStarted,
     TeamRunCompleted,
     TeamRunContent,
     TeamRunContentCompleted,
+    TeamRunContinued,
     TeamRunError,
     TeamRunStarted,
     TeamToolCallCompleted,
@@ -71,6 +72,7 @@ TEAM_EVENTS = EventKinds(
         additional_data=extra,
         output=out,
     ),
+    continued=lambda base, out: TeamRunContinued(**base),
 )
 
 _LEADER_EVENTS: dict[type[RunEvent], type[RunEvent]] = {
@@ -160,11 +162,12 @@ class TeamRun:
         for event in turns.unavailable(unavailable):
             emit(event)
         history: list[RunOutput] = []
-        if leader.add_history_to_context:
+        continues = lifecycle.continues
+        if leader.add_history_to_context and continues is None:
             team_id = team.team_id
             history = await self.place.history(leader.num_history_runs, lambda r: r.team_id == team_id)
-        messages = build_messages(leader, self.context, self.input, model, history)
-        out.messages.extend(m for m in messages if not m.from_history)
+        messages = build_messages(leader, self.context, self.input, model, history, continues=continues)
+        out.messages.extend(kept_messages(messages, continues))
         async for event in turns.run(messages, tools, stream=stream):
             emit(event)
         emit(TeamRunContentCompleted(**lifecycle.base))

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from stratus._runnable import RunOptions
+from stratus._runnable import Execution, RunOptions
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
-from stratus.api._forms import ParsedRun, parse_run_request, run_request_openapi
+from stratus.api._forms import (
+    ContinueRequest,
+    ParsedRun,
+    continue_request_openapi,
+    parse_continue_request,
+    parse_run_request,
+    run_request_openapi,
+)
 from stratus.api._openapi import errors
 from stratus.api._runs import RunRegistry, respond
 from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
@@ -284,7 +291,137 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         caller = resolve_user_id(request, user_id)
         return await _cancel(app, registry, kind, component, component_id, run_id, session_id, caller)
 
+    @route(
+        "POST",
+        f"{one}/runs/{{run_id}}/continue",
+        Operation(
+            operation_id=f"continue_{noun}_run",
+            summary=f"Continue {noun.title()} Run",
+            description=_CONTINUE_DESCRIPTION[kind.session_type],
+        ),
+        openapi_extra=continue_request_openapi(),
+        response_model=None,
+        responses={
+            200: {"model": RunResponse, "content": {"text/event-stream": {}}},
+            **errors(404, 409, 415, 422, 502, 504, run=True, descriptions=_CONTINUE_ERRORS),
+        },
+    )
+    async def continue_run(
+        request: Request, app: AppDep, registry: RegistryDep, component_id: str = id_param(), run_id: str = Path()
+    ) -> Any:
+        component = kind.find(app, component_id)
+        body = await parse_continue_request(request)
+        caller = resolve_user_id(request, body.user_id)
+        run = await _continuation(app, registry, kind, component, component_id, run_id, body, caller)
+        return await respond(registry, run, stream=body.stream)
+
     return router
+
+
+_CONTINUE_DESCRIPTION = {
+    SessionType.AGENT: (
+        "Follow up on a COMPLETED run with `input`: a new run (its own `run_id`, `forked_from_run_id` naming "
+        "the run continued) in the same session, whose context is that run's conversation; the run continued "
+        "is left as it was. The stream opens with `RunContinued`. A run still running, pending, paused (tool "
+        "results for human-in-the-loop are not supported yet), failed or cancelled is a 409."
+    ),
+    SessionType.TEAM: (
+        "Follow up on a COMPLETED team run with `input`: a new team run (its own `run_id`, "
+        "`forked_from_run_id` naming the run continued) in the same session, whose context is that run's "
+        "conversation. The stream opens with `TeamRunContinued`. Any other status is a 409."
+    ),
+    SessionType.WORKFLOW: (
+        "Resume a PAUSED workflow run under its own `run_id`: it goes on after the last step it finished. Only "
+        "a paused run can be continued (AgentOS' rule for workflows): any other status is a 409."
+    ),
+}
+
+_CONTINUE_ERRORS = {
+    422: "Invalid request: a list of field errors, or a detail saying what is wrong: no `session_id`, results "
+    "that are not a JSON list, no `input` for a completed run, or an option this server does not support "
+    "(`regenerate`, a `continue_from` other than 'end')",
+    409: "The run cannot be continued: it is still running or pending, or it ended in a way that allows none",
+}
+
+SESSION_ID_REQUIRED = "session_id is required for this action"
+"""AgentOS' words, for an agent's or a team's continue without the run's session."""
+
+_RESULTS_FIELD: dict[SessionType, Literal["tools", "requirements", "step_requirements"]] = {
+    SessionType.AGENT: "tools",
+    SessionType.TEAM: "requirements",
+    SessionType.WORKFLOW: "step_requirements",
+}
+
+_ENDED = {
+    RunStatus.PENDING: "run is already pending",
+    RunStatus.RUNNING: "run is already running",
+    RunStatus.COMPLETED: "run is already completed",
+    RunStatus.ERROR: "run has errored",
+    RunStatus.CANCELLED: "run is already cancelled",
+}
+"""AgentOS' 409 details for a workflow run that is not paused; agents and teams use them too."""
+
+
+def _bad(detail: str) -> HTTPException:
+    # AgentOS answers 400 here; stratus answers every bad input 422 (see `install_error_handlers`).
+    return HTTPException(status_code=422, detail=detail)
+
+
+async def _continuation(
+    app: App,
+    registry: RunRegistry,
+    kind: ComponentKind[Any],
+    component: Agent | Team | Workflow,
+    component_id: str,
+    run_id: str,
+    body: ContinueRequest,
+    caller: str | None,
+) -> Execution:
+    """The execution that continues the run, not started, once everything is checked (nothing is stored before):
+    a follow-up to a completed agent or team run, or a paused workflow run resumed."""
+    from stratus.workflow import Workflow
+    from stratus.workflow._run import WorkflowRun
+
+    workflow = isinstance(component, Workflow)
+    if body.session_id is None and not workflow:
+        raise _bad(SESSION_ID_REQUIRED)
+    if body.continue_from.strip() != "end":
+        raise _bad("continue_from: only 'end' (go on from the whole conversation) is supported")
+    if body.regenerate:
+        raise _bad("regenerate is not supported")
+    results = body.results(_RESULTS_FIELD[kind.session_type])
+    active = registry.get(run_id)
+    if active is not None and _visible(kind, active.output, component_id, body.session_id, caller):
+        raise HTTPException(status_code=409, detail="run is still running")
+    store = _store(app, component)
+    stored = await store.get_run(run_id, session_id=body.session_id, user_id=caller)
+    if stored is None or not kind.owns(stored, component_id) or stored.parent_run_id is not None:
+        raise _run_not_found(run_id)
+    session = await store.get_session(stored.session_id)
+    if session is None or not kind.holds(session, component_id):
+        raise _run_not_found(run_id)
+    if workflow:
+        if stored.status is not RunStatus.PAUSED:
+            raise HTTPException(status_code=409, detail=_ENDED[stored.status])
+        if results:
+            raise _bad("step_requirements: no step of this run awaits a decision")
+        options = RunOptions(session_id=stored.session_id, user_id=stored.user_id, run_id=stored.run_id)
+        # The existing way back into a stored workflow run: it goes on after the last step it finished.
+        text = stored.input.input_content if stored.input is not None else ""
+        return WorkflowRun(component, text, options, resume=stored)
+    if stored.status is RunStatus.PAUSED:
+        raise HTTPException(
+            status_code=409,
+            detail="run is paused; resuming it with tool results (human-in-the-loop) is not supported yet",
+        )
+    if stored.status is not RunStatus.COMPLETED:
+        raise HTTPException(status_code=409, detail=_ENDED[stored.status])
+    if results:
+        raise _bad(f"{_RESULTS_FIELD[kind.session_type]}: run {run_id!r} completed; no tool call of it awaits a result")
+    follow_up = (body.input or "").strip()
+    if not follow_up:
+        raise _bad("input is required to continue a completed run (the follow-up message)")
+    return component.execution(follow_up, RunOptions(continues=stored))
 
 
 async def _cancel(

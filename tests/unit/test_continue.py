@@ -1,0 +1,270 @@
+"""`POST /{agents|teams|workflows}/{id}/runs/{run_id}/continue` with AgentOS' fields, on both stores: a follow-up
+to a completed agent or team run (a new run with the conversation as its context, the original untouched),
+a paused workflow run resumed after its last finished step; the owner only, 404 for an unknown run, 409 for
+one that cannot be continued, 422 with a JSON `detail` for bad input, and nothing stored for any of them.
+And the `MemoryUpdateStarted` / `MemoryUpdateCompleted` events of an agent that learns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stratus.api import create_app
+from stratus.api.auth import ApiKeyAuth, hash_key
+from stratus.run import RunOutput, RunStatus
+from stratus.storage.base import Store
+from stratus.storage.sqlite import SqliteStore
+from tests.fakes.continue_apps import continue_app
+
+ALICE = {"authorization": "Bearer key-alice"}
+BOB = {"authorization": "Bearer key-bob"}
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        return SqliteStore(tmp_path / "continue.db")
+    return request.getfixturevalue("dynamo_store")
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    auth = ApiKeyAuth({hash_key("key-alice"): "alice", hash_key("key-bob"): "bob"})
+    with TestClient(create_app(continue_app(store), auth=auth)) as c:
+        yield c
+
+
+def start(client: TestClient, path: str, message: str, session_id: str) -> dict[str, Any]:
+    response = client.post(path, data={"message": message, "stream": "false", "session_id": session_id}, headers=ALICE)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def stored_runs(client: TestClient, session_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/sessions/{session_id}/runs", headers=ALICE)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def sse(text: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        payload = json.loads(lines["data"])
+        assert payload["event"] == lines["event"]
+        events.append(payload)
+    return events
+
+
+@pytest.mark.parametrize(("prefix", "component", "kind"), [("/agents", "recall", "agent"), ("/teams", "desk", "team")])
+def test_a_completed_run_is_followed_up_in_a_new_run_with_its_conversation(
+    client: TestClient, prefix: str, component: str, kind: str
+) -> None:
+    first = start(client, f"{prefix}/{component}/runs", "my cat is Tom", "s1")
+    assert first["content"] == "seen: my cat is Tom"
+
+    response = client.post(
+        f"{prefix}/{component}/runs/{first['run_id']}/continue",
+        data={"tools": "[]", "input": "what is my cat called?", "session_id": "s1", "stream": "false"},
+        headers=ALICE,
+    )
+    assert response.status_code == 200, response.text
+    follow_up = response.json()
+    # The model saw the earlier exchange, then the follow-up; the answer is a run of its own.
+    assert follow_up["content"] == "seen: my cat is Tom | what is my cat called?"
+    assert follow_up["run_id"] != first["run_id"]
+    assert follow_up["forked_from_run_id"] == first["run_id"]
+    assert follow_up["session_id"] == "s1"
+    assert follow_up["user_id"] == "alice"
+    assert follow_up["status"] == "COMPLETED"
+    assert follow_up[f"{kind}_id"] == component
+    assert follow_up["input"]["input_content"] == "what is my cat called?"
+
+    runs = [r for r in stored_runs(client, "s1") if not r.get("parent_run_id")]
+    assert [r["run_id"] for r in runs] == [first["run_id"], follow_up["run_id"]]
+    original = runs[0]
+    assert original["content"] == "seen: my cat is Tom"  # untouched
+    assert original.get("forked_from_run_id") is None
+
+    # Continuing the follow-up carries the whole conversation on.
+    again = client.post(
+        f"{prefix}/{component}/runs/{follow_up['run_id']}/continue",
+        json={"input": "and again?", "session_id": "s1", "stream": False},
+        headers=ALICE,
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["content"] == "seen: my cat is Tom | what is my cat called? | and again?"
+
+    # A later ordinary run with history sends each exchange once (the follow-up's copy is flagged as history).
+    copied = [m for m in follow_up["messages"] if m.get("from_history")]
+    assert [m["content"] for m in copied if m["role"] == "user"] == ["my cat is Tom"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "component", "opening", "closing"),
+    [("/agents", "recall", "RunContinued", "RunCompleted"), ("/teams", "desk", "TeamRunContinued", "TeamRunCompleted")],
+)
+def test_a_streamed_follow_up_opens_with_run_continued(
+    client: TestClient, prefix: str, component: str, opening: str, closing: str
+) -> None:
+    first = start(client, f"{prefix}/{component}/runs", "hello", "s2")
+    response = client.post(
+        f"{prefix}/{component}/runs/{first['run_id']}/continue",
+        data={"input": "more", "session_id": "s2"},  # stream defaults to true, as in AgentOS
+        headers=ALICE,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse(response.text)
+    assert events[0]["event"] == opening
+    assert events[-1]["event"] == closing
+    assert events[-1]["content"] == "seen: hello | more"
+    new_id = events[0]["run_id"]
+    assert new_id != first["run_id"]
+    assert {e["run_id"] for e in events if "parent_run_id" not in e} == {new_id}  # a member's name their team's
+    assert "RunStarted" not in [e["event"] for e in events if e["run_id"] == new_id]
+    runs = {r["run_id"]: r for r in stored_runs(client, "s2")}
+    assert runs[new_id]["status"] == "COMPLETED"
+
+
+def test_only_the_owner_continues_a_run_and_an_unknown_run_is_404(client: TestClient) -> None:
+    first = start(client, "/agents/recall/runs", "secret plans", "s3")
+    path = f"/agents/recall/runs/{first['run_id']}/continue"
+    for headers, session, run_path in [
+        (BOB, "s3", path),  # another user's run, even naming its session
+        (ALICE, "other-session", path),  # the run is not in that session
+        (ALICE, "s3", "/agents/recall/runs/no-such-run/continue"),
+        (ALICE, "s3", f"/teams/desk/runs/{first['run_id']}/continue"),  # an agent's run is not the team's
+    ]:
+        response = client.post(
+            run_path, data={"input": "tell me", "session_id": session, "stream": "false"}, headers=headers
+        )
+        assert response.status_code == 404, (run_path, response.text)
+        assert "not found" in response.json()["detail"]
+    assert (
+        client.post(
+            "/agents/nobody/runs/x/continue", data={"input": "x", "session_id": "s3"}, headers=ALICE
+        ).status_code
+        == 404
+    )
+    assert [r["run_id"] for r in stored_runs(client, "s3")] == [first["run_id"]]  # nothing stored
+
+
+def test_bad_input_is_a_4xx_with_a_detail_and_stores_nothing(client: TestClient) -> None:
+    first = start(client, "/agents/recall/runs", "hi", "s4")
+    path = f"/agents/recall/runs/{first['run_id']}/continue"
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"input": "x"}, 422, "session_id is required"),
+        ({"input": "x", "session_id": "s4", "tools": "{not json"}, 422, "Invalid JSON in tools field"),
+        ({"input": "x", "session_id": "s4", "tools": '{"a": 1}'}, 422, "JSON list of objects"),
+        ({"session_id": "s4"}, 422, "input is required"),
+        ({"input": "   ", "session_id": "s4"}, 422, "input is required"),
+        ({"input": "x", "session_id": "s4", "continue_from": "last_user"}, 422, "continue_from"),
+        ({"input": "x", "session_id": "s4", "regenerate": "true"}, 422, "regenerate"),
+        (
+            {"input": "x", "session_id": "s4", "tools": json.dumps([{"tool_call_id": "c1", "result": "ok"}])},
+            422,
+            "no tool call",
+        ),
+        ({"input": "x", "session_id": "s4", "stream": "maybe"}, 422, ""),
+    ]
+    for form, status, detail in cases:
+        response = client.post(path, data=form, headers=ALICE)
+        assert response.status_code == status, (form, response.text)
+        body = response.json()
+        assert "detail" in body
+        assert detail in json.dumps(body["detail"])
+    bad_json = client.post(path, content=b"[1, 2]", headers={**ALICE, "content-type": "application/json"})
+    assert bad_json.status_code == 422
+    assert [r["run_id"] for r in stored_runs(client, "s4")] == [first["run_id"]]
+
+
+def test_a_run_that_did_not_complete_cannot_be_followed_up(client: TestClient, store: Store) -> None:
+    first = start(client, "/agents/recall/runs", "hi", "s5")
+    run = asyncio.run(store.get_run(first["run_id"]))
+    assert run is not None
+    for status, detail in [
+        (RunStatus.RUNNING, "run is already running"),
+        (RunStatus.ERROR, "run has errored"),
+        (RunStatus.CANCELLED, "run is already cancelled"),
+        (RunStatus.PAUSED, "human-in-the-loop"),
+    ]:
+        _rewrite(store, run, status)
+        response = client.post(
+            f"/agents/recall/runs/{run.run_id}/continue",
+            data={"input": "again", "session_id": "s5", "stream": "false"},
+            headers=ALICE,
+        )
+        assert response.status_code == 409, response.text
+        assert detail in response.json()["detail"]
+    assert len(stored_runs(client, "s5")) == 1
+
+
+def _rewrite(store: Store, run: RunOutput, status: RunStatus) -> None:
+    async def write() -> None:
+        session = await store.get_session(run.session_id)
+        assert session is not None
+        run.status = status
+        await store.save_run(session, run, state_base=session.session_state)
+
+    asyncio.run(write())
+
+
+def test_a_paused_workflow_run_resumes_after_its_last_finished_step(client: TestClient, store: Store) -> None:
+    done = start(client, "/workflows/pipeline/runs", "go", "s6")
+    assert done["content"] == "SEEN: GO"
+    # A run paused after its first step (what a step awaiting a person's decision leaves in the store).
+    run = asyncio.run(store.get_run(done["run_id"]))
+    assert run is not None
+    assert run.step_results is not None
+    run.step_results = run.step_results[:1]
+    run.content = None
+    _rewrite(store, run, RunStatus.PAUSED)
+
+    response = client.post(
+        f"/workflows/pipeline/runs/{run.run_id}/continue",
+        data={"step_requirements": "[]", "session_id": "s6", "stream": "false"},
+        headers=ALICE,
+    )
+    assert response.status_code == 200, response.text
+    resumed = response.json()
+    assert resumed["run_id"] == run.run_id  # resumed in place, as AgentOS does
+    assert resumed["status"] == "COMPLETED"
+    assert resumed["content"] == "SEEN: GO"
+    assert [s["step_name"] for s in resumed["step_results"]] == ["Recall", "shout"]
+    children = [r for r in asyncio.run(store.get_runs("s6")) if r.parent_run_id == run.run_id]
+    assert len(children) == 1  # the first step's agent did not run again
+    listed = [r for r in stored_runs(client, "s6") if r["run_id"] == run.run_id]
+    assert listed[0]["status"] == "COMPLETED"
+    # Only a paused workflow run continues (AgentOS' rule); a completed one is a 409.
+    again = client.post(
+        f"/workflows/pipeline/runs/{run.run_id}/continue", data={"session_id": "s6", "stream": "false"}, headers=ALICE
+    )
+    assert again.status_code == 409
+    assert again.json()["detail"] == "run is already completed"
+
+
+def test_an_agent_that_learns_streams_the_memory_update_around_queueing_its_run(client: TestClient) -> None:
+    response = client.post(
+        "/agents/learner/runs", data={"message": "my name is Ada", "session_id": "s7"}, headers=ALICE
+    )
+    assert response.status_code == 200, response.text
+    names = [e["event"] for e in sse(response.text)]
+    assert names[-4:] == ["RunContentCompleted", "MemoryUpdateStarted", "MemoryUpdateCompleted", "RunCompleted"]
+    plain = client.post(
+        "/agents/recall/runs", data={"message": "hi", "session_id": "s8"}, headers=ALICE
+    )  # no learning: no memory events
+    assert not [e for e in sse(plain.text) if e["event"].startswith("MemoryUpdate")]
+
+
+def test_a_stored_agent_run_lists_agnos_empty_media_lists(client: TestClient) -> None:
+    start(client, "/agents/recall/runs", "hi", "s9")
+    (listed,) = stored_runs(client, "s9")
+    for name in ("images", "videos", "audio", "files", "references", "reasoning_messages"):
+        assert listed[name] == [], name
