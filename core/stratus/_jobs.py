@@ -4,11 +4,15 @@ back only at a version this code knows, so a message from another release fails 
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar, cast
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from stratus.exceptions import SchemaVersionError
 
-__all__ = ["job_from_json"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["QueueMessage", "job_from_json"]
 
 J = TypeVar("J")
 
@@ -26,3 +30,23 @@ def job_from_json(cls: type[J], text: str, *, version: int, what: str) -> J:
         return cls(**cast(dict[str, Any], data))
     except TypeError as exc:
         raise SchemaVersionError(f"{what} message with unexpected fields: {exc}") from exc
+
+
+class QueueMessage:
+    """Base of a dataclass sent through a queue: `to_json` writes its fields (with `version`, a field the
+    dataclass declares, defaulting to `VERSION`) and `from_json` reads one back only at `VERSION`."""
+
+    __slots__ = ()
+    VERSION: ClassVar[int]
+    WHAT: ClassVar[str]
+    """How errors name the message ("learning message of unknown version")."""
+
+    def _fields(self) -> dict[str, Any]:
+        return asdict(cast("DataclassInstance", self))
+
+    def to_json(self) -> str:
+        return json.dumps(self._fields(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return job_from_json(cls, text, version=cls.VERSION, what=cls.WHAT)

@@ -21,14 +21,13 @@ Without a queue (the local default), background runs execute as tasks of the ser
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from stratus._jobs import job_from_json
+from stratus._jobs import QueueMessage
 from stratus.deadline import current_deadline
 from stratus.exceptions import NotFoundError, StratusError
 from stratus.run import RunInput, RunOutput, RunStatus
@@ -69,9 +68,12 @@ class QueueError(StratusError):
 
 
 @dataclass(slots=True, kw_only=True)
-class BackgroundRun:
+class BackgroundRun(QueueMessage):
     """A run to execute later: everything the worker needs, nothing it can look up. It names the agent, the
     team or the workflow to run (one of `agent_id`, `team_id`, `workflow_id`)."""
+
+    VERSION: ClassVar[int] = BACKGROUND_RUN_VERSION
+    WHAT: ClassVar[str] = "background run"
 
     agent_id: str | None = None
     run_id: str
@@ -87,16 +89,12 @@ class BackgroundRun:
     team_id: str | None = None
     workflow_id: str | None = None
 
-    def to_json(self) -> str:
-        data = asdict(self)
+    def _fields(self) -> dict[str, Any]:
+        data = QueueMessage._fields(self)  # not super(): a slots dataclass is a new class, which breaks it
         for key in ("team_id", "workflow_id"):
             if data[key] is None:
                 del data[key]  # an agent's job reads as it always has
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> BackgroundRun:
-        return job_from_json(cls, text, version=BACKGROUND_RUN_VERSION, what="background run")
+        return data
 
 
 class RunQueue(ABC):

@@ -8,13 +8,12 @@ worker. Either way `Knowledge.ingest` does the work, and the content's status ro
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
-from stratus._jobs import job_from_json
+from stratus._jobs import QueueMessage
 from stratus.exceptions import NotFoundError, StratusError
 from stratus.storage.records import ContentRecord, ContentStatus
 
@@ -44,8 +43,11 @@ class IngestionError(StratusError):
 
 
 @dataclass(slots=True, kw_only=True)
-class IngestionJob:
+class IngestionJob(QueueMessage):
     """Content waiting to be ingested: which knowledge base and record, where its bytes are, how to chunk."""
+
+    VERSION: ClassVar[int] = INGESTION_JOB_VERSION
+    WHAT: ClassVar[str] = "ingestion"
 
     knowledge_id: str
     content_id: str
@@ -54,13 +56,6 @@ class IngestionJob:
     chunk_size: int | None = None
     chunk_overlap: int | None = None
     version: int = INGESTION_JOB_VERSION
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> IngestionJob:
-        return job_from_json(cls, text, version=INGESTION_JOB_VERSION, what="ingestion")
 
 
 def blob_key(knowledge_id: str, content_id: str) -> str:

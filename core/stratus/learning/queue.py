@@ -9,13 +9,13 @@ is idempotent per run: a job delivered twice stores nothing new.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-from stratus._jobs import job_from_json
+from stratus._jobs import QueueMessage
 from stratus.exceptions import StratusError
 
 __all__ = [
@@ -36,8 +36,11 @@ class LearningError(StratusError):
 
 
 @dataclass(frozen=True, slots=True)
-class LearningJob:
+class LearningJob(QueueMessage):
     """A finished run to learn from, and the memories and learnings its context used (to count their use)."""
+
+    VERSION: ClassVar[int] = LEARNING_JOB_VERSION
+    WHAT: ClassVar[str] = "learning"
 
     run_id: str
     session_id: str
@@ -45,13 +48,6 @@ class LearningJob:
     user_id: str | None = None
     recalled: list[str] = field(default_factory=list[str])
     version: int = LEARNING_JOB_VERSION
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> LearningJob:
-        return job_from_json(cls, text, version=LEARNING_JOB_VERSION, what="learning")
 
 
 class LearningQueue(ABC):
