@@ -63,6 +63,7 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
         "learnings": "stratus.api.routers.learnings",
         "teams": "stratus.api.routers.teams",
         "workflows": "stratus.api.routers.workflows",
+        "traces": "stratus.api.routers.traces",
         "info": "stratus.api.routers.info",
     }
 )

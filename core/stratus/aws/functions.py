@@ -175,6 +175,15 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         access=_READ_WRITE | _INDEXES | {Access.KNOWLEDGE_QUEUE_SEND, Access.API_KEYS_READ, Access.MODEL_SECRETS_READ},
     ),
     FunctionSpec(
+        name="traces",
+        kind=FunctionKind.API,
+        routers=("traces", "info"),
+        paths=("/traces", "/traces/{proxy+}", "/trace_session_stats", "/info"),
+        # Traces are the stored runs' spans: reading them reads the table (and any run offloaded to the bucket).
+        access=frozenset({Access.TABLE_READ, Access.BUCKET_READ, Access.API_KEYS_READ}),
+        memory_mb=512,
+    ),
+    FunctionSpec(
         name="run_worker",
         kind=FunctionKind.QUEUE,
         queue="runs",

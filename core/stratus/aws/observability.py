@@ -1,8 +1,12 @@
 """Powertools for the Lambda functions: one Logger (with correlation ids), one Metrics, the Tracer, and the
 metrics every run reports: runs, errors, tokens, latency.
 
-The Tracer is built only where tracing is on (`POWERTOOLS_TRACE_DISABLED` unset): the X-Ray SDK it loads
-costs about 0.2 s of cold start, which the health function and the streamed run function do not pay.
+Tracing: each run's own spans (`stratus.tracing`) go out over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
+to the ADOT collector's Lambda extension (`http://localhost:4318`), which forwards them to X-Ray or any OTLP
+backend; every handler `instrument` wraps sends what is queued before its invocation ends. Then the X-Ray
+SDK's Tracer is not built. Without OTLP, the Tracer is built where tracing is on (`POWERTOOLS_TRACE_DISABLED`
+unset): the X-Ray SDK it loads costs about 0.2 s of cold start, which the health function and the streamed run
+function do not pay.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.run import RunOutput, RunStatus
+from stratus.tracing import export_configured, flush
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -32,8 +37,8 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Stra
 
 @cache
 def tracer() -> Tracer | None:
-    """The Powertools Tracer, or None when tracing is disabled."""
-    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes"):
+    """The Powertools Tracer, or None when tracing is disabled or goes out over OTLP instead."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes") or export_configured():
         return None
     from aws_lambda_powertools import Tracer
 
@@ -73,9 +78,24 @@ def record_run(output: RunOutput, *, flush: bool = False) -> None:
         metrics.flush_metrics()
 
 
+def _flushing_spans(handler: LambdaHandler) -> LambdaHandler:
+    """`handler`, sending the spans its runs queued for OTLP export before the invocation ends (an execution
+    environment is frozen between invocations, so a batch left queued would wait for the next one)."""
+
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            return handler(event, context)
+        finally:
+            if export_configured():
+                flush()
+
+    return handle
+
+
 def instrument(handler: LambdaHandler, *, correlation_id_path: str | None = None) -> LambdaHandler:
-    """Wrap a handler in Powertools: logger context (and correlation id), tracer if on, metrics flushed."""
-    wrapped = metrics.log_metrics(capture_cold_start_metric=True)(handler)
+    """Wrap a handler in Powertools: logger context (and correlation id), tracer if on, metrics flushed; and
+    the run spans queued for OTLP export sent."""
+    wrapped = metrics.log_metrics(capture_cold_start_metric=True)(_flushing_spans(handler))
     active = tracer()
     if active is not None:
         wrapped = active.capture_lambda_handler(wrapped)

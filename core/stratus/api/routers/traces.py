@@ -1,0 +1,467 @@
+"""`/traces`, `/traces/{trace_id}`, `/traces/filter-schema`, `/traces/search`, `/trace_session_stats`: the runs'
+own spans, in AgentOS' shapes (agno 3.1.10's `agno/os/routers/traces`).
+
+A trace is one top-level run's (an agent's, a team's or a workflow's, with its members' and steps' spans
+inside). Every call is scoped to the caller as `/sessions` is: with authentication on, to the verified user;
+with it off, to the `user_id` the request names (none: every user's, the local developer's view). Another
+user's trace is a 404.
+
+Listing reads the caller's sessions and their runs (the store has no index of runs across sessions), so its
+cost grows with the caller's number of runs; filtering by `session_id` or `run_id` reads one session or run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api._limits import page_query
+from stratus.api._openapi import errors
+from stratus.api._paging import PaginatedResponse, paginated
+from stratus.app import App
+from stratus.run import RunOutput
+from stratus.storage.records import SessionQuery, SessionType
+from stratus.tracing import Span, run_id_of
+from stratus.tracing._traces import (
+    check_filter,
+    matches,
+    span_node,
+    spans_of,
+    trace_detail,
+    trace_fields,
+    trace_summary,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Traces"])
+
+_SESSIONS_PER_READ = 100
+
+T = TypeVar("T")
+
+
+# --- response models (agno's field names) ------------------------------------------------------------------
+
+
+class TraceNode(BaseModel):
+    """One span, with the spans under it."""
+
+    id: str = Field(..., description="Span ID")
+    name: str = Field(..., description="Span name (e.g. 'Assistant.run', 'gpt-4o.invoke')")
+    type: str = Field(..., description="Span kind (AGENT, TEAM, WORKFLOW, STEP, LLM, TOOL)")
+    duration: str = Field(..., description="Human-readable duration (e.g. '123ms', '1.50s')")
+    start_time: datetime
+    end_time: datetime
+    status: str = Field(..., description="Status code (OK, ERROR, UNSET)")
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    spans: list[TraceNode] | None = Field(None, description="Child spans in the trace hierarchy")
+    step_type: str | None = None
+    metadata: dict[str, Any] | None = None
+    extra_data: dict[str, Any] | None = None
+
+
+class TraceSummary(BaseModel):
+    """A trace in a listing."""
+
+    trace_id: str
+    name: str
+    status: str = Field(..., description="OK or ERROR")
+    duration: str
+    start_time: datetime
+    end_time: datetime
+    total_spans: int
+    error_count: int
+    input: str | None = None
+    run_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    created_at: datetime
+
+
+class TraceDetail(TraceSummary):
+    """A trace with its output or error and its span tree."""
+
+    output: str | None = None
+    error: str | None = None
+    tree: list[TraceNode]
+
+
+class TraceSessionStats(BaseModel):
+    """The traces of one session, counted."""
+
+    session_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    total_traces: int
+    first_trace_at: datetime
+    last_trace_at: datetime
+
+
+class TraceSearchGroupBy(StrEnum):
+    RUN = "run"
+    SESSION = "session"
+
+
+class TraceSearchRequest(BaseModel):
+    """`POST /traces/search`: agno's FilterExpr (EQ, NEQ, GT, GTE, LT, LTE, IN, CONTAINS, STARTSWITH, AND, OR,
+    NOT) over the trace fields, grouped by run (trace details) or by session (session stats)."""
+
+    filter: dict[str, Any] | None = Field(
+        None, description="FilterExpr as JSON, e.g. {'op': 'EQ', 'key': 'status', 'value': 'OK'}"
+    )
+    group_by: TraceSearchGroupBy = TraceSearchGroupBy.RUN
+    page: int = Field(default=1, ge=1)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class FilterFieldSchema(BaseModel):
+    key: str
+    label: str
+    type: str = Field(..., description="string, number, datetime or enum")
+    operators: list[str]
+    values: list[str] | None = None
+
+
+class FilterSchemaResponse(BaseModel):
+    fields: list[FilterFieldSchema]
+    logical_operators: list[str] = ["AND", "OR"]
+
+
+_STRING_OPS = ["EQ", "NEQ", "CONTAINS", "STARTSWITH", "IN"]
+_TIME_OPS = ["GT", "GTE", "LT", "LTE"]
+FILTER_SCHEMA = FilterSchemaResponse(
+    fields=[
+        FilterFieldSchema(
+            key="status", label="Status", type="enum", operators=["EQ", "NEQ", "IN"], values=["OK", "ERROR"]
+        ),
+        FilterFieldSchema(key="user_id", label="User ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(key="agent_id", label="Agent ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(key="team_id", label="Team ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(key="workflow_id", label="Workflow ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(key="session_id", label="Session ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(key="run_id", label="Run ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(
+            key="name", label="Trace Name", type="string", operators=["EQ", "NEQ", "CONTAINS", "STARTSWITH"]
+        ),
+        FilterFieldSchema(key="trace_id", label="Trace ID", type="string", operators=_STRING_OPS),
+        FilterFieldSchema(
+            key="duration_ms", label="Duration (ms)", type="number", operators=["EQ", "NEQ", "GT", "GTE", "LT", "LTE"]
+        ),
+        FilterFieldSchema(key="start_time", label="Start Time", type="datetime", operators=_TIME_OPS),
+        FilterFieldSchema(key="end_time", label="End Time", type="datetime", operators=_TIME_OPS),
+        FilterFieldSchema(key="created_at", label="Created At", type="datetime", operators=_TIME_OPS),
+    ]
+)
+"""What `/traces/search` filters on, for a front end's filter bar (agno's `TRACE_FILTER_SCHEMA`)."""
+
+
+# --- reading traces -----------------------------------------------------------------------------------------
+
+
+def _invalid(where: str, name: str, message: str) -> HTTPException:
+    """A 422 shaped as FastAPI's own validation errors (stratus answers invalid input 422, never 400)."""
+    return HTTPException(status_code=422, detail=[{"type": "value_error", "loc": [where, name], "msg": message}])
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 time (a naive one is UTC); 422 if it is not one."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid("query", name, f"not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+Traced = tuple[RunOutput, list[Span], dict[str, Any]]
+"""A run with a trace: the run, its spans and its trace's fields."""
+
+
+def _traced(run: RunOutput) -> Traced | None:
+    if run.parent_run_id is not None:
+        return None  # a member's or step's run is inside its parent's trace
+    spans = spans_of(run)
+    return (run, spans, trace_fields(run, spans)) if spans else None
+
+
+async def _runs(
+    app: App, caller: str | None, *, session_id: str | None, run_id: str | None, session_type: SessionType | None
+) -> AsyncIterator[RunOutput]:
+    """The top-level runs a listing looks at: one run, one session's, or every session's of the caller."""
+    store = app.store
+    if run_id is not None:
+        run = await store.get_run(run_id, session_id=session_id, user_id=caller)
+        if run is not None:
+            yield run
+        return
+    if session_id is not None:
+        for run in await store.get_runs(session_id, user_id=caller):
+            yield run
+        return
+    cursor: str | None = None
+    while True:
+        page = await store.list_sessions(
+            SessionQuery(user_id=caller, session_type=session_type, limit=_SESSIONS_PER_READ, cursor=cursor)
+        )
+        for session in page.items:
+            for run in await store.get_runs(session.session_id, user_id=caller):
+                yield run
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+async def _traces(
+    app: App,
+    caller: str | None,
+    *,
+    session_id: str | None = None,
+    run_id: str | None = None,
+    session_type: SessionType | None = None,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[Traced]:
+    """The caller's traces for which `keep(fields)` holds, newest first."""
+    found: list[Traced] = []
+    async for run in _runs(app, caller, session_id=session_id, run_id=run_id, session_type=session_type):
+        traced = _traced(run)
+        if traced is not None and (keep is None or keep(traced[2])):
+            found.append(traced)
+    found.sort(key=lambda t: t[2]["start_time"], reverse=True)
+    return found
+
+
+def _equal_filters(**wanted: Any) -> Callable[[dict[str, Any]], bool]:
+    """`keep` for the listing's filters: each given field equal, `start_time`/`end_time` as bounds."""
+    start, end = wanted.pop("start_time", None), wanted.pop("end_time", None)
+    given = {k: v for k, v in wanted.items() if v is not None}
+
+    def keep(fields: dict[str, Any]) -> bool:
+        if any(fields.get(k) != v for k, v in given.items()):
+            return False
+        if start is not None and fields["start_time"] < start:
+            return False
+        return not (end is not None and fields["end_time"] > end)
+
+    return keep
+
+
+def _session_type(agent_id: str | None, team_id: str | None, workflow_id: str | None) -> SessionType | None:
+    if workflow_id is not None:
+        return SessionType.WORKFLOW
+    if team_id is not None:
+        return SessionType.TEAM
+    return SessionType.AGENT if agent_id is not None else None
+
+
+def _session_stats(traced: list[Traced]) -> list[TraceSessionStats]:
+    """Per session, its number of traces and the first and last; sessions with the latest trace first."""
+    stats: dict[str, dict[str, Any]] = {}
+    for run, _, fields in traced:
+        entry = stats.get(run.session_id)
+        if entry is None:
+            stats[run.session_id] = {
+                "session_id": run.session_id,
+                "user_id": run.user_id,
+                "agent_id": run.agent_id,
+                "team_id": run.team_id,
+                "workflow_id": run.workflow_id,
+                "total_traces": 1,
+                "first_trace_at": fields["created_at"],
+                "last_trace_at": fields["created_at"],
+            }
+        else:
+            entry["total_traces"] += 1
+            entry["first_trace_at"] = min(entry["first_trace_at"], fields["created_at"])
+            entry["last_trace_at"] = max(entry["last_trace_at"], fields["created_at"])
+    ordered = sorted(stats.values(), key=lambda s: s["last_trace_at"], reverse=True)
+    return [TraceSessionStats.model_validate(s) for s in ordered]
+
+
+def _page(items: list[T], page: int, limit: int) -> list[T]:
+    return items[(page - 1) * limit : page * limit]
+
+
+# --- routes -------------------------------------------------------------------------------------------------
+
+_DB = Query(default=None, description="Accepted for AgentOS clients; stratus serves one database")
+
+
+@router.get(
+    "/traces",
+    response_model=PaginatedResponse[TraceSummary],
+    summary="List Traces",
+    operation_id="get_traces",
+    responses=errors(422),
+)
+async def list_traces(
+    request: Request,
+    app: AppDep,
+    run_id: str | None = Query(default=None, description="Filter by run ID"),
+    session_id: str | None = Query(default=None, description="Filter by session ID"),
+    user_id: str | None = Query(default=None, description="Filter by user ID"),
+    agent_id: str | None = Query(default=None, description="Filter by agent ID"),
+    team_id: str | None = Query(default=None, description="Filter by team ID"),
+    workflow_id: str | None = Query(default=None, description="Filter by workflow ID"),
+    status: str | None = Query(default=None, description="Filter by status (OK, ERROR)"),
+    start_time: str | None = Query(default=None, description="Traces starting at or after this ISO 8601 time"),
+    end_time: str | None = Query(default=None, description="Traces ending at or before this ISO 8601 time"),
+    page: int = page_query(),
+    limit: int = Query(default=20, ge=1, le=100, description="Traces per page"),
+    db_id: str | None = _DB,
+) -> PaginatedResponse[TraceSummary]:
+    """The caller's traces, newest first: one per top-level run, with its span count and errors."""
+    started = time.perf_counter()
+    caller = resolve_user_id(request, user_id)
+    keep = _equal_filters(
+        agent_id=agent_id,
+        team_id=team_id,
+        workflow_id=workflow_id,
+        status=status.upper() if status else None,
+        start_time=_when(start_time, "start_time"),
+        end_time=_when(end_time, "end_time"),
+    )
+    found = await _traces(
+        app,
+        caller,
+        session_id=session_id,
+        run_id=run_id,
+        session_type=_session_type(agent_id, team_id, workflow_id),
+        keep=keep,
+    )
+    data = [TraceSummary.model_validate(trace_summary(run, spans)) for run, spans, _ in _page(found, page, limit)]
+    return paginated(data, page=page, limit=limit, total=len(found), started=started)
+
+
+@router.get(
+    "/traces/filter-schema",
+    response_model=FilterSchemaResponse,
+    summary="Get Trace Filter Schema",
+    operation_id="get_traces_filter_schema",
+)
+async def filter_schema() -> FilterSchemaResponse:
+    """The fields `/traces/search` filters on, their types, operators and values."""
+    return FILTER_SCHEMA
+
+
+@router.get(
+    "/traces/{trace_id}",
+    response_model=TraceDetail | TraceNode,
+    response_model_exclude_none=True,
+    summary="Get Trace or Span Detail",
+    operation_id="get_trace",
+    responses=errors(404, 422),
+)
+async def get_trace(
+    trace_id: str,
+    request: Request,
+    app: AppDep,
+    span_id: str | None = Query(default=None, description="Only this span of the trace"),
+    run_id: str | None = Query(default=None, description="The run whose trace it is (when its id is no UUID)"),
+    user_id: str | None = Query(default=None, description="The user the trace belongs to"),
+    db_id: str | None = _DB,
+) -> TraceDetail | TraceNode:
+    """A trace with its span tree; with `span_id`, that one span (without its children)."""
+    caller = resolve_user_id(request, user_id)
+    wanted = run_id or run_id_of(trace_id)
+    run = await app.store.get_run(wanted, user_id=caller) if wanted else None
+    traced = _traced(run) if run is not None else None
+    if traced is None or traced[2]["trace_id"] != trace_id:
+        raise HTTPException(status_code=404, detail="Trace not found")
+    run, spans, _ = traced
+    if span_id is None:
+        return TraceDetail.model_validate(trace_detail(run, spans))
+    span = next((s for s in spans if s.span_id == span_id), None)
+    if span is None:
+        raise HTTPException(status_code=404, detail="Span not found")
+    return TraceNode.model_validate(span_node(span))
+
+
+@router.get(
+    "/trace_session_stats",
+    response_model=PaginatedResponse[TraceSessionStats],
+    summary="Get Trace Statistics by Session",
+    operation_id="get_trace_stats",
+    responses=errors(422),
+)
+async def trace_session_stats(
+    request: Request,
+    app: AppDep,
+    user_id: str | None = Query(default=None, description="Filter by user ID"),
+    agent_id: str | None = Query(default=None, description="Filter by agent ID"),
+    team_id: str | None = Query(default=None, description="Filter by team ID"),
+    workflow_id: str | None = Query(default=None, description="Filter by workflow ID"),
+    start_time: str | None = Query(default=None, description="Sessions with traces from this ISO 8601 time on"),
+    end_time: str | None = Query(default=None, description="Sessions with traces up to this ISO 8601 time"),
+    page: int = page_query(),
+    limit: int = Query(default=20, ge=1, le=100, description="Sessions per page"),
+    db_id: str | None = _DB,
+) -> PaginatedResponse[TraceSessionStats]:
+    """The caller's sessions with traces, the latest first: how many, the first and the last."""
+    started = time.perf_counter()
+    caller = resolve_user_id(request, user_id)
+    keep = _equal_filters(
+        agent_id=agent_id,
+        team_id=team_id,
+        workflow_id=workflow_id,
+        start_time=_when(start_time, "start_time"),
+        end_time=_when(end_time, "end_time"),
+    )
+    found = await _traces(app, caller, session_type=_session_type(agent_id, team_id, workflow_id), keep=keep)
+    stats = _session_stats(found)
+    return paginated(_page(stats, page, limit), page=page, limit=limit, total=len(stats), started=started)
+
+
+@router.post(
+    "/traces/search",
+    response_model=PaginatedResponse[TraceDetail] | PaginatedResponse[TraceSessionStats],
+    response_model_exclude_none=True,
+    summary="Search Traces with Advanced Filters",
+    operation_id="search_traces",
+    responses=errors(422),
+)
+async def search_traces(
+    body: TraceSearchRequest,
+    request: Request,
+    app: AppDep,
+    user_id: str | None = Query(default=None, description="The user whose traces to search"),
+    db_id: str | None = _DB,
+) -> PaginatedResponse[TraceDetail] | PaginatedResponse[TraceSessionStats]:
+    """The caller's traces that match a filter expression: trace details (`group_by=run`) or session stats
+    (`group_by=session`). An invalid expression is a 422 (AgentOS answers 400)."""
+    started = time.perf_counter()
+    caller = resolve_user_id(request, user_id)
+    expr = body.filter
+    if expr is not None:
+        try:
+            check_filter(expr)
+        except ValueError as exc:
+            raise _invalid("body", "filter", f"Invalid filter expression: {exc}") from None
+    keep: Callable[[dict[str, Any]], bool] | None = None
+    if expr is not None:
+        checked = expr
+        keep = lambda fields: matches(checked, fields)  # noqa: E731
+    found = await _traces(app, caller, keep=keep)
+    if body.group_by is TraceSearchGroupBy.SESSION:
+        stats = _session_stats(found)
+        data = _page(stats, body.page, body.limit)
+        return paginated(data, page=body.page, limit=body.limit, total=len(stats), started=started)
+    details = [
+        TraceDetail.model_validate(trace_detail(run, spans)) for run, spans, _ in _page(found, body.page, body.limit)
+    ]
+    return paginated(details, page=body.page, limit=body.limit, total=len(found), started=started)
