@@ -268,3 +268,22 @@ def test_a_stored_agent_run_lists_agnos_empty_media_lists(client: TestClient) ->
     (listed,) = stored_runs(client, "s9")
     for name in ("images", "videos", "audio", "files", "references", "reasoning_messages"):
         assert listed[name] == [], name
+
+
+def test_arun_follows_up_on_a_completed_run_from_python(store: Store) -> None:
+    from stratus.agent import Agent
+    from stratus.models.testing import FunctionModel
+    from tests.fakes.continue_apps import seen
+
+    agent = Agent(id="recall", model=FunctionModel(seen), store=store)
+
+    async def scenario() -> tuple[RunOutput, RunOutput, list[str]]:
+        first = await agent.arun("remember 7", session_id="p1", user_id="ann")
+        names = [e.kind async for e in agent.arun("which number?", stream=True, continues=first)]
+        (_, follow_up) = await store.get_runs("p1")
+        return first, follow_up, names
+
+    first, follow_up, names = asyncio.run(scenario())
+    assert (names[0], names[-1]) == ("RunContinued", "RunCompleted")
+    assert follow_up.content == "seen: remember 7 | which number?"
+    assert (follow_up.forked_from_run_id, follow_up.session_id, follow_up.user_id) == (first.run_id, "p1", "ann")
