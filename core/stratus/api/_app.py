@@ -63,6 +63,8 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
         "learnings": "stratus.api.routers.learnings",
         "teams": "stratus.api.routers.teams",
         "workflows": "stratus.api.routers.workflows",
+        "metrics": "stratus.api.routers.metrics",
+        "evals": "stratus.api.routers.evals",
         "traces": "stratus.api.routers.traces",
         "info": "stratus.api.routers.info",
     }
