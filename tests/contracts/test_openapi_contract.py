@@ -288,6 +288,64 @@ def test_every_route_we_serve_declares_its_answer() -> None:
     assert not untyped, "answers without a schema: " + ", ".join(untyped)
 
 
+def test_the_answers_validate_against_the_schemas_our_document_declares() -> None:
+    """The typed document is what the routes answer: real answers, each validated against the schema its
+    operation declares."""
+    from fastapi.testclient import TestClient
+    from jsonschema import Draft202012Validator
+
+    with TestClient(create_app(lambda_test_app(), auth=None, docs=False)) as client:
+        document = client.get("/openapi.json").json()
+        run = client.post("/agents/assistant/runs", json={"message": "hi", "stream": False, "session_id": "s1"})
+        client.post("/workflows/pipeline/runs", json={"message": "go", "stream": False, "session_id": "w1"})
+        memory = client.post("/memories", json={"memory": "likes tea", "user_id": "ann", "topics": ["food"]})
+        learning = client.post("/learnings", json={"learning_type": "note", "content": {"text": "x"}})
+        content = client.post("/knowledge/content", data={"text_content": "Stratus serves agents."})
+        calls = [
+            ("post", "/sessions", 201, client.post("/sessions", json={"session_id": "s2"})),
+            ("get", "/sessions", 200, client.get("/sessions")),
+            ("get", "/sessions/{session_id}", 200, client.get("/sessions/s1")),
+            ("get", "/sessions/{session_id}", 200, client.get("/sessions/w1")),
+            (
+                "post",
+                "/sessions/{session_id}/rename",
+                200,
+                client.post("/sessions/s1/rename", json={"session_name": "n"}),
+            ),
+            ("get", "/sessions/{session_id}/runs", 200, client.get("/sessions/s1/runs")),
+            ("get", "/sessions/{session_id}/runs", 200, client.get("/sessions/w1/runs")),
+            ("get", "/sessions/{session_id}/run-previews", 200, client.get("/sessions/s1/run-previews")),
+            (
+                "get",
+                "/sessions/{session_id}/runs/{run_id}",
+                200,
+                client.get(f"/sessions/s1/runs/{run.json()['run_id']}"),
+            ),
+            ("post", "/memories", 200, memory),
+            ("get", "/memories", 200, client.get("/memories")),
+            ("get", "/user_memory_stats", 200, client.get("/user_memory_stats")),
+            ("post", "/learnings", 201, learning),
+            ("get", "/learnings", 200, client.get("/learnings")),
+            ("get", "/learnings/users", 200, client.get("/learnings/users")),
+            ("post", "/knowledge/content", 202, content),
+            ("get", "/knowledge/content", 200, client.get("/knowledge/content")),
+            (
+                "get",
+                "/knowledge/content/{content_id}/status",
+                200,
+                client.get(f"/knowledge/content/{content.json()['id']}/status"),
+            ),
+            ("get", "/knowledge/config", 200, client.get("/knowledge/config")),
+            ("post", "/knowledge/search", 200, client.post("/knowledge/search", json={"query": "agents"})),
+            ("get", "/config", 200, client.get("/config")),
+        ]
+        for method, path, status, answer in calls:
+            assert answer.status_code == status, (method, path, answer.text)
+            schema = _json_schema(document["paths"][path][method]["responses"][str(status)])
+            assert schema, (method, path)
+            Draft202012Validator({**schema, "components": document["components"]}).validate(answer.json())
+
+
 def test_the_comparison_finds_a_difference_where_there_is_one() -> None:
     theirs = REFERENCE["paths"]["/memories/{memory_id}"]["get"]
     changed = json.loads(json.dumps(theirs))

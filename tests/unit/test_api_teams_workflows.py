@@ -219,7 +219,7 @@ def test_run_hooks_hear_of_the_team_run_and_of_each_members_run(client: TestClie
     ]
 
 
-def test_a_streamed_team_run_carries_its_members_events_a_level_down(client: TestClient) -> None:
+def test_a_streamed_team_run_carries_its_members_events_named_by_their_parent(client: TestClient) -> None:
     response = client.post("/teams/studio/runs", json={"message": "refund?", "session_id": "s1"})
 
     assert response.status_code == 200
@@ -234,15 +234,20 @@ def test_a_streamed_team_run_carries_its_members_events_a_level_down(client: Tes
     outer = events[-1][1]
     assert (outer["team_id"], outer["nested_depth"]) == ("studio", 0)
     assert outer["content"] == "billing: invoice question: refund? | writer: a friendly closing line"
-    by_depth: dict[int, set[tuple[str | None, str | None]]] = {}
-    for _, data in events:
-        by_depth.setdefault(data["nested_depth"], set()).add(
-            (data.get("team_id") or data.get("agent_id"), data.get("parent_run_id"))
-        )
-    inner_run = next(d["run_id"] for n, d in events if n == "TeamRunStarted" and d["nested_depth"] == 1)
-    assert by_depth[0] == {("studio", None)}
-    assert by_depth[1] == {("desk", outer["run_id"]), ("writer", outer["run_id"])}
-    assert by_depth[2] == {("billing", inner_run)}
+    # every event at nested_depth 0, as AgentOS sends them: parent_run_id tells the members apart
+    assert {data["nested_depth"] for _, data in events} == {0}
+    who = {(data.get("team_id") or data.get("agent_id"), data.get("parent_run_id")) for _, data in events}
+    inner_run = next(d["run_id"] for n, d in events if n == "TeamRunStarted" and d["team_id"] == "desk")
+    assert who == {
+        ("studio", None),
+        ("desk", outer["run_id"]),
+        ("writer", outer["run_id"]),
+        ("billing", inner_run),
+    }
+    # the members' runs come with the team's end, as AgentOS' member_responses (the inner team's its own)
+    members = {m.get("team_id") or m.get("agent_id"): m for m in outer["member_responses"]}
+    assert set(members) == {"desk", "writer"}
+    assert [m["agent_id"] for m in members["desk"]["member_responses"]] == ["billing"]
     # the keys AgentOS sends with every team event
     started = events[0][1]
     assert {"created_at", "event", "team_id", "team_name", "run_id", "session_id", "nested_depth"} <= set(started)
@@ -319,7 +324,8 @@ def test_a_streamed_workflow_run_from_an_urlencoded_form(client: TestClient) -> 
     events = parse_sse(response.text)
     names = [name for name, _ in events]
     assert set(names) <= AGNO_EVENTS
-    top = [(name, data.get("step_name")) for name, data in events if data["nested_depth"] == 0]
+    workflow_run = events[0][1]["run_id"]
+    top = [(name, data.get("step_name")) for name, data in events if data["run_id"] == workflow_run]
     assert top[:4] == [
         ("WorkflowStarted", None),
         ("StepStarted", "Writer"),
@@ -331,6 +337,7 @@ def test_a_streamed_workflow_run_from_an_urlencoded_form(client: TestClient) -> 
     assert top[8:] == [
         ("ParallelExecutionCompleted", "parallel"),
         ("StepStarted", "shout"),
+        ("StepOutput", "shout"),  # a top-level function step's (inside the Parallel, none: AgentOS' way)
         ("StepCompleted", "shout"),
         ("WorkflowCompleted", None),
     ]
@@ -344,8 +351,15 @@ def test_a_streamed_workflow_run_from_an_urlencoded_form(client: TestClient) -> 
         "writer: hello",
         "agent",
     )
-    nested = [data for _, data in events if data["nested_depth"] == 1]
-    assert {(d["agent_id"], d["parent_run_id"]) for d in nested} == {("writer", end["run_id"])}
+    # the step's agent's events name the workflow's run and the step (AgentOS' workflow_run_id, step_*)
+    nested = [data for _, data in events if data["run_id"] != workflow_run]
+    assert {(d["agent_id"], d["workflow_run_id"], d["step_name"], d["step_index"]) for d in nested} == {
+        ("writer", end["run_id"], "Writer", 0)
+    }
+    assert {d["nested_depth"] for d in nested} == {0}
+    assert set(end["metrics"]) == {"steps", "duration"}
+    assert list(end["metrics"]["steps"]) == ["Writer"]
+    assert [r["agent_id"] for r in end["step_executor_runs"]] == ["writer"]
 
 
 def test_workflow_runs_are_listed_and_read_with_their_steps_runs(client: TestClient) -> None:
@@ -376,6 +390,8 @@ def test_workflow_runs_are_listed_and_read_with_their_steps_runs(client: TestCli
     assert runs[0]["step_executor_runs"][0]["agent_id"] == "writer"
     previews = client.get("/sessions/w1/run-previews").json()
     assert [(p["run_id"], p["workflow_id"]) for p in previews] == [(run["run_id"], "pipeline")]
+    one = client.get(f"/sessions/w1/runs/{run['run_id']}").json()
+    assert one["step_executor_runs"] == runs[0]["step_executor_runs"]
     assert [s["session_type"] for s in client.get("/sessions", params={"type": "workflow"}).json()["data"]] == [
         "workflow"
     ]
@@ -398,7 +414,10 @@ def test_a_workflow_that_fails_answers_with_the_failing_step(tmp_path: Path) -> 
             "ERROR",
         )
         streamed = parse_sse(other.post("/workflows/broken/runs", json={"message": "x"}).text)
-        assert [name for name, _ in streamed] == ["WorkflowStarted", "StepStarted", "StepError", "WorkflowError"]
+        assert [name for name, _ in streamed] == [
+            *("WorkflowStarted", "StepStarted", "StepOutput", "StepError", "WorkflowError")
+        ]
+        assert streamed[2][1]["step_output"]["success"] is False
         assert streamed[-1][1]["error"] == "step 'parse' failed: ValueError: bad data"
 
 

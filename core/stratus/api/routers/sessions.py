@@ -315,9 +315,12 @@ async def get_session_run_previews(runs: _SessionRuns) -> list[SessionRunPreview
     responses=errors(404, 422),
 )
 async def get_session_run(session_id: str, run_id: str, found: _CallerSession, app: AppDep) -> AnyRunSchema:
-    """One run of the session."""
+    """One run of the session (a workflow's with its steps' runs)."""
     caller, _ = found
     run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id!r} not found in session {session_id!r}")
+    if run.workflow_id is not None and not run.children:
+        runs = _top_level(await app.store.get_runs(session_id, user_id=caller))
+        run = next((r for r in runs if r.run_id == run_id), run)
     return run_schema(run)
