@@ -4,7 +4,8 @@ pump that merges a run's own events with its children's into one stream (`pump`)
 
 A team's member runs and a workflow's step runs are stored as runs of their own in the parent's session, with
 `parent_run_id` naming the parent's run. They share one session state: the same dict, saved with the top run.
-Their events reach the parent's stream one `nested_depth` deeper, with `parent_run_id` set. Both placements
+Their events reach the parent's stream as they are (`nested_depth` stays 0, as in AgentOS): a member's with
+`parent_run_id` naming the team's run, a step's with `workflow_context` naming the workflow's. Both placements
 are `stratus._lifecycle.Placement`s: the run's lifecycle reads and saves through whichever it is given.
 """
 
@@ -180,28 +181,34 @@ class RunScope:
     deadline: Deadline | None = None
     tasks: set[asyncio.Task[RunOutput]] = field(default_factory=lambda: set[asyncio.Task[RunOutput]]())
 
-    def forward(self, event: RunEvent) -> None:
-        """Pass a child's event up, one level deeper."""
-        event.nested_depth += 1
-        if event.parent_run_id is None:
-            event.parent_run_id = self.parent.run_id
+    def forward(self, event: RunEvent, step: dict[str, Any] | None = None) -> None:
+        """Pass a child's event up. A member's names the team's run as its parent; a workflow step's (`step`:
+        its `workflow_context`) names the workflow's run and the step instead, as AgentOS' do."""
+        if step is None:
+            if event.parent_run_id is None:
+                event.parent_run_id = self.parent.run_id
+        else:
+            if event.parent_run_id == self.parent.run_id:
+                event.parent_run_id = None
+            if event.workflow_context is None:
+                event.workflow_context = step
         self.emit(event)
 
-    async def run(self, member: Member, input: str) -> RunOutput:
-        """Run an agent or a team as a child, forwarding its events; returns its output (a failed child ends
-        with status ERROR, it does not raise). Each child runs in a task of its own so that a cancelled parent
-        can wait for its children to store themselves as CANCELLED (`settle`)."""
+    async def run(self, member: Member, input: str, step: dict[str, Any] | None = None) -> RunOutput:
+        """Run an agent or a team as a child, forwarding its events (see `forward`); returns its output (a failed
+        child ends with status ERROR, it does not raise). Each child runs in a task of its own so that a
+        cancelled parent can wait for its children to store themselves as CANCELLED (`settle`)."""
         with inherited_by(self.deadline):  # the child's run ends by its parent's deadline
-            task = asyncio.ensure_future(self._run(member, input))
+            task = asyncio.ensure_future(self._run(member, input, step))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return await task
 
-    async def _run(self, member: Member, input: str) -> RunOutput:
+    async def _run(self, member: Member, input: str, step: dict[str, Any] | None) -> RunOutput:
         child = member.child_execution(input, self)
         self.parent.children.append(child.output)
         async for event in child.events(stream=self.stream):
-            self.forward(event)
+            self.forward(event, step)
         return child.output
 
     async def settle(self) -> None:

@@ -5,7 +5,7 @@ itself, are in `stratus.run`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from stratus.run import (
     ModelRequestCompleted,
@@ -36,6 +36,7 @@ __all__ = [
     "StepCompleted",
     "StepError",
     "StepEvent",
+    "StepOutputEvent",
     "StepStarted",
     "StepsExecutionCompleted",
     "StepsExecutionStarted",
@@ -60,7 +61,8 @@ __all__ = [
 # --- team events ------------------------------------------------------------------------------------------
 # A team's own run (its leader) speaks the agent's events under AgentOS' team names; each class derives from
 # its agent twin, so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
-# come in the same stream unchanged, one `nested_depth` deeper and with `parent_run_id` naming the team's run.
+# come in the same stream unchanged, with `parent_run_id` naming the team's run (`nested_depth` stays 0: AgentOS
+# counts nested workflows only).
 
 
 class _TeamEvent:
@@ -98,10 +100,15 @@ class TeamModelRequestCompleted(_TeamEvent, ModelRequestCompleted):
 
 
 class TeamRunContent(_TeamEvent, RunContent):
-    """A piece of the team's answer."""
+    """A piece of the team's answer (AgentOS' team twin has no `workflow_agent`)."""
 
     kind: ClassVar[str] = "TeamRunContent"
     __slots__ = ()
+
+    def _fields(self) -> dict[str, Any]:
+        fields = RunContent._fields(self)
+        del fields["workflow_agent"]
+        return fields
 
 
 class TeamToolCallStarted(_TeamEvent, ToolCallStarted):
@@ -122,10 +129,19 @@ class TeamRunContentCompleted(_TeamEvent, RunContentCompleted):
 
 
 class TeamRunCompleted(_TeamEvent, RunCompleted):
-    """The team's run finished with its answer."""
+    """The team's run finished with its answer; `member_responses` are its members' runs (when any ran)."""
 
     kind: ClassVar[str] = "TeamRunCompleted"
     __slots__ = ()
+
+    def _fields(self) -> dict[str, Any]:
+        fields = RunCompleted._fields(self)
+        members = self.output.children
+        if members:  # before `metrics`, where AgentOS puts them
+            metrics = fields.pop("metrics")
+            fields["member_responses"] = [member.to_dict() for member in members]
+            fields["metrics"] = metrics
+        return fields
 
 
 class TeamRunContinued(_TeamEvent, RunContinued):
@@ -148,6 +164,8 @@ class TeamRunCancelled(_TeamEvent, RunCancelled):
 
 
 # --- workflow events --------------------------------------------------------------------------------------
+# AgentOS writes a workflow's own events with their step's ids next to the run's, and leaves out what is None.
+# The events of a step's agent or team come in the same stream as they are, with `workflow_context` set.
 
 
 class _WorkflowEvent:
@@ -166,6 +184,24 @@ class _WorkflowEvent:
     def workflow_name(self) -> str | None:
         return self.agent_name
 
+    def to_dict(self) -> dict[str, Any]:
+        """AgentOS' payload of a workflow event, keys in its order, None values left out."""
+        event = cast(RunEvent, self)
+        out: dict[str, Any] = {
+            "created_at": event.created_at,
+            "event": event.kind,
+            "workflow_id": event.agent_id,
+            "workflow_name": event.agent_name,
+            "session_id": event.session_id,
+            "run_id": event.run_id,
+        }
+        if isinstance(event, StepEvent):
+            out["step_id"] = event.step_id
+            out["parent_step_id"] = event.parent_step_id
+        out["nested_depth"] = event.nested_depth
+        out.update(event._fields())  # pyright: ignore[reportPrivateUsage]
+        return {key: value for key, value in out.items() if value is not None}
+
 
 class WorkflowStarted(_WorkflowEvent, RunEvent):
     """The workflow's run began."""
@@ -175,20 +211,23 @@ class WorkflowStarted(_WorkflowEvent, RunEvent):
 
 
 class WorkflowCompleted(_WorkflowEvent, RunCompleted):
-    """The workflow's run finished: the last step's content and every step's result."""
+    """The workflow's run finished: the last step's content, its metrics (per step), every step's result and
+    the runs of its steps' agents and teams (when any ran)."""
 
     kind: ClassVar[str] = "WorkflowCompleted"
     __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
         o = self.output
-        return {
+        fields: dict[str, Any] = {
             "content": o.content_dict(),
             "content_type": o.content_type,
-            "step_results": o.step_results or [],
-            "session_state": o.session_state,
             "metrics": o.metrics.to_dict(),
+            "step_results": o.step_results or [],
         }
+        if o.children:
+            fields["step_executor_runs"] = [child.to_dict() for child in o.children]
+        return fields
 
 
 class WorkflowError(_WorkflowEvent, RunError):
@@ -214,11 +253,19 @@ class WorkflowCancelled(_WorkflowEvent, RunCancelled):
 @dataclass(slots=True, kw_only=True)
 class StepEvent(_WorkflowEvent, RunEvent):
     """Base of the events of one step of a workflow's run. `step_index` is the step's position: an int at the
-    top level, a tuple (a list in JSON) inside Steps, Parallel, Condition, Loop and Router."""
+    top level, a tuple (a list in JSON) inside Steps, Parallel, Condition and Loop. `step_id` names this run
+    of the step (the same in each round of a loop); a step inside another has its `parent_step_id`."""
 
     kind: ClassVar[str] = "StepEvent"
     step_name: str | None = None
     step_index: int | tuple[int, ...] | None = None
+    step_id: str | None = None
+    parent_step_id: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        fields = RunEvent._fields(self)
+        del fields["step_id"], fields["parent_step_id"]  # written with the ids, before `nested_depth`
+        return fields
 
 
 class StepStarted(StepEvent):
@@ -234,6 +281,16 @@ class StepCompleted(StepEvent):
     content: Any = None
     content_type: str = "str"
     step_response: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class StepOutputEvent(StepEvent):
+    """A function step at the top level produced its output (`StepOutput` as a dict); sent before its
+    `StepCompleted` (or `StepError`). AgentOS sends none for agents and teams (their events carry their answer)
+    nor inside other steps."""
+
+    kind: ClassVar[str] = "StepOutput"
+    step_output: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

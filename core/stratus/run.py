@@ -152,8 +152,13 @@ class RunMetrics:
     duration: float | None = None
     model_id: str | None = None
     model_provider: str | None = None
+    steps: dict[str, dict[str, Any]] | None = None
+    """A workflow run's: per step name, the step's executor and its run's metrics (AgentOS' `WorkflowMetrics`,
+    whose wire form is only these and `duration`)."""
 
     def to_dict(self) -> dict[str, Any]:
+        if self.steps is not None:
+            return {"steps": self.steps, "duration": self.duration}
         u = self.usage
         out: dict[str, Any] = {
             "input_tokens": u.input_tokens,
@@ -194,6 +199,7 @@ class RunMetrics:
             duration=data.get("duration"),
             model_id=details[0].get("id"),
             model_provider=details[0].get("provider"),
+            steps=data.get("steps"),
         )
 
 
@@ -246,6 +252,8 @@ class RunOutput:
     forked_from_run_id: str | None = None
     """Set on a follow-up to a completed run (`RunOptions.continues`): the run whose conversation it goes on
     with (AgentOS' name for it); that run stays as it was."""
+    workflow_step_id: str | None = None
+    """Set on the run of a workflow step's agent or team: that step's `step_id` in the workflow's run."""
 
     def raise_for_status(self) -> RunOutput:
         """Raise the run's error if it failed or was cancelled; return the run otherwise."""
@@ -303,6 +311,8 @@ class RunOutput:
             out["parent_run_id"] = self.parent_run_id
         if self.forked_from_run_id is not None:
             out["forked_from_run_id"] = self.forked_from_run_id
+        if self.workflow_step_id is not None:
+            out["workflow_step_id"] = self.workflow_step_id
         if self.references:
             out["references"] = self.references
         if self.error is not None:
@@ -365,6 +375,7 @@ class RunOutput:
             step_results=data.get("step_results"),
             spans=data.get("spans"),
             forked_from_run_id=data.get("forked_from_run_id"),
+            workflow_step_id=data.get("workflow_step_id"),
         )
 
 
@@ -387,6 +398,7 @@ class RunContext:
 
 _ENVELOPE: Final = frozenset(
     {"run_id", "session_id", "agent_id", "agent_name", "nested_depth", "created_at", "parent_run_id"}
+    | {"workflow_context"}
 )
 """The fields every event has; `RunEvent.to_dict` writes them under the component's names."""
 
@@ -412,10 +424,14 @@ class RunEvent:
     agent_id: str | None = None
     agent_name: str | None = None
     nested_depth: int = 0
-    """0 for the run the caller started; 1 for the runs of its members or steps, 2 for theirs, ..."""
+    """0, as AgentOS sends it for a team's members and a workflow's steps too (it counts nested workflows only):
+    `parent_run_id` and `workflow_context` tell a member's or step's events apart."""
     created_at: int = field(default_factory=now)
     parent_run_id: str | None = None
-    """For a member's or step's event, the run of the team or workflow that started it."""
+    """For a member's event, the run of the team that started it."""
+    workflow_context: dict[str, Any] | None = None
+    """For the event of a run inside a workflow's step: `workflow_id`, `workflow_run_id`, `step_id`,
+    `step_name`, `step_index` (AgentOS' names, written beside the envelope's)."""
 
     @property
     def event(self) -> str:
@@ -443,6 +459,8 @@ class RunEvent:
         if self.parent_run_id is not None:
             out["parent_run_id"] = self.parent_run_id
         out["session_id"] = self.session_id
+        if self.workflow_context:
+            out.update(self.workflow_context)
         out["nested_depth"] = self.nested_depth
         out.update(self._fields())
         return out

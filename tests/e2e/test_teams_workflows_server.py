@@ -44,22 +44,27 @@ def test_team_and_workflow_runs_stream_from_the_real_server(server: Server) -> N
     names = [name for name, _ in team]
     assert (names[0], names[-1]) == ("TeamRunStarted", "TeamRunCompleted")
     assert team[-1][1]["content"] == "echo: hello"
-    member = [data for _, data in team if data["nested_depth"] == 1]
-    assert {(d["agent_id"], d["parent_run_id"]) for d in member} == {("assistant", team[-1][1]["run_id"])}
+    member = [data for _, data in team if data["run_id"] != team[0][1]["run_id"]]
+    assert {(d["agent_id"], d["parent_run_id"], d["nested_depth"]) for d in member} == {
+        ("assistant", team[-1][1]["run_id"], 0)
+    }
+    assert [m["agent_id"] for m in team[-1][1]["member_responses"]] == ["assistant"]
 
     workflow = stream(
         f"{server.url}/workflows/pipeline/runs", {"message": "hello", "session_id": "w1", "user_id": "ann"}
     )
 
-    top = [(name, data.get("step_name")) for name, data in workflow if data["nested_depth"] == 0]
+    top = [(name, data.get("step_name")) for name, data in workflow if data["run_id"] == workflow[0][1]["run_id"]]
     assert top == [
         ("WorkflowStarted", None),
         ("StepStarted", "Assistant"),
         ("StepCompleted", "Assistant"),
         ("StepStarted", "shout"),
+        ("StepOutput", "shout"),
         ("StepCompleted", "shout"),
         ("WorkflowCompleted", None),
     ]
+    assert list(workflow[-1][1]["metrics"]["steps"]) == ["Assistant"]
     assert workflow[-1][1]["content"] == "ECHO: HELLO"
 
     sessions = httpx.get(f"{server.url}/sessions", params={"user_id": "ann"}, timeout=10).json()["data"]

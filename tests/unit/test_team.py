@@ -44,8 +44,11 @@ async def collect(team: Team, message: str, **options: Any) -> list[RunEvent]:
     return [event async for event in team.arun(message, stream=True, **options)]
 
 
-def kinds(events: list[RunEvent], depth: int | None = None) -> list[str]:
-    return [e.kind for e in events if depth is None or e.nested_depth == depth]
+def kinds(events: list[RunEvent], whose: str | None = None) -> list[str]:
+    """The kinds of the events of the team's own run (`whose="team"`, the first event's run), of the runs it
+    started (`"members"`), or of all."""
+    team_run = events[0].run_id
+    return [e.kind for e in events if whose is None or (e.run_id == team_run) == (whose == "team")]
 
 
 async def stored(store: SqliteStore, session_id: str) -> list[RunOutput]:
@@ -71,7 +74,7 @@ async def test_route_hands_the_message_to_one_member_whose_answer_is_the_teams(s
     assert len(leader.requests) == 1
     assert "route_to_member" in leader.tool_names[0]
     assert "`billing` (Billing)" in (leader.requests[0][0].content or "")
-    assert kinds(events, 0) == [
+    assert kinds(events, "team") == [
         "TeamRunStarted",
         "TeamModelRequestStarted",
         "TeamModelRequestCompleted",
@@ -81,10 +84,12 @@ async def test_route_hands_the_message_to_one_member_whose_answer_is_the_teams(s
         "TeamRunContentCompleted",
         "TeamRunCompleted",
     ]
-    # the member got the user's message unchanged, and its stream is in the team's, one level down
-    assert kinds(events, 1)[0] == "RunStarted"
-    assert kinds(events, 1)[-1] == "RunCompleted"
-    member_events = [e for e in events if e.nested_depth == 1]
+    # the member got the user's message unchanged, and its stream is in the team's, at nested_depth 0 as in
+    # AgentOS (its parent_run_id tells it apart)
+    assert kinds(events, "members")[0] == "RunStarted"
+    assert kinds(events, "members")[-1] == "RunCompleted"
+    member_events = [e for e in events if e.run_id != events[0].run_id]
+    assert {e.nested_depth for e in events} == {0}
     assert {e.agent_id for e in member_events} == {"billing"}
     completed = events[-1]
     assert isinstance(completed, TeamRunCompleted)
@@ -122,7 +127,9 @@ async def test_route_to_a_failing_member_reports_it_and_the_leader_routes_elsewh
     events = await collect(team, "help", session_id="s1")
 
     errors = [e for e in events if isinstance(e, RunError)]
-    assert [(e.kind, e.agent_id, e.nested_depth) for e in errors] == [("RunError", "tech", 1)]
+    assert [(e.kind, e.agent_id, e.nested_depth, e.parent_run_id) for e in errors] == [
+        ("RunError", "tech", 0, events[0].run_id)
+    ]
     assert "tech is down" in errors[0].content
     failed_call = next(e for e in events if isinstance(e, TeamToolCallCompleted))
     assert failed_call.tool.tool_call_error is True
@@ -222,9 +229,7 @@ async def test_coordinate_a_failing_member_leaves_the_others_and_the_team_unaffe
     assert "member 'broken' failed: RuntimeError: broken is down" in (tool_results["broken"].content or "")
     assert tool_results["broken"].tool_call_error is True
     assert "there is no member 'nobody' (members: broken, writer)" in (tool_results["nobody"].content or "")
-    ends = sorted(
-        (e.agent_id, e.kind) for e in events if e.nested_depth == 1 and isinstance(e, RunError | RunCompleted)
-    )
+    ends = sorted((e.agent_id, e.kind) for e in events if e.parent_run_id and isinstance(e, RunError | RunCompleted))
     assert ends == [("broken", "RunError"), ("writer", "RunCompleted")]
     assert isinstance(events[-1], TeamRunCompleted)
     statuses = {(r.agent_id or r.team_id): r.status for r in await stored(store, "s1")}
@@ -352,13 +357,13 @@ async def test_a_team_inside_a_team(store: SqliteStore) -> None:
     completed = events[-1]
     assert isinstance(completed, TeamRunCompleted)
     outer_id = completed.run_id
-    inner_started = [e for e in events if isinstance(e, TeamRunStarted) and e.nested_depth == 1]
+    inner_started = [e for e in events if isinstance(e, TeamRunStarted) and e.run_id != outer_id]
     assert [(e.team_id, e.parent_run_id) for e in inner_started] == [("research", outer_id)]
     inner_id = inner_started[0].run_id
     librarian = [e for e in events if e.agent_id == "librarian"]
-    assert {(e.nested_depth, e.parent_run_id) for e in librarian} == {(2, inner_id)}
+    assert {(e.nested_depth, e.parent_run_id) for e in librarian} == {(0, inner_id)}
     writer = [e for e in events if e.agent_id == "writer"]
-    assert {(e.nested_depth, e.parent_run_id) for e in writer} == {(1, outer_id)}
+    assert {(e.nested_depth, e.parent_run_id) for e in writer} == {(0, outer_id)}
     assert outer_leader.requests[1][-2].content == "librarian: capital of Norway?"
     # three levels, one session: the inner team's run is the outer's child, the librarian's the inner's
     runs = {(r.team_id or r.agent_id): r for r in await stored(store, "s1")}

@@ -24,7 +24,7 @@ from stratus.exceptions import StratusError
 from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
 from stratus.storage.records import SessionType
 from stratus.workflow.steps import StepContext
-from stratus.workflow.types import StepInput, StepOutput, content_type_of
+from stratus.workflow.types import StepInput, StepOutput, content_type_of, step_metrics
 from stratus.workflow.workflow import Workflow
 
 __all__ = ["MIN_STEP_BUDGET_SECONDS", "WORKFLOW_EVENTS", "StepFailedError", "WorkflowRun"]
@@ -128,6 +128,7 @@ class WorkflowRun:
         earlier = {r.step_name: r for r in results if r.step_name}
         content = next((r.content for r in reversed(results) if r.success), None)
         out.step_results = [r.to_dict() for r in results]
+        out.metrics.steps = step_metrics(results)
         steps = workflow.get_steps()
         longest, ran = 0.0, 0
         for index, step in enumerate(steps):
@@ -156,6 +157,7 @@ class WorkflowRun:
             results.append(output)
             earlier[step.name] = output
             out.step_results = [r.to_dict() for r in results]
+            out.metrics.steps = step_metrics(results)
             if output.success:
                 content = output.content
             elif not step.skip_on_failure:

@@ -15,11 +15,11 @@ import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias, cast
 
 from stratus._nesting import Emit, RunScope
-from stratus._utils import to_text
+from stratus._utils import new_id, to_text
 from stratus.agent import Agent
 from stratus.component_events import (
     ConditionExecutionCompleted,
@@ -34,6 +34,7 @@ from stratus.component_events import (
     RouterExecutionStarted,
     StepCompleted,
     StepError,
+    StepOutputEvent,
     StepsExecutionCompleted,
     StepsExecutionStarted,
     StepStarted,
@@ -69,11 +70,25 @@ StepFunction: TypeAlias = Callable[[StepInput], Any]
 @dataclass(slots=True, eq=False)
 class StepContext:
     """What executing steps needs from the workflow's run: the fields of its events, where they go, and how
-    to run an agent or a team as a child of the run."""
+    to run an agent or a team as a child of the run; inside a step that holds steps, that step's id."""
 
     base: dict[str, Any]
     emit: Emit
     children: RunScope
+    parent_step_id: str | None = None
+    step_ids: dict[int, str] = field(default_factory=dict[int, str])
+    """Each step's id in this run (one per step object, the same in every round of a loop)."""
+
+    def step_id(self, step: WorkflowStep) -> str:
+        """The id of `step` in this run (AgentOS' `step_id`)."""
+        found = self.step_ids.get(id(step))
+        if found is None:
+            found = self.step_ids[id(step)] = new_id()
+        return found
+
+    def inside(self, step: WorkflowStep) -> StepContext:
+        """The context of the steps `step` holds."""
+        return replace(self, parent_step_id=self.step_id(step))
 
 
 class WorkflowStep(ABC):
@@ -101,11 +116,16 @@ class WorkflowStep(ABC):
 
     def _fields(self, ctx: StepContext, index: StepIndex, **extra: Any) -> dict[str, Any]:
         """The fields of this step's events."""
-        return {**ctx.base, "step_name": self.name, "step_index": index, **extra}
+        ids = {"step_id": ctx.step_id(self), "parent_step_id": ctx.parent_step_id}
+        return {**ctx.base, "step_name": self.name, "step_index": index, **ids, **extra}
+
+    def _output(self, ctx: StepContext, **fields: Any) -> StepOutput:
+        """This step's output in this run."""
+        return StepOutput(step_name=self.name, step_id=ctx.step_id(self), step_type=self.step_type, **fields)
 
     def _failed(self, ctx: StepContext, index: StepIndex, error: str) -> StepOutput:
         ctx.emit(StepError(**self._fields(ctx, index), error=error))
-        return StepOutput(step_name=self.name, step_type=self.step_type, success=False, error=error)
+        return self._output(ctx, success=False, error=error)
 
 
 StepLike: TypeAlias = WorkflowStep | Agent | Team | Callable[..., Any]
@@ -216,39 +236,47 @@ class Step(WorkflowStep):
         return self._describe(**extra)
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
-        ctx.emit(StepStarted(**self._fields(ctx, index)))
+        fields = self._fields(ctx, index)
+        ctx.emit(StepStarted(**fields))
         attempt = 0
         while True:
-            output = await self._attempt(ctx, step_input)
+            output = await self._attempt(ctx, step_input, fields)
             if output.success or attempt >= self.max_retries:
                 break
             attempt += 1
             logger.info("step %s failed (%s); retry %d of %d", self.name, output.error, attempt, self.max_retries)
+        if self.executor is not None and isinstance(index, int):  # AgentOS reports a top-level function's output
+            top = {k: v for k, v in fields.items() if k != "step_id"}  # (AgentOS' has no step_id of its own)
+            ctx.emit(StepOutputEvent(**top, step_output=output.to_dict()))
         if output.success:
             ctx.emit(
                 StepCompleted(
-                    **self._fields(ctx, index),
+                    **fields,
                     content=json_content(output.content),
                     content_type=content_type_of(output.content),
                     step_response=output.to_dict(),
                 )
             )
         else:
-            ctx.emit(StepError(**self._fields(ctx, index), error=output.error))
+            ctx.emit(StepError(**fields, error=output.error))
         return output
 
-    async def _attempt(self, ctx: StepContext, step_input: StepInput) -> StepOutput:
+    async def _attempt(self, ctx: StepContext, step_input: StepInput, fields: dict[str, Any]) -> StepOutput:
         kind = self.executor_type
         member = self.agent or self.team
         if member is not None:
             name = member.name or (member.agent_id if isinstance(member, Agent) else member.team_id)
-            child = await ctx.children.run(member, step_input.message())
-            output = StepOutput(
-                step_name=self.name,
-                executor_type=kind,
-                executor_name=name,
-                step_run_id=child.run_id,
-                metrics=child.metrics.to_dict(),
+            workflow_context = {
+                "workflow_id": ctx.base["agent_id"],
+                "workflow_run_id": ctx.base["run_id"],
+                "step_id": fields["step_id"],
+                "step_name": self.name,
+                "step_index": _plain_index(fields["step_index"]),
+            }
+            child = await ctx.children.run(member, step_input.message(), workflow_context)
+            child.workflow_step_id = fields["step_id"]
+            output = self._output(
+                ctx, executor_type=kind, executor_name=name, step_run_id=child.run_id, metrics=child.metrics.to_dict()
             )
             if child.status is RunStatus.COMPLETED:
                 output.content = child.content
@@ -268,15 +296,18 @@ class Step(WorkflowStep):
             raise
         except Exception as exc:
             logger.warning("step %s raised %s", self.name, _error(exc))
-            return StepOutput(
-                step_name=self.name, executor_type=kind, executor_name=self.name, success=False, error=_error(exc)
-            )
+            return self._output(ctx, executor_type=kind, executor_name=self.name, success=False, error=_error(exc))
         if isinstance(value, StepOutput):
             value.step_name = value.step_name or self.name
+            value.step_id = value.step_id or fields["step_id"]
             value.executor_type = value.executor_type or kind
             value.executor_name = value.executor_name or self.name
             return value
-        return StepOutput(content=value, step_name=self.name, executor_type=kind, executor_name=self.name)
+        return self._output(ctx, content=value, executor_type=kind, executor_name=self.name)
+
+
+def _plain_index(index: StepIndex) -> int | list[int]:
+    return index if isinstance(index, int) else list(index)
 
 
 @dataclass(slots=True)
@@ -310,12 +341,11 @@ async def run_sequence(
     return SequenceResult(outputs, content, None, False)
 
 
-def _container_output(step: WorkflowStep, result: SequenceResult) -> StepOutput:
+def _container_output(step: WorkflowStep, ctx: StepContext, result: SequenceResult) -> StepOutput:
     failed = result.failed
-    return StepOutput(
+    return step._output(  # pyright: ignore[reportPrivateUsage]
+        ctx,
         content=result.content,
-        step_name=step.name,
-        step_type=step.step_type,
         steps=result.outputs,
         success=failed is None,
         error=failed.error if failed is not None else None,
@@ -344,10 +374,10 @@ async def _run_between(
     `completed`); the output is `step`'s."""
     started, done = events
     ctx.emit(started(**fields))
-    result = await run_sequence(ctx, steps, step_input, index)
+    result = await run_sequence(ctx.inside(step), steps, step_input, index)
     results = [o.to_dict() for o in result.outputs]
     ctx.emit(done(**fields, **completed, executed_steps=len(result.outputs), step_results=results))
-    return _container_output(step, result)
+    return _container_output(step, ctx, result)
 
 
 class _Group(WorkflowStep):
@@ -409,16 +439,17 @@ class Parallel(_Group):
         ctx.emit(ParallelExecutionStarted(**common))
         outputs = list(
             await asyncio.gather(
-                *(step.execute(ctx, step_input, _index(index, i)) for i, step in enumerate(self.steps))
+                *(step.execute(ctx.inside(self), step_input, _index(index, i)) for i, step in enumerate(self.steps))
             )
         )
         ctx.emit(ParallelExecutionCompleted(**common, step_results=[o.to_dict() for o in outputs]))
         failed = [o for step, o in zip(self.steps, outputs, strict=True) if not o.success and not step.skip_on_failure]
         parts = [f"=== {o.step_name} ===\n{to_text(json_content(o.content))}" for o in outputs if o.success]
-        return StepOutput(
+        return self._output(
+            ctx,
             content="\n\n".join(parts),
-            step_name=self.name,
-            step_type=self.step_type,
+            executor_type="parallel",  # as AgentOS' Parallel says (its other containers say None)
+            executor_name=self.name,
             steps=outputs,
             success=not failed,
             error="; ".join(f"{o.step_name}: {o.error}" for o in failed) or None,
@@ -504,7 +535,7 @@ class Loop(_Group):
         error: str | None = None
         for iteration in range(1, self.max_iterations + 1):
             ctx.emit(LoopIterationStarted(**common, iteration=iteration))
-            result = await run_sequence(ctx, self.steps, current, index)
+            result = await run_sequence(ctx.inside(self), self.steps, current, index)
             rounds.append(result.outputs)
             done = result.failed is not None or result.stop
             if not done and self.end_condition is not None:
@@ -535,7 +566,7 @@ class Loop(_Group):
                 all_results=[[o.to_dict() for o in outputs] for outputs in rounds],
             )
         )
-        output = _container_output(self, result)
+        output = _container_output(self, ctx, result)
         output.steps = [o for outputs in rounds for o in outputs]
         if error is not None:
             ctx.emit(StepError(**self._fields(ctx, index), error=error))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from stratus._utils import to_text
 
-__all__ = ["StepInput", "StepOutput", "content_type_of", "json_content"]
+__all__ = ["StepInput", "StepOutput", "content_type_of", "json_content", "step_metrics"]
 
 
 def json_content(value: Any) -> Any:
@@ -33,6 +34,8 @@ class StepOutput:
 
     content: Any = None
     step_name: str | None = None
+    step_id: str | None = None
+    """Names the step in its workflow's run (AgentOS' `step_id`; its events carry it too)."""
     step_type: str = "Step"
     executor_type: str | None = None
     """`agent`, `team` or `function` for a Step; None for the containers."""
@@ -46,18 +49,27 @@ class StepOutput:
     steps: list[StepOutput] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """AgentOS' `StepOutput` shape."""
+        """AgentOS' `StepOutput` shape: content other than text, a dict, a list or a pydantic object as text."""
+        content = json_content(self.content)
+        if content is not None and not isinstance(content, str | dict | list):
+            content = str(content)
         out: dict[str, Any] = {
-            "content": json_content(self.content),
+            "content": content,
             "step_name": self.step_name,
+            "step_id": self.step_id,
             "step_type": self.step_type,
             "executor_type": self.executor_type,
             "executor_name": self.executor_name,
             "step_run_id": self.step_run_id,
+            "images": None,
+            "videos": None,
+            "audio": None,
+            "files": None,
             "metrics": self.metrics,
             "success": self.success,
             "error": self.error,
             "stop": self.stop,
+            "is_paused": False,
         }
         if self.steps:
             out["steps"] = [step.to_dict() for step in self.steps]
@@ -69,6 +81,7 @@ class StepOutput:
         return cls(
             content=data.get("content"),
             step_name=data.get("step_name"),
+            step_id=data.get("step_id"),
             step_type=str(data.get("step_type") or "Step"),
             executor_type=data.get("executor_type"),
             executor_name=data.get("executor_name"),
@@ -132,3 +145,19 @@ class StepInput:
     def after(self, content: Any, outputs: dict[str, StepOutput]) -> StepInput:
         """The input of the next step."""
         return replace(self, previous_step_content=content, previous_step_outputs=dict(outputs))
+
+
+def step_metrics(outputs: Iterable[StepOutput]) -> dict[str, dict[str, Any]]:
+    """AgentOS' `WorkflowMetrics.steps`: per step name, the executor and metrics of each agent's or team's step
+    (inside other steps too; a name that ran twice keeps its last run's)."""
+    found: dict[str, dict[str, Any]] = {}
+    for output in outputs:
+        found.update(step_metrics(output.steps or []))
+        if output.step_name and output.metrics and output.executor_type in ("agent", "team"):
+            found[output.step_name] = {
+                "step_name": output.step_name,
+                "executor_type": output.executor_type,
+                "executor_name": output.executor_name or "unknown",
+                "metrics": output.metrics,
+            }
+    return found
