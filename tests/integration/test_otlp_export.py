@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,8 +62,9 @@ class Receiver:
             return list(self.spans)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def serve_receiver() -> Iterator[Receiver]:
+    """An OTLP/HTTP trace receiver running in a thread for the `with` block."""
     box: list[Receiver] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,9 +93,17 @@ def receiver() -> Iterator[Receiver]:
     box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield box[0]
-    server.shutdown()
-    server.server_close()
+    try:
+        yield box[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serve_receiver() as running:
+        yield running
 
 
 @pytest.fixture
