@@ -48,3 +48,19 @@ def test_an_agent_that_learns_stores_the_memory(agno: Agno) -> None:
     assert [(m["memory"], m["topics"], m["agent_id"]) for m in got["memories"]["data"]] == [
         ("The user likes coffee.", ["food"], "learner")
     ]
+
+
+def test_a_learning_run_streams_agnos_memory_events(agno: Agno) -> None:
+    kinds = [e["event"] for e in agno("learning_stream")["events"]]
+    assert "MemoryUpdateStarted" in kinds
+    assert kinds.index("MemoryUpdateStarted") < kinds.index("MemoryUpdateCompleted") < kinds.index("RunCompleted")
+
+
+def test_memories_are_optimized(agno: Agno) -> None:
+    got = agno("memories_optimize")
+    preview = got["preview"]
+    assert preview["memories_before"] == 3
+    assert 1 <= preview["memories_after"] <= 3
+    assert len(preview["memories"]) == preview["memories_after"]
+    assert preview["tokens_saved"] == preview["tokens_before"] - preview["tokens_after"]
+    assert got["kept"]["meta"]["total_count"] == 3  # apply=False: a preview, nothing replaced
