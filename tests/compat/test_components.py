@@ -126,3 +126,11 @@ def test_workflows_are_listed_and_described(agno: Agno) -> None:
     assert got["get"] == got["aget"]
     assert (got["get"]["id"], got["get"]["name"]) == ("pipeline", "Pipeline")
     assert [s["name"] for s in got["get"]["steps"]] == ["Assistant", "shout"]
+
+
+@BACKGROUND
+def test_a_background_run_is_stored_before_the_answer(agno: Agno, scenario: str, content: str) -> None:
+    """agno stores a background run as PENDING before answering 202, so the client can read it at once."""
+    first = agno(scenario)["first_read"]
+    assert "error" not in first
+    assert first["status"] in ("PENDING", "RUNNING", "COMPLETED")

@@ -46,3 +46,7 @@ def test_content_is_deleted(flow: dict[str, Any]) -> None:
     assert flow["deleted"]["id"] == flow["uploaded"][1]["id"]
     assert [c["name"] for c in flow["after_delete"]["data"]] == ["guide v2"]
     assert flow["after_delete_all"]["data"] == []
+
+
+def test_deleting_all_content_answers_success(flow: dict[str, Any]) -> None:
+    assert flow["deleted_all"] == "success"  # agno's client returns the body: AgentOS answers "success"
