@@ -220,6 +220,8 @@ class ContinueRequest(BaseModel):
     continue_from: str = Field(default="end", description="Only 'end' (the whole conversation) is supported")
     fork: bool = Field(default=False, description="A completed run is always continued in a new run (a fork)")
     regenerate: bool = Field(default=False, description="Not supported")
+    replace_original: bool | None = Field(default=None, description="Only with `regenerate`: not supported")
+    additional_instructions: str | None = Field(default=None, description="Only with `regenerate`: not supported")
     background: bool = Field(
         default=False, description="Accepted; the run goes on inline, as AgentOS' does without a durable queue"
     )
@@ -253,11 +255,19 @@ async def _continue_from_fields(fields: dict[str, Any], uploads: list[UploadFile
     return _model(ContinueRequest, fields)
 
 
-def continue_request_openapi() -> dict[str, Any]:
-    """The continue request's body as documented in the OpenAPI schema (the route parses it by hand)."""
+_FOLLOW_UP = ("input", "continue_from", "fork", "regenerate", "replace_original", "additional_instructions")
+"""The fields of a follow-up to a completed run: AgentOS' agents and teams take them, its workflows do not."""
+
+
+def continue_request_openapi(results: str, *, follow_up: bool) -> dict[str, Any]:
+    """The continue request's body as documented in the OpenAPI schema (the route parses it by hand): the
+    results field of its kind (`tools`, `requirements` or `step_requirements`), and with `follow_up` the
+    fields of a follow-up."""
     schema = ContinueRequest.model_json_schema()
+    dropped = {*_RESULTS, *(() if follow_up else _FOLLOW_UP)} - {results}
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in dropped}
     text = {"type": "string", "description": "A JSON list of objects, as text"}
-    form_schema = {**schema, "properties": {**schema["properties"], **dict.fromkeys(_RESULTS, text)}}
+    form_schema = {**schema, "properties": {**schema["properties"], results: text}}
     return {
         "requestBody": {
             "required": True,

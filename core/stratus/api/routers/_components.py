@@ -299,7 +299,9 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             summary=f"Continue {noun.title()} Run",
             description=_CONTINUE_DESCRIPTION[kind.session_type],
         ),
-        openapi_extra=continue_request_openapi(),
+        openapi_extra=continue_request_openapi(
+            _RESULTS_FIELD[kind.session_type], follow_up=kind.session_type is not SessionType.WORKFLOW
+        ),
         response_model=None,
         responses={
             200: {"model": RunResponse, "content": {"text/event-stream": {}}},
@@ -387,8 +389,8 @@ async def _continuation(
         raise _bad(SESSION_ID_REQUIRED)
     if body.continue_from.strip() != "end":
         raise _bad("continue_from: only 'end' (go on from the whole conversation) is supported")
-    if body.regenerate:
-        raise _bad("regenerate is not supported")
+    if body.regenerate or body.replace_original is not None or body.additional_instructions is not None:
+        raise _bad("regenerate (and its replace_original, additional_instructions) is not supported")
     results = body.results(_RESULTS_FIELD[kind.session_type])
     active = registry.get(run_id)
     if active is not None and _visible(kind, active.output, component_id, body.session_id, caller):
