@@ -288,12 +288,15 @@ def test_every_route_we_serve_declares_its_answer() -> None:
     assert not untyped, "answers without a schema: " + ", ".join(untyped)
 
 
-def test_the_answers_validate_against_the_schemas_our_document_declares() -> None:
+def test_the_answers_validate_against_the_schemas_our_document_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The typed document is what the routes answer: real answers, each validated against the schema its
     operation declares."""
     from fastapi.testclient import TestClient
     from jsonschema import Draft202012Validator
 
+    monkeypatch.setenv("STRATUS_DB", str(tmp_path / "stratus.db"))
     with TestClient(create_app(lambda_test_app(), auth=None, docs=False)) as client:
         document = client.get("/openapi.json").json()
         run = client.post("/agents/assistant/runs", json={"message": "hi", "stream": False, "session_id": "s1"})
