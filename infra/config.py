@@ -58,7 +58,7 @@ DEFAULT_MAX_CONCURRENCY: Mapping[FunctionKind, int] = {
     FunctionKind.AUTHORIZER: 10,  # invoked only on a cache miss (once per key per TTL)
 }
 """Reserved concurrency by function kind (`max_concurrency`): what one caller, or a flood of them, can run up.
-Together 135 of an account's default 1,000 concurrent executions."""
+Together 185 of an account's default 1,000 concurrent executions."""
 
 DEFAULT_AUTH_CACHE_SECONDS = 300
 """How long API Gateway caches an authorizer's answer per Authorization header (`auth_cache_seconds`): also how

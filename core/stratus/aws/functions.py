@@ -184,6 +184,23 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         memory_mb=512,
     ),
     FunctionSpec(
+        name="metrics",
+        kind=FunctionKind.API,
+        routers=("metrics",),
+        paths=("/metrics", "/metrics/{proxy+}"),
+        # A refresh aggregates the stored runs (any offloaded to the bucket too) into the daily records.
+        access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.BUCKET_READ, Access.API_KEYS_READ}),
+    ),
+    FunctionSpec(
+        name="evals",
+        kind=FunctionKind.STREAM,  # an eval runs its agent or team, maybe many times: past the gateway's 29 s
+        routers=("evals",),
+        paths=("/eval-runs", "/eval-runs/{proxy+}"),
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
+        timeout_seconds=900,
+        memory_mb=1769,
+    ),
+    FunctionSpec(
         name="run_worker",
         kind=FunctionKind.QUEUE,
         queue="runs",
