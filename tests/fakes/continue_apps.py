@@ -6,7 +6,7 @@ from __future__ import annotations
 from stratus import Agent, App, Step, StepInput, Team, Workflow
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel
+from stratus.models.testing import FunctionModel, Reply, call
 from stratus.storage.base import Store
 
 
@@ -15,13 +15,18 @@ def seen(messages: list[Message], params: ModelRequest) -> str:
     return "seen: " + " | ".join(m.content or "" for m in messages if m.role == "user")
 
 
+def _to_learner(messages: list[Message], params: ModelRequest) -> Reply:
+    return call("route_to_member", member_id="learner")
+
+
 def _shout(step_input: StepInput) -> str:
     return str(step_input.previous_step_content).upper()
 
 
 def continue_app(store: Store | None = None) -> App:
     """An agent `recall`, a team `desk` whose leader answers itself (with `recall` as its member), a workflow
-    `pipeline` (`recall`, then a function that shouts its answer), and an agent `learner` that learns."""
+    `pipeline` (`recall`, then a function that shouts its answer), an agent `learner` that learns, and a team
+    `tutors` that routes every message to it."""
     from stratus.knowledge.embedders.testing import HashEmbedder
     from stratus.learning import LearningMachine
     from tests.fakes.learning import extract
@@ -35,4 +40,5 @@ def continue_app(store: Store | None = None) -> App:
         model=FunctionModel(seen),
         learning=LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64)),
     )
-    return App(agents=[recall, learner], teams=[desk], workflows=[pipeline], store=store)
+    tutors = Team(id="tutors", name="Tutors", mode="route", members=[learner], model=FunctionModel(_to_learner))
+    return App(agents=[recall, learner], teams=[desk, tutors], workflows=[pipeline], store=store)

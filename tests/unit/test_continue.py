@@ -257,6 +257,15 @@ def test_an_agent_that_learns_streams_the_memory_update_around_queueing_its_run(
     assert response.status_code == 200, response.text
     names = [e["event"] for e in sse(response.text)]
     assert names[-4:] == ["RunContentCompleted", "MemoryUpdateStarted", "MemoryUpdateCompleted", "RunCompleted"]
+    # In a team's stream, its learning member's memory update comes with the member's other events.
+    team = sse(
+        client.post("/teams/tutors/runs", data={"message": "I love jam", "session_id": "s7t"}, headers=ALICE).text
+    )
+    member_run = next(e["run_id"] for e in team if e["event"] == "RunStarted")
+    updates = [(e["event"], e["run_id"], e.get("parent_run_id")) for e in team if e["event"].startswith("MemoryUpdate")]
+    team_run = team[-1]["run_id"]
+    assert updates == [("MemoryUpdateStarted", member_run, team_run), ("MemoryUpdateCompleted", member_run, team_run)]
+    assert team[-1]["event"] == "TeamRunCompleted"
     plain = client.post(
         "/agents/recall/runs", data={"message": "hi", "session_id": "s8"}, headers=ALICE
     )  # no learning: no memory events
