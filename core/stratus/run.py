@@ -282,11 +282,14 @@ class RunOutput:
     def to_dict(self) -> dict[str, Any]:
         """The AgentOS shape of a run (also what stores persist, plus `schema_version`). A team's run names its
         team (`team_id`, `team_name`, `member_responses`), a workflow's its workflow (`workflow_id`,
-        `workflow_name`, `step_results`, `step_executor_runs`), where an agent's names its agent."""
+        `workflow_name`, `step_results`, `step_executor_runs`: see `stratus.workflow.types.workflow_run_dict`),
+        where an agent's names its agent."""
         if self.workflow_id is not None:
-            identity: dict[str, Any] = {"workflow_id": self.workflow_id, "workflow_name": self.workflow_name}
-        elif self.team_id is not None:
-            identity = {"team_id": self.team_id, "team_name": self.team_name}
+            from stratus.workflow.types import workflow_run_dict
+
+            return workflow_run_dict(self)
+        if self.team_id is not None:
+            identity: dict[str, Any] = {"team_id": self.team_id, "team_name": self.team_name}
         else:
             identity = {"agent_id": self.agent_id, "agent_name": self.agent_name}
         out: dict[str, Any] = {
@@ -317,11 +320,7 @@ class RunOutput:
             out["references"] = self.references
         if self.error is not None:
             out["error"] = {"type": self.error_type, "message": self.error}
-        if self.workflow_id is not None:
-            out["step_results"] = self.step_results or []
-            if self.children:
-                out["step_executor_runs"] = [child.to_dict() for child in self.children]
-        elif self.team_id is not None and self.children:
+        if self.team_id is not None and self.children:
             out["member_responses"] = [child.to_dict() for child in self.children]
         return out
 
@@ -346,6 +345,8 @@ class RunOutput:
             )
         error = cast(dict[str, Any], data.get("error") or {})
         input_data = data.get("input")
+        if isinstance(input_data, str):  # a workflow's run keeps its input as the text it was (AgentOS')
+            input_data = {"input_content": input_data}
         return cls(
             run_id=str(data["run_id"]),
             session_id=str(data["session_id"]),

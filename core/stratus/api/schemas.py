@@ -338,7 +338,9 @@ class RunResponse(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict[str, Any], description="Tokens, duration, ...")
     messages: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
     tools: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]], description="The tool calls it made")
-    input: _Object = Field(default=None, description="`{input_content, files}`: what the caller sent")
+    input: _Object | str = Field(
+        default=None, description="`{input_content, files}`: what the caller sent (a workflow's: the text, as AgentOS')"
+    )
     references: list[dict[str, Any]] | None = Field(default=None, description="What the knowledge base gave")
     error: RunErrorInfo | None = None
     step_results: list[dict[str, Any]] | None = None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from stratus._utils import to_text
 
-__all__ = ["StepInput", "StepOutput", "content_type_of", "json_content", "step_metrics"]
+if TYPE_CHECKING:
+    from stratus.run import RunOutput
+
+__all__ = ["StepInput", "StepOutput", "content_type_of", "json_content", "step_metrics", "workflow_run_dict"]
 
 
 def json_content(value: Any) -> Any:
@@ -161,3 +164,33 @@ def step_metrics(outputs: Iterable[StepOutput]) -> dict[str, dict[str, Any]]:
                 "metrics": output.metrics,
             }
     return found
+
+
+def workflow_run_dict(run: RunOutput) -> dict[str, Any]:
+    """A workflow's run in AgentOS' `WorkflowRunOutput.to_dict()` shape: the input as the text it was, no
+    messages or tools of its own (its steps' runs have theirs, in `step_executor_runs`), empty media lists,
+    the per-step metrics; None values left out. Plus, for a run that failed, stratus' `error`."""
+    out: dict[str, Any] = {
+        "input": run.input.input_content if run.input is not None else None,
+        "content": run.content_dict(),
+        "content_type": run.content_type,
+        "workflow_id": run.workflow_id,
+        "workflow_name": run.workflow_name,
+        "run_id": run.run_id,
+        "session_id": run.session_id,
+        "user_id": run.user_id,
+        "parent_run_id": run.parent_run_id,
+        "created_at": run.created_at,
+        "status": run.status.value,
+        "images": [],
+        "videos": [],
+        "audio": [],
+        "files": [],
+        "step_results": run.step_results or [],
+    }
+    if run.children:
+        out["step_executor_runs"] = [child.to_dict() for child in run.children]
+    out["metrics"] = run.metrics.to_dict()
+    if run.error is not None:
+        out["error"] = {"type": run.error_type, "message": run.error}
+    return {key: value for key, value in out.items() if value is not None}
