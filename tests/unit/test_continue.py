@@ -227,11 +227,16 @@ def test_a_paused_workflow_run_resumes_after_its_last_finished_step(client: Test
     run.content = None
     _rewrite(store, run, RunStatus.PAUSED)
 
-    response = client.post(
-        f"/workflows/pipeline/runs/{run.run_id}/continue",
-        data={"step_requirements": "[]", "session_id": "s6", "stream": "false"},
-        headers=ALICE,
-    )
+    path = f"/workflows/pipeline/runs/{run.run_id}/continue"
+    form = {"step_requirements": "[]", "session_id": "s6", "stream": "false"}
+    # While another request (here or in another process) holds the run's resumption, a second one is refused.
+    held = asyncio.run(store.claim(f"continue:{run.run_id}", lease_seconds=60))
+    refused = client.post(path, data=form, headers=ALICE)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "run is already being continued"
+    asyncio.run(store.release_claim(held))
+
+    response = client.post(path, data=form, headers=ALICE)
     assert response.status_code == 200, response.text
     resumed = response.json()
     assert resumed["run_id"] == run.run_id  # resumed in place, as AgentOS does
@@ -240,6 +245,7 @@ def test_a_paused_workflow_run_resumes_after_its_last_finished_step(client: Test
     assert [s["step_name"] for s in resumed["step_results"]] == ["Recall", "shout"]
     children = [r for r in asyncio.run(store.get_runs("s6")) if r.parent_run_id == run.run_id]
     assert len(children) == 1  # the first step's agent did not run again
+    assert asyncio.run(store.claim(f"continue:{run.run_id}", lease_seconds=60)).acquired  # given up at its end
     listed = [r for r in stored_runs(client, "s6") if r["run_id"] == run.run_id]
     assert listed[0]["status"] == "COMPLETED"
     # Only a paused workflow run continues (AgentOS' rule); a completed one is a 409.

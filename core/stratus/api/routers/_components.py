@@ -9,7 +9,8 @@ the statuses, the errors, the ownership checks and the run registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -31,13 +32,13 @@ from stratus.api._openapi import errors
 from stratus.api._runs import RunRegistry, respond
 from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
-from stratus.background import BackgroundRun, QueueError, enqueue_run
-from stratus.run import RunInput, RunOutput, RunStatus
+from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run
+from stratus.run import RunEvent, RunInput, RunOutput, RunStatus
 from stratus.storage.records import SessionRecord, SessionType
 
 if TYPE_CHECKING:
     from stratus.agent import Agent
-    from stratus.storage.base import Store
+    from stratus.storage.base import Claim, Store
     from stratus.team import Team
     from stratus.workflow import Workflow
 
@@ -364,6 +365,26 @@ _ENDED = {
 """AgentOS' 409 details for a workflow run that is not paused; agents and teams use them too."""
 
 
+class _Claimed:
+    """An execution that holds a claim while it runs, and gives it up when it ends (however it ends)."""
+
+    def __init__(self, run: Execution, store: Store, claim: Claim) -> None:
+        self.run, self.store, self.claim = run, store, claim
+        self.output = run.output
+
+    async def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
+        try:
+            async for event in self.run.events(stream=stream):
+                yield event
+        finally:
+            await asyncio.shield(self.store.release_claim(self.claim))
+
+    async def result(self) -> RunOutput:
+        async for _ in self.events(stream=False):
+            pass
+        return self.output
+
+
 def _bad(detail: str) -> HTTPException:
     # AgentOS answers 400 here; stratus answers every bad input 422 (see `install_error_handlers`).
     return HTTPException(status_code=422, detail=detail)
@@ -407,10 +428,18 @@ async def _continuation(
             raise HTTPException(status_code=409, detail=_ENDED[stored.status])
         if results:
             raise _bad("step_requirements: no step of this run awaits a decision")
-        options = RunOptions(session_id=stored.session_id, user_id=stored.user_id, run_id=stored.run_id)
+        # One resumption however many ask at once, here or in another process: the first to claim it.
+        claim = await store.claim(f"continue:{run_id}", lease_seconds=DEFAULT_LEASE_SECONDS)
+        if not claim.acquired:
+            raise HTTPException(status_code=409, detail="run is already being continued")
+        current = await store.get_run(run_id, session_id=stored.session_id)
+        if current is None or current.status is not RunStatus.PAUSED:  # continued meanwhile
+            await store.release_claim(claim)
+            raise HTTPException(status_code=409, detail=_ENDED[current.status] if current else "run is gone")
+        options = RunOptions(session_id=current.session_id, user_id=current.user_id, run_id=current.run_id)
         # The existing way back into a stored workflow run: it goes on after the last step it finished.
-        text = stored.input.input_content if stored.input is not None else ""
-        return WorkflowRun(component, text, options, resume=stored)
+        text = current.input.input_content if current.input is not None else ""
+        return _Claimed(WorkflowRun(component, text, options, resume=current), store, claim)
     if stored.status is RunStatus.PAUSED:
         raise HTTPException(
             status_code=409,
