@@ -182,16 +182,7 @@ def run_request_openapi() -> dict[str, Any]:
             },
         },
     }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": form_schema},
-                "application/x-www-form-urlencoded": {"schema": form_schema},
-                "application/json": {"schema": schema},
-            },
-        }
-    }
+    return _request_body(form_schema, schema)
 
 
 _RESULTS = ("tools", "requirements", "step_requirements")
@@ -268,13 +259,18 @@ def continue_request_openapi(results: str, *, follow_up: bool) -> dict[str, Any]
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in dropped}
     text = {"type": "string", "description": "A JSON list of objects, as text"}
     form_schema = {**schema, "properties": {**schema["properties"], results: text}}
+    return _request_body(form_schema, schema)
+
+
+def _request_body(form_schema: dict[str, Any], json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The `openapi_extra` of a route that parses its body itself: either form encoding, or JSON."""
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {"schema": form_schema},
                 "application/x-www-form-urlencoded": {"schema": form_schema},
-                "application/json": {"schema": schema},
+                "application/json": {"schema": json_schema},
             },
         }
     }
