@@ -51,9 +51,15 @@ def add(a: int, b: int) -> int:
 
 
 def calculator(messages: Sequence[Message], params: ModelRequest) -> Reply:
-    """The agent adds with its tool, then answers; asked as the accuracy judge, it scores 8."""
-    if any(m.role == "system" and "You judge how well" in (m.content or "") for m in messages):
+    """The agent adds with its tool, then answers; as the accuracy judge it scores 8; as the criteria judge
+    it passes the answer, or scores it 6."""
+    system = next((m.content or "" for m in messages if m.role == "system"), "")
+    if "You judge how well" in system:
         return json.dumps({"accuracy_score": 8, "accuracy_reason": "It says 3, as expected."})
+    if "You are an expert evaluator" in system:
+        if "## Scoring (1-10)" in system:
+            return json.dumps({"score": 6, "reason": "Correct, but terse."})
+        return json.dumps({"passed": True, "reason": "It gives the sum."})
     if messages[-1].role == "tool":
         return f"The answer is {messages[-1].content}"
     return call("add", a=1, b=2)
@@ -144,6 +150,35 @@ def test_an_accuracy_eval_is_judged_by_the_agents_model(served: TestClient, mode
     assert {s["session_id"] for s in sessions} == {f"eval_{result['id']}_1", f"eval_{result['id']}_2"}
 
 
+def test_an_agent_as_judge_eval_checks_the_answer_against_criteria(served: TestClient, model: FunctionModel) -> None:
+    binary = run_eval(served, eval_type="agent_as_judge", criteria="Gives the sum")
+
+    data = binary["eval_data"]
+    (only,) = data["results"]
+    assert (only["output"], only["criteria"], only["passed"], only["score"]) == (
+        "The answer is 3",
+        "Gives the sum",
+        True,
+        None,
+    )
+    assert (data["pass_rate"], data["avg_score"]) == (100.0, None)
+    assert (binary["eval_type"], binary["agent_id"], binary["model_id"]) == ("agent_as_judge", "calc", "calc-model")
+    assert binary["eval_input"] == {
+        "criteria": "Gives the sum",
+        "scoring_strategy": "binary",
+        "threshold": None,
+        "additional_guidelines": None,
+    }
+    judged = [r for r in model.requests if "You are an expert evaluator" in (r[0].content or "")]
+    assert "The answer is 3\n</output-" in (judged[0][-1].content or "")  # fenced as data
+
+    numeric = run_eval(served, eval_type="agent_as_judge", criteria="Explains", scoring_strategy="numeric")
+    data = numeric["eval_data"]
+    assert (data["results"][0]["score"], data["results"][0]["passed"]) == (6, False)  # under the threshold, 7
+    assert (data["avg_score"], data["pass_rate"]) == (6, 0.0)
+    assert numeric["eval_input"]["threshold"] == 7
+
+
 def test_a_performance_eval_times_its_runs(served: TestClient, model: FunctionModel) -> None:
     result = run_eval(served, eval_type="performance", num_iterations=2, warmup_runs=1)
 
@@ -217,6 +252,11 @@ def test_eval_runs_list_read_rename_and_delete_for_their_owner_only(served: Test
             | {"model_id": "m", "model_provider": "nowhere"},
             422,
             None,
+        ),
+        (
+            {"eval_type": "agent_as_judge", "input": "x", "agent_id": "calc"},
+            422,
+            "criteria is required for agent-as-judge evaluation",
         ),
         ({"eval_type": "guess", "input": "x", "agent_id": "calc"}, 422, None),
         ({"eval_type": "performance", "input": "", "agent_id": "calc"}, 422, None),

@@ -1,5 +1,5 @@
-"""`/eval-runs`: run an eval of one of the app's agents or teams (accuracy, performance, reliability) and
-keep its result, then list, read, rename and delete the results, as AgentOS serves them.
+"""`/eval-runs`: run an eval of one of the app's agents or teams (accuracy, agent as judge, performance,
+reliability) and keep its result, then list, read, rename and delete the results, as AgentOS serves them.
 
 Scoped like memories: to the verified user with authentication on, to the `user_id` the request names with
 it off. An eval runs its target as that user (its runs are stored in `eval_<id>_<n>` sessions of theirs);
@@ -21,7 +21,13 @@ from stratus.api._limits import page_query
 from stratus.api._openapi import errors
 from stratus.api._paging import CursorPaginatedResponse, cursor_query, paged
 from stratus.app import App
-from stratus.evals import Component, run_accuracy_eval, run_performance_eval, run_reliability_eval
+from stratus.evals import (
+    Component,
+    run_accuracy_eval,
+    run_agent_as_judge_eval,
+    run_performance_eval,
+    run_reliability_eval,
+)
 from stratus.exceptions import ConfigError
 from stratus.models import infer_model
 from stratus.storage import EvalQuery, EvalRecord, EvalType, SessionType
@@ -42,7 +48,7 @@ class EvalRunInput(BaseModel):
     team_id: str | None = Field(default=None, description="Team ID to evaluate")
     model_id: str | None = Field(default=None, description="Run the target with this model (with model_provider)")
     model_provider: str | None = Field(default=None, description="The provider of model_id")
-    eval_type: EvalType = Field(description="accuracy, performance or reliability")
+    eval_type: EvalType = Field(description="accuracy, agent_as_judge, performance or reliability")
     input: str = Field(min_length=1, description="The input the target runs on")
     additional_guidelines: str | None = Field(default=None, description="More guidelines for the accuracy judge")
     additional_context: str | None = Field(default=None, description="More context for the accuracy judge")
@@ -153,17 +159,18 @@ async def run_eval(
     db_id: str | None = _DB,
     table: str | None = _TABLE,
 ) -> EvalSchema:
-    """Run the eval on the agent or team and keep its result. Accuracy needs `expected_output` (the judge is
-    the target's own model; a `model_id` with `model_provider` runs the target with that model instead),
-    reliability `expected_tool_calls`; performance times `num_iterations` runs after `warmup_runs`."""
+    """Run the eval on the agent or team and keep its result. Accuracy needs `expected_output`, agent as
+    judge `criteria` (either judge is the target's own model; a `model_id` with `model_provider` runs the
+    target with that model instead), reliability `expected_tool_calls`; performance times `num_iterations`
+    runs after `warmup_runs`."""
     caller = resolve_user_id(request, user_id)
     served, component = _target(app, body)
     if body.eval_type is EvalType.ACCURACY and not body.expected_output:
         raise HTTPException(status_code=422, detail="expected_output is required for accuracy evaluation")
     if body.eval_type is EvalType.RELIABILITY and body.expected_tool_calls is None:
         raise HTTPException(status_code=422, detail="expected_tool_calls is required for reliability evaluations")
-    if body.eval_type is EvalType.AGENT_AS_JUDGE:
-        raise HTTPException(status_code=422, detail="agent_as_judge evaluations are not supported by this server")
+    if body.eval_type is EvalType.AGENT_AS_JUDGE and not body.criteria:
+        raise HTTPException(status_code=422, detail="criteria is required for agent-as-judge evaluation")
     if body.eval_type is EvalType.ACCURACY:
         assert body.expected_output is not None
         record = await run_accuracy_eval(
@@ -174,6 +181,19 @@ async def run_eval(
             num_iterations=body.num_iterations,
             additional_guidelines=body.additional_guidelines,
             additional_context=body.additional_context,
+            name=body.name,
+            user_id=caller,
+        )
+    elif body.eval_type is EvalType.AGENT_AS_JUDGE:
+        assert body.criteria is not None
+        record = await run_agent_as_judge_eval(
+            component,
+            input=body.input,
+            criteria=body.criteria,
+            judge=served.get_model(),
+            scoring_strategy=body.scoring_strategy or "binary",
+            threshold=body.threshold or 7,
+            additional_guidelines=body.additional_guidelines,
             name=body.name,
             user_id=caller,
         )
