@@ -92,6 +92,8 @@ class ToolExecution:
     start_time: float | None = None
     end_time: float | None = None
     created_at: int = field(default_factory=now)
+    child_run_id: str | None = None
+    """The run this call started: a team member's, for the leader's delegation tools."""
 
     @property
     def duration(self) -> float | None:
@@ -111,7 +113,7 @@ class ToolExecution:
             "tool_call_error": self.tool_call_error,
             "result": self.result,
             "metrics": metrics,
-            "child_run_id": None,
+            "child_run_id": self.child_run_id,
             "stop_after_tool_call": False,
             "created_at": self.created_at,
             "requires_confirmation": None,
@@ -140,6 +142,7 @@ class ToolExecution:
             start_time=metrics.get("start_time"),
             end_time=metrics.get("end_time"),
             created_at=int(data.get("created_at") or now()),
+            child_run_id=data.get("child_run_id"),
         )
 
 

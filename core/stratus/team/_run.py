@@ -20,6 +20,7 @@ The team run's life (start, end, saving) is `stratus._lifecycle.RunLifecycle`'s,
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,6 +56,7 @@ from stratus.run import (
     RunStatus,
     ToolCallCompleted,
     ToolCallStarted,
+    ToolExecution,
 )
 from stratus.storage.records import SessionType
 from stratus.team.team import Team, member_id_of
@@ -128,6 +130,8 @@ class TeamRun:
         """In route mode, the member run whose answer is the team's."""
         self._routing = False
         self._children: RunScope | None = None
+        self._member_runs: dict[str, list[str]] = {}
+        """The runs the delegation tools started, by their call (`_call_key`), until their call reports."""
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -169,6 +173,8 @@ class TeamRun:
         messages = build_messages(leader, self.context, self.input, model, history, continues=continues)
         out.messages.extend(kept_messages(messages, continues))
         async for event in turns.run(messages, tools, stream=stream):
+            if isinstance(event, TeamToolCallCompleted):
+                self._link_member_run(event.tool)
             emit(event)
         emit(TeamRunContentCompleted(**lifecycle.base))
         if self.routed is not None:
@@ -240,6 +246,15 @@ class TeamRun:
                 )
         return Toolkit([], name="team", instructions="\n".join([_BROADCAST, *roster, *blocks]))
 
+    def _started(self, tool: str, args: dict[str, Any], output: RunOutput) -> None:
+        self._member_runs.setdefault(_call_key(tool, args), []).append(output.run_id)
+
+    def _link_member_run(self, tool: ToolExecution) -> None:
+        """Name the member's run on the delegation call that started it (AgentOS' `child_run_id`)."""
+        started = self._member_runs.get(_call_key(tool.tool_name, tool.tool_args))
+        if started:
+            tool.child_run_id = started.pop(0)
+
     def _member(self, member_id: str) -> tuple[Agent | Team, RunScope]:
         children = self._children
         assert children is not None, "delegation tools run inside the team's run"
@@ -258,7 +273,9 @@ class TeamRun:
                 task: The task: what to do, and everything the member needs to know to do it.
             """
             member, children = self._member(member_id)
-            return _result(member_id, await children.run(member, task))
+            output = await children.run(member, task)
+            self._started("delegate_task_to_member", {"member_id": member_id, "task": task}, output)
+            return _result(member_id, output)
 
         return Tool(delegate_task_to_member)
 
@@ -277,11 +294,16 @@ class TeamRun:
                 output = await children.run(member, self.input)
             finally:
                 self._routing = False
+            self._started("route_to_member", {"member_id": member_id}, output)
             text = _result(member_id, output)
             self.routed = output
             return text
 
         return Tool(route_to_member)
+
+
+def _call_key(tool: str, args: dict[str, Any]) -> str:
+    return json.dumps([tool, args], sort_keys=True, default=str)
 
 
 def _text(output: RunOutput) -> str:
