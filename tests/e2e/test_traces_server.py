@@ -16,6 +16,7 @@ import pytest
 
 from stratus.tracing import trace_id_of
 from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.test_teams_workflows_server import stream
 from tests.integration.test_otlp_export import Receiver, serve_receiver
 
 pytestmark = pytest.mark.e2e
@@ -37,19 +38,6 @@ def server(tmp_path: Path, receiver: Receiver) -> Iterator[Server]:
     running = start_server(tmp_path, app="tests.fakes.apps:lambda_test_app", env=env)
     yield running
     stop_server(running)
-
-
-def stream(url: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
-    with httpx.stream("POST", url, json=body, timeout=30) as response:
-        assert response.status_code == 200
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[len("event: ") :]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[len("data: ") :])))
-    return events
 
 
 def nodes(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from stratus.api._deps import AppDep, resolve_user_id
@@ -302,6 +302,38 @@ def _page(items: list[T], page: int, limit: int) -> list[T]:
 _DB = Query(default=None, description="Accepted for AgentOS clients; stratus serves one database")
 
 
+class _Filters:
+    """The filters `/traces` and `/trace_session_stats` share, and the caller they are scoped to."""
+
+    def __init__(
+        self,
+        request: Request,
+        user_id: str | None = Query(default=None, description="Filter by user ID"),
+        agent_id: str | None = Query(default=None, description="Filter by agent ID"),
+        team_id: str | None = Query(default=None, description="Filter by team ID"),
+        workflow_id: str | None = Query(default=None, description="Filter by workflow ID"),
+        start_time: str | None = Query(default=None, description="Traces starting at or after this ISO 8601 time"),
+        end_time: str | None = Query(default=None, description="Traces ending at or before this ISO 8601 time"),
+        page: int = page_query(),
+        limit: int = Query(default=20, ge=1, le=100, description="Items per page"),
+        db_id: str | None = _DB,
+    ) -> None:
+        self.caller = resolve_user_id(request, user_id)
+        self.page, self.limit = page, limit
+        self.session_type = _session_type(agent_id, team_id, workflow_id)
+        self._equal = {"agent_id": agent_id, "team_id": team_id, "workflow_id": workflow_id}
+        self._start, self._end = _when(start_time, "start_time"), _when(end_time, "end_time")
+
+    def keep(self, status: str | None = None) -> Callable[[dict[str, Any]], bool]:
+        """Whether a trace (its fields) passes the filters (and has `status`, if given)."""
+        return _equal_filters(
+            **self._equal, status=status.upper() if status else None, start_time=self._start, end_time=self._end
+        )
+
+
+FiltersDep = Annotated[_Filters, Depends()]
+
+
 @router.get(
     "/traces",
     response_model=PaginatedResponse[TraceSummary],
@@ -310,40 +342,23 @@ _DB = Query(default=None, description="Accepted for AgentOS clients; stratus ser
     responses=errors(422),
 )
 async def list_traces(
-    request: Request,
     app: AppDep,
+    filters: FiltersDep,
     run_id: str | None = Query(default=None, description="Filter by run ID"),
     session_id: str | None = Query(default=None, description="Filter by session ID"),
-    user_id: str | None = Query(default=None, description="Filter by user ID"),
-    agent_id: str | None = Query(default=None, description="Filter by agent ID"),
-    team_id: str | None = Query(default=None, description="Filter by team ID"),
-    workflow_id: str | None = Query(default=None, description="Filter by workflow ID"),
     status: str | None = Query(default=None, description="Filter by status (OK, ERROR)"),
-    start_time: str | None = Query(default=None, description="Traces starting at or after this ISO 8601 time"),
-    end_time: str | None = Query(default=None, description="Traces ending at or before this ISO 8601 time"),
-    page: int = page_query(),
-    limit: int = Query(default=20, ge=1, le=100, description="Traces per page"),
-    db_id: str | None = _DB,
 ) -> PaginatedResponse[TraceSummary]:
     """The caller's traces, newest first: one per top-level run, with its span count and errors."""
     started = time.perf_counter()
-    caller = resolve_user_id(request, user_id)
-    keep = _equal_filters(
-        agent_id=agent_id,
-        team_id=team_id,
-        workflow_id=workflow_id,
-        status=status.upper() if status else None,
-        start_time=_when(start_time, "start_time"),
-        end_time=_when(end_time, "end_time"),
-    )
     found = await _traces(
         app,
-        caller,
+        filters.caller,
         session_id=session_id,
         run_id=run_id,
-        session_type=_session_type(agent_id, team_id, workflow_id),
-        keep=keep,
+        session_type=filters.session_type,
+        keep=filters.keep(status),
     )
+    page, limit = filters.page, filters.limit
     data = [TraceSummary.model_validate(trace_summary(run, spans)) for run, spans, _ in _page(found, page, limit)]
     return paginated(data, page=page, limit=limit, total=len(found), started=started)
 
@@ -399,31 +414,12 @@ async def get_trace(
     operation_id="get_trace_stats",
     responses=errors(422),
 )
-async def trace_session_stats(
-    request: Request,
-    app: AppDep,
-    user_id: str | None = Query(default=None, description="Filter by user ID"),
-    agent_id: str | None = Query(default=None, description="Filter by agent ID"),
-    team_id: str | None = Query(default=None, description="Filter by team ID"),
-    workflow_id: str | None = Query(default=None, description="Filter by workflow ID"),
-    start_time: str | None = Query(default=None, description="Sessions with traces from this ISO 8601 time on"),
-    end_time: str | None = Query(default=None, description="Sessions with traces up to this ISO 8601 time"),
-    page: int = page_query(),
-    limit: int = Query(default=20, ge=1, le=100, description="Sessions per page"),
-    db_id: str | None = _DB,
-) -> PaginatedResponse[TraceSessionStats]:
+async def trace_session_stats(app: AppDep, filters: FiltersDep) -> PaginatedResponse[TraceSessionStats]:
     """The caller's sessions with traces, the latest first: how many, the first and the last."""
     started = time.perf_counter()
-    caller = resolve_user_id(request, user_id)
-    keep = _equal_filters(
-        agent_id=agent_id,
-        team_id=team_id,
-        workflow_id=workflow_id,
-        start_time=_when(start_time, "start_time"),
-        end_time=_when(end_time, "end_time"),
-    )
-    found = await _traces(app, caller, session_type=_session_type(agent_id, team_id, workflow_id), keep=keep)
+    found = await _traces(app, filters.caller, session_type=filters.session_type, keep=filters.keep())
     stats = _session_stats(found)
+    page, limit = filters.page, filters.limit
     return paginated(_page(stats, page, limit), page=page, limit=limit, total=len(stats), started=started)
 
 
