@@ -1,23 +1,22 @@
-"""`/eval-runs` over HTTP: accuracy (judged by a model), performance (timed runs) and reliability (the tools
-called) evals of a served agent, kept and listed in AgentOS' shapes, each user seeing only their own."""
+"""`/eval-runs` over HTTP: accuracy and agent-as-judge (judged by a model), performance (timed runs) and
+reliability (the tools called) evals of a served agent, kept and listed in AgentOS' shapes, each user seeing
+only their own."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from stratus import Agent, App, tool
+from stratus import App
 from stratus.api import create_app
 from stratus.api.auth import ApiKeyAuth, hash_key
-from stratus.messages import Message
-from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel, Reply, call
+from stratus.models.testing import FunctionModel
 from stratus.storage.sqlite import SqliteStore
+from tests.fakes.eval_app import calculator, calculator_agent
 
 ALICE = {"authorization": "Bearer key-alice"}
 BOB = {"authorization": "Bearer key-bob"}
@@ -39,41 +38,14 @@ EVAL_SCHEMA_FIELDS = {  # agno 3.1.10's EvalSchema
 }
 
 
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
-
-
-def calculator(messages: Sequence[Message], params: ModelRequest) -> Reply:
-    """The agent adds with its tool, then answers; as the accuracy judge it scores 8; as the criteria judge
-    it passes the answer, or scores it 6."""
-    system = next((m.content or "" for m in messages if m.role == "system"), "")
-    if "You judge how well" in system:
-        return json.dumps({"accuracy_score": 8, "accuracy_reason": "It says 3, as expected."})
-    if "You are an expert evaluator" in system:
-        if "## Scoring (1-10)" in system:
-            return json.dumps({"score": 6, "reason": "Correct, but terse."})
-        return json.dumps({"passed": True, "reason": "It gives the sum."})
-    if messages[-1].role == "tool":
-        return f"The answer is {messages[-1].content}"
-    return call("add", a=1, b=2)
-
-
 @pytest.fixture
 def model() -> FunctionModel:
-    return FunctionModel(calculator, id="calc-model")
+    return FunctionModel(calculator, id="calc-model")  # the test reads what it was sent
 
 
 @pytest.fixture
 def served(tmp_path: Path, model: FunctionModel) -> Iterator[TestClient]:
-    agent = Agent(id="calc", name="Calculator", model=model, tools=[add], instructions="You add numbers.")
-    app = App(agents=[agent], store=SqliteStore(tmp_path / "api.db"))
+    app = App(agents=[calculator_agent(model)], store=SqliteStore(tmp_path / "api.db"))
     auth = ApiKeyAuth({hash_key("key-alice"): "alice", hash_key("key-bob"): "bob"})
     with TestClient(create_app(app, auth=auth)) as client:
         yield client

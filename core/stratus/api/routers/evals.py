@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from stratus.api._deps import AppDep, resolve_user_id
@@ -36,9 +36,18 @@ __all__ = ["DeleteEvalRunsRequest", "EvalRunInput", "EvalSchema", "UpdateEvalRun
 
 router = APIRouter(tags=["Evals"])
 
-_USER = Query(default=None, description="The user the eval runs belong to (with authentication on: the caller)")
-_DB = Query(default=None, description="AgentOS' database id; stratus serves its one store")
-_TABLE = Query(default=None, description="AgentOS' table name; not used by stratus")
+
+def _caller(
+    request: Request,
+    user_id: str | None = Query(default=None, description="Whose eval runs (with authentication on: the caller's)"),
+    db_id: str | None = Query(default=None, description="AgentOS' database id; stratus serves its one store"),
+    table: str | None = Query(default=None, description="AgentOS' table name; not used by stratus"),
+) -> str | None:
+    """The user the request acts for (see `resolve_user_id`), taking AgentOS' `db_id` and `table` too."""
+    return resolve_user_id(request, user_id)
+
+
+CallerDep = Annotated[str | None, Depends(_caller)]
 
 
 class EvalRunInput(BaseModel):
@@ -153,17 +162,13 @@ def _target(app: App, body: EvalRunInput) -> tuple[Component, Component]:
 )
 async def run_eval(
     body: EvalRunInput,
-    request: Request,
     app: AppDep,
-    user_id: str | None = _USER,
-    db_id: str | None = _DB,
-    table: str | None = _TABLE,
+    caller: CallerDep,
 ) -> EvalSchema:
     """Run the eval on the agent or team and keep its result. Accuracy needs `expected_output`, agent as
     judge `criteria` (either judge is the target's own model; a `model_id` with `model_provider` runs the
     target with that model instead), reliability `expected_tool_calls`; performance times `num_iterations`
     runs after `warmup_runs`."""
-    caller = resolve_user_id(request, user_id)
     served, component = _target(app, body)
     if body.eval_type is EvalType.ACCURACY and not body.expected_output:
         raise HTTPException(status_code=422, detail="expected_output is required for accuracy evaluation")
@@ -238,8 +243,8 @@ def _eval_types(value: str | None) -> list[EvalType] | None:
     responses=errors(422),
 )
 async def list_eval_runs(
-    request: Request,
     app: AppDep,
+    caller: CallerDep,
     agent_id: str | None = Query(default=None, description="Agent ID"),
     team_id: str | None = Query(default=None, description="Team ID"),
     workflow_id: str | None = Query(default=None, description="Workflow ID"),
@@ -250,19 +255,16 @@ async def list_eval_runs(
     eval_types: str | None = Query(
         default=None, description="Comma-separated eval types (accuracy,agent_as_judge,performance,reliability)"
     ),
-    user_id: str | None = _USER,
     limit: int = Query(default=20, ge=1, le=1000),
     page: int = page_query(),
     sort_by: Literal["created_at", "updated_at"] = Query(default="created_at"),
     sort_order: Literal["asc", "desc"] = Query(default="desc"),
     cursor: str | None = cursor_query(),
-    db_id: str | None = _DB,
-    table: str | None = _TABLE,
 ) -> CursorPaginatedResponse[EvalSchema]:
     """One page of eval runs, newest first by default (`meta.next_cursor` continues it)."""
     started = time.perf_counter()
     query = EvalQuery(
-        user_id=resolve_user_id(request, user_id),
+        user_id=caller,
         agent_id=agent_id,
         team_id=team_id,
         workflow_id=workflow_id,
@@ -288,13 +290,10 @@ async def list_eval_runs(
 )
 async def get_eval_run(
     eval_run_id: str,
-    request: Request,
     app: AppDep,
-    user_id: str | None = _USER,
-    db_id: str | None = _DB,
-    table: str | None = _TABLE,
+    caller: CallerDep,
 ) -> EvalSchema:
-    record = await app.store.get_eval(eval_run_id, user_id=resolve_user_id(request, user_id))
+    record = await app.store.get_eval(eval_run_id, user_id=caller)
     if record is None:
         raise _not_found(eval_run_id)
     return EvalSchema.of(record)
@@ -309,14 +308,11 @@ async def get_eval_run(
 )
 async def delete_eval_runs(
     body: DeleteEvalRunsRequest,
-    request: Request,
     app: AppDep,
-    user_id: str | None = _USER,
-    db_id: str | None = _DB,
-    table: str | None = _TABLE,
+    caller: CallerDep,
 ) -> Response:
     """Delete the listed eval runs; ids that do not exist or belong to someone else are skipped."""
-    await app.store.delete_evals(body.eval_run_ids, user_id=resolve_user_id(request, user_id))
+    await app.store.delete_evals(body.eval_run_ids, user_id=caller)
     return Response(status_code=204)
 
 
@@ -330,14 +326,11 @@ async def delete_eval_runs(
 async def update_eval_run(
     eval_run_id: str,
     body: UpdateEvalRunRequest,
-    request: Request,
     app: AppDep,
-    user_id: str | None = _USER,
-    db_id: str | None = _DB,
-    table: str | None = _TABLE,
+    caller: CallerDep,
 ) -> EvalSchema:
     """Rename an eval run."""
-    record = await app.store.rename_eval(eval_run_id, body.name, user_id=resolve_user_id(request, user_id))
+    record = await app.store.rename_eval(eval_run_id, body.name, user_id=caller)
     if record is None:
         raise _not_found(eval_run_id)
     return EvalSchema.of(record)
