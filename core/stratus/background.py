@@ -49,6 +49,7 @@ __all__ = [
     "RunQueue",
     "enqueue_run",
     "execute_run",
+    "store_pending",
 ]
 
 logger = logging.getLogger("stratus.background")
@@ -105,9 +106,9 @@ class RunQueue(ABC):
         """Hand `job` to the workers; raise `QueueError` if it could not be."""
 
 
-async def enqueue_run(component: Agent | Team | Workflow, job: BackgroundRun, queue: RunQueue) -> RunOutput:
-    """Store the run as PENDING (creating its session if new), then publish it. If publishing fails the run
-    is stored as ERROR, so a client polling it learns what happened, and `QueueError` is raised."""
+async def store_pending(component: Agent | Team | Workflow, job: BackgroundRun) -> tuple[SessionRecord, RunOutput]:
+    """Store the run as PENDING (creating its session if new), as AgentOS does before it answers 202, so a
+    client can read the run at once."""
     store = _store_of(component)
     session_type, identity = _identity(component)
     session = await store.get_session(job.session_id)
@@ -127,7 +128,14 @@ async def enqueue_run(component: Agent | Team | Workflow, job: BackgroundRun, qu
         status=RunStatus.PENDING,
         input=RunInput(input_content=job.input_content, files=job.files),
     )
-    session = await store.save_run(session, pending, state_base=session.session_state)
+    return await store.save_run(session, pending, state_base=session.session_state), pending
+
+
+async def enqueue_run(component: Agent | Team | Workflow, job: BackgroundRun, queue: RunQueue) -> RunOutput:
+    """Store the run as PENDING, then publish it. If publishing fails the run is stored as ERROR, so a client
+    polling it learns what happened, and `QueueError` is raised."""
+    store = _store_of(component)
+    session, pending = await store_pending(component, job)
     try:
         await queue.publish(job)
     except Exception as exc:

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import date
 from enum import Enum
+from functools import partial
 from typing import Any
 
 import httpx
@@ -113,9 +114,14 @@ async def agent_background(client: AgentOSClient) -> Any:
     return await background(client, accepted, SessionType.AGENT)
 
 
-async def background(client: AgentOSClient, accepted: Any, session_type: SessionType) -> dict[str, Any]:
-    """What a background run's 202 said, the run as read at once (agno stores it PENDING before answering)
-    and as stored once it has completed."""
+async def background(
+    client: AgentOSClient,
+    accepted: Any,
+    session_type: SessionType,
+    cancel: Callable[[str], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """What a background run's 202 said, the run as read at once (agno stores it PENDING before answering),
+    and as stored once it has completed (or, with `cancel`, once cancelled)."""
 
     async def read() -> Any:
         return await client.get_session_run(accepted.session_id, accepted.run_id, session_type=session_type)
@@ -124,6 +130,8 @@ async def background(client: AgentOSClient, accepted: Any, session_type: Session
         first: Any = dump(await read())
     except httpx.HTTPStatusError as error:
         first = {"error": failure(error)}
+    if cancel is not None:
+        await cancel(accepted.run_id)
 
     async def read_or_none() -> Any:
         try:
@@ -131,8 +139,29 @@ async def background(client: AgentOSClient, accepted: Any, session_type: Session
         except httpx.HTTPStatusError:
             return None
 
-    stored = await poll(read_or_none, lambda run: run is not None and status_of(run) == "COMPLETED")
+    final = "COMPLETED" if cancel is None else "CANCELLED"
+    stored = await poll(read_or_none, lambda run: run is not None and status_of(run) == final)
     return {"accepted": dump(accepted), "first_read": first, "stored": dump(stored)}
+
+
+@scenario
+async def agent_background_cancel(client: AgentOSClient) -> Any:
+    accepted = await client.run_agent("assistant", "hang", user_id="ann", background=True)
+    cancel = partial(client.cancel_agent_run, "assistant")
+    return await background(client, accepted, SessionType.AGENT, cancel)
+
+
+@scenario
+async def team_background_cancel(client: AgentOSClient) -> Any:
+    accepted = await client.run_team("desk", "hang", user_id="ann", background=True)
+    return await background(client, accepted, SessionType.TEAM, partial(client.cancel_team_run, "desk"))
+
+
+@scenario
+async def workflow_background_cancel(client: AgentOSClient) -> Any:
+    accepted = await client.run_workflow("pipeline", "hang", user_id="ann", background=True)
+    cancel = partial(client.cancel_workflow_run, "pipeline")
+    return await background(client, accepted, SessionType.WORKFLOW, cancel)
 
 
 async def cancelled_stream(

@@ -32,7 +32,7 @@ from stratus.api._openapi import errors
 from stratus.api._runs import RunRegistry, respond
 from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
-from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run
+from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run, store_pending
 from stratus.run import RunEvent, RunInput, RunOutput, RunStatus
 from stratus.storage.records import SessionRecord, SessionType
 
@@ -218,12 +218,14 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         out.input = RunInput(input_content=body.message, files=parsed.file_names or None)
         if not body.background:
             return await respond(registry, run, stream=body.stream)
+        job = _job(kind, component_id, out, parsed, user_id)
         if app.run_queue is None:
-            registry.start(run, stream=False)  # a task of this process, PENDING until it starts
+            await store_pending(component, job)  # then a task of this process runs it
+            registry.start(run, stream=False)
         else:
             # Stored as PENDING, then a worker runs it (on AWS: the SQS run worker, up to 15 minutes).
             try:
-                await enqueue_run(component, _job(kind, component_id, out, parsed, user_id), app.run_queue)
+                await enqueue_run(component, job, app.run_queue)
             except QueueError as exc:
                 raise HTTPException(status_code=503, detail=str(exc)) from None
         accepted = RunAccepted(
