@@ -6,19 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratus import Agent, Team
-from stratus.messages import Message
-from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel, ScriptedModel, call
+from stratus import Team
+from stratus.models.testing import ScriptedModel, call
 from stratus.run import RunOutput
 from stratus.storage.sqlite import SqliteStore
-
-
-def echo(agent_id: str) -> Agent:
-    def answer(messages: list[Message], params: ModelRequest) -> str:
-        return f"{agent_id} says {messages[-1].content}"
-
-    return Agent(id=agent_id, name=agent_id.upper(), model=FunctionModel(answer))
+from tests.unit.test_team import echo_agent as echo
 
 
 def desk(store: SqliteStore | None = None) -> Team:
@@ -72,7 +64,7 @@ async def test_team_run_completed_carries_the_members_runs_before_its_metrics() 
     assert (member["agent_id"], member["parent_run_id"], member["content"], member["status"]) == (
         "a1",
         completed["run_id"],
-        "a1 says say hi",
+        "a1: say hi",
         "COMPLETED",
     )
     assert member["run_id"] == next(e["run_id"] for e in events if e["event"] == "RunStarted")

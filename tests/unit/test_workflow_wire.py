@@ -8,24 +8,13 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from stratus import Agent, App, Loop, Parallel, Step, StepInput, Steps, Team, Workflow
-from stratus.messages import Message
-from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel, ScriptedModel, call
+from stratus import App, Loop, Parallel, Step, Steps, Team, Workflow
+from stratus.models.testing import ScriptedModel, call
 from stratus.run import RunOutput
 from stratus.storage.sqlite import SqliteStore
 from tests.unit.test_api_teams_workflows import parse_sse
-
-
-def echo(agent_id: str) -> Agent:
-    def answer(messages: list[Message], params: ModelRequest) -> str:
-        return f"{agent_id}: {messages[-1].content}"
-
-    return Agent(id=agent_id, name=agent_id.title(), model=FunctionModel(answer))
-
-
-def shout(step_input: StepInput) -> str:
-    return str(step_input.previous_step_content).upper()
+from tests.unit.test_workflow import echo_agent as echo
+from tests.unit.test_workflow import upper as shout
 
 
 async def wire(workflow: Workflow, message: str) -> list[dict[str, Any]]:
@@ -67,7 +56,7 @@ async def test_a_function_steps_output_comes_between_its_started_and_completed_e
     ]
     assert list(output["step_output"]) == AGNO_STEP_OUTPUT_KEYS
     assert output["step_output"] == completed["step_response"]
-    assert (output["step_output"]["content"], output["step_output"]["step_id"]) == ("WRITER: HELLO", started["step_id"])
+    assert (output["step_output"]["content"], output["step_output"]["step_id"]) == ("WRITER(HELLO)", started["step_id"])
     assert completed["step_id"] == started["step_id"]
     assert list(completed)[-3:] == ["content", "content_type", "step_response"]
 
@@ -186,7 +175,7 @@ async def test_a_workflows_run_is_agnos_workflow_run_output_and_is_stored_so(sto
         *("created_at", "status", "images", "videos", "audio", "files", "step_results", "step_executor_runs"),
         "metrics",
     ]
-    assert (wire_run["input"], wire_run["content"], wire_run["images"]) == ("hello", "WRITER: HELLO", [])
+    assert (wire_run["input"], wire_run["content"], wire_run["images"]) == ("hello", "WRITER(HELLO)", [])
     assert list(wire_run["metrics"]["steps"]) == ["write"]
     stored = await store.get_run(out.run_id)
     assert stored is not None
