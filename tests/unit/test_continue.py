@@ -101,9 +101,15 @@ def test_a_completed_run_is_followed_up_in_a_new_run_with_its_conversation(
     assert again.status_code == 200, again.text
     assert again.json()["content"] == "seen: my cat is Tom | what is my cat called? | and again?"
 
-    # A later ordinary run with history sends each exchange once (the follow-up's copy is flagged as history).
+    # The follow-up's copy of the conversation is flagged as history, so the session's chat lists each message once.
     copied = [m for m in follow_up["messages"] if m.get("from_history")]
     assert [m["content"] for m in copied if m["role"] == "user"] == ["my cat is Tom"]
+    chat = client.get("/sessions/s1", headers=ALICE).json()["chat_history"]
+    assert [m["content"] for m in chat if m["role"] == "user"] == [
+        "my cat is Tom",
+        "what is my cat called?",
+        "and again?",
+    ]
 
 
 @pytest.mark.parametrize(

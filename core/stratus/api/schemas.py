@@ -561,7 +561,14 @@ class _ChatSession(_SessionBase):
 
     @classmethod
     def with_history(cls, session: SessionRecord, runs: list[RunOutput]) -> Self:
-        history = [m.to_dict() for run in runs if run.parent_run_id is None for m in run.messages if m.role != "system"]
+        # A follow-up keeps a copy of the conversation it continued (`from_history`): listed once, where it was said.
+        history = [
+            m.to_dict()
+            for run in runs
+            if run.parent_run_id is None
+            for m in run.messages
+            if m.role != "system" and not m.from_history
+        ]
         return cls.model_validate({**_session_fields(session), "chat_history": history})
 
 
