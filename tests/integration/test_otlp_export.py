@@ -213,8 +213,12 @@ def test_with_no_endpoint_configured_nothing_is_exported(receiver: Receiver, mon
     assert receiver.spans == []
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+    stratus.tracing.set_span_exporter(None)
+    assert stratus.tracing.export_configured()
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")  # the standard switch wins
+    stratus.tracing.set_span_exporter(None)
     assert not stratus.tracing.export_configured()
+    stratus.tracing.set_span_exporter(None)
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")  # a function that ran no model

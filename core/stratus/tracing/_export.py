@@ -30,12 +30,21 @@ logger = logging.getLogger("stratus.tracing")
 _lock = threading.Lock()
 _pipeline: _Pipeline | None = None
 _failed = False
+_from_env: bool | None = None
+"""What the environment says, read once (every run asks): `set_span_exporter` reads it again."""
 
 
 def export_configured() -> bool:
     """Whether spans are exported: an exporter was installed, or the environment names an OTLP endpoint."""
+    global _from_env
     if _pipeline is not None:
         return True
+    if _from_env is None:
+        _from_env = _env_configured()
+    return _from_env
+
+
+def _env_configured() -> bool:
     env = os.environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
@@ -126,11 +135,12 @@ def _active() -> _Pipeline | None:
 
 
 def set_span_exporter(exporter: SpanExporter | None) -> None:
-    """Export spans through `exporter` (any OpenTelemetry `SpanExporter`), batched; None stops exporting
-    (flushing what is queued) until the environment or another call configures it again."""
-    global _pipeline, _failed
+    """Export spans through `exporter` (any OpenTelemetry `SpanExporter`), batched; None goes back to what
+    the environment configures (read again), flushing what is queued."""
+    global _pipeline, _failed, _from_env
     with _lock:
         old, _pipeline, _failed = _pipeline, (_Pipeline(exporter) if exporter is not None else None), False
+        _from_env = None
     if old is not None:
         old.processor.shutdown()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -170,7 +170,7 @@ class SpanRecorder:
     def _open(self, name: str, parent: Span | None, attributes: dict[str, Any], kind: str = "INTERNAL") -> Span:
         span = Span(
             trace_id=self.trace_id,
-            span_id=secrets.token_hex(8),
+            span_id=f"{random.getrandbits(64) | 1:016x}",  # unique within its trace is all a span id needs
             parent_span_id=parent.span_id if parent is not None else None,
             name=name,
             start_time_unix_nano=time.time_ns(),
@@ -257,11 +257,12 @@ class SpanRecorder:
     def _on_tool_started(self, event: RunEvent) -> None:
         assert isinstance(event, ToolCallStarted)
         tool = event.tool
+        args = _text(tool.tool_args)
         attributes = {
             _KIND: "TOOL",
             "tool.name": tool.tool_name,
-            "tool.parameters": _text(tool.tool_args),
-            "input.value": _text(tool.tool_args),
+            "tool.parameters": args,
+            "input.value": args,
             "tool.call.id": tool.tool_call_id,
         }
         span = self._open(tool.tool_name, self._run_span(event.run_id), attributes)
