@@ -20,11 +20,14 @@ from stratus.storage import (
     SessionRecord,
     SessionType,
     Store,
+    keys,
 )
 from stratus.storage._metrics import day_of
 from stratus.storage.base import MetricsRefreshRunning
 from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
+from tests.aws import MotoServer
+from tests.contracts.test_store_paging import Calls
 
 DAY = 24 * 3600
 
@@ -309,3 +312,47 @@ async def test_deleting_many_eval_runs(store: Store) -> None:
 
     assert [r.eval_id for r in (await store.list_evals(EvalQuery())).items] == ["e2"]
     assert await store.get_eval("e1") is None
+
+
+# --- DynamoDB: queries, never a Scan ------------------------------------------------------------------------
+
+
+async def test_dynamodb_serves_metrics_and_evals_without_a_scan(dynamo_store: DynamoStore) -> None:
+    store = dynamo_store
+    now = time.time()
+    await save(store, "s1", user="alice", at=now - 2 * DAY)
+    await save(store, "s2", user="bob", at=now)
+    await store.put_eval(make_eval("e1"))
+    calls = Calls(store)
+
+    await store.refresh_metrics()
+    await store.get_metrics(starting_date=day_of(now - 3 * DAY))
+    await store.get_metrics(user_id="alice")
+    await store.metrics_refresh_status()
+    await store.list_evals(EvalQuery(model_id="gpt-test", eval_types=[EvalType.RELIABILITY]))
+    await store.list_evals(EvalQuery(user_id="alice", agent_id="assistant"))
+    await store.get_eval("e1")
+    await store.rename_eval("e1", "renamed", user_id="alice")
+    await store.delete_evals(["e1"])
+    calls.close()
+
+    assert "Query" in calls.names
+    assert "Scan" not in calls.names
+
+
+async def test_a_rebuild_gives_eval_runs_their_listing_entries(dynamo_store: DynamoStore, moto: MotoServer) -> None:
+    store = dynamo_store
+    await store.put_eval(make_eval("e1"))
+    client = moto.client("dynamodb")
+    listing = [name for index in keys.LISTING_INDEXES for name in (index.pk, index.sk)]
+    names = {f"#a{i}": name for i, name in enumerate(listing)}  # as an older stratus left it: no entries
+    key = {keys.PK: {"S": "USER#alice"}, keys.SK: {"S": "EVAL#e1"}}
+    client.update_item(
+        TableName=store.table, Key=key, UpdateExpression="REMOVE " + ", ".join(names), ExpressionAttributeNames=names
+    )
+    assert (await store.list_evals(EvalQuery(user_id="alice"))).items == []
+
+    report = await store.rebuild_indexes()
+
+    assert report.reindexed == 1
+    assert [e.eval_id for e in (await store.list_evals(EvalQuery(user_id="alice"))).items] == ["e1"]

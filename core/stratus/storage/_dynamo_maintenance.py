@@ -18,9 +18,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stratus.storage import keys
-from stratus.storage._codec import content_from_json, learning_from_json, live, memory_from_json, session_from_dict
+from stratus.storage._codec import (
+    content_from_json,
+    eval_from_json,
+    learning_from_json,
+    live,
+    memory_from_json,
+    session_from_dict,
+)
 from stratus.storage._dynamo_items import Update, attr_value, from_item, item_key
-from stratus.storage._dynamo_query import content_index, learning_index, memory_index, session_index
+from stratus.storage._dynamo_query import content_index, eval_index, learning_index, memory_index, session_index
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,6 +56,7 @@ def _entries(data: dict[str, Any]) -> dict[str, Any] | None:
         "MEMORY#": lambda d: memory_index(memory_from_json(d["data"])),
         "LEARNING#": lambda d: learning_index(learning_from_json(d["data"])),
         "CONTENT#": lambda d: content_index(content_from_json(d["data"])),
+        "EVAL#": lambda d: eval_index(eval_from_json(d["data"])),
     }
     for prefix, entries in decoders.items():
         if sk.startswith(prefix) and "data" in data:
