@@ -184,18 +184,23 @@ async def agent_cancel(client: AgentOSClient) -> Any:
     )
 
 
+async def follow_ups(
+    first: Any, continue_run: Callable[..., Awaitable[Any]], continue_stream: Callable[..., AsyncIterator[Any]]
+) -> dict[str, Any]:
+    """A completed run continued with a follow-up, buffered ("second") then streamed ("third")."""
+    where = {"session_id": first.session_id, "user_id": "ann"}
+    followed = await continue_run(first.run_id, **where, input="second")
+    streamed = await collect(continue_stream(first.run_id, **where, input="third"))
+    return {"first": dump(first), "continued": dump(followed), "streamed": streamed}
+
+
 @scenario
 async def agent_continue(client: AgentOSClient) -> Any:
-    first = await client.run_agent("assistant", "first", user_id="ann")
-    followed = await client.continue_agent_run(
-        "assistant", first.run_id, tools=[], session_id=first.session_id, user_id="ann", input="second"
+    return await follow_ups(
+        await client.run_agent("assistant", "first", user_id="ann"),
+        partial(client.continue_agent_run, "assistant", tools=[]),
+        partial(client.continue_agent_run_stream, "assistant", tools=[]),
     )
-    streamed = await collect(
-        client.continue_agent_run_stream(
-            "assistant", first.run_id, tools=[], session_id=first.session_id, user_id="ann", input="third"
-        )
-    )
-    return {"first": dump(first), "continued": dump(followed), "streamed": streamed}
 
 
 @scenario
@@ -234,16 +239,11 @@ async def team_cancel(client: AgentOSClient) -> Any:
 
 @scenario
 async def team_continue(client: AgentOSClient) -> Any:
-    first = await client.run_team("desk", "first", user_id="ann")
-    followed = await client.continue_team_run(
-        "desk", first.run_id, requirements=[], session_id=first.session_id, user_id="ann", input="second"
+    return await follow_ups(
+        await client.run_team("desk", "first", user_id="ann"),
+        partial(client.continue_team_run, "desk", requirements=[]),
+        partial(client.continue_team_run_stream, "desk", requirements=[]),
     )
-    streamed = await collect(
-        client.continue_team_run_stream(
-            "desk", first.run_id, requirements=[], session_id=first.session_id, user_id="ann", input="third"
-        )
-    )
-    return {"first": dump(first), "continued": dump(followed), "streamed": streamed}
 
 
 @scenario
