@@ -174,7 +174,7 @@ def visible(owner: str | None, caller: str | None) -> bool:
 
 
 class Store(ABC):
-    """Where sessions, runs, memories, learnings and knowledge content records live.
+    """Where sessions, runs, memories, learnings, knowledge content records, eval runs and daily metrics live.
 
     Every method is async. `user_id`, when given, scopes the call to that user's records: a record of another
     user reads as absent (None, False, or left out of a list), never as forbidden. `ttl_seconds`, when set,
