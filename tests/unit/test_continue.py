@@ -53,12 +53,9 @@ def stored_runs(client: TestClient, session_id: str) -> list[dict[str, Any]]:
 
 
 def sse(text: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        payload = json.loads(lines["data"])
-        assert payload["event"] == lines["event"]
-        events.append(payload)
+    names = [line[len("event: ") :] for line in text.splitlines() if line.startswith("event: ")]
+    events = [json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ")]
+    assert names == [e["event"] for e in events], text[:500]
     return events
 
 
@@ -251,7 +248,9 @@ def test_a_paused_workflow_run_resumes_after_its_last_finished_step(client: Test
     assert [s["step_name"] for s in resumed["step_results"]] == ["Recall", "shout"]
     children = [r for r in asyncio.run(store.get_runs("s6")) if r.parent_run_id == run.run_id]
     assert len(children) == 1  # the first step's agent did not run again
-    assert asyncio.run(store.claim(f"continue:{run.run_id}", lease_seconds=60)).acquired  # given up at its end
+    after = asyncio.run(store.claim(f"continue:{run.run_id}", lease_seconds=60))
+    assert after.acquired  # the resumption gave its claim up at its end
+    asyncio.run(store.release_claim(after))
     listed = [r for r in stored_runs(client, "s6") if r["run_id"] == run.run_id]
     assert listed[0]["status"] == "COMPLETED"
     # Only a paused workflow run continues (AgentOS' rule); a completed one is a 409.
@@ -260,6 +259,17 @@ def test_a_paused_workflow_run_resumes_after_its_last_finished_step(client: Test
     )
     assert again.status_code == 409
     assert again.json()["detail"] == "run is already completed"
+
+    # Streamed (the default), a resumed run's events go from WorkflowStarted to WorkflowCompleted.
+    paused = asyncio.run(store.get_run(run.run_id))
+    assert paused is not None
+    paused.step_results = (paused.step_results or [])[:1]
+    _rewrite(store, paused, RunStatus.PAUSED)
+    streamed = client.post(path, data={"session_id": "s6"}, headers=ALICE)
+    assert streamed.status_code == 200, streamed.text
+    events = [e for e in sse(streamed.text) if e["run_id"] == run.run_id]
+    assert (events[0]["event"], events[-1]["event"]) == ("WorkflowStarted", "WorkflowCompleted")
+    assert events[-1]["content"] == "SEEN: GO"
 
 
 def test_an_agent_that_learns_streams_the_memory_update_around_queueing_its_run(client: TestClient) -> None:
