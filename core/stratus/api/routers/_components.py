@@ -1,5 +1,6 @@
 """One router for agents, teams and workflows: list and describe them, run one (buffered, streamed as
-Server-Sent Events, or in the background), list, read and cancel its runs.
+Server-Sent Events, or in the background), list, read, cancel and continue its runs (a follow-up to a
+completed agent or team run; a paused workflow run resumed).
 
 What differs between the three is a `ComponentKind` value (`routers/agents.py`, `teams.py` and `workflows.py`
 each hold theirs): AgentOS' paths, operation ids and summaries, how to find and describe the component, its
