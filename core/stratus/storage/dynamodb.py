@@ -621,16 +621,20 @@ class DynamoStore(MemoryAggregates, Store):
                     ":s": {"S": keys.time_sort_key(since, "")},
                 },
             )
+            # Run ids are time-ordered (UUIDv7, see `keys`): a session's runs from a day before `since` (room for
+            # clocks that disagree) are one key range; their creation time is then checked exactly.
+            floor = f"{int((since - 24 * 3600) * 1000):012x}"
             items: list[dict[str, Any]] = []
             for hit in sessions:
                 items.extend(
                     self._query(
-                        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                        KeyConditionExpression="#pk = :pk AND #sk BETWEEN :low AND :high",
                         FilterExpression="#created >= :since",
                         ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK, "#created": "created_at"},
                         ExpressionAttributeValues={
                             ":pk": {"S": hit[keys.PK]},
-                            ":prefix": {"S": "RUN#"},
+                            ":low": {"S": f"RUN#{floor[:8]}-{floor[8:]}"},
+                            ":high": {"S": "RUN#~"},
                             ":since": _value(since),
                         },
                     )
