@@ -157,11 +157,16 @@ class SpanRecorder:
 
     def __init__(self, output: RunOutput) -> None:
         self.output = output
-        earlier = [Span.from_dict(s) for s in output.spans or []]  # a resumed run keeps what it recorded
+        earlier = [Span.from_dict(s) for s in output.spans or []]  # a paused run resumed keeps what it recorded
         self.trace_id = earlier[0].trace_id if earlier else trace_id_of(output.run_id)
         self.spans: list[Span] = earlier
-        self._exported = len(earlier)  # what went out when the run paused
-        self.root = self._open(_run_name(output), None, self._run_attributes(output))
+        self._exported = False
+        root = next((s for s in earlier if s.parent_span_id is None), None)
+        if root is not None:  # the run goes on: its span is open again until it ends
+            root.end_time_unix_nano, root.status_code, root.status_message = None, "UNSET", None
+        else:
+            root = self._open(_run_name(output), None, self._run_attributes(output))
+        self.root = root
         self._runs: dict[str, Span] = {output.run_id: self.root}
         self._models: dict[str, Span] = {}
         self._tools: dict[str, tuple[str, Span, dict[str, Any]]] = {}
@@ -371,12 +376,17 @@ class SpanRecorder:
     # --- writing ------------------------------------------------------------------------------------------
 
     def record(self, output: RunOutput) -> None:
-        """Write the spans to `output.spans`. Once the run has ended (or paused) its spans are closed and
-        exported, if export is configured; a run still running (a checkpoint) is written with its open spans
-        ending now, still open here."""
-        ended = output.status is not RunStatus.RUNNING
+        """Write the spans to `output.spans`. Once the run has ended its spans are closed and exported (once),
+        if export is configured. A run that goes on later (a checkpoint, a pause) is written with its open
+        spans ending now; a pause closes what it was doing, the run's own span stays open here."""
         at = time.time_ns()
-        if ended:
+        if output.status is RunStatus.PAUSED:
+            for span in [*self._models.values(), *(s for _, s, _ in self._tools.values()), *self._steps.values()]:
+                span.end("UNSET", at=at)
+            self._models.clear()
+            self._tools.clear()
+            self._steps.clear()
+        if output.status in (RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.CANCELLED):
             status, message = _status_of(output)
             for span in [*self._models.values(), *(s for _, s, _ in self._tools.values()), *self._steps.values()]:
                 span.end(status if status == "ERROR" else "UNSET", message, at=at)
@@ -392,9 +402,9 @@ class SpanRecorder:
                         span.end(status, message, at=at)
             self._end_run(self.root, output, at=at)
             output.spans = [s.to_dict() for s in self.spans]
-            fresh, self._exported = self.spans[self._exported :], len(self.spans)
-            if fresh:
-                export_spans(fresh)
+            if not self._exported:
+                self._exported = True
+                export_spans(self.spans)
             return
         output.spans = [
             s.to_dict() if s.end_time_unix_nano is not None else {**s.to_dict(), "end_time_unix_nano": at}

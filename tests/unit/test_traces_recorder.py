@@ -1,0 +1,131 @@
+"""`SpanRecorder`: a run's spans from its events, as the run is stored at a checkpoint, a pause and its end;
+exported once, when it ends, through whatever OpenTelemetry exporter is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import stratus.tracing
+from stratus.messages import Usage
+from stratus.run import (
+    ModelRequestCompleted,
+    ModelRequestStarted,
+    RunInput,
+    RunOutput,
+    RunStarted,
+    RunStatus,
+    ToolCallCompleted,
+    ToolCallStarted,
+    ToolExecution,
+)
+from stratus.tracing import SpanRecorder, trace_id_of
+
+
+@pytest.fixture
+def exported() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    stratus.tracing.set_span_exporter(exporter)
+    yield exporter
+    stratus.tracing.set_span_exporter(None)
+
+
+def a_run() -> RunOutput:
+    return RunOutput(
+        run_id="0190f0c8-6a5e-7000-8000-000000000001",
+        session_id="s",
+        user_id="u",
+        agent_id="a",
+        agent_name="Helper Bot",
+        input=RunInput(input_content="hello"),
+    )
+
+
+def base(out: RunOutput) -> dict[str, Any]:
+    return {"run_id": out.run_id, "session_id": out.session_id, "agent_id": "a"}
+
+
+def test_checkpoint_pause_resume_end_make_one_trace_exported_once(exported: InMemorySpanExporter) -> None:
+    out = a_run()
+    recorder = SpanRecorder(out)
+    recorder.observe(RunStarted(**base(out)))
+    recorder.observe(ModelRequestStarted(**base(out), model="m1", model_provider="p"))
+
+    out.status = RunStatus.RUNNING
+    recorder.record(out)  # a checkpoint: stored with the open spans ending now, nothing exported
+    stratus.tracing.flush()
+    assert out.spans is not None
+    assert [s["name"] for s in out.spans] == ["Helper_Bot.run", "m1.invoke"]
+    assert all(s["end_time_unix_nano"] >= s["start_time_unix_nano"] for s in out.spans)
+    assert exported.get_finished_spans() == ()
+
+    recorder.observe(ModelRequestCompleted(**base(out), model="m1", usage=Usage(3, 4, 7)))
+    tool = ToolExecution(tool_call_id="t1", tool_name="ask_a_person", tool_args={"q": "ok?"}, start_time=1.0)
+    recorder.observe(ToolCallStarted(**base(out), tool=tool))
+    out.status = RunStatus.PAUSED
+    recorder.record(out)  # paused: what it was doing ends, the run's own span waits
+    stratus.tracing.flush()
+    assert exported.get_finished_spans() == ()
+    stored = list(out.spans)
+    assert stored[2]["status"]["code"] == "UNSET"
+
+    resumed = SpanRecorder(out)  # a new lifecycle over the stored run
+    tool2 = ToolExecution(tool_call_id="t2", tool_name="lookup", tool_args={}, result="x", start_time=2.0, end_time=2.5)
+    resumed.observe(ToolCallStarted(**base(out), tool=tool2))
+    resumed.observe(ToolCallCompleted(**base(out), tool=tool2))
+    out.status = RunStatus.COMPLETED
+    out.content = "done"
+    resumed.record(out)
+    resumed.record(out)  # stored again: exported still once
+
+    spans = out.spans or []
+    roots = [s for s in spans if s["parent_span_id"] is None]
+    assert len(roots) == 1
+    assert roots[0]["span_id"] == stored[0]["span_id"]  # the same run span, open again, ended now
+    assert roots[0]["status"]["code"] == "OK"
+    assert roots[0]["attributes"]["output.value"] == "done"
+    assert {s["trace_id"] for s in spans} == {trace_id_of(out.run_id)}
+    assert [s["name"] for s in spans] == ["Helper_Bot.run", "m1.invoke", "ask_a_person", "lookup"]
+
+    assert stratus.tracing.flush()
+    finished = exported.get_finished_spans()
+    assert [s.name for s in finished] == ["Helper_Bot.run", "m1.invoke", "ask_a_person", "lookup"]
+    by_name = {s.name: s for s in finished}
+    assert by_name["m1.invoke"].kind is SpanKind.CLIENT
+    assert by_name["m1.invoke"].attributes is not None
+    assert by_name["m1.invoke"].attributes["llm.token_count.total"] == 7
+    assert by_name["lookup"].start_time == 2_000_000_000
+    assert by_name["lookup"].end_time == 2_500_000_000
+    assert by_name["Helper_Bot.run"].status.status_code is StatusCode.OK
+    assert by_name["Helper_Bot.run"].parent is None
+    assert by_name["lookup"].parent is not None
+    assert by_name["lookup"].parent.span_id == int(stored[0]["span_id"], 16)
+
+
+def test_a_fallback_model_ends_the_failed_request_in_error() -> None:
+    out = a_run()
+    recorder = SpanRecorder(out)
+    recorder.observe(ModelRequestStarted(**base(out), model="primary"))
+    recorder.observe(ModelRequestStarted(**base(out), model="fallback"))
+    recorder.observe(ModelRequestCompleted(**base(out), model="fallback", usage=Usage(1, 1, 2)))
+    out.status = RunStatus.COMPLETED
+    recorder.record(out)
+    by_name = {s["name"]: s for s in out.spans or []}
+    assert by_name["primary.invoke"]["status"]["code"] == "ERROR"
+    assert by_name["fallback.invoke"]["status"]["code"] == "OK"
+    assert by_name["fallback.invoke"]["attributes"]["gen_ai.usage.input_tokens"] == 1
+
+
+def test_a_long_input_is_cut_on_the_span_but_not_on_the_run() -> None:
+    out = a_run()
+    out.input = RunInput(input_content="x" * 10_000)
+    recorder = SpanRecorder(out)
+    out.status = RunStatus.COMPLETED
+    recorder.record(out)
+    [root] = out.spans or []
+    assert len(root["attributes"]["input.value"]) == 4096
+    assert len(out.input.input_content) == 10_000
