@@ -309,7 +309,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         response_model=None,
         responses={
             200: {"model": RunResponse, "content": {"text/event-stream": {}}},
-            **errors(404, 409, 415, 422, 502, 504, run=True, descriptions=_CONTINUE_ERRORS),
+            **errors(404, 409, 413, 415, 422, 502, 504, run=True, descriptions=_CONTINUE_ERRORS),
         },
     )
     async def continue_run(
