@@ -139,6 +139,21 @@ async def test_the_daily_metrics_count_runs_sessions_users_tokens_and_models(sto
     assert await store.get_metrics(user_id="carol") == []
 
 
+async def test_no_user_id_reads_as_everyones(store: Store) -> None:
+    await save(store, "s1", user="alice")
+    await save(store, "s2", user="*")
+    await save(store, "s3", user=None)
+    await store.refresh_metrics()
+
+    (star,) = await store.get_metrics(user_id="*")
+    (unowned,) = await store.get_metrics(user_id="")
+    (everyone,) = await store.get_metrics()
+
+    assert (star.agent_runs_count, star.user_id) == (1, "*")
+    assert (unowned.agent_runs_count, unowned.users_count, unowned.user_id) == (1, 0, "")
+    assert (everyone.agent_runs_count, everyone.users_count, everyone.user_id) == (3, 2, None)
+
+
 async def test_the_date_range_bounds_what_is_read(store: Store) -> None:
     now = time.time()
     for days_ago in (5, 3, 0):

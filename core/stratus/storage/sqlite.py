@@ -140,12 +140,14 @@ CREATE TABLE IF NOT EXISTS evals (
 );
 CREATE INDEX IF NOT EXISTS evals_created ON evals (created_at, eval_id);
 CREATE INDEX IF NOT EXISTS evals_user_created ON evals (user_id, created_at, eval_id);
-CREATE TABLE IF NOT EXISTS metrics (
+CREATE TABLE IF NOT EXISTS daily_metrics (
     day            TEXT NOT NULL,
+    everyone       INTEGER NOT NULL,
     owner          TEXT NOT NULL,
     data           TEXT NOT NULL,
-    PRIMARY KEY (day, owner)
+    PRIMARY KEY (everyone, owner, day)
 );
+CREATE INDEX IF NOT EXISTS daily_metrics_day ON daily_metrics (day);
 CREATE TABLE IF NOT EXISTS metrics_state (
     name           TEXT PRIMARY KEY,
     data           TEXT NOT NULL
@@ -195,7 +197,6 @@ _EVALS = _Table(
     ("eval_id", "user_id", "agent_id", "team_id", "workflow_id", "model_id", "eval_type", "created_at", "updated_at"),
     eval_from_json,
 )
-_EVERYONE = "*"  # the owner column of a day's metrics of everyone (a user's is their id, "" for no user)
 
 _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
@@ -580,10 +581,10 @@ class SqliteStore(Store):
 
     async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany("DELETE FROM metrics WHERE day = ?", [(day,) for day in days])
+            conn.executemany("DELETE FROM daily_metrics WHERE day = ?", [(day,) for day in days])
             conn.executemany(
-                "INSERT INTO metrics (day, owner, data) VALUES (?, ?, ?)",
-                [(r.day, _EVERYONE if r.user_id is None else r.user_id, record_json(r)) for r in records],
+                "INSERT INTO daily_metrics (day, everyone, owner, data) VALUES (?, ?, ?, ?)",
+                [(r.day, r.user_id is None, r.user_id or "", record_json(r)) for r in records],
             )
 
         await self._transaction(write)
@@ -593,8 +594,9 @@ class SqliteStore(Store):
     ) -> list[DailyMetrics]:
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
-                "SELECT data FROM metrics WHERE owner = ? AND day >= ? AND day <= ? ORDER BY day",
-                (_EVERYONE if user_id is None else user_id, starting_date or "", ending_date or "9999-12-31"),
+                "SELECT data FROM daily_metrics WHERE everyone = ? AND owner = ? AND day >= ? AND day <= ? "
+                "ORDER BY day",
+                (user_id is None, user_id or "", starting_date or "", ending_date or "9999-12-31"),
             ).fetchall()
             return [cast(str, r["data"]) for r in rows]
 
