@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from stratus.api.auth import ApiKeyAuth, hash_key
 from stratus.run import RunOutput, RunStatus
 from stratus.storage.base import Store
 from stratus.storage.sqlite import SqliteStore
-from tests.fakes.continue_apps import continue_app
+from tests.fakes.continue_apps import GATE, continue_app
 
 ALICE = {"authorization": "Bearer key-alice"}
 BOB = {"authorization": "Bearer key-bob"}
@@ -207,6 +208,30 @@ def test_a_run_that_did_not_complete_cannot_be_followed_up(client: TestClient, s
         assert response.status_code == 409, response.text
         assert detail in response.json()["detail"]
     assert len(stored_runs(client, "s5")) == 1
+
+
+def test_a_run_still_running_in_this_process_is_a_409(client: TestClient) -> None:
+    GATE.clear()
+    accepted = client.post(
+        "/agents/waiter/runs", data={"message": "slow", "session_id": "s10", "background": "true"}, headers=ALICE
+    )
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    try:
+        response = client.post(
+            f"/agents/waiter/runs/{run_id}/continue",
+            data={"input": "and?", "session_id": "s10", "stream": "false"},
+            headers=ALICE,
+        )
+        assert response.status_code == 409
+        assert response.json()["detail"] == "run is still running"
+    finally:
+        GATE.set()
+    deadline = time.monotonic() + 30
+    while client.get(f"/agents/waiter/runs/{run_id}", headers=ALICE).json()["status"] != "COMPLETED":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(stored_runs(client, "s10")) == 1  # the refused continue stored nothing
 
 
 def _rewrite(store: Store, run: RunOutput, status: RunStatus) -> None:
