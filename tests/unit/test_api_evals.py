@@ -17,6 +17,9 @@ from stratus.api.auth import ApiKeyAuth, hash_key
 from stratus.models.testing import FunctionModel
 from stratus.storage.sqlite import SqliteStore
 from tests.fakes.eval_app import calculator, calculator_agent
+from tests.fakes.openai_server import FakeOpenAIServer, FakeToolCall, TextReply, ToolCallsReply, openai_server
+
+__all__ = ["openai_server"]  # the fixture
 
 ALICE = {"authorization": "Bearer key-alice"}
 BOB = {"authorization": "Bearer key-bob"}
@@ -149,6 +152,26 @@ def test_an_agent_as_judge_eval_checks_the_answer_against_criteria(served: TestC
     assert (data["results"][0]["score"], data["results"][0]["passed"]) == (6, False)  # under the threshold, 7
     assert (data["avg_score"], data["pass_rate"]) == (6, 0.0)
     assert numeric["eval_input"]["threshold"] == 7
+
+
+def test_a_named_model_runs_the_target_and_its_own_model_judges(
+    served: TestClient,
+    model: FunctionModel,
+    openai_server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    openai_server.enqueue(ToolCallsReply([FakeToolCall("add", {"a": 1, "b": 2})]), TextReply("It is 3"))
+
+    result = run_eval(served, eval_type="accuracy", expected_output="3", model_id="gpt-fake", model_provider="OpenAI")
+
+    assert (result["model_id"], result["model_provider"]) == ("gpt-fake", "OpenAI")
+    assert [r["output"] for r in result["eval_data"]["results"]] == ["It is 3"]
+    assert [body["model"] for body in openai_server.bodies] == ["gpt-fake", "gpt-fake"]
+    assert [r for r in model.requests if "You judge how well" in (r[0].content or "")]  # the served model judged
+    # the served agent keeps its own model
+    assert served.get("/agents/calc", headers=ALICE).json()["model"]["model"] == "calc-model"
 
 
 def test_a_performance_eval_times_its_runs(served: TestClient, model: FunctionModel) -> None:

@@ -125,32 +125,83 @@ def _not_found(eval_run_id: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"Eval run with id '{eval_run_id}' not found")
 
 
-def _target(app: App, body: EvalRunInput) -> tuple[Component, Component]:
-    """The agent or team to evaluate as served, and as the eval runs it: with the model the request names,
-    if it names another (a copy: the served one is shared)."""
+def _served(app: App, body: EvalRunInput) -> Component:
+    """The agent or team the request names, as the app serves it."""
     if body.agent_id and body.team_id:
         raise HTTPException(status_code=422, detail="Only one of agent_id or team_id must be provided")
-    component: Component
     if body.agent_id:
         if body.agent_id not in app.agents:
             raise HTTPException(status_code=404, detail=f"Agent with id '{body.agent_id}' not found")
-        component = app.agents[body.agent_id]
-    elif body.team_id:
+        return app.agents[body.agent_id]
+    if body.team_id:
         if body.team_id not in app.teams:
             raise HTTPException(status_code=404, detail=f"Team with id '{body.team_id}' not found")
-        component = app.teams[body.team_id]
-    else:
-        raise HTTPException(status_code=422, detail="One of agent_id or team_id must be provided")
-    served = component
-    if body.model_id and body.model_provider:
-        current = component.get_model()
-        if (current.id, current.provider.lower()) != (body.model_id, body.model_provider.lower()):
-            try:
-                model = infer_model(f"{body.model_provider.lower()}:{body.model_id}")
-            except ConfigError as exc:
-                raise HTTPException(status_code=422, detail=str(exc)) from None
-            component = dataclasses.replace(component, model=model)
-    return served, component
+        return app.teams[body.team_id]
+    raise HTTPException(status_code=422, detail="One of agent_id or team_id must be provided")
+
+
+def _with_model(served: Component, body: EvalRunInput) -> Component:
+    """`served` as the eval runs it: a copy on the model the request names, if it names another (the served
+    one is shared by every request)."""
+    if not (body.model_id and body.model_provider):
+        return served
+    current = served.get_model()
+    if (current.id, current.provider.lower()) == (body.model_id, body.model_provider.lower()):
+        return served
+    try:
+        model = infer_model(f"{body.model_provider.lower()}:{body.model_id}")
+    except ConfigError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return dataclasses.replace(served, model=model)
+
+
+async def _evaluate(body: EvalRunInput, served: Component, component: Component, caller: str | None) -> EvalRecord:
+    """Run the eval the request asks for on `component`, judged by `served`'s model."""
+    if body.eval_type is EvalType.ACCURACY:
+        assert body.expected_output is not None
+        return await run_accuracy_eval(
+            component,
+            input=body.input,
+            expected_output=body.expected_output,
+            judge=served.get_model(),
+            num_iterations=body.num_iterations,
+            additional_guidelines=body.additional_guidelines,
+            additional_context=body.additional_context,
+            name=body.name,
+            user_id=caller,
+        )
+    if body.eval_type is EvalType.AGENT_AS_JUDGE:
+        assert body.criteria is not None
+        return await run_agent_as_judge_eval(
+            component,
+            input=body.input,
+            criteria=body.criteria,
+            judge=served.get_model(),
+            scoring_strategy=body.scoring_strategy or "binary",
+            threshold=body.threshold or 7,
+            additional_guidelines=body.additional_guidelines,
+            name=body.name,
+            user_id=caller,
+        )
+    if body.eval_type is EvalType.PERFORMANCE:
+        return await run_performance_eval(
+            component,
+            input=body.input,
+            num_iterations=body.num_iterations,
+            warmup_runs=body.warmup_runs,
+            name=body.name,
+            user_id=caller,
+        )
+    assert body.expected_tool_calls is not None
+    return await run_reliability_eval(
+        component,
+        input=body.input,
+        expected_tool_calls=body.expected_tool_calls,
+        allow_additional_tool_calls=body.allow_additional_tool_calls,
+        expected_tool_call_arguments=body.expected_tool_call_arguments,
+        name=body.name,
+        user_id=caller,
+    )
 
 
 @router.post(
@@ -169,59 +220,19 @@ async def run_eval(
     judge `criteria` (either judge is the target's own model; a `model_id` with `model_provider` runs the
     target with that model instead), reliability `expected_tool_calls`; performance times `num_iterations`
     runs after `warmup_runs`."""
-    served, component = _target(app, body)
+    served = _served(app, body)
     if body.eval_type is EvalType.ACCURACY and not body.expected_output:
         raise HTTPException(status_code=422, detail="expected_output is required for accuracy evaluation")
     if body.eval_type is EvalType.RELIABILITY and body.expected_tool_calls is None:
         raise HTTPException(status_code=422, detail="expected_tool_calls is required for reliability evaluations")
     if body.eval_type is EvalType.AGENT_AS_JUDGE and not body.criteria:
         raise HTTPException(status_code=422, detail="criteria is required for agent-as-judge evaluation")
-    if body.eval_type is EvalType.ACCURACY:
-        assert body.expected_output is not None
-        record = await run_accuracy_eval(
-            component,
-            input=body.input,
-            expected_output=body.expected_output,
-            judge=served.get_model(),
-            num_iterations=body.num_iterations,
-            additional_guidelines=body.additional_guidelines,
-            additional_context=body.additional_context,
-            name=body.name,
-            user_id=caller,
-        )
-    elif body.eval_type is EvalType.AGENT_AS_JUDGE:
-        assert body.criteria is not None
-        record = await run_agent_as_judge_eval(
-            component,
-            input=body.input,
-            criteria=body.criteria,
-            judge=served.get_model(),
-            scoring_strategy=body.scoring_strategy or "binary",
-            threshold=body.threshold or 7,
-            additional_guidelines=body.additional_guidelines,
-            name=body.name,
-            user_id=caller,
-        )
-    elif body.eval_type is EvalType.PERFORMANCE:
-        record = await run_performance_eval(
-            component,
-            input=body.input,
-            num_iterations=body.num_iterations,
-            warmup_runs=body.warmup_runs,
-            name=body.name,
-            user_id=caller,
-        )
-    else:
-        assert body.expected_tool_calls is not None
-        record = await run_reliability_eval(
-            component,
-            input=body.input,
-            expected_tool_calls=body.expected_tool_calls,
-            allow_additional_tool_calls=body.allow_additional_tool_calls,
-            expected_tool_call_arguments=body.expected_tool_call_arguments,
-            name=body.name,
-            user_id=caller,
-        )
+    component = _with_model(served, body)
+    try:
+        record = await _evaluate(body, served, component, caller)
+    finally:
+        if component is not served:  # the named model's client is this eval's own
+            await component.get_model().aclose()
     return EvalSchema.of(await app.store.put_eval(record))
 
 
