@@ -3,6 +3,7 @@ exported once, when it ends, through whatever OpenTelemetry exporter is installe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import stratus.tracing
+from stratus import RunOptions, Step, Workflow
 from stratus.messages import Usage
 from stratus.run import (
     ModelRequestCompleted,
@@ -23,7 +25,11 @@ from stratus.run import (
     ToolCallStarted,
     ToolExecution,
 )
+from stratus.storage.sqlite import SqliteStore
 from stratus.tracing import SpanRecorder, trace_id_of
+from stratus.workflow._run import WorkflowRun
+
+RUN_ID = "0190f0c8-6a5e-7000-8000-000000000001"
 
 
 @pytest.fixture
@@ -36,7 +42,7 @@ def exported() -> Iterator[InMemorySpanExporter]:
 
 def a_run() -> RunOutput:
     return RunOutput(
-        run_id="0190f0c8-6a5e-7000-8000-000000000001",
+        run_id=RUN_ID,
         session_id="s",
         user_id="u",
         agent_id="a",
@@ -129,3 +135,34 @@ def test_a_long_input_is_cut_on_the_span_but_not_on_the_run() -> None:
     [root] = out.spans or []
     assert len(root["attributes"]["input.value"]) == 4096
     assert len(out.input.input_content) == 10_000
+
+
+async def test_a_workflow_given_again_where_it_stopped_goes_on_in_one_trace(
+    store: SqliteStore, exported: InMemorySpanExporter
+) -> None:
+    def step(name: str) -> Step:
+        return Step(name, executor=lambda step_input: f"{step_input.previous_step_content or ''}{name}")
+
+    workflow = Workflow(id="long", name="Long", steps=[step("a"), step("b")], store=store)
+    first = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id=RUN_ID), deadline=time.monotonic() + 1)
+    await first.result()
+    assert first.suspended
+    stratus.tracing.flush()
+    assert exported.get_finished_spans() == ()  # not yet: the run goes on elsewhere
+    stored = await store.get_run(RUN_ID)
+    assert stored is not None
+    assert [s["name"] for s in stored.spans or []] == ["Long.run", "a"]
+
+    second = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id=RUN_ID), resume=stored)
+    output = await second.result()
+    assert output.status is RunStatus.COMPLETED
+
+    final = await store.get_run(RUN_ID)
+    assert final is not None
+    spans = final.spans or []
+    assert [s["name"] for s in spans] == ["Long.run", "a", "b"]
+    [root] = [s for s in spans if s["parent_span_id"] is None]
+    assert all(s["parent_span_id"] == root["span_id"] for s in spans if s is not root)
+    assert root["status"]["code"] == "OK"
+    assert stratus.tracing.flush()
+    assert [s.name for s in exported.get_finished_spans()] == ["Long.run", "a", "b"]

@@ -151,26 +151,38 @@ def _status_of(run: RunOutput) -> tuple[str, str | None]:
 
 class SpanRecorder:
     """Builds the spans of a top-level run and of every run it starts, from the events its lifecycle passes
-    on (`observe`), and writes them to the run (`record`) whenever the run is stored."""
+    on (`observe`), and writes them to the run (`record`) whenever the run is stored.
+
+    The trace begins with the first event (or store): a run that goes on from a stored one (a paused run
+    resumed, a workflow given again where it stopped) has the stored spans in `output.spans` by then, and
+    keeps them, its own span open again until it ends."""
 
     __slots__ = ("_exported", "_models", "_runs", "_steps", "_tools", "output", "root", "spans", "trace_id")
 
     def __init__(self, output: RunOutput) -> None:
         self.output = output
-        earlier = [Span.from_dict(s) for s in output.spans or []]  # a paused run resumed keeps what it recorded
-        self.trace_id = earlier[0].trace_id if earlier else trace_id_of(output.run_id)
-        self.spans: list[Span] = earlier
+        self.trace_id = trace_id_of(output.run_id)
+        self.spans: list[Span] = []
+        self.root: Span | None = None
         self._exported = False
+        self._runs: dict[str, Span] = {}
+        self._models: dict[str, Span] = {}
+        self._tools: dict[str, tuple[str, Span, dict[str, Any]]] = {}
+        self._steps: dict[tuple[str, str], Span] = {}
+
+    def _begin(self) -> Span:
+        output = self.output
+        earlier = [Span.from_dict(s) for s in output.spans or []]
+        if earlier:
+            self.trace_id = earlier[0].trace_id
+        self.spans = earlier
         root = next((s for s in earlier if s.parent_span_id is None), None)
         if root is not None:  # the run goes on: its span is open again until it ends
             root.end_time_unix_nano, root.status_code, root.status_message = None, "UNSET", None
         else:
             root = self._open(_run_name(output), None, self._run_attributes(output))
-        self.root = root
-        self._runs: dict[str, Span] = {output.run_id: self.root}
-        self._models: dict[str, Span] = {}
-        self._tools: dict[str, tuple[str, Span, dict[str, Any]]] = {}
-        self._steps: dict[tuple[str, str], Span] = {}
+        self.root = self._runs[output.run_id] = root
+        return root
 
     def _open(self, name: str, parent: Span | None, attributes: dict[str, Any], kind: str = "INTERNAL") -> Span:
         span = Span(
@@ -200,6 +212,8 @@ class SpanRecorder:
 
     def observe(self, event: RunEvent) -> None:
         """Note one event of the run or of a run it started."""
+        if self.root is None:
+            self._begin()
         handler = _HANDLERS.get(type(event))
         if handler is None:
             handler = _HANDLERS[type(event)] = self._handler_for(type(event))
@@ -319,7 +333,7 @@ class SpanRecorder:
         return None
 
     def _run_span(self, run_id: str) -> Span:
-        return self._runs.get(run_id, self.root)
+        return self._runs.get(run_id) or self.root or self._begin()
 
     def _parent_of(self, parent_run_id: str, member_id: str | None) -> Span:
         """The span a child run hangs under: the delegation tool call that named it, else the one step or tool
@@ -379,6 +393,7 @@ class SpanRecorder:
         """Write the spans to `output.spans`. Once the run has ended its spans are closed and exported (once),
         if export is configured. A run that goes on later (a checkpoint, a pause) is written with its open
         spans ending now; a pause closes what it was doing, the run's own span stays open here."""
+        root = self.root or self._begin()
         at = time.time_ns()
         if output.status is RunStatus.PAUSED:
             for span in [*self._models.values(), *(s for _, s, _ in self._tools.values()), *self._steps.values()]:
@@ -394,13 +409,13 @@ class SpanRecorder:
             self._tools.clear()
             self._steps.clear()
             for run_id, span in self._runs.items():
-                if span is not self.root and span.end_time_unix_nano is None:
+                if span is not root and span.end_time_unix_nano is None:
                     child = self._find(run_id)
                     if child is not None:
                         self._end_run(span, child, at=at)
                     else:
                         span.end(status, message, at=at)
-            self._end_run(self.root, output, at=at)
+            self._end_run(root, output, at=at)
             output.spans = [s.to_dict() for s in self.spans]
             if not self._exported:
                 self._exported = True

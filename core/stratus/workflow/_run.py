@@ -96,6 +96,7 @@ class WorkflowRun:
         if resume is not None:
             out.created_at = resume.created_at
             out.input = resume.input or out.input
+            out.spans = resume.spans  # its trace goes on where the earlier invocations left it
         self.session = self.lifecycle.place.writer
         self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id)
         self._children: RunScope | None = None
