@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
@@ -230,6 +230,7 @@ class RunLifecycle:
     _suspended: bool = field(default=False, init=False)
     _clock: float = field(default_factory=time.perf_counter, init=False)
     _spans: SpanRecorder | None = field(default=None, init=False)
+    _kept: Callable[[RunEvent], bool] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.output.status is not _S.PAUSED:
@@ -298,15 +299,22 @@ class RunLifecycle:
 
     # --- driving ----------------------------------------------------------------------------------------
 
-    async def drive(self, body: AsyncIterator[RunEvent]) -> AsyncIterator[RunEvent]:
+    async def drive(
+        self, body: AsyncIterator[RunEvent], *, keep: Callable[[RunEvent], bool] | None = None
+    ) -> AsyncIterator[RunEvent]:
         """Run `body`, yielding its events, then end the run: completed if the body returned with the run
-        still running, error if it raised; cancelled (stored, then re-raised) if it was cancelled."""
+        still running, error if it raised; cancelled (stored, then re-raised) if it was cancelled. With `keep`,
+        a top-level run stores the events it yields for which `keep` holds, its end event too, in
+        `output.events` (AgentOS' `store_events`, which its routes turn on for streamed teams and workflows)."""
         self._clock = time.perf_counter()
         spans = self._spans
+        if keep is not None and self.output.parent_run_id is None:
+            self._kept, self.output.events = keep, []
         try:
             async for event in body:
                 if spans is not None:
                     spans.observe(event)
+                self._keep(event)
                 yield event
             if self.output.status is _S.RUNNING and not self._suspended:
                 async for event in self._complete():
@@ -322,10 +330,12 @@ class RunLifecycle:
         check_final_state(self.state)  # a state no store could keep fails the run, not its save
         self.move(_S.COMPLETED)
         self.output.metrics.duration = self._elapsed()
+        completed = self.kinds.completed(self.base, self.output)
+        self._keep(completed)  # (stored with the run, as AgentOS stores its end event)
         if await self._save() and self.after_save is not None:
             async for event in self.after_save():
                 yield event
-        yield self.kinds.completed(self.base, self.output)
+        yield completed
 
     async def _end_cancelled(self) -> None:
         out = self.output
@@ -351,18 +361,24 @@ class RunLifecycle:
             logger.warning("run %s of %s failed: %s", out.run_id, self.label, out.error)
         else:
             logger.exception("run %s of %s failed", out.run_id, self.label)
-        await self._settle_and_save()
         events: list[RunEvent] = []
         if not self._announced:  # every stream opens with its start event, even one that fails at once
             events.append(self.kinds.started(self.base, out))
         additional = {"limit": exc.limit} if isinstance(exc, RunLimitExceeded) else None
         events.append(self.kinds.error(self.base, out, additional))
+        await self._settle_and_save(events)
         return events
 
-    async def _settle_and_save(self) -> None:
+    async def _settle_and_save(self, last: Sequence[RunEvent] = ()) -> None:
         if self.settle is not None:
             await self.settle()
+        for event in last:  # the run's last events, once its children's have all come
+            self._keep(event)
         await self._save()
+
+    def _keep(self, event: RunEvent) -> None:
+        if self._kept is not None and self.output.events is not None and self._kept(event):
+            self.output.events.append(event.to_dict())
 
     async def _save(self) -> bool:
         if self._spans is not None:

@@ -257,6 +257,8 @@ class RunOutput:
     with (AgentOS' name for it); that run stays as it was."""
     workflow_step_id: str | None = None
     """Set on the run of a workflow step's agent or team: that step's `step_id` in the workflow's run."""
+    events: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """The events a streamed top-level team or workflow run sent, as sent (AgentOS stores them with the run)."""
 
     def raise_for_status(self) -> RunOutput:
         """Raise the run's error if it failed or was cancelled; return the run otherwise."""
@@ -325,6 +327,8 @@ class RunOutput:
             out["error"] = {"type": self.error_type, "message": self.error}
         if self.team_id is not None and self.children:
             out["member_responses"] = [child.to_dict() for child in self.children]
+        if self.events is not None:
+            out["events"] = self.events
         return out
 
     def to_record(self) -> dict[str, Any]:
@@ -380,6 +384,7 @@ class RunOutput:
             spans=data.get("spans"),
             forked_from_run_id=data.get("forked_from_run_id"),
             workflow_step_id=data.get("workflow_step_id"),
+            events=data.get("events"),
         )
 
 

@@ -86,3 +86,19 @@ async def test_the_team_run_has_its_members_runs() -> None:
     run = out.to_dict()
     assert [(m["agent_id"], m["parent_run_id"]) for m in run["member_responses"]] == [("a1", out.run_id)]
     assert run["tools"][0]["child_run_id"] == run["member_responses"][0]["run_id"]
+
+
+async def test_a_streamed_team_run_stores_its_events_but_the_pieces_of_content(store: SqliteStore) -> None:
+    events = await wire(desk(store))
+
+    stored = await store.get_run(events[0]["run_id"])
+    assert stored is not None
+    assert stored.events is not None
+    kept = [e for e in events if e["event"] not in ("RunContent", "TeamRunContent")]
+    assert [e["event"] for e in stored.events] == [e["event"] for e in kept]
+    assert stored.events[-1]["event"] == "TeamRunCompleted"
+    assert len(kept) < len(events)  # (the member's and the leader's pieces of content were left out)
+    # the member's own run keeps none (AgentOS stores a top-level run's)
+    member = await store.get_run(next(e["run_id"] for e in events if e["event"] == "RunStarted"))
+    assert member is not None
+    assert member.events is None

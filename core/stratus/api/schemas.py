@@ -630,6 +630,7 @@ def _run_fields(run: RunOutput) -> dict[str, Any]:
         "error": {"type": run.error_type, "message": run.error} if run.error is not None else None,
         "step_results": run.step_results or [],
         "step_executor_runs": [child.to_dict() for child in run.children],
+        "events": run.events or ([] if run.workflow_id is not None else None),  # (AgentOS' [] for a workflow's)
         "forked_from_run_id": run.forked_from_run_id,
         "created_at": iso(run.created_at),
     }
@@ -650,7 +651,9 @@ class _RunBase(BaseModel):
     videos: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
     audio: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
     files: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
-    error: RunErrorInfo | None = Field(default=None, description="Why the run did not complete")
+    error: RunErrorInfo | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="Why the run did not complete (absent if it did)"
+    )
     created_at: str | None = Field(default=None, description="ISO 8601, UTC")
     cancellation_stage: str | None = None
     events: list[dict[str, Any]] | None = None

@@ -141,7 +141,8 @@ class TeamRun:
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the team, yielding its events and its members'. With `stream=False` the models are asked for
         whole answers; the result is in `self.output` when iteration ends."""
-        return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)))
+        keep = _not_content if stream else None  # AgentOS keeps a streamed team run's events but the pieces
+        return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)), keep=keep)
 
     async def _body(self, emit: Emit, stream: bool) -> None:
         team, out, lifecycle = self.team, self.output, self.lifecycle
@@ -300,6 +301,10 @@ class TeamRun:
             return text
 
         return Tool(route_to_member)
+
+
+def _not_content(event: RunEvent) -> bool:
+    return not isinstance(event, RunContent)
 
 
 def _call_key(tool: str, args: dict[str, Any]) -> str:

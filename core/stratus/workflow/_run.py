@@ -114,7 +114,8 @@ class WorkflowRun:
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the workflow, yielding its events and its agents' and teams'. With `stream=False` the models are
         asked for whole answers; the result is in `self.output` when iteration ends."""
-        return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)))
+        keep = _every_event if stream else None  # a streamed workflow run keeps its events, as AgentOS' does
+        return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)), keep=keep)
 
     async def _body(self, emit: Emit, stream: bool) -> None:
         workflow, out, lifecycle = self.workflow, self.output, self.lifecycle
@@ -193,3 +194,7 @@ class WorkflowRun:
             if failed and isinstance(failed[-1].exception, StratusError):
                 return failed[-1].exception
         return exc
+
+
+def _every_event(event: RunEvent) -> bool:
+    return True

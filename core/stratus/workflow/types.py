@@ -191,6 +191,7 @@ def workflow_run_dict(run: RunOutput) -> dict[str, Any]:
     if run.children:
         out["step_executor_runs"] = [child.to_dict() for child in run.children]
     out["metrics"] = run.metrics.to_dict()
+    out["events"] = run.events
     if run.error is not None:
         out["error"] = {"type": run.error_type, "message": run.error}
     return {key: value for key, value in out.items() if value is not None}
