@@ -57,7 +57,9 @@ def base(out: RunOutput) -> dict[str, Any]:
 
 def test_checkpoint_pause_resume_end_make_one_trace_exported_once(exported: InMemorySpanExporter) -> None:
     out = a_run()
+    before = time.time_ns()
     recorder = SpanRecorder(out)
+    time.sleep(0.02)  # opening the session, loading history: before the run's first event, inside its span
     recorder.observe(RunStarted(**base(out)))
     recorder.observe(ModelRequestStarted(**base(out), model="m1", model_provider="p"))
 
@@ -66,6 +68,8 @@ def test_checkpoint_pause_resume_end_make_one_trace_exported_once(exported: InMe
     stratus.tracing.flush()
     assert out.spans is not None
     assert [s["name"] for s in out.spans] == ["Helper_Bot.run", "m1.invoke"]
+    run_span, model_span = out.spans
+    assert before <= run_span["start_time_unix_nano"] <= model_span["start_time_unix_nano"] - 20_000_000
     assert all(s["end_time_unix_nano"] >= s["start_time_unix_nano"] for s in out.spans)
     assert exported.get_finished_spans() == ()
 

@@ -157,10 +157,22 @@ class SpanRecorder:
     resumed, a workflow given again where it stopped) has the stored spans in `output.spans` by then, and
     keeps them, its own span open again until it ends."""
 
-    __slots__ = ("_exported", "_models", "_runs", "_steps", "_tools", "output", "root", "spans", "trace_id")
+    __slots__ = (
+        "_created",
+        "_exported",
+        "_models",
+        "_runs",
+        "_steps",
+        "_tools",
+        "output",
+        "root",
+        "spans",
+        "trace_id",
+    )
 
     def __init__(self, output: RunOutput) -> None:
         self.output = output
+        self._created = time.time_ns()  # the run's span starts here: opening its session is part of it
         self.trace_id = trace_id_of(output.run_id)
         self.spans: list[Span] = []
         self.root: Span | None = None
@@ -181,6 +193,7 @@ class SpanRecorder:
             root.end_time_unix_nano, root.status_code, root.status_message = None, "UNSET", None
         else:
             root = self._open(_run_name(output), None, self._run_attributes(output))
+            root.start_time_unix_nano = self._created
         self.root = self._runs[output.run_id] = root
         return root
 
