@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stratus._utils import time_ordered_id
+from stratus.exceptions import SchemaVersionError
 from stratus.messages import Usage
 from stratus.run import RunInput, RunOutput, RunStatus
 from stratus.storage import (
@@ -371,3 +373,23 @@ async def test_a_rebuild_gives_eval_runs_their_listing_entries(dynamo_store: Dyn
 
     assert report.reindexed == 1
     assert [e.eval_id for e in (await store.list_evals(EvalQuery(user_id="alice"))).items] == ["e1"]
+
+
+async def test_a_failed_refresh_says_why_and_lets_the_next_one_run(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "failing.db")
+    await save(store, "s1", user="alice")
+    conn = sqlite3.connect(tmp_path / "failing.db")
+    with conn:  # a run written by a newer stratus: this one refuses to read it
+        conn.execute("UPDATE runs SET data = json_set(data, '$.schema_version', 99)")
+    conn.close()
+
+    with pytest.raises(SchemaVersionError):
+        await store.refresh_metrics()
+
+    status = await store.metrics_refresh_status()
+    assert status.status == "failed"
+    assert status.error is not None
+    assert "schema_version 99" in status.error
+    with pytest.raises(SchemaVersionError):  # the claim was released: the next refresh runs (and fails again)
+        await store.refresh_metrics()
+    await store.close()

@@ -544,6 +544,10 @@ class Store(ABC):
         await self._write_metrics_state(replace(state, status="running", started_at=started, error=None))
         try:
             records, next_day = await self._compute_metrics(state.next_day, started)
+            done = MetricsRefresh(
+                status="completed", started_at=started, finished_at=time.time(), next_day=next_day or state.next_day
+            )
+            await self._write_metrics_state(done)  # while the claim is held: no other refresh has started
         except Exception as exc:
             await self._write_metrics_state(
                 replace(state, status="failed", started_at=started, finished_at=time.time(), error=str(exc))
@@ -551,10 +555,6 @@ class Store(ABC):
             raise
         finally:
             await self.release_claim(claim)
-        done = MetricsRefresh(
-            status="completed", started_at=started, finished_at=time.time(), next_day=next_day or state.next_day
-        )
-        await self._write_metrics_state(done)
         return records
 
     async def _compute_metrics(self, next_day: str | None, now: float) -> tuple[list[DailyMetrics], str | None]:

@@ -314,7 +314,8 @@ class DailyMetrics:
     model_metrics: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     """`[{"model_id", "model_provider", "count"}]`: runs per model."""
     completed: bool = False
-    """The day was over when this was computed: it is not computed again."""
+    """The day was over when this was computed (it is computed again only in the hour after it ends, for
+    runs saved late)."""
     created_at: float = 0.0
     updated_at: float = 0.0
     schema_version: int = SCHEMA_VERSION
