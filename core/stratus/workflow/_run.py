@@ -19,7 +19,7 @@ from typing import Any
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import Emit, RunScope, pump
 from stratus._runnable import RunOptions
-from stratus.component_events import WorkflowCompleted, WorkflowError, WorkflowStarted
+from stratus.component_events import StepOutputEvent, WorkflowCompleted, WorkflowError, WorkflowStarted
 from stratus.exceptions import StratusError
 from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
 from stratus.storage.records import SessionType
@@ -114,7 +114,7 @@ class WorkflowRun:
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the workflow, yielding its events and its agents' and teams'. With `stream=False` the models are
         asked for whole answers; the result is in `self.output` when iteration ends."""
-        keep = _every_event if stream else None  # a streamed workflow run keeps its events, as AgentOS' does
+        keep = _kept if stream else None  # a streamed workflow run keeps its events, as AgentOS' does
         return self.lifecycle.drive(pump(lambda emit: self._body(emit, stream)), keep=keep)
 
     async def _body(self, emit: Emit, stream: bool) -> None:
@@ -196,5 +196,5 @@ class WorkflowRun:
         return exc
 
 
-def _every_event(event: RunEvent) -> bool:
-    return True
+def _kept(event: RunEvent) -> bool:
+    return not isinstance(event, StepOutputEvent)  # (AgentOS' sends those past the events it keeps)
