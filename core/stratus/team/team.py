@@ -40,7 +40,8 @@ class Team(Runnable):
     of its own whose `parent_run_id` is the team's run. Members share the team's session state (their tools
     read and change the same `RunContext.session_state`). A member that fails does not fail the team: its
     error goes back to the leader, which carries on. Streamed, a team's run yields its own events
-    (`TeamRunStarted` ... `TeamRunCompleted`) and, in between, its members' events one `nested_depth` deeper.
+    (`TeamRunStarted` ... `TeamRunCompleted`, which carries the members' runs) and, in between, its members'
+    events, whose `parent_run_id` names the team's run (all at `nested_depth` 0, as AgentOS sends them).
 
     Args:
         members: The agents and teams the leader works with; their ids must be unique within the team.

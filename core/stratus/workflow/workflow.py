@@ -30,8 +30,9 @@ class Workflow(Runnable):
     run that is cut off shows how far it got, and a background run redelivered to the worker resumes after
     the last step it finished); each agent's or team's run is stored in the same session as a child of the
     workflow's run. Steps share the session state. Streamed, a run yields `WorkflowStarted`, the steps' events
-    (`StepStarted`, `StepCompleted`, `StepError`, `ParallelExecutionStarted`, ...) with their agents' and
-    teams' events one `nested_depth` deeper, and `WorkflowCompleted`, `WorkflowError` or `WorkflowCancelled`.
+    (`StepStarted`, `StepOutput`, `StepCompleted`, `StepError`, `ParallelExecutionStarted`, ...) with their
+    agents' and teams' events (naming the workflow's run and their step in `workflow_run_id`, `step_id`, ...),
+    and `WorkflowCompleted`, `WorkflowError` or `WorkflowCancelled`: AgentOS' events, in its order.
 
     Args:
         steps: The steps, in order.
