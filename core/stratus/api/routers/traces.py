@@ -201,9 +201,16 @@ def _traced(run: RunOutput) -> Traced | None:
 
 
 async def _runs(
-    app: App, caller: str | None, *, session_id: str | None, run_id: str | None, session_type: SessionType | None
+    app: App,
+    caller: str | None,
+    *,
+    session_id: str | None,
+    run_id: str | None,
+    session_type: SessionType | None,
+    since: datetime | None,
 ) -> AsyncIterator[RunOutput]:
-    """The top-level runs a listing looks at: one run, one session's, or every session's of the caller."""
+    """The runs a listing looks at: one run, one session's, or those of every session of the caller, latest
+    updated first, down to the first one not updated `since` (its runs, and older sessions', started before)."""
     store = app.store
     if run_id is not None:
         run = await store.get_run(run_id, session_id=session_id, user_id=caller)
@@ -217,9 +224,17 @@ async def _runs(
     cursor: str | None = None
     while True:
         page = await store.list_sessions(
-            SessionQuery(user_id=caller, session_type=session_type, limit=_SESSIONS_PER_READ, cursor=cursor)
+            SessionQuery(
+                user_id=caller,
+                session_type=session_type,
+                sort_by="updated_at",
+                limit=_SESSIONS_PER_READ,
+                cursor=cursor,
+            )
         )
         for session in page.items:
+            if since is not None and session.updated_at < since.timestamp():
+                return
             for run in await store.get_runs(session.session_id, user_id=caller):
                 yield run
         if page.next_cursor is None:
@@ -234,11 +249,13 @@ async def _traces(
     session_id: str | None = None,
     run_id: str | None = None,
     session_type: SessionType | None = None,
+    since: datetime | None = None,
     keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[Traced]:
-    """The caller's traces for which `keep(fields)` holds, newest first."""
+    """The caller's traces for which `keep(fields)` holds (none started before `since`), newest first."""
     found: list[Traced] = []
-    async for run in _runs(app, caller, session_id=session_id, run_id=run_id, session_type=session_type):
+    runs = _runs(app, caller, session_id=session_id, run_id=run_id, session_type=session_type, since=since)
+    async for run in runs:
         traced = _traced(run)
         if traced is not None and (keep is None or keep(traced[2])):
             found.append(traced)
@@ -322,7 +339,8 @@ class _Filters:
         self.page, self.limit = page, limit
         self.session_type = _session_type(agent_id, team_id, workflow_id)
         self._equal = {"agent_id": agent_id, "team_id": team_id, "workflow_id": workflow_id}
-        self._start, self._end = _when(start_time, "start_time"), _when(end_time, "end_time")
+        self.since = self._start = _when(start_time, "start_time")
+        self._end = _when(end_time, "end_time")
 
     def keep(self, status: str | None = None) -> Callable[[dict[str, Any]], bool]:
         """Whether a trace (its fields) passes the filters (and has `status`, if given)."""
@@ -356,6 +374,7 @@ async def list_traces(
         session_id=session_id,
         run_id=run_id,
         session_type=filters.session_type,
+        since=filters.since,
         keep=filters.keep(status),
     )
     page, limit = filters.page, filters.limit
@@ -417,7 +436,9 @@ async def get_trace(
 async def trace_session_stats(app: AppDep, filters: FiltersDep) -> PaginatedResponse[TraceSessionStats]:
     """The caller's sessions with traces, the latest first: how many, the first and the last."""
     started = time.perf_counter()
-    found = await _traces(app, filters.caller, session_type=filters.session_type, keep=filters.keep())
+    found = await _traces(
+        app, filters.caller, session_type=filters.session_type, since=filters.since, keep=filters.keep()
+    )
     stats = _session_stats(found)
     page, limit = filters.page, filters.limit
     return paginated(_page(stats, page, limit), page=page, limit=limit, total=len(stats), started=started)
