@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,21 +28,12 @@ from stratus.storage.base import MetricsRefreshRunning
 from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
 from tests.aws import MotoServer
+from tests.contracts.test_store import store
 from tests.contracts.test_store_paging import Calls
 
+__all__ = ["store"]  # the fixture: each backend in turn
+
 DAY = 24 * 3600
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each backend in turn."""
-    if request.param == "sqlite":
-        backend: Store = SqliteStore(tmp_path / "contract.db")
-    else:
-        backend = request.getfixturevalue("dynamo_store")
-        assert isinstance(backend, DynamoStore)
-    yield backend
-    await backend.close()
 
 
 async def save(
