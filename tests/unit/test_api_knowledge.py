@@ -192,7 +192,7 @@ def test_delete_one_then_all_removes_records_and_chunks(client: TestClient) -> N
     hits = client.post("/knowledge/search", json={"query": "apples", "search_type": "keyword"}).json()["data"]
     assert hits == []
 
-    assert client.delete("/knowledge/content").json() == {"deleted": 2}
+    assert client.delete("/knowledge/content").json() == "success"  # AgentOS' answer
     assert client.get("/knowledge/content").json()["meta"]["total_count"] == 0
     assert client.post("/knowledge/search", json={"query": "bananas"}).json()["data"] == []
 
@@ -351,7 +351,8 @@ def test_each_user_sees_searches_and_deletes_only_their_own(authed: TestClient) 
     assert [h["content_id"] for h in hits] == [mine.json()["id"]]
     assert "user_id" not in hits[0]["meta_data"]
 
-    assert authed.delete("/knowledge/content", headers=ALICE).json() == {"deleted": 1}
+    assert authed.delete("/knowledge/content", headers=ALICE).json() == "success"
+    assert authed.get("/knowledge/content", headers=ALICE).json()["meta"]["total_count"] == 0
     assert authed.get("/knowledge/content", headers=BOB).json()["meta"]["total_count"] == 1
     assert authed.get("/knowledge/content").status_code == 401
 

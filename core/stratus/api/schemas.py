@@ -29,7 +29,6 @@ __all__ = [
     "CreateSessionRequest",
     "DeleteMemoriesRequest",
     "DeleteSessionsRequest",
-    "DeletedContentResponse",
     "ErrorDetail",
     "FieldError",
     "HealthResponse",
@@ -921,9 +920,3 @@ class KnowledgeConfigResponse(BaseModel):
     remote_content_sources: list[RemoteContentSourceSchema] | None = None
     unavailable_readers: dict[str, dict[str, Any]] | None = None
     unavailable_chunkers: dict[str, dict[str, Any]] | None = None
-
-
-class DeletedContentResponse(BaseModel):
-    """What `DELETE /knowledge/content` removed."""
-
-    deleted: int = Field(description="How many pieces of content were deleted")

@@ -22,7 +22,6 @@ from stratus.api.schemas import (
     ChunkerSchema,
     ContentResponseSchema,
     ContentStatusResponse,
-    DeletedContentResponse,
     KnowledgeConfigResponse,
     ReaderSchema,
     VectorDbSchema,
@@ -229,11 +228,13 @@ async def list_content(
 @router.delete("/content", summary="Delete All Content", operation_id="delete_all_content", responses=errors(404, 422))
 async def delete_all_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> DeletedContentResponse:
-    """Delete all of the caller's content (everything, when no user is named) and its chunks."""
+) -> Literal["success"]:
+    """Delete all of the caller's content (everything, when no user is named) and its chunks; answers
+    `"success"`, as AgentOS does."""
     base = _base(app, knowledge_id)
     deleted = await base.delete_all(user_id=resolve_user_id(request, None))
-    return DeletedContentResponse(deleted=deleted)
+    logger.info("deleted %d pieces of content from knowledge base %s", deleted, base.id)
+    return "success"
 
 
 async def _record(
