@@ -11,7 +11,7 @@ from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
 from tests.fakes.apps import _echo, _echo_or_hang, _route_to_assistant, _shout
-from tests.fakes.learning import extract
+from tests.fakes.optimize import extract_or_consolidate
 
 __all__ = ["compat_app"]
 
@@ -36,9 +36,10 @@ async def _assistant(messages: list[Message], params: ModelRequest) -> Reply:
 
 def compat_app() -> App:
     """`assistant` (echoes, calls `get_weather` for "weather in <city>", never answers "hang"); `learner`, which
-    learns memories from its runs (a scripted extraction model); the route team `desk` (hands every message to
-    the assistant); the workflow `pipeline` (the assistant, then a function step that shouts its answer); and
-    the knowledge base `docs` (hash embeddings, in the vector store `STRATUS_VECTOR_DB` names)."""
+    learns memories from its runs (a scripted extraction model, which also consolidates them for
+    `/optimize-memories`); the route team `desk` (hands every message to the assistant); the workflow
+    `pipeline` (the assistant, then a function step that shouts its answer); and the knowledge base `docs`
+    (hash embeddings, in the vector store `STRATUS_VECTOR_DB` names)."""
     docs = Knowledge("docs", description="uploaded documents", embedder=HashEmbedder(64))
     assistant = Agent(
         id="assistant", name="Assistant", model=FunctionModel(_assistant, id="scripted"), tools=[get_weather]
@@ -47,7 +48,7 @@ def compat_app() -> App:
         id="learner",
         name="Learner",
         model=FunctionModel(_echo, id="scripted"),
-        learning=LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64)),
+        learning=LearningMachine(model=FunctionModel(extract_or_consolidate), embedder=HashEmbedder(64)),
     )
     desk = Team(
         id="desk",
