@@ -240,11 +240,11 @@ def test_a_lambda_function_exports_to_the_collector_before_its_invocation_ends(
     assert root.attributes["user.id"] == USER
 
     # The same trace, stored with the run in DynamoDB, through the traces function.
-    listed = call_function("traces", with_path(event("agents_list"), "/traces"))
+    listed = call_function("traces", event("traces_list"))
     assert listed["statusCode"] == 200, listed["body"]
     [summary] = body_of(listed)["data"]
     assert (summary["trace_id"], summary["user_id"]) == (trace_id_of(run["run_id"]), USER)
     detail = body_of(call_function("traces", with_path(event("agents_list"), f"/traces/{summary['trace_id']}")))
     assert detail["total_spans"] == len(received)
-    info = body_of(call_function("traces", with_path(event("agents_list"), "/info")))
+    info = body_of(call_function("traces", event("info")))
     assert info["auth_mode"] == "security_key"
