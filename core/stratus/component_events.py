@@ -253,8 +253,9 @@ class WorkflowCancelled(_WorkflowEvent, RunCancelled):
 @dataclass(slots=True, kw_only=True)
 class StepEvent(_WorkflowEvent, RunEvent):
     """Base of the events of one step of a workflow's run. `step_index` is the step's position: an int at the
-    top level, a tuple (a list in JSON) inside Steps, Parallel, Condition and Loop. `step_id` names this run
-    of the step (the same in each round of a loop); a step inside another has its `parent_step_id`."""
+    top level, a tuple (a list in JSON) inside Steps, Parallel, Condition and Loop, the Router's own for a
+    Router's steps (as AgentOS has it). `step_id` names this run of the step (the same in each round of a
+    loop); a step inside another has its `parent_step_id`."""
 
     kind: ClassVar[str] = "StepEvent"
     step_name: str | None = None

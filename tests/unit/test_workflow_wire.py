@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from stratus import App, Loop, Parallel, Step, Steps, Team, Workflow
+from stratus import App, Loop, Parallel, Router, Step, Steps, Team, Workflow
 from stratus.models.testing import ScriptedModel, call
 from stratus.run import RunOutput
 from stratus.storage.sqlite import SqliteStore
@@ -218,3 +218,16 @@ async def test_a_streamed_workflow_run_stores_the_events_it_sent_and_a_buffered_
     assert stored is not None
     assert stored.events is None
     assert "events" not in stored.to_dict()
+
+
+async def test_a_routers_steps_have_the_routers_index_and_no_step_output() -> None:
+    chosen = Step("e", executor=shout)
+    workflow = Workflow(id="wf", steps=[Step("read", executor=shout), Router(lambda si: [chosen], [chosen])])
+
+    events = await wire(workflow, "x")
+
+    router = next(e for e in events if e["event"] == "RouterExecutionStarted")
+    inner = [e for e in events if e.get("step_name") == "e"]
+    assert [e["event"] for e in inner] == ["StepStarted", "StepCompleted"]  # a StepOutput only at the top level
+    assert {(e["step_index"], e["parent_step_id"]) for e in inner} == {(1, router["step_id"])}
+    assert [e["step_name"] for e in events if e["event"] == "StepOutput"] == ["read"]

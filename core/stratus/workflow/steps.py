@@ -245,7 +245,7 @@ class Step(WorkflowStep):
                 break
             attempt += 1
             logger.info("step %s failed (%s); retry %d of %d", self.name, output.error, attempt, self.max_retries)
-        if self.executor is not None and isinstance(index, int):  # AgentOS reports a top-level function's output
+        if self.executor is not None and ctx.parent_step_id is None:  # AgentOS reports a top-level function's
             top = {k: v for k, v in fields.items() if k != "step_id"}  # (AgentOS' has no step_id of its own)
             ctx.emit(StepOutputEvent(**top, step_output=output.to_dict()))
         if output.success:
@@ -322,14 +322,16 @@ class SequenceResult:
 
 
 async def run_sequence(
-    ctx: StepContext, steps: Sequence[WorkflowStep], step_input: StepInput, index: StepIndex
+    ctx: StepContext, steps: Sequence[WorkflowStep], step_input: StepInput, index: StepIndex, *, flat: bool = False
 ) -> SequenceResult:
-    """Run steps one after the other, each getting the previous one's content."""
+    """Run steps one after the other, each getting the previous one's content. Each is at its position under
+    `index`; with `flat`, at `index` itself (AgentOS indexes a Router's steps so)."""
     content = step_input.previous_step_content
     earlier = dict(step_input.previous_step_outputs)
     outputs: list[StepOutput] = []
     for position, step in enumerate(steps):
-        output = await step.execute(ctx, step_input.after(content, earlier), _index(index, position))
+        at = index if flat else _index(index, position)
+        output = await step.execute(ctx, step_input.after(content, earlier), at)
         outputs.append(output)
         earlier[step.name] = output
         if output.success:
@@ -368,13 +370,15 @@ async def _run_between(
     steps: Sequence[WorkflowStep],
     step_input: StepInput,
     index: StepIndex,
+    *,
+    flat: bool = False,
     **completed: Any,
 ) -> StepOutput:
     """`steps` run in order between `step`'s started and completed events (the latter with their results and
     `completed`); the output is `step`'s."""
     started, done = events
     ctx.emit(started(**fields))
-    result = await run_sequence(ctx.inside(step), steps, step_input, index)
+    result = await run_sequence(ctx.inside(step), steps, step_input, index, flat=flat)
     results = [o.to_dict() for o in result.outputs]
     ctx.emit(done(**fields, **completed, executed_steps=len(result.outputs), step_results=results))
     return _container_output(step, ctx, result)
@@ -627,4 +631,4 @@ class Router(WorkflowStep):
             return self._failed(ctx, index, f"the router's selector failed: {_error(exc)}")
         events = (RouterExecutionStarted, RouterExecutionCompleted)
         fields = self._fields(ctx, index, selected_steps=[s.name for s in steps])
-        return await _run_between(self, events, fields, ctx, steps, step_input, index)
+        return await _run_between(self, events, fields, ctx, steps, step_input, index, flat=True)
