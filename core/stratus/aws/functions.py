@@ -161,11 +161,14 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
             "/memories/{proxy+}",
             "/memory_topics",
             "/user_memory_stats",
+            "/optimize-memories",
             "/learnings",
             "/learnings/{proxy+}",
         ),
-        # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed.
-        access=_INDEXES | {Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ},
+        # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed; the model
+        # grants are for /optimize-memories, which asks the learning model to consolidate a user's memories.
+        access=_INDEXES
+        | {Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ, Access.MODEL_INVOKE, Access.MODEL_SECRETS_READ},
     ),
     FunctionSpec(
         name="knowledge",
