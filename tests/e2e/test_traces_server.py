@@ -124,3 +124,16 @@ def test_info_describes_the_server(server: Server) -> None:
     assert (info["agent_count"], info["team_count"], info["workflow_count"]) == (2, 1, 1)
     assert info["agno_version"] == "3.1.10"
     assert info["auth_mode"] == "none"
+
+
+def test_spans_still_queued_go_out_when_the_server_stops(tmp_path: Path, receiver: Receiver) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "600000"}  # no timer fires
+    running = start_server(tmp_path, app="tests.fakes.apps:lambda_test_app", env=env)
+    try:
+        body = {"message": "hi", "stream": False, "session_id": "q1"}
+        run = httpx.post(f"{running.url}/agents/assistant/runs", json=body, timeout=30).json()
+        assert receiver.spans == []
+    finally:
+        stop_server(running)
+    received = receiver.wait_for(2)
+    assert {r.span.trace_id.hex() for r in received} == {trace_id_of(run["run_id"])}

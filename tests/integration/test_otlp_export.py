@@ -5,11 +5,14 @@ opentelemetry-proto, as a collector (the ADOT collector's Lambda extension) woul
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +251,22 @@ def test_a_lambda_function_exports_to_the_collector_before_its_invocation_ends(
     assert detail["total_spans"] == len(received)
     info = body_of(call_function("traces", event("info")))
     assert info["auth_mode"] == "security_key"
+
+
+def test_a_script_that_ends_sends_what_is_still_queued(receiver: Receiver) -> None:
+    code = (
+        "from stratus import Agent\n"
+        "from stratus.models.testing import FunctionModel\n"
+        "print(Agent(id='a', model=FunctionModel(lambda m, p: 'hi')).run('hello').run_id)\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "600000",  # no timer fires before the interpreter ends
+    }
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+    received = receiver.wait_for(2)
+    assert {r.span.trace_id.hex() for r in received} == {trace_id_of(run_id)}

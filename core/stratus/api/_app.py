@@ -27,6 +27,8 @@ from stratus.app import App
 from stratus.knowledge.ingestion import Ingestor
 from stratus.models.base import Model
 from stratus.tools import Toolkit
+from stratus.tracing import export_configured
+from stratus.tracing import flush as flush_spans
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -173,6 +175,8 @@ def create_app(
         for base in app.knowledge.values():
             await base.close()
         await app.store.close()
+        if export_configured():
+            await asyncio.to_thread(flush_spans)  # the runs' spans still queued: uvicorn ends without atexit
         teams = {id(t): t for c in [*app.teams.values(), *app.workflows.values()] for t in c.all_teams()}
         for team in teams.values():
             await _close_quietly(team._resolved_model)  # pyright: ignore[reportPrivateUsage]

@@ -10,6 +10,7 @@ code. OpenTelemetry (`stratus[otel]`) is imported only once something is to be e
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -74,6 +75,11 @@ class _Pipeline:
             {"service.name": os.environ.get("OTEL_SERVICE_NAME") or "stratus", "service.version": __version__}
         )
         self.processor: SpanProcessor = BatchSpanProcessor(exporter)
+        atexit.register(self.close)  # a server stopping sends what is still queued
+
+    def close(self) -> None:
+        atexit.unregister(self.close)
+        self.processor.shutdown()
 
     def export(self, spans: Sequence[Span]) -> None:
         from opentelemetry.sdk.trace import ReadableSpan
@@ -142,7 +148,7 @@ def set_span_exporter(exporter: SpanExporter | None) -> None:
         old, _pipeline, _failed = _pipeline, (_Pipeline(exporter) if exporter is not None else None), False
         _from_env = None
     if old is not None:
-        old.processor.shutdown()
+        old.close()
 
 
 def export_spans(spans: Sequence[Span]) -> None:
