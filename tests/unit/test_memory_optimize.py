@@ -316,3 +316,23 @@ def test_a_failing_model_is_502_with_a_detail_and_changes_nothing(
     assert response.status_code == 502, response.text
     assert response.json()["detail"]
     assert listed(client, ALICE, "alice") == sorted(GIVEN)
+
+
+def test_the_document_declares_what_the_route_answers(client: TestClient, optimizer: Optimizer) -> None:
+    from jsonschema import Draft202012Validator
+
+    spec = client.get("/openapi.json", headers=ALICE).json()
+    operation = spec["paths"]["/optimize-memories"]["post"]
+    create(client, ALICE, *GIVEN)
+    answers = [
+        client.post("/optimize-memories", headers=ALICE, json={"user_id": "alice", "apply": False}),
+        client.post("/optimize-memories", headers=BOB, json={"user_id": "bob"}),
+        client.post("/optimize-memories", headers=ALICE, json={"user_id": "alice", "model": "gpt-4o"}),
+    ]
+    optimizer.failing = "not a consolidation"
+    answers.append(client.post("/optimize-memories", headers=ALICE, json={"user_id": "alice"}))
+
+    assert [a.status_code for a in answers] == [200, 404, 422, 502]
+    for answer in answers:
+        declared = operation["responses"][str(answer.status_code)]["content"]["application/json"]["schema"]
+        Draft202012Validator({**declared, "components": spec["components"]}).validate(answer.json())
