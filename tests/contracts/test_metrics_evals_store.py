@@ -24,7 +24,7 @@ from stratus.storage import (
     keys,
 )
 from stratus.storage._metrics import day_of
-from stratus.storage.base import MetricsRefreshRunning
+from stratus.storage.base import METRICS_DAYS_PER_REFRESH, MetricsRefreshRunning
 from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
 from tests.aws import MotoServer
@@ -173,6 +173,20 @@ async def test_a_refresh_computes_only_the_days_not_yet_complete(store: Store) -
     days = by_day(await store.get_metrics())
     assert days[day_of(now - 2 * DAY)].agent_runs_count == 1
     assert (days[day_of(now)].agent_runs_count, days[day_of(now)].users_count) == (2, 2)
+
+
+async def test_a_long_history_is_caught_up_a_bounded_stretch_per_refresh(store: Store) -> None:
+    now = time.time()
+    first_day = now - (METRICS_DAYS_PER_REFRESH + 9) * DAY
+    await save(store, "old", user="alice", at=first_day)
+    await save(store, "new", user="alice", at=now)
+
+    first = await store.refresh_metrics()
+    second = await store.refresh_metrics()
+
+    assert {r.day for r in first} == {day_of(first_day)}
+    assert {r.day for r in second} == {day_of(now)}
+    assert [r.day for r in await store.get_metrics()] == [day_of(first_day), day_of(now)]
 
 
 async def test_a_deleted_sessions_runs_leave_the_open_days(store: Store) -> None:
@@ -345,6 +359,25 @@ async def test_dynamodb_serves_metrics_and_evals_without_a_scan(dynamo_store: Dy
 
     assert "Query" in calls.names
     assert "Scan" not in calls.names
+
+
+async def test_a_rebuild_lists_runs_written_before_the_metrics_under_their_day(
+    dynamo_store: DynamoStore, moto: MotoServer
+) -> None:
+    store = dynamo_store
+    run = await save(store, "s1", user="alice")
+    index = keys.BY_KIND_CREATED
+    moto.client("dynamodb").update_item(  # as an older stratus wrote it: in no day's partition
+        TableName=store.table,
+        Key={keys.PK: {"S": "SESSION#s1"}, keys.SK: {"S": f"RUN#{run.run_id}"}},
+        UpdateExpression="REMOVE #p, #s",
+        ExpressionAttributeNames={"#p": index.pk, "#s": index.sk},
+    )
+    assert await store.refresh_metrics() == []
+
+    await store.rebuild_indexes()
+
+    assert [(r.user_id, r.agent_runs_count) for r in await store.refresh_metrics()] == [("alice", 1), (None, 1)]
 
 
 async def test_a_rebuild_gives_eval_runs_their_listing_entries(dynamo_store: DynamoStore, moto: MotoServer) -> None:

@@ -27,7 +27,14 @@ from stratus.storage._codec import (
     session_from_dict,
 )
 from stratus.storage._dynamo_items import Update, attr_value, from_item, item_key
-from stratus.storage._dynamo_query import content_index, eval_index, learning_index, memory_index, session_index
+from stratus.storage._dynamo_query import (
+    content_index,
+    eval_index,
+    learning_index,
+    memory_index,
+    run_index,
+    session_index,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,6 +59,8 @@ def _entries(data: dict[str, Any]) -> dict[str, Any] | None:
     sk = str(data.get(keys.SK, ""))
     if sk == "META" and str(data.get(keys.PK, "")).startswith("SESSION#"):
         return dict(session_index(session_from_dict(data)))
+    if sk.startswith("RUN#") and str(data.get(keys.PK, "")).startswith("SESSION#"):
+        return dict(run_index(str(data["run_id"]), float(data["created_at"])))
     decoders: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "MEMORY#": lambda d: memory_index(memory_from_json(d["data"])),
         "LEARNING#": lambda d: learning_index(learning_from_json(d["data"])),

@@ -31,6 +31,7 @@ from stratus.storage import keys
 from stratus.storage._codec import live
 from stratus.storage._cursor import Cursor, bad_position
 from stratus.storage._dynamo_items import Item, attr_value, from_item
+from stratus.storage._metrics import day_of
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
@@ -61,6 +62,7 @@ __all__ = [
     "learning_plan",
     "memory_index",
     "memory_plan",
+    "run_index",
     "session_index",
     "session_plan",
 ]
@@ -89,6 +91,14 @@ def _entries(owner: str | None, kind: str | None, record_id: str, created: float
         out[keys.BY_KIND_CREATED.sk] = keys.time_sort_key(created, record_id)
         out[keys.BY_KIND_UPDATED.sk] = keys.time_sort_key(updated, record_id)
     return out
+
+
+def run_index(run_id: str, created_at: float) -> dict[str, str]:
+    """A run's entry in gsi4: under the UTC day it was created, where the daily metrics find it."""
+    return {
+        keys.BY_KIND_CREATED.pk: keys.runs_kind(day_of(created_at)),
+        keys.BY_KIND_CREATED.sk: keys.time_sort_key(created_at, run_id),
+    }
 
 
 def session_index(session: SessionRecord) -> dict[str, str]:

@@ -17,7 +17,7 @@ from stratus.storage import keys
 from stratus.storage._codec import decoded, live, run_from_json, run_json
 from stratus.storage._cursor import start_of
 from stratus.storage._dynamo_items import boto3_client, from_item, item_key
-from stratus.storage._dynamo_query import Lister, Plan
+from stratus.storage._dynamo_query import Lister, Plan, run_index
 from stratus.storage.base import VersionConflictError
 from stratus.storage.records import (
     ContentQuery,
@@ -208,6 +208,7 @@ class DynamoTable:
             keys.SK: sk,
             keys.GSI1_PK: f"RUN#{run.run_id}",
             keys.GSI1_SK: "RUN",
+            **run_index(run.run_id, run.created_at),
             "run_id": run.run_id,
             "session_id": session.session_id,
             "user_id": run.user_id,

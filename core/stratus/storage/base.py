@@ -41,6 +41,7 @@ from stratus.storage.records import (
 
 __all__ = [
     "CLAIM_KEEP_SECONDS",
+    "METRICS_DAYS_PER_REFRESH",
     "METRICS_FRESH_SECONDS",
     "UNSET",
     "Claim",
@@ -60,6 +61,9 @@ MAX_WRITE_ATTEMPTS: Final = 60
 
 METRICS_FRESH_SECONDS: Final = 60
 """How old the daily metrics may be before a read refreshes them first (as AgentOS does, once a minute)."""
+
+METRICS_DAYS_PER_REFRESH: Final = 31
+"""The most days one refresh computes (the first refresh of a long history takes several)."""
 
 _METRICS_GRACE_SECONDS: Final = 3600
 """A day is computed again for this long after it ends: a run created just before midnight may be saved
@@ -515,7 +519,7 @@ class Store(ABC):
     # --- daily metrics ----------------------------------------------------------------------------------
     # Aggregates kept as records, one per day and user plus one per day of everyone, so a read is one
     # query of a date range. A refresh computes the days from the first one not yet complete through
-    # today, from the runs created since it began (never every run), and marks the days before today done.
+    # today (at most `METRICS_DAYS_PER_REFRESH`), from the runs created on them (never every run).
 
     async def get_metrics(
         self, *, starting_date: str | None = None, ending_date: str | None = None, user_id: str | None = None
@@ -565,10 +569,12 @@ class Store(ABC):
                 return [], None
             first = day_of(earliest)
         today = day_of(now)
-        days = days_between(min(first, today), today)
-        runs = await self._runs_since(day_start(days[0]))
-        records = aggregate_days(runs, days, today=today, now=now)
+        # A bounded stretch of days per refresh: a store with a long history catches up a refresh at a time.
+        days = days_between(min(first, today), today)[:METRICS_DAYS_PER_REFRESH]
+        records = aggregate_days(await self._runs_on(days), days, today=today, now=now)
         await self._replace_metrics(days, records)
+        if days[-1] < today:
+            return records, day_of(day_start(days[-1]) + 24 * 3600)
         return records, day_of(now - _METRICS_GRACE_SECONDS)
 
     @abstractmethod
@@ -576,9 +582,9 @@ class Store(ABC):
         """When the oldest live session or run was created (None: there is none)."""
 
     @abstractmethod
-    async def _runs_since(self, since: float) -> list[RunOutput]:
-        """Every live run (top-level and child) created at or after `since`, by the store's own queries over
-        what changed since then, never by reading every run."""
+    async def _runs_on(self, days: list[str]) -> list[RunOutput]:
+        """Every live run (top-level and child) created on these consecutive UTC days, by the store's own
+        queries of those days (never by reading every run)."""
 
     @abstractmethod
     async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:

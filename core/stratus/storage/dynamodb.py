@@ -591,8 +591,8 @@ class DynamoStore(MemoryAggregates, Store):
         return True
 
     # --- daily metrics ----------------------------------------------------------------------------------
-    # A refresh reads what changed since its first open day: the sessions updated since (gsi5, one key
-    # range), then each one's runs created since (a Query of its partition). Never a Scan.
+    # A run's item is listed in gsi4 under the day it was created (`keys.runs_kind`), so a refresh reads a
+    # day's runs with one Query of that day's partition and one BatchGetItem per 100 runs. Never a Scan.
 
     async def _earliest_activity(self) -> float | None:
         def read() -> float | None:
@@ -609,37 +609,21 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(read)
 
-    async def _runs_since(self, since: float) -> list[RunOutput]:
+    async def _runs_on(self, days: list[str]) -> list[RunOutput]:
         def read() -> list[RunOutput]:
-            index = keys.BY_KIND_UPDATED
-            sessions = self._query(
-                IndexName=index.name,
-                KeyConditionExpression="#p = :p AND #s >= :s",
-                ExpressionAttributeNames={"#p": index.pk, "#s": index.sk},
-                ExpressionAttributeValues={
-                    ":p": {"S": keys.SESSIONS_KIND},
-                    ":s": {"S": keys.time_sort_key(since, "")},
-                },
-            )
-            # Run ids are time-ordered (UUIDv7, see `keys`): a session's runs from a day before `since` (room for
-            # clocks that disagree) are one key range; their creation time is then checked exactly.
-            floor = f"{int((since - 24 * 3600) * 1000):012x}"
-            items: list[dict[str, Any]] = []
-            for hit in sessions:
-                items.extend(
+            index = keys.BY_KIND_CREATED
+            hits: list[dict[str, Any]] = []
+            for day in days:
+                hits.extend(
                     self._query(
-                        KeyConditionExpression="#pk = :pk AND #sk BETWEEN :low AND :high",
-                        FilterExpression="#created >= :since",
-                        ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK, "#created": "created_at"},
-                        ExpressionAttributeValues={
-                            ":pk": {"S": hit[keys.PK]},
-                            ":low": {"S": f"RUN#{floor[:8]}-{floor[8:]}"},
-                            ":high": {"S": "RUN#~"},
-                            ":since": _value(since),
-                        },
+                        IndexName=index.name,
+                        KeyConditionExpression="#p = :p",
+                        ExpressionAttributeNames={"#p": index.pk},
+                        ExpressionAttributeValues={":p": {"S": keys.runs_kind(day)}},
                     )
                 )
-            return list(decoded(items, self._run_from, "run"))
+            found = Lister(self.client, self.table).batch_get([(h[keys.PK], h[keys.SK]) for h in hits])
+            return list(decoded(found.values(), self._run_from, "run"))
 
         return await self._call(read)
 

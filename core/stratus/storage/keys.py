@@ -17,10 +17,10 @@ One table holds every kind of item (single-table design):
 | day metrics  | METRICS (everyone), METRICS#<owner>| DAY#<YYYY-MM-DD>| -              | -        |
 | metrics state| METRICS                            | STATE           | -              | -        |
 
-`gsi1` finds a run, memory, learning, content record or eval run by its id alone. A day's metrics are one
-item of everyone's runs and one per user (`METRICS#USER#<user>`, `METRICS#ANON` for runs without one), so a
-date range is one Query of one partition. (Sessions written before the
-listing indexes below also carry `USER#<user>` / `<updated_at>#<id>` there; nothing reads those now.) A claim
+`gsi1` finds a run, memory, learning, content record or eval run by its id alone. (Sessions written before
+the listing indexes below also carry `USER#<user>` / `<updated_at>#<id>` there; nothing reads those now.) A
+day's metrics are one item of everyone's runs and one per user (`METRICS#USER#<user>`, `METRICS#ANON` for
+runs without one), so a date range is one Query of one partition. A claim
 (queue work's exactly-once guard, `Store.claim`) is in no index. Run ids are time-ordered (UUIDv7), so
 `RUN#<run_id>` sort keys keep a session's runs in order and the last N runs are one query.
 
@@ -42,8 +42,10 @@ order is time order and ties fall to the id):
 | content  | KNOWLEDGE#<kb>#USER#<user>#CONTENTS (..#ANON#..) | KNOWLEDGE#<kb>#CONTENTS     |
 | eval run | USER#<user>#EVALS (ANON#EVALS)                   | EVALS                       |
 | stats    | -                                                | MEMORY_STATS (gsi5 only)    |
+| run      | -                                                | RUNS#<day> (gsi4 only)      |
 
-A learning of an internal type (`_run_learned`, ...) gets `#<type>` after both scopes, so the marks runs
+A run is in gsi4 under the UTC day it was created (`YYYY-MM-DD`): the daily metrics read a day's runs from
+there. A learning of an internal type (`_run_learned`, ...) gets `#<type>` after both scopes, so the marks runs
 leave never sit in (nor slow down) the listings and the recall of what users and clients see. The listing
 indexes carry the keys and the few attributes filters test (`FILTER_ATTRIBUTES`), not the records: a page
 is read back from the table with one BatchGetItem, so a session's state is never copied four times.
@@ -101,6 +103,7 @@ __all__ = [
     "memory_stats_key",
     "metrics_key",
     "run_key",
+    "runs_kind",
     "session_key",
     "sessions_scope",
     "time_of",
@@ -291,6 +294,11 @@ def evals_scope(user_id: str | None) -> str:
 def metrics_key(day: str, owner: str | None, *, everyone: bool) -> tuple[str, str]:
     """A day's metrics: of everyone's runs, or of one owner's (None: the runs no user owns)."""
     return (METRICS if everyone else f"{METRICS}#{user_partition(owner)}"), f"DAY#{day}"
+
+
+def runs_kind(day: str) -> str:
+    """The gsi4 partition of the runs created on a UTC day (`YYYY-MM-DD`), which the daily metrics read."""
+    return f"RUNS#{day}"
 
 
 def claim_key(work_id: str) -> tuple[str, str]:

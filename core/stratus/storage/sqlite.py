@@ -30,6 +30,7 @@ from stratus.storage._codec import (
     session_to_dict,
 )
 from stratus.storage._cursor import start_of
+from stratus.storage._metrics import day_start
 from stratus.storage._sqlite_query import (
     Listing,
     add_listing_columns,
@@ -570,10 +571,13 @@ class SqliteStore(Store):
 
         return await self._call(read)
 
-    async def _runs_since(self, since: float) -> list[RunOutput]:
+    async def _runs_on(self, days: list[str]) -> list[RunOutput]:
+        start, end = day_start(days[0]), day_start(days[-1]) + 24 * 3600
+
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
-                f"SELECT data FROM runs WHERE created_at >= ? AND {_LIVE} ORDER BY created_at", (since, time.time())
+                f"SELECT data FROM runs WHERE created_at >= ? AND created_at < ? AND {_LIVE} ORDER BY created_at",
+                (start, end, time.time()),
             ).fetchall()
             return [cast(str, r["data"]) for r in rows]
 
