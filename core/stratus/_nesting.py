@@ -206,6 +206,8 @@ class RunScope:
 
     async def _run(self, member: Member, input: str, step: dict[str, Any] | None) -> RunOutput:
         child = member.child_execution(input, self)
+        if step is not None:
+            child.output.workflow_step_id = step["step_id"]
         self.parent.children.append(child.output)
         async for event in child.events(stream=self.stream):
             self.forward(event, step)

@@ -86,10 +86,10 @@ async def test_a_steps_agents_events_name_the_workflow_run_and_the_step() -> Non
         assert (event["step_name"], event["step_index"], event["nested_depth"]) == ("write", 0, 0)
 
 
-async def test_a_team_steps_members_events_name_their_team_and_the_step() -> None:
+async def test_a_team_steps_members_events_name_their_team_and_the_step(store: SqliteStore) -> None:
     leader = ScriptedModel(call("delegate_task_to_member", member_id="b1", task="do it"), "done")
     desk = Team(id="desk", name="Desk", model=leader, members=[echo("b1")])
-    workflow = Workflow(id="wf", steps=[Step("teamstep", team=desk)])
+    workflow = Workflow(id="wf", steps=[Step("teamstep", team=desk)], store=store)
 
     events = await wire(workflow, "go")
 
@@ -108,6 +108,9 @@ async def test_a_team_steps_members_events_name_their_team_and_the_step() -> Non
     assert (team_output["team_id"], team_output["parent_run_id"]) == ("desk", events[0]["run_id"])
     assert team_output["workflow_step_id"] == next(e["step_id"] for e in events if e["event"] == "StepStarted")
     assert [m["agent_id"] for m in team_output["member_responses"]] == ["b1"]
+    stored = await store.get_run(team_output["run_id"])  # the step's run is stored naming its step too
+    assert stored is not None
+    assert stored.workflow_step_id == team_output["workflow_step_id"]
     assert completed["metrics"]["steps"]["teamstep"]["executor_type"] == "team"
 
 

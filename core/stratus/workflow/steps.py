@@ -274,7 +274,6 @@ class Step(WorkflowStep):
                 "step_index": _plain_index(fields["step_index"]),
             }
             child = await ctx.children.run(member, step_input.message(), workflow_context)
-            child.workflow_step_id = fields["step_id"]
             output = self._output(
                 ctx, executor_type=kind, executor_name=name, step_run_id=child.run_id, metrics=child.metrics.to_dict()
             )
