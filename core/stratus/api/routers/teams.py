@@ -1,6 +1,6 @@
 """`/teams`: list and describe teams, run them (buffered, streamed or in the background), read and cancel
 their runs. A streamed run carries the team's events (`TeamRunStarted` ... `TeamRunCompleted`) and, in
-between, its members' events one `nested_depth` deeper, `parent_run_id` naming the team's run. The routes are
+between, its members' events, `parent_run_id` naming the team's run (`nested_depth` 0, as AgentOS). The routes are
 `_components`' (the same for agents and workflows); this is what is the teams'."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`/workflows`: list and describe workflows, run them (buffered, streamed or in the background), read and
 cancel their runs. A streamed run carries `WorkflowStarted`, the steps' events (`StepStarted`,
-`StepCompleted`, `StepError`, `ParallelExecutionStarted`, ...) with the events of the steps' agents and teams
-one `nested_depth` deeper, and `WorkflowCompleted` (or `WorkflowError` / `WorkflowCancelled`). The routes are
+`StepOutput`, `StepCompleted`, `StepError`, `ParallelExecutionStarted`, ...) with the events of the steps' agents
+and teams (naming the workflow's run and their step), and `WorkflowCompleted` (or `WorkflowError` /
+`WorkflowCancelled`). The routes are
 `_components`' (the same for agents and teams); this is what is the workflows'."""
 
 from __future__ import annotations
