@@ -139,16 +139,10 @@ async def optimize_memories(
     replacement = _replacement(memories, answer, user_id)
     tokens_before, tokens_after = count_tokens(memories), count_tokens(replacement)
     unchanged = {m.memory_id for m in replacement} == {m.memory_id for m in memories}
-    if tokens_after > tokens_before or unchanged:
-        ordered = sorted(memories, key=lambda m: m.updated_at, reverse=True)
-        return MemoryOptimization(
-            memories=ordered,
-            memories_before=len(memories),
-            tokens_before=tokens_before,
-            tokens_after=tokens_before,
-            applied=False,
-        )
-    if apply:
+    if tokens_after > tokens_before or unchanged:  # nothing to save: answer the memories as they are
+        replacement = sorted(memories, key=lambda m: m.updated_at, reverse=True)
+        tokens_after, apply = tokens_before, False
+    elif apply:
         replacement = await _replace(store, user_id, memories, replacement)
     return MemoryOptimization(
         memories=replacement,
