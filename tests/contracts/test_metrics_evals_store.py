@@ -189,6 +189,17 @@ async def test_a_long_history_is_caught_up_a_bounded_stretch_per_refresh(store: 
     assert [r.day for r in await store.get_metrics()] == [day_of(first_day), day_of(now)]
 
 
+async def test_a_busy_day_is_read_in_batches_and_counted_whole(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("stratus.storage.sqlite._RUNS_BATCH", 50)  # DynamoDB reads 100 at a time
+    for n in range(120):
+        await save(store, f"s{n % 7}", user=f"user{n % 7 % 3}")
+    await store.refresh_metrics()
+
+    (today,) = await store.get_metrics()
+
+    assert (today.agent_runs_count, today.agent_sessions_count, today.users_count) == (120, 7, 3)
+
+
 async def test_a_deleted_sessions_runs_leave_the_open_days(store: Store) -> None:
     await save(store, "mine", user="alice")
     await save(store, "theirs", user="bob")

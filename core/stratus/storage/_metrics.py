@@ -11,7 +11,7 @@ from typing import Final
 from stratus.run import RunOutput
 from stratus.storage.records import DailyMetrics, SessionType
 
-__all__ = ["TOKEN_FIELDS", "aggregate_days", "day_of", "day_start", "days_between"]
+__all__ = ["TOKEN_FIELDS", "DayAggregates", "day_of", "day_start", "days_between"]
 
 TOKEN_FIELDS: Final = (
     "input_tokens",
@@ -97,20 +97,26 @@ class _Bucket:
         )
 
 
-def aggregate_days(runs: Iterable[RunOutput], days: Iterable[str], *, today: str, now: float) -> list[DailyMetrics]:
-    """The metrics of `days` from their runs: per day, one record per user (`""`: the runs no user owns)
-    and one of everyone (`user_id` None); a day without runs has none. A day before `today` is complete."""
-    wanted = set(days)
-    per_user: dict[tuple[str, str], _Bucket] = {}
-    everyone: dict[str, _Bucket] = {}
-    for run in runs:
+class DayAggregates:
+    """The metrics of some days, built a run at a time (so a store can hand the runs over in batches): per
+    day, one record per user (`""`: the runs no user owns) and one of everyone (`user_id` None); a day
+    without runs has none."""
+
+    def __init__(self, days: Iterable[str]) -> None:
+        self._days = set(days)
+        self._per_user: dict[tuple[str, str], _Bucket] = {}
+        self._everyone: dict[str, _Bucket] = {}
+
+    def add(self, run: RunOutput) -> None:
+        """Count `run`, if it was created on one of the days."""
         day = day_of(run.created_at)
-        if day not in wanted:
-            continue
-        per_user.setdefault((day, run.user_id or ""), _Bucket()).add(run)
-        everyone.setdefault(day, _Bucket()).add(run)
-    records = [
-        bucket.record(day, user, completed=day < today, now=now) for (day, user), bucket in sorted(per_user.items())
-    ]
-    records += [bucket.record(day, None, completed=day < today, now=now) for day, bucket in sorted(everyone.items())]
-    return records
+        if day in self._days:
+            self._per_user.setdefault((day, run.user_id or ""), _Bucket()).add(run)
+            self._everyone.setdefault(day, _Bucket()).add(run)
+
+    def records(self, *, today: str, now: float) -> list[DailyMetrics]:
+        """The records, computed at `now`; a day before `today` is complete."""
+        per_user = sorted(self._per_user.items())
+        everyone = sorted(self._everyone.items())
+        records = [bucket.record(day, user, completed=day < today, now=now) for (day, user), bucket in per_user]
+        return records + [bucket.record(day, None, completed=day < today, now=now) for day, bucket in everyone]

@@ -13,14 +13,14 @@ import random
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final, Protocol, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
-from stratus.storage._metrics import aggregate_days, day_of, day_start, days_between
+from stratus.storage._metrics import DayAggregates, day_of, day_start, days_between
 from stratus.storage.records import (
     ContentQuery,
     ContentRecord,
@@ -571,7 +571,11 @@ class Store(ABC):
         today = day_of(now)
         # A bounded stretch of days per refresh: a store with a long history catches up a refresh at a time.
         days = days_between(min(first, today), today)[:METRICS_DAYS_PER_REFRESH]
-        records = aggregate_days(await self._runs_on(days), days, today=today, now=now)
+        aggregates = DayAggregates(days)
+        async for batch in self._runs_on(days):
+            for run in batch:
+                aggregates.add(run)
+        records = aggregates.records(today=today, now=now)
         await self._replace_metrics(days, records)
         if days[-1] < today:
             return records, day_of(day_start(days[-1]) + 24 * 3600)
@@ -582,9 +586,10 @@ class Store(ABC):
         """When the oldest live session or run was created (None: there is none)."""
 
     @abstractmethod
-    async def _runs_on(self, days: list[str]) -> list[RunOutput]:
-        """Every live run (top-level and child) created on these consecutive UTC days, by the store's own
-        queries of those days (never by reading every run)."""
+    def _runs_on(self, days: list[str]) -> AsyncIterator[list[RunOutput]]:
+        """Every live run (top-level and child) created on these consecutive UTC days, in batches (a busy
+        day's runs are never all in memory at once), by the store's own queries of those days (never by
+        reading every run)."""
 
     @abstractmethod
     async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:

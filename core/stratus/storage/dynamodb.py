@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -609,23 +609,27 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(read)
 
-    async def _runs_on(self, days: list[str]) -> list[RunOutput]:
-        def read() -> list[RunOutput]:
-            index = keys.BY_KIND_CREATED
-            hits: list[dict[str, Any]] = []
-            for day in days:
-                hits.extend(
-                    self._query(
-                        IndexName=index.name,
-                        KeyConditionExpression="#p = :p",
-                        ExpressionAttributeNames={"#p": index.pk},
-                        ExpressionAttributeValues={":p": {"S": keys.runs_kind(day)}},
-                    )
-                )
-            found = Lister(self.client, self.table).batch_get([(h[keys.PK], h[keys.SK]) for h in hits])
-            return list(decoded(found.values(), self._run_from, "run"))
-
-        return await self._call(read)
+    async def _runs_on(self, days: list[str]) -> AsyncIterator[list[RunOutput]]:
+        index = keys.BY_KIND_CREATED
+        for day in days:
+            arguments: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": index.name,
+                "KeyConditionExpression": "#p = :p",
+                "ExpressionAttributeNames": {"#p": index.pk},
+                "ExpressionAttributeValues": {":p": {"S": keys.runs_kind(day)}},
+                "Limit": 100,  # one BatchGetItem's worth of runs at a time
+            }
+            while True:
+                page = await self._call(lambda a=arguments: self.client.query(**a))
+                hits = [_from_item(hit) for hit in page.get("Items", [])]
+                if hits:
+                    loaded = await self._call(lambda h=hits: self._load(h, self._run_from, "run"))
+                    yield [run for run in loaded if run is not None]  # None: gone or expired meanwhile
+                following = page.get("LastEvaluatedKey")
+                if following is None:
+                    break
+                arguments["ExclusiveStartKey"] = following
 
     @staticmethod
     def _metrics_key(record: DailyMetrics) -> tuple[str, str]:

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
@@ -201,6 +201,7 @@ _EVALS = _Table(
 
 _SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_RUNS_BATCH = 500  # runs the daily metrics read at a time
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -571,17 +572,23 @@ class SqliteStore(Store):
 
         return await self._call(read)
 
-    async def _runs_on(self, days: list[str]) -> list[RunOutput]:
+    async def _runs_on(self, days: list[str]) -> AsyncIterator[list[RunOutput]]:
         start, end = day_start(days[0]), day_start(days[-1]) + 24 * 3600
+        after: tuple[float, str] = (start, "")
+        while True:  # keyset pages of `_RUNS_BATCH` runs, in creation order
 
-        def read(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                f"SELECT data FROM runs WHERE created_at >= ? AND created_at < ? AND {_LIVE} ORDER BY created_at",
-                (start, end, time.time()),
-            ).fetchall()
-            return [cast(str, r["data"]) for r in rows]
+            def read(conn: sqlite3.Connection, last: tuple[float, str] = after) -> list[sqlite3.Row]:
+                return conn.execute(
+                    f"SELECT run_id, created_at, data FROM runs WHERE (created_at, run_id) > (?, ?) "
+                    f"AND created_at < ? AND {_LIVE} ORDER BY created_at, run_id LIMIT ?",
+                    (*last, end, time.time(), _RUNS_BATCH),
+                ).fetchall()
 
-        return list(decoded(await self._call(read), run_from_json, "run"))
+            rows = await self._call(read)
+            if not rows:
+                return
+            yield list(decoded((cast(str, r["data"]) for r in rows), run_from_json, "run"))
+            after = (float(rows[-1]["created_at"]), str(rows[-1]["run_id"]))
 
     async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
         def write(conn: sqlite3.Connection) -> None:
