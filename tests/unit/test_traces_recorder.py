@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import stratus.tracing
 from stratus import RunOptions, Step, Workflow
+from stratus._utils import time_ordered_id
 from stratus.messages import Usage
 from stratus.run import (
     ModelRequestCompleted,
@@ -26,7 +27,7 @@ from stratus.run import (
     ToolExecution,
 )
 from stratus.storage.sqlite import SqliteStore
-from stratus.tracing import SpanRecorder, trace_id_of
+from stratus.tracing import SpanRecorder, run_id_of, trace_id_of
 from stratus.workflow._run import WorkflowRun
 
 RUN_ID = "0190f0c8-6a5e-7000-8000-000000000001"
@@ -170,3 +171,18 @@ async def test_a_workflow_given_again_where_it_stopped_goes_on_in_one_trace(
     assert root["status"]["code"] == "OK"
     assert stratus.tracing.flush()
     assert [s.name for s in exported.get_finished_spans()] == ["Long.run", "a", "b"]
+
+
+def test_a_trace_id_begins_with_the_runs_start_and_gives_back_the_run_id() -> None:
+    for _ in range(1000):
+        run_id = time_ordered_id()
+        trace_id = trace_id_of(run_id)
+        assert len(trace_id) == 32
+        assert abs(int(trace_id[:8], 16) - time.time()) < 60  # X-Ray's epoch seconds, then 96 bits
+        assert run_id_of(trace_id) == run_id
+    other = "8d6f3c0e-2f4b-4c1e-9a55-0c3f6e1d2b7a"  # a caller's UUID4 run id: its own bits
+    assert trace_id_of(other) == other.replace("-", "")
+    assert run_id_of(trace_id_of(other)) == other
+    assert len(trace_id_of("my-run-1")) == 32  # no UUID: a hash, found again through ?run_id=
+    assert run_id_of("z" * 32) is None  # 32 characters, not hex
+    assert run_id_of("abc") is None

@@ -2,7 +2,8 @@
 
 A top-level run (an agent's, a team's or a workflow's) records one trace: a span for the run, for each model
 request, tool call, member run and workflow step, with their start and end times, status and token counts.
-The trace id is the run id's 128 bits (run ids are UUIDv7s), so a trace names its run and back.
+The trace id is made from the run id and back (`trace_id_of`, `run_id_of`), beginning with the run's start in
+Unix seconds as AWS X-Ray wants.
 
 Attribute names follow OpenInference (`openinference.span.kind`, `input.value`, `llm.token_count.prompt`, ...),
 which AgentOS' `/traces` reads, plus the GenAI semantic conventions (`gen_ai.usage.input_tokens`, ...) that
@@ -46,22 +47,45 @@ _MAX_VALUE_CHARS: Final = 4096
 """Inputs and outputs kept on a span are cut to this many characters (the run itself keeps them whole)."""
 
 
+_MARK: Final = 0x5A7
+"""The low 12 bits of a trace id packed from a UUIDv7 run id (`trace_id_of`)."""
+_BITS_62: Final = (1 << 62) - 1
+
+
 def trace_id_of(run_id: str) -> str:
-    """The trace id (32 hex digits) of the run `run_id`: its UUID's bits, or a hash of an id that is no UUID."""
+    """The trace id (32 hex digits) of the run `run_id`.
+
+    A UUIDv7 (what stratus makes run ids) is packed so that the trace id begins with the run's start in Unix
+    seconds, as AWS X-Ray requires of the ids it accepts (its collector drops others): 32 bits of seconds, then
+    the milliseconds and the UUID's 74 random bits, then a mark; `run_id_of` unpacks it. Another UUID gives
+    its own bits; an id that is no UUID, a hash of it."""
     try:
-        return uuid.UUID(run_id).hex
+        run = uuid.UUID(run_id)
     except ValueError:
         return hashlib.sha256(run_id.encode()).hexdigest()[:32]
+    if run.version == 7 and str(run) == run_id.lower():
+        n = run.int
+        seconds, millis = divmod(n >> 80, 1000)
+        if seconds < 1 << 32:
+            packed = seconds << 96 | millis << 86 | ((n >> 64) & 0xFFF) << 74 | (n & _BITS_62) << 12 | _MARK
+            return f"{packed:032x}"
+    return run.hex
 
 
 def run_id_of(trace_id: str) -> str | None:
-    """The run id a trace id was made from, when the run id is a UUID (as stratus makes them); else None."""
+    """The run id `trace_id_of` made this trace id from, when the run id is a UUID (as stratus makes them);
+    else None."""
     if len(trace_id) != 32:
         return None
     try:
-        return str(uuid.UUID(hex=trace_id))
+        n = int(trace_id, 16)
     except ValueError:
         return None
+    if n & 0xFFF == _MARK and (n >> 86) & 0x3FF < 1000:
+        ms = (n >> 96) * 1000 + ((n >> 86) & 0x3FF)
+        bits = ms << 80 | 0x7 << 76 | ((n >> 74) & 0xFFF) << 64 | 0b10 << 62 | (n >> 12) & _BITS_62
+        return str(uuid.UUID(int=bits))
+    return str(uuid.UUID(int=n))
 
 
 def _text(value: Any) -> str | None:
