@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -436,3 +437,18 @@ def test_recording_and_serving_traces_loads_no_opentelemetry_unless_export_is_co
     env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_a_callers_uuid_run_id_whose_bits_look_packed_still_finds_its_trace(tmp_path: Path) -> None:
+    # A UUID4 whose low 12 bits happen to be the packing mark (one in about 4,000): its trace id is its own
+    # bits, which also unpack to a UUIDv7 no run has.
+    n = uuid.uuid4().int & ~0xFFF & ~(0x3FF << 86) | 0x5A7 | (123 << 86)
+    run_id = str(uuid.UUID(int=n))
+    assert run_id_of(trace_id_of(run_id)) != run_id
+    store = SqliteStore(tmp_path / "u.db")
+    agent = Agent(id="calc", model=FunctionModel(calculator), tools=[add], store=store)
+    await agent.arun("2+3?", session_id="s", run_id=run_id)
+    with TestClient(App(agents=[agent], store=store).asgi(auth=None)) as c:
+        response = c.get(f"/traces/{trace_id_of(run_id)}")
+    assert response.status_code == 200, response.text
+    assert response.json()["run_id"] == run_id

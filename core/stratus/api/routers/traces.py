@@ -13,6 +13,7 @@ cost grows with the caller's number of runs; filtering by `session_id` or `run_i
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -191,6 +192,16 @@ def _when(value: str | None, name: str) -> datetime | None:
 
 Traced = tuple[RunOutput, list[Span], dict[str, Any]]
 """A run with a trace: the run, its spans and its trace's fields."""
+
+
+def _run_ids(trace_id: str) -> list[str]:
+    """The run ids a trace id may name: the one `trace_id_of` packed into it, or a UUID4 run id's own bits
+    (which a packed id's mark may match by chance)."""
+    found = run_id_of(trace_id)
+    if found is None:
+        return []
+    plain = str(uuid.UUID(hex=trace_id))
+    return [found] if plain == found else [found, plain]
 
 
 def _traced(run: RunOutput) -> Traced | None:
@@ -412,11 +423,15 @@ async def get_trace(
 ) -> TraceDetail | TraceNode:
     """A trace with its span tree; with `span_id`, that one span (without its children)."""
     caller = resolve_user_id(request, user_id)
-    wanted = run_id or run_id_of(trace_id)
-    run = await app.store.get_run(wanted, user_id=caller) if wanted else None
-    traced = _traced(run) if run is not None else None
-    if traced is None or traced[2]["trace_id"] != trace_id:
+    traced: Traced | None = None
+    for wanted in [run_id] if run_id else _run_ids(trace_id):
+        run = await app.store.get_run(wanted, user_id=caller)
+        traced = _traced(run) if run is not None else None
+        if traced is not None and traced[2]["trace_id"] == trace_id:
+            break
+    else:
         raise HTTPException(status_code=404, detail="Trace not found")
+    assert traced is not None
     run, spans, _ = traced
     if span_id is None:
         return TraceDetail.model_validate(trace_detail(run, spans))
