@@ -248,6 +248,12 @@ def test_eval_runs_list_read_rename_and_delete_for_their_owner_only(served: Test
             422,
             None,
         ),
+        (  # a local model's id is a file on the server: no request may choose one
+            {"eval_type": "reliability", "input": "x", "agent_id": "calc", "expected_tool_calls": ["add"]}
+            | {"model_id": "/etc/passwd", "model_provider": "llama_cpp"},
+            422,
+            "model provider 'llama_cpp': a request may name openai, anthropic, bedrock, aws",
+        ),
         (
             {"eval_type": "agent_as_judge", "input": "x", "agent_id": "calc"},
             422,

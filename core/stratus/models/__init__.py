@@ -31,9 +31,13 @@ __all__ = [
     "OpenAIChat",
     "default_model",
     "infer_model",
+    "requested_model",
 ]
 
 _PROVIDERS = ("openai", "bedrock", "anthropic", "llama_cpp")
+
+REQUEST_PROVIDERS = ("openai", "anthropic", "bedrock", "aws")
+"""The providers a caller of the API may name: hosted ones only (a local model's id is a path on the server)."""
 
 _LAZY = {
     "OpenAIChat": "stratus.models.openai",
@@ -78,6 +82,17 @@ def infer_model(spec: Model | str) -> Model:
 
         return LlamaCpp(model_path=model_id or None)
     raise ConfigError(f"unknown model provider {provider!r} in {spec!r}; known providers: {', '.join(_PROVIDERS)}")
+
+
+def requested_model(provider: str, model_id: str) -> Model:
+    """The model a caller names (an API request's provider and model id): one of `REQUEST_PROVIDERS` only, so
+    no request can make the server load a file of its choosing as a local model. `ConfigError` otherwise."""
+    provider, model_id = provider.strip().lower().replace("-", "_"), model_id.strip()
+    if not provider or not model_id:
+        raise ConfigError("name the model as a provider and a model id, e.g. 'openai:gpt-4o'")
+    if provider not in REQUEST_PROVIDERS:
+        raise ConfigError(f"model provider {provider!r}: a request may name {', '.join(REQUEST_PROVIDERS)}")
+    return infer_model(f"{provider}:{model_id}")
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ from stratus.evals import (
     run_reliability_eval,
 )
 from stratus.exceptions import ConfigError
-from stratus.models import infer_model
+from stratus.models import requested_model
 from stratus.storage import EvalQuery, EvalRecord, EvalType, SessionType
 
 __all__ = ["DeleteEvalRunsRequest", "EvalRunInput", "EvalSchema", "UpdateEvalRunRequest", "router"]
@@ -149,7 +149,7 @@ def _with_model(served: Component, body: EvalRunInput) -> Component:
     if (current.id, current.provider.lower()) == (body.model_id, body.model_provider.lower()):
         return served
     try:
-        model = infer_model(f"{body.model_provider.lower()}:{body.model_id}")
+        model = requested_model(body.model_provider, body.model_id)
     except ConfigError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return dataclasses.replace(served, model=model)

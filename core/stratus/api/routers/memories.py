@@ -21,7 +21,7 @@ from stratus.api._paging import CursorPaginatedResponse, cursor_query, listed, p
 from stratus.api.schemas import DeleteMemoriesRequest, MemoryRequest, UserMemorySchema, UserStatsSchema
 from stratus.exceptions import ConfigError
 from stratus.learning._optimize import optimize_memories as _optimize
-from stratus.models import infer_model
+from stratus.models import requested_model
 from stratus.models.base import Model
 from stratus.storage.records import MemoryQuery, UserMemory
 
@@ -167,9 +167,6 @@ async def user_memory_stats(
 
 # --- /optimize-memories ------------------------------------------------------------------------------------
 
-_REQUEST_PROVIDERS = ("openai", "anthropic", "bedrock", "aws")
-"""The providers a request may name: hosted ones (a local model's "id" is a path on this server)."""
-
 
 class OptimizeMemoriesRequest(BaseModel):
     """AgentOS' `OptimizeMemoriesRequest`."""
@@ -201,19 +198,14 @@ class OptimizeMemoriesResponse(BaseModel):
 def _request_model(spec: str) -> Model:
     """The model a request names; a bad 'provider:model_id' is a 422 (AgentOS answers 400)."""
     provider, sep, model_id = spec.partition(":")
-    provider = provider.strip().lower().replace("-", "_")
-    if not sep or not provider or not model_id.strip():
+    if not sep:
         raise HTTPException(
             status_code=422,
             detail=f"Invalid model string format: {spec!r}. Model strings should be in format "
             "'<provider>:<model_id>' e.g. 'openai:gpt-4o'",
         )
-    if provider not in _REQUEST_PROVIDERS:
-        raise HTTPException(
-            status_code=422, detail=f"model provider {provider!r}: a request may name {', '.join(_REQUEST_PROVIDERS)}"
-        )
     try:
-        return infer_model(f"{provider}:{model_id.strip()}")
+        return requested_model(provider, model_id)
     except ConfigError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
 
