@@ -1,4 +1,4 @@
-"""Lambda: `/memories`, `/memory_topics`, `/user_memory_stats`, `/optimize-memories` and `/learnings`."""
+"""Lambda: `/memories`, `/memory_topics`, `/user_memory_stats` and `/learnings`."""
 
 from stratus.aws.handlers import api_handler
 

@@ -356,12 +356,14 @@ def test_with_an_openai_model_each_role_reads_the_model_key_instead_of_invoking_
     assert granted(openai_stack, spec) == expected_grants(spec, bedrock_profile=None, model_key=True)
 
 
-def test_memories_cannot_send_runs(api_key_stack: Synthesized) -> None:
-    # It may ask the model (/optimize-memories consolidates memories), but it never runs an agent.
+def test_memories_can_neither_send_runs_nor_read_model_keys(api_key_stack: Synthesized) -> None:
+    # /optimize-memories, which asks a model, is the evals function's: the memories function holds no model grant.
     grants = granted(api_key_stack, function("memories"))
     assert not {grant for grant in grants if grant[0].startswith("sqs:")}
+    assert ("secretsmanager:GetSecretValue", "secret:model_keys") not in grants
     variables = api_key_stack.function("memories")["Environment"]["Variables"]
     assert settings.STRATUS_RUN_QUEUE_URL not in variables
+    assert settings.STRATUS_SECRETS not in variables
 
 
 def test_health_touches_neither_the_table_nor_the_bucket(api_key_stack: Synthesized) -> None:

@@ -61,6 +61,7 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
         "agents": "stratus.api.routers.agents",
         "sessions": "stratus.api.routers.sessions",
         "memories": "stratus.api.routers.memories",
+        "optimize_memories": "stratus.api.routers.optimize_memories",
         "knowledge": "stratus.api.routers.knowledge",
         "learnings": "stratus.api.routers.learnings",
         "teams": "stratus.api.routers.teams",

@@ -161,14 +161,11 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
             "/memories/{proxy+}",
             "/memory_topics",
             "/user_memory_stats",
-            "/optimize-memories",
             "/learnings",
             "/learnings/{proxy+}",
         ),
-        # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed; the model
-        # grants are for /optimize-memories, which asks the learning model to consolidate a user's memories.
-        access=_INDEXES
-        | {Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ, Access.MODEL_INVOKE, Access.MODEL_SECRETS_READ},
+        # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed.
+        access=_INDEXES | {Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ},
     ),
     FunctionSpec(
         name="knowledge",
@@ -197,8 +194,9 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
         name="evals",
         kind=FunctionKind.STREAM,  # an eval runs its agent or team, maybe many times: past the gateway's 29 s
-        routers=("evals",),
-        paths=("/eval-runs", "/eval-runs/{proxy+}"),
+        # /optimize-memories asks a model too: it is served here, where the model grants are, not by memories.
+        routers=("evals", "optimize_memories"),
+        paths=("/eval-runs", "/eval-runs/{proxy+}", "/optimize-memories"),
         access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
         timeout_seconds=900,
         memory_mb=1769,
