@@ -473,11 +473,11 @@ def test_each_function_serves_every_route_group_it_is_declared_with(deployment: 
         if spec.kind is FunctionKind.QUEUE or spec.name == "health":
             continue
         for group in spec.routers:
-            routes = sorted(
-                (r for r in ROUTERS[group].routes if isinstance(r, APIRoute)), key=lambda r: "GET" not in r.methods
-            )  # a GET route where the group has one; else its first (/optimize-memories is POST only)
-            method = "GET" if "GET" in routes[0].methods else sorted(routes[0].methods)[0]
-            concrete = regex.sub(r"\{[^}]+\}", "x", routes[0].path)
+            routes = [(r.path, sorted(r.methods or ())) for r in ROUTERS[group].routes if isinstance(r, APIRoute)]
+            # a GET route where the group has one; else its first (/optimize-memories is POST only)
+            path, methods = sorted(routes, key=lambda route: "GET" not in route[1])[0]
+            method = "GET" if "GET" in methods else methods[0]
+            concrete = regex.sub(r"\{[^}]+\}", "x", path)
             response = call(spec.name, with_path(event("health"), concrete, method))
             # the route answers (maybe 404 for the unknown id "x", with its own message), never the bare
             # "Not Found" of a path no router of the function knows
