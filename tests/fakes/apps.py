@@ -129,7 +129,7 @@ def reliability_app() -> App:
     from stratus.knowledge import Knowledge
     from stratus.knowledge.embedders.testing import HashEmbedder
     from stratus.learning import LearningMachine
-    from tests.fakes.learning import extract
+    from tests.fakes.optimize import extract_or_consolidate
 
     docs = Knowledge("docs", description="uploaded documents", embedder=HashEmbedder(64))
     assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_echo), knowledge=docs, run_timeout=20)
@@ -137,7 +137,7 @@ def reliability_app() -> App:
         id="learner",
         name="Learner",
         model=FunctionModel(_echo),
-        learning=LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64)),
+        learning=LearningMachine(model=FunctionModel(extract_or_consolidate), embedder=HashEmbedder(64)),
         run_timeout=20,
     )
     desk = Team(

@@ -12,7 +12,19 @@ from tests.fakes.learning import extract
 
 __all__ = ["consolidate", "extract_or_consolidate"]
 
-_GIVEN = re.compile(r"^\[\d+\] (.*?)(?: \(topics: (.*)\))?$", re.M)
+_ITEM = re.compile(r"(?:^|\n)\[\d+\] ")
+_TOPICS = re.compile(r"(.*?)(?: \(topics: (.*)\))?", re.S)
+
+
+def _given(content: str) -> list[tuple[str, str]]:
+    """The memories (text, topics) the optimizer lists as `[n] text (topics: a, b)`; a text may span lines."""
+    body = content.removeprefix("<memories>\n").removesuffix("\n</memories>")
+    found: list[tuple[str, str]] = []
+    for item in _ITEM.split(body)[1:]:
+        matched = _TOPICS.fullmatch(item)
+        assert matched is not None  # the pattern matches any text
+        found.append((matched.group(1), matched.group(2) or ""))
+    return found
 
 
 def _words(text: str) -> set[str]:
@@ -21,14 +33,15 @@ def _words(text: str) -> set[str]:
 
 def consolidate(messages: list[Message], params: ModelRequest) -> str:
     """Reads the memories the optimizer lists and drops each whose words another one's include ("likes tea"
-    in "likes green tea"); the others stay as they are, with their topics."""
-    given = _GIVEN.findall(messages[-1].content or "")
+    in "likes green tea") and the blank ones; the others stay as they are, with their topics (a list of only
+    blanks becomes one memory that says so, as a model would answer)."""
+    given = _given(messages[-1].content or "")
     kept = [
         {"memory": text, "topics": [t.strip() for t in topics.split(",") if t.strip()]}
         for i, (text, topics) in enumerate(given)
-        if not any(j != i and _words(text) < _words(other) for j, (other, _) in enumerate(given))
+        if text.strip() and not any(j != i and _words(text) < _words(other) for j, (other, _) in enumerate(given))
     ]
-    return json.dumps({"memories": kept})
+    return json.dumps({"memories": kept or [{"memory": "No facts worth keeping.", "topics": []}]})
 
 
 def extract_or_consolidate(messages: list[Message], params: ModelRequest) -> str:
