@@ -36,6 +36,7 @@ __all__ = [
     "RunInput",
     "RunMetrics",
     "RunOutput",
+    "RunPaused",
     "RunStarted",
     "RunStatus",
     "ToolCallCompleted",
@@ -94,6 +95,21 @@ class ToolExecution:
     created_at: int = field(default_factory=now)
     child_run_id: str | None = None
     """The run this call started: a team member's, for the leader's delegation tools."""
+    requires_confirmation: bool | None = None
+    """Human in the loop (AgentOS' fields): the call waits for a person's yes or no (`confirmed`), ..."""
+    confirmed: bool | None = None
+    confirmation_note: str | None = None
+    requires_user_input: bool | None = None
+    """... for values a person gives (`user_input_schema`: `[{name, field_type, description, value}]`), ..."""
+    user_input_schema: list[dict[str, Any]] | None = None
+    answered: bool | None = None
+    external_execution_required: bool | None = None
+    """... or for its result, from whoever runs it outside the run (sent back as `result`)."""
+
+    @property
+    def is_paused(self) -> bool:
+        """Whether the call still waits for a decision, input or result (AgentOS' `is_paused`)."""
+        return bool(self.requires_confirmation or self.requires_user_input or self.external_execution_required)
 
     @property
     def duration(self) -> float | None:
@@ -116,14 +132,14 @@ class ToolExecution:
             "child_run_id": self.child_run_id,
             "stop_after_tool_call": False,
             "created_at": self.created_at,
-            "requires_confirmation": None,
-            "confirmed": None,
-            "confirmation_note": None,
-            "requires_user_input": None,
-            "user_input_schema": None,
+            "requires_confirmation": self.requires_confirmation,
+            "confirmed": self.confirmed,
+            "confirmation_note": self.confirmation_note,
+            "requires_user_input": self.requires_user_input,
+            "user_input_schema": self.user_input_schema,
             "user_feedback_schema": None,
-            "answered": None,
-            "external_execution_required": None,
+            "answered": self.answered,
+            "external_execution_required": self.external_execution_required,
             "external_execution_silent": None,
             "approval_type": None,
             "approval_id": None,
@@ -143,6 +159,13 @@ class ToolExecution:
             end_time=metrics.get("end_time"),
             created_at=int(data.get("created_at") or now()),
             child_run_id=data.get("child_run_id"),
+            requires_confirmation=data.get("requires_confirmation"),
+            confirmed=data.get("confirmed"),
+            confirmation_note=data.get("confirmation_note"),
+            requires_user_input=data.get("requires_user_input"),
+            user_input_schema=data.get("user_input_schema"),
+            answered=data.get("answered"),
+            external_execution_required=data.get("external_execution_required"),
         )
 
 
@@ -259,6 +282,8 @@ class RunOutput:
     """Set on the run of a workflow step's agent or team: that step's `step_id` in the workflow's run."""
     events: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     """The events a streamed top-level team or workflow run sent, as sent (AgentOS stores them with the run)."""
+    requirements: list[dict[str, Any]] | None = None
+    """A paused run's: what it waits for, one AgentOS `RunRequirement` (its `to_dict()` shape) per tool call."""
 
     def raise_for_status(self) -> RunOutput:
         """Raise the run's error if it failed or was cancelled; return the run otherwise."""
@@ -329,6 +354,8 @@ class RunOutput:
             out["member_responses"] = [child.to_dict() for child in self.children]
         if self.events is not None:
             out["events"] = self.events
+        if self.requirements is not None:
+            out["requirements"] = self.requirements
         return out
 
     def to_record(self) -> dict[str, Any]:
@@ -385,6 +412,7 @@ class RunOutput:
             forked_from_run_id=data.get("forked_from_run_id"),
             workflow_step_id=data.get("workflow_step_id"),
             events=data.get("events"),
+            requirements=data.get("requirements"),
         )
 
 
@@ -624,6 +652,19 @@ class RunCompleted(RunEvent):
             "session_state": o.session_state,
             "metrics": o.metrics.to_dict(),
         }
+
+
+@dataclass(slots=True, kw_only=True)
+class RunPaused(RunEvent):
+    """The run stopped to wait for a person (or an outside executor): it is stored PAUSED, nothing held in
+    memory, until `/continue` resumes it. `tools` are the calls that wait, `requirements` AgentOS' view of them."""
+
+    kind: ClassVar[str] = "RunPaused"
+    tools: list[ToolExecution] = field(default_factory=lambda: list[ToolExecution]())
+    requirements: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
+
+    def _fields(self) -> dict[str, Any]:
+        return {"tools": [t.to_dict() for t in self.tools], "requirements": self.requirements}
 
 
 @dataclass(slots=True, kw_only=True)
