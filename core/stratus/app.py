@@ -120,12 +120,19 @@ class App:
             self._store = default_store()
         return self._store
 
-    def attach_store(self) -> None:
-        """Give every agent and knowledge base without a store the app's store (done when the app is served)."""
-        for agent in self.agents.values():
-            if agent.store is None:
-                agent.store = self.store
+    def all_teams(self) -> list[Team]:
+        """Every team this app runs: those it serves, those inside them and those its workflows run (each once)."""
+        found: dict[int, Team] = {}
         for component in [*self.teams.values(), *self.workflows.values()]:
+            for team in component.all_teams():
+                found.setdefault(id(team), team)
+        return list(found.values())
+
+    def attach_store(self) -> None:
+        """Give every agent, team, workflow and knowledge base without a store the app's store (done when the
+        app is served): team members, nested teams and workflow steps too, so their learning machines recall
+        and learn (a learning machine needs its agent's store)."""
+        for component in [*self.all_agents(), *self.all_teams(), *self.workflows.values()]:
             if component.store is None:
                 component.store = self.store
         for base in self.knowledge.values():
