@@ -8,7 +8,7 @@ import copy
 import functools
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, overload
 
@@ -41,6 +41,11 @@ class Tool:
     Build one with `@tool` or `Tool(fn)`; plain functions given to an agent are wrapped automatically.
     A parameter annotated `RunContext` receives the run's context and is hidden from the model. Sync
     functions run in a worker thread, so a slow one never blocks the event loop or the other tools.
+
+    Human in the loop (AgentOS' flags): a call of a tool with `requires_confirmation` runs only once a person
+    confirms it; with `requires_user_input` once a person gives its `user_input_fields` (hidden from the model;
+    all its arguments when None); with `external_execution` never here: whoever continues the run sends its
+    result. Such a call pauses the run, stored, until `/continue` resumes it.
     """
 
     def __init__(
@@ -50,6 +55,10 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        requires_confirmation: bool = False,
+        requires_user_input: bool = False,
+        user_input_fields: Sequence[str] | None = None,
+        external_execution: bool = False,
     ) -> None:
         if not callable(function):
             raise ToolDefinitionError(f"a tool needs a callable, got {type(function).__name__}")
@@ -61,6 +70,12 @@ class Tool:
         self.name = name or fn_name
         self.description = description if description is not None else doc.description
         self.timeout = timeout
+        if user_input_fields and not requires_user_input:
+            raise ToolDefinitionError(f"tool {self.name!r}: user_input_fields needs requires_user_input=True")
+        self.requires_confirmation = requires_confirmation
+        self.requires_user_input = requires_user_input
+        self.user_input_fields = tuple(user_input_fields or ())
+        self.external_execution = external_execution
         self._doc_params = doc.params
         self._is_async = inspect.iscoroutinefunction(function)
         self._instance: object | None = None
@@ -105,8 +120,35 @@ class Tool:
     def parameters(self) -> dict[str, Any]:
         """The JSON schema of the arguments (built on first use, then cached)."""
         if self._parameters is None:
-            self._parameters = _clean_schema(self._model().model_json_schema())
+            schema = _clean_schema(self._model().model_json_schema())
+            hidden = set(self.user_input_fields)  # the person gives these, not the model
+            if hidden:
+                schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in hidden}
+                if "required" in schema:
+                    schema["required"] = [k for k in schema["required"] if k not in hidden]
+            self._parameters = schema
         return self._parameters
+
+    @property
+    def pauses(self) -> bool:
+        """Whether a call of this tool waits for a person (or an outside executor) before it counts."""
+        return self.requires_confirmation or self.requires_user_input or self.external_execution
+
+    def user_input_schema(self, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        """AgentOS' `user_input_schema` of a call: each argument (`user_input_fields`, or all of them) with its
+        type's name, its description and the value the model gave (None for the person to fill in)."""
+        fields = self._model().model_fields
+        names = self.user_input_fields or tuple(fields)
+        out: list[dict[str, Any]] = []
+        for name in names:
+            info = fields.get(name)
+            annotation = info.annotation if info is not None else str
+            type_name = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+            description = info.description if info is not None else None
+            out.append(
+                {"name": name, "field_type": type_name, "description": description, "value": arguments.get(name)}
+            )
+        return out
 
     def definition(self) -> ToolDefinition:
         return ToolDefinition(name=self.name, description=self.description, parameters=self.parameters)
@@ -244,7 +286,14 @@ def tool(function: Callable[..., Any], /) -> Tool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    requires_confirmation: bool = False,
+    requires_user_input: bool = False,
+    user_input_fields: Sequence[str] | None = None,
+    external_execution: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -255,16 +304,30 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    requires_confirmation: bool = False,
+    requires_user_input: bool = False,
+    user_input_fields: Sequence[str] | None = None,
+    external_execution: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) into a `Tool`.
 
     The name defaults to the function's, the description to its docstring's summary, and each argument's
-    description to its entry under `Args:`. Use bare (`@tool`) or with options (`@tool(timeout=5)`).
+    description to its entry under `Args:`. Use bare (`@tool`) or with options (`@tool(timeout=5)`,
+    `@tool(requires_confirmation=True)`: see `Tool` for the human-in-the-loop flags).
     """
+    options: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "timeout": timeout,
+        "requires_confirmation": requires_confirmation,
+        "requires_user_input": requires_user_input,
+        "user_input_fields": user_input_fields,
+        "external_execution": external_execution,
+    }
     if function is not None:
-        return Tool(function, name=name, description=description, timeout=timeout)
+        return Tool(function, **options)
 
     def decorate(fn: Callable[..., Any]) -> Tool:
-        return Tool(fn, name=name, description=description, timeout=timeout)
+        return Tool(fn, **options)
 
     return decorate
