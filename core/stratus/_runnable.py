@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack, overload
 
@@ -11,6 +11,7 @@ from stratus.run import RunEvent, RunOutput
 
 if TYPE_CHECKING:
     from stratus._nesting import RunScope
+    from stratus.media import File, Image
 
 __all__ = ["Execution", "RunKeywords", "RunOptions", "Runnable"]
 
@@ -43,6 +44,10 @@ class RunOptions:
     """A completed run of this agent or team that this run follows up on: the new run (its own `run_id`,
     `forked_from_run_id` naming that one) goes in that run's session, for its user, with that run's
     conversation as its context, and opens with `RunContinued`; the run continued stays as it was."""
+    images: Sequence[Image] | None = None
+    """Images sent with the message (agents only): to the model natively when it takes them."""
+    files: Sequence[File] | None = None
+    """Files sent with the message (agents only): natively when the model takes them, else their text."""
 
 
 class RunKeywords(TypedDict, total=False):
@@ -54,6 +59,8 @@ class RunKeywords(TypedDict, total=False):
     run_id: str | None
     knowledge_filters: dict[str, Any] | None
     continues: RunOutput | None
+    images: Sequence[Image] | None
+    files: Sequence[File] | None
 
 
 class Runnable:

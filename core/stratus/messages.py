@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from stratus._utils import new_id, now
+
+if TYPE_CHECKING:
+    from stratus.media import File, Image
 
 __all__ = ["Message", "Role", "ToolCall", "Usage"]
 
@@ -123,6 +126,10 @@ class Message:
     metrics: dict[str, Any] | None = None
     id: str = field(default_factory=new_id)
     created_at: int = field(default_factory=now)
+    images: list[Image] | None = None
+    """Images sent with a user message (`content` stays its text); stored as references, never bytes."""
+    files: list[File] | None = None
+    """Files sent with a user message, likewise."""
 
     def to_dict(self) -> dict[str, Any]:
         """The AgentOS shape: keys that carry nothing are left out."""
@@ -143,12 +150,22 @@ class Message:
             out["provider_data"] = self.provider_data
         if self.metrics:
             out["metrics"] = self.metrics
+        if self.images:
+            out["images"] = [m.to_dict() for m in self.images]
+        if self.files:
+            out["files"] = [m.to_dict() for m in self.files]
         out["created_at"] = self.created_at
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
         calls = data.get("tool_calls")
+        images, files = data.get("images"), data.get("files")
+        if images or files:
+            from stratus.media import File, Image
+
+            images = [Image.from_dict(m) for m in cast(list[dict[str, Any]], images or [])] or None
+            files = [File.from_dict(m) for m in cast(list[dict[str, Any]], files or [])] or None
         return cls(
             role=cast(Role, data["role"]),
             content=data.get("content"),
@@ -162,4 +179,6 @@ class Message:
             metrics=data.get("metrics"),
             id=str(data.get("id") or new_id()),
             created_at=int(data.get("created_at") or now()),
+            images=images or None,
+            files=files or None,
         )

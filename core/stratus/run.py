@@ -17,6 +17,7 @@ from stratus.exceptions import SchemaVersionError
 from stratus.messages import Message, Usage
 
 if TYPE_CHECKING:
+    from stratus.media import File, Image
     from stratus.models.base import Model
 
 __all__ = [
@@ -65,20 +66,38 @@ class RunStatus(StrEnum):
 
 @dataclass(slots=True)
 class RunInput:
-    """What the caller sent: the message, and the names of any files that came with it."""
+    """What the caller sent: the message, the names of any text files inlined in it, and its images and files
+    (references: the bytes are in the media store)."""
 
     input_content: str
     files: list[str] | None = None
+    images: list[Image] | None = None
+    file_media: list[File] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"input_content": self.input_content}
-        if self.files:
-            out["files"] = self.files
+        if self.images:
+            out["images"] = [m.to_dict() for m in self.images]
+        listed: list[Any] = [*(self.files or ()), *(m.to_dict() for m in self.file_media or ())]
+        if listed:
+            out["files"] = listed  # inlined text files by name, media files as AgentOS' dicts
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInput:
-        return cls(input_content=str(data.get("input_content", "")), files=data.get("files"))
+        listed = cast(list[Any], data.get("files") or [])
+        names = [str(f) for f in listed if isinstance(f, str)]
+        images, media = (
+            cast(list[dict[str, Any]], data.get("images") or []),
+            [cast(dict[str, Any], f) for f in listed if isinstance(f, dict)],
+        )
+        found = RunInput(input_content=str(data.get("input_content", "")), files=names or None)
+        if images or media:
+            from stratus.media import File, Image
+
+            found.images = [Image.from_dict(m) for m in images] or None
+            found.file_media = [File.from_dict(m) for m in media] or None
+        return found
 
 
 @dataclass(slots=True)
@@ -348,6 +367,10 @@ class RunOutput:
             out["workflow_step_id"] = self.workflow_step_id
         if self.references:
             out["references"] = self.references
+        if self.input is not None and self.input.images:
+            out["images"] = [m.to_dict() for m in self.input.images]
+        if self.input is not None and self.input.file_media:
+            out["files"] = [m.to_dict() for m in self.input.file_media]
         if self.error is not None:
             out["error"] = {"type": self.error_type, "message": self.error}
         if self.team_id is not None and self.children:

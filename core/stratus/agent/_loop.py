@@ -76,6 +76,10 @@ class AgentRun:
             component, input, options, scope, describe=self._component_data, after_save=self._publish_for_learning
         )
         self.output = out = self.lifecycle.output
+        self.images = list(options.images) if options and options.images else None
+        self.files = list(options.files) if options and options.files else None
+        if out.input is not None:
+            out.input.images, out.input.file_media = self.images, self.files
         self.place = self.lifecycle.place
         self.deadline = self.lifecycle.deadline
         self.context = RunContext(
@@ -117,6 +121,10 @@ class AgentRun:
         learned = await lifecycle.bounded(self._recall(tools), "recalling memories")
         continues = lifecycle.continues
         messages = build_messages(agent, self.context, self.input, model, history, passages, learned, continues)
+        if self.images or self.files:
+            from stratus.media import attach_media
+
+            await lifecycle.bounded(attach_media(messages[-1], self.images, self.files, model), "reading the files")
         # The run keeps its own messages; history stays in the runs it came from.
         out.messages.extend(kept_messages(messages, continues))
         yield lifecycle.started()

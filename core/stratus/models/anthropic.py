@@ -87,6 +87,8 @@ class AnthropicChat(Model):
 
     provider: ClassVar[str] = "Anthropic"
     supports_structured_output: ClassVar[bool] = True
+    supports_media: ClassVar[bool] = True
+    """Images go as `image` blocks and PDFs as `document` blocks (by URL or base64); other files as text."""
 
     def __init__(
         self,
@@ -322,6 +324,9 @@ def _format_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, A
                 for call in message.tool_calls or ()
             )
             add("assistant", blocks)
+        elif message.images or message.files:
+            text = [{"type": "text", "text": message.content}] if message.content else []
+            add("user", text + _media_blocks(message))
         elif message.content:
             add("user", [{"type": "text", "text": message.content}])
     for item in out:  # a lone text block reads better (and is smaller) as a plain string
@@ -329,6 +334,30 @@ def _format_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, A
         if len(blocks) == 1 and blocks[0]["type"] == "text":
             item["content"] = blocks[0]["text"]
     return "\n\n".join(system), out
+
+
+def _media_blocks(message: Message) -> list[dict[str, Any]]:
+    """A user message's images and PDFs as Anthropic blocks (other files, and what is gone, as text)."""
+    from stratus.media import Media, media_parts, unavailable
+
+    def source(media: Media) -> dict[str, Any] | None:
+        if media.url is not None:
+            return {"type": "url", "url": media.url}
+        data = media.base64()
+        return None if data is None else {"type": "base64", "media_type": media.mime_type, "data": data}
+
+    images, files = media_parts(message)
+    blocks: list[dict[str, Any]] = []
+    for image in images:
+        found = source(image)
+        blocks.append({"type": "image", "source": found} if found else {"type": "text", "text": unavailable(image)})
+    for file in files:
+        found = source(file) if file.mime_type == "application/pdf" else None
+        if found is not None:
+            blocks.append({"type": "document", "source": found})
+        else:
+            blocks.append({"type": "text", "text": f'<file name="{file.label}">\n{file.text()}\n</file>'})
+    return blocks
 
 
 def _tool_input(call: ToolCall) -> dict[str, Any]:

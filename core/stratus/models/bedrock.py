@@ -85,6 +85,8 @@ class BedrockChat(Model):
 
     provider: ClassVar[str] = "AwsBedrock"
     supports_structured_output: ClassVar[bool] = True
+    supports_media: ClassVar[bool] = True
+    """Images go as `image` blocks and documents as `document` blocks, with their bytes (Converse takes no URL)."""
 
     def __init__(
         self,
@@ -202,6 +204,7 @@ class BedrockChat(Model):
         return args, output_tool
 
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
+        await _load_images(messages)
         args, output_tool = self._arguments(messages, params)
         with provider_errors(lambda exc: _model_error(self.id, exc)):
             reply = cast(Mapping[str, Any], await asyncio.to_thread(lambda: self.client.converse(**args)))
@@ -213,6 +216,7 @@ class BedrockChat(Model):
         )
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
+        await _load_images(messages)
         args, output_tool = self._arguments(messages, params)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -418,6 +422,8 @@ def _blocks(message: Message, *, native_tools: bool) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if message.content and message.content.strip():  # Converse refuses blank text blocks
         blocks.append({"text": message.content})
+    if message.role == "user" and (message.images or message.files):
+        blocks.extend(_media_blocks(message))
     if message.role == "assistant":
         for call in message.tool_calls or []:
             if not native_tools:
@@ -428,6 +434,43 @@ def _blocks(message: Message, *, native_tools: bool) -> list[dict[str, Any]]:
             except ValueError:
                 arguments = {}  # the model wrote invalid JSON; the tool's error went back to it already
             blocks.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}})
+    return blocks
+
+
+_IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
+_DOCUMENT_FORMATS = frozenset({"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"})
+
+
+async def _load_images(messages: Sequence[Message]) -> None:
+    """Fetch the bytes of images given by URL only (Converse takes bytes)."""
+    pending = [
+        image for m in messages if m.role == "user" for image in m.images or () if image.url and not image.content
+    ]
+    if pending:
+        await asyncio.gather(*(image.aload() for image in pending), return_exceptions=True)  # unfetched: as text
+
+
+def _media_blocks(message: Message) -> list[dict[str, Any]]:
+    """A user message's images and documents as Converse blocks (what Converse cannot take, as text)."""
+    from stratus.media import media_parts, unavailable
+
+    images, files = media_parts(message)
+    blocks: list[dict[str, Any]] = []
+    for image in images:
+        data, kind = image.data(), "jpeg" if image.format == "jpg" else image.format
+        if data is None or kind not in _IMAGE_FORMATS:
+            blocks.append({"text": unavailable(image)})
+        else:
+            blocks.append({"image": {"format": kind, "source": {"bytes": data}}})
+    for n, file in enumerate(files):
+        data = file.data()
+        if data is not None and file.format in _DOCUMENT_FORMATS:
+            # Converse names a document with letters, digits, spaces, hyphens, parentheses and brackets only.
+            stem = (file.filename or "document").rsplit(".", 1)[0]
+            name = "".join(c if c.isalnum() or c in " -()[]" else "-" for c in stem).strip() or "document"
+            blocks.append({"document": {"format": file.format, "name": f"{name} {n + 1}", "source": {"bytes": data}}})
+        else:
+            blocks.append({"text": f'<file name="{file.label}">\n{file.text()}\n</file>'})
     return blocks
 
 

@@ -182,6 +182,8 @@ class OpenAIChat(OpenAIClientOwner, Model):
 
     provider: ClassVar[str] = "OpenAI"
     supports_structured_output: ClassVar[bool] = True
+    supports_media: ClassVar[bool] = True
+    """Images go as `image_url` parts (a URL or a `data:` URL), PDFs as `file` parts; other files as text."""
 
     def __init__(
         self,
@@ -326,11 +328,34 @@ def _format_message(message: Message) -> dict[str, Any]:
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content or ""}
     out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "user" and (message.images or message.files):
+        out["content"] = _media_content(message)
     if message.role == "assistant" and message.tool_calls:
         out["tool_calls"] = [c.to_dict() for c in message.tool_calls]
     elif out["content"] is None:
         out["content"] = ""
     return out
+
+
+def _media_content(message: Message) -> list[dict[str, Any]]:
+    """A user message's content parts: its text, then its images and files in OpenAI's forms."""
+    from stratus.media import media_parts, unavailable
+
+    images, files = media_parts(message)
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    for image in images:
+        url = image.url or image.data_url()
+        if url is None:
+            parts.append({"type": "text", "text": unavailable(image)})
+        else:
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+    for file in files:
+        data = file.data_url() if file.mime_type == "application/pdf" else None
+        if data is not None:  # the API takes PDFs as files, and only inline
+            parts.append({"type": "file", "file": {"filename": file.filename or f"{file.id}.pdf", "file_data": data}})
+        else:
+            parts.append({"type": "text", "text": f'<file name="{file.label}">\n{file.text()}\n</file>'})
+    return parts
 
 
 def _index_for(calls: dict[int, dict[str, str]], call_id: str | None) -> int:
