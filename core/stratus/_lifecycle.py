@@ -132,12 +132,16 @@ def begin(
     settle: Callable[[], Awaitable[None]] | None = None,
     after_save: Callable[[], AsyncIterator[RunEvent]] | None = None,
     exception_of: Callable[[Exception], BaseException] | None = None,
+    resume: RunOutput | None = None,
 ) -> RunLifecycle:
     """The lifecycle of a new run of `component` on `input`: its output (named after the component), its
     place (a session of its own, or with `scope` its parent's, as a child run) and its event base. The
-    caller's session state is checked here, before anything is stored."""
+    caller's session state is checked here, before anything is stored. With `resume` (a stored PAUSED run of
+    the component) it is that run's, going on under its own id: its stream opens with the `continued` event."""
     from stratus._nesting import ChildPlacement, SessionWriter
 
+    if resume is not None:
+        options = RunOptions(session_id=resume.session_id, user_id=resume.user_id, run_id=resume.run_id)
     o = options or RunOptions()
     override = check_json(o.session_state, "session_state")
     continues = o.continues
@@ -148,7 +152,7 @@ def begin(
     else:
         session_id, user_id = o.session_id or new_id(), o.user_id
     kind = component.session_type.value
-    output = RunOutput(
+    output = resume or RunOutput(
         run_id=o.run_id or time_ordered_id(),
         session_id=session_id,
         user_id=user_id,
@@ -231,9 +235,11 @@ class RunLifecycle:
     _clock: float = field(default_factory=time.perf_counter, init=False)
     _spans: SpanRecorder | None = field(default=None, init=False)
     _kept: Callable[[RunEvent], bool] | None = field(default=None, init=False)
+    _resumed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        if self.output.status is not _S.PAUSED:
+        self._resumed = self.output.status is _S.PAUSED
+        if not self._resumed:
             self.output.status = _S.PENDING
         if self.output.parent_run_id is None:  # a top-level run traces the runs it starts too
             self._spans = SpanRecorder(self.output)
@@ -276,7 +282,7 @@ class RunLifecycle:
         """The run is running: its start event, for the body to yield (or emit)."""
         self.move(_S.RUNNING)
         self._announced = True
-        if self.continues is not None and self.kinds.continued is not None:
+        if (self.continues is not None or self._resumed) and self.kinds.continued is not None:
             return self.kinds.continued(self.base, self.output)
         return self.kinds.started(self.base, self.output)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
-from stratus.agent._turns import TurnLoop, build_messages, kept_messages
+from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.exceptions import ConfigError
 from stratus.run import (
     MemoryUpdateCompleted,
@@ -29,6 +29,8 @@ from stratus.run import (
     RunEvent,
     RunOutput,
     RunStarted,
+    RunStatus,
+    ToolExecution,
 )
 from stratus.storage.records import SessionType
 from stratus.tools import Tool
@@ -58,7 +60,14 @@ class AgentRun:
     their session as a child of their run, and sends the model no history of its own."""
 
     def __init__(
-        self, agent: Agent, input: str, options: RunOptions | None = None, *, scope: RunScope | None = None
+        self,
+        agent: Agent,
+        input: str,
+        options: RunOptions | None = None,
+        *,
+        scope: RunScope | None = None,
+        resume: RunOutput | None = None,
+        decided: Sequence[ToolExecution] = (),
     ) -> None:
         self.agent = agent
         self.input = input
@@ -73,8 +82,16 @@ class AgentRun:
             AGENT_EVENTS,
         )
         self.lifecycle = begin(
-            component, input, options, scope, describe=self._component_data, after_save=self._publish_for_learning
+            component,
+            input,
+            options,
+            scope,
+            describe=self._component_data,
+            after_save=self._publish_for_learning,
+            resume=resume,
         )
+        self.decided = list(decided)
+        """A resumed run's: the round it paused at, with the decisions that resume it (`_pause.apply_decisions`)."""
         self.output = out = self.lifecycle.output
         self.images = list(options.images) if options and options.images else None
         self.files = list(options.files) if options and options.files else None
@@ -103,7 +120,7 @@ class AgentRun:
         started = time.perf_counter()
         state = await lifecycle.bounded(lifecycle.open(), "loading the session")
         self.context.session_state = state
-        turns = TurnLoop.of(agent, lifecycle, self.context, started=started)
+        turns = TurnLoop.of(agent, lifecycle, self.context, started=started, resumed=self.decided)
         model = turns.model
         tools, unavailable = await agent.aget_tools()
         knowledge = agent.knowledge
@@ -125,13 +142,17 @@ class AgentRun:
             from stratus.media import attach_media
 
             await lifecycle.bounded(attach_media(messages[-1], self.images, self.files, model), "reading the files")
-        # The run keeps its own messages; history stays in the runs it came from.
-        out.messages.extend(kept_messages(messages, continues))
+        if self.decided:  # a paused run going on: the conversation it stored, not a new one
+            messages = resumed_messages(out.messages, history)
+        else:  # The run keeps its own messages; history stays in the runs it came from.
+            out.messages.extend(kept_messages(messages, continues))
         yield lifecycle.started()
         for event in turns.unavailable(unavailable):
             yield event
         async for event in turns.run(messages, tools, stream=stream):
             yield event
+        if lifecycle.status is RunStatus.PAUSED:
+            return  # stored, its stream ended with `RunPaused`: `/continue` takes it on from there
         yield RunContentCompleted(**lifecycle.base)
 
     def _component_data(self) -> dict[str, Any]:

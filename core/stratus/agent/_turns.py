@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stratus._utils import to_text
+from stratus.agent._pause import REJECTED, as_call, flag, requirement
 from stratus.deadline import Deadline, inherited_by
 from stratus.exceptions import ModelError, OutputValidationError, RunLimitExceeded, ToolError
 from stratus.messages import Message, ToolCall, Usage
@@ -29,6 +30,7 @@ from stratus.run import (
     RunContext,
     RunEvent,
     RunOutput,
+    RunPaused,
     ToolCallCompleted,
     ToolCallStarted,
     ToolExecution,
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from stratus._lifecycle import RunLifecycle
     from stratus.agent.agent import Agent
 
-__all__ = ["TurnLoop", "build_messages", "kept_messages"]
+__all__ = ["TurnLoop", "build_messages", "kept_messages", "resumed_messages"]
 
 logger = logging.getLogger("stratus.agent")
 
@@ -91,6 +93,8 @@ class TurnLoop:
     answered: Callable[[], RunOutput | None] | None = None
     """A run whose answer is this run's once it exists (a routed team's member): the model is not asked again."""
     started: float = field(default_factory=time.perf_counter)
+    resumed: Sequence[ToolExecution] = ()
+    """A resumed run's: the round of tool calls it paused at, the person's decisions in them."""
 
     def __post_init__(self) -> None:
         self.output.answered_by(self.model)
@@ -130,10 +134,20 @@ class TurnLoop:
             events.append(ToolkitUnavailable(**self.base, toolkit=kit.name, content=f"{type(error).__name__}: {error}"))
         return events
 
-    async def run(self, messages: list[Message], tools: dict[str, Tool], *, stream: bool) -> AsyncIterator[RunEvent]:
+    async def run(
+        self,
+        messages: list[Message],
+        tools: dict[str, Tool],
+        *,
+        stream: bool,
+    ) -> AsyncIterator[RunEvent]:
         """Turn after turn until the model answers: the run's messages grow in `messages` (the request's,
-        history included) and in `output.messages` (the run's own)."""
+        history included) and in `output.messages` (the run's own). A call of a tool that needs a person pauses
+        the run (stored, `RunPaused` last); a resumed run first runs the round it paused at, as decided."""
         agent, out = self.agent, self.output
+        if self.resumed:
+            async for event in self._finish_round(self.resumed, tools, messages):
+                yield event
         request = ModelRequest(tools=[t.definition() for t in tools.values()])
         schema = agent.output_schema
         if schema is not None and self.model.supports_structured_output:
@@ -159,6 +173,9 @@ class TurnLoop:
                         limit="max_tool_rounds",
                     )
                 tool_rounds += 1
+                if any(t.pauses for c in step.calls if (t := tools.get(c.name)) is not None):
+                    yield await self._pause(step.calls, tools)
+                    return
                 async for event in self._call_tools(step.calls, tools, messages):
                     yield event
                 continue
@@ -336,7 +353,54 @@ class TurnLoop:
             messages.append(message)
             self.output.messages.append(message)
 
-    async def _call_tool(self, call: ToolCall, execution: ToolExecution, tools: dict[str, Tool]) -> ToolExecution:
+    async def _pause(self, calls: list[ToolCall], tools: dict[str, Tool]) -> RunEvent:
+        """Stop before the round runs: its calls stored, the waiting ones flagged, the run PAUSED."""
+        executions = [flag(ToolExecution(call.id, call.name, _arguments(call)), tools.get(call.name)) for call in calls]
+        self.output.tools.extend(executions)
+        waiting = [e for e in executions if e.is_paused]
+        requirements = [requirement(e) for e in waiting]
+        self.output.requirements = requirements
+        await self.lifecycle.pause()
+        return self._event(RunPaused, tools=[replace(e) for e in waiting], requirements=requirements)
+
+    async def _finish_round(
+        self, pending: Sequence[ToolExecution], tools: dict[str, Tool], messages: list[Message]
+    ) -> AsyncIterator[RunEvent]:
+        """Run the round a paused run stopped at, as decided: a refused call's result tells the model so, an
+        external one's is the result sent; the others run (with the person's input)."""
+        to_run: list[tuple[ToolCall, ToolExecution]] = []
+        for execution in pending:
+            if execution.confirmed is False:
+                execution.result = execution.confirmation_note or REJECTED
+                execution.tool_call_error = True
+            elif execution.result is None:
+                to_run.append((as_call(execution), execution))
+        for _, execution in to_run:
+            yield self._event(ToolCallStarted, tool=replace(execution))
+        with inherited_by(self.deadline):
+            tasks = [asyncio.ensure_future(self._call_tool(call, e, tools, decided=True)) for call, e in to_run]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                execution = await self._bounded(finished, "running tools")
+                yield self._event(ToolCallCompleted, tool=execution)
+        finally:
+            for task in tasks:
+                task.cancel()
+        for execution in pending:
+            message = Message(
+                role="tool",
+                content=execution.result,
+                tool_call_id=execution.tool_call_id,
+                tool_name=execution.tool_name,
+                tool_args=execution.tool_args,
+                tool_call_error=bool(execution.tool_call_error),
+            )
+            messages.append(message)
+            self.output.messages.append(message)
+
+    async def _call_tool(
+        self, call: ToolCall, execution: ToolExecution, tools: dict[str, Tool], *, decided: bool = False
+    ) -> ToolExecution:
         execution.start_time = time.time()
         try:
             found = tools.get(call.name)
@@ -347,6 +411,8 @@ class TurnLoop:
                 args = call.parsed_arguments()
             except ValueError as exc:
                 raise ToolError(f"invalid arguments for tool {call.name!r}: {exc}") from None
+            if decided:  # by a person: it runs now, with the arguments as decided
+                args = execution.tool_args
             result = await found.execute(args, self.context)
             execution.result = to_text(result)
             execution.tool_call_error = False
@@ -362,6 +428,13 @@ class TurnLoop:
             execution.tool_call_error = True
         execution.end_time = time.time()
         return execution
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    try:
+        return call.parsed_arguments()
+    except ValueError:
+        return {}
 
 
 @dataclass(slots=True)
@@ -445,6 +518,21 @@ def build_messages(
     messages.extend(history_messages)
     messages.append(Message(role="user", content=input))
     return messages
+
+
+def resumed_messages(stored: Sequence[Message], history: Sequence[RunOutput]) -> list[Message]:
+    """The messages a resumed paused run sends: the ones it stored (its system message first), with the
+    session's history after the system message again."""
+    messages = [Message.from_dict(m.to_dict()) for m in stored]
+    earlier: list[Message] = []
+    for run in history:
+        for m in run.messages:
+            if m.role != "system" and not m.from_history:
+                copy = Message.from_dict(m.to_dict())
+                copy.from_history = True
+                earlier.append(copy)
+    at = 1 if messages and messages[0].role == "system" else 0
+    return [*messages[:at], *earlier, *messages[at:]]
 
 
 def kept_messages(messages: Sequence[Message], continues: RunOutput | None) -> list[Message]:

@@ -135,10 +135,10 @@ class Tool:
         return self.requires_confirmation or self.requires_user_input or self.external_execution
 
     def user_input_schema(self, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-        """AgentOS' `user_input_schema` of a call: each argument (`user_input_fields`, or all of them) with its
-        type's name, its description and the value the model gave (None for the person to fill in)."""
+        """AgentOS' `user_input_schema` of a call: each argument with its type's name, its description and the
+        value the model gave (None, for `user_input_fields`, for the person to fill in)."""
         fields = self._model().model_fields
-        names = self.user_input_fields or tuple(fields)
+        names = tuple(fields)  # every argument, as AgentOS lists them: the model's filled in, the person's not
         out: list[dict[str, Any]] = []
         for name in names:
             info = fields.get(name)

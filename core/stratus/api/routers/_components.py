@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -328,8 +328,10 @@ _CONTINUE_DESCRIPTION = {
     SessionType.AGENT: (
         "Follow up on a COMPLETED run with `input`: a new run (its own `run_id`, `forked_from_run_id` naming "
         "the run continued) in the same session, whose context is that run's conversation; the run continued "
-        "is left as it was. The stream opens with `RunContinued`. A run still running, pending, paused (tool "
-        "results for human-in-the-loop are not supported yet), failed or cancelled is a 409."
+        "is left as it was. The stream opens with `RunContinued`. Or resume a PAUSED run (human in the loop) under its "
+        "own `run_id` with `tools`: the calls it awaits, each with `confirmed` (true/false, and a "
+        "`confirmation_note`), its `user_input_schema` values, or its external `result`. A run still running, "
+        "pending, failed or cancelled, or continued already, is a 409."
     ),
     SessionType.TEAM: (
         "Follow up on a COMPLETED team run with `input`: a new team run (its own `run_id`, "
@@ -444,18 +446,42 @@ async def _continuation(
         text = current.input.input_content if current.input is not None else ""
         return _Claimed(WorkflowRun(component, text, options, resume=current), store, claim)
     if stored.status is RunStatus.PAUSED:
-        raise HTTPException(
-            status_code=409,
-            detail="run is paused; resuming it with tool results (human-in-the-loop) is not supported yet",
-        )
+        if kind.session_type is not SessionType.AGENT:
+            raise HTTPException(status_code=409, detail="resuming a paused team run is not supported yet")
+        return await _resumption(store, cast("Agent", component), stored, results)
     if stored.status is not RunStatus.COMPLETED:
         raise HTTPException(status_code=409, detail=_ENDED[stored.status])
-    if results:
-        raise _bad(f"{_RESULTS_FIELD[kind.session_type]}: run {run_id!r} completed; no tool call of it awaits a result")
+    if results:  # decisions for a run that ended (resumed already, say): it changes nothing
+        raise HTTPException(status_code=409, detail=f"{_ENDED[stored.status]}; no tool call of it awaits a decision")
     follow_up = (body.input or "").strip()
     if not follow_up:
         raise _bad("input is required to continue a completed run (the follow-up message)")
     return component.execution(follow_up, RunOptions(continues=stored))
+
+
+async def _resumption(store: Store, agent: Agent, stored: RunOutput, results: list[dict[str, Any]]) -> Execution:
+    """A paused agent run going on under its own id, with the decisions `results` in the calls it waits on.
+    One resumption however many ask at once, here or in another process (the claim); a run resumed already is
+    no longer paused (a 409); decisions that do not resolve it are a 422. Nothing is stored before it runs."""
+    from stratus.agent._loop import AgentRun
+    from stratus.agent._pause import DecisionError, apply_decisions
+
+    if not results:
+        raise _bad("tools: this run is paused; send the decisions on the tool calls it awaits")
+    claim = await store.claim(f"continue:{stored.run_id}", lease_seconds=DEFAULT_LEASE_SECONDS)
+    if not claim.acquired:
+        raise HTTPException(status_code=409, detail="run is already being continued")
+    current = await store.get_run(stored.run_id, session_id=stored.session_id)
+    if current is None or current.status is not RunStatus.PAUSED:  # resumed meanwhile
+        await store.release_claim(claim)
+        raise HTTPException(status_code=409, detail=_ENDED[current.status] if current else "run is gone")
+    try:
+        decided = apply_decisions(current, results)
+    except DecisionError as exc:
+        await store.release_claim(claim)
+        raise _bad(f"tools: {exc}") from None
+    text = current.input.input_content if current.input is not None else ""
+    return _Claimed(AgentRun(agent, text, resume=current, decided=decided), store, claim)
 
 
 async def _cancel(

@@ -1,0 +1,180 @@
+"""Human in the loop on the real server (`stratus dev`, uvicorn, its SQLite file): a tool call that needs a person
+pauses the run, stored, with nothing held in memory (the server is restarted in between), and `/continue`
+resumes it with the decision, driven the way agno's `AgentOSClient` sends it (a multipart form, `tools` as
+JSON text)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server, start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+APP = "tests.fakes.hitl_app:hitl_app"
+
+
+def events_of(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    return [json.loads(line[len("data: ") :]) for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def form(**fields: str) -> dict[str, tuple[None, str]]:
+    return {name: (None, value) for name, value in fields.items()}
+
+
+def start(tmp_path: Path) -> Server:
+    return start_server(tmp_path, app=APP, env={"HITL_LEDGER": str(tmp_path / "ledger.txt")})
+
+
+def pause(server: Server, agent: str, session: str) -> dict[str, Any]:
+    """Run `agent` streamed until it pauses; the `RunPaused` event."""
+    events = events_of(
+        httpx.post(
+            f"{server.url}/agents/{agent}/runs",
+            files=form(message="go", session_id=session, user_id="ann"),
+            timeout=30,
+        )
+    )
+    assert events[0]["event"] == "RunStarted"
+    assert events[-1]["event"] == "RunPaused", [e["event"] for e in events]
+    assert not any(e["event"] in ("RunCompleted", "ToolCallStarted") for e in events)
+    return events[-1]
+
+
+def stored(server: Server, agent: str, run_id: str, session: str) -> dict[str, Any]:
+    read = httpx.get(
+        f"{server.url}/agents/{agent}/runs/{run_id}", params={"session_id": session, "user_id": "ann"}, timeout=10
+    )
+    assert read.status_code == 200, read.text
+    return read.json()
+
+
+def resume(server: Server, agent: str, run_id: str, session: str, tools: list[dict[str, Any]], **more: str):
+    return httpx.post(
+        f"{server.url}/agents/{agent}/runs/{run_id}/continue",
+        files=form(tools=json.dumps(tools), session_id=session, user_id="ann", **more),
+        timeout=30,
+    )
+
+
+def test_a_confirmed_call_pauses_survives_a_restart_and_completes_once(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.txt"
+    server = start(tmp_path)
+    try:
+        paused = pause(server, "banker", "s1")
+        run_id = paused["run_id"]
+        (waiting,) = paused["tools"]
+        assert (waiting["tool_name"], waiting["tool_args"]) == ("transfer", {"amount": 10, "to": "bob"})
+        assert waiting["requires_confirmation"] is True
+        assert waiting["confirmed"] is None
+        (requirement,) = paused["requirements"]
+        assert requirement["tool_execution"]["tool_call_id"] == waiting["tool_call_id"]
+        run = stored(server, "banker", run_id, "s1")
+        assert run["status"] == "PAUSED"
+        assert run["tools"][0]["requires_confirmation"] is True
+        assert run["requirements"][0]["id"] == requirement["id"]
+        assert not ledger.exists()  # nothing ran
+    finally:
+        stop_server(server)
+
+    server = start(tmp_path)  # the same SQLite file: the pause is only the stored run
+    try:
+        # Another user cannot continue it (nor learn it exists).
+        other = httpx.post(
+            f"{server.url}/agents/banker/runs/{run_id}/continue",
+            files=form(tools=json.dumps([{**waiting, "confirmed": True}]), session_id="s1", user_id="bob"),
+            timeout=30,
+        )
+        assert other.status_code == 404
+        events = events_of(resume(server, "banker", run_id, "s1", [{**waiting, "confirmed": True}]))
+        kinds = [e["event"] for e in events]
+        assert (kinds[0], kinds[-1]) == ("RunContinued", "RunCompleted"), kinds
+        assert events[0]["run_id"] == run_id
+        completed = next(e for e in events if e["event"] == "ToolCallCompleted")
+        assert completed["tool"]["result"] == "sent 10 to bob"
+        assert events[-1]["content"] == "done: sent 10 to bob"  # the model got the tool's result
+        assert ledger.read_text() == "transfer 10 bob\n"
+        run = stored(server, "banker", run_id, "s1")
+        assert run["status"] == "COMPLETED"
+        assert run["content"] == "done: sent 10 to bob"
+        assert run["tools"][0]["confirmed"] is True
+        assert run["tools"][0]["requires_confirmation"] is False
+        assert "requirements" not in run
+
+        again = resume(server, "banker", run_id, "s1", [{**waiting, "confirmed": True}], stream="false")
+        assert again.status_code == 409, again.text
+        assert ledger.read_text() == "transfer 10 bob\n"  # nothing changed
+        assert stored(server, "banker", run_id, "s1")["content"] == "done: sent 10 to bob"
+    finally:
+        stop_server(server)
+
+
+def test_a_refusal_is_what_the_model_reads_and_the_tool_never_runs(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    try:
+        paused = pause(server, "banker", "s2")
+        (waiting,) = paused["tools"]
+        response = resume(
+            server,
+            "banker",
+            paused["run_id"],
+            "s2",
+            [{**waiting, "confirmed": False, "confirmation_note": "not today"}],
+            stream="false",
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["status"], body["content"]) == ("COMPLETED", "done: not today")
+        assert body["tools"][0]["confirmed"] is False
+        assert body["tools"][0]["tool_call_error"] is True
+        tool_message = next(m for m in body["messages"] if m["role"] == "tool")
+        assert tool_message["content"] == "not today"
+        assert not (tmp_path / "ledger.txt").exists()
+
+        # Without a note the model is told the call was refused, in AgentOS' words.
+        paused = pause(server, "banker", "s3")
+        body = resume(
+            server, "banker", paused["run_id"], "s3", [{**paused["tools"][0], "confirmed": False}], stream="false"
+        ).json()
+        assert body["content"] == "done: Function call was rejected by the user"
+    finally:
+        stop_server(server)
+
+
+def test_user_input_and_an_external_result_each_resume_the_run(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    try:
+        paused = pause(server, "shipper", "s4")
+        (waiting,) = paused["tools"]
+        assert waiting["requires_user_input"] is True
+        schema = {f["name"]: f for f in waiting["user_input_schema"]}
+        assert schema["item"]["value"] == "lamp"
+        assert schema["address"]["value"] is None
+        assert schema["address"]["field_type"] == "str"
+        # Without the value the run still waits: a 422, and it stays paused.
+        missing = resume(server, "shipper", paused["run_id"], "s4", [waiting], stream="false")
+        assert missing.status_code == 422
+        assert "address" in missing.json()["detail"]
+        assert stored(server, "shipper", paused["run_id"], "s4")["status"] == "PAUSED"
+        filled = [{**f, "value": "1 Main St"} if f["name"] == "address" else f for f in waiting["user_input_schema"]]
+        body = resume(
+            server, "shipper", paused["run_id"], "s4", [{**waiting, "user_input_schema": filled}], stream="false"
+        ).json()
+        assert body["content"] == "done: shipped lamp to 1 Main St"
+        assert body["tools"][0]["tool_args"] == {"item": "lamp", "address": "1 Main St"}
+
+        paused = pause(server, "oracle", "s5")
+        (waiting,) = paused["tools"]
+        assert waiting["external_execution_required"] is True
+        events = events_of(resume(server, "oracle", paused["run_id"], "s5", [{**waiting, "result": "sunny, 21C"}]))
+        assert events[0]["event"] == "RunContinued"
+        assert events[-1]["event"] == "RunCompleted"
+        assert events[-1]["content"] == "done: sunny, 21C"
+    finally:
+        stop_server(server)
