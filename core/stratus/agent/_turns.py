@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stratus._utils import to_text
+from stratus.agent._controls import ToolBudget, first_tool_choice, next_tool_choice, refusals
 from stratus.agent._pause import REJECTED, as_call, flag, requirement
 from stratus.deadline import Deadline, inherited_by
 from stratus.exceptions import ModelError, OutputValidationError, RunLimitExceeded, ToolError
@@ -148,7 +149,9 @@ class TurnLoop:
         if self.resumed:
             async for event in self._finish_round(self.resumed, tools, messages):
                 yield event
-        request = ModelRequest(tools=[t.definition() for t in tools.values()])
+        budget = ToolBudget(agent.tool_call_limit)
+        choice = first_tool_choice(agent.tool_choice, tools, budget, f"agent {agent.agent_id!r}")
+        request = ModelRequest(tools=[t.definition() for t in tools.values()], tool_choice=choice)
         schema = agent.output_schema
         if schema is not None and self.model.supports_structured_output:
             request.output_schema = schema.model_json_schema()
@@ -176,8 +179,13 @@ class TurnLoop:
                 if any(t.pauses for c in step.calls if (t := tools.get(c.name)) is not None):
                     yield await self._pause(step.calls, tools)
                     return
-                async for event in self._call_tools(step.calls, tools, messages):
+                allowed = budget.admit(len(step.calls))
+                async for event in self._call_tools(step.calls[:allowed], tools, messages):
                     yield event
+                for refusal in refusals(step.calls[allowed:]):  # past tool_call_limit: not run
+                    messages.append(refusal)
+                    out.messages.append(refusal)
+                request = replace(request, tool_choice=next_tool_choice(request.tool_choice, budget))
                 continue
             if isinstance(step, _Correct):
                 corrections += 1

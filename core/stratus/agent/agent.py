@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
+from stratus.agent._controls import tool_choice_name
 from stratus.exceptions import ConfigError
 from stratus.models import default_model, infer_model
 from stratus.models.base import Model
@@ -70,6 +71,11 @@ class Agent(Runnable):
             in a way its provider's own retries could not cure (a persistent 5xx, rate limit or timeout); the
             run goes on with the one that answered and records it (`model`, `model_provider`). Retries
             belong to each model (e.g. `OpenAIChat(max_retries=3)`): one retry layer per call.
+        tool_choice: Whether the model calls tools: `"auto"` (the default with tools), `"none"`, `"required"`,
+            or the name of one tool (or OpenAI's `{"type": "function", "function": {"name": ...}}`). A forced
+            call (`"required"` or a name) is asked of the run's first request; later ones are `"auto"`.
+        tool_call_limit: How many tool calls a run may make in all; calls past it are not run (the model is
+            told the limit is reached) and the model is then sent `tool_choice="none"`, so it answers.
     """
 
     model: Model | str | None = None
@@ -95,6 +101,8 @@ class Agent(Runnable):
     learning: LearningMachine | bool | None = None
     run_timeout: float | None = None
     fallback_models: Sequence[Model | str] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    tool_call_limit: int | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
     _resolved_fallbacks: list[Model] | None = field(default=None, init=False, repr=False)
 
@@ -106,6 +114,9 @@ class Agent(Runnable):
         self.fallback_models = tuple(self.fallback_models)
         if self.run_timeout is not None and not self.run_timeout > 0:
             raise ConfigError(f"agent {self.id!r}: run_timeout must be > 0 seconds (or None)")
+        self.tool_choice = tool_choice_name(self.tool_choice, f"agent {self.id!r}")
+        if self.tool_call_limit is not None and self.tool_call_limit < 0:
+            raise ConfigError(f"agent {self.id!r}: tool_call_limit must be >= 0 (or None)")
         if self.learning is True:
             from stratus.learning import LearningMachine
 

@@ -176,6 +176,7 @@ class AnthropicChat(Model):
             # Alone, the answer tool is forced; beside other tools the model must call one of them, so it can
             # still use its tools before it answers.
             args["tool_choice"] = {"type": "any"} if params.tools else {"type": "tool", "name": output_tool}
+        args.update(_tool_choice(params, output_tool))
         if tools:
             args["tools"] = tools
         if self.extra_body:
@@ -372,6 +373,19 @@ def _format_tool(name: str, description: str, schema: dict[str, Any]) -> dict[st
     if description:
         tool["description"] = description
     return tool
+
+
+def _tool_choice(params: ModelRequest, output_tool: str | None) -> dict[str, Any]:
+    """The request's `tool_choice` for the agent's (`ModelRequest.tool_choice`), if it asks for one. With an
+    answer tool, "none" forces the answer tool (the answer is a call to it)."""
+    choice = params.tool_choice
+    if choice is None or choice == "auto" or not params.tools:
+        return {}
+    if choice == "none":
+        return {"tool_choice": {"type": "tool", "name": output_tool} if output_tool else {"type": "none"}}
+    if choice == "required":
+        return {"tool_choice": {"type": "any"}}
+    return {"tool_choice": {"type": "tool", "name": choice}}
 
 
 def _output_tool_name(name: str | None, taken: set[str]) -> str:

@@ -16,12 +16,17 @@ __all__ = ["Model", "ModelDelta", "ModelRequest", "ModelResponse"]
 
 @dataclass(slots=True)
 class ModelRequest:
-    """What a request asks of the model besides the messages: the tools it may call and, for structured
-    output, the JSON schema its answer must follow."""
+    """What a request asks of the model besides the messages: the tools it may call (and whether it must),
+    and, for structured output, the JSON schema its answer must follow.
+
+    `tool_choice`: None or `"auto"`, the model decides; `"none"`, it calls no tool (a provider that cannot
+    say so is sent no tools); `"required"`, it calls some tool; any other value names the one tool it must
+    call. A provider that cannot force a call treats a forced one as `"auto"`."""
 
     tools: Sequence[ToolDefinition] = ()
     output_schema: dict[str, Any] | None = None
     output_name: str | None = None
+    tool_choice: str | None = None
 
 
 @dataclass(slots=True)

@@ -170,7 +170,9 @@ class BedrockChat(Model):
 
     def _arguments(self, messages: Sequence[Message], params: ModelRequest) -> tuple[dict[str, Any], str | None]:
         """The Converse request, and the name of the output tool when the answer must follow a schema."""
-        tools: list[dict[str, Any]] = [_tool_spec(t.name, t.description, t.parameters) for t in params.tools]
+        choice = params.tool_choice
+        offered = () if choice == "none" else params.tools  # Converse has no "none": the tools are left out
+        tools: list[dict[str, Any]] = [_tool_spec(t.name, t.description, t.parameters) for t in offered]
         output_tool: str | None = None
         if params.output_schema is not None:
             output_tool = _free_name(OUTPUT_TOOL, {t.name for t in params.tools})
@@ -200,6 +202,10 @@ class BedrockChat(Model):
                 # model may still use those first and give its answer through the output tool after.
                 only = len(tools) == 1
                 config["toolChoice"] = {"tool": {"name": output_tool}} if only else {"any": {}}
+            if choice == "required":
+                config["toolChoice"] = {"any": {}}
+            elif choice not in (None, "auto", "none"):
+                config["toolChoice"] = {"tool": {"name": choice}}
             args["toolConfig"] = config
         return args, output_tool
 

@@ -214,6 +214,10 @@ class OpenAIChat(OpenAIClientOwner, Model):
                 }
                 for t in params.tools
             ]
+            choice = params.tool_choice
+            if choice is not None:
+                named = choice not in ("auto", "none", "required")
+                args["tool_choice"] = {"type": "function", "function": {"name": choice}} if named else choice
         if params.output_schema is not None:
             args["response_format"] = {
                 "type": "json_schema",

@@ -211,6 +211,8 @@ class TeamRun:
             add_datetime_to_context=team.add_datetime_to_context,
             max_tool_rounds=team.max_tool_rounds,
             fallback_models=team.fallback_models,
+            tool_choice=team.tool_choice,
+            tool_call_limit=team.tool_call_limit,
         )
 
     # --- the leader's tools and instructions ------------------------------------------------------------

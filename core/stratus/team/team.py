@@ -65,6 +65,8 @@ class Team(Runnable):
             `RunTimeoutError` (see `Agent.run_timeout`).
         fallback_models: Models that answer for the leader, in turn, when its model fails past its retries
             (see `Agent.fallback_models`).
+        tool_choice: Whether the leader calls tools (delegating included): see `Agent.tool_choice`.
+        tool_call_limit: How many tool calls the leader may make in a run (see `Agent.tool_call_limit`).
     """
 
     members: Sequence[Agent | Team]
@@ -85,6 +87,8 @@ class Team(Runnable):
     metadata: dict[str, Any] | None = None
     run_timeout: float | None = None
     fallback_models: Sequence[Model | str] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    tool_call_limit: int | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:

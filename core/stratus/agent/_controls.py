@@ -1,0 +1,86 @@
+"""The run controls agno's agents take besides the model and tools: which tools the model must (or may not)
+call, and how many calls a run may make in all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from stratus.exceptions import ConfigError
+from stratus.messages import Message, ToolCall
+
+__all__ = ["ToolBudget", "first_tool_choice", "next_tool_choice", "refusals", "tool_choice_name"]
+
+_LIMIT_REACHED = "Tool call limit reached. Tool call {name} not executed. Don't try to execute it again."
+
+_KEYWORDS = ("auto", "none", "required")
+
+
+@dataclass(slots=True)
+class ToolBudget:
+    """The tool calls a run may still make (`tool_call_limit`; None: no bound)."""
+
+    limit: int | None
+    used: int = 0
+
+    def admit(self, wanted: int) -> int:
+        """How many of `wanted` calls may run now (they are counted)."""
+        allowed = wanted if self.limit is None else max(0, min(wanted, self.limit - self.used))
+        self.used += allowed
+        return allowed
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+
+def tool_choice_name(choice: str | dict[str, Any] | None, owner: str) -> str | None:
+    """A `tool_choice` as `ModelRequest.tool_choice` takes it: "auto", "none", "required" or a tool's name
+    (OpenAI's `{"type": "function", "function": {"name": ...}}` gives its name)."""
+    if isinstance(choice, dict):
+        function: Any = choice.get("function")
+        name: Any = cast(dict[str, Any], function).get("name") if isinstance(function, dict) else choice.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{owner}: tool_choice {choice!r} names no tool")
+        return name
+    if choice is not None and not choice.strip():
+        raise ConfigError(f"{owner}: tool_choice is empty")
+    return choice
+
+
+def first_tool_choice(
+    value: str | dict[str, Any] | None, tools: Mapping[str, Any], budget: ToolBudget, owner: str
+) -> str | None:
+    """The `tool_choice` of a run's first request; a named tool must be one the run has."""
+    choice = tool_choice_name(value, owner)
+    if not tools:
+        return None
+    if budget.exhausted:
+        return "none"
+    if choice is not None and choice not in _KEYWORDS and choice not in tools:
+        known = ", ".join(sorted(tools))
+        raise ConfigError(f"{owner}: tool_choice names {choice!r}, which is none of its tools ({known})")
+    return choice
+
+
+def next_tool_choice(choice: str | None, budget: ToolBudget) -> str | None:
+    """The `tool_choice` after a round of tool calls: a forced call was made, so the model decides again,
+    unless no tool may be called any more."""
+    if budget.exhausted or choice == "none":
+        return "none"
+    return None if choice is None else "auto"
+
+
+def refusals(calls: Sequence[ToolCall]) -> list[Message]:
+    """The results of calls past `tool_call_limit`, which are not run: the model reads why (agno's words)."""
+    return [
+        Message(
+            role="tool",
+            content=_LIMIT_REACHED.format(name=call.name),
+            tool_call_id=call.id,
+            tool_name=call.name,
+            tool_call_error=True,
+        )
+        for call in calls
+    ]

@@ -1,0 +1,154 @@
+"""agno's run controls on stratus' agents and teams, with scripted models: what the model was sent, what
+the tools saw, what was stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stratus import Agent, RunStatus, tool
+from stratus.exceptions import ConfigError
+from stratus.models.testing import ScriptedModel, call
+from stratus.storage.sqlite import SqliteStore
+from stratus.team import Team
+
+LOOKED_UP: list[str] = []
+
+
+@tool
+def lookup(city: str) -> str:
+    """Look a city's weather up.
+
+    Args:
+        city: The city.
+    """
+    LOOKED_UP.append(city)
+    return f"sunny in {city}"
+
+
+@tool
+def shout(text: str) -> str:
+    """Say it louder.
+
+    Args:
+        text: What to say.
+    """
+    return text.upper()
+
+
+@pytest.fixture(autouse=True)
+def _forget_lookups() -> None:
+    LOOKED_UP.clear()
+
+
+# --- tool_choice -----------------------------------------------------------------------------------------
+
+
+async def test_tool_choice_none_is_sent_with_every_request() -> None:
+    model = ScriptedModel("No tools today.")
+    agent = Agent(model=model, tools=[lookup], tool_choice="none")
+
+    out = await agent.arun("Weather in Oslo?")
+
+    assert out.content == "No tools today."
+    assert [p.tool_choice for p in model.params] == ["none"]
+    assert model.tool_names == [["lookup"]]  # the tools are still declared: the provider says "none"
+
+
+async def test_a_named_tool_is_forced_on_the_first_request_then_the_model_decides() -> None:
+    model = ScriptedModel(call("lookup", city="Oslo"), "Sunny in Oslo.")
+    agent = Agent(model=model, tools=[lookup, shout], tool_choice={"type": "function", "function": {"name": "lookup"}})
+
+    out = await agent.arun("Weather in Oslo?")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert agent.tool_choice == "lookup"
+    assert [p.tool_choice for p in model.params] == ["lookup", "auto"]
+    assert LOOKED_UP == ["Oslo"]
+
+
+async def test_without_a_tool_choice_none_is_sent_and_without_tools_nothing_is_forced() -> None:
+    model = ScriptedModel("hi", "hi again")
+    await Agent(model=model, tools=[lookup]).arun("hello")
+    await Agent(model=model, tool_choice="required").arun("hello")
+
+    assert [p.tool_choice for p in model.params] == [None, None]
+
+
+async def test_a_tool_choice_naming_no_tool_of_the_agent_fails_the_run_before_any_request() -> None:
+    model = ScriptedModel("never")
+    out = await Agent(model=model, tools=[lookup], tool_choice="weather").arun("hello")
+
+    assert out.status is RunStatus.ERROR
+    assert "tool_choice names 'weather'" in (out.error or "")
+    assert model.requests == []
+
+
+@pytest.mark.parametrize("choice", ["", {"type": "function"}, {"function": {"name": ""}}])
+def test_a_tool_choice_that_names_nothing_is_a_config_error(choice: Any) -> None:
+    with pytest.raises(ConfigError, match="tool_choice"):
+        Agent(model=ScriptedModel(), tool_choice=choice)
+
+
+async def test_a_teams_tool_choice_reaches_its_leader() -> None:
+    leader = ScriptedModel("I answer myself.")
+    member = Agent(id="helper", model=ScriptedModel())
+    team = Team(id="desk", model=leader, members=[member], tool_choice="none")
+
+    out = await team.arun("hello")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert [p.tool_choice for p in leader.params] == ["none"]
+
+
+# --- tool_call_limit -------------------------------------------------------------------------------------
+
+
+async def test_calls_past_the_limit_are_not_run_and_the_model_is_told_then_sent_none(store: SqliteStore) -> None:
+    model = ScriptedModel(
+        [call("lookup", city="Oslo"), call("lookup", city="Bergen"), call("lookup", city="Rome")],
+        "Oslo and Bergen are sunny.",
+    )
+    agent = Agent(model=model, tools=[lookup], tool_call_limit=2, store=store)
+
+    out = await agent.arun("Weather in Oslo, Bergen and Rome?", session_id="s1")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert LOOKED_UP == ["Oslo", "Bergen"]
+    assert [p.tool_choice for p in model.params] == [None, "none"]
+    results = [(m.tool_name, m.content, m.tool_call_error) for m in model.requests[1] if m.role == "tool"]
+    assert results == [
+        ("lookup", "sunny in Oslo", False),
+        ("lookup", "sunny in Bergen", False),
+        ("lookup", "Tool call limit reached. Tool call lookup not executed. Don't try to execute it again.", True),
+    ]
+    stored = await store.get_run(out.run_id)
+    assert stored is not None
+    assert [t.tool_args for t in stored.tools or []] == [{"city": "Oslo"}, {"city": "Bergen"}]
+    assert [m.tool_call_error for m in stored.messages if m.role == "tool"] == [False, False, True]
+
+
+async def test_the_limit_counts_calls_across_rounds() -> None:
+    model = ScriptedModel(call("lookup", city="Oslo"), call("lookup", city="Rome"), "Oslo is sunny.")
+    agent = Agent(model=model, tools=[lookup], tool_call_limit=1)
+
+    out = await agent.arun("Weather?")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert LOOKED_UP == ["Oslo"]
+    assert [p.tool_choice for p in model.params] == [None, "none", "none"]
+    assert model.requests[2][-1].tool_call_error is True
+
+
+async def test_a_limit_of_zero_sends_none_from_the_start() -> None:
+    model = ScriptedModel("Without tools.")
+    out = await Agent(model=model, tools=[lookup], tool_call_limit=0).arun("Weather?")
+
+    assert out.content == "Without tools."
+    assert [p.tool_choice for p in model.params] == ["none"]
+
+
+def test_a_negative_limit_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="tool_call_limit"):
+        Agent(model=ScriptedModel(), tool_call_limit=-1)
