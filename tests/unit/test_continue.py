@@ -172,8 +172,9 @@ def test_bad_input_is_a_4xx_with_a_detail_and_stores_nothing(client: TestClient)
         ({"input": "x", "session_id": "s4", "continue_from": "last_user"}, 422, "continue_from"),
         ({"input": "x", "session_id": "s4", "regenerate": "true"}, 422, "regenerate"),
         (
+            # Decisions for a run that ended (resumed already, say) are a conflict: nothing changes.
             {"input": "x", "session_id": "s4", "tools": json.dumps([{"tool_call_id": "c1", "result": "ok"}])},
-            422,
+            409,
             "no tool call",
         ),
         ({"input": "x", "session_id": "s4", "stream": "maybe"}, 422, ""),
@@ -197,7 +198,6 @@ def test_a_run_that_did_not_complete_cannot_be_followed_up(client: TestClient, s
         (RunStatus.RUNNING, "run is already running"),
         (RunStatus.ERROR, "run has errored"),
         (RunStatus.CANCELLED, "run is already cancelled"),
-        (RunStatus.PAUSED, "human-in-the-loop"),
     ]:
         _rewrite(store, run, status)
         response = client.post(
@@ -207,6 +207,15 @@ def test_a_run_that_did_not_complete_cannot_be_followed_up(client: TestClient, s
         )
         assert response.status_code == 409, response.text
         assert detail in response.json()["detail"]
+    # A paused run is resumed with the decisions it waits for (tests/e2e/test_hitl_server.py), not followed up.
+    _rewrite(store, run, RunStatus.PAUSED)
+    response = client.post(
+        f"/agents/recall/runs/{run.run_id}/continue",
+        data={"input": "again", "session_id": "s5", "stream": "false"},
+        headers=ALICE,
+    )
+    assert response.status_code == 422, response.text
+    assert "send the decisions" in response.json()["detail"]
     assert len(stored_runs(client, "s5")) == 1
 
 
