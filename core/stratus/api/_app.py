@@ -70,6 +70,7 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
         "evals": "stratus.api.routers.evals",
         "traces": "stratus.api.routers.traces",
         "info": "stratus.api.routers.info",
+        "media": "stratus.api.routers.media",
     }
 )
 """Every route group by name; a Lambda function serves only the groups it names."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
 from fastapi import HTTPException, Request
@@ -18,9 +18,11 @@ from starlette.datastructures import UploadFile
 
 from stratus.api.schemas import RunRequest
 from stratus.limits import MAX_JSON_DEPTH
+from stratus.media import IMAGE_MIME_TYPES, MAX_MEDIA_BYTES, File, Image
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_MEDIA_COUNT",
     "ContinueRequest",
     "ParsedRun",
     "parse_continue_request",
@@ -32,6 +34,12 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 MAX_FILE_BYTES = 1_000_000
+"""The largest text file inlined in the message (images and documents may be up to `MAX_MEDIA_BYTES`)."""
+MAX_MEDIA_COUNT = 10
+"""The most images and files one run takes."""
+_IMAGE_SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"} | {
+    ".webp": "image/webp"
+}
 _TEXT_SUFFIXES = (
     ".txt",
     ".md",
@@ -49,34 +57,128 @@ _TEXT_SUFFIXES = (
 
 @dataclass(slots=True)
 class ParsedRun:
-    """The validated request, with the message extended by the text of any attached files."""
+    """The validated request, with the message extended by the text of any attached text files, and the
+    images and the other files (documents) it came with, sorted as AgentOS sorts them."""
 
     request: RunRequest
     message: str
     file_names: list[str]
+    images: list[Image] = field(default_factory=list[Image])
+    files: list[File] = field(default_factory=list[File])
 
 
 def _invalid(loc: str, msg: str, kind: str = "value_error") -> RequestValidationError:
     return RequestValidationError([{"type": kind, "loc": ("body", loc), "msg": msg, "input": None}])
 
 
-async def _read_text_file(upload: UploadFile) -> tuple[str, str]:
+def _upload_type(upload: UploadFile) -> tuple[str, str]:
     name = upload.filename or "file"
-    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    return name, (upload.content_type or "").split(";")[0].strip().lower()
+
+
+def _textual(name: str, content_type: str) -> bool:
     textual = content_type.startswith("text/") or content_type in ("application/json", "application/x-yaml")
-    if not textual and not name.lower().endswith(_TEXT_SUFFIXES):
-        raise HTTPException(
-            status_code=415,
-            detail=f"file {name!r} ({content_type or 'unknown type'}) is not supported; attach text files "
-            "(txt, md, csv, json, ...)",
-        )
-    data = await upload.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise HTTPException(status_code=413, detail=f"file {name!r} is larger than {MAX_FILE_BYTES} bytes")
+    return textual or name.lower().endswith(_TEXT_SUFFIXES)
+
+
+def _image_type(name: str, content_type: str) -> str | None:
+    if content_type in IMAGE_MIME_TYPES:
+        return content_type
+    if content_type in ("", "application/octet-stream"):  # a generic type: the name says what it is
+        return _IMAGE_SUFFIXES.get("." + name.rsplit(".", 1)[-1].lower()) if "." in name else None
+    return None
+
+
+async def _read_limited(upload: UploadFile, name: str, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(status_code=413, detail=f"file {name!r} is larger than {limit} bytes")
+    if not data:
+        raise _invalid("files", f"file {name!r} is empty")
+    return data
+
+
+async def _read_text_file(upload: UploadFile) -> tuple[str, str]:
+    name, _ = _upload_type(upload)
+    data = await _read_limited(upload, name, MAX_FILE_BYTES)
     try:
         return name, data.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(status_code=415, detail=f"file {name!r} is not UTF-8 text") from None
+
+
+def _document(data: bytes, name: str, content_type: str | None) -> File:
+    """A document upload, refused with 415 unless a knowledge reader can read what its bytes are."""
+    from stratus.knowledge.readers import UnsupportedContentError, reader_for_content
+
+    try:
+        reader_for_content(data, name=name, content_type=content_type or None)
+    except UnsupportedContentError as exc:
+        raise HTTPException(
+            status_code=415, detail=f"file {name!r} ({content_type or 'unknown type'}) is not supported: {exc}"
+        ) from None
+    return File(content=data, filename=name, mime_type=content_type or None)
+
+
+_IMAGE_KINDS = {"a PNG image": "image/png", "a JPEG image": "image/jpeg", "a GIF image": "image/gif"} | {
+    "a WebP image": "image/webp"
+}
+
+
+def _image(data: bytes, name: str, mime_type: str) -> Image:
+    """An image upload, refused with 415 unless its bytes are the image type it claims."""
+    from stratus.knowledge.readers._magic import identify
+
+    if _IMAGE_KINDS.get(identify(data) or "") != mime_type:
+        raise HTTPException(status_code=415, detail=f"image {name!r} is not the {mime_type} image it claims to be")
+    return Image(content=data, filename=name, mime_type=mime_type)
+
+
+def _media_items(fields: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """`images` or `files` sent as JSON (a JSON array in a form field): objects with `url` or base64
+    `content`, and optionally `mime_type` and `filename`."""
+    value = fields.pop(key, None)
+    if isinstance(value, str):
+        if not value.strip():
+            return []
+        try:
+            value = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            raise _invalid(key, f"{key} must be a JSON array of objects", "json_invalid") from None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):  # pyright: ignore[reportUnknownVariableType]
+        raise _invalid(key, f"{key} must be a JSON array of objects (upload bytes as multipart `files`)", "list_type")
+    return cast(list[dict[str, Any]], value)
+
+
+def _json_media(item: dict[str, Any], key: str) -> Image | File:
+    url, content = item.get("url"), item.get("content")
+    mime = item.get("mime_type")
+    name = item.get("filename") or item.get("name")
+    if not (isinstance(url, str) and url.startswith(("https://", "http://"))) and not isinstance(content, str):
+        raise _invalid(key, f"each of {key} needs an http(s) `url` or base64 `content`")
+    if (mime is not None and not isinstance(mime, str)) or (name is not None and not isinstance(name, str)):
+        raise _invalid(key, "mime_type and filename must be strings")
+    cls = Image if key == "images" else File
+    try:
+        media = cls.from_base64(content, mime_type=mime, filename=name) if isinstance(content, str) else None
+    except ValueError as exc:
+        raise _invalid(key, str(exc)) from None
+    if media is None:
+        media = cls(url=cast(str, url), mime_type=mime, filename=name)
+    if media.size is not None and media.size > MAX_MEDIA_BYTES:
+        raise HTTPException(
+            status_code=413, detail=f"{media.kind} {media.label!r} is larger than {MAX_MEDIA_BYTES} bytes"
+        )
+    if isinstance(media, Image):
+        if media.mime_type not in IMAGE_MIME_TYPES and (media.mime_type is not None or media.content is not None):
+            raise HTTPException(status_code=415, detail=f"image {media.label!r} ({media.mime_type}) is not supported")
+        if media.content is not None:
+            return _image(media.content, media.label, cast(str, media.mime_type))
+    elif media.content is not None:
+        return _document(media.content, media.filename or f"file.{media.format or 'bin'}", media.mime_type)
+    return media
 
 
 async def parse_run_request(request: Request) -> ParsedRun:
@@ -156,14 +258,27 @@ def _model(model: type[M], fields: dict[str, Any]) -> M:
 
 
 async def _validate(fields: dict[str, Any], uploads: list[UploadFile]) -> ParsedRun:
+    items = [(key, item) for key in ("images", "files") for item in _media_items(fields, key)]
     parsed = _model(RunRequest, fields)
+    if len(items) + len(uploads) > MAX_MEDIA_COUNT:
+        raise HTTPException(status_code=413, detail=f"a run takes at most {MAX_MEDIA_COUNT} images and files")
     message = parsed.message
-    names: list[str] = []
+    out = ParsedRun(request=parsed, message=message, file_names=[])
+    for key, item in items:
+        media = _json_media(item, key)
+        (out.images if isinstance(media, Image) else out.files).append(media)  # pyright: ignore[reportArgumentType]
     for upload in uploads:
-        name, text = await _read_text_file(upload)
-        names.append(name)
-        message += f'\n\n<file name="{name}">\n{text}\n</file>'
-    return ParsedRun(request=parsed, message=message, file_names=names)
+        name, content_type = _upload_type(upload)
+        image_type = _image_type(name, content_type)
+        if image_type is not None:
+            out.images.append(_image(await _read_limited(upload, name, MAX_MEDIA_BYTES), name, image_type))
+        elif _textual(name, content_type):
+            name, text = await _read_text_file(upload)
+            out.file_names.append(name)
+            out.message += f'\n\n<file name="{name}">\n{text}\n</file>'
+        else:
+            out.files.append(_document(await _read_limited(upload, name, MAX_MEDIA_BYTES), name, content_type))
+    return out
 
 
 def run_request_openapi() -> dict[str, Any]:
@@ -178,8 +293,9 @@ def run_request_openapi() -> dict[str, Any]:
             "files": {
                 "type": "array",
                 "items": {"type": "string", "format": "binary"},
-                "description": "Text files to include with the message",
+                "description": "Images (PNG, JPEG, GIF, WebP), documents (PDF, Word, ...) and text files",
             },
+            "images": {"type": "string", "description": "A JSON array of {url} or {content (base64), mime_type}"},
         },
     }
     return _request_body(form_schema, schema)

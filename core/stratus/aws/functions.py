@@ -148,8 +148,8 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
         name="sessions",
         kind=FunctionKind.API,
-        routers=("sessions",),
-        paths=("/sessions", "/sessions/{proxy+}"),
+        routers=("sessions", "media"),
+        paths=("/sessions", "/sessions/{proxy+}", "/media/{proxy+}"),  # a run's media: read from the bucket
         access=_READ_WRITE | {Access.API_KEYS_READ},
     ),
     FunctionSpec(

@@ -31,6 +31,7 @@ from stratus.api._forms import (
 )
 from stratus.api._openapi import errors
 from stratus.api._runs import RunRegistry, respond
+from stratus.api.routers.media import store_run_media
 from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
 from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run, store_pending
@@ -208,15 +209,23 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             session = await _store(app, component).get_session(body.session_id)
             if session is not None and (session.user_id != user_id or not kind.holds(session, component_id)):
                 raise _session_not_found(body.session_id)
+        media = [*parsed.images, *parsed.files]
+        if media and (kind.id_field != "agent_id" or body.background):  # refused before anything is stored
+            raise HTTPException(status_code=415, detail="images and files are taken by agents' inline runs only")
         options = RunOptions(
             session_id=body.session_id,
             user_id=user_id,
             session_state=body.session_state,
             knowledge_filters=body.knowledge_filters,
+            images=parsed.images or None,
+            files=parsed.files or None,
         )
         run = component.execution(parsed.message, options)
         out = run.output
         out.input = RunInput(input_content=body.message, files=parsed.file_names or None)
+        if media:
+            out.input.images, out.input.file_media = parsed.images or None, parsed.files or None
+            await store_run_media(app, user_id, out.run_id, media)
         if not body.background:
             return await respond(registry, run, stream=body.stream)
         job = _job(kind, component_id, out, parsed, user_id)
