@@ -6,6 +6,7 @@ __all__ = [
     "ConfigError",
     "EmbedderError",
     "FetchError",
+    "InputValidationError",
     "InvalidCursorError",
     "InvalidQueryError",
     "KnowledgeError",
@@ -77,6 +78,11 @@ class RunTimeoutError(RunLimitExceeded):
 
 class OutputValidationError(StratusError):
     """The model's final answer did not validate against the agent's `output_schema`, after retries."""
+
+
+class InputValidationError(StratusError, ValueError):
+    """A run's input did not validate against the agent's `input_schema`: refused before the run starts
+    (nothing stored); the API answers 422."""
 
 
 class RunCancelledError(StratusError):

@@ -3,12 +3,14 @@ the tools saw, what was stored."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from stratus import Agent, RunStatus, tool
-from stratus.exceptions import ConfigError
+from stratus.exceptions import ConfigError, InputValidationError
 from stratus.models.testing import ScriptedModel, call
 from stratus.storage.sqlite import SqliteStore
 from stratus.team import Team
@@ -152,3 +154,93 @@ async def test_a_limit_of_zero_sends_none_from_the_start() -> None:
 def test_a_negative_limit_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="tool_call_limit"):
         Agent(model=ScriptedModel(), tool_call_limit=-1)
+
+
+# --- input_schema ----------------------------------------------------------------------------------------
+
+
+class Trip(BaseModel):
+    city: str
+    days: int
+    budget: float | None = None
+
+
+async def test_a_dict_input_is_validated_and_sent_as_the_schemas_json(store: SqliteStore) -> None:
+    model = ScriptedModel("Three days in Oslo.")
+    agent = Agent(model=model, input_schema=Trip, store=store)
+
+    out = await agent.arun({"city": "Oslo", "days": "3"}, session_id="s1")  # pyright: ignore[reportArgumentType]
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    sent = model.requests[0][-1]
+    assert sent.role == "user"
+    assert json.loads(sent.content or "") == {"city": "Oslo", "days": 3}
+    stored = await store.get_run(out.run_id)
+    assert stored is not None
+    assert stored.input is not None
+    assert json.loads(str(stored.input.input_content)) == {"city": "Oslo", "days": 3}
+
+
+async def test_a_json_string_or_the_model_itself_is_taken_too() -> None:
+    model = ScriptedModel("ok", "ok")
+    agent = Agent(model=model, input_schema=Trip)
+
+    await agent.arun('{"city": "Rome", "days": 2, "budget": 500}')
+    await agent.arun(Trip(city="Bergen", days=1))  # pyright: ignore[reportArgumentType]
+
+    assert [json.loads(r[-1].content or "") for r in model.requests] == [
+        {"city": "Rome", "days": 2, "budget": 500.0},
+        {"city": "Bergen", "days": 1},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"city": "Oslo"}, "days: Field required"),
+        ('{"city": "Oslo", "days": "many"}', "days: Input should be a valid integer"),
+        ("three days in Oslo", "Invalid JSON"),
+    ],
+)
+async def test_an_input_that_does_not_validate_is_refused_before_the_run_and_nothing_is_stored(
+    store: SqliteStore, given: Any, problem: str
+) -> None:
+    model = ScriptedModel("never")
+    agent = Agent(model=model, input_schema=Trip, store=store)
+
+    with pytest.raises(InputValidationError, match="does not match Trip") as raised:
+        agent.arun(given, session_id="s1")
+
+    assert problem in str(raised.value)
+    assert isinstance(raised.value, ValueError)  # as agno raises it
+    assert model.requests == []
+    assert await store.get_session("s1") is None
+
+
+def test_an_agent_without_input_schema_takes_only_text() -> None:
+    with pytest.raises(InputValidationError, match="takes text"):
+        Agent(model=ScriptedModel()).execution({"city": "Oslo"})  # pyright: ignore[reportArgumentType]
+
+
+def test_the_api_answers_422_for_an_input_that_does_not_validate_and_stores_nothing(store: SqliteStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from stratus import App
+
+    model = ScriptedModel("Two days in Rome.")
+    agent = Agent(id="planner", model=model, input_schema=Trip)
+    with TestClient(App(agents=[agent], store=store).asgi()) as client:
+        bad = client.post("/agents/planner/runs", data={"message": '{"city": "Rome"}', "stream": "false"})
+        streamed = client.post("/agents/planner/runs", data={"message": "Rome please", "stream": "true"})
+        good = client.post("/agents/planner/runs", data={"message": '{"city": "Rome", "days": 2}', "stream": "false"})
+        sessions = client.get("/sessions", params={"type": "agent"}).json()
+        described = client.get("/agents/planner").json()
+
+    assert bad.status_code == 422
+    assert "days: Field required" in bad.json()["detail"]
+    assert streamed.status_code == 422
+    assert "Invalid JSON" in streamed.json()["detail"]
+    assert good.status_code == 200, good.text
+    assert good.json()["content"] == "Two days in Rome."
+    assert [s["session_id"] for s in sessions["data"]] == [good.json()["session_id"]]
+    assert described["input_schema"]["required"] == ["city", "days"]

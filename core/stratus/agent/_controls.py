@@ -1,16 +1,19 @@
 """The run controls agno's agents take besides the model and tools: which tools the model must (or may not)
-call, and how many calls a run may make in all."""
+call, how many calls a run may make in all, and the shape its input must have."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from stratus.exceptions import ConfigError
+from stratus.exceptions import ConfigError, InputValidationError
 from stratus.messages import Message, ToolCall
 
-__all__ = ["ToolBudget", "first_tool_choice", "next_tool_choice", "refusals", "tool_choice_name"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = ["ToolBudget", "first_tool_choice", "next_tool_choice", "refusals", "tool_choice_name", "validated_input"]
 
 _LIMIT_REACHED = "Tool call limit reached. Tool call {name} not executed. Don't try to execute it again."
 
@@ -84,3 +87,25 @@ def refusals(calls: Sequence[ToolCall]) -> list[Message]:
         )
         for call in calls
     ]
+
+
+def validated_input(value: str | Mapping[str, Any] | BaseModel, schema: type[BaseModel] | None, owner: str) -> str:
+    """The run's message: with an `input_schema`, the input (a JSON string, a dict or the model itself)
+    validated and written as the schema's JSON (as agno sends it); without one, the text as given."""
+    if schema is None:
+        if not isinstance(value, str):
+            raise InputValidationError(f"{owner} takes text (it has no input_schema), got {type(value).__name__}")
+        return value
+    from pydantic import BaseModel, ValidationError
+
+    try:
+        if isinstance(value, BaseModel):
+            model = value if isinstance(value, schema) else schema.model_validate(value.model_dump())
+        elif isinstance(value, str):
+            model = schema.model_validate_json(value)
+        else:
+            model = schema.model_validate(dict(value))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()[:10])
+        raise InputValidationError(f"{owner}: the input does not match {schema.__name__}: {problems}") from None
+    return model.model_dump_json(indent=2, exclude_none=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
-from stratus.agent._controls import tool_choice_name
+from stratus.agent._controls import tool_choice_name, validated_input
 from stratus.exceptions import ConfigError
 from stratus.models import default_model, infer_model
 from stratus.models.base import Model
@@ -76,6 +76,10 @@ class Agent(Runnable):
             call (`"required"` or a name) is asked of the run's first request; later ones are `"auto"`.
         tool_call_limit: How many tool calls a run may make in all; calls past it are not run (the model is
             told the limit is reached) and the model is then sent `tool_choice="none"`, so it answers.
+        input_schema: A pydantic model the input must validate against: a run then takes a dict, the model
+            itself or a JSON string, and the model is sent the validated object as JSON. An input that does
+            not validate raises `InputValidationError` before the run starts (nothing stored; the API
+            answers 422).
     """
 
     model: Model | str | None = None
@@ -103,6 +107,7 @@ class Agent(Runnable):
     fallback_models: Sequence[Model | str] = ()
     tool_choice: str | dict[str, Any] | None = None
     tool_call_limit: int | None = None
+    input_schema: type[BaseModel] | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
     _resolved_fallbacks: list[Model] | None = field(default=None, init=False, repr=False)
 
@@ -195,11 +200,12 @@ class Agent(Runnable):
 
     # --- running ----------------------------------------------------------------------------------------
 
-    def execution(self, input: str, options: RunOptions | None = None) -> AgentRun:
-        """An agent run: streamed, its events go from `RunStarted` to `RunCompleted` or `RunError`."""
+    def execution(self, input: str | Mapping[str, Any] | BaseModel, options: RunOptions | None = None) -> AgentRun:
+        """An agent run: streamed, its events go from `RunStarted` to `RunCompleted` or `RunError`. An input
+        that does not follow `input_schema` raises `InputValidationError` here, before anything starts."""
         from stratus.agent._loop import AgentRun
 
-        return AgentRun(self, input, options)
+        return AgentRun(self, validated_input(input, self.input_schema, f"agent {self.agent_id!r}"), options)
 
     def child_execution(self, input: str, scope: RunScope) -> AgentRun:
         """A member's or a step's run: in the parent's session, sharing its state, with no history."""

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stratus.exceptions import (
     ConfigError,
+    InputValidationError,
     InvalidQueryError,
     ModelError,
     ModelTimeoutError,
@@ -42,6 +43,8 @@ def status_for(exc: BaseException) -> int:
         return 413 if exc.too_large else 422
     if isinstance(exc, RunLimitExceeded | OutputValidationError):
         return 422  # the run stopped at a limit the agent sets: about this request, not a server fault
+    if isinstance(exc, InputValidationError):
+        return 422  # the input does not follow the agent's input_schema
     if isinstance(exc, InvalidQueryError):
         return 422  # a listing asked what it cannot be (a forged or stale cursor, a sort out of bounds)
     return 500

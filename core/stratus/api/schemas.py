@@ -416,6 +416,8 @@ def agent_response(agent: Agent, db_id: str | None) -> dict[str, Any]:
     }
     if agent.output_schema is not None:
         out["response_settings"] = {"output_schema_name": agent.output_schema.__name__}
+    if agent.input_schema is not None:
+        out["input_schema"] = agent.input_schema.model_json_schema()
     if agent.metadata:
         out["metadata"] = agent.metadata
     return {k: v for k, v in out.items() if v is not None or k in ("name", "db_id")}
