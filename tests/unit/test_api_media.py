@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ from fastapi.testclient import TestClient
 from stratus import Agent, App, Team
 from stratus.api import create_app
 from stratus.api.auth import ApiKeyAuth, hash_key
-from stratus.media import MAX_MEDIA_BYTES
+from stratus.aws.queues import S3BlobStore
+from stratus.media import MAX_MEDIA_BYTES, media_key
 from stratus.models.testing import ScriptedModel
+from stratus.storage.dynamodb import DynamoStore
 from stratus.storage.sqlite import SqliteStore
+from tests.aws import REGION, MotoServer
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -158,3 +162,42 @@ def test_bad_json_media_and_media_for_a_team_are_refused(client: TestClient, tmp
     )
     assert team.status_code == 415
     assert _media_dir(tmp_path) == []
+
+
+def test_on_aws_the_bytes_go_to_s3_once_and_dynamodb_keeps_references_only(moto: MotoServer) -> None:
+    bucket = moto.new_bucket()
+    store = DynamoStore(f"stratus-{uuid.uuid4().hex[:12]}", region=REGION, bucket=moto.new_bucket())
+    store.create_table()
+    model = ScriptedModel("seen")
+    app = App(agents=[Agent(id="looker", model=model)], store=store)
+    app.blob_store = S3BlobStore(bucket, client=moto.client("s3"))
+    auth = ApiKeyAuth({hash_key("k-alice"): "alice", hash_key("k-bob"): "bob"})
+    with TestClient(create_app(app, auth=auth)) as client:
+        response = _run(client, files=[("files", ("dot.png", PNG, "image/png"))])
+        assert response.status_code == 200, response.text
+        run = response.json()
+        image_id = run["images"][0]["id"]
+        served = client.get(f"/media/{run['run_id']}/{image_id}", headers=ALICE)
+        refused = client.get(f"/media/{run['run_id']}/{image_id}", headers=BOB)
+
+    assert served.status_code == 200
+    assert served.content == PNG
+    assert refused.status_code == 404
+    s3 = moto.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == [media_key("alice", run["run_id"], image_id)]
+    items = moto.client("dynamodb").scan(TableName=store.table)["Items"]
+    dumped = json.dumps(items)
+    assert base64.b64encode(PNG).decode() not in dumped
+    assert image_id in dumped  # the reference is in the run's item
+
+
+def test_the_session_runs_schema_lists_the_runs_images_and_files(client: TestClient) -> None:
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+    files = [("files", ("dot.png", PNG, "image/png")), ("files", ("r.pdf", pdf, "application/pdf"))]
+    run = _run(client, files=files).json()
+    listed = client.get(f"/sessions/{run['session_id']}/runs", headers=ALICE, params={"type": "agent"})
+    assert listed.status_code == 200, listed.text
+    (row,) = listed.json()
+    assert [i["id"] for i in row["images"]] == [run["images"][0]["id"]]
+    assert [f["filename"] for f in row["files"]] == ["r.pdf"]

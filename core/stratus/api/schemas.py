@@ -627,6 +627,8 @@ def _run_fields(run: RunOutput) -> dict[str, Any]:
         "messages": [m.to_dict() for m in run.messages],
         "tools": [t.to_dict() for t in run.tools],
         "references": run.references or [],
+        "images": [m.to_dict() for m in run.input.images or ()] if run.input else [],
+        "files": [m.to_dict() for m in run.input.file_media or ()] if run.input else [],
         "session_state": run.session_state,
         "error": {"type": run.error_type, "message": run.error} if run.error is not None else None,
         "step_results": run.step_results or [],
