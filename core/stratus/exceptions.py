@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 __all__ = [
+    "CheckTrigger",
     "ConfigError",
     "EmbedderError",
     "FetchError",
+    "InputCheckError",
     "InputValidationError",
     "InvalidCursorError",
     "InvalidQueryError",
@@ -13,6 +18,7 @@ __all__ = [
     "ModelError",
     "ModelTimeoutError",
     "NotFoundError",
+    "OutputCheckError",
     "OutputValidationError",
     "RunCancelledError",
     "RunLimitExceeded",
@@ -130,3 +136,50 @@ class UnsafeURLError(FetchError):
 
 class NotFoundError(StratusError):
     """A session, run or component does not exist (or is not visible to the caller)."""
+
+
+class CheckTrigger(Enum):
+    """Why a hook or a guardrail stopped a run (agno's names); the run's `RunError` carries it as `error_id`."""
+
+    OFF_TOPIC = "off_topic"
+    INPUT_NOT_ALLOWED = "input_not_allowed"
+    OUTPUT_NOT_ALLOWED = "output_not_allowed"
+    VALIDATION_FAILED = "validation_failed"
+    PROMPT_INJECTION = "prompt_injection"
+    PII_DETECTED = "pii_detected"
+
+
+class _CheckError(StratusError):
+    def __init__(
+        self, message: str, check_trigger: CheckTrigger | str, additional_data: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.check_trigger = check_trigger
+        self.error_id = check_trigger.value if isinstance(check_trigger, CheckTrigger) else str(check_trigger)
+        self.additional_data = additional_data
+
+
+class InputCheckError(_CheckError):
+    """A pre-hook (or an input guardrail) refused the run's input: the run stops before the model sees it,
+    stored as an error; the API answers 422."""
+
+    def __init__(
+        self,
+        message: str,
+        check_trigger: CheckTrigger | str = CheckTrigger.INPUT_NOT_ALLOWED,
+        additional_data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, check_trigger, additional_data)
+
+
+class OutputCheckError(_CheckError):
+    """A post-hook refused the run's output: the run is stored as an error, its answer withheld."""
+
+    def __init__(
+        self,
+        message: str,
+        check_trigger: CheckTrigger | str = CheckTrigger.OUTPUT_NOT_ALLOWED,
+        additional_data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, check_trigger, additional_data)

@@ -18,6 +18,7 @@ from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.exceptions import ConfigError
+from stratus.hooks import check_error_data, check_input, check_output, hooked_tools
 from stratus.run import (
     MemoryUpdateCompleted,
     MemoryUpdateStarted,
@@ -48,7 +49,7 @@ AGENT_EVENTS = EventKinds(
     started=lambda base, out: RunStarted(**base, model=out.model, model_provider=out.model_provider),
     completed=lambda base, out: RunCompleted(**base, output=out),
     error=lambda base, out, extra: RunError(
-        **base, content=out.error or "", error_type=out.error_type, additional_data=extra, output=out
+        **base, content=out.error or "", error_type=out.error_type, output=out, **check_error_data(out, extra)
     ),
     continued=lambda base, out: RunContinued(**base),
 )
@@ -120,6 +121,8 @@ class AgentRun:
         started = time.perf_counter()
         state = await lifecycle.bounded(lifecycle.open(), "loading the session")
         self.context.session_state = state
+        if agent.pre_hooks:
+            self.input = await check_input(lifecycle, agent.pre_hooks, self.context, {"agent": agent})
         turns = TurnLoop.of(agent, lifecycle, self.context, started=started, resumed=self.decided)
         model = turns.model
         tools, unavailable = await agent.aget_tools()
@@ -149,10 +152,12 @@ class AgentRun:
         yield lifecycle.started()
         for event in turns.unavailable(unavailable):
             yield event
-        async for event in turns.run(messages, tools, stream=stream):
+        async for event in turns.run(messages, hooked_tools(tools, agent.tool_hooks), stream=stream):
             yield event
         if lifecycle.status is RunStatus.PAUSED:
             return  # stored, its stream ended with `RunPaused`: `/continue` takes it on from there
+        if agent.post_hooks:
+            await check_output(lifecycle, agent.post_hooks, self.context, {"agent": agent})
         yield RunContentCompleted(**lifecycle.base)
 
     def _component_data(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
 from stratus.agent._controls import tool_choice_name, validated_input
 from stratus.exceptions import ConfigError
+from stratus.hooks import hooked_tools
 from stratus.models import default_model, infer_model
 from stratus.models.base import Model
 from stratus.run import RunContext
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from stratus._nesting import RunScope
     from stratus.agent._loop import AgentRun
+    from stratus.hooks import Hook
     from stratus.knowledge import Knowledge
     from stratus.learning import LearningMachine
     from stratus.storage.base import Store
@@ -80,6 +82,12 @@ class Agent(Runnable):
             itself or a JSON string, and the model is sent the validated object as JSON. An input that does
             not validate raises `InputValidationError` before the run starts (nothing stored; the API
             answers 422).
+        pre_hooks: Functions (sync or async) or guardrails that see the run's input before the model does: they
+            may change it, or stop the run with an `InputCheckError` (see `stratus.hooks`).
+        post_hooks: Functions that see the run's output before it is stored: they may change its content, or
+            stop the run with an `OutputCheckError`.
+        tool_hooks: Functions every tool call goes through (the first outermost): they get the tool's
+            `function_name`, the `function_call` to go on with and its `arguments`.
     """
 
     model: Model | str | None = None
@@ -108,6 +116,9 @@ class Agent(Runnable):
     tool_choice: str | dict[str, Any] | None = None
     tool_call_limit: int | None = None
     input_schema: type[BaseModel] | None = None
+    pre_hooks: Sequence[Hook] | None = None
+    post_hooks: Sequence[Hook] | None = None
+    tool_hooks: Sequence[Callable[..., Any]] | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
     _resolved_fallbacks: list[Model] | None = field(default=None, init=False, repr=False)
 
@@ -165,7 +176,7 @@ class Agent(Runnable):
                 if t.name in found:
                     raise ConfigError(f"agent {self.agent_id!r} has two tools named {t.name!r}")
                 found[t.name] = t
-        return found
+        return hooked_tools(found, self.tool_hooks)
 
     async def aget_tools(self) -> tuple[dict[str, Tool], list[tuple[Toolkit, BaseException]]]:
         """The tools for one run, asking every toolkit at once (an MCP toolkit may connect first). A toolkit
@@ -192,7 +203,7 @@ class Agent(Runnable):
             if t.name in found:
                 raise ConfigError(f"agent {self.agent_id!r} has two tools named {t.name!r}")
             found[t.name] = t
-        return found, failures
+        return hooked_tools(found, self.tool_hooks), failures
 
     def get_instructions(self, context: RunContext) -> list[str]:
         """The instruction lines for this run (calling `instructions` if it is a function)."""

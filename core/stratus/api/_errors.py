@@ -12,11 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stratus.exceptions import (
     ConfigError,
+    InputCheckError,
     InputValidationError,
     InvalidQueryError,
     ModelError,
     ModelTimeoutError,
     NotFoundError,
+    OutputCheckError,
     OutputValidationError,
     RunLimitExceeded,
     RunTimeoutError,
@@ -43,6 +45,8 @@ def status_for(exc: BaseException) -> int:
         return 413 if exc.too_large else 422
     if isinstance(exc, RunLimitExceeded | OutputValidationError):
         return 422  # the run stopped at a limit the agent sets: about this request, not a server fault
+    if isinstance(exc, InputCheckError | OutputCheckError):
+        return 422  # a hook or a guardrail refused the input (or the answer): about this request
     if isinstance(exc, InputValidationError):
         return 422  # the input does not follow the agent's input_schema
     if isinstance(exc, InvalidQueryError):

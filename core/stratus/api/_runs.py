@@ -138,6 +138,8 @@ SAFE_ERRORS = frozenset(
         "RunLimitExceeded",
         "RunTimeoutError",
         "InputLimitError",
+        "InputCheckError",
+        "OutputCheckError",
         "OutputValidationError",
         "ModelError",
         "ModelTimeoutError",

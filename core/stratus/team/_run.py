@@ -44,6 +44,7 @@ from stratus.component_events import (
     TeamToolCallStarted,
 )
 from stratus.exceptions import NotFoundError, ToolError
+from stratus.hooks import check_error_data, check_input, check_output
 from stratus.models.base import Model
 from stratus.run import (
     ModelRequestCompleted,
@@ -71,8 +72,8 @@ TEAM_EVENTS = EventKinds(
         **base,
         content=out.error or "the team's run failed",
         error_type=out.error_type,
-        additional_data=extra,
         output=out,
+        **check_error_data(out, extra),
     ),
     continued=lambda base, out: TeamRunContinued(**base),
 )
@@ -149,6 +150,8 @@ class TeamRun:
         started = time.perf_counter()
         state = await lifecycle.open()
         self.context.session_state = state
+        if team.pre_hooks:
+            self.input = await check_input(lifecycle, team.pre_hooks, self.context, {"team": team})
         children = self._children = RunScope(
             session=self.place.writer, state=state, parent=out, emit=emit, stream=stream, deadline=self.deadline
         )
@@ -180,6 +183,8 @@ class TeamRun:
         emit(TeamRunContentCompleted(**lifecycle.base))
         if self.routed is not None:
             out.content, out.content_type = self.routed.content, self.routed.content_type
+        if team.post_hooks:
+            await check_output(lifecycle, team.post_hooks, self.context, {"team": team})
 
     async def _settle(self) -> None:
         if self._children is not None:
@@ -213,6 +218,7 @@ class TeamRun:
             fallback_models=team.fallback_models,
             tool_choice=team.tool_choice,
             tool_call_limit=team.tool_call_limit,
+            tool_hooks=team.tool_hooks,
         )
 
     # --- the leader's tools and instructions ------------------------------------------------------------

@@ -17,6 +17,7 @@ from stratus.tools import Tool, Toolkit
 
 if TYPE_CHECKING:
     from stratus._nesting import RunScope
+    from stratus.hooks import Hook
     from stratus.storage.base import Store
     from stratus.team._run import TeamRun
 
@@ -67,6 +68,9 @@ class Team(Runnable):
             (see `Agent.fallback_models`).
         tool_choice: Whether the leader calls tools (delegating included): see `Agent.tool_choice`.
         tool_call_limit: How many tool calls the leader may make in a run (see `Agent.tool_call_limit`).
+        pre_hooks, post_hooks, tool_hooks: As `Agent`'s, on the team's run: pre-hooks see (and may change or
+            refuse) the input before the leader and the members do, post-hooks the team's answer, tool hooks
+            wrap the leader's calls (delegating included). A hook names the team as `team`.
     """
 
     members: Sequence[Agent | Team]
@@ -89,6 +93,9 @@ class Team(Runnable):
     fallback_models: Sequence[Model | str] = ()
     tool_choice: str | dict[str, Any] | None = None
     tool_call_limit: int | None = None
+    pre_hooks: Sequence[Hook] | None = None
+    post_hooks: Sequence[Hook] | None = None
+    tool_hooks: Sequence[Callable[..., Any]] | None = None
     _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
