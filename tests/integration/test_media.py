@@ -14,11 +14,13 @@ import pytest
 from stratus import Agent
 from stratus.media import File, Image, text_for_model
 from stratus.messages import Message
+from stratus.models.anthropic import AnthropicChat
 from stratus.models.bedrock import BedrockChat
 from stratus.models.openai import OpenAIChat
 from stratus.models.testing import ScriptedModel
 from stratus.run import RunOutput, RunStatus
 from stratus.storage.sqlite import SqliteStore
+from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.bedrock_server import FakeBedrockServer
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -164,3 +166,25 @@ def test_media_sources_are_checked() -> None:
         Image.from_base64("not base64!")
     assert Image.from_base64("data:image/webp;base64," + base64.b64encode(b"RIFF").decode()).mime_type == "image/webp"
     assert "could not be read" in text_for_model(None, None, [File(content=b"\x00\x01", filename="x.docx")])
+
+
+async def test_an_image_and_a_pdf_reach_anthropic_as_image_and_document_blocks(store: SqliteStore) -> None:
+    with FakeAnthropicServer() as server:
+        model = AnthropicChat(id="claude-sonnet-4-5", api_key="k", base_url=server.url, max_retries=0)
+        out = await Agent(model=model, store=store).arun(
+            "read",
+            images=[Image(url="https://example.com/cat.jpg")],
+            files=[File(content=PDF_HEAD, filename="r.pdf"), File(content=b"a,b\n1,2\n", filename="t.csv")],
+        )
+        await model.aclose()
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    blocks = server.requests[0].body["messages"][-1]["content"]
+    assert blocks[0]["type"] == "text"
+    assert blocks[0]["text"].startswith("read")
+    assert '<file name="t.csv">' in blocks[0]["text"]  # plain text goes as text
+    assert blocks[1] == {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}
+    assert blocks[2] == {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": base64.b64encode(PDF_HEAD).decode()},
+    }
