@@ -1,5 +1,5 @@
-"""Lambda: `/sessions` and everything below it."""
+"""Lambda: `/sessions` and everything below it, a run's media (`/media`), and the paused runs' `/approvals`."""
 
 from stratus.aws.handlers import api_handler
 
-handler = api_handler("sessions")
+handler = api_handler("sessions", "media", "approvals")

@@ -178,3 +178,45 @@ def test_user_input_and_an_external_result_each_resume_the_run(tmp_path: Path) -
         assert events[-1]["content"] == "done: sunny, 21C"
     finally:
         stop_server(server)
+
+
+def approvals(server: Server, user: str, **params: str) -> dict[str, Any]:
+    listed = httpx.get(f"{server.url}/approvals", params={"user_id": user, **params}, timeout=10)
+    assert listed.status_code == 200, listed.text
+    return listed.json()
+
+
+def test_approvals_list_what_the_users_paused_runs_wait_for_until_they_resume(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    try:
+        banker = pause(server, "banker", "s6")
+        shipper = pause(server, "shipper", "s7")
+        listed = approvals(server, "ann")
+        assert listed["meta"]["total_count"] == 2
+        rows = {r["run_id"]: r for r in listed["data"]}
+        assert set(rows) == {banker["run_id"], shipper["run_id"]}
+        row = rows[banker["run_id"]]
+        assert (row["id"], row["status"], row["pause_type"], row["tool_name"]) == (
+            banker["requirements"][0]["id"],
+            "pending",
+            "confirmation",
+            "transfer",
+        )
+        assert (row["agent_id"], row["user_id"], row["session_id"], row["run_status"]) == (
+            "banker",
+            "ann",
+            "s6",
+            "PAUSED",
+        )
+        assert rows[shipper["run_id"]]["pause_type"] == "user_input"
+        assert [r["run_id"] for r in approvals(server, "ann", pause_type="user_input")["data"]] == [shipper["run_id"]]
+        assert approvals(server, "ann", status="approved")["data"] == []
+        assert approvals(server, "bob")["data"] == []  # another user's paused runs are not theirs to see
+        count = httpx.get(f"{server.url}/approvals/count", params={"user_id": "ann"}, timeout=10)
+        assert count.json() == {"count": 2}
+
+        done = resume(server, "banker", banker["run_id"], "s6", [{**banker["tools"][0], "confirmed": True}])
+        assert done.status_code == 200
+        assert [r["run_id"] for r in approvals(server, "ann")["data"]] == [shipper["run_id"]]
+    finally:
+        stop_server(server)

@@ -17,7 +17,9 @@ from tests.integration.test_lambda_handlers import (
     asyncio_run,
     body_of,
     call,
+    event,
     event_names,
+    with_path,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -52,6 +54,20 @@ def test_a_paused_run_waits_in_dynamodb_and_resumes_once_in_a_fresh_environment(
     assert stored.requirements[0]["tool_execution"]["tool_call_id"] == waiting.tool_call_id
     assert not ledger.exists()
 
+    # The sessions function lists it for the verified user only (a user_id the caller names is ignored).
+    listing = with_path(event("health"), "/approvals")
+    listing["queryStringParameters"] = {"user_id": "someone-else"}
+    listing["multiValueQueryStringParameters"] = {"user_id": ["someone-else"]}
+    listed = call("sessions", listing)
+    assert listed["statusCode"] == 200, listed["body"]
+    (row,) = body_of(listed)["data"]
+    assert (row["run_id"], row["user_id"], row["tool_name"], row["pause_type"]) == (
+        run_id,
+        USER,
+        "transfer",
+        "confirmation",
+    )
+
     _forget_functions()  # another execution environment: only DynamoDB knows of the pause
     path = f"/agents/banker/runs/{run_id}/continue"
     decision = {"tools": [{**waiting.to_dict(), "confirmed": True}], "session_id": stored.session_id, "stream": False}
@@ -68,6 +84,7 @@ def test_a_paused_run_waits_in_dynamodb_and_resumes_once_in_a_fresh_environment(
     again = call("agent_runs", continue_event("agent_run", path, decision))
     assert again["statusCode"] == 409, again["body"]
     assert ledger.read_text() == "transfer 10 bob\n"
+    assert body_of(call("sessions", with_path(event("health"), "/approvals")))["data"] == []
 
 
 def _run_id(stream: str) -> str:

@@ -70,6 +70,7 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
         "evals": "stratus.api.routers.evals",
         "traces": "stratus.api.routers.traces",
         "info": "stratus.api.routers.info",
+        "approvals": "stratus.api.routers.approvals",
         "media": "stratus.api.routers.media",
     }
 )

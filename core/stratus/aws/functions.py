@@ -148,8 +148,9 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
         name="sessions",
         kind=FunctionKind.API,
-        routers=("sessions", "media"),
-        paths=("/sessions", "/sessions/{proxy+}", "/media/{proxy+}"),  # a run's media: read from the bucket
+        # A run's media are read from the bucket; /approvals lists the paused runs of the caller's sessions.
+        routers=("sessions", "media", "approvals"),
+        paths=("/sessions", "/sessions/{proxy+}", "/media/{proxy+}", "/approvals", "/approvals/{proxy+}"),
         access=_READ_WRITE | {Access.API_KEYS_READ},
     ),
     FunctionSpec(

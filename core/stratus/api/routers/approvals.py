@@ -1,0 +1,168 @@
+"""`GET /approvals` and `GET /approvals/count`: what the caller's paused runs wait for, one row per tool call.
+
+AgentOS serves these paths for its approval records; stratus keeps no record beside the run: a paused run is
+stored PAUSED with its `requirements` (see `stratus.agent._pause`), and a row here is one of them, in AgentOS'
+`ApprovalResponse` shape (its `id` the requirement's). Resolving one is `/agents/{id}/runs/{run_id}/continue`.
+Only the caller's runs are listed (the verified user's, with authentication on). The listing reads the
+caller's agent sessions, then each one's paused runs: its cost grows with the number of sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from stratus.api._deps import AppDep, resolve_user_id
+from stratus.api._paging import PaginatedResponse, paginated
+from stratus.app import App
+from stratus.run import RunOutput, RunStatus
+from stratus.storage.base import Store
+from stratus.storage.records import SessionQuery, SessionType
+
+__all__ = ["ApprovalCountResponse", "ApprovalResponse", "router"]
+
+router = APIRouter(tags=["Approvals"])
+
+PauseType = Literal["confirmation", "user_input", "external_execution"]
+
+
+class ApprovalResponse(BaseModel):
+    """AgentOS' `ApprovalResponse`: one tool call a paused run waits on."""
+
+    id: str
+    run_id: str
+    session_id: str
+    status: str
+    source_type: str
+    approval_type: str | None = None
+    pause_type: str | None = None
+    tool_name: str | None = None
+    tool_args: dict[str, Any] | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    user_id: str | None = None
+    source_name: str | None = None
+    requirements: list[dict[str, Any]] | None = None
+    created_at: int | None = None
+    run_status: RunStatus | None = None
+
+
+class ApprovalCountResponse(BaseModel):
+    """AgentOS' count of pending approvals."""
+
+    count: int
+
+
+@router.get(
+    "/approvals",
+    response_model=PaginatedResponse[ApprovalResponse],
+    summary="List Approvals",
+    operation_id="list_approvals",
+)
+async def list_approvals(
+    request: Request,
+    app: AppDep,
+    status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = Query(
+        default=None, description="Only `pending` ones exist here: a decided call's run goes on"
+    ),
+    pause_type: PauseType | None = Query(default=None, description="What the call waits for"),
+    agent_id: str | None = Query(default=None, description="Only this agent's runs"),
+    run_id: str | None = Query(default=None, description="Only this run's calls"),
+    user_id: str | None = Query(default=None, description="The user (the verified one, with authentication on)"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    page: int = Query(default=1, ge=1),
+) -> PaginatedResponse[ApprovalResponse]:
+    """The tool calls the caller's paused runs wait on (a confirmation, input, an outside result), newest first."""
+    started = time.perf_counter()
+    rows: list[ApprovalResponse] = []
+    if status in (None, "pending"):
+        rows = await _pending(app, resolve_user_id(request, user_id))
+    rows = [
+        r
+        for r in rows
+        if (pause_type is None or r.pause_type == pause_type)
+        and (agent_id is None or r.agent_id == agent_id)
+        and (run_id is None or r.run_id == run_id)
+    ]
+    data = rows[(page - 1) * limit : page * limit]
+    return paginated(data, page=page, limit=limit, total=len(rows), started=started)
+
+
+@router.get(
+    "/approvals/count",
+    response_model=ApprovalCountResponse,
+    summary="Get Pending Approval Count",
+    operation_id="get_approval_count",
+)
+async def approval_count(
+    request: Request,
+    app: AppDep,
+    user_id: str | None = Query(default=None, description="The user (the verified one, with authentication on)"),
+) -> ApprovalCountResponse:
+    """How many tool calls the caller's paused runs wait on."""
+    return ApprovalCountResponse(count=len(await _pending(app, resolve_user_id(request, user_id))))
+
+
+async def _pending(app: App, user_id: str | None) -> list[ApprovalResponse]:
+    stores = {id(s): s for s in [app.store, *(a.store for a in app.agents.values() if a.store is not None)]}
+    runs: list[RunOutput] = []
+    for store in stores.values():
+        runs.extend(await _paused_runs(store, user_id))
+    rows = [row for run in runs for row in _rows(run)]
+    rows.sort(key=lambda r: r.created_at or 0, reverse=True)
+    return rows
+
+
+async def _paused_runs(store: Store, user_id: str | None) -> list[RunOutput]:
+    found: list[RunOutput] = []
+    cursor: str | None = None
+    while True:
+        query = SessionQuery(session_type=SessionType.AGENT, user_id=user_id, limit=100, cursor=cursor)
+        sessions = await store.list_sessions(query)
+        batches = await asyncio.gather(
+            *(store.get_runs(s.session_id, statuses=[RunStatus.PAUSED], user_id=user_id) for s in sessions.items)
+        )
+        found.extend(r for batch in batches for r in batch if r.parent_run_id is None)
+        cursor = sessions.next_cursor
+        if cursor is None:
+            return found
+
+
+def _rows(run: RunOutput) -> list[ApprovalResponse]:
+    rows: list[ApprovalResponse] = []
+    for requirement in run.requirements or []:
+        te: dict[str, Any] = requirement.get("tool_execution") or {}
+        rows.append(
+            ApprovalResponse(
+                id=str(requirement.get("id")),
+                run_id=run.run_id,
+                session_id=run.session_id,
+                status="pending",
+                source_type="agent",
+                approval_type="required",
+                pause_type=_pause_type(te),
+                tool_name=te.get("tool_name"),
+                tool_args=te.get("tool_args"),
+                agent_id=run.agent_id,
+                user_id=run.user_id,
+                source_name=run.agent_name,
+                requirements=[requirement],
+                created_at=te.get("created_at") or run.created_at,
+                run_status=run.status,
+            )
+        )
+    return rows
+
+
+def _pause_type(te: dict[str, Any]) -> PauseType:
+    # AgentOS' order: the most specific wins.
+    if te.get("external_execution_required"):
+        return "external_execution"
+    if te.get("requires_user_input"):
+        return "user_input"
+    return "confirmation"
