@@ -290,3 +290,39 @@ def test_a_pre_hook_refusal_is_a_422_with_a_json_detail_and_the_stored_run_is_er
         last_kind, last_data = blocks[-1][0].removeprefix("event: "), json.loads(blocks[-1][1].removeprefix("data: "))
         assert last_kind == "RunError"
         assert (last_data["error_type"], last_data["error_id"]) == ("InputCheckError", "prompt_injection")
+
+
+async def test_a_paused_run_resumed_does_not_check_its_input_again_and_its_confirmed_call_is_hooked(
+    store: SqliteStore,
+) -> None:
+    from stratus.agent._loop import AgentRun
+    from stratus.agent._pause import apply_decisions
+
+    checked: list[str] = []
+    hooked: list[str] = []
+
+    def check(run_input: RunInput) -> None:
+        checked.append(run_input.input_content)
+
+    def log_tool(function_name: str, function_call: Any, arguments: dict[str, Any]) -> Any:
+        hooked.append(function_name)
+        return function_call(**arguments)
+
+    @tool(requires_confirmation=True)
+    def refund(amount: int) -> str:
+        """Refund an amount."""
+        return f"refunded {amount}"
+
+    model = ScriptedModel(call("refund", amount=5), "refund done")
+    agent = Agent(model=model, tools=[refund], pre_hooks=[check], tool_hooks=[log_tool], store=store)
+    paused = await agent.arun("refund me", session_id="s1")
+    assert paused.status is RunStatus.PAUSED
+    assert (checked, hooked) == (["refund me"], [])
+
+    [stored] = await store.get_runs("s1")
+    decided = apply_decisions(stored, [{"tool_call_id": stored.tools[0].tool_call_id, "confirmed": True}])
+    out = await AgentRun(agent, "refund me", resume=stored, decided=decided).result()
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert out.content == "refund done"
+    assert checked == ["refund me"]  # checked once, when the run began
+    assert hooked == ["refund"]
