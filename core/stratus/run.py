@@ -445,6 +445,7 @@ class RunContext:
 
     A tool declares a parameter annotated `RunContext` to receive it; the parameter stays out of the
     schema the model sees. Changes a tool makes to `session_state` are saved with the session.
+    `dependencies` are the agent's, resolved for this run (`Agent.dependencies`).
     """
 
     run_id: str
@@ -452,6 +453,7 @@ class RunContext:
     user_id: str | None = None
     agent_id: str | None = None
     session_state: dict[str, Any] = field(default_factory=dict[str, Any])
+    dependencies: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 # --- events ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from stratus import Agent, RunStatus, tool
 from stratus.exceptions import ConfigError, InputValidationError
 from stratus.models.testing import ScriptedModel, call
+from stratus.run import RunContext
 from stratus.storage.sqlite import SqliteStore
 from stratus.team import Team
 
@@ -244,3 +245,67 @@ def test_the_api_answers_422_for_an_input_that_does_not_validate_and_stores_noth
     assert good.json()["content"] == "Two days in Rome."
     assert [s["session_id"] for s in sessions["data"]] == [good.json()["session_id"]]
     assert described["input_schema"]["required"] == ["city", "days"]
+
+
+# --- dependencies ----------------------------------------------------------------------------------------
+
+
+async def test_dependencies_are_resolved_per_run_and_reach_tools_instructions_and_the_message() -> None:
+    calls: list[str] = []
+
+    def today() -> str:
+        calls.append("today")
+        return f"day {len(calls)}"
+
+    async def account(run_context: RunContext) -> dict[str, Any]:
+        return {"user": run_context.user_id, "plan": "pro"}
+
+    def plan_of(agent: Agent) -> str:
+        return f"the plan of {agent.agent_id}"
+
+    seen: list[dict[str, Any]] = []
+
+    @tool
+    def quota(dependencies: dict[str, Any]) -> str:
+        """How much the user may still use."""
+        seen.append(dependencies)
+        return f"plenty for {dependencies['account']['user']}"
+
+    def instructions(context: RunContext) -> str:
+        return f"Today is {context.dependencies['today']}."
+
+    model = ScriptedModel(call("quota"), "You have plenty.", "Again plenty.")
+    agent = Agent(
+        id="desk",
+        model=model,
+        tools=[quota],
+        instructions=instructions,
+        dependencies={"today": today, "account": account, "plan": plan_of, "region": "eu", "broken": lambda: 1 / 0},
+        add_dependencies_to_context=True,
+    )
+
+    out = await agent.arun("How much quota is left?", user_id="ada")
+    again = await agent.arun("And now?", user_id="bob")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert again.status is RunStatus.COMPLETED, again.error
+    assert calls == ["today", "today"]  # once per run
+    expected = {"today": "day 1", "account": {"user": "ada", "plan": "pro"}, "plan": "the plan of desk", "region": "eu"}
+    assert seen == [expected]  # the failing one is left out
+    assert quota.definition().parameters.get("properties", {}) == {}  # hidden from the model
+    first = model.requests[0]
+    assert first[0].content == "Today is day 1."
+    user = first[-1].content or ""
+    assert user.startswith("How much quota is left?\n\n<additional context>\n")
+    assert json.loads(user.split("<additional context>\n")[1].split("\n</additional context>")[0]) == expected
+    assert "day 2" in (model.requests[2][0].content or "")
+    assert '"user": "bob"' in (model.requests[2][-1].content or "")
+    assert out.input is not None
+    assert out.input.input_content == "How much quota is left?"  # the stored input is the user's own
+
+
+async def test_without_add_dependencies_to_context_the_message_is_the_users_alone() -> None:
+    model = ScriptedModel("ok")
+    await Agent(model=model, dependencies={"region": "eu"}).arun("hello")
+
+    assert model.requests[0][-1].content == "hello"

@@ -1,8 +1,12 @@
 """The run controls agno's agents take besides the model and tools: which tools the model must (or may not)
-call, how many calls a run may make in all, and the shape its input must have."""
+call, how many calls a run may make in all, the shape its input must have, and the dependencies resolved for
+each run."""
 
 from __future__ import annotations
 
+import inspect
+import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -13,7 +17,21 @@ from stratus.messages import Message, ToolCall
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["ToolBudget", "first_tool_choice", "next_tool_choice", "refusals", "tool_choice_name", "validated_input"]
+    from stratus.agent.agent import Agent
+    from stratus.run import RunContext
+
+__all__ = [
+    "ToolBudget",
+    "dependencies_text",
+    "first_tool_choice",
+    "next_tool_choice",
+    "refusals",
+    "resolve_dependencies",
+    "tool_choice_name",
+    "validated_input",
+]
+
+logger = logging.getLogger("stratus.agent")
 
 _LIMIT_REACHED = "Tool call limit reached. Tool call {name} not executed. Don't try to execute it again."
 
@@ -109,3 +127,30 @@ def validated_input(value: str | Mapping[str, Any] | BaseModel, schema: type[Bas
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()[:10])
         raise InputValidationError(f"{owner}: the input does not match {schema.__name__}: {problems}") from None
     return model.model_dump_json(indent=2, exclude_none=True)
+
+
+async def resolve_dependencies(agent: Agent, context: RunContext) -> dict[str, Any]:
+    """The agent's `dependencies` for one run: values as they are, callables (sync or async) called with
+    the parameters they name of `agent` and `run_context` (agno's). One that fails is left out, logged."""
+    resolved: dict[str, Any] = {}
+    for key, value in (agent.dependencies or {}).items():
+        if not callable(value):
+            resolved[key] = value
+            continue
+        try:
+            named = inspect.signature(value).parameters
+            given = {"agent": agent, "run_context": context}
+            result = value(**{name: given[name] for name in named if name in given})
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            logger.warning("run %s: dependency %r failed, left out: %s", context.run_id, key, exc)
+            continue
+        resolved[key] = result
+    return resolved
+
+
+def dependencies_text(dependencies: Mapping[str, Any]) -> str:
+    """The block `add_dependencies_to_context` adds to the user's message (agno's)."""
+    body = json.dumps(dependencies, indent=2, default=str, ensure_ascii=False)
+    return f"\n\n<additional context>\n{body}\n</additional context>"

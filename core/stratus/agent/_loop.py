@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
+from stratus.agent._controls import dependencies_text, resolve_dependencies
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.exceptions import ConfigError
 from stratus.hooks import check_error_data, check_input, check_output, hooked_tools
@@ -121,6 +122,10 @@ class AgentRun:
         started = time.perf_counter()
         state = await lifecycle.bounded(lifecycle.open(), "loading the session")
         self.context.session_state = state
+        if agent.dependencies:
+            self.context.dependencies = await lifecycle.bounded(
+                resolve_dependencies(agent, self.context), "resolving the dependencies"
+            )
         if agent.pre_hooks and not self.decided:  # (a resumed paused run's input was checked when it began)
             self.input = await check_input(lifecycle, agent.pre_hooks, self.context, {"agent": agent})
         turns = TurnLoop.of(agent, lifecycle, self.context, started=started, resumed=self.decided)
@@ -140,7 +145,10 @@ class AgentRun:
             passages = await lifecycle.bounded(self._references(), "searching the knowledge base")
         learned = await lifecycle.bounded(self._recall(tools), "recalling memories")
         continues = lifecycle.continues
-        messages = build_messages(agent, self.context, self.input, model, history, passages, learned, continues)
+        text = self.input
+        if agent.add_dependencies_to_context and self.context.dependencies:
+            text += dependencies_text(self.context.dependencies)
+        messages = build_messages(agent, self.context, text, model, history, passages, learned, continues)
         if self.images or self.files:
             from stratus.media import attach_media
 

@@ -82,6 +82,10 @@ class Agent(Runnable):
             itself or a JSON string, and the model is sent the validated object as JSON. An input that does
             not validate raises `InputValidationError` before the run starts (nothing stored; the API
             answers 422).
+        dependencies: Values, or functions (sync or async, taking the `agent` and `run_context` they name)
+            resolved at the start of each run, in `RunContext.dependencies`: a tool with a parameter named
+            `dependencies` receives them, as does a callable `instructions` through its `RunContext`.
+        add_dependencies_to_context: Add the resolved dependencies, as JSON, to the user's message.
         pre_hooks: Functions (sync or async) or guardrails that see the run's input before the model does: they
             may change it, or stop the run with an `InputCheckError` (see `stratus.hooks`).
         post_hooks: Functions that see the run's output before it is stored: they may change its content, or
@@ -116,6 +120,8 @@ class Agent(Runnable):
     tool_choice: str | dict[str, Any] | None = None
     tool_call_limit: int | None = None
     input_schema: type[BaseModel] | None = None
+    dependencies: dict[str, Any] | None = None
+    add_dependencies_to_context: bool = False
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
     tool_hooks: Sequence[Callable[..., Any]] | None = None

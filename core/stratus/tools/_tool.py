@@ -39,7 +39,8 @@ class Tool:
     """A function the model can call.
 
     Build one with `@tool` or `Tool(fn)`; plain functions given to an agent are wrapped automatically.
-    A parameter annotated `RunContext` receives the run's context and is hidden from the model. Sync
+    A parameter annotated `RunContext` receives the run's context and is hidden from the model, and so
+    does one named `dependencies`, which receives the agent's dependencies resolved for the run. Sync
     functions run in a worker thread, so a slow one never blocks the event loop or the other tools.
 
     Human in the loop (AgentOS' flags): a call of a tool with `requires_confirmation` runs only once a person
@@ -82,6 +83,7 @@ class Tool:
         self._args_model: type[BaseModel] | None = None
         self._parameters: dict[str, Any] | None = None
         self._context_param: str | None = None
+        self._takes_dependencies = False
         self._renames: dict[str, str] = {}
         self.__doc__ = function.__doc__
         if not _valid_name(self.name):
@@ -158,6 +160,7 @@ class Tool:
             self._args_model, self._context_param, self._renames = _build_args_model(
                 self.function, self.name, self._doc_params
             )
+            self._takes_dependencies = "dependencies" in inspect.signature(self.function).parameters
         return self._args_model
 
     # --- execution --------------------------------------------------------------------------------------
@@ -186,6 +189,8 @@ class Tool:
         kwargs = self.validate_arguments(arguments)
         if self._context_param is not None:
             kwargs[self._context_param] = context
+        if self._takes_dependencies:
+            kwargs["dependencies"] = context.dependencies if context is not None else {}
         fn = self.function
         if self._instance is not None:
             fn = functools.partial(fn, self._instance)
@@ -231,6 +236,8 @@ def _build_args_model(
         if param.kind is param.POSITIONAL_ONLY:
             raise ToolDefinitionError(f"tool {tool_name!r}: positional-only parameters are not supported")
         annotation = hints.get(param.name, Any)
+        if param.name == "dependencies":
+            continue  # the agent's dependencies for the run (agno's name), given by `execute`
         if annotation is RunContext or annotation == RunContext | None:
             context_param = param.name
             continue
