@@ -35,17 +35,6 @@ def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "stratus.db")
 
 
-@pytest.fixture(autouse=True)
-def _aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
-        monkeypatch.delenv(name, raising=False)
-
-
 async def _stored(store: SqliteStore, out: RunOutput) -> dict[str, Any]:
     run = await store.get_run(out.run_id)
     assert run is not None
@@ -104,7 +93,17 @@ async def test_an_image_and_a_pdf_reach_openai_as_native_parts_and_the_run_lists
 
 async def test_an_image_and_a_document_reach_bedrock_as_blocks_with_their_bytes(store: SqliteStore) -> None:
     with FakeBedrockServer() as server:
-        model = BedrockChat("us.amazon.nova-lite-v1:0", endpoint_url=server.url, region="us-east-1")
+        import boto3
+
+        # A client of the caller's, with fake credentials: nothing from this machine's AWS configuration.
+        client = boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            endpoint_url=server.url,
+            aws_access_key_id="t",
+            aws_secret_access_key="t",
+        )
+        model = BedrockChat("us.amazon.nova-lite-v1:0", client=client)
         out = await Agent(model=model, store=store).arun(
             "describe",
             images=[Image.from_base64(base64.b64encode(PNG).decode(), filename="dot.png")],
