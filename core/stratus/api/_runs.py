@@ -169,7 +169,7 @@ async def respond(registry: RunRegistry, run: Execution, *, stream: bool) -> Any
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     out = await registry.wait(registry.start(run, stream=False))
-    if out.status is RunStatus.COMPLETED:
+    if out.status in (RunStatus.COMPLETED, RunStatus.PAUSED):  # a paused run waits, with what for in its body
         return out.to_dict()
     status = 409 if out.status is RunStatus.CANCELLED else status_for(out.exception or Exception())
     detail = out.error if out.error_type in SAFE_ERRORS else "Internal server error"

@@ -1,0 +1,128 @@
+"""Human in the loop on both stores, through the API with authentication on: what a paused run's tool calls tell
+the model and the caller, the decisions `/continue` refuses (422, the run still paused and nothing run), the
+continue claim (a resumption under way elsewhere is a 409), and the owner-only rule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stratus.api import create_app
+from stratus.api.auth import ApiKeyAuth, hash_key
+from stratus.exceptions import ToolDefinitionError
+from stratus.run import RunStatus
+from stratus.storage.base import Store
+from stratus.storage.sqlite import SqliteStore
+from stratus.tools import tool
+from tests.fakes.hitl_app import hitl_app, ship, transfer
+
+ALICE = {"authorization": "Bearer key-alice"}
+BOB = {"authorization": "Bearer key-bob"}
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        return SqliteStore(tmp_path / "hitl.db")
+    return request.getfixturevalue("dynamo_store")
+
+
+@pytest.fixture
+def client(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("HITL_LEDGER", str(tmp_path / "ledger.txt"))
+    auth = ApiKeyAuth({hash_key("key-alice"): "alice", hash_key("key-bob"): "bob"})
+    with TestClient(create_app(hitl_app(store), auth=auth)) as c:
+        yield c
+
+
+def paused(client: TestClient, agent: str, session: str) -> dict[str, Any]:
+    response = client.post(
+        f"/agents/{agent}/runs", data={"message": "go", "session_id": session, "stream": "false"}, headers=ALICE
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "PAUSED"
+    return body
+
+
+def resume(client: TestClient, agent: str, run: dict[str, Any], tools: Any, headers: dict[str, str] = ALICE):
+    return client.post(
+        f"/agents/{agent}/runs/{run['run_id']}/continue",
+        data={"tools": json.dumps(tools), "session_id": run["session_id"], "stream": "false"},
+        headers=headers,
+    )
+
+
+def test_the_model_is_not_told_of_the_users_fields_and_the_flags_are_checked() -> None:
+    assert set(ship.parameters["properties"]) == {"item"}
+    assert ship.parameters["required"] == ["item"]
+    assert set(transfer.parameters["properties"]) == {"amount", "to"}
+    assert (transfer.pauses, ship.pauses) == (True, True)
+    with pytest.raises(ToolDefinitionError, match="requires_user_input"):
+        tool(user_input_fields=["x"])(lambda x: x)  # pyright: ignore[reportUnknownLambdaType]
+
+
+def test_a_buffered_run_answers_paused_with_what_it_waits_for(client: TestClient, tmp_path: Path) -> None:
+    run = paused(client, "banker", "u1")
+    (waiting,) = run["tools"]
+    assert (waiting["requires_confirmation"], waiting["result"], run["content"]) == (True, None, None)
+    (requirement,) = run["requirements"]
+    assert requirement["tool_execution"]["tool_call_id"] == waiting["tool_call_id"]
+    assert [m["role"] for m in run["messages"]] == ["user", "assistant"]  # no tool result yet
+    assert not (tmp_path / "ledger.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("decision", "detail"),
+    [
+        ([], "send the decisions"),
+        ([{"tool_call_id": "nope", "confirmed": True}], "no waiting tool call has the id 'nope'"),
+        ("same-id", "needs confirmed: true or false"),
+    ],
+)
+def test_decisions_that_do_not_resolve_the_run_are_a_422_and_change_nothing(
+    client: TestClient, store: Store, tmp_path: Path, decision: Any, detail: str
+) -> None:
+    run = paused(client, "banker", "u2")
+    tools = [{"tool_call_id": run["tools"][0]["tool_call_id"]}] if decision == "same-id" else decision
+    response = resume(client, "banker", run, tools)
+    assert response.status_code == 422, response.text
+    assert detail in response.json()["detail"]
+    stored = asyncio.run(store.get_run(run["run_id"]))
+    assert stored is not None
+    assert stored.status is RunStatus.PAUSED
+    assert stored.tools[0].confirmed is None
+    assert not (tmp_path / "ledger.txt").exists()
+    # The claim was given back: a good decision still resumes it.
+    good = resume(client, "banker", run, [{**run["tools"][0], "confirmed": True}])
+    assert good.status_code == 200, good.text
+    assert good.json()["content"] == "done: sent 10 to bob"
+
+
+def test_a_resumption_under_way_elsewhere_is_a_409(client: TestClient, store: Store, tmp_path: Path) -> None:
+    run = paused(client, "banker", "u3")
+    claim = asyncio.run(store.claim(f"continue:{run['run_id']}", lease_seconds=60))
+    assert claim.acquired
+    response = resume(client, "banker", run, [{**run["tools"][0], "confirmed": True}])
+    assert response.status_code == 409
+    assert response.json()["detail"] == "run is already being continued"
+    assert not (tmp_path / "ledger.txt").exists()
+    asyncio.run(store.release_claim(claim))
+    assert resume(client, "banker", run, [{**run["tools"][0], "confirmed": True}]).status_code == 200
+
+
+def test_only_the_owner_continues_and_sees_it(client: TestClient, store: Store) -> None:
+    run = paused(client, "banker", "u4")
+    refused = resume(client, "banker", run, [{**run["tools"][0], "confirmed": True}], headers=BOB)
+    assert refused.status_code == 404
+    assert client.get("/approvals", headers=BOB).json()["data"] == []
+    assert [r["run_id"] for r in client.get("/approvals", headers=ALICE).json()["data"]] == [run["run_id"]]
+    stored = asyncio.run(store.get_run(run["run_id"]))
+    assert stored is not None
+    assert stored.status is RunStatus.PAUSED
