@@ -56,7 +56,8 @@ logger = logging.getLogger("stratus.background")
 
 BACKGROUND_RUN_VERSION = 1
 
-_FINISHED = (RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.CANCELLED)
+_FINISHED = (RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.CANCELLED, RunStatus.PAUSED)
+"""The statuses a job's run is not run again from (a PAUSED one waits for a person's `/continue`)."""
 
 DEFAULT_LEASE_SECONDS = 900.0
 """A run's claim lease when the worker's end is not known: Lambda's longest invocation."""

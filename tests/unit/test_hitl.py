@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,26 @@ def test_only_the_owner_continues_and_sees_it(client: TestClient, store: Store) 
     stored = asyncio.run(store.get_run(run["run_id"]))
     assert stored is not None
     assert stored.status is RunStatus.PAUSED
+
+
+def test_a_background_run_that_paused_is_not_run_again_by_a_redelivered_job(client: TestClient, store: Store) -> None:
+    from stratus.background import BackgroundRun, execute_run
+
+    accepted = client.post(
+        "/agents/banker/runs", data={"message": "go", "session_id": "u5", "background": "true"}, headers=ALICE
+    )
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    deadline = time.monotonic() + 10
+    while (run := asyncio.run(store.get_run(run_id))) is None or run.status is not RunStatus.PAUSED:
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+    job = BackgroundRun(
+        run_id=run_id, session_id="u5", user_id="alice", message="go", input_content="go", agent_id="banker"
+    )
+    worker = hitl_app(store)  # a worker elsewhere, the job delivered again
+    worker.attach_store()
+    assert asyncio.run(execute_run(worker, job)) is None
+    again = asyncio.run(store.get_run(run_id))
+    assert again is not None
+    assert (again.status, len(again.tools)) == (RunStatus.PAUSED, 1)
