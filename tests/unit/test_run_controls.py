@@ -309,3 +309,50 @@ async def test_without_add_dependencies_to_context_the_message_is_the_users_alon
     await Agent(model=model, dependencies={"region": "eu"}).arun("hello")
 
     assert model.requests[0][-1].content == "hello"
+
+
+# --- num_history_messages --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "history"),
+    [
+        (3, ["assistant: Sunny in Oslo.", "user: And Rome?", "assistant: Rome too."]),
+        (4, ["assistant: Sunny in Oslo.", "user: And Rome?", "assistant: Rome too."]),  # its call was cut off
+        (
+            5,
+            [
+                "assistant: lookup",
+                "tool: sunny in Oslo",
+                "assistant: Sunny in Oslo.",
+                "user: And Rome?",
+                "assistant: Rome too.",
+            ],
+        ),
+        (0, []),
+    ],
+)
+async def test_num_history_messages_sends_the_newest_messages_across_runs(
+    store: SqliteStore, count: int, history: list[str]
+) -> None:
+    model = ScriptedModel(call("lookup", city="Oslo"), "Sunny in Oslo.", "Rome too.", "Noted.")
+    agent = Agent(
+        model=model,
+        tools=[lookup],
+        instructions="Be brief.",
+        store=store,
+        add_history_to_context=True,
+        num_history_runs=1,  # the message count rules instead
+        num_history_messages=count,
+    )
+    for text in ("Weather in Oslo?", "And Rome?", "Thanks"):
+        out = await agent.arun(text, session_id="s1")
+        assert out.status is RunStatus.COMPLETED, out.error
+
+    sent = model.requests[-1]
+    assert sent[0].role == "system"
+    shown = [f"{m.role}: {m.content or (m.tool_calls or [])[0].name}" for m in sent[1:-1]]
+    assert shown == history
+    assert sent[-1].content == "Thanks"
+    stored = await store.get_runs("s1")
+    assert [m.role for m in stored[-1].messages] == ["system", "user", "assistant"]  # history is not stored again

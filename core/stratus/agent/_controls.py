@@ -1,6 +1,6 @@
 """The run controls agno's agents take besides the model and tools: which tools the model must (or may not)
-call, how many calls a run may make in all, the shape its input must have, and the dependencies resolved for
-each run."""
+call, how many calls a run may make in all, the shape its input must have, the dependencies resolved for
+each run, and history counted in messages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import inspect
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from stratus.exceptions import ConfigError, InputValidationError
@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from stratus.agent.agent import Agent
-    from stratus.run import RunContext
+    from stratus.run import RunContext, RunOutput
 
 __all__ = [
     "ToolBudget",
     "dependencies_text",
     "first_tool_choice",
+    "history_runs",
+    "last_messages",
     "next_tool_choice",
     "refusals",
     "resolve_dependencies",
@@ -154,3 +156,24 @@ def dependencies_text(dependencies: Mapping[str, Any]) -> str:
     """The block `add_dependencies_to_context` adds to the user's message (agno's)."""
     body = json.dumps(dependencies, indent=2, default=str, ensure_ascii=False)
     return f"\n\n<additional context>\n{body}\n</additional context>"
+
+
+def history_runs(agent: Agent) -> int:
+    """How many earlier runs to read: `num_history_runs`, or with `num_history_messages` that many (a run
+    holds at least one message of the history, so they always hold enough)."""
+    return agent.num_history_runs if agent.num_history_messages is None else agent.num_history_messages
+
+
+def last_messages(history: Sequence[RunOutput], count: int) -> list[RunOutput]:
+    """The history cut to its last `count` messages (agno's `num_history_messages`): each run keeps only its
+    messages among them, and tool results whose call was cut off go too (as agno cuts)."""
+    sent = [(n, m) for n, run in enumerate(history) for m in run.messages if m.role != "system" and not m.from_history]
+    kept = sent[-count:] if count > 0 else []
+    while kept and kept[0][1].role == "tool":
+        kept.pop(0)
+    runs: list[RunOutput] = []
+    for n, run in enumerate(history):
+        messages = [m for i, m in kept if i == n]
+        if messages:
+            runs.append(replace(run, messages=messages))
+    return runs

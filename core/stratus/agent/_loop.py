@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
-from stratus.agent._controls import dependencies_text, resolve_dependencies
+from stratus.agent._controls import dependencies_text, history_runs, last_messages, resolve_dependencies
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.exceptions import ConfigError
 from stratus.hooks import check_error_data, check_input, check_output, hooked_tools
@@ -139,7 +139,9 @@ class AgentRun:
             tools[search.name] = search
         history: list[RunOutput] = []
         if agent.add_history_to_context and lifecycle.continues is None:
-            history = await lifecycle.bounded(self.place.history(agent.num_history_runs, None), "loading the session")
+            history = await lifecycle.bounded(self.place.history(history_runs(agent), None), "loading the session")
+            if agent.num_history_messages is not None:
+                history = last_messages(history, agent.num_history_messages)
         passages: list[dict[str, Any]] = []
         if knowledge is not None and agent.add_knowledge_to_context:
             passages = await lifecycle.bounded(self._references(), "searching the knowledge base")

@@ -51,6 +51,8 @@ class Agent(Runnable):
         store: Where sessions and runs are kept; without one, runs are not persisted.
         add_history_to_context: Send the session's earlier runs to the model.
         num_history_runs: How many earlier runs to send (the newest ones).
+        num_history_messages: Send the newest this many messages of the history instead (counted across runs,
+            whatever `num_history_runs` says; a tool result whose call is cut off is left out too).
         session_state: Default state of a new session; tools read and change it via `RunContext`.
         output_schema: A pydantic model the answer must validate against; the run's content is then the
             validated object.
@@ -121,6 +123,7 @@ class Agent(Runnable):
     tool_call_limit: int | None = None
     input_schema: type[BaseModel] | None = None
     dependencies: dict[str, Any] | None = None
+    num_history_messages: int | None = None
     add_dependencies_to_context: bool = False
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
@@ -137,6 +140,8 @@ class Agent(Runnable):
         if self.run_timeout is not None and not self.run_timeout > 0:
             raise ConfigError(f"agent {self.id!r}: run_timeout must be > 0 seconds (or None)")
         self.tool_choice = tool_choice_name(self.tool_choice, f"agent {self.id!r}")
+        if self.num_history_messages is not None and self.num_history_messages < 0:
+            raise ConfigError(f"agent {self.id!r}: num_history_messages must be >= 0 (or None)")
         if self.tool_call_limit is not None and self.tool_call_limit < 0:
             raise ConfigError(f"agent {self.id!r}: tool_call_limit must be >= 0 (or None)")
         if self.learning is True:
