@@ -279,9 +279,9 @@ def test_every_route_we_serve_declares_its_answer() -> None:
     for path, operations in cast(dict[str, Schema], ours()["paths"]).items():
         for method, operation in operations.items():
             for status, response in cast(dict[str, Schema], operation["responses"]).items():
-                declared = _json_schema(response) not in (None, {}) or "text/event-stream" in response.get(
-                    "content", {}
-                )
+                content = cast(dict[str, Schema], response.get("content", {}))
+                binary = any(c.get("schema", {}).get("format") == "binary" for c in content.values())  # bytes served
+                declared = _json_schema(response) not in (None, {}) or "text/event-stream" in content or binary
                 if status.startswith("2") and status != "204" and not declared:
                     untyped.append(f"{method.upper()} {path} {status}")
 

@@ -295,7 +295,6 @@ def run_request_openapi() -> dict[str, Any]:
                 "items": {"type": "string", "format": "binary"},
                 "description": "Images (PNG, JPEG, GIF, WebP), documents (PDF, Word, ...) and text files",
             },
-            "images": {"type": "string", "description": "A JSON array of {url} or {content (base64), mime_type}"},
         },
     }
     return _request_body(form_schema, schema)

@@ -50,7 +50,13 @@ async def store_run_media(app: App, user_id: str | None, run_id: str, media: Seq
     operation_id="get_run_media",
     summary="Get an image or file a run was sent",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **errors(404)},
+    responses={
+        200: {
+            "description": "The bytes, with the type they were sent with",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(404),
+    },
 )
 async def get_run_media(
     request: Request,
