@@ -66,6 +66,20 @@ async def test_prompt_injection_corpus_precision_and_recall() -> None:
     assert recall >= 0.9, misses
 
 
+async def test_prompt_injection_held_out_corpus() -> None:
+    # Phrasings written after the heuristics and never tuned against: they keep their precision (a benign
+    # message is rarely refused) but catch only the injections that reuse a known move (about a third here:
+    # "pay no attention to", "the real task is", "begin with 'Sure'"...). That gap is what `judge=` is for;
+    # the floors guard against a change that makes either figure worse.
+    held = corpus("prompt_injection")["held_out"]
+    guard = PromptInjectionGuardrail()
+    positives = [await refused(guard.async_check, t) for t in held["positives"]]
+    negatives = [await refused(guard.async_check, t) for t in held["negatives"]]
+    precision, recall = scores("prompt injection (heuristics), held out", positives, negatives)
+    assert precision >= 0.9
+    assert recall >= 0.3
+
+
 async def test_pii_corpus_precision_recall_and_the_kind_found() -> None:
     data = corpus("pii")
     guard = PIIDetectionGuardrail()
@@ -77,6 +91,12 @@ async def test_pii_corpus_precision_recall_and_the_kind_found() -> None:
     assert recall >= 0.95
     wrong_kind = [(k, t) for k, t in data["positives"] if k not in {m.kind for m in find_pii(t)}]
     assert wrong_kind == []
+    held = data["held_out"]  # written after the detectors, never tuned against
+    held_positives = [await refused(guard.async_check, text) for _, text in held["positives"]]
+    held_negatives = [await refused(guard.async_check, t) for t in held["negatives"]]
+    precision, recall = scores("PII detection, held out", held_positives, held_negatives)
+    assert precision >= 0.9
+    assert recall >= 0.9
 
 
 async def test_moderation_corpus_through_the_openai_sdk(moderation: FakeModerationServer) -> None:

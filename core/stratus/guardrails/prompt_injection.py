@@ -22,55 +22,83 @@ if TYPE_CHECKING:
 
 __all__ = ["INJECTION_PATTERNS", "PromptInjectionGuardrail", "injection_signals"]
 
-_TARGET = (
-    r"(?:system\s+(?:messages?|prompts?)|instructions?|rules|guidelines|directions|directives|prompts?"
-    r"|programming|guardrails|constraints|context)"
+_TARGET_ANY = (
+    r"(?:system\s+(?:messages?|prompts?)|instructions?|rules?|guidance|guidelines|directives|training|programming"
+    r"|guardrails|(?:your|the|my|these|those|previous|prior|earlier|original|initial)\s+(?:prompt|constraints|context))"
 )
-_PRIOR = r"(?:all|any|every|the|your|my|these|those|previous|prior|above|earlier|preceding|original|initial|system)"
 _DROP = r"(?:ignore|disregard|forget|override|overrule|bypass|skip|abandon|drop|discard|nevermind|never mind)"
 _LIMITS = (
     r"(?:restrictions?|limits|limitations|filters?|censorship|guidelines|rules|safeguards|safety|policies|morals"
     r"|ethics)"
 )
 
+_AI = r"(?:you|yourself|ai|a\.?i\.?|model|assistant|bot|chatbot|gpt|llm|one)"
+
 INJECTION_PATTERNS: dict[str, str] = {
-    "drop_instructions": rf"\b{_DROP}\b(?:\s+\w+){{0,3}}?\s+{_PRIOR}\b(?:\s+\w+){{0,3}}?\s+{_TARGET}\b",
+    "drop_instructions": (rf"\b(?:{_DROP}|set aside|throw out|put aside)\b(?:\s+[\w']+){{0,6}}?\s+{_TARGET_ANY}\b"),
+    "void_instructions": (
+        rf"\b{_TARGET_ANY}\s+(?:are|is)\s+(?:now\s+)?(?:void|cancelled|canceled|revoked|obsolete|no longer valid|"
+        r"no longer apply|suspended|lifted)\b"
+    ),
     "forget_everything": (
         r"\b(?:forget|ignore|disregard)\s+(?:everything|all(?: of)? that|all that|what)\s+"
         r"(?:you(?:'ve| have| were|'re)?\s+(?:been\s+)?(?:told|taught|instructed|given)|above|before|so far)"
     ),
+    "ignore_and_instead": r"\b(?:ignore|disregard)\b[^.!?\n]{0,60}?\b(?:and|,|then)\s+(?:instead|only)\b",
     "new_instructions": (
         r"(?:^|[\n.!#*\[]\s*)(?:new|updated|real|actual|override)\s+(?:system\s+)?instructions?\s*[:\]]"
     ),
     "reveal_prompt": (
-        r"\b(?:reveal|print|show|display|repeat|output|leak|dump|tell me|give me|what (?:is|are|was|were))\b"
+        r"\b(?:reveal|print|show|display|repeat|output|leak|dump|tell me|give me|list|what (?:is|are|was|were))\b"
         r"(?:\s+\w+){0,4}?\s+(?:your|the)\s+(?:\w+\s+){0,2}?(?:system|hidden|initial|original|secret|internal)\s+"
-        r"(?:prompt|instructions?|message|rules|configuration)"
+        r"(?:prompt|instructions?|message|rules)"
     ),
-    "words_above": r"\b(?:repeat|print|output)\b.{0,40}\b(?:words|text|everything)\s+(?:above|before)\b",
+    "your_prompt": r"\byour\s+(?:system|hidden|initial|original|secret|internal)\s+(?:prompt|message|instructions)\b",
+    "given_instructions": (
+        r"\b(?:instructions|rules|prompt|directives)\s+(?:were\s+you|have\s+you\s+been|did\s+you\s+get|you\s+were|"
+        r"you've\s+been|you\s+have\s+been)\s+given\b"
+    ),
+    "words_above": (
+        r"\b(?:repeat|print|output|write out)\b.{0,40}\b(?:words|text|everything|all)\b.{0,30}"
+        r"\b(?:above|before (?:this|my first|the first)|preceding)\b"
+    ),
     "new_identity": (
-        r"\b(?:you are now|from now on,? you(?:'re| are| will be)|you will now act as|henceforth you are)\b"
-        r"(?:\s+\S+){0,8}?\s*(?:\b(?:unrestricted|unfiltered|uncensored|jailbroken|evil|dan)\b|"
-        rf"\b(?:no|without|free of|free from)\s+(?:any\s+)?{_LIMITS})"
+        r"\b(?:you are now|you're now|from now on,? you(?:'re| are| will be)|from this point(?: forward| on)?,?|"
+        r"you will now act as|henceforth you are|you(?:'re| are) no longer)\b"
+        r"(?:\s+\S+){0,10}?\s*(?:\b(?:unrestricted|unfiltered|uncensored|jailbroken|evil|dan|chatgpt|claude|"
+        rf"an ai assistant)\b|\b(?:no|without|free of|free from)\s+(?:any\s+)?{_LIMITS})"
+    ),
+    "no_limits_entity": (
+        rf"\b{_AI}\b[^.!?\n]{{0,40}}?\b(?:with|has|having|have)\s+(?:no|zero|none of (?:the|its))\s+"
+        r"(?:\w+\s+)?(?:limitations|restrictions|limits|guidelines|filters|rules|content policy|morals|ethics)\b"
+        rf"|\b(?:unrestricted|unfiltered|uncensored|jailbroken)\s+(?:\w+\s+)?{_AI}\b"
+        rf"|\b{_AI}\s+(?:that|who)\s+(?:never|won't|will not|doesn't|does not|can't|cannot)\s+refuses?\b"
     ),
     "no_limits_persona": (
         r"\b(?:act as|pretend (?:to be|you are|you're)|roleplay as|simulate|behave like|imagine you are)\b"
         r"(?:\s+\S+){0,16}?\s*(?:\b(?:unrestricted|unfiltered|uncensored|jailbroken|dan)\b|"
         rf"\b(?:no|without|free of|free from|ignores?|bypass(?:es)?)\s+(?:any\s+|all\s+)?(?:\w+\s+)?{_LIMITS})"
     ),
-    "jailbreak_terms": r"\b(?:jailbreak(?:ed)?|do anything now|developer mode|dan mode|god mode|sudo mode)\b",
+    "jailbreak_terms": (
+        r"\bjailbreak(?:ed)?\s+(?:prompt|mode|yourself|you)\b|\bthis is a jailbreak\b|\bdo anything now\b"
+        r"|\b(?:dan|god|sudo)\s+mode\b"
+        r"|\b(?:enable|enter|switch to|activate|turn on|go into)\s+(?:the\s+)?developer mode\b"
+        r"|\bin developer mode,? you\b"
+    ),
     "disable_safety": (
         r"\b(?:disable|turn off|deactivate|remove|bypass|circumvent|switch off|lift)\s+(?:"
         r"(?:your|all|any|all your)\s+(?:safety\s+|content\s+|ethical\s+|moderation\s+)?"
-        r"(?:filters?|guardrails|safeguards|restrictions|policy|policies|safety|rules)"
-        r"|(?:the\s+)?(?:guardrails|safeguards|safety (?:filters?|settings|restrictions)|content policy))\b"
+        r"(?:filters?|guardrails|safeguards|restrictions|policy|policies|safety|rules|checks)"
+        r"|(?:the\s+|all\s+)?(?:guardrails|safeguards|content policy"
+        r"|safety (?:filters?|settings|restrictions|checks)))\b"
     ),
     "fake_turn": (
-        r"(?:<\|im_start\|>|<\|system\|>|\[/?(?:system|inst|sys)\]|<</?sys>>|</?system>|"
+        r"(?:<\|im_start\|>|<\|system\|>|\[/?(?:system|inst|sys)\]|<</?sys>>|</?system>|</user>|"
         r"^\s*#{2,}\s*system\b|^\s*system\s*(?:prompt|message|override)?\s*:)"
     ),
     "admin_override": (
-        r"\b(?:admin|administrator|developer|root|system|maintenance)\s+(?:override|mode)\b"
+        r"\b(?:admin|administrator|developer|root|system|maintenance)\s+override\b"
+        r"|\boverride code\b"
         r"|\b(?:admin|developer|root)\s+access\s+(?:granted|enabled|unlocked)\b"
     ),
 }
