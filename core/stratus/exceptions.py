@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "CheckTrigger",
@@ -150,13 +150,22 @@ class CheckTrigger(Enum):
 
 
 class _CheckError(StratusError):
+    """A check that stopped a run: `check_trigger` says why (`error_id` is its value), `additional_data` what
+    the check found."""
+
+    default_trigger: ClassVar[CheckTrigger]
+
     def __init__(
-        self, message: str, check_trigger: CheckTrigger | str, additional_data: dict[str, Any] | None = None
+        self,
+        message: str,
+        check_trigger: CheckTrigger | str | None = None,
+        additional_data: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        trigger = check_trigger if check_trigger is not None else self.default_trigger
         self.message = message
-        self.check_trigger = check_trigger
-        self.error_id = check_trigger.value if isinstance(check_trigger, CheckTrigger) else str(check_trigger)
+        self.check_trigger = trigger
+        self.error_id = trigger.value if isinstance(trigger, CheckTrigger) else str(trigger)
         self.additional_data = additional_data
 
 
@@ -164,22 +173,10 @@ class InputCheckError(_CheckError):
     """A pre-hook (or an input guardrail) refused the run's input: the run stops before the model sees it,
     stored as an error; the API answers 422."""
 
-    def __init__(
-        self,
-        message: str,
-        check_trigger: CheckTrigger | str = CheckTrigger.INPUT_NOT_ALLOWED,
-        additional_data: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message, check_trigger, additional_data)
+    default_trigger = CheckTrigger.INPUT_NOT_ALLOWED
 
 
 class OutputCheckError(_CheckError):
     """A post-hook refused the run's output: the run is stored as an error, its answer withheld."""
 
-    def __init__(
-        self,
-        message: str,
-        check_trigger: CheckTrigger | str = CheckTrigger.OUTPUT_NOT_ALLOWED,
-        additional_data: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message, check_trigger, additional_data)
+    default_trigger = CheckTrigger.OUTPUT_NOT_ALLOWED
