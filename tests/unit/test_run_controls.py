@@ -4,6 +4,8 @@ the tools saw, what was stored."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from stratus import Agent, RunStatus, tool
 from stratus.exceptions import ConfigError, InputValidationError
 from stratus.models.testing import ScriptedModel, call
 from stratus.run import RunContext
+from stratus.storage.base import Store
 from stratus.storage.sqlite import SqliteStore
 from stratus.team import Team
 
@@ -356,3 +359,99 @@ async def test_num_history_messages_sends_the_newest_messages_across_runs(
     assert sent[-1].content == "Thanks"
     stored = await store.get_runs("s1")
     assert [m.role for m in stored[-1].messages] == ["system", "user", "assistant"]  # history is not stored again
+
+
+# --- update_session_state, get_chat_history, search_past_sessions ----------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s: Store = (
+        SqliteStore(tmp_path / "both.db") if request.param == "sqlite" else request.getfixturevalue("dynamo_store")
+    )
+    yield s
+    await s.close()
+
+
+async def test_the_model_updates_the_session_state_which_is_stored_and_shown_next_run(any_store: Store) -> None:
+    model = ScriptedModel(
+        call("update_session_state", session_state_updates={"shopping_list": ["milk", "eggs"]}),
+        "Added.",
+        "You need milk and eggs.",
+    )
+    agent = Agent(
+        model=model,
+        store=any_store,
+        session_state={"shopping_list": []},
+        enable_agentic_state=True,
+        add_session_state_to_context=True,
+    )
+
+    out = await agent.arun("Add milk and eggs", session_id="s1")
+    again = await agent.arun("What do I need?", session_id="s1")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert again.status is RunStatus.COMPLETED, again.error
+    assert model.tool_names[0] == ["update_session_state"]
+    assert model.params[0].tools[0].parameters["required"] == ["session_state_updates"]
+    assert (out.tools or [])[0].result == 'Updated session state: {"shopping_list": ["milk", "eggs"]}'
+    session = await any_store.get_session("s1")
+    assert session is not None
+    assert session.session_state == {"shopping_list": ["milk", "eggs"]}
+    assert '<session_state>\n{"shopping_list": []}\n</session_state>' in (model.requests[0][0].content or "")
+    assert '<session_state>\n{"shopping_list": ["milk", "eggs"]}\n</session_state>' in (
+        model.requests[2][0].content or ""
+    )
+
+
+async def test_get_chat_history_reads_the_sessions_messages(any_store: Store) -> None:
+    model = ScriptedModel("Hello Ada.", "Oslo is nice.", call("get_chat_history", num_chats=2), "You asked about Oslo.")
+    agent = Agent(model=model, store=any_store, instructions="Be kind.", read_chat_history=True)
+    for text in ("I am Ada", "Tell me about Oslo", "What did I ask?"):
+        out = await agent.arun(text, session_id="s1", user_id="ada")
+        assert out.status is RunStatus.COMPLETED, out.error
+
+    result = json.loads((out.tools or [])[0].result or "")
+    assert [(m["role"], m["content"]) for m in result] == [
+        ("user", "Tell me about Oslo"),
+        ("assistant", "Oslo is nice."),
+    ]
+    model.replies = [call("get_chat_history"), "All of it."]
+    out = await agent.arun("Everything?", session_id="s1", user_id="ada")
+    everything = json.loads((out.tools or [])[0].result or "")
+    roles = ["system", "user", "assistant", "user", "assistant", "user", "assistant", "tool", "assistant"]
+    assert [m["role"] for m in everything] == roles  # the earlier runs', each once; the system message once
+    assert everything[0]["content"] == "Be kind."
+
+
+async def test_search_past_sessions_lists_only_the_users_own_sessions_with_this_agent(any_store: Store) -> None:
+    chat = ScriptedModel(*["ok"] * 4)
+    helper = Agent(id="helper", model=chat, store=any_store)
+    await helper.arun("I like tea", session_id="s1", user_id="ada")
+    await helper.arun("I like Oslo", session_id="s2", user_id="ada")
+    await helper.arun("Bob's secret", session_id="s3", user_id="bob")
+    await Agent(id="other", model=chat, store=any_store).arun("Elsewhere", session_id="s4", user_id="ada")
+
+    model = ScriptedModel(
+        call("search_past_sessions"),
+        [call("read_past_session", session_id="s1"), call("read_past_session", session_id="s3")],
+        "You like tea and Oslo.",
+        call("search_past_sessions"),
+        "Nothing.",
+    )
+    agent = Agent(
+        id="helper", model=model, store=any_store, search_past_sessions=True, num_past_session_runs_in_search=1
+    )
+
+    out = await agent.arun("What do I like?", session_id="s5", user_id="ada")
+    anonymous = await agent.arun("What do I like?", session_id="s6")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    tools = out.tools or []
+    listed = json.loads(tools[0].result or "")
+    assert [s["session_id"] for s in listed] == ["s2", "s1"]  # newest first; not s5 (this one), s3 or s4
+    assert listed[1]["runs"] == [{"user": "I like tea", "assistant": "ok"}]
+    assert "User: I like tea" in (tools[1].result or "")
+    assert tools[2].result == "Session not found."  # bob's
+    assert anonymous.status is RunStatus.COMPLETED, anonymous.error
+    assert (anonymous.tools or [])[0].result == "[]"

@@ -17,6 +17,7 @@ from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
 from stratus.agent._controls import dependencies_text, history_runs, last_messages, resolve_dependencies
+from stratus.agent._default_tools import default_tools, session_state_text
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.exceptions import ConfigError
 from stratus.hooks import check_error_data, check_input, check_output, hooked_tools
@@ -131,6 +132,10 @@ class AgentRun:
         turns = TurnLoop.of(agent, lifecycle, self.context, started=started, resumed=self.decided)
         model = turns.model
         tools, unavailable = await agent.aget_tools()
+        for default in default_tools(agent, self.context):
+            if default.name in tools:
+                raise ConfigError(f"agent {agent.agent_id!r} has a tool named {default.name!r} already")
+            tools[default.name] = default
         knowledge = agent.knowledge
         if knowledge is not None and agent.search_knowledge:
             search = knowledge.search_tool(user_id=out.user_id, filters=self.knowledge_filters or None)
@@ -146,6 +151,8 @@ class AgentRun:
         if knowledge is not None and agent.add_knowledge_to_context:
             passages = await lifecycle.bounded(self._references(), "searching the knowledge base")
         learned = await lifecycle.bounded(self._recall(tools), "recalling memories")
+        if agent.add_session_state_to_context:  # after what was learned, at the end of the system message
+            learned = "\n\n".join(p for p in (learned, session_state_text(self.context.session_state)) if p)
         continues = lifecycle.continues
         text = self.input
         if agent.add_dependencies_to_context and self.context.dependencies:

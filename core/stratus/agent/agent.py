@@ -88,6 +88,14 @@ class Agent(Runnable):
             resolved at the start of each run, in `RunContext.dependencies`: a tool with a parameter named
             `dependencies` receives them, as does a callable `instructions` through its `RunContext`.
         add_dependencies_to_context: Add the resolved dependencies, as JSON, to the user's message.
+        enable_agentic_state: Give the agent an `update_session_state` tool: the model changes the session's
+            state (saved with the run) by sending the keys to set.
+        add_session_state_to_context: Show the session's state (as the run starts) in the system message.
+        read_chat_history: Give the agent a `get_chat_history` tool: the session's messages so far, as JSON.
+        search_past_sessions: Give the agent `search_past_sessions` (previews of the user's other sessions
+            with this agent, newest first) and `read_past_session` tools. A run without a user sees none.
+        num_past_sessions_to_search: How many sessions `search_past_sessions` lists (20 by default).
+        num_past_session_runs_in_search: How many runs of each it previews (3 by default).
         pre_hooks: Functions (sync or async) or guardrails that see the run's input before the model does: they
             may change it, or stop the run with an `InputCheckError` (see `stratus.hooks`).
         post_hooks: Functions that see the run's output before it is stored: they may change its content, or
@@ -124,6 +132,12 @@ class Agent(Runnable):
     input_schema: type[BaseModel] | None = None
     dependencies: dict[str, Any] | None = None
     num_history_messages: int | None = None
+    enable_agentic_state: bool = False
+    add_session_state_to_context: bool = False
+    read_chat_history: bool = False
+    search_past_sessions: bool = False
+    num_past_sessions_to_search: int | None = None
+    num_past_session_runs_in_search: int | None = None
     add_dependencies_to_context: bool = False
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
