@@ -212,19 +212,31 @@ async def run_tool_hooks(
     return await through(0, dict(arguments))
 
 
-class _HookedTool(Tool):
-    """A tool whose calls go through tool hooks: the hooks see its validated arguments, and what they pass on
-    is validated again before the function gets it."""
+class _Hooked(Tool):
+    """Mixed in before a tool's own class (`_hooked_class`): its calls go through tool hooks, which see the
+    arguments as the tool validated them; what they pass on goes to the tool's own `execute`."""
 
     _tool_hooks: tuple[Callable[..., Any], ...] = ()
 
     async def execute(self, arguments: dict[str, Any], context: RunContext | None = None) -> Any:
         kwargs = self.validate_arguments(arguments)
+        own = super().execute
 
         async def call(args: dict[str, Any]) -> Any:
-            return await Tool.execute(self, args, context)
+            return await own(args, context)
 
         return await run_tool_hooks(self._tool_hooks, self.name, call, kwargs, context)
+
+
+_HOOKED_CLASSES: dict[type[Tool], type[_Hooked]] = {}
+
+
+def _hooked_class(cls: type[Tool]) -> type[_Hooked]:
+    """`cls` with `_Hooked` first in its line: an MCP tool stays an MCP tool (its own checks and call)."""
+    hooked = _HOOKED_CLASSES.get(cls)
+    if hooked is None:
+        hooked = _HOOKED_CLASSES[cls] = cast(type[_Hooked], type(f"Hooked{cls.__name__}", (_Hooked, cls), {}))
+    return hooked
 
 
 def hooked_tools(tools: dict[str, Tool], hooks: Sequence[Callable[..., Any]] | None) -> dict[str, Tool]:
@@ -234,11 +246,12 @@ def hooked_tools(tools: dict[str, Tool], hooks: Sequence[Callable[..., Any]] | N
         return tools
     out: dict[str, Tool] = {}
     for name, found in tools.items():
-        if isinstance(found, _HookedTool) and found._tool_hooks == chain:  # pyright: ignore[reportPrivateUsage]
+        if isinstance(found, _Hooked) and found._tool_hooks == chain:  # pyright: ignore[reportPrivateUsage]
             out[name] = found
             continue
+        base = type(found).__mro__[2] if isinstance(found, _Hooked) else type(found)  # re-hooked: its own class
         hooked = copy.copy(found)
-        hooked.__class__ = _HookedTool
-        cast(_HookedTool, hooked)._tool_hooks = chain  # pyright: ignore[reportPrivateUsage]
+        hooked.__class__ = _hooked_class(base)
+        cast(_Hooked, hooked)._tool_hooks = chain  # pyright: ignore[reportPrivateUsage]
         out[name] = hooked
     return out

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stratus import Agent, App, RunContext, RunStatus, Team, tool
+from stratus import Agent, App, RunContext, RunStatus, Team, Tool, tool
 from stratus.exceptions import CheckTrigger, InputCheckError, OutputCheckError, ToolError
 from stratus.guardrails import PIIDetectionGuardrail, PromptInjectionGuardrail
 from stratus.messages import Message
@@ -215,6 +215,41 @@ async def test_tool_hooks_wrap_copies_of_the_tools_and_run_once_per_call() -> No
     assert tools["add"] is not add  # a hooked copy; the tool itself is untouched
     await agent.arun("go")
     assert calls == ["add"]
+
+
+class RemoteTool(Tool):
+    """A tool of its own class, like an MCP tool: its own argument check and its own call."""
+
+    def __init__(self) -> None:
+        async def unused(**arguments: Any) -> str:
+            raise AssertionError("a remote tool is called through its own execute")
+
+        super().__init__(unused, name="remote", description="A remote tool.")
+        self._parameters = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+
+    def validate_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        if "q" not in arguments:
+            raise ToolError("q: Field required")
+        return dict(arguments)
+
+    async def execute(self, arguments: dict[str, Any], context: RunContext | None = None) -> str:
+        return f"remote answered {self.validate_arguments(arguments)['q']}"
+
+
+async def test_tool_hooks_keep_a_tool_subclass_own_checks_and_call() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def shout(function_call: Any, arguments: dict[str, Any]) -> Any:
+        seen.append(arguments)
+        return await function_call(q=str(arguments["q"]).upper())
+
+    model = ScriptedModel(call("remote", q="hi"), call("remote"), "done")
+    out = await Agent(model=model, tools=[RemoteTool()], tool_hooks=[shout]).arun("go")
+    assert [(t.result, t.tool_call_error) for t in out.tools] == [
+        ("remote answered HI", False),
+        ("Error: q: Field required", True),  # the tool's own check, before any hook
+    ]
+    assert seen == [{"q": "hi"}]
 
 
 # --- teams -------------------------------------------------------------------------------------------------
