@@ -361,3 +361,23 @@ async def test_a_paused_run_resumed_does_not_check_its_input_again_and_its_confi
     assert out.content == "refund done"
     assert checked == ["refund me"]  # checked once, when the run began
     assert hooked == ["refund"]
+
+
+async def test_an_agents_hooks_hold_when_it_is_a_workflow_step() -> None:
+    from stratus import Workflow
+
+    def refuse(run_input: RunInput) -> None:
+        if "stop" in run_input.input_content:
+            raise InputCheckError("the step does not take this")
+
+    masked = Agent(id="masked", model=FunctionModel(echo), pre_hooks=[PIIDetectionGuardrail(mask_pii=True)])
+    guarded = Agent(id="guarded", model=FunctionModel(echo), pre_hooks=[refuse])
+    flow = Workflow(id="flow", steps=[masked, guarded])
+
+    out = await flow.arun("write to a@b.io")
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert out.content == "echo: echo: write to ******"
+
+    failed = await flow.arun("please stop")
+    assert failed.status is RunStatus.ERROR
+    assert "the step does not take this" in (failed.error or "")
