@@ -17,6 +17,7 @@ from stratus.run import (
     RunContinued,
     RunError,
     RunEvent,
+    RunPaused,
     RunStarted,
     ToolCallCompleted,
     ToolCallStarted,
@@ -48,6 +49,7 @@ __all__ = [
     "TeamRunContentCompleted",
     "TeamRunContinued",
     "TeamRunError",
+    "TeamRunPaused",
     "TeamRunStarted",
     "TeamToolCallCompleted",
     "TeamToolCallStarted",
@@ -148,6 +150,14 @@ class TeamRunContinued(_TeamEvent, RunContinued):
     """A follow-up to the team's completed run began (where `TeamRunStarted` would)."""
 
     kind: ClassVar[str] = "TeamRunContinued"
+    __slots__ = ()
+
+
+class TeamRunPaused(_TeamEvent, RunPaused):
+    """The team's run stopped because a member's did (a tool call that needs a person): `requirements` are the
+    member's, naming it (`member_agent_id`, `member_run_id`); the team's `/continue` resumes both."""
+
+    kind: ClassVar[str] = "TeamRunPaused"
     __slots__ = ()
 
 

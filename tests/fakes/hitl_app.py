@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stratus import Agent, App
+from stratus import Agent, App, Team
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
@@ -58,10 +58,22 @@ def _caller(name: str, **arguments: object):
     return answer
 
 
+def _leader(messages: list[Message], params: ModelRequest) -> Reply:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"team: {last.content}"
+    return call("delegate_task_to_member", member_id="banker", task="pay bob")
+
+
 def hitl_app(store: Store | None = None) -> App:
     """Agents `banker` (calls `transfer`, which needs a confirmation), `shipper` (calls `ship`, whose address
-    the user gives) and `oracle` (calls `lookup`, run outside)."""
+    the user gives) and `oracle` (calls `lookup`, run outside); a team `bank` whose leader delegates to a
+    `banker` of its own and answers `team: <its result>`."""
     banker = Agent(id="banker", model=FunctionModel(_caller("transfer", amount=10, to="bob")), tools=[transfer])
     shipper = Agent(id="shipper", model=FunctionModel(_caller("ship", item="lamp")), tools=[ship])
     oracle = Agent(id="oracle", model=FunctionModel(_caller("lookup", query="weather")), tools=[lookup])
-    return App(agents=[banker, shipper, oracle], store=store)
+    teller = Agent(
+        id="banker", name="Teller", model=FunctionModel(_caller("transfer", amount=10, to="bob")), tools=[transfer]
+    )
+    bank = Team(id="bank", name="Bank", mode="coordinate", members=[teller], model=FunctionModel(_leader))
+    return App(agents=[banker, shipper, oracle], teams=[bank], store=store)

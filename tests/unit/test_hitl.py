@@ -150,3 +150,50 @@ def test_a_background_run_that_paused_is_not_run_again_by_a_redelivered_job(clie
     again = asyncio.run(store.get_run(run_id))
     assert again is not None
     assert (again.status, len(again.tools)) == (RunStatus.PAUSED, 1)
+
+
+def test_a_members_paused_call_pauses_the_team_and_the_teams_continue_resumes_both(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    response = client.post("/teams/bank/runs", data={"message": "pay bob", "session_id": "t1"}, headers=ALICE)
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+    own = [e for e in events if "parent_run_id" not in e]
+    assert (own[0]["event"], own[-1]["event"]) == ("TeamRunStarted", "TeamRunPaused"), [e["event"] for e in own]
+    assert "RunPaused" in [e["event"] for e in events if "parent_run_id" in e]  # the member's own
+    paused = own[-1]
+    (requirement,) = paused["requirements"]
+    assert (requirement["member_agent_id"], requirement["member_agent_name"]) == ("banker", "Teller")
+    assert requirement["tool_execution"]["tool_name"] == "transfer"
+    team_run = asyncio.run(store.get_run(paused["run_id"]))
+    member_run = asyncio.run(store.get_run(requirement["member_run_id"]))
+    assert team_run is not None
+    assert member_run is not None
+    assert (team_run.status, member_run.status) == (RunStatus.PAUSED, RunStatus.PAUSED)
+    assert member_run.parent_run_id == team_run.run_id
+    assert team_run.tools[0].child_run_id == member_run.run_id
+    assert not (tmp_path / "ledger.txt").exists()
+
+    decided = [{**requirement, "confirmation": True}]
+    resumed = client.post(
+        f"/teams/bank/runs/{team_run.run_id}/continue",
+        data={"requirements": json.dumps(decided), "session_id": "t1"},
+        headers=ALICE,
+    )
+    events = [json.loads(line[6:]) for line in resumed.text.splitlines() if line.startswith("data: ")]
+    own = [e for e in events if "parent_run_id" not in e]
+    assert (own[0]["event"], own[-1]["event"]) == ("TeamRunContinued", "TeamRunCompleted"), resumed.text[:800]
+    assert own[-1]["content"] == "team: done: sent 10 to bob"
+    assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"
+    team_after = asyncio.run(store.get_run(team_run.run_id))
+    member_after = asyncio.run(store.get_run(member_run.run_id))
+    assert team_after is not None
+    assert member_after is not None
+    assert (team_after.status, member_after.status) == (RunStatus.COMPLETED, RunStatus.COMPLETED)
+    assert member_after.content == "done: sent 10 to bob"
+    again = client.post(
+        f"/teams/bank/runs/{team_run.run_id}/continue",
+        data={"requirements": json.dumps(decided), "session_id": "t1", "stream": "false"},
+        headers=ALICE,
+    )
+    assert again.status_code == 409
+    assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"

@@ -18,7 +18,16 @@ from stratus.messages import ToolCall
 from stratus.run import RunOutput, ToolExecution
 from stratus.tools import Tool
 
-__all__ = ["REJECTED", "DecisionError", "apply_decisions", "flag", "pending_round", "requirement"]
+__all__ = [
+    "REJECTED",
+    "DecisionError",
+    "MemberPaused",
+    "apply_decisions",
+    "by_member_run",
+    "flag",
+    "pending_round",
+    "requirement",
+]
 
 REJECTED = "Function call was rejected by the user"
 """The tool result a model reads for a refused call without a note (AgentOS' words)."""
@@ -26,6 +35,51 @@ REJECTED = "Function call was rejected by the user"
 
 class DecisionError(ValueError):
     """The decisions sent do not resolve the paused run (a 422 on the API)."""
+
+
+class MemberPaused(Exception):
+    """Raised by a team's delegation tool whose member's run paused: the leader's call waits on that run."""
+
+    def __init__(self, member_id: str, member_name: str | None, run: RunOutput) -> None:
+        super().__init__(f"member {member_id!r} paused")
+        self.member_id, self.member_name, self.run = member_id, member_name, run
+
+    def requirements(self) -> list[dict[str, Any]]:
+        """The member's requirements, naming the member and its run (AgentOS' `_propagate_member_pause`)."""
+        return [
+            {
+                **r,
+                "member_agent_id": r.get("member_agent_id") or self.member_id,
+                "member_agent_name": r.get("member_agent_name") or self.member_name,
+                "member_run_id": r.get("member_run_id") or self.run.run_id,
+            }
+            for r in self.run.requirements or []
+        ]
+
+
+def by_member_run(team_run: RunOutput, sent: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """A paused team run's decisions (`requirements` or `tools` dicts) sorted by the member run each is for;
+    `DecisionError` for one that names no requirement of the team run."""
+    member_of: dict[str, str] = {}
+    for r in team_run.requirements or []:
+        run_id = r.get("member_run_id")
+        if isinstance(run_id, str):
+            member_of[str(r.get("id"))] = run_id
+            te = cast(dict[str, Any], r.get("tool_execution") or {})
+            member_of[str(te.get("tool_call_id"))] = run_id
+    if not member_of:
+        raise DecisionError("no tool call of this run awaits a decision")
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for item in sent:
+        nested = item.get("tool_execution")
+        te = cast(dict[str, Any], nested) if isinstance(nested, dict) else item
+        key = str(item.get("id")) if str(item.get("id")) in member_of else str(te.get("tool_call_id"))
+        if key not in member_of:
+            raise DecisionError(f"no requirement of this run has the id {item.get('id') or te.get('tool_call_id')!r}")
+        out.setdefault(member_of[key], []).append(item)
+    for run_id in set(member_of.values()) - set(out):
+        raise DecisionError(f"the member run {run_id!r} still awaits a decision")
+    return out
 
 
 def flag(execution: ToolExecution, tool: Tool | None) -> ToolExecution:
@@ -104,7 +158,7 @@ def apply_decisions(run: RunOutput, sent: Sequence[Mapping[str, Any]]) -> list[T
 def _resolve(execution: ToolExecution, decision: dict[str, Any]) -> dict[str, Any]:
     name = f"tool call {execution.tool_call_id!r} ({execution.tool_name})"
     if execution.external_execution_required:
-        result = decision.get("external_execution_result", decision.get("result"))
+        result = _first(decision, "external_execution_result", "result")
         if result is None:
             raise DecisionError(f"{name} runs outside the run: send its result")
         return {"result": result if isinstance(result, str) else _text(result), "external_execution_required": False}
@@ -119,7 +173,7 @@ def _resolve(execution: ToolExecution, decision: dict[str, Any]) -> dict[str, An
             raise DecisionError(f"{name} needs a value for: {', '.join(missing)}")
         args = {**execution.tool_args, **{f["name"]: f["value"] for f in schema}}
         return {"user_input_schema": schema, "tool_args": args, "requires_user_input": False, "answered": True}
-    confirmed = decision.get("confirmed", decision.get("confirmation"))
+    confirmed = _first(decision, "confirmed", "confirmation")
     if not isinstance(confirmed, bool):
         raise DecisionError(f"{name} needs confirmed: true or false")
     note = decision.get("confirmation_note")
@@ -128,6 +182,11 @@ def _resolve(execution: ToolExecution, decision: dict[str, Any]) -> dict[str, An
         "confirmation_note": note if isinstance(note, str) and note else None,
         "requires_confirmation": False,
     }
+
+
+def _first(decision: dict[str, Any], *keys: str) -> Any:
+    """The first of `keys` set (not None): AgentOS' `ToolExecution` and `RunRequirement` name some alike."""
+    return next((decision[k] for k in keys if decision.get(k) is not None), None)
 
 
 def _values(schema: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from stratus._utils import to_text
 from stratus.agent._controls import ToolBudget, first_tool_choice, next_tool_choice, refusals
-from stratus.agent._pause import REJECTED, as_call, flag, requirement
+from stratus.agent._pause import REJECTED, MemberPaused, as_call, flag, requirement
 from stratus.deadline import Deadline, inherited_by
 from stratus.exceptions import ModelError, OutputValidationError, RunLimitExceeded, ToolError
 from stratus.messages import Message, ToolCall, Usage
@@ -32,6 +32,7 @@ from stratus.run import (
     RunEvent,
     RunOutput,
     RunPaused,
+    RunStatus,
     ToolCallCompleted,
     ToolCallStarted,
     ToolExecution,
@@ -96,6 +97,8 @@ class TurnLoop:
     started: float = field(default_factory=time.perf_counter)
     resumed: Sequence[ToolExecution] = ()
     """A resumed run's: the round of tool calls it paused at, the person's decisions in them."""
+    _members_paused: list[MemberPaused] = field(default_factory=lambda: list[MemberPaused](), init=False)
+    """The members whose runs paused in the round of tools running (a team's leader's delegation calls)."""
 
     def __post_init__(self) -> None:
         self.output.answered_by(self.model)
@@ -149,6 +152,8 @@ class TurnLoop:
         if self.resumed:
             async for event in self._finish_round(self.resumed, tools, messages):
                 yield event
+            if self.lifecycle.status is RunStatus.PAUSED:
+                return  # a member's resumed run paused again
         budget = ToolBudget(agent.tool_call_limit)
         choice = first_tool_choice(agent.tool_choice, tools, budget, f"agent {agent.agent_id!r}")
         request = ModelRequest(tools=[t.definition() for t in tools.values()], tool_choice=choice)
@@ -185,6 +190,8 @@ class TurnLoop:
                 for refusal in refusals(step.calls[allowed:]):  # past tool_call_limit: not run
                     messages.append(refusal)
                     out.messages.append(refusal)
+                if self.lifecycle.status is RunStatus.PAUSED:
+                    return  # a member's run paused: the team's waits with it
                 request = replace(request, tool_choice=next_tool_choice(request.tool_choice, budget))
                 continue
             if isinstance(step, _Correct):
@@ -348,8 +355,11 @@ class TurnLoop:
         finally:
             for task in tasks:
                 task.cancel()
+        waiting = {p.run.run_id for p in self._members_paused}
         for execution in executions:
             self.output.tools.append(execution)
+            if execution.result is None and execution.child_run_id in waiting:
+                continue  # its result is the member's answer, once the member's run is resumed
             message = Message(
                 role="tool",
                 content=execution.result,
@@ -360,6 +370,18 @@ class TurnLoop:
             )
             messages.append(message)
             self.output.messages.append(message)
+        if self._members_paused:
+            yield await self._pause_with_members()
+
+    async def _pause_with_members(self) -> RunEvent:
+        """Stop with the round stored, its calls that wait on a paused member's run without a result: the run
+        is PAUSED with the members' requirements (each naming its member and run)."""
+        paused, self._members_paused = self._members_paused, []
+        requirements = [r for p in paused for r in p.requirements()]
+        self.output.requirements = requirements
+        await self.lifecycle.pause()
+        tools = [ToolExecution.from_dict(dict(r["tool_execution"])) for r in requirements if r.get("tool_execution")]
+        return self._event(RunPaused, tools=tools, requirements=requirements)
 
     async def _pause(self, calls: list[ToolCall], tools: dict[str, Tool]) -> RunEvent:
         """Stop before the round runs: its calls stored, the waiting ones flagged, the run PAUSED."""
@@ -394,7 +416,10 @@ class TurnLoop:
         finally:
             for task in tasks:
                 task.cancel()
+        waiting = {p.run.run_id for p in self._members_paused}
         for execution in pending:
+            if execution.result is None and execution.child_run_id in waiting:
+                continue
             message = Message(
                 role="tool",
                 content=execution.result,
@@ -405,6 +430,8 @@ class TurnLoop:
             )
             messages.append(message)
             self.output.messages.append(message)
+        if self._members_paused:
+            yield await self._pause_with_members()
 
     async def _call_tool(
         self, call: ToolCall, execution: ToolExecution, tools: dict[str, Tool], *, decided: bool = False
@@ -426,6 +453,11 @@ class TurnLoop:
             execution.tool_call_error = False
         except asyncio.CancelledError:
             raise
+        except MemberPaused as paused:  # no result yet: the member's run waits for a person
+            execution.child_run_id = paused.run.run_id
+            self._members_paused.append(paused)
+            execution.end_time = time.time()
+            return execution
         except ToolError as exc:
             execution.result = f"Error: {exc}"
             execution.tool_call_error = True

@@ -22,15 +22,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
 
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import Emit, RunScope, pump
 from stratus._runnable import RunOptions
 from stratus._utils import to_text
 from stratus.agent import Agent
-from stratus.agent._turns import TurnLoop, build_messages, kept_messages
+from stratus.agent._loop import AgentRun
+from stratus.agent._pause import MemberPaused, pending_round
+from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.component_events import (
     TeamModelRequestCompleted,
     TeamModelRequestStarted,
@@ -39,6 +41,7 @@ from stratus.component_events import (
     TeamRunContentCompleted,
     TeamRunContinued,
     TeamRunError,
+    TeamRunPaused,
     TeamRunStarted,
     TeamToolCallCompleted,
     TeamToolCallStarted,
@@ -54,6 +57,7 @@ from stratus.run import (
     RunContext,
     RunEvent,
     RunOutput,
+    RunPaused,
     RunStatus,
     ToolCallCompleted,
     ToolCallStarted,
@@ -85,6 +89,7 @@ _LEADER_EVENTS: dict[type[RunEvent], type[RunEvent]] = {
     ToolCallStarted: TeamToolCallStarted,
     ToolCallCompleted: TeamToolCallCompleted,
     RunContentCompleted: TeamRunContentCompleted,
+    RunPaused: TeamRunPaused,
 }
 """The leader speaks the team's names for the agent's events."""
 
@@ -114,7 +119,14 @@ class TeamRun:
     """
 
     def __init__(
-        self, team: Team, input: str, options: RunOptions | None = None, *, scope: RunScope | None = None
+        self,
+        team: Team,
+        input: str,
+        options: RunOptions | None = None,
+        *,
+        scope: RunScope | None = None,
+        resume: RunOutput | None = None,
+        members: Mapping[str, tuple[RunOutput, Sequence[ToolExecution]]] | None = None,
     ) -> None:
         self.team = team
         self.input = input
@@ -122,7 +134,9 @@ class TeamRun:
         component = Component(
             SessionType.TEAM, team.team_id, team.name, team.store, team.session_state, team.run_timeout, TEAM_EVENTS
         )
-        self.lifecycle = begin(component, input, options, scope, describe=self._component_data, settle=self._settle)
+        self.lifecycle = begin(
+            component, input, options, scope, describe=self._component_data, settle=self._settle, resume=resume
+        )
         self.output = out = self.lifecycle.output
         self.place = self.lifecycle.place
         self.deadline = self.lifecycle.deadline
@@ -133,6 +147,14 @@ class TeamRun:
         self._children: RunScope | None = None
         self._member_runs: dict[str, list[str]] = {}
         """The runs the delegation tools started, by their call (`_call_key`), until their call reports."""
+        self._pending = pending_round(self.output) if resume is not None else []
+        """A resumed run's: the leader's calls that waited on paused members' runs."""
+        self._resumptions: dict[str, tuple[RunOutput, Sequence[ToolExecution]]] = {}
+        """By the leader's call (`_call_key`): the paused member run it waited on, with the decisions in it."""
+        for execution in self._pending:
+            found = (members or {}).get(execution.child_run_id or "")
+            if found is not None:
+                self._resumptions[_call_key(execution.tool_name, execution.tool_args)] = found
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -165,7 +187,13 @@ class TeamRun:
         leader = self._leader(model, self._toolkit(answers))
         tools, unavailable = await leader.aget_tools()
         turns = TurnLoop.of(
-            leader, lifecycle, self.context, renamed=_LEADER_EVENTS, answered=lambda: self.routed, started=started
+            leader,
+            lifecycle,
+            self.context,
+            renamed=_LEADER_EVENTS,
+            answered=lambda: self.routed,
+            started=started,
+            resumed=self._pending,
         )
         for event in turns.unavailable(unavailable):
             emit(event)
@@ -174,12 +202,17 @@ class TeamRun:
         if leader.add_history_to_context and continues is None:
             team_id = team.team_id
             history = await self.place.history(leader.num_history_runs, lambda r: r.team_id == team_id)
-        messages = build_messages(leader, self.context, self.input, model, history, continues=continues)
-        out.messages.extend(kept_messages(messages, continues))
+        if self._pending:  # a paused run going on: the conversation it stored
+            messages = resumed_messages(out.messages, history)
+        else:
+            messages = build_messages(leader, self.context, self.input, model, history, continues=continues)
+            out.messages.extend(kept_messages(messages, continues))
         async for event in turns.run(messages, tools, stream=stream):
             if isinstance(event, TeamToolCallCompleted):
                 self._link_member_run(event.tool)
             emit(event)
+        if lifecycle.status is RunStatus.PAUSED:
+            return  # stored with what its member waits for, its stream ended with `TeamRunPaused`
         emit(TeamRunContentCompleted(**lifecycle.base))
         if self.routed is not None:
             out.content, out.content_type = self.routed.content, self.routed.content_type
@@ -273,6 +306,23 @@ class TeamRun:
             known = ", ".join(member_id_of(m) for m in self.team.members)
             raise ToolError(f"there is no member {member_id!r} (members: {known})") from None
 
+    async def _run_member(
+        self, member: Agent | Team, member_id: str, input: str, tool: str, args: dict[str, Any], children: RunScope
+    ) -> RunOutput:
+        """The member's run for this call: a new one, or (resuming) the paused one the call waited on, going on
+        with its decisions. A member's run that pauses pauses the team's (`MemberPaused`)."""
+        resumption = self._resumptions.pop(_call_key(tool, args), None)
+        if resumption is None:
+            output = await children.run(member, input)
+        else:
+            if not isinstance(member, Agent):
+                raise ToolError(f"member {member_id!r} is a team: resuming its paused run is not supported")
+            run, decided = resumption
+            output = await children.run(cast(Any, _Resumed(member, run, decided)), input)
+        if output.status is RunStatus.PAUSED:
+            raise MemberPaused(member_id, member.name, output)
+        return output
+
     def _delegate_tool(self) -> Tool:
         async def delegate_task_to_member(member_id: str, task: str) -> str:
             """Give one member of the team a task and get back its result (call it several times to run them at once).
@@ -282,8 +332,9 @@ class TeamRun:
                 task: The task: what to do, and everything the member needs to know to do it.
             """
             member, children = self._member(member_id)
-            output = await children.run(member, task)
-            self._started("delegate_task_to_member", {"member_id": member_id, "task": task}, output)
+            args = {"member_id": member_id, "task": task}
+            output = await self._run_member(member, member_id, task, "delegate_task_to_member", args, children)
+            self._started("delegate_task_to_member", args, output)
             return _result(member_id, output)
 
         return Tool(delegate_task_to_member)
@@ -300,7 +351,8 @@ class TeamRun:
             member, children = self._member(member_id)
             self._routing = True
             try:
-                output = await children.run(member, self.input)
+                args = {"member_id": member_id}
+                output = await self._run_member(member, member_id, self.input, "route_to_member", args, children)
             finally:
                 self._routing = False
             self._started("route_to_member", {"member_id": member_id}, output)
@@ -309,6 +361,16 @@ class TeamRun:
             return text
 
         return Tool(route_to_member)
+
+
+class _Resumed:
+    """A member whose paused run goes on (for `RunScope.run`): its child execution resumes that run."""
+
+    def __init__(self, agent: Agent, run: RunOutput, decided: Sequence[ToolExecution]) -> None:
+        self.agent, self.run, self.decided = agent, run, decided
+
+    def child_execution(self, input: str, scope: RunScope) -> AgentRun:
+        return AgentRun(self.agent, input, scope=scope, resume=self.run, decided=self.decided)
 
 
 def _not_content(event: RunEvent) -> bool:

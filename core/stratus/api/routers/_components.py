@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -35,7 +35,7 @@ from stratus.api.routers.media import store_run_media
 from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
 from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run, store_pending
-from stratus.run import RunEvent, RunInput, RunOutput, RunStatus
+from stratus.run import RunEvent, RunInput, RunOutput, RunStatus, ToolExecution
 from stratus.storage.records import SessionRecord, SessionType
 
 if TYPE_CHECKING:
@@ -455,9 +455,7 @@ async def _continuation(
         text = current.input.input_content if current.input is not None else ""
         return _Claimed(WorkflowRun(component, text, options, resume=current), store, claim)
     if stored.status is RunStatus.PAUSED:
-        if kind.session_type is not SessionType.AGENT:
-            raise HTTPException(status_code=409, detail="resuming a paused team run is not supported yet")
-        return await _resumption(store, cast("Agent", component), stored, results)
+        return await _resumption(store, component, stored, results)
     if stored.status is not RunStatus.COMPLETED:
         raise HTTPException(status_code=409, detail=_ENDED[stored.status])
     if results:  # decisions for a run that ended (resumed already, say): it changes nothing
@@ -468,15 +466,20 @@ async def _continuation(
     return component.execution(follow_up, RunOptions(continues=stored))
 
 
-async def _resumption(store: Store, agent: Agent, stored: RunOutput, results: list[dict[str, Any]]) -> Execution:
-    """A paused agent run going on under its own id, with the decisions `results` in the calls it waits on.
-    One resumption however many ask at once, here or in another process (the claim); a run resumed already is
-    no longer paused (a 409); decisions that do not resolve it are a 422. Nothing is stored before it runs."""
+async def _resumption(
+    store: Store, component: Agent | Team, stored: RunOutput, results: list[dict[str, Any]]
+) -> Execution:
+    """A paused agent or team run going on under its own id, with the decisions `results` in the calls it
+    waits on (a team's: its members' paused runs, each resumed with its own). One resumption however many ask
+    at once, here or in another process (the claim); a run resumed already is no longer paused (a 409);
+    decisions that do not resolve it are a 422. Nothing is stored before it runs."""
+    from stratus.agent import Agent
     from stratus.agent._loop import AgentRun
     from stratus.agent._pause import DecisionError, apply_decisions
 
+    field = "tools" if isinstance(component, Agent) else "requirements"
     if not results:
-        raise _bad("tools: this run is paused; send the decisions on the tool calls it awaits")
+        raise _bad(f"{field}: this run is paused; send the decisions on the tool calls it awaits")
     claim = await store.claim(f"continue:{stored.run_id}", lease_seconds=DEFAULT_LEASE_SECONDS)
     if not claim.acquired:
         raise HTTPException(status_code=409, detail="run is already being continued")
@@ -484,13 +487,42 @@ async def _resumption(store: Store, agent: Agent, stored: RunOutput, results: li
     if current is None or current.status is not RunStatus.PAUSED:  # resumed meanwhile
         await store.release_claim(claim)
         raise HTTPException(status_code=409, detail=_ENDED[current.status] if current else "run is gone")
+    text = current.input.input_content if current.input is not None else ""
     try:
-        decided = apply_decisions(current, results)
+        if isinstance(component, Agent):
+            decided = apply_decisions(current, results)
+            return _Claimed(AgentRun(component, text, resume=current, decided=decided), store, claim)
+        members = await _member_resumptions(store, current, results)
     except DecisionError as exc:
         await store.release_claim(claim)
-        raise _bad(f"tools: {exc}") from None
-    text = current.input.input_content if current.input is not None else ""
-    return _Claimed(AgentRun(agent, text, resume=current, decided=decided), store, claim)
+        raise _bad(f"{field}: {exc}") from None
+    except BaseException:
+        await store.release_claim(claim)
+        raise
+    from stratus.team._run import TeamRun
+
+    current.requirements = None
+    return _Claimed(TeamRun(component, text, resume=current, members=members), store, claim)
+
+
+async def _member_resumptions(
+    store: Store, team_run: RunOutput, results: list[dict[str, Any]]
+) -> dict[str, tuple[RunOutput, list[ToolExecution]]]:
+    """The paused member runs of a paused team run, each with its decisions in: `DecisionError` if any is
+    left undecided or a decision names no requirement."""
+    from stratus.agent._pause import DecisionError, apply_decisions, by_member_run
+
+    members: dict[str, tuple[RunOutput, list[ToolExecution]]] = {}
+    for run_id, items in by_member_run(team_run, results).items():
+        member_run = await store.get_run(run_id, session_id=team_run.session_id)
+        if (
+            member_run is None
+            or member_run.parent_run_id != team_run.run_id
+            or member_run.status is not RunStatus.PAUSED
+        ):
+            raise DecisionError(f"the member run {run_id!r} is not a paused run of this team run")
+        members[run_id] = (member_run, apply_decisions(member_run, items))
+    return members
 
 
 async def _cancel(
