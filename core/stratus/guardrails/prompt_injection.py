@@ -26,7 +26,10 @@ _TARGET_ANY = (
     r"(?:system\s+(?:messages?|prompts?)|instructions?|rules?|guidance|guidelines|directives|training|programming"
     r"|guardrails|(?:your|the|my|these|those|previous|prior|earlier|original|initial)\s+(?:prompt|constraints|context))"
 )
-_DROP = r"(?:ignore|disregard|forget|override|overrule|bypass|skip|abandon|drop|discard|nevermind|never mind)"
+_DROP = (
+    r"(?:ignore|disregard|forget|override|overrule|bypass|skip|abandon|drop|discard|nevermind|never mind"
+    r"|pay no attention to|(?:do not|don't|stop|no longer) (?:follow|obey|apply)(?:ing)?)"
+)
 _LIMITS = (
     r"(?:restrictions?|limits|limitations|filters?|censorship|guidelines|rules|safeguards|safety|policies|morals"
     r"|ethics)"
@@ -37,14 +40,35 @@ _AI = r"(?:you|yourself|ai|a\.?i\.?|model|assistant|bot|chatbot|gpt|llm|one)"
 INJECTION_PATTERNS: dict[str, str] = {
     "drop_instructions": (rf"\b(?:{_DROP}|set aside|throw out|put aside)\b(?:\s+[\w']+){{0,6}}?\s+{_TARGET_ANY}\b"),
     "void_instructions": (
-        rf"\b{_TARGET_ANY}\s+(?:are|is)\s+(?:now\s+)?(?:void|cancelled|canceled|revoked|obsolete|no longer valid|"
+        rf"\b(?:{_TARGET_ANY}|safety (?:protocols|rules|filters|checks)|restrictions|content polic(?:y|ies))"
+        r"\s+(?:are|is)\s+(?:now\s+)?(?:void|cancelled|canceled|revoked|obsolete|no longer valid|"
         r"no longer apply|suspended|lifted)\b"
     ),
     "forget_everything": (
         r"\b(?:forget|ignore|disregard)\s+(?:everything|all(?: of)? that|all that|what)\s+"
         r"(?:you(?:'ve| have| were|'re)?\s+(?:been\s+)?(?:told|taught|instructed|given)|above|before|so far)"
     ),
-    "ignore_and_instead": r"\b(?:ignore|disregard)\b[^.!?\n]{0,60}?\b(?:and|,|then)\s+(?:instead|only)\b",
+    "ignore_and_instead": (
+        r"\b(?:ignore|disregard)\b[^.!?\n]{0,60}?\b(?:and|,|then)\s+(?:instead|only)\b"
+        r"|\b(?:ignore|disregard)\s+what\s+(?:the|this|that|your)\s+\w+\s+(?:says|said|asks|asked|wants|tells you)\b"
+    ),
+    "real_task": (
+        r"\b(?:real|actual|true|hidden)\s+(?:task|instructions?|objective|goal|mission)\s*(?:is\b|:)"
+        r"|\bthe real (?:admin|administrator|developer|owner|operator|system)\b"
+        r"|\b(?:conversation|chat|everything) (?:so far|above) (?:was|is) (?:a|just a) (?:test|simulation|joke)\b"
+    ),
+    "freed": (
+        r"\b(?:freed|released|liberated|unshackled|exempt(?:ed)?|unbound)\s+from\s+(?:all\s+)?(?:of\s+)?"
+        r"(?:your\s+|its\s+|the\s+)?(?:rules|restrictions|guidelines|limits|limitations|programming|constraints|filters)"
+    ),
+    "no_refusal": (
+        r"\b(?:do not|don't|never|must not|you cannot|you can't|without) refus(?:e|ing)\b"
+        r"|\bbegin (?:your )?(?:reply|answer|response) with ['\"]?sure\b"
+    ),
+    "hypothetical_no_limits": (
+        rf"\bif you (?:had|were|have|did not have|didn't have) (?:no|without|free of)\s+(?:any\s+)?(?:\w+\s+)?{_LIMITS}"
+        r"|\banswer as (?:that|an?|the) (?:unrestricted |unfiltered |uncensored )?(?:ai|model|assistant|bot)\b"
+    ),
     "new_instructions": (
         r"(?:^|[\n.!#*\[]\s*)(?:new|updated|real|actual|override)\s+(?:system\s+)?instructions?\s*[:\]]"
     ),
@@ -54,6 +78,10 @@ INJECTION_PATTERNS: dict[str, str] = {
         r"(?:prompt|instructions?|message|rules)"
     ),
     "your_prompt": r"\byour\s+(?:system|hidden|initial|original|secret|internal)\s+(?:prompt|message|instructions)\b",
+    "prompt_written_for_you": (
+        r"\b(?:prompt|instructions)\b.{0,40}\b(?:wrote|written|gave|given|set)\s+(?:for|to)\s+you\b"
+        r"|\b(?:word for word|verbatim)\b.{0,40}\b(?:your|the)\s+(?:\w+\s+)?(?:prompt|instructions)\b"
+    ),
     "given_instructions": (
         r"\b(?:instructions|rules|prompt|directives)\s+(?:were\s+you|have\s+you\s+been|did\s+you\s+get|you\s+were|"
         r"you've\s+been|you\s+have\s+been)\s+given\b"
@@ -69,7 +97,8 @@ INJECTION_PATTERNS: dict[str, str] = {
         rf"an ai assistant)\b|\b(?:no|without|free of|free from)\s+(?:any\s+)?{_LIMITS})"
     ),
     "no_limits_entity": (
-        rf"\b{_AI}\b[^.!?\n]{{0,40}}?\b(?:with|has|having|have)\s+(?:no|zero|none of (?:the|its))\s+"
+        rf"\b{_AI}\b[^.!?\n]{{0,40}}?\b"
+        r"(?:(?:with|has|having|have)\s+(?:no|zero|none of (?:the|its))|without(?: any)?)\s+"
         r"(?:\w+\s+)?(?:limitations|restrictions|limits|guidelines|filters|rules|content policy|morals|ethics)\b"
         rf"|\b(?:unrestricted|unfiltered|uncensored|jailbroken)\s+(?:\w+\s+)?{_AI}\b"
         rf"|\b{_AI}\s+(?:that|who)\s+(?:never|won't|will not|doesn't|does not|can't|cannot)\s+refuses?\b"
