@@ -455,3 +455,67 @@ async def test_search_past_sessions_lists_only_the_users_own_sessions_with_this_
     assert tools[2].result == "Session not found."  # bob's
     assert anonymous.status is RunStatus.COMPLETED, anonymous.error
     assert (anonymous.tools or [])[0].result == "[]"
+
+
+# --- enable_agentic_knowledge_filters --------------------------------------------------------------------
+
+
+async def test_the_model_filters_its_knowledge_search_on_the_metadata_keys_in_use(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    from stratus.knowledge import Knowledge
+    from stratus.knowledge.embedders.testing import HashEmbedder
+    from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
+
+    docs = Knowledge(
+        "docs",
+        embedder=HashEmbedder(64),
+        vector_db=EmbeddedVectorDb("docs", dimensions=64, path=tmp_path / "vectors"),
+        store=store,
+        per_user=False,
+    )
+    await docs.add(text="Contract with Acme: payment due in 30 days.", metadata={"doc_type": "contract", "year": 2024})
+    await docs.add(text="Invoice for Acme: payment due now.", metadata={"doc_type": "invoice", "region": "eu"})
+    model = ScriptedModel(
+        call("search_knowledge_base", query="Acme payment", filters=[{"key": "doc_type", "value": "contract"}]),
+        call(
+            "search_knowledge_base",
+            query="Acme payment",
+            filters=[{"key": "doc_type", "value": "invoice"}, {"key": "colour", "value": "red"}],
+        ),
+        "30 days.",
+    )
+    agent = Agent(
+        model=model,
+        knowledge=docs,
+        enable_agentic_knowledge_filters=True,
+        knowledge_filters={"doc_type": "contract"},  # the agent's own filter wins over the model's
+    )
+
+    out = await agent.arun("When must Acme pay under the contract?")
+    await docs.close()
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    definition = model.params[0].tools[0]
+    assert definition.name == "search_knowledge_base"
+    assert "metadata filter keys: doc_type, region, year." in definition.description
+    assert definition.parameters["$defs"]["KnowledgeFilter"]["required"] == ["key", "value"]
+    assert definition.parameters["required"] == ["query"]
+    first, second = [t.result or "" for t in out.tools or []]
+    assert "Contract with Acme" in first
+    assert "Invoice" not in first
+    assert second.startswith("(Filters on unknown keys were ignored: colour.)")
+    assert "Contract with Acme" in second  # doc_type=invoice lost to the agent's doc_type=contract
+    assert "Invoice" not in second
+
+
+async def test_without_agentic_filters_the_search_tool_takes_only_a_query(tmp_path: Path, store: SqliteStore) -> None:
+    from stratus.knowledge import Knowledge
+    from stratus.knowledge.embedders.testing import HashEmbedder
+
+    docs = Knowledge("docs", embedder=HashEmbedder(16), store=store)
+    model = ScriptedModel("ok")
+    await Agent(model=model, knowledge=docs).arun("hello")
+    await docs.close()
+
+    assert list(model.params[0].tools[0].parameters["properties"]) == ["query"]

@@ -138,7 +138,12 @@ class AgentRun:
             tools[default.name] = default
         knowledge = agent.knowledge
         if knowledge is not None and agent.search_knowledge:
-            search = knowledge.search_tool(user_id=out.user_id, filters=self.knowledge_filters or None)
+            keys = None
+            if agent.enable_agentic_knowledge_filters:  # the model may filter on the metadata keys in use
+                keys = await lifecycle.bounded(knowledge.metadata_keys(user_id=out.user_id), "reading the knowledge")
+            search = knowledge.search_tool(
+                user_id=out.user_id, filters=self.knowledge_filters or None, filter_keys=keys
+            )
             if search.name in tools:
                 raise ConfigError(f"agent {agent.agent_id!r} has a tool named {search.name!r} already")
             tools[search.name] = search

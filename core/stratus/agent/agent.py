@@ -66,6 +66,9 @@ class Agent(Runnable):
         add_knowledge_to_context: Search the knowledge base with the user's message before asking the model,
             and put the best passages in the system message.
         knowledge_filters: Metadata filters every search of this agent applies (a run may add more).
+        enable_agentic_knowledge_filters: The search tool also takes filters the model chooses, on the
+            metadata keys of the knowledge base's content (named in the tool's description); the agent's and
+            the run's filters still apply, and win on a key both name.
         learning: A `LearningMachine` (or True for the default one: learn after every run): the agent
             remembers its users across sessions, and what helps every user. Needs a store.
         run_timeout: Seconds a run may take in all (model requests, retries, tools, members it delegates
@@ -138,6 +141,7 @@ class Agent(Runnable):
     search_past_sessions: bool = False
     num_past_sessions_to_search: int | None = None
     num_past_session_runs_in_search: int | None = None
+    enable_agentic_knowledge_filters: bool = False
     add_dependencies_to_context: bool = False
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None

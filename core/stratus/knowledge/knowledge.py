@@ -10,10 +10,12 @@ import logging
 import mimetypes
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+from typing_extensions import TypedDict as TypedDictForModels  # pydantic reads it on Python < 3.12
 
 from stratus._utils import new_id
 from stratus.exceptions import ConfigError, FetchError, KnowledgeError, NotFoundError, StratusError
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from stratus.knowledge.chunking import Chunker
     from stratus.storage.base import Store
 
-__all__ = ["ANONYMOUS", "ContentDetails", "Knowledge", "KnowledgeError"]
+__all__ = ["ANONYMOUS", "ContentDetails", "Knowledge", "KnowledgeError", "KnowledgeFilter"]
 
 logger = logging.getLogger("stratus.knowledge")
 
@@ -64,6 +66,14 @@ class ContentDetails(TypedDict, total=False):
     """Kept on the record and on every chunk, for filtering searches."""
     user_id: str | None
     """Who added it: with `per_user`, only they see and search it."""
+
+
+class KnowledgeFilter(TypedDictForModels):
+    """A filter the model chooses for a search (agno's `KnowledgeFilter`): passages whose metadata `key` is
+    `value`."""
+
+    key: str
+    value: str | int | float | bool
 
 
 class Knowledge(EmbeddingSpace):
@@ -537,10 +547,20 @@ class Knowledge(EmbeddingSpace):
         )
 
     def search_tool(
-        self, *, user_id: str | None = None, filters: Filters | None = None, limit: int | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        filters: Filters | None = None,
+        limit: int | None = None,
+        filter_keys: Sequence[str] | None = None,
     ) -> Tool:
-        """The `search_knowledge_base` tool an agent gets, bound to one caller and their filters."""
+        """The `search_knowledge_base` tool an agent gets, bound to one caller and their filters. With
+        `filter_keys` (agno's agentic knowledge filters: see `metadata_keys`), the model may add filters of
+        its own on those keys; the bound `filters` still apply, and win on a key both name."""
         knowledge = self
+        description = None
+        if self.description:
+            description = f"Search the knowledge base ({self.description}) for passages relevant to the query."
 
         async def search_knowledge_base(query: str) -> str:
             """Search the knowledge base for passages relevant to the query. Use it before answering any
@@ -550,14 +570,41 @@ class Knowledge(EmbeddingSpace):
                 query: What to look for, in a few words or a question.
             """
             hits = await knowledge.search(query, limit=limit, filters=filters, user_id=user_id)
-            if not hits:
-                return "No relevant passages found."
-            return "\n\n".join(_passage(i, hit) for i, hit in enumerate(hits, 1))
+            return _passages(hits)
 
-        description = None
-        if self.description:
-            description = f"Search the knowledge base ({self.description}) for passages relevant to the query."
-        return Tool(search_knowledge_base, description=description)
+        if filter_keys is None:
+            return Tool(search_knowledge_base, description=description)
+        known = sorted(filter_keys)
+        bound = dict(filters or {})
+
+        async def search_knowledge_base_with_filters(query: str, filters: list[KnowledgeFilter] | None = None) -> str:
+            """Search the knowledge base for passages relevant to the query. Use it before answering any
+            question the documents might cover; quote what you use.
+
+            Args:
+                query: What to look for, in a few words or a question.
+                filters: Metadata the passages must have, as key and value pairs; use them when the question
+                    names something the metadata records.
+            """
+            chosen = {f["key"]: f["value"] for f in filters or [] if f["key"] in known}
+            ignored = sorted({f["key"] for f in filters or []} - set(known))
+            hits = await knowledge.search(query, limit=limit, filters={**chosen, **bound}, user_id=user_id)
+            note = f"(Filters on unknown keys were ignored: {', '.join(ignored)}.)\n\n" if ignored else ""
+            return note + _passages(hits)
+
+        keys = ", ".join(known) if known else "none yet"
+        return Tool(
+            search_knowledge_base_with_filters,
+            name="search_knowledge_base",
+            description=(description or "Search the knowledge base for passages relevant to the query.")
+            + f" The documents carry these metadata filter keys: {keys}. Always use filters when the question"
+            " names specific metadata, e.g. filters=[{'key': 'document_type', 'value': 'contract'}].",
+        )
+
+    async def metadata_keys(self, *, user_id: str | None = None) -> list[str]:
+        """The metadata keys of the content the caller may search (agno's valid filters), sorted."""
+        records = await every(self.list_contents, ContentQuery(knowledge_id=self.id, user_id=self.scope(user_id)))
+        return sorted({key for record in records for key in record.metadata or {}})
 
     # --- deleting -----------------------------------------------------------------------------------------
 
@@ -621,6 +668,12 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     if path.stat().st_size > max_bytes:
         raise KnowledgeError(f"{path.name} is larger than {max_bytes} bytes")
     return path.read_bytes()
+
+
+def _passages(hits: Sequence[SearchHit]) -> str:
+    if not hits:
+        return "No relevant passages found."
+    return "\n\n".join(_passage(i, hit) for i, hit in enumerate(hits, 1))
 
 
 def _passage(index: int, hit: SearchHit) -> str:
