@@ -172,6 +172,14 @@ def test_a_members_paused_call_pauses_the_team_and_the_teams_continue_resumes_bo
     assert member_run.parent_run_id == team_run.run_id
     assert team_run.tools[0].child_run_id == member_run.run_id
     assert not (tmp_path / "ledger.txt").exists()
+    (row,) = client.get("/approvals", params={"team_id": "bank"}, headers=ALICE).json()["data"]
+    assert (row["id"], row["run_id"], row["source_type"], row["agent_id"], row["tool_name"]) == (
+        requirement["id"],
+        team_run.run_id,
+        "team",
+        None,
+        "transfer",
+    )
 
     decided = [{**requirement, "confirmation": True}]
     resumed = client.post(
@@ -197,3 +205,4 @@ def test_a_members_paused_call_pauses_the_team_and_the_teams_continue_resumes_bo
     )
     assert again.status_code == 409
     assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"
+    assert client.get("/approvals", headers=ALICE).json()["data"] == []

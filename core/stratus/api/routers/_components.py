@@ -345,7 +345,9 @@ _CONTINUE_DESCRIPTION = {
     SessionType.TEAM: (
         "Follow up on a COMPLETED team run with `input`: a new team run (its own `run_id`, "
         "`forked_from_run_id` naming the run continued) in the same session, whose context is that run's "
-        "conversation. The stream opens with `TeamRunContinued`. Any other status is a 409."
+        "conversation. The stream opens with `TeamRunContinued`. Or resume a PAUSED team run (a member's tool "
+        "call awaits a person) under its own `run_id` with `requirements`: the ones it paused with, each with "
+        "`confirmation` (or the `tool_execution`'s fields, as for an agent). Any other status is a 409."
     ),
     SessionType.WORKFLOW: (
         "Resume a PAUSED workflow run under its own `run_id`: it goes on after the last step it finished. Only "

@@ -4,7 +4,7 @@ AgentOS serves these paths for its approval records; stratus keeps no record bes
 stored PAUSED with its `requirements` (see `stratus.agent._pause`), and a row here is one of them, in AgentOS'
 `ApprovalResponse` shape (its `id` the requirement's). Resolving one is `/agents/{id}/runs/{run_id}/continue`.
 Only the caller's runs are listed (the verified user's, with authentication on). The listing reads the
-caller's agent sessions, then each one's paused runs: its cost grows with the number of sessions.
+caller's agent and team sessions, then each one's paused runs: its cost grows with the number of sessions.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ async def list_approvals(
     ),
     pause_type: PauseType | None = Query(default=None, description="What the call waits for"),
     agent_id: str | None = Query(default=None, description="Only this agent's runs"),
+    team_id: str | None = Query(default=None, description="Only this team's runs"),
     run_id: str | None = Query(default=None, description="Only this run's calls"),
     user_id: str | None = Query(default=None, description="The user (the verified one, with authentication on)"),
     limit: int = Query(default=100, ge=1, le=1000),
@@ -87,6 +88,7 @@ async def list_approvals(
         for r in rows
         if (pause_type is None or r.pause_type == pause_type)
         and (agent_id is None or r.agent_id == agent_id)
+        and (team_id is None or r.team_id == team_id)
         and (run_id is None or r.run_id == run_id)
     ]
     data = rows[(page - 1) * limit : page * limit]
@@ -109,7 +111,8 @@ async def approval_count(
 
 
 async def _pending(app: App, user_id: str | None) -> list[ApprovalResponse]:
-    stores = {id(s): s for s in [app.store, *(a.store for a in app.agents.values() if a.store is not None)]}
+    own = [c.store for c in [*app.agents.values(), *app.teams.values()] if c.store is not None]
+    stores = {id(s): s for s in [app.store, *own]}
     runs: list[RunOutput] = []
     for store in stores.values():
         runs.extend(await _paused_runs(store, user_id))
@@ -120,17 +123,20 @@ async def _pending(app: App, user_id: str | None) -> list[ApprovalResponse]:
 
 async def _paused_runs(store: Store, user_id: str | None) -> list[RunOutput]:
     found: list[RunOutput] = []
-    cursor: str | None = None
-    while True:
-        query = SessionQuery(session_type=SessionType.AGENT, user_id=user_id, limit=100, cursor=cursor)
-        sessions = await store.list_sessions(query)
-        batches = await asyncio.gather(
-            *(store.get_runs(s.session_id, statuses=[RunStatus.PAUSED], user_id=user_id) for s in sessions.items)
-        )
-        found.extend(r for batch in batches for r in batch if r.parent_run_id is None)
-        cursor = sessions.next_cursor
-        if cursor is None:
-            return found
+    for kind in (SessionType.AGENT, SessionType.TEAM):
+        cursor: str | None = None
+        while True:
+            query = SessionQuery(session_type=kind, user_id=user_id, limit=100, cursor=cursor)
+            sessions = await store.list_sessions(query)
+            batches = await asyncio.gather(
+                *(store.get_runs(s.session_id, statuses=[RunStatus.PAUSED], user_id=user_id) for s in sessions.items)
+            )
+            # A paused team run lists its members' calls; the member's own run is continued through the team.
+            found.extend(r for batch in batches for r in batch if r.parent_run_id is None)
+            cursor = sessions.next_cursor
+            if cursor is None:
+                break
+    return found
 
 
 def _rows(run: RunOutput) -> list[ApprovalResponse]:
@@ -143,14 +149,15 @@ def _rows(run: RunOutput) -> list[ApprovalResponse]:
                 run_id=run.run_id,
                 session_id=run.session_id,
                 status="pending",
-                source_type="agent",
+                source_type="team" if run.team_id is not None else "agent",
                 approval_type="required",
                 pause_type=_pause_type(te),
                 tool_name=te.get("tool_name"),
                 tool_args=te.get("tool_args"),
                 agent_id=run.agent_id,
+                team_id=run.team_id,
                 user_id=run.user_id,
-                source_name=run.agent_name,
+                source_name=run.team_name or run.agent_name,
                 requirements=[requirement],
                 created_at=te.get("created_at") or run.created_at,
                 run_status=run.status,
