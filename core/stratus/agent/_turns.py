@@ -331,23 +331,23 @@ class TurnLoop:
     async def _call_tools(
         self, calls: list[ToolCall], tools: dict[str, Tool], messages: list[Message]
     ) -> AsyncIterator[RunEvent]:
-        executions: list[ToolExecution] = []
-        for call in calls:
-            try:
-                args = call.parsed_arguments()
-            except ValueError:
-                args = {}
-            execution = ToolExecution(tool_call_id=call.id, tool_name=call.name, tool_args=args)
-            executions.append(execution)
+        executions = [ToolExecution(tool_call_id=c.id, tool_name=c.name, tool_args=_arguments(c)) for c in calls]
+        async for event in self._run_calls(list(zip(calls, executions, strict=True)), tools, decided=False):
+            yield event
+        self.output.tools.extend(executions)
+        async for event in self._answer(executions, messages):
+            yield event
+
+    async def _run_calls(
+        self, calls: list[tuple[ToolCall, ToolExecution]], tools: dict[str, Tool], *, decided: bool
+    ) -> AsyncIterator[RunEvent]:
+        """Run a round's calls at once, each reporting as soon as it finishes."""
+        for _, execution in calls:
             # A snapshot: the execution object fills in while the event may still wait to be sent.
             yield self._event(ToolCallStarted, tool=replace(execution))
-        # Independent calls of one turn run at once; each reports as soon as it finishes.
         with inherited_by(self.deadline):  # runs a tool starts (team members, agents as tools) end in time too
-            tasks = [
-                asyncio.ensure_future(self._call_tool(call, execution, tools))
-                for call, execution in zip(calls, executions, strict=True)
-            ]
-        waiting_for = "running tools: " + ", ".join(sorted({call.name for call in calls}))
+            tasks = [asyncio.ensure_future(self._call_tool(c, e, tools, decided=decided)) for c, e in calls]
+        waiting_for = "running tools: " + ", ".join(sorted({call.name for call, _ in calls}))
         try:
             for finished in asyncio.as_completed(tasks):
                 execution = await self._bounded(finished, waiting_for)
@@ -355,11 +355,14 @@ class TurnLoop:
         finally:
             for task in tasks:
                 task.cancel()
+
+    async def _answer(self, executions: Sequence[ToolExecution], messages: list[Message]) -> AsyncIterator[RunEvent]:
+        """The round's results for the model, in the order of its calls; then, if a member's run paused in it,
+        the pause (its call has no result until the member's run is resumed)."""
         waiting = {p.run.run_id for p in self._members_paused}
         for execution in executions:
-            self.output.tools.append(execution)
             if execution.result is None and execution.child_run_id in waiting:
-                continue  # its result is the member's answer, once the member's run is resumed
+                continue
             message = Message(
                 role="tool",
                 content=execution.result,
@@ -405,33 +408,10 @@ class TurnLoop:
                 execution.tool_call_error = True
             elif execution.result is None:
                 to_run.append((as_call(execution), execution))
-        for _, execution in to_run:
-            yield self._event(ToolCallStarted, tool=replace(execution))
-        with inherited_by(self.deadline):
-            tasks = [asyncio.ensure_future(self._call_tool(call, e, tools, decided=True)) for call, e in to_run]
-        try:
-            for finished in asyncio.as_completed(tasks):
-                execution = await self._bounded(finished, "running tools")
-                yield self._event(ToolCallCompleted, tool=execution)
-        finally:
-            for task in tasks:
-                task.cancel()
-        waiting = {p.run.run_id for p in self._members_paused}
-        for execution in pending:
-            if execution.result is None and execution.child_run_id in waiting:
-                continue
-            message = Message(
-                role="tool",
-                content=execution.result,
-                tool_call_id=execution.tool_call_id,
-                tool_name=execution.tool_name,
-                tool_args=execution.tool_args,
-                tool_call_error=bool(execution.tool_call_error),
-            )
-            messages.append(message)
-            self.output.messages.append(message)
-        if self._members_paused:
-            yield await self._pause_with_members()
+        async for event in self._run_calls(to_run, tools, decided=True):
+            yield event
+        async for event in self._answer(pending, messages):
+            yield event
 
     async def _call_tool(
         self, call: ToolCall, execution: ToolExecution, tools: dict[str, Tool], *, decided: bool = False
