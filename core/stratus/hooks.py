@@ -153,11 +153,33 @@ async def check_input(
 async def check_output(
     lifecycle: RunLifecycle, hooks: Sequence[Hook], context: RunContext, owner: dict[str, Any]
 ) -> None:
-    """Run a run's post-hooks on its output, within its deadline, unless the run no longer runs (paused)."""
+    """Run a run's post-hooks on its output, within its deadline, unless the run no longer runs (paused). An
+    answer they change is changed in the run's last assistant message too, so what was masked is not stored
+    (nor sent again as history) in the message."""
     from stratus.run import RunStatus
 
-    if lifecycle.output.status is RunStatus.RUNNING and not lifecycle.suspended:
-        await lifecycle.bounded(run_post_hooks(hooks, lifecycle.output, context, owner), "the post-hooks")
+    out = lifecycle.output
+    if out.status is not RunStatus.RUNNING or lifecycle.suspended:
+        return
+    before = _text_of(out.content)
+    await lifecycle.bounded(run_post_hooks(hooks, out, context, owner), "the post-hooks")
+    text = _text_of(out.content)
+    if text == before:
+        return
+    for message in reversed(out.messages):
+        if message.role == "assistant":
+            message.content = text
+            break
+
+
+def _text_of(content: Any) -> str | None:
+    """An answer as its message's text: itself, a pydantic object's JSON, or other values' JSON."""
+    if content is None or isinstance(content, str):
+        return content
+    import json
+
+    dump = getattr(content, "model_dump_json", None)
+    return str(dump()) if callable(dump) else json.dumps(content, default=str)
 
 
 def check_error_data(output: RunOutput, extra: dict[str, Any] | None) -> dict[str, Any]:

@@ -145,6 +145,9 @@ async def test_the_pii_guardrail_masks_as_a_pre_and_a_post_hook() -> None:
     agent = Agent(model=FunctionModel(leaky), pre_hooks=[pii], post_hooks=[pii])
     out = await agent.arun("my card is 4111 1111 1111 1111")
     assert out.content == "my card is [CREDIT_CARD]; the manager is [EMAIL]"
+    assert [m.content for m in out.messages if m.role == "assistant"] == [out.content]  # stored masked too
+    assert "4111" not in str(out.to_dict())
+    assert "bob@" not in str(out.to_dict())
     assert out.input is not None
     assert out.input.input_content == "my card is [CREDIT_CARD]"
 
