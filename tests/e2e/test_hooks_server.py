@@ -68,6 +68,10 @@ def test_guardrails_refuse_and_mask_over_http(server: Server) -> None:
     )
     assert "4111" not in again.text
     assert "help@example.com" not in again.text
+    traces = httpx.get(f"{server.url}/traces", params={"session_id": "s2", "user_id": "ann"})
+    assert traces.status_code == 200
+    assert "[CREDIT_CARD]" in traces.text  # the trace has the masked input, not the card
+    assert "4111" not in traces.text
 
 
 def test_a_team_pre_hook_refuses_over_http(server: Server) -> None:
