@@ -4,6 +4,7 @@ the tools saw, what was stored."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from pydantic import BaseModel
 
 from stratus import Agent, RunStatus, tool
 from stratus.exceptions import ConfigError, InputValidationError
-from stratus.models.testing import ScriptedModel, call
+from stratus.messages import Message
+from stratus.models.base import ModelRequest
+from stratus.models.testing import FunctionModel, ScriptedModel, call
 from stratus.run import RunContext
 from stratus.storage.base import Store
 from stratus.storage.sqlite import SqliteStore
@@ -519,3 +522,84 @@ async def test_without_agentic_filters_the_search_tool_takes_only_a_query(tmp_pa
     await docs.close()
 
     assert list(model.params[0].tools[0].parameters["properties"]) == ["query"]
+
+
+# --- enable_session_summaries ----------------------------------------------------------------------------
+
+
+class Summarizing:
+    """A model that chats ("ok"), and summarizes when asked as agno's summary manager asks."""
+
+    def __init__(self, summary: str | None = None) -> None:
+        self.systems: list[str] = []
+        self.summary = summary
+        self.model = FunctionModel(self.answer)
+
+    def answer(self, messages: list[Message], params: ModelRequest) -> str:
+        system = messages[0].content or "" if messages[0].role == "system" else ""
+        if system.startswith("Analyze the following conversation"):
+            said = re.findall(r"User: (.*?)\s*(?:\n|</conversation>)", system)
+            if self.summary is not None:
+                return self.summary
+            return json.dumps({"summary": "The user said: " + " / ".join(said), "topics": ["travel"]})
+        self.systems.append(system)
+        return "ok"
+
+
+async def test_a_summary_of_the_session_is_stored_after_each_run_and_shown_in_the_next(store: SqliteStore) -> None:
+    chat = Summarizing()
+    agent = Agent(id="planner", model=chat.model, store=store, enable_session_summaries=True)
+
+    first = await agent.arun("I plan a trip to Oslo", session_id="s1", user_id="ada")
+    session = await store.get_session("s1")
+    assert session is not None
+    assert session.summary is not None
+    assert session.summary["summary"] == "The user said: I plan a trip to Oslo"
+    assert session.summary["topics"] == ["travel"]
+    second = await agent.arun("In May", session_id="s1", user_id="ada")
+
+    assert first.status is RunStatus.COMPLETED, first.error
+    assert second.status is RunStatus.COMPLETED, second.error
+    assert "summary_of_previous_interactions" not in chat.systems[0]
+    assert "<summary_of_previous_interactions>\nThe user said: I plan a trip to Oslo\n" in chat.systems[1]
+    session = await store.get_session("s1")
+    assert session is not None
+    assert session.summary is not None
+    assert session.summary["summary"] == "The user said: I plan a trip to Oslo / In May"
+
+    from fastapi.testclient import TestClient
+
+    from stratus import App
+
+    with TestClient(App(agents=[agent], store=store).asgi()) as client:
+        shown = client.get("/sessions/s1", params={"type": "agent", "user_id": "ada"}).json()
+    assert shown["session_summary"]["summary"] == "The user said: I plan a trip to Oslo / In May"
+
+
+async def test_a_summary_model_that_answers_nonsense_leaves_the_run_and_the_session_as_they_were(
+    store: SqliteStore,
+) -> None:
+    chat = Summarizing(summary="I would rather not.")
+    agent = Agent(model=chat.model, store=store, enable_session_summaries=True, add_session_summary_to_context=False)
+
+    out = await agent.arun("I plan a trip to Oslo", session_id="s1")
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    session = await store.get_session("s1")
+    assert session is not None
+    assert session.summary is None
+
+
+async def test_a_separate_summary_model_writes_it(store: SqliteStore) -> None:
+    summarizer = ScriptedModel('```json\n{"summary": "Oslo trip.", "topics": null}\n```')
+    agent = Agent(
+        model=ScriptedModel("ok"), store=store, enable_session_summaries=True, session_summary_model=summarizer
+    )
+
+    await agent.arun("I plan a trip to Oslo", session_id="s1")
+
+    session = await store.get_session("s1")
+    assert session is not None
+    assert session.summary is not None
+    assert session.summary["summary"] == "Oslo trip."
+    assert "User: I plan a trip to Oslo" in (summarizer.requests[0][0].content or "")

@@ -18,6 +18,7 @@ from stratus._nesting import RunScope
 from stratus._runnable import RunOptions
 from stratus.agent._controls import dependencies_text, history_runs, last_messages, resolve_dependencies
 from stratus.agent._default_tools import default_tools, session_state_text
+from stratus.agent._summary import summarize_session, summary_text
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.exceptions import ConfigError
 from stratus.hooks import check_error_data, check_input, check_output, hooked_tools
@@ -90,7 +91,7 @@ class AgentRun:
             options,
             scope,
             describe=self._component_data,
-            after_save=self._publish_for_learning,
+            after_save=self._after_save,
             resume=resume,
         )
         self.decided = list(decided)
@@ -156,6 +157,9 @@ class AgentRun:
         if knowledge is not None and agent.add_knowledge_to_context:
             passages = await lifecycle.bounded(self._references(), "searching the knowledge base")
         learned = await lifecycle.bounded(self._recall(tools), "recalling memories")
+        summary = self.place.record.summary if self.place.record is not None else None
+        if agent.shows_session_summary and (shown := summary_text(summary)):
+            learned = "\n\n".join(p for p in (learned, shown) if p)
         if agent.add_session_state_to_context:  # after what was learned, at the end of the system message
             learned = "\n\n".join(p for p in (learned, session_state_text(self.context.session_state)) if p)
         continues = lifecycle.continues
@@ -234,6 +238,14 @@ class AgentRun:
         )
         self._recalled = recall.used
         return recall.text
+
+    async def _after_save(self) -> AsyncIterator[RunEvent]:
+        """Once the run is stored: the session's summary (`enable_session_summaries`), then learning."""
+        agent, out = self.agent, self.output
+        if agent.enable_session_summaries and agent.store is not None and out.parent_run_id is None:
+            await summarize_session(agent, agent.store, out.session_id, out.user_id)
+        async for event in self._publish_for_learning():
+            yield event
 
     async def _publish_for_learning(self) -> AsyncIterator[RunEvent]:
         """Queue the stored run for the learning machine, between `MemoryUpdateStarted` and

@@ -99,6 +99,12 @@ class Agent(Runnable):
             with this agent, newest first) and `read_past_session` tools. A run without a user sees none.
         num_past_sessions_to_search: How many sessions `search_past_sessions` lists (20 by default).
         num_past_session_runs_in_search: How many runs of each it previews (3 by default).
+        enable_session_summaries: After each run, the summary model writes a summary of the session on the
+            session (AgentOS' `session_summary`), without the learning machine; needs a store.
+        session_summary_model: The model that writes it (a `Model` or `"provider:model-id"`; the agent's own
+            by default).
+        add_session_summary_to_context: Show the session's summary in the system message (by default when
+            `enable_session_summaries` is on).
         pre_hooks: Functions (sync or async) or guardrails that see the run's input before the model does: they
             may change it, or stop the run with an `InputCheckError` (see `stratus.hooks`).
         post_hooks: Functions that see the run's output before it is stored: they may change its content, or
@@ -142,6 +148,9 @@ class Agent(Runnable):
     num_past_sessions_to_search: int | None = None
     num_past_session_runs_in_search: int | None = None
     enable_agentic_knowledge_filters: bool = False
+    enable_session_summaries: bool = False
+    session_summary_model: Model | str | None = None
+    add_session_summary_to_context: bool | None = None
     add_dependencies_to_context: bool = False
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
@@ -177,6 +186,12 @@ class Agent(Runnable):
         """The agent's learning machine, if it learns."""
         machine = self.learning
         return None if machine is None or isinstance(machine, bool) else machine
+
+    @property
+    def shows_session_summary(self) -> bool:
+        """Whether the system message shows the session's summary (`add_session_summary_to_context`)."""
+        shown = self.add_session_summary_to_context
+        return self.enable_session_summaries if shown is None else shown
 
     @property
     def agent_id(self) -> str:
