@@ -4,62 +4,27 @@ and a workflow's step (inside Parallel, Condition, Loop, Router and Steps), none
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from stratus import Agent, App, RunStatus
-from stratus.knowledge.embedders.testing import HashEmbedder
-from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
 from stratus.learning import LearningMachine
-from stratus.messages import Message
-from stratus.models.base import ModelRequest
-from stratus.models.testing import FunctionModel, ScriptedModel
+from stratus.models.testing import ScriptedModel
 from stratus.storage import MemoryQuery
 from stratus.storage.sqlite import SqliteStore
 from stratus.team import Team
 from stratus.workflow import Condition, Loop, Parallel, Router, Step, Steps, Workflow
-from tests.fakes.learning import extract
-
-
-class Chat:
-    """The chatting model: answers "ok" and keeps every system message it was shown."""
-
-    def __init__(self) -> None:
-        self.systems: list[str] = []
-        self.model = FunctionModel(self.answer)
-
-    def answer(self, messages: list[Message], params: ModelRequest) -> str:
-        self.systems.append(next((m.content or "" for m in messages if m.role == "system"), ""))
-        return "ok"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "app.db")
-    yield s
-    await s.close()
+from tests.unit.test_learning import Chat, machine, memories
 
 
 def learner(tmp_path: Path, name: str) -> LearningMachine:
-    return LearningMachine(
-        model=FunctionModel(extract),
-        embedder=HashEmbedder(64),
-        vector_db=EmbeddedVectorDb(f"learnings_{name}", dimensions=64, path=tmp_path / name),
-    )
-
-
-async def memories(store: SqliteStore, user: str) -> list[str]:
-    found = (await store.list_memories(MemoryQuery(user_id=user, sort_by="memory", sort_order="asc"))).items
-    return [m.memory for m in found]
+    return machine(tmp_path / name)
 
 
 async def drain(agent: Agent) -> None:
-    machine = agent.learning_machine
-    assert machine is not None
-    await asyncio.wait_for(machine.queue.drain(), 10)
+    learning = agent.learning_machine
+    assert learning is not None
+    await asyncio.wait_for(learning.queue.drain(), 10)
 
 
 async def test_a_member_of_a_nested_team_learns_a_fact_with_the_apps_store(tmp_path: Path, store: SqliteStore) -> None:
