@@ -236,6 +236,7 @@ class RunLifecycle:
     _spans: SpanRecorder | None = field(default=None, init=False)
     _kept: Callable[[RunEvent], bool] | None = field(default=None, init=False)
     _resumed: bool = field(default=False, init=False)
+    _paused_with: RunEvent | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._resumed = self.output.status is _S.PAUSED
@@ -296,12 +297,16 @@ class RunLifecycle:
         self.output.metrics.duration = self._elapsed()
         await self._save()
 
-    async def pause(self) -> None:
-        """Stop and wait with nothing held in memory: the run is stored PAUSED; a new lifecycle over the
-        stored output resumes it (`started()` moves it back to RUNNING)."""
+    async def pause(self, event: RunEvent) -> RunEvent:
+        """Stop and wait with nothing held in memory: the run is stored PAUSED, `event` (its stream's last, for
+        the body to yield) with it; a new lifecycle over the stored output resumes it (`started()` moves it
+        back to RUNNING)."""
+        self._keep(event)
+        self._paused_with = event
         self.move(_S.PAUSED)
         self.output.metrics.duration = self._elapsed()
         await self._save()
+        return event
 
     # --- driving ----------------------------------------------------------------------------------------
 
@@ -315,7 +320,9 @@ class RunLifecycle:
         self._clock = time.perf_counter()
         spans = self._spans
         if keep is not None and self.output.parent_run_id is None:
-            self._kept, self.output.events = keep, []
+            self._kept = keep
+            if self.output.events is None or not self._resumed:  # a resumed run's go on after those it stored
+                self.output.events = []
         try:
             async for event in body:
                 if spans is not None:
@@ -383,6 +390,8 @@ class RunLifecycle:
         await self._save()
 
     def _keep(self, event: RunEvent) -> None:
+        if event is self._paused_with:
+            return  # kept when the run paused, before it was stored
         if self._kept is not None and self.output.events is not None and self._kept(event):
             self.output.events.append(event.to_dict())
 

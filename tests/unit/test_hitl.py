@@ -206,3 +206,24 @@ def test_a_members_paused_call_pauses_the_team_and_the_teams_continue_resumes_bo
     assert again.status_code == 409
     assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"
     assert client.get("/approvals", headers=ALICE).json()["data"] == []
+
+
+def test_a_streamed_team_run_keeps_the_events_of_both_its_parts(client: TestClient, store: Store) -> None:
+    first = client.post("/teams/bank/runs", data={"message": "pay bob", "session_id": "t2"}, headers=ALICE)
+    paused = [json.loads(line[6:]) for line in first.text.splitlines() if line.startswith("data: ")][-1]
+    assert paused["event"] == "TeamRunPaused"
+    resumed = client.post(
+        f"/teams/bank/runs/{paused['run_id']}/continue",
+        data={"requirements": json.dumps([{**paused["requirements"][0], "confirmation": True}]), "session_id": "t2"},
+        headers=ALICE,
+    )
+    assert resumed.status_code == 200
+    run = asyncio.run(store.get_run(paused["run_id"]))
+    assert run is not None
+    assert run.events is not None
+    kinds = [e["event"] for e in run.events if "parent_run_id" not in e]
+    assert kinds[0] == "TeamRunStarted"
+    assert kinds[-1] == "TeamRunCompleted"
+    assert kinds.count("TeamRunPaused") == 1
+    assert kinds.count("TeamRunContinued") == 1
+    assert kinds.index("TeamRunPaused") < kinds.index("TeamRunContinued")

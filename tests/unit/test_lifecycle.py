@@ -14,7 +14,7 @@ from stratus._lifecycle import LifecycleError, RunLifecycle
 from stratus._nesting import SessionWriter
 from stratus.agent._loop import AGENT_EVENTS
 from stratus.exceptions import RunLimitExceeded
-from stratus.run import RunCompleted, RunError, RunEvent, RunOutput, RunStarted, RunStatus
+from stratus.run import RunCompleted, RunContinued, RunError, RunEvent, RunOutput, RunPaused, RunStarted, RunStatus
 from stratus.storage import SessionType
 from stratus.storage.sqlite import SqliteStore
 
@@ -119,10 +119,10 @@ async def test_a_paused_run_lives_in_the_store_and_a_new_lifecycle_resumes_it(st
     async def until_pause() -> AsyncIterator[RunEvent]:
         await life.open()
         yield life.started()
-        await life.pause()
+        yield await life.pause(RunPaused(**life.base))
 
     events = await collect(life.drive(until_pause()))
-    assert [type(e) for e in events] == [RunStarted]  # no end event: it waits
+    assert [type(e) for e in events] == [RunStarted, RunPaused]  # no end event: it waits
     paused = await store.get_run("r1")
     assert paused is not None
     assert paused.status is RunStatus.PAUSED
@@ -135,7 +135,7 @@ async def test_a_paused_run_lives_in_the_store_and_a_new_lifecycle_resumes_it(st
         yield resumed.started()
 
     events = await collect(resumed.drive(to_the_end()))
-    assert [type(e) for e in events] == [RunStarted, RunCompleted]
+    assert [type(e) for e in events] == [RunContinued, RunCompleted]  # AgentOS' opening of a resumed run
     done = await store.get_run("r1")
     assert done is not None
     assert done.status is RunStatus.COMPLETED

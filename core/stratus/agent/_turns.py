@@ -382,9 +382,8 @@ class TurnLoop:
         paused, self._members_paused = self._members_paused, []
         requirements = [r for p in paused for r in p.requirements()]
         self.output.requirements = requirements
-        await self.lifecycle.pause()
         tools = [ToolExecution.from_dict(dict(r["tool_execution"])) for r in requirements if r.get("tool_execution")]
-        return self._event(RunPaused, tools=tools, requirements=requirements)
+        return await self.lifecycle.pause(self._event(RunPaused, tools=tools, requirements=requirements))
 
     async def _pause(self, calls: list[ToolCall], tools: dict[str, Tool]) -> RunEvent:
         """Stop before the round runs: its calls stored, the waiting ones flagged, the run PAUSED."""
@@ -393,8 +392,8 @@ class TurnLoop:
         waiting = [e for e in executions if e.is_paused]
         requirements = [requirement(e) for e in waiting]
         self.output.requirements = requirements
-        await self.lifecycle.pause()
-        return self._event(RunPaused, tools=[replace(e) for e in waiting], requirements=requirements)
+        paused = self._event(RunPaused, tools=[replace(e) for e in waiting], requirements=requirements)
+        return await self.lifecycle.pause(paused)
 
     async def _finish_round(
         self, pending: Sequence[ToolExecution], tools: dict[str, Tool], messages: list[Message]
