@@ -603,3 +603,27 @@ async def test_a_separate_summary_model_writes_it(store: SqliteStore) -> None:
     assert session.summary is not None
     assert session.summary["summary"] == "Oslo trip."
     assert "User: I plan a trip to Oslo" in (summarizer.requests[0][0].content or "")
+
+
+async def test_a_teams_input_schema_validates_its_input_before_the_leader_sees_it(store: SqliteStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from stratus import App
+
+    leader = ScriptedModel("Rome it is.", "Rome again.")
+    team = Team(id="desk", model=leader, members=[Agent(id="helper", model=ScriptedModel())], input_schema=Trip)
+
+    out = await team.arun({"city": "Rome", "days": 2})  # pyright: ignore[reportArgumentType]
+    with pytest.raises(InputValidationError, match="team 'desk': the input does not match Trip"):
+        team.arun({"city": "Rome"})  # pyright: ignore[reportArgumentType]
+    with TestClient(App(teams=[team], store=store).asgi()) as client:
+        bad = client.post("/teams/desk/runs", data={"message": '{"days": 2}', "stream": "false"})
+        good = client.post("/teams/desk/runs", data={"message": '{"city": "Rome", "days": 2}', "stream": "false"})
+        described = client.get("/teams/desk").json()
+
+    assert out.status is RunStatus.COMPLETED, out.error
+    assert json.loads(leader.requests[0][-1].content or "") == {"city": "Rome", "days": 2}
+    assert bad.status_code == 422
+    assert "city: Field required" in bad.json()["detail"]
+    assert good.status_code == 200, good.text
+    assert described["input_schema"]["required"] == ["city", "days"]

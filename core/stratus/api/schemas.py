@@ -447,6 +447,7 @@ def team_response(team: Team, db_id: str | None) -> dict[str, Any]:
         },
         "system_message": _system_message(team),
         "members": [team_response(m, db_id) if isinstance(m, Team) else agent_response(m, db_id) for m in team.members],
+        "input_schema": team.input_schema.model_json_schema() if team.input_schema is not None else None,
         "metadata": team.metadata,
         "is_factory": False,
         "is_component": False,

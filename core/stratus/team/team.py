@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from stratus._runnable import Runnable, RunOptions
 from stratus._utils import slug
 from stratus.agent import Agent, Instructions
+from stratus.agent._controls import validated_input
 from stratus.agent.agent import resolve_instructions, resolve_model
 from stratus.exceptions import ConfigError, NotFoundError
 from stratus.models.base import Model
@@ -16,6 +17,8 @@ from stratus.run import RunContext
 from stratus.tools import Tool, Toolkit
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from stratus._nesting import RunScope
     from stratus.hooks import Hook
     from stratus.storage.base import Store
@@ -68,6 +71,7 @@ class Team(Runnable):
             (see `Agent.fallback_models`).
         tool_choice: Whether the leader calls tools (delegating included): see `Agent.tool_choice`.
         tool_call_limit: How many tool calls the leader may make in a run (see `Agent.tool_call_limit`).
+        input_schema: A pydantic model the input must validate against (see `Agent.input_schema`).
         pre_hooks, post_hooks, tool_hooks: As `Agent`'s, on the team's run: pre-hooks see (and may change or
             refuse) the input before the leader and the members do, post-hooks the team's answer, tool hooks
             wrap the leader's calls (delegating included). A hook names the team as `team`.
@@ -93,6 +97,7 @@ class Team(Runnable):
     fallback_models: Sequence[Model | str] = ()
     tool_choice: str | dict[str, Any] | None = None
     tool_call_limit: int | None = None
+    input_schema: type[BaseModel] | None = None
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
     tool_hooks: Sequence[Callable[..., Any]] | None = None
@@ -161,13 +166,14 @@ class Team(Runnable):
 
     # --- running ----------------------------------------------------------------------------------------
 
-    def execution(self, input: str, options: RunOptions | None = None) -> TeamRun:
+    def execution(self, input: str | Mapping[str, Any] | BaseModel, options: RunOptions | None = None) -> TeamRun:
         """A team run: the `RunOutput`'s `children` are the members' runs; streamed, events go from
         `TeamRunStarted` to `TeamRunCompleted` or `TeamRunError`, members' events between. Knowledge filters
-        are the members' business, not the team's."""
+        are the members' business, not the team's. An input that does not follow `input_schema` raises
+        `InputValidationError` here, before anything starts."""
         from stratus.team._run import TeamRun
 
-        return TeamRun(self, input, options)
+        return TeamRun(self, validated_input(input, self.input_schema, f"team {self.team_id!r}"), options)
 
     def child_execution(self, input: str, scope: RunScope) -> TeamRun:
         """A team as a member of another team, or as a workflow's step: in the parent's session."""
