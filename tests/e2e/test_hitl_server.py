@@ -220,3 +220,20 @@ def test_approvals_list_what_the_users_paused_runs_wait_for_until_they_resume(tm
         assert [r["run_id"] for r in approvals(server, "ann")["data"]] == [shipper["run_id"]]
     finally:
         stop_server(server)
+
+
+def test_two_continues_at_once_resume_the_run_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = start(tmp_path)
+    try:
+        paused = pause(server, "banker", "s8")
+        decision = [{**paused["tools"][0], "confirmed": True}]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(
+                pool.map(lambda _: resume(server, "banker", paused["run_id"], "s8", decision, stream="false"), range(4))
+            )
+        assert sorted(a.status_code for a in answers) == [200, 409, 409, 409], [a.text for a in answers]
+        assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"  # the tool ran once
+    finally:
+        stop_server(server)
