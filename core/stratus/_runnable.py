@@ -48,6 +48,8 @@ class RunOptions:
     """Images sent with the message (agents only): to the model natively when it takes them."""
     files: Sequence[File] | None = None
     """Files sent with the message (agents only): natively when the model takes them, else their text."""
+    dependencies: dict[str, Any] | None = None
+    """Dependencies for this run (agents only), over the agent's own: a key both name is this run's."""
 
 
 class RunKeywords(TypedDict, total=False):
@@ -61,6 +63,7 @@ class RunKeywords(TypedDict, total=False):
     continues: RunOutput | None
     images: Sequence[Image] | None
     files: Sequence[File] | None
+    dependencies: dict[str, Any] | None
 
 
 class Runnable:

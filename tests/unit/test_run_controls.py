@@ -627,3 +627,24 @@ async def test_a_teams_input_schema_validates_its_input_before_the_leader_sees_i
     assert "city: Field required" in bad.json()["detail"]
     assert good.status_code == 200, good.text
     assert described["input_schema"]["required"] == ["city", "days"]
+
+
+async def test_a_runs_own_dependencies_win_over_the_agents() -> None:
+    seen: list[dict[str, Any]] = []
+
+    @tool
+    def where(dependencies: dict[str, Any]) -> str:
+        """Where the user is."""
+        seen.append(dict(dependencies))
+        return str(dependencies["region"])
+
+    async def caller() -> str:
+        return "resolved per run"
+
+    model = ScriptedModel(call("where"), "In the US.", call("where"), "In the EU.")
+    agent = Agent(model=model, tools=[where], dependencies={"region": "eu", "plan": "free"})
+
+    await agent.arun("Where am I?", dependencies={"region": "us", "who": caller})
+    await agent.arun("And now?")
+
+    assert seen == [{"region": "us", "plan": "free", "who": "resolved per run"}, {"region": "eu", "plan": "free"}]

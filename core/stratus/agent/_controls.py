@@ -131,11 +131,14 @@ def validated_input(value: str | Mapping[str, Any] | BaseModel, schema: type[Bas
     return model.model_dump_json(indent=2, exclude_none=True)
 
 
-async def resolve_dependencies(agent: Agent, context: RunContext) -> dict[str, Any]:
-    """The agent's `dependencies` for one run: values as they are, callables (sync or async) called with
-    the parameters they name of `agent` and `run_context` (agno's). One that fails is left out, logged."""
+async def resolve_dependencies(
+    agent: Agent, context: RunContext, given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The agent's `dependencies` for one run, with the run's own (`given`) over them (agno's merge): values
+    as they are, callables (sync or async) called with the parameters they name of `agent` and `run_context`
+    (agno's). One that fails is left out, logged."""
     resolved: dict[str, Any] = {}
-    for key, value in (agent.dependencies or {}).items():
+    for key, value in {**(agent.dependencies or {}), **(given or {})}.items():
         if not callable(value):
             resolved[key] = value
             continue

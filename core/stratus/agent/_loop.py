@@ -107,6 +107,7 @@ class AgentRun:
             run_id=out.run_id, session_id=out.session_id, user_id=out.user_id, agent_id=agent.agent_id
         )
         self._recalled: list[str] = []  # the memories and insights recall put in the context
+        self._dependencies = options.dependencies if options is not None else None
 
     async def result(self) -> RunOutput:
         async for _ in self.events(stream=False):
@@ -124,9 +125,9 @@ class AgentRun:
         started = time.perf_counter()
         state = await lifecycle.bounded(lifecycle.open(), "loading the session")
         self.context.session_state = state
-        if agent.dependencies:
+        if agent.dependencies or self._dependencies:
             self.context.dependencies = await lifecycle.bounded(
-                resolve_dependencies(agent, self.context), "resolving the dependencies"
+                resolve_dependencies(agent, self.context, self._dependencies), "resolving the dependencies"
             )
         if agent.pre_hooks and not self.decided:  # (a resumed paused run's input was checked when it began)
             self.input = await check_input(lifecycle, agent.pre_hooks, self.context, {"agent": agent})
