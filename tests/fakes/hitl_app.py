@@ -65,10 +65,15 @@ def _leader(messages: list[Message], params: ModelRequest) -> Reply:
     return call("delegate_task_to_member", member_id="banker", task="pay bob")
 
 
+def _router(messages: list[Message], params: ModelRequest) -> Reply:
+    return call("route_to_member", member_id="seer")
+
+
 def hitl_app(store: Store | None = None) -> App:
     """Agents `banker` (calls `transfer`, which needs a confirmation), `shipper` (calls `ship`, whose address
     the user gives) and `oracle` (calls `lookup`, run outside); a team `bank` whose leader delegates to a
-    `banker` of its own and answers `team: <its result>`."""
+    `banker` of its own and answers `team: <its result>`, and a team `desk` that routes to `seer` (who calls
+    `lookup`)."""
     banker = Agent(id="banker", model=FunctionModel(_caller("transfer", amount=10, to="bob")), tools=[transfer])
     shipper = Agent(id="shipper", model=FunctionModel(_caller("ship", item="lamp")), tools=[ship])
     oracle = Agent(id="oracle", model=FunctionModel(_caller("lookup", query="weather")), tools=[lookup])
@@ -76,4 +81,6 @@ def hitl_app(store: Store | None = None) -> App:
         id="banker", name="Teller", model=FunctionModel(_caller("transfer", amount=10, to="bob")), tools=[transfer]
     )
     bank = Team(id="bank", name="Bank", mode="coordinate", members=[teller], model=FunctionModel(_leader))
-    return App(agents=[banker, shipper, oracle], teams=[bank], store=store)
+    seer = Agent(id="seer", model=FunctionModel(_caller("lookup", query="weather")), tools=[lookup])
+    desk = Team(id="desk", mode="route", members=[seer], model=FunctionModel(_router))
+    return App(agents=[banker, shipper, oracle], teams=[bank, desk], store=store)

@@ -227,3 +227,21 @@ def test_a_streamed_team_run_keeps_the_events_of_both_its_parts(client: TestClie
     assert kinds.count("TeamRunPaused") == 1
     assert kinds.count("TeamRunContinued") == 1
     assert kinds.index("TeamRunPaused") < kinds.index("TeamRunContinued")
+
+
+def test_a_routed_members_external_call_resumes_through_the_team_with_its_result(client: TestClient) -> None:
+    response = client.post("/teams/desk/runs", data={"message": "weather?", "session_id": "t3"}, headers=ALICE)
+    paused = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")][-1]
+    assert paused["event"] == "TeamRunPaused"
+    (requirement,) = paused["requirements"]
+    assert requirement["tool_execution"]["external_execution_required"] is True
+    assert requirement["member_agent_id"] == "seer"
+    decided = [{"id": requirement["id"], "external_execution_result": "sunny"}]
+    body = client.post(
+        f"/teams/desk/runs/{paused['run_id']}/continue",
+        data={"requirements": json.dumps(decided), "session_id": "t3", "stream": "false"},
+        headers=ALICE,
+    ).json()
+    assert (body["status"], body["content"]) == ("COMPLETED", "done: sunny")  # the member's answer is the team's
+    (member,) = body["member_responses"]
+    assert (member["status"], member["tools"][0]["result"]) == ("COMPLETED", "sunny")
