@@ -10,7 +10,7 @@ import inspect
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast, overload
 
 from stratus.exceptions import ToolDefinitionError, ToolError
 from stratus.run import RunContext
@@ -287,34 +287,28 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+class ToolOptions(TypedDict, total=False):
+    """The options of `@tool(...)`: `Tool`'s keywords."""
+
+    name: str | None
+    description: str | None
+    timeout: float | None
+    requires_confirmation: bool
+    requires_user_input: bool
+    user_input_fields: Sequence[str] | None
+    external_execution: bool
+
+
 @overload
 def tool(function: Callable[..., Any], /) -> Tool: ...
 
 
 @overload
-def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    timeout: float | None = None,
-    requires_confirmation: bool = False,
-    requires_user_input: bool = False,
-    user_input_fields: Sequence[str] | None = None,
-    external_execution: bool = False,
-) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(**options: Unpack[ToolOptions]) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
 def tool(
-    function: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    timeout: float | None = None,
-    requires_confirmation: bool = False,
-    requires_user_input: bool = False,
-    user_input_fields: Sequence[str] | None = None,
-    external_execution: bool = False,
+    function: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) into a `Tool`.
 
@@ -322,15 +316,6 @@ def tool(
     description to its entry under `Args:`. Use bare (`@tool`) or with options (`@tool(timeout=5)`,
     `@tool(requires_confirmation=True)`: see `Tool` for the human-in-the-loop flags).
     """
-    options: dict[str, Any] = {
-        "name": name,
-        "description": description,
-        "timeout": timeout,
-        "requires_confirmation": requires_confirmation,
-        "requires_user_input": requires_user_input,
-        "user_input_fields": user_input_fields,
-        "external_execution": external_execution,
-    }
     if function is not None:
         return Tool(function, **options)
 
