@@ -90,12 +90,13 @@ class BackgroundRun(QueueMessage):
     version: int = BACKGROUND_RUN_VERSION
     team_id: str | None = None
     workflow_id: str | None = None
+    dependencies: dict[str, Any] | None = None
 
     def _fields(self) -> dict[str, Any]:
         data = QueueMessage._fields(self)  # not super(): a slots dataclass is a new class, which breaks it
-        for key in ("team_id", "workflow_id"):
+        for key in ("team_id", "workflow_id", "dependencies"):
             if data[key] is None:
-                del data[key]  # an agent's job reads as it always has
+                del data[key]  # a job without them reads as it always has
         return data
 
 
@@ -215,6 +216,7 @@ async def _run_claimed(
         session_state=job.session_state,
         run_id=job.run_id,
         knowledge_filters=job.knowledge_filters,
+        dependencies=job.dependencies,
     )
     if not isinstance(component, Workflow):
         run = component.execution(job.message, options)

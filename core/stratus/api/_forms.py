@@ -226,7 +226,7 @@ async def _read_body(request: Request, build: Callable[[dict[str, Any], list[Upl
 async def _run_from_fields(fields: dict[str, Any], uploads: list[UploadFile], form: bool) -> ParsedRun:
     if not form:
         return await _validate(fields, [])
-    for name in ("session_state", "knowledge_filters"):
+    for name in ("session_state", "knowledge_filters", "dependencies"):
         value = fields.get(name)
         if isinstance(value, str):
             if not value.strip():
@@ -290,6 +290,7 @@ def run_request_openapi() -> dict[str, Any]:
             **schema["properties"],
             "session_state": {"type": "string", "description": "A JSON object, as text"},
             "knowledge_filters": {"type": "string", "description": "A JSON object, as text"},
+            "dependencies": {"type": "string", "description": "A JSON object, as text"},
             "files": {
                 "type": "array",
                 "items": {"type": "string", "format": "binary"},

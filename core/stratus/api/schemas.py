@@ -152,6 +152,9 @@ class RunRequest(BaseModel):
         default=None, description="Metadata filters for this run's knowledge searches"
     )
     background: bool = Field(default=False, description="Answer 202 at once and run in the background")
+    dependencies: StateField = Field(
+        default=None, description="Dependencies for this run, over the agent's own (a key both name is this run's)"
+    )
 
 
 _ID = Field(default=None, min_length=1, max_length=256)

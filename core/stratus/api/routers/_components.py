@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from stratus.storage.base import Claim, Store
     from stratus.team import Team
     from stratus.workflow import Workflow
+    from stratus.workflow.steps import StepResumption
 
 __all__ = ["ComponentKind", "Operation", "Operations", "component_router"]
 
@@ -152,6 +153,7 @@ def _job(
         files=parsed.file_names or None,
         session_state=body.session_state,
         knowledge_filters=body.knowledge_filters,
+        dependencies=body.dependencies,
     )
     return replace(job, **{kind.id_field: component_id})
 
@@ -217,6 +219,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             user_id=user_id,
             session_state=body.session_state,
             knowledge_filters=body.knowledge_filters,
+            dependencies=body.dependencies,
             images=parsed.images or None,
             files=parsed.files or None,
         )
@@ -418,6 +421,7 @@ async def _continuation(
 ) -> Execution:
     """The execution that continues the run, not started, once everything is checked (nothing is stored before):
     a follow-up to a completed agent or team run, or a paused workflow run resumed."""
+    from stratus.agent._pause import DecisionError
     from stratus.workflow import Workflow
     from stratus.workflow._run import WorkflowRun
 
@@ -442,8 +446,10 @@ async def _continuation(
     if workflow:
         if stored.status is not RunStatus.PAUSED:
             raise HTTPException(status_code=409, detail=_ENDED[stored.status])
-        if results:
+        if results and not stored.requirements:
             raise _bad("step_requirements: no step of this run awaits a decision")
+        if stored.requirements and not results:
+            raise _bad("step_requirements: this run is paused; send the decisions on the step it awaits")
         # One resumption however many ask at once, here or in another process: the first to claim it.
         claim = await store.claim(f"continue:{run_id}", lease_seconds=DEFAULT_LEASE_SECONDS)
         if not claim.acquired:
@@ -453,9 +459,17 @@ async def _continuation(
             await store.release_claim(claim)
             raise HTTPException(status_code=409, detail=_ENDED[current.status] if current else "run is gone")
         options = RunOptions(session_id=current.session_id, user_id=current.user_id, run_id=current.run_id)
+        try:  # a step whose agent or team paused: its run resumes with the decisions, as an agent's or a team's
+            resumption = await _step_resumption(store, current, results) if current.requirements else None
+        except BaseException as exc:
+            await store.release_claim(claim)
+            if isinstance(exc, DecisionError):
+                raise _bad(f"step_requirements: {exc}") from None
+            raise
         # The existing way back into a stored workflow run: it goes on after the last step it finished.
         text = current.input.input_content if current.input is not None else ""
-        return _Claimed(WorkflowRun(component, text, options, resume=current), store, claim)
+        run = WorkflowRun(component, text, options, resume=current, resumption=resumption)
+        return _Claimed(run, store, claim)
     if stored.status is RunStatus.PAUSED:
         return await _resumption(store, component, stored, results)
     if stored.status is not RunStatus.COMPLETED:
@@ -505,6 +519,30 @@ async def _resumption(
 
     current.requirements = None
     return _Claimed(TeamRun(component, text, resume=current, members=members), store, claim)
+
+
+async def _step_resumption(store: Store, workflow_run: RunOutput, results: list[dict[str, Any]]) -> StepResumption:
+    """The paused step of a paused workflow run going on: its agent's or team's paused run with the decisions
+    of the step requirement sent for it (its `executor_requirements`), applied as for that agent's or team's
+    own `/continue`. `DecisionError` if none is sent for it, or its decisions do not resolve it."""
+    from stratus.agent._pause import DecisionError, apply_decisions
+    from stratus.workflow.steps import StepResumption
+
+    waiting = (workflow_run.requirements or [{}])[0]  # one step pauses a run at a time
+    sent = next((r for r in results if r.get("step_id") == waiting.get("step_id")), None)
+    if sent is None:
+        raise DecisionError(f"none is sent for the paused step {waiting.get('step_name')!r} ({waiting.get('step_id')})")
+    decisions: Any = sent.get("executor_requirements")
+    if not isinstance(decisions, list) or not all(isinstance(d, dict) for d in cast(list[Any], decisions)):
+        raise DecisionError("executor_requirements: the paused step's requirements, with the decisions, as a list")
+    items = cast(list[dict[str, Any]], decisions)
+    run = await store.get_run(str(waiting.get("executor_run_id")), session_id=workflow_run.session_id)
+    if run is None or run.parent_run_id != workflow_run.run_id or run.status is not RunStatus.PAUSED:
+        raise DecisionError("the paused step's run is no longer paused")
+    name = str(waiting.get("step_name"))
+    if waiting.get("executor_type") == "team":
+        return StepResumption(name, run, members=await _member_resumptions(store, run, items))
+    return StepResumption(name, run, decided=apply_decisions(run, items))
 
 
 async def _member_resumptions(
