@@ -17,6 +17,7 @@ from stratus.run import (
     RunContinued,
     RunError,
     RunEvent,
+    RunOutput,
     RunPaused,
     RunStarted,
     ToolCallCompleted,
@@ -37,6 +38,7 @@ __all__ = [
     "StepCompleted",
     "StepError",
     "StepEvent",
+    "StepExecutorPaused",
     "StepOutputEvent",
     "StepStarted",
     "StepsExecutionCompleted",
@@ -56,6 +58,7 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowCompleted",
     "WorkflowError",
+    "WorkflowPaused",
     "WorkflowStarted",
 ]
 
@@ -240,6 +243,32 @@ class WorkflowCompleted(_WorkflowEvent, RunCompleted):
         return fields
 
 
+@dataclass(slots=True, kw_only=True)
+class WorkflowPaused(_WorkflowEvent, RunEvent):
+    """The workflow's run stopped because a step's agent or team did (a tool call that needs a person): it is
+    stored PAUSED with `step_requirements` (AgentOS' `StepRequirement`s); `/continue` with them resumes it."""
+
+    kind: ClassVar[str] = "WorkflowPaused"
+    output: RunOutput
+
+    def _fields(self) -> dict[str, Any]:
+        o = self.output
+        requirements = o.requirements or []
+        first = requirements[0] if requirements else {}
+        fields: dict[str, Any] = {
+            "status": o.status.value,
+            "paused_step_index": first.get("step_index"),
+            "paused_step_name": first.get("step_name"),
+            "pause_kind": "executor" if requirements else None,
+            "step_requirements": requirements,
+            "step_results": o.step_results or [],
+        }
+        if o.children:
+            fields["step_executor_runs"] = [child.to_dict() for child in o.children]
+        fields["content"] = o.content_dict()
+        return fields
+
+
 class WorkflowError(_WorkflowEvent, RunError):
     """The workflow's run failed; `error` says why (which step, and its error)."""
 
@@ -277,6 +306,18 @@ class StepEvent(_WorkflowEvent, RunEvent):
         fields = RunEvent._fields(self)
         del fields["step_id"], fields["parent_step_id"]  # written with the ids, before `nested_depth`
         return fields
+
+
+@dataclass(slots=True, kw_only=True)
+class StepExecutorPaused(StepEvent):
+    """A step's agent or team paused (a tool call that needs a person); `WorkflowPaused` follows."""
+
+    kind: ClassVar[str] = "StepExecutorPaused"
+    executor_id: str | None = None
+    executor_name: str | None = None
+    executor_run_id: str | None = None
+    executor_type: str | None = None
+    executor_requirements: list[dict[str, Any]] | None = None
 
 
 class StepStarted(StepEvent):

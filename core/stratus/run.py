@@ -435,7 +435,7 @@ class RunOutput:
             forked_from_run_id=data.get("forked_from_run_id"),
             workflow_step_id=data.get("workflow_step_id"),
             events=data.get("events"),
-            requirements=data.get("requirements"),
+            requirements=data.get("requirements") or data.get("step_requirements"),  # a workflow's: its steps'
         )
 
 

@@ -12,6 +12,7 @@ from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
 from stratus.storage.base import Store
 from stratus.tools import tool
+from stratus.workflow import Step, StepInput, Workflow
 
 
 def _ledger() -> Path:
@@ -69,11 +70,16 @@ def _router(messages: list[Message], params: ModelRequest) -> Reply:
     return call("route_to_member", member_id="seer")
 
 
+def _report(step_input: StepInput) -> str:
+    return f"reported: {step_input.previous_step_content}"
+
+
 def hitl_app(store: Store | None = None) -> App:
     """Agents `banker` (calls `transfer`, which needs a confirmation), `shipper` (calls `ship`, whose address
     the user gives) and `oracle` (calls `lookup`, run outside); a team `bank` whose leader delegates to a
     `banker` of its own and answers `team: <its result>`, and a team `desk` that routes to `seer` (who calls
-    `lookup`)."""
+    `lookup`); workflows `payout` (a `payer` agent step that calls `transfer`, then a function step that
+    answers `reported: <its answer>`) and `bank-flow` (the same with the team `bank` as its first step)."""
     banker = Agent(id="banker", model=FunctionModel(_caller("transfer", amount=10, to="bob")), tools=[transfer])
     shipper = Agent(id="shipper", model=FunctionModel(_caller("ship", item="lamp")), tools=[ship])
     oracle = Agent(id="oracle", model=FunctionModel(_caller("lookup", query="weather")), tools=[lookup])
@@ -83,4 +89,7 @@ def hitl_app(store: Store | None = None) -> App:
     bank = Team(id="bank", name="Bank", mode="coordinate", members=[teller], model=FunctionModel(_leader))
     seer = Agent(id="seer", model=FunctionModel(_caller("lookup", query="weather")), tools=[lookup])
     desk = Team(id="desk", mode="route", members=[seer], model=FunctionModel(_router))
-    return App(agents=[banker, shipper, oracle], teams=[bank, desk], store=store)
+    payer = Agent(id="payer", model=FunctionModel(_caller("transfer", amount=10, to="bob")), tools=[transfer])
+    payout = Workflow(id="payout", name="Payout", steps=[Step("pay", agent=payer), Step("report", executor=_report)])
+    bank_flow = Workflow(id="bank-flow", steps=[Step("pay", team=bank), Step("report", executor=_report)])
+    return App(agents=[banker, shipper, oracle], teams=[bank, desk], workflows=[payout, bank_flow], store=store)

@@ -19,11 +19,17 @@ from typing import Any
 from stratus._lifecycle import Component, EventKinds, begin
 from stratus._nesting import Emit, RunScope, pump
 from stratus._runnable import RunOptions
-from stratus.component_events import StepOutputEvent, WorkflowCompleted, WorkflowError, WorkflowStarted
+from stratus.component_events import (
+    StepOutputEvent,
+    WorkflowCompleted,
+    WorkflowError,
+    WorkflowPaused,
+    WorkflowStarted,
+)
 from stratus.exceptions import StratusError
 from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
 from stratus.storage.records import SessionType
-from stratus.workflow.steps import StepContext
+from stratus.workflow.steps import StepContext, StepResumption, WorkflowStep
 from stratus.workflow.types import StepInput, StepOutput, content_type_of, step_metrics
 from stratus.workflow.workflow import Workflow
 
@@ -61,11 +67,14 @@ class WorkflowRun:
         options: RunOptions | None = None,
         *,
         resume: RunOutput | None = None,
+        resumption: StepResumption | None = None,
         deadline: float | None = None,
     ) -> None:
         self.workflow = workflow
         self.input = input
         self.resume = resume
+        self.resumption = resumption
+        """With `resume`, a run that paused: its paused step's executor run, going on with the decisions."""
         self.deadline = deadline
         """A `time.monotonic()` instant: between steps, stop (suspended) rather than start one that would not
         finish by then."""
@@ -125,7 +134,7 @@ class WorkflowRun:
             session=self.session, state=state, parent=out, emit=emit, stream=stream, deadline=self.run_deadline
         )
         emit(lifecycle.started())
-        ctx = StepContext(base=lifecycle.base, emit=emit, children=children)
+        ctx = StepContext(base=lifecycle.base, emit=emit, children=children, resumption=self.resumption)
         results = [StepOutput.from_dict(d) for d in (self.resume.step_results or [])] if self.resume else []
         earlier = {r.step_name: r for r in results if r.step_name}
         content = next((r.content for r in reversed(results) if r.success), None)
@@ -156,6 +165,10 @@ class WorkflowRun:
                 running = f"step {step.name!r} was running"
                 output = await self.run_deadline.bound(step.execute(ctx, step_input, index), running)
             longest, ran = max(longest, time.perf_counter() - step_started), ran + 1
+            if output.paused:  # stored PAUSED with what the step waits for; `/continue` runs it again, resumed
+                out.requirements = [self._requirement(step, index, output)]
+                emit(await lifecycle.pause(WorkflowPaused(**lifecycle.base, output=out)))
+                return
             results.append(output)
             earlier[step.name] = output
             out.step_results = [r.to_dict() for r in results]
@@ -173,6 +186,25 @@ class WorkflowRun:
     async def _settle(self) -> None:
         if self._children is not None:
             await self._children.settle()
+
+    def _requirement(self, step: WorkflowStep, index: int, output: StepOutput) -> dict[str, Any]:
+        """AgentOS' `StepRequirement` of a step whose agent or team paused (`requires_executor_input`)."""
+        child = next(c for c in reversed(self.output.children) if c.run_id == output.step_run_id)
+        return {
+            **_NO_STEP_DECISION,
+            "step_id": output.step_id,
+            "step_name": step.name,
+            "step_index": index,
+            "step_type": step.step_type,
+            "max_retries": getattr(step, "max_retries", None),
+            "requires_executor_input": True,
+            "executor_requirements": child.requirements or [],
+            "executor_id": child.team_id or child.agent_id,
+            "executor_name": output.executor_name,
+            "executor_run_id": child.run_id,
+            "executor_type": output.executor_type,
+            "executor_session_id": child.session_id,
+        }
 
     def _component_data(self) -> dict[str, Any]:
         workflow = self.workflow
@@ -194,6 +226,29 @@ class WorkflowRun:
             if failed and isinstance(failed[-1].exception, StratusError):
                 return failed[-1].exception
         return exc
+
+
+_NO_STEP_DECISION: dict[str, Any] = {
+    "requires_confirmation": False,
+    "confirmation_message": None,
+    "confirmed": None,
+    "on_reject": "cancel",
+    "requires_user_input": False,
+    "user_input_message": None,
+    "user_input": None,
+    "requires_route_selection": False,
+    "available_choices": None,
+    "allow_multiple_selections": False,
+    "selected_choices": None,
+    "requires_output_review": False,
+    "output_review_message": None,
+    "is_post_execution": False,
+    "rejection_feedback": None,
+    "retry_count": 0,
+    "timeout_at": None,
+    "on_timeout": "cancel",
+}
+"""A `StepRequirement`'s step-level fields when only its executor waits (AgentOS' defaults)."""
 
 
 def _kept(event: RunEvent) -> bool:

@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias, cast
 
@@ -34,13 +34,14 @@ from stratus.component_events import (
     RouterExecutionStarted,
     StepCompleted,
     StepError,
+    StepExecutorPaused,
     StepOutputEvent,
     StepsExecutionCompleted,
     StepsExecutionStarted,
     StepStarted,
 )
 from stratus.exceptions import ConfigError
-from stratus.run import RunEvent, RunStatus
+from stratus.run import RunEvent, RunOutput, RunStatus, ToolExecution
 from stratus.team import Team
 from stratus.workflow.types import StepInput, StepOutput, content_type_of, json_content
 
@@ -54,6 +55,7 @@ __all__ = [
     "StepFunction",
     "StepIndex",
     "StepLike",
+    "StepResumption",
     "Steps",
     "WorkflowStep",
     "as_step",
@@ -78,6 +80,8 @@ class StepContext:
     parent_step_id: str | None = None
     step_ids: dict[int, str] = field(default_factory=dict[int, str])
     """Each step's id in this run (one per step object, the same in every round of a loop)."""
+    resumption: StepResumption | None = None
+    """A resumed run's: the paused step's executor run, going on with the decisions (taken by that step)."""
 
     def step_id(self, step: WorkflowStep) -> str:
         """The id of `step` in this run (AgentOS' `step_id`)."""
@@ -89,6 +93,37 @@ class StepContext:
     def inside(self, step: WorkflowStep) -> StepContext:
         """The context of the steps `step` holds."""
         return replace(self, parent_step_id=self.step_id(step))
+
+
+@dataclass(slots=True, eq=False)
+class StepResumption:
+    """A paused top-level step going on: its agent's or team's paused run with the decisions in it (`decided`,
+    an agent's waiting calls; `members`, a team's paused member runs with theirs), as `/continue` resumes them."""
+
+    step_name: str
+    run: RunOutput
+    decided: Sequence[ToolExecution] = ()
+    members: Mapping[str, tuple[RunOutput, Sequence[ToolExecution]]] | None = None
+
+    def executor(self, member: Agent | Team) -> Any:
+        """`member` for `RunScope.run`: its child execution resumes the paused run."""
+        return _Resumed(member, self)
+
+
+class _Resumed:
+    def __init__(self, member: Agent | Team, resumption: StepResumption) -> None:
+        self.member, self.resumption = member, resumption
+
+    def child_execution(self, input: str, scope: RunScope) -> Any:
+        r = self.resumption
+        if isinstance(self.member, Agent):
+            from stratus.agent._loop import AgentRun
+
+            return AgentRun(self.member, input, scope=scope, resume=r.run, decided=r.decided)
+        from stratus.team._run import TeamRun
+
+        r.run.requirements = None
+        return TeamRun(self.member, input, scope=scope, resume=r.run, members=r.members)
 
 
 class WorkflowStep(ABC):
@@ -241,6 +276,9 @@ class Step(WorkflowStep):
         attempt = 0
         while True:
             output = await self._attempt(ctx, step_input, fields)
+            if output.paused:  # the workflow's run pauses with it (see `WorkflowRun`)
+                ctx.emit(StepExecutorPaused(**fields, **_executor_fields(ctx, output)))
+                return output
             if output.success or attempt >= self.max_retries:
                 break
             attempt += 1
@@ -273,12 +311,18 @@ class Step(WorkflowStep):
                 "step_name": self.name,
                 "step_index": _plain_index(fields["step_index"]),
             }
-            child = await ctx.children.run(member, step_input.message(), workflow_context)
+            resumption = ctx.resumption if ctx.parent_step_id is None else None
+            runner: Any = member
+            if resumption is not None and resumption.step_name == self.name:
+                ctx.resumption, runner = None, resumption.executor(member)
+            child = await ctx.children.run(runner, step_input.message(), workflow_context)
             output = self._output(
                 ctx, executor_type=kind, executor_name=name, step_run_id=child.run_id, metrics=child.metrics.to_dict()
             )
             if child.status is RunStatus.COMPLETED:
                 output.content = child.content
+            elif child.status is RunStatus.PAUSED and ctx.parent_step_id is None:
+                output.success, output.paused, output.error = False, True, f"{kind} {name!r} paused"
             else:
                 output.success, output.error = False, f"{kind} {name!r} failed: {child.error or child.status.value}"
             return output
@@ -303,6 +347,18 @@ class Step(WorkflowStep):
             value.executor_name = value.executor_name or self.name
             return value
         return self._output(ctx, content=value, executor_type=kind, executor_name=self.name)
+
+
+def _executor_fields(ctx: StepContext, output: StepOutput) -> dict[str, Any]:
+    """What `StepExecutorPaused` says of the paused step's agent or team run."""
+    child = next(c for c in reversed(ctx.children.parent.children) if c.run_id == output.step_run_id)
+    return {
+        "executor_id": child.team_id or child.agent_id,
+        "executor_name": output.executor_name,
+        "executor_run_id": child.run_id,
+        "executor_type": output.executor_type,
+        "executor_requirements": child.requirements or [],
+    }
 
 
 def _plain_index(index: StepIndex) -> int | list[int]:

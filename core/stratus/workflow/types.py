@@ -49,6 +49,8 @@ class StepOutput:
     success: bool = True
     error: str | None = None
     stop: bool = False
+    paused: bool = False
+    """The step's agent or team paused (a tool call that needs a person): the workflow's run pauses with it."""
     steps: list[StepOutput] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +74,7 @@ class StepOutput:
             "success": self.success,
             "error": self.error,
             "stop": self.stop,
-            "is_paused": False,
+            "is_paused": self.paused,
         }
         if self.steps:
             out["steps"] = [step.to_dict() for step in self.steps]
@@ -93,6 +95,7 @@ class StepOutput:
             success=bool(data.get("success", True)),
             error=data.get("error"),
             stop=bool(data.get("stop", False)),
+            paused=bool(data.get("is_paused", False)),
             steps=[cls.from_dict(step) for step in nested] if nested else None,
         )
 
@@ -192,6 +195,11 @@ def workflow_run_dict(run: RunOutput) -> dict[str, Any]:
         out["step_executor_runs"] = [child.to_dict() for child in run.children]
     out["metrics"] = run.metrics.to_dict()
     out["events"] = run.events
+    if run.requirements:  # a paused run: what its step waits for (AgentOS' `StepRequirement`s)
+        first = run.requirements[0]
+        out["step_requirements"] = run.requirements
+        out["paused_step_index"], out["paused_step_name"] = first.get("step_index"), first.get("step_name")
+        out["pause_kind"] = "executor"
     if run.error is not None:
         out["error"] = {"type": run.error_type, "message": run.error}
     return {key: value for key, value in out.items() if value is not None}
