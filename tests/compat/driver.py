@@ -104,6 +104,14 @@ async def agent_run(client: AgentOSClient) -> Any:
 
 
 @scenario
+async def agent_dependencies(client: AgentOSClient) -> Any:
+    units = {"units": "celsius"}
+    answer = await client.run_agent("assistant", "weather in Oslo", user_id="ann", dependencies=units)
+    events = await collect(client.run_agent_stream("assistant", "weather in Rome", user_id="ann", dependencies=units))
+    return {"answer": dump(answer), "events": events}
+
+
+@scenario
 async def agent_stream(client: AgentOSClient) -> Any:
     return await collect(client.run_agent_stream("assistant", "weather in Rome", user_id="ann"))
 

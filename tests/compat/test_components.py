@@ -53,6 +53,13 @@ def test_an_agent_run_answers_and_calls_its_tool(agno: Agno) -> None:
     ]
 
 
+def test_a_runs_dependencies_reach_the_agents_tool(agno: Agno) -> None:
+    got = agno("agent_dependencies")
+    assert got["answer"]["content"] == "The weather: sunny in Oslo, in celsius"
+    completed = [e for e in got["events"] if e["event"] == "ToolCallCompleted"]
+    assert [e["tool"]["result"] for e in completed] == ["sunny in Rome, in celsius"]
+
+
 def test_an_agent_stream_gives_agnos_events(agno: Agno) -> None:
     events = agno("agent_stream")
     seen = kinds(events)

@@ -3,6 +3,8 @@ feature, with models that answer in process."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from stratus import Agent, App, Step, Team, Workflow, tool
 from stratus.knowledge import Knowledge
 from stratus.knowledge.embedders.testing import HashEmbedder
@@ -17,9 +19,10 @@ __all__ = ["compat_app"]
 
 
 @tool
-def get_weather(city: str) -> str:
-    """Get the weather for a city."""
-    return f"sunny in {city}"
+def get_weather(city: str, dependencies: dict[str, Any] | None = None) -> str:
+    """Get the weather for a city (in the run's `units`, when its dependencies name them)."""
+    units = (dependencies or {}).get("units")
+    return f"sunny in {city}" + (f", in {units}" if units else "")
 
 
 async def _assistant(messages: list[Message], params: ModelRequest) -> Reply:
