@@ -237,3 +237,52 @@ def test_two_continues_at_once_resume_the_run_once(tmp_path: Path) -> None:
         assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"  # the tool ran once
     finally:
         stop_server(server)
+
+
+def test_a_workflow_step_that_pauses_survives_a_restart_and_its_continue_runs_the_rest_once(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.txt"
+    server = start(tmp_path)
+    try:
+        events = events_of(
+            httpx.post(
+                f"{server.url}/workflows/payout/runs",
+                files=form(message="pay bob", session_id="w1", user_id="ann"),
+                timeout=30,
+            )
+        )
+        assert events[0]["event"] == "WorkflowStarted"
+        assert [e["event"] for e in events[-2:]] == ["StepExecutorPaused", "WorkflowPaused"]
+        paused = events[-1]
+        (requirement,) = paused["step_requirements"]
+        assert (requirement["step_name"], requirement["executor_type"]) == ("pay", "agent")
+        assert requirement["executor_requirements"][0]["tool_execution"]["tool_name"] == "transfer"
+        assert not ledger.exists()
+    finally:
+        stop_server(server)
+    server = start(tmp_path)  # nothing held in memory: a new process resumes it
+    try:
+        run_id = paused["run_id"]
+        read = httpx.get(
+            f"{server.url}/workflows/payout/runs/{run_id}", params={"session_id": "w1", "user_id": "ann"}, timeout=10
+        ).json()
+        assert (read["status"], read["step_requirements"]) == ("PAUSED", [requirement])
+        decided = [{**r, "confirmation": True} for r in requirement["executor_requirements"]]
+        sent = json.dumps([{**requirement, "executor_requirements": decided}])
+        done = httpx.post(
+            f"{server.url}/workflows/payout/runs/{run_id}/continue",
+            files=form(step_requirements=sent, session_id="w1", user_id="ann", stream="false"),
+            timeout=30,
+        )
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert (body["status"], body["content"]) == ("COMPLETED", "reported: done: sent 10 to bob")
+        assert ledger.read_text() == "transfer 10 bob\n"
+        again = httpx.post(
+            f"{server.url}/workflows/payout/runs/{run_id}/continue",
+            files=form(step_requirements=sent, session_id="w1", user_id="ann", stream="false"),
+            timeout=30,
+        )
+        assert again.status_code == 409, again.text
+        assert ledger.read_text() == "transfer 10 bob\n"
+    finally:
+        stop_server(server)

@@ -353,8 +353,11 @@ _CONTINUE_DESCRIPTION = {
         "`confirmation` (or the `tool_execution`'s fields, as for an agent). Any other status is a 409."
     ),
     SessionType.WORKFLOW: (
-        "Resume a PAUSED workflow run under its own `run_id`: it goes on after the last step it finished. Only "
-        "a paused run can be continued (AgentOS' rule for workflows): any other status is a 409."
+        "Resume a PAUSED workflow run under its own `run_id`: it goes on after the last step it finished. A run "
+        "paused by a step's agent or team (a tool call that needs a person) takes `step_requirements`: the ones "
+        "it paused with, each with its `executor_requirements` decided as for that agent's or team's continue; "
+        "the step's run resumes, then the steps after it. Only a paused run can be continued (AgentOS' rule for "
+        "workflows): any other status is a 409."
     ),
 }
 
