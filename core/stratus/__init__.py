@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         ToolDefinitionError,
         ToolError,
     )
+    from stratus.media import File, Image
     from stratus.messages import Message, ToolCall, Usage
     from stratus.models.base import Model
     from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
