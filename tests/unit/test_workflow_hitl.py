@@ -152,3 +152,24 @@ def test_a_team_steps_member_pause_pauses_the_workflow_and_continue_resumes_the_
     done = _continue(client, "bank-flow", body["run_id"], _decided(requirement, confirmation=True)).json()
     assert (done["status"], done["content"]) == ("COMPLETED", "reported: team: done: sent 10 to bob")
     assert (tmp_path / "ledger.txt").read_text() == "transfer 10 bob\n"
+
+
+def test_a_streamed_workflow_run_keeps_the_events_of_both_its_parts(client: TestClient, store: Store) -> None:
+    first = _events(
+        client.post("/workflows/payout/runs", data={"message": "pay", "session_id": "w4"}, headers=ALICE).text
+    )
+    paused = first[-1]
+    assert paused["event"] == "WorkflowPaused"
+    sent = json.dumps(_decided(paused["step_requirements"][0], confirmation=True))
+    resumed = client.post(
+        f"/workflows/payout/runs/{paused['run_id']}/continue", data={"step_requirements": sent}, headers=ALICE
+    )
+    assert _events(resumed.text)[-1]["event"] == "WorkflowCompleted"
+    run = asyncio.run(store.get_run(paused["run_id"]))
+    assert run is not None
+    assert run.events is not None
+    kinds = [e["event"] for e in run.events if "workflow_id" in e]
+    assert kinds[0] == "WorkflowStarted"
+    assert kinds[-1] == "WorkflowCompleted"
+    assert (kinds.count("WorkflowStarted"), kinds.count("WorkflowPaused")) == (2, 1)
+    assert kinds.index("WorkflowPaused") < len(kinds) - 1 - kinds[::-1].index("WorkflowStarted")

@@ -130,6 +130,8 @@ class WorkflowRun:
         workflow, out, lifecycle = self.workflow, self.output, self.lifecycle
         state = await lifecycle.open()
         self.context.session_state = state
+        if self.resume is not None and self.resume.events and out.events is not None:
+            out.events[:0] = self.resume.events  # a streamed run's stored events go on after the earlier part's
         children = self._children = RunScope(
             session=self.session, state=state, parent=out, emit=emit, stream=stream, deadline=self.run_deadline
         )
