@@ -3,41 +3,19 @@ agent or team pauses pauses the workflow's run (stored PAUSED with AgentOS' `ste
 in memory), and `/continue` with the decisions resumes the step's run and then the steps after it; once, and
 only for the run's owner."""
 
+# ruff: noqa: F811  (the tests take test_hitl's fixtures, imported, by their names)
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from stratus.api import create_app
-from stratus.api.auth import ApiKeyAuth, hash_key
 from stratus.run import RunStatus
 from stratus.storage.base import Store
-from stratus.storage.sqlite import SqliteStore
-from tests.fakes.hitl_app import hitl_app
-
-ALICE = {"authorization": "Bearer key-alice"}
-BOB = {"authorization": "Bearer key-bob"}
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "sqlite":
-        return SqliteStore(tmp_path / "hitl.db")
-    return request.getfixturevalue("dynamo_store")
-
-
-@pytest.fixture
-def client(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("HITL_LEDGER", str(tmp_path / "ledger.txt"))
-    auth = ApiKeyAuth({hash_key("key-alice"): "alice", hash_key("key-bob"): "bob"})
-    with TestClient(create_app(hitl_app(store), auth=auth)) as c:
-        yield c
+from tests.unit.test_hitl import ALICE, BOB, client, store  # noqa: F401 (its fixtures, on both stores)
 
 
 def _events(text: str) -> list[dict[str, Any]]:
