@@ -34,6 +34,11 @@ class Workflow(Runnable):
     agents' and teams' events (naming the workflow's run and their step in `workflow_run_id`, `step_id`, ...),
     and `WorkflowCompleted`, `WorkflowError` or `WorkflowCancelled`: AgentOS' events, in its order.
 
+    A top-level agent or team step whose tool call needs a person (human in the loop) pauses the run: it is
+    stored PAUSED with AgentOS' `step_requirements` and its stream ends with `StepExecutorPaused` and
+    `WorkflowPaused`; `/continue` with the decisions resumes the step's run, then the steps after it. (Inside
+    a `Steps`, `Parallel`, `Condition`, `Loop` or `Router`, such a step fails instead.)
+
     Args:
         steps: The steps, in order.
         name: Display name.
