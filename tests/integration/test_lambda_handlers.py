@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -45,28 +46,30 @@ class Deployment:
     """One deployment's AWS resources in moto, and the environment its functions read."""
 
     def __init__(self, moto: MotoServer, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+        # Names unique to this deployment on the shared moto server (id(self) repeats once an earlier one is freed).
+        name = uuid.uuid4().hex[:12]
         sqs = moto.client("sqs")
-        self.knowledge_queue_url = sqs.create_queue(QueueName=f"knowledge-{id(self)}")["QueueUrl"]
-        self.learning_dlq_url = sqs.create_queue(QueueName=f"learning-dlq-{id(self)}")["QueueUrl"]
+        self.knowledge_queue_url = sqs.create_queue(QueueName=f"knowledge-{name}")["QueueUrl"]
+        self.learning_dlq_url = sqs.create_queue(QueueName=f"learning-dlq-{name}")["QueueUrl"]
         learning_dlq_arn = sqs.get_queue_attributes(QueueUrl=self.learning_dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         self.learning_queue_url = sqs.create_queue(
-            QueueName=f"learning-{id(self)}",
+            QueueName=f"learning-{name}",
             Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": learning_dlq_arn, "maxReceiveCount": "2"})},
         )["QueueUrl"]
-        self.dlq_url = sqs.create_queue(QueueName=f"runs-dlq-{id(self)}")["QueueUrl"]
+        self.dlq_url = sqs.create_queue(QueueName=f"runs-dlq-{name}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_url = sqs.create_queue(
-            QueueName=f"runs-{id(self)}",
+            QueueName=f"runs-{name}",
             Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
         )["QueueUrl"]
         secrets = moto.client("secretsmanager")
         keys_doc = {"keys": [{"sha256": hash_key(KEY), "user_id": USER}]}
-        api_keys_arn = secrets.create_secret(Name=f"api-keys-{id(self)}", SecretString=json.dumps(keys_doc))["ARN"]
-        model_arn = secrets.create_secret(Name=f"openai-{id(self)}", SecretString="sk-from-secrets-manager")["ARN"]
+        api_keys_arn = secrets.create_secret(Name=f"api-keys-{name}", SecretString=json.dumps(keys_doc))["ARN"]
+        model_arn = secrets.create_secret(Name=f"openai-{name}", SecretString="sk-from-secrets-manager")["ARN"]
         self.bucket = moto.new_bucket()
-        self.store = DynamoStore(f"stratus-{id(self)}", region=REGION, bucket=self.bucket)
+        self.store = DynamoStore(f"stratus-{name}", region=REGION, bucket=self.bucket)
         self.store.create_table()
         self.sqs = sqs
         self.s3 = moto.client("s3")
