@@ -53,7 +53,8 @@ class App:
     the one `STRATUS_DB` names, else `.stratus/stratus.db`. Ids must be unique among agents, among teams and
     among workflows. `create_app(app)` (or `app.asgi()`) serves it over HTTP; on AWS each route's Lambda
     function imports the same `App`. `cors_allowed_origins` names the browser origins that may call it (as
-    AgentOS' does; see `stratus.api._cors`).
+    AgentOS' does; see `stratus.api._cors`). `mcp`, `a2a` and `agui` also serve the app over those protocols
+    (at `/mcp`, `/a2a/...` and `/agui/...`; see `stratus.interfaces`), each behind the same authentication.
     """
 
     def __init__(
@@ -69,8 +70,13 @@ class App:
         teams: Sequence[Team] = (),
         workflows: Sequence[Workflow] = (),
         cors_allowed_origins: Sequence[str] | None = None,
+        mcp: bool = False,
+        a2a: bool = False,
+        agui: bool = False,
     ) -> None:
         self.id = id
+        self.interfaces: tuple[str, ...] = tuple(n for n, on in (("mcp", mcp), ("a2a", a2a), ("agui", agui)) if on)
+        """The protocols served besides the REST API, by name (see `stratus.interfaces`)."""
         self.cors_allowed_origins = list(cors_allowed_origins) if cors_allowed_origins is not None else None
         """Browser origins that may call the API (None: `STRATUS_CORS_ORIGINS`, else local front ends)."""
         self.name = name or id

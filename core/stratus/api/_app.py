@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import cache
 from importlib import import_module
 from importlib.resources import files
@@ -30,7 +30,7 @@ from stratus.tools import Toolkit
 from stratus.tracing import export_configured
 from stratus.tracing import flush as flush_spans
 
-__all__ = ["ROUTERS", "create_app"]
+__all__ = ["INTERFACES", "ROUTERS", "create_app"]
 
 logger = logging.getLogger("stratus.api")
 
@@ -75,6 +75,14 @@ ROUTERS: Mapping[str, APIRouter] = _Routers(
     }
 )
 """Every route group by name; a Lambda function serves only the groups it names."""
+
+INTERFACES: Mapping[str, str] = {
+    "mcp": "stratus.interfaces.mcp",
+    "a2a": "stratus.interfaces.a2a",
+    "agui": "stratus.interfaces.agui",
+}
+"""The protocols besides REST, by name: each module's `install(api, app)` adds its routes and returns what its
+lifespan needs entered (or None). Imported only when served, so the other functions pay nothing for them."""
 
 
 @cache
@@ -142,10 +150,11 @@ def create_app(
     the key like every other route but `/health`. Agents without a store get the
     app's store. Runs still in flight at shutdown are stored as CANCELLED.
     """
-    names = list(ROUTERS) if routers is None else list(routers)
-    unknown = [n for n in names if n not in ROUTERS]
+    names = [*ROUTERS, *app.interfaces] if routers is None else list(routers)
+    unknown = [n for n in names if n not in ROUTERS and n not in INTERFACES]
     if unknown:
-        raise ValueError(f"unknown route groups {unknown}; known: {sorted(ROUTERS)}")
+        raise ValueError(f"unknown route groups {unknown}; known: {sorted([*ROUTERS, *INTERFACES])}")
+    interface_contexts: list[AbstractAsyncContextManager[Any]] = []
     app.attach_store()
     authenticator = authenticator_from_env() if auth is _FROM_ENV else auth
     registry = RunRegistry(on_end=app.run_ended)
@@ -160,7 +169,10 @@ def create_app(
             except Exception:
                 logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
         warming = [asyncio.create_task(_warm_up(model)) for model in _declared_models(app)]
-        yield
+        async with AsyncExitStack() as interfaces:
+            for context in interface_contexts:
+                await interfaces.enter_async_context(context)  # e.g. the MCP server's session manager
+            yield
         for task in warming:
             task.cancel()
         await registry.shutdown()
@@ -227,7 +239,12 @@ def create_app(
 
         install_docs(api)
     for name in names:
-        api.include_router(ROUTERS[name])
+        if name in INTERFACES:
+            context = import_module(INTERFACES[name]).install(api, app)
+            if context is not None:
+                interface_contexts.append(context)
+        else:
+            api.include_router(ROUTERS[name])
     if authenticator is not None:
         open_paths = OPEN_PATHS if public_docs else frozenset({"/health"})
         api.add_middleware(AuthMiddleware, authenticator=authenticator, open_paths=open_paths)
