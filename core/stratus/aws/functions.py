@@ -112,6 +112,15 @@ _INDEXES: Final = frozenset({Access.EMBEDDINGS_INVOKE, Access.COLLECTION_READ, A
 """What indexing text takes: embed it, then read and write the collection."""
 
 
+_ONE_VCPU: Final = 1769
+"""The memory (MB) that buys one full vCPU: what running agents and working a queue take."""
+
+
+def _under(*prefixes: str) -> tuple[str, ...]:
+    """The API Gateway resources of route groups mounted at `prefixes`: each one and everything below it."""
+    return tuple(path for prefix in prefixes for path in (prefix, f"{prefix}/{{proxy+}}"))
+
+
 def _runs(name: str, router: str) -> FunctionSpec:
     """The streamed function that runs one kind of component (agents, teams or workflows): they all run
     models, tools, knowledge and learning alike, so they get the same grants and limits."""
@@ -119,10 +128,22 @@ def _runs(name: str, router: str) -> FunctionSpec:
         name=name,
         kind=FunctionKind.STREAM,
         routers=(router,),
-        paths=(f"/{router}", f"/{router}/{{proxy+}}"),
+        paths=_under(f"/{router}"),
         access=_READ_WRITE | _RUNS_AGENTS | {Access.RUN_QUEUE_SEND, Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
         timeout_seconds=900,
-        memory_mb=1769,  # one full vCPU
+        memory_mb=_ONE_VCPU,
+    )
+
+
+def _worker(name: str, queue: str, access: frozenset[Access], *, timeout_seconds: int = 900) -> FunctionSpec:
+    """The SQS consumer of `queue` (a `QUEUES` key), on one full vCPU."""
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.QUEUE,
+        queue=queue,
+        access=access,
+        timeout_seconds=timeout_seconds,
+        memory_mb=_ONE_VCPU,
     )
 
 
@@ -150,21 +171,14 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         kind=FunctionKind.API,
         # A run's media are read from the bucket; /approvals lists the paused runs of the caller's sessions.
         routers=("sessions", "media", "approvals"),
-        paths=("/sessions", "/sessions/{proxy+}", "/media/{proxy+}", "/approvals", "/approvals/{proxy+}"),
+        paths=(*_under("/sessions"), "/media/{proxy+}", *_under("/approvals")),
         access=_READ_WRITE | {Access.API_KEYS_READ},
     ),
     FunctionSpec(
         name="memories",
         kind=FunctionKind.API,
         routers=("memories", "learnings"),
-        paths=(
-            "/memories",
-            "/memories/{proxy+}",
-            "/memory_topics",
-            "/user_memory_stats",
-            "/learnings",
-            "/learnings/{proxy+}",
-        ),
+        paths=(*_under("/memories"), "/memory_topics", "/user_memory_stats", *_under("/learnings")),
         # Shared insights edited over the API are re-embedded (Titan on Bedrock) and re-indexed.
         access=_INDEXES | {Access.TABLE_READ, Access.TABLE_WRITE, Access.API_KEYS_READ},
     ),
@@ -172,14 +186,14 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         name="knowledge",
         kind=FunctionKind.API,
         routers=("knowledge",),
-        paths=("/knowledge", "/knowledge/{proxy+}"),
+        paths=_under("/knowledge"),
         access=_READ_WRITE | _INDEXES | {Access.KNOWLEDGE_QUEUE_SEND, Access.API_KEYS_READ, Access.MODEL_SECRETS_READ},
     ),
     FunctionSpec(
         name="traces",
         kind=FunctionKind.API,
         routers=("traces", "info"),
-        paths=("/traces", "/traces/{proxy+}", "/trace_session_stats", "/info"),
+        paths=(*_under("/traces"), "/trace_session_stats", "/info"),
         # Traces are the stored runs' spans: reading them reads the table (and any run offloaded to the bucket).
         access=frozenset({Access.TABLE_READ, Access.BUCKET_READ, Access.API_KEYS_READ}),
         memory_mb=512,
@@ -188,7 +202,7 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         name="metrics",
         kind=FunctionKind.API,
         routers=("metrics",),
-        paths=("/metrics", "/metrics/{proxy+}"),
+        paths=_under("/metrics"),
         # A refresh aggregates the stored runs (any offloaded to the bucket too) into the daily records.
         access=frozenset({Access.TABLE_READ, Access.TABLE_WRITE, Access.BUCKET_READ, Access.API_KEYS_READ}),
     ),
@@ -197,37 +211,16 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         kind=FunctionKind.STREAM,  # an eval runs its agent or team, maybe many times: past the gateway's 29 s
         # /optimize-memories asks a model too: it is served here, where the model grants are, not by memories.
         routers=("evals", "optimize_memories"),
-        paths=("/eval-runs", "/eval-runs/{proxy+}", "/optimize-memories"),
+        paths=(*_under("/eval-runs"), "/optimize-memories"),
         access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
         timeout_seconds=900,
-        memory_mb=1769,
+        memory_mb=_ONE_VCPU,
     ),
-    FunctionSpec(
-        name="run_worker",
-        kind=FunctionKind.QUEUE,
-        queue="runs",
-        # RUN_QUEUE_SEND: a workflow out of time goes on in a new invocation (stratus.background).
-        access=_READ_WRITE | _RUNS_AGENTS | {Access.RUN_QUEUE_SEND, Access.LEARNING_QUEUE_SEND},
-        timeout_seconds=900,
-        memory_mb=1769,
-    ),
-    FunctionSpec(
-        name="learning_worker",
-        kind=FunctionKind.QUEUE,
-        queue="learning",
-        # The extraction model is the agent's own (or the machine's): the deployment's model by default.
-        access=_READ_WRITE | _RUNS_AGENTS | {Access.COLLECTION_WRITE},
-        timeout_seconds=300,
-        memory_mb=1769,
-    ),
-    FunctionSpec(
-        name="knowledge_worker",
-        kind=FunctionKind.QUEUE,
-        queue="knowledge",
-        access=_READ_WRITE | _INDEXES | {Access.MODEL_SECRETS_READ},
-        timeout_seconds=900,
-        memory_mb=1769,
-    ),
+    # RUN_QUEUE_SEND: a workflow out of time goes on in a new invocation (stratus.background).
+    _worker("run_worker", "runs", _READ_WRITE | _RUNS_AGENTS | {Access.RUN_QUEUE_SEND, Access.LEARNING_QUEUE_SEND}),
+    # The extraction model is the agent's own (or the machine's): the deployment's model by default.
+    _worker("learning_worker", "learning", _READ_WRITE | _RUNS_AGENTS | {Access.COLLECTION_WRITE}, timeout_seconds=300),
+    _worker("knowledge_worker", "knowledge", _READ_WRITE | _INDEXES | {Access.MODEL_SECRETS_READ}),
 )
 """Every function of a deployment."""
 
