@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from stratus.exceptions import ToolDefinitionError
 from stratus.tools._tool import Tool
 
-__all__ = ["Toolkit"]
+__all__ = ["Toolkit", "ToolkitOptions"]
+
+
+class ToolkitOptions(TypedDict, total=False):
+    """What every toolkit takes besides its own settings (a subclass passes them on to `Toolkit`)."""
+
+    name: str | None
+    """The toolkit's name (default: the class name, or what the subclass derives)."""
+    instructions: str | None
+    """Text added to the agent's instructions."""
+    include: Iterable[str] | None
+    """Only these tools."""
+    exclude: Iterable[str] | None
+    """Not these tools."""
 
 
 class Toolkit:

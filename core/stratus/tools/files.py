@@ -36,11 +36,11 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Unpack
 
 from stratus.exceptions import ConfigError, ToolError
 from stratus.tools._tool import Tool, tool
-from stratus.tools._toolkit import Toolkit
+from stratus.tools._toolkit import Toolkit, ToolkitOptions
 
 __all__ = ["FileTools"]
 
@@ -107,10 +107,7 @@ class FileTools(Toolkit):
         max_search_results: int = 100,
         max_search_file_bytes: int = 2_000_000,
         max_list_entries: int = 500,
-        name: str | None = None,
-        instructions: str | None = None,
-        include: Iterable[str] | None = None,
-        exclude: Iterable[str] | None = None,
+        **options: Unpack[ToolkitOptions],
     ) -> None:
         base = Path(base_dir).expanduser()
         try:
@@ -120,7 +117,7 @@ class FileTools(Toolkit):
             raise ConfigError(f"FileTools base directory {str(base)!r} cannot be used: {exc}") from None
         if not stat.S_ISDIR(info.st_mode):
             raise ConfigError(f"FileTools base directory {str(base)!r} is not a directory")
-        super().__init__(name=name, instructions=instructions, include=include, exclude=exclude)
+        super().__init__(**options)
         self.base_dir = resolved
         self.read_only = read_only
         self.max_read_bytes = max_read_bytes

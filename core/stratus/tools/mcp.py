@@ -25,10 +25,10 @@ import re
 import shlex
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, Unpack, cast
 from urllib.parse import urlsplit
 
 from stratus._checks import positive
@@ -36,7 +36,7 @@ from stratus._optional import installed, missing_message
 from stratus.exceptions import ConfigError, ToolError
 from stratus.run import RunContext
 from stratus.tools._tool import Tool, ToolArgumentsError
-from stratus.tools._toolkit import Toolkit
+from stratus.tools._toolkit import Toolkit, ToolkitOptions
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -116,16 +116,13 @@ class MCPTools(Toolkit):
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         headers: Mapping[str, str] | None = None,
-        name: str | None = None,
-        instructions: str | None = None,
-        include: Iterable[str] | None = None,
-        exclude: Iterable[str] | None = None,
         tool_name_prefix: str | None = None,
         connect_timeout: float = 15.0,
         call_timeout: float | None = 60.0,
         connect_on_start: bool = False,
         retry_after: float = 5.0,
         errlog: TextIO | None = None,
+        **options: Unpack[ToolkitOptions],
     ) -> None:
         _require_mcp()
         if (command is None) == (url is None):
@@ -147,12 +144,8 @@ class MCPTools(Toolkit):
             if transport == "stdio":
                 raise ConfigError("transport='stdio' needs a `command`, not a `url`")
         positive(connect_timeout=connect_timeout, call_timeout=call_timeout)  # call_timeout None: as long as it takes
-        super().__init__(
-            name=name or (shlex.join(argv) if argv else _display_url(url or ""))[:80],
-            instructions=instructions,
-            include=include,
-            exclude=exclude,
-        )
+        options["name"] = options.get("name") or (shlex.join(argv) if argv else _display_url(url or ""))[:80]
+        super().__init__(**options)
         self.transport: Transport = transport
         self.argv = argv
         self.url = url

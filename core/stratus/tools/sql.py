@@ -33,10 +33,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 from urllib.parse import quote
 
 from stratus._checks import positive
@@ -51,7 +51,7 @@ from stratus.tools._sql_statements import (
     import_sqlglot,
 )
 from stratus.tools._tool import tool
-from stratus.tools._toolkit import Toolkit
+from stratus.tools._toolkit import Toolkit, ToolkitOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -100,10 +100,7 @@ class SQLTools(Toolkit):
         max_cell_chars: int = 500,
         schema: str | None = None,
         schema_cache_ttl: float = 60.0,
-        name: str | None = None,
-        instructions: str | None = None,
-        include: Iterable[str] | None = None,
-        exclude: Iterable[str] | None = None,
+        **options: Unpack[ToolkitOptions],
     ) -> None:
         with requires_extra("SQLTools", "sql", what="SQLAlchemy", error=ImportError):
             import sqlalchemy
@@ -132,12 +129,10 @@ class SQLTools(Toolkit):
             f"The SQL tools query a {self.backend} database ({mode}). Call list_tables and describe_table before "
             f"writing a query; run_query returns at most {max_rows} rows, so aggregate or filter in SQL."
         )
-        super().__init__(
-            name=name or f"sql:{self.backend}",
-            instructions=instructions if instructions is not None else default_instructions,
-            include=include,
-            exclude=exclude,
-        )
+        options["name"] = options.get("name") or f"sql:{self.backend}"
+        if options.get("instructions") is None:
+            options["instructions"] = default_instructions
+        super().__init__(**options)
         self._cache: _SchemaCache | None = None
         self._cache_lock = threading.Lock()
 
