@@ -1,0 +1,112 @@
+"""Request models and response shapes of the HTTP API, following AgentOS' (shared/reference/), one module per
+route group; every name is importable from here."""
+
+from __future__ import annotations
+
+from stratus.api.schemas._common import IsoTime, UnixSeconds, iso
+from stratus.api.schemas.components import (
+    AgentResponse,
+    ModelResponse,
+    TeamResponse,
+    WorkflowResponse,
+    WorkflowSummaryResponse,
+    agent_response,
+    team_response,
+    workflow_response,
+    workflow_summary,
+)
+from stratus.api.schemas.errors import ErrorDetail, FieldError, RunErrorDetail, ValidationErrorDetail
+from stratus.api.schemas.info import ConfigResponse, HealthResponse
+from stratus.api.schemas.knowledge import (
+    ChunkerSchema,
+    ContentResponseSchema,
+    ContentStatusResponse,
+    KnowledgeConfigResponse,
+    ReaderSchema,
+    RemoteContentSourceSchema,
+    VectorDbSchema,
+    VectorSearchResult,
+)
+from stratus.api.schemas.learnings import LearningResponse, LearningUserStats
+from stratus.api.schemas.memories import DeleteMemoriesRequest, MemoryRequest, UserMemorySchema, UserStatsSchema
+from stratus.api.schemas.runs import (
+    AnyRunSchema,
+    CancelResponse,
+    RunAccepted,
+    RunErrorInfo,
+    RunRequest,
+    RunResponse,
+    RunSchema,
+    SessionRunPreviewSchema,
+    TeamRunSchema,
+    WorkflowRunSchema,
+    run_schema,
+)
+from stratus.api.schemas.sessions import (
+    AgentSessionDetailSchema,
+    CreateSessionRequest,
+    DeleteSessionsRequest,
+    RenameSessionRequest,
+    SessionDetail,
+    SessionSchema,
+    TeamSessionDetailSchema,
+    UpdateSessionRequest,
+    WorkflowSessionDetailSchema,
+    session_detail,
+)
+
+__all__ = [
+    "AgentResponse",
+    "AgentSessionDetailSchema",
+    "AnyRunSchema",
+    "CancelResponse",
+    "ChunkerSchema",
+    "ConfigResponse",
+    "ContentResponseSchema",
+    "ContentStatusResponse",
+    "CreateSessionRequest",
+    "DeleteMemoriesRequest",
+    "DeleteSessionsRequest",
+    "ErrorDetail",
+    "FieldError",
+    "HealthResponse",
+    "IsoTime",
+    "KnowledgeConfigResponse",
+    "LearningResponse",
+    "LearningUserStats",
+    "MemoryRequest",
+    "ModelResponse",
+    "ReaderSchema",
+    "RemoteContentSourceSchema",
+    "RenameSessionRequest",
+    "RunAccepted",
+    "RunErrorDetail",
+    "RunErrorInfo",
+    "RunRequest",
+    "RunResponse",
+    "RunSchema",
+    "SessionDetail",
+    "SessionRunPreviewSchema",
+    "SessionSchema",
+    "TeamResponse",
+    "TeamRunSchema",
+    "TeamSessionDetailSchema",
+    "UnixSeconds",
+    "UpdateSessionRequest",
+    "UserMemorySchema",
+    "UserStatsSchema",
+    "ValidationErrorDetail",
+    "VectorDbSchema",
+    "VectorSearchResult",
+    "WorkflowResponse",
+    "WorkflowRunSchema",
+    "WorkflowSessionDetailSchema",
+    "WorkflowSummaryResponse",
+    "agent_response",
+    "iso",
+    "run_schema",
+    "session_detail",
+    "team_response",
+    "workflow_response",
+    "workflow_summary",
+]
