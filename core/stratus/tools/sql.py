@@ -42,14 +42,8 @@ from urllib.parse import quote
 from stratus._checks import positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ToolError
-from stratus.tools._sql_statements import (
-    DENIED_FUNCTIONS,
-    DENIED_PREFIXES,
-    SQLGLOT_DIALECTS,
-    check_any_query,
-    check_read_only_query,
-    import_sqlglot,
-)
+from stratus.tools import _sql_statements as statements
+from stratus.tools._sql_statements import check_read_only_query
 from stratus.tools._tool import tool
 from stratus.tools._toolkit import Toolkit, ToolkitOptions
 
@@ -104,7 +98,7 @@ class SQLTools(Toolkit):
     ) -> None:
         with requires_extra("SQLTools", "sql", what="SQLAlchemy", error=ImportError):
             import sqlalchemy
-        import_sqlglot()
+        statements.import_sqlglot()
         if max_rows < 1:
             raise ConfigError("max_rows must be at least 1")
         positive(timeout=timeout)
@@ -123,7 +117,7 @@ class SQLTools(Toolkit):
         else:
             raise ConfigError(f"SQLTools(db=...) takes a URL or an SQLAlchemy Engine, got {type(db).__name__}")
         self.backend = self.engine.dialect.name
-        self.dialect: str | None = SQLGLOT_DIALECTS.get(self.backend)
+        self.dialect: str | None = statements.SQLGLOT_DIALECTS.get(self.backend)
         mode = "read-only" if read_only else "read-write"
         default_instructions = (
             f"The SQL tools query a {self.backend} database ({mode}). Call list_tables and describe_table before "
@@ -194,7 +188,7 @@ class SQLTools(Toolkit):
         """The SQL to send for `query`, or a `ToolError` saying why it is refused (the parser layer)."""
         if self.read_only:
             return check_read_only_query(query, self.dialect)
-        return check_any_query(query, self.dialect)
+        return statements.check_any_query(query, self.dialect)
 
     # --- execution --------------------------------------------------------------------------------------
 
@@ -542,7 +536,7 @@ def _sqlite_read_only_authorizer(
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_FUNCTION:
         name = (arg2 or "").lower()
-        if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
+        if name in statements.DENIED_FUNCTIONS or name.startswith(statements.DENIED_PREFIXES):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA:
