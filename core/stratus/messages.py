@@ -7,7 +7,7 @@ read the same to agno's clients.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from stratus._utils import new_id, now
@@ -78,36 +78,19 @@ class Usage:
 
     def add(self, other: Usage) -> None:
         """Add `other` into this usage in place."""
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.total_tokens += other.total_tokens
-        self.reasoning_tokens += other.reasoning_tokens
-        self.cache_read_tokens += other.cache_read_tokens
-        self.cache_write_tokens += other.cache_write_tokens
+        for key in _USAGE_KEYS:
+            setattr(self, key, getattr(self, key) + getattr(other, key))
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-        }
+        return {key: getattr(self, key) for key in _USAGE_KEYS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Usage:
         return cls(**{k: int(data.get(k) or 0) for k in _USAGE_KEYS})
 
 
-_USAGE_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-)
+_USAGE_KEYS = tuple(f.name for f in fields(Usage))
+"""Every counter of a `Usage`, in order: what is summed, written and read back."""
 
 
 @dataclass(slots=True)
