@@ -3,19 +3,19 @@ Server-Sent Events, or in the background), list, read, cancel and continue its r
 completed agent or team run; a paused workflow run resumed).
 
 What differs between the three is a `ComponentKind` value (`routers/agents.py`, `teams.py` and `workflows.py`
-each hold theirs): AgentOS' paths, operation ids and summaries, how to find and describe the component, its
-session type and the `RunOutput` field that names it. The behaviour is this module's, the same for all three:
-the statuses, the errors, the ownership checks and the run registry.
+each hold theirs): its session type, from which AgentOS' paths, operation ids and summaries follow (and the
+routes' docs, in `_DOCS`), and how to find and describe the component. The behaviour is this module's, the same
+for all three: the statuses, the errors, the ownership checks and the run registry.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -35,6 +35,7 @@ from stratus.api.routers.media import store_run_media
 from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
 from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run, store_pending
+from stratus.exceptions import NotFoundError
 from stratus.run import RunEvent, RunInput, RunOutput, RunStatus, ToolExecution
 from stratus.storage.records import SessionRecord, SessionType
 
@@ -45,57 +46,75 @@ if TYPE_CHECKING:
     from stratus.workflow import Workflow
     from stratus.workflow.steps import StepResumption
 
-__all__ = ["ComponentKind", "Operation", "Operations", "component_router"]
+__all__ = ["ComponentKind", "component_router"]
 
 C = TypeVar("C", bound="Agent | Team | Workflow")
 
 
+Rows = tuple[Callable[[C, str | None], dict[str, Any]], type[BaseModel]]
+"""A way to show components: the function that describes one (given the app's store id), and its model."""
+
+
 @dataclass(frozen=True, slots=True)
-class Operation:
-    """One route's OpenAPI identity: AgentOS' operation id and summary (its clients and the contract rely on
-    both), and the description /docs shows."""
-
-    operation_id: str
-    summary: str
-    description: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Operations:
-    """The six routes of a kind, each named after the function that serves it."""
-
-    list_components: Operation
-    get_component: Operation
-    create_run: Operation
-    list_runs: Operation
-    get_run: Operation
-    cancel_run: Operation
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ComponentKind(Generic[C]):
-    """Agents, teams or workflows: what their routes differ in."""
+    """Agents, teams or workflows: what their routes differ in. The paths, the tag, the id field, the operation
+    ids and the routes' docs follow from `session_type` (`agent`: `/agents`, `agent_id`, `get_agents`, ...)."""
 
-    prefix: str
-    """`/agents`, `/teams` or `/workflows`."""
-    tag: str
-    id_field: str
-    """`agent_id`, `team_id` or `workflow_id`: the path parameter, the `RunOutput` field that names the
-    component (a team's member runs name their agent instead), and the key of the 202's body."""
     session_type: SessionType
-    find: Callable[[App, str], C]
-    """The component with this id; `NotFoundError` (404) if the app serves none."""
-    every: Callable[[App], Iterable[C]]
-    row: Callable[[C, str | None], dict[str, Any]]
-    """One row of the listing, given the app's store id."""
-    row_model: type[BaseModel]
-    detail: Callable[[C, str | None], dict[str, Any]]
-    """`GET /{id}`, given the app's store id."""
-    detail_model: type[BaseModel]
-    child_runs: bool
-    """Whether its runs start runs of their own (a team's members', a workflow's steps'), which `GET` of a run
-    reads back with it (one more read of the session's runs)."""
-    operations: Operations
+    components: Callable[[App], Mapping[str, C]]
+    """The app's components of this kind, by id."""
+    rows: Rows[C]
+    """The listing's rows; also `GET /{id}`'s answer unless `details` says otherwise."""
+    details: Rows[C] | None = None
+    """`GET /{id}`'s answer, where it says more than a row (a workflow's steps)."""
+    create_run_summary: str | None = None
+    """AgentOS' summary of the run route, where it is not `Create <Kind> Run`."""
+
+    @property
+    def noun(self) -> str:
+        return self.session_type.value
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.noun}s"
+
+    @property
+    def id_field(self) -> str:
+        """`agent_id`, `team_id` or `workflow_id`: the path parameter, the `RunOutput` field that names the
+        component (a team's member runs name their agent instead), and the key of the 202's body."""
+        return f"{self.noun}_id"
+
+    @property
+    def child_runs(self) -> bool:
+        """Whether its runs start runs of their own (a team's members', a workflow's steps'), which `GET` of a run
+        reads back with it (one more read of the session's runs)."""
+        return self.session_type is not SessionType.AGENT
+
+    @property
+    def row_model(self) -> type[BaseModel]:
+        return self.rows[1]
+
+    @property
+    def detail_model(self) -> type[BaseModel]:
+        return (self.details or self.rows)[1]
+
+    def find(self, app: App, component_id: str) -> C:
+        """The component with this id; `NotFoundError` (404) if the app serves none."""
+        try:
+            return self.components(app)[component_id]
+        except KeyError:
+            raise NotFoundError(f"{self.noun} {component_id!r} not found") from None
+
+    def every(self, app: App) -> Iterable[C]:
+        return self.components(app).values()
+
+    def row(self, component: C, db_id: str | None) -> dict[str, Any]:
+        """One row of the listing, given the app's store id."""
+        return self.rows[0](component, db_id)
+
+    def detail(self, component: C, db_id: str | None) -> dict[str, Any]:
+        """`GET /{id}`'s answer, given the app's store id."""
+        return (self.details or self.rows)[0](component, db_id)
 
     def owns(self, run: RunOutput, component_id: str) -> bool:
         """Whether `run` is this component's own run (not a member's or a step's)."""
@@ -158,41 +177,86 @@ def _job(
     return replace(job, **{kind.id_field: component_id})
 
 
+_NAMES: Final = {
+    "list_components": ("get_{}s", "List All {}s"),
+    "get_component": ("get_{}", "Get {} Details"),
+    "create_run": ("create_{}_run", "Create {} Run"),
+    "list_runs": ("list_{}_runs", "List {} Runs"),
+    "get_run": ("get_{}_run", "Get {} Run"),
+    "cancel_run": ("cancel_{}_run", "Cancel {} Run"),
+    "continue_run": ("continue_{}_run", "Continue {} Run"),
+}
+"""AgentOS' operation id and summary of each route (its clients and the contract rely on both), `{}` the
+kind's noun (`get_agents`, `List All Agents`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _RunAsked:
+    """The run a request names: its component, the ids in its path and query, and the caller."""
+
+    component: Agent | Team | Workflow
+    component_id: str
+    run_id: str
+    session_id: str | None
+    caller: str | None
+    store: Store
+
+
 def component_router(kind: ComponentKind[C]) -> APIRouter:
     """The routes of one kind of component, under `kind.prefix`, with AgentOS' paths and operation ids."""
-    router = APIRouter(prefix=kind.prefix, tags=[kind.tag])
-    ops = kind.operations
-    noun = kind.id_field.removesuffix("_id")
+    noun = kind.noun
+    router = APIRouter(prefix=kind.prefix, tags=[f"{noun.title()}s"])
     one = f"/{{{kind.id_field}}}"  # `/{agent_id}`
 
     def id_param() -> Any:
         # FastAPI names a path parameter after its argument; the alias gives each kind its own name.
         return Path(alias=kind.id_field, title=kind.id_field.replace("_", " ").title(), description=f"The {noun}'s id")
 
-    def route(method: str, path: str, op: Operation, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    def run_asked(session_doc: str) -> Any:
+        """The dependency that reads the run a request names (`session_doc` is AgentOS' words for its session)."""
+
+        def asked(
+            request: Request,
+            app: AppDep,
+            component_id: str = id_param(),
+            run_id: str = Path(),
+            session_id: str | None = Query(default=None, description=session_doc),
+            user_id: str | None = Query(default=None, description="The user the run belongs to"),
+        ) -> _RunAsked:
+            component = kind.find(app, component_id)
+            caller = resolve_user_id(request, user_id)
+            return _RunAsked(component, component_id, run_id, session_id, caller, _store(app, component))
+
+        return Depends(asked)
+
+    def route(method: str, path: str, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        operation_id, summary = _NAMES[name]
+        if name == "create_run" and kind.create_run_summary is not None:
+            summary = kind.create_run_summary
+        docs = _DOCS.get(name)
         return router.api_route(
             path,
             methods=[method],
-            summary=op.summary,
-            operation_id=op.operation_id,
-            description=op.description,
+            summary=summary.format(noun.title()),
+            operation_id=operation_id.format(noun),
+            description=docs[kind.session_type] if docs else f"The {noun}'s runs in one session, oldest first.",
             response_model_exclude_unset=True,  # what a response leaves out stays out: AgentOS' shapes
             **options,
         )
 
-    @route("GET", "", ops.list_components, response_model=list[kind.row_model])
+    @route("GET", "", "list_components", response_model=list[kind.row_model])
     async def list_components(app: AppDep) -> Any:
         db_id = app.store.id
         return [kind.row(component, db_id) for component in kind.every(app)]
 
-    @route("GET", one, ops.get_component, response_model=kind.detail_model, responses=errors(404))
+    @route("GET", one, "get_component", response_model=kind.detail_model, responses=errors(404))
     async def get_component(app: AppDep, component_id: str = id_param()) -> Any:
         return kind.detail(kind.find(app, component_id), app.store.id)
 
     @route(
         "POST",
         f"{one}/runs",
-        ops.create_run,
+        "create_run",
         openapi_extra=run_request_openapi(),
         response_model=None,
         responses={
@@ -246,7 +310,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         )
         return JSONResponse(accepted.model_dump(mode="json", exclude_unset=True), status_code=202)
 
-    @route("GET", f"{one}/runs", ops.list_runs, response_model=list[RunResponse], responses=errors(404, 422))
+    @route("GET", f"{one}/runs", "list_runs", response_model=list[RunResponse], responses=errors(404, 422))
     async def list_runs(
         request: Request,
         app: AppDep,
@@ -263,24 +327,14 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         runs = await store.get_runs(session_id, statuses=statuses, user_id=resolve_user_id(request, user_id))
         return [r.to_dict() for r in runs if kind.owns(r, component_id) and r.parent_run_id is None]
 
-    @route("GET", f"{one}/runs/{{run_id}}", ops.get_run, response_model=RunResponse, responses=errors(404, 422))
-    async def get_run(
-        request: Request,
-        app: AppDep,
-        registry: RegistryDep,
-        component_id: str = id_param(),
-        run_id: str = Path(),
-        session_id: str | None = Query(default=None, description="Session ID for the run"),
-        user_id: str | None = Query(default=None, description="The user the run belongs to"),
-    ) -> Any:
-        component = kind.find(app, component_id)
-        caller = resolve_user_id(request, user_id)
+    @route("GET", f"{one}/runs/{{run_id}}", "get_run", response_model=RunResponse, responses=errors(404, 422))
+    async def get_run(registry: RegistryDep, asked: _RunAsked = run_asked("Session ID for the run")) -> Any:
+        run_id, caller, store = asked.run_id, asked.caller, asked.store
         active = registry.get(run_id)
-        if active is not None and _visible(kind, active.output, component_id, session_id, caller):
+        if active is not None and _visible(kind, active.output, asked.component_id, asked.session_id, caller):
             return active.output.to_dict()
-        store = _store(app, component)
-        run = await store.get_run(run_id, session_id=session_id, user_id=caller)
-        if run is None or not kind.owns(run, component_id):
+        run = await store.get_run(run_id, session_id=asked.session_id, user_id=caller)
+        if run is None or not kind.owns(run, asked.component_id):
             raise _run_not_found(run_id)
         if kind.child_runs:
             runs = await store.get_runs(run.session_id, user_id=caller)
@@ -290,31 +344,17 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
     @route(
         "POST",
         f"{one}/runs/{{run_id}}/cancel",
-        ops.cancel_run,
+        "cancel_run",
         response_model=CancelResponse,
         responses=errors(404, 409, 422),
     )
-    async def cancel_run(
-        request: Request,
-        app: AppDep,
-        registry: RegistryDep,
-        component_id: str = id_param(),
-        run_id: str = Path(),
-        session_id: str | None = Query(default=None, description="Session ID the run belongs to"),
-        user_id: str | None = Query(default=None, description="The user the run belongs to"),
-    ) -> Any:
-        component = kind.find(app, component_id)
-        caller = resolve_user_id(request, user_id)
-        return await _cancel(app, registry, kind, component, component_id, run_id, session_id, caller)
+    async def cancel_run(registry: RegistryDep, asked: _RunAsked = run_asked("Session ID the run belongs to")) -> Any:
+        return await _cancel(registry, kind, asked)
 
     @route(
         "POST",
         f"{one}/runs/{{run_id}}/continue",
-        Operation(
-            operation_id=f"continue_{noun}_run",
-            summary=f"Continue {noun.title()} Run",
-            description=_CONTINUE_DESCRIPTION[kind.session_type],
-        ),
+        "continue_run",
         openapi_extra=continue_request_openapi(
             _RESULTS_FIELD[kind.session_type], follow_up=kind.session_type is not SessionType.WORKFLOW
         ),
@@ -336,30 +376,85 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
     return router
 
 
-_CONTINUE_DESCRIPTION = {
-    SessionType.AGENT: (
-        "Follow up on a COMPLETED run with `input`: a new run (its own `run_id`, `forked_from_run_id` naming "
-        "the run continued) in the same session, whose context is that run's conversation; the run continued "
-        "is left as it was. The stream opens with `RunContinued`. Or resume a PAUSED run (human in the loop) under its "
-        "own `run_id` with `tools`: the calls it awaits, each with `confirmed` (true/false, and a "
-        "`confirmation_note`), its `user_input_schema` values, or its external `result`. A run still running, "
-        "pending, failed or cancelled, or continued already, is a 409."
-    ),
-    SessionType.TEAM: (
-        "Follow up on a COMPLETED team run with `input`: a new team run (its own `run_id`, "
-        "`forked_from_run_id` naming the run continued) in the same session, whose context is that run's "
-        "conversation. The stream opens with `TeamRunContinued`. Or resume a PAUSED team run (a member's tool "
-        "call awaits a person) under its own `run_id` with `requirements`: the ones it paused with, each with "
-        "`confirmation` (or the `tool_execution`'s fields, as for an agent). Any other status is a 409."
-    ),
-    SessionType.WORKFLOW: (
-        "Resume a PAUSED workflow run under its own `run_id`: it goes on after the last step it finished. A run "
-        "paused by a step's agent or team (a tool call that needs a person) takes `step_requirements`: the ones "
-        "it paused with, each with its `executor_requirements` decided as for that agent's or team's continue; "
-        "the step's run resumes, then the steps after it. Only a paused run can be continued (AgentOS' rule for "
-        "workflows): any other status is a 409."
-    ),
+_AGENT, _TEAM, _WORKFLOW = SessionType.AGENT, SessionType.TEAM, SessionType.WORKFLOW
+
+_DOCS: Final[dict[str, dict[SessionType, str]]] = {
+    "list_components": {
+        _AGENT: "Every agent this deployment serves.",
+        _TEAM: "Every team this deployment serves, with its members.",
+        _WORKFLOW: "Every workflow this deployment serves.",
+    },
+    "get_component": {
+        _AGENT: "One agent: its model, tools and settings.",
+        _TEAM: "One team: its mode, leader model and tools, and its members.",
+        _WORKFLOW: "One workflow and its steps (with their agents and teams).",
+    },
+    "create_run": {
+        _AGENT: (
+            "Run the agent on a message.\n\n"
+            "`stream=true` (the default) answers with Server-Sent Events, from `RunStarted` to `RunCompleted` "
+            "(or `RunError` / `RunCancelled`). `stream=false` answers with the finished run as JSON. "
+            "`background=true` answers 202 at once with the run id, status PENDING; poll "
+            "`GET /agents/{agent_id}/runs/{run_id}`."
+        ),
+        _TEAM: (
+            "Run the team on a message.\n\n"
+            "`stream=true` (the default) answers with Server-Sent Events, from `TeamRunStarted` to "
+            "`TeamRunCompleted` (or `TeamRunError` / `TeamRunCancelled`), the members' events in between. "
+            "`stream=false` answers with the finished run as JSON, its members' runs in `member_responses`. "
+            "`background=true` answers 202 at once with the run id, status PENDING; poll "
+            "`GET /teams/{team_id}/runs/{run_id}`."
+        ),
+        _WORKFLOW: (
+            "Run the workflow on a message.\n\n"
+            "`stream=true` (the default) answers with Server-Sent Events, from `WorkflowStarted` to "
+            "`WorkflowCompleted` (or `WorkflowError` / `WorkflowCancelled`). `stream=false` answers with the "
+            "finished run as JSON: the last step's `content`, every step's `step_results`, the agents' and teams' "
+            "runs in `step_executor_runs`. `background=true` answers 202 at once with the run id, status PENDING; "
+            "poll `GET /workflows/{workflow_id}/runs/{run_id}` (a background run is stored after each step, so "
+            "the poll shows its progress)."
+        ),
+    },
+    "get_run": {
+        _AGENT: "A run's status and output: queued (PENDING), in flight (RUNNING) or finished. Use it to poll "
+        "background runs.",
+        _TEAM: "A run's status and output, its members' runs in `member_responses`. Use it to poll background runs.",
+        _WORKFLOW: "A run's status and output (in flight, its step results so far). Use it to poll background runs.",
+    },
+    "cancel_run": {
+        _AGENT: "Stop a run in flight. It is stored with status CANCELLED and its stream ends with `RunCancelled`.",
+        _TEAM: "Stop a run in flight, and its members' runs in flight. Each is stored with status CANCELLED and the "
+        "stream ends with `TeamRunCancelled`.",
+        _WORKFLOW: "Stop a run in flight, and the steps in flight. The run and their agents' and teams' runs are "
+        "stored with status CANCELLED, and the stream ends with `WorkflowCancelled`.",
+    },
+    "continue_run": {
+        _AGENT: (
+            "Follow up on a COMPLETED run with `input`: a new run (its own `run_id`, `forked_from_run_id` naming "
+            "the run continued) in the same session, whose context is that run's conversation; the run continued "
+            "is left as it was. The stream opens with `RunContinued`. Or resume a PAUSED run (human in the loop) "
+            "under its own `run_id` with `tools`: the calls it awaits, each with `confirmed` (true/false, and a "
+            "`confirmation_note`), its `user_input_schema` values, or its external `result`. A run still running, "
+            "pending, failed or cancelled, or continued already, is a 409."
+        ),
+        _TEAM: (
+            "Follow up on a COMPLETED team run with `input`: a new team run (its own `run_id`, "
+            "`forked_from_run_id` naming the run continued) in the same session, whose context is that run's "
+            "conversation. The stream opens with `TeamRunContinued`. Or resume a PAUSED team run (a member's tool "
+            "call awaits a person) under its own `run_id` with `requirements`: the ones it paused with, each with "
+            "`confirmation` (or the `tool_execution`'s fields, as for an agent). Any other status is a 409."
+        ),
+        _WORKFLOW: (
+            "Resume a PAUSED workflow run under its own `run_id`: it goes on after the last step it finished. A run "
+            "paused by a step's agent or team (a tool call that needs a person) takes `step_requirements`: the ones "
+            "it paused with, each with its `executor_requirements` decided as for that agent's or team's continue; "
+            "the step's run resumes, then the steps after it. Only a paused run can be continued (AgentOS' rule for "
+            "workflows): any other status is a 409."
+        ),
+    },
 }
+"""What /docs says of each route, per kind (the list of a session's runs says the same for all)."""
+
 
 _CONTINUE_ERRORS = {
     422: "Invalid request: a list of field errors, or a detail saying what is wrong: no `session_id`, results "
@@ -568,30 +663,21 @@ async def _member_resumptions(
     return members
 
 
-async def _cancel(
-    app: App,
-    registry: RunRegistry,
-    kind: ComponentKind[Any],
-    component: Agent | Team | Workflow,
-    component_id: str,
-    run_id: str,
-    session_id: str | None,
-    caller: str | None,
-) -> dict[str, Any]:
+async def _cancel(registry: RunRegistry, kind: ComponentKind[Any], asked: _RunAsked) -> dict[str, Any]:
     """Stop a run in flight here: its members' or steps' runs in flight stop too, and each is stored as
     CANCELLED (what finished before stays as it ended). A queued run not yet started is marked CANCELLED and
     never runs. A run that ended, or runs in another process, is a 409."""
+    run_id, store = asked.run_id, asked.store
     active = registry.get(run_id)
     if (
         active is not None
-        and _visible(kind, active.output, component_id, session_id, caller)
+        and _visible(kind, active.output, asked.component_id, asked.session_id, asked.caller)
         and registry.cancel(run_id)
     ):
         out = await registry.wait(active)
         return {"run_id": run_id, "session_id": out.session_id, "status": out.status.value}
-    store = _store(app, component)
-    stored = await store.get_run(run_id, session_id=session_id, user_id=caller)
-    if stored is None or not kind.owns(stored, component_id):
+    stored = await store.get_run(run_id, session_id=asked.session_id, user_id=asked.caller)
+    if stored is None or not kind.owns(stored, asked.component_id):
         raise _run_not_found(run_id)
     if stored.status is RunStatus.PENDING:
         # Queued and not started: mark it, and the worker that picks it up will leave it alone.
