@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -65,11 +66,14 @@ def install_docs(api: FastAPI) -> None:
             return _CDN_URLS[asset]
         return f"{_root(request)}{DOCS_ASSETS_PATH}/{_LOCAL_FILES[asset]}"
 
+    def page(request: Request, name: str) -> dict[str, Any]:
+        """What both pages are given: the document's URL and their title."""
+        return {"openapi_url": f"{_root(request)}{openapi_url}", "title": f"{api.title} - {name}"}
+
     @api.get(DOCS_PATH, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]
         return get_swagger_ui_html(
-            openapi_url=f"{_root(request)}{openapi_url}",
-            title=f"{api.title} - Swagger UI",
+            **page(request, "Swagger UI"),
             swagger_js_url=url(request, "swagger_js"),
             swagger_css_url=url(request, "swagger_css"),
             swagger_favicon_url=url(request, "favicon"),
@@ -85,8 +89,7 @@ def install_docs(api: FastAPI) -> None:
     @api.get(REDOC_PATH, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]
         return get_redoc_html(
-            openapi_url=f"{_root(request)}{openapi_url}",
-            title=f"{api.title} - ReDoc",
+            **page(request, "ReDoc"),
             redoc_js_url=url(request, "redoc_js"),
             redoc_favicon_url=url(request, "favicon"),
             with_google_fonts=folder is None,  # offline: the system's fonts, not Google's
