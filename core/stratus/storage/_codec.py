@@ -14,24 +14,7 @@ from stratus.exceptions import SchemaVersionError
 from stratus.limits import MAX_STORED_DEPTH, UnreadableRecordError, UnstorableRecordError, json_depth
 from stratus.messages import Usage
 from stratus.run import RunOutput
-from stratus.storage.records import (
-    ContentQuery,
-    ContentRecord,
-    ContentStatus,
-    DailyMetrics,
-    EvalQuery,
-    EvalRecord,
-    EvalType,
-    LearningQuery,
-    LearningRecord,
-    MemoryQuery,
-    MetricsRefresh,
-    SessionQuery,
-    SessionRecord,
-    SessionType,
-    UserMemory,
-    check_schema_version,
-)
+from stratus.storage import records
 
 __all__ = [
     "content_from_json",
@@ -93,7 +76,12 @@ def _loads(text: str | bytes, what: str) -> Any:
 
 
 def record_json(
-    record: UserMemory | LearningRecord | ContentRecord | EvalRecord | DailyMetrics | MetricsRefresh,
+    record: records.UserMemory
+    | records.LearningRecord
+    | records.ContentRecord
+    | records.EvalRecord
+    | records.DailyMetrics
+    | records.MetricsRefresh,
 ) -> str:
     return _dumps(asdict(record), type(record).__name__)
 
@@ -129,7 +117,7 @@ def _load(text: str | bytes, kind: str, id_field: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UnreadableRecordError(f"stored {kind} is not a JSON object")
     data = cast(dict[str, Any], data)
-    check_schema_version(kind, str(data.get(id_field)), data.get("schema_version"))
+    records.check_schema_version(kind, str(data.get(id_field)), data.get("schema_version"))
     return data
 
 
@@ -138,35 +126,35 @@ def _known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
-def memory_from_json(text: str | bytes) -> UserMemory:
-    return UserMemory(**_known(UserMemory, _load(text, "memory", "memory_id")))
+def memory_from_json(text: str | bytes) -> records.UserMemory:
+    return records.UserMemory(**_known(records.UserMemory, _load(text, "memory", "memory_id")))
 
 
-def learning_from_json(text: str | bytes) -> LearningRecord:
-    return LearningRecord(**_known(LearningRecord, _load(text, "learning", "learning_id")))
+def learning_from_json(text: str | bytes) -> records.LearningRecord:
+    return records.LearningRecord(**_known(records.LearningRecord, _load(text, "learning", "learning_id")))
 
 
-def content_from_json(text: str | bytes) -> ContentRecord:
-    data = _known(ContentRecord, _load(text, "content", "content_id"))
-    data["status"] = ContentStatus(data.get("status", ContentStatus.PROCESSING))
-    return ContentRecord(**data)
+def content_from_json(text: str | bytes) -> records.ContentRecord:
+    data = _known(records.ContentRecord, _load(text, "content", "content_id"))
+    data["status"] = records.ContentStatus(data.get("status", records.ContentStatus.PROCESSING))
+    return records.ContentRecord(**data)
 
 
-def eval_from_json(text: str | bytes) -> EvalRecord:
-    data = _known(EvalRecord, _load(text, "eval run", "eval_id"))
-    data["eval_type"] = EvalType(data["eval_type"])
-    return EvalRecord(**data)
+def eval_from_json(text: str | bytes) -> records.EvalRecord:
+    data = _known(records.EvalRecord, _load(text, "eval run", "eval_id"))
+    data["eval_type"] = records.EvalType(data["eval_type"])
+    return records.EvalRecord(**data)
 
 
-def daily_metrics_from_json(text: str | bytes) -> DailyMetrics:
-    return DailyMetrics(**_known(DailyMetrics, _load(text, "daily metrics", "day")))
+def daily_metrics_from_json(text: str | bytes) -> records.DailyMetrics:
+    return records.DailyMetrics(**_known(records.DailyMetrics, _load(text, "daily metrics", "day")))
 
 
-def metrics_state_from_json(text: str | bytes) -> MetricsRefresh:
-    return MetricsRefresh(**_known(MetricsRefresh, _load(text, "metrics refresh", "status")))
+def metrics_state_from_json(text: str | bytes) -> records.MetricsRefresh:
+    return records.MetricsRefresh(**_known(records.MetricsRefresh, _load(text, "metrics refresh", "status")))
 
 
-def session_to_dict(session: SessionRecord) -> dict[str, Any]:
+def session_to_dict(session: records.SessionRecord) -> dict[str, Any]:
     """The session's attributes as a store writes them (JSON documents as text)."""
     u = session.usage
     return {
@@ -194,12 +182,12 @@ def _json(value: Any, what: str) -> Any:
     return None if value is None else _loads(value, what)
 
 
-def session_from_dict(data: dict[str, Any]) -> SessionRecord:
+def session_from_dict(data: dict[str, Any]) -> records.SessionRecord:
     """A session from the attributes a store read (the inverse of `session_to_dict`)."""
     expires = data.get("expires_at")
-    return SessionRecord(
+    return records.SessionRecord(
         session_id=str(data["session_id"]),
-        session_type=SessionType(data.get("session_type") or SessionType.AGENT),
+        session_type=records.SessionType(data.get("session_type") or records.SessionType.AGENT),
         component_id=data.get("component_id"),
         user_id=data.get("user_id"),
         session_name=data.get("session_name"),
@@ -220,7 +208,7 @@ def session_from_dict(data: dict[str, Any]) -> SessionRecord:
     ).check_version()
 
 
-def session_matches(s: SessionRecord, query: SessionQuery) -> bool:
+def session_matches(s: records.SessionRecord, query: records.SessionQuery) -> bool:
     """Whether a live session matches a `SessionQuery`'s filters (every backend answers alike)."""
     needle = (query.session_name or "").lower()
     return (
@@ -232,7 +220,7 @@ def session_matches(s: SessionRecord, query: SessionQuery) -> bool:
     )
 
 
-def memory_matches(m: UserMemory, query: MemoryQuery) -> bool:
+def memory_matches(m: records.UserMemory, query: records.MemoryQuery) -> bool:
     needle = (query.search_content or "").lower()
     return (
         live(m.expires_at)
@@ -244,7 +232,7 @@ def memory_matches(m: UserMemory, query: MemoryQuery) -> bool:
     )
 
 
-def learning_matches(item: LearningRecord, query: LearningQuery) -> bool:
+def learning_matches(item: records.LearningRecord, query: records.LearningQuery) -> bool:
     """Internal records (types starting with `_`) match only a query that names their type."""
     return (
         live(item.expires_at)
@@ -264,7 +252,7 @@ def learning_matches(item: LearningRecord, query: LearningQuery) -> bool:
     )
 
 
-def content_matches(c: ContentRecord, query: ContentQuery) -> bool:
+def content_matches(c: records.ContentRecord, query: records.ContentQuery) -> bool:
     return (
         live(c.expires_at)
         and c.knowledge_id == query.knowledge_id
@@ -274,7 +262,7 @@ def content_matches(c: ContentRecord, query: ContentQuery) -> bool:
     )
 
 
-def session_order(query: SessionQuery) -> Callable[[SessionRecord], tuple[Any, str]]:
+def session_order(query: records.SessionQuery) -> Callable[[records.SessionRecord], tuple[Any, str]]:
     """The sort key of a `SessionQuery`'s order: its field, then the id (so the order is total)."""
     if query.sort_by == "session_name":
         return lambda s: ((s.session_name or "").lower(), s.session_id)
@@ -283,7 +271,7 @@ def session_order(query: SessionQuery) -> Callable[[SessionRecord], tuple[Any, s
     return lambda s: (s.created_at, s.session_id)
 
 
-def memory_order(query: MemoryQuery) -> Callable[[UserMemory], tuple[Any, str]]:
+def memory_order(query: records.MemoryQuery) -> Callable[[records.UserMemory], tuple[Any, str]]:
     if query.sort_by == "memory":
         return lambda m: (m.memory.lower(), m.memory_id)
     if query.sort_by == "created_at":
@@ -291,13 +279,13 @@ def memory_order(query: MemoryQuery) -> Callable[[UserMemory], tuple[Any, str]]:
     return lambda m: (m.updated_at, m.memory_id)
 
 
-def learning_order(query: LearningQuery) -> Callable[[LearningRecord], tuple[Any, str]]:
+def learning_order(query: records.LearningQuery) -> Callable[[records.LearningRecord], tuple[Any, str]]:
     if query.sort_by == "created_at":
         return lambda item: (item.created_at, item.learning_id)
     return lambda item: (item.updated_at, item.learning_id)
 
 
-def content_order(query: ContentQuery) -> Callable[[ContentRecord], tuple[Any, str]]:
+def content_order(query: records.ContentQuery) -> Callable[[records.ContentRecord], tuple[Any, str]]:
     if query.sort_by == "name":
         return lambda c: ((c.name or "").lower(), c.content_id)
     if query.sort_by == "updated_at":
@@ -305,7 +293,7 @@ def content_order(query: ContentQuery) -> Callable[[ContentRecord], tuple[Any, s
     return lambda c: (c.created_at, c.content_id)
 
 
-def eval_matches(e: EvalRecord, query: EvalQuery) -> bool:
+def eval_matches(e: records.EvalRecord, query: records.EvalQuery) -> bool:
     """Whether an eval run matches the query's filters."""
     kind = query.component_type
     return (

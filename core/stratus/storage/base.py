@@ -20,24 +20,8 @@ from typing import Any, Final, Protocol, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
+from stratus.storage import records
 from stratus.storage._metrics import DayAggregates, day_of, day_start, days_between
-from stratus.storage.records import (
-    ContentQuery,
-    ContentRecord,
-    DailyMetrics,
-    EvalQuery,
-    EvalRecord,
-    LearningQuery,
-    LearningRecord,
-    MemoryQuery,
-    MetricsRefresh,
-    Page,
-    SessionQuery,
-    SessionRecord,
-    SessionType,
-    UserMemory,
-    UserMemoryStats,
-)
 
 __all__ = [
     "CLAIM_KEEP_SECONDS",
@@ -209,17 +193,17 @@ class Store(ABC):
     # --- sessions ---------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def _read_session(self, session_id: str) -> SessionRecord | None:
+    async def _read_session(self, session_id: str) -> records.SessionRecord | None:
         """The session, whoever owns it; None if absent or expired."""
 
     @abstractmethod
-    async def _write_session(self, session: SessionRecord, *, expected_version: int) -> SessionRecord:
+    async def _write_session(self, session: records.SessionRecord, *, expected_version: int) -> records.SessionRecord:
         """Create the session (`expected_version` 0: it must not exist) or replace its name, state, metadata
         and summary if its stored version is still `expected_version`; bump the version. Raises
         `VersionConflictError` otherwise."""
 
     @abstractmethod
-    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
+    async def list_sessions(self, query: records.SessionQuery) -> records.Page[records.SessionRecord]:
         """One page of sessions matching `query`, filtered, sorted and cut in the store's own query (never by
         reading every session), with the cursor of the next page and, where cheap, the total count."""
 
@@ -227,14 +211,14 @@ class Store(ABC):
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
         """Delete the session and all its runs; False when there was nothing (visible) to delete."""
 
-    async def get_session(self, session_id: str, *, user_id: str | None = None) -> SessionRecord | None:
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> records.SessionRecord | None:
         """The session's metadata, or None if it does not exist or belongs to another user."""
         session = await self._read_session(session_id)
         if session is None or not visible(session.user_id, user_id):
             return None
         return session
 
-    async def create_session(self, session: SessionRecord) -> SessionRecord:
+    async def create_session(self, session: records.SessionRecord) -> records.SessionRecord:
         """Store a new session; `ConflictError` if one with its id exists (whoever owns it)."""
         stamp = time.time()
         new = replace(session, created_at=session.created_at or stamp, updated_at=stamp, expires_at=self._expiry())
@@ -252,8 +236,8 @@ class Store(ABC):
         session_state: dict[str, Any] | _Unset = UNSET,
         metadata: dict[str, Any] | _Unset | None = UNSET,
         summary: dict[str, Any] | _Unset | None = UNSET,
-        change: Callable[[SessionRecord], None] | None = None,
-    ) -> SessionRecord | None:
+        change: Callable[[records.SessionRecord], None] | None = None,
+    ) -> records.SessionRecord | None:
         """Change a session's name, state, metadata or summary (the arguments given), and/or apply `change`
         to it, without losing a concurrent writer's change: on a version conflict the session is read again
         and the change applied again. None if the session is absent or another user's."""
@@ -285,7 +269,7 @@ class Store(ABC):
         session_ids: Iterable[str],
         *,
         user_id: str | None = None,
-        session_types: Collection[SessionType] | None = None,
+        session_types: Collection[records.SessionType] | None = None,
     ) -> int:
         """Delete several sessions (of the given types, if any); returns how many were deleted."""
         deleted = 0
@@ -301,8 +285,8 @@ class Store(ABC):
 
     @abstractmethod
     async def _write_run(
-        self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
-    ) -> SessionRecord:
+        self, session: records.SessionRecord, run: RunOutput, *, expected_version: int | None
+    ) -> records.SessionRecord:
         """Store `run` and update its session in one atomic write: create the session if absent, add the run's
         tokens to its totals, set `updated_at` and `component_data`. With `expected_version`, also replace the
         session's state, if its version is still that (bumping it), else raise `VersionConflictError`; without,
@@ -336,8 +320,8 @@ class Store(ABC):
         """One run by id, optionally checked against its session and owner."""
 
     async def save_run(
-        self, session: SessionRecord, run: RunOutput, *, state_base: dict[str, Any] | None = None
-    ) -> SessionRecord:
+        self, session: records.SessionRecord, run: RunOutput, *, state_base: dict[str, Any] | None = None
+    ) -> records.SessionRecord:
         """Store a finished run and its session's new state in one atomic write.
 
         `session` is the session as the run found it (its `version`), with the state the run ended with;
@@ -378,21 +362,21 @@ class Store(ABC):
     # --- memories ---------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def put_memory(self, memory: UserMemory) -> UserMemory:
+    async def put_memory(self, memory: records.UserMemory) -> records.UserMemory:
         """Create or replace a memory; stamps `created_at` (first time) and `updated_at`."""
 
-    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> UserMemory | None:
+    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> records.UserMemory | None:
         """The memory, or None if it does not exist or belongs to another user."""
         memory = await self._read_memory(memory_id, user_id=user_id)
         return memory if memory is not None and visible(memory.user_id, user_id) else None
 
     @abstractmethod
-    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> UserMemory | None:
+    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> records.UserMemory | None:
         """The live memory; None if absent or expired. `user_id`, when given, may narrow where it is looked
         for (the caller sees only that user's)."""
 
     @abstractmethod
-    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
+    async def list_memories(self, query: records.MemoryQuery) -> records.Page[records.UserMemory]:
         """One page of memories matching `query` (see `list_sessions`)."""
 
     @abstractmethod
@@ -412,27 +396,27 @@ class Store(ABC):
     @abstractmethod
     async def user_memory_stats(
         self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
-    ) -> Page[UserMemoryStats]:
+    ) -> records.Page[records.UserMemoryStats]:
         """Per user: how many memories, and when the newest changed; users with the newest first. Paged like
         a listing (`cursor` continues the page that returned it; else `page` counts from 1)."""
 
     # --- learnings --------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def put_learning(self, learning: LearningRecord) -> LearningRecord:
+    async def put_learning(self, learning: records.LearningRecord) -> records.LearningRecord:
         """Create or replace a learning; stamps `created_at` (first time) and `updated_at`."""
 
-    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> LearningRecord | None:
+    async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> records.LearningRecord | None:
         """The learning, or None if it does not exist or belongs to another user."""
         learning = await self._read_learning(learning_id)
         return learning if learning is not None and visible(learning.user_id, user_id) else None
 
     @abstractmethod
-    async def _read_learning(self, learning_id: str) -> LearningRecord | None:
+    async def _read_learning(self, learning_id: str) -> records.LearningRecord | None:
         """The live learning, whoever owns it; None if absent or expired."""
 
     @abstractmethod
-    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
+    async def list_learnings(self, query: records.LearningQuery) -> records.Page[records.LearningRecord]:
         """One page of learnings matching `query` (see `list_sessions`), most recently updated first by
         default."""
 
@@ -442,16 +426,16 @@ class Store(ABC):
         return learning is not None and await self._remove_learning(learning)
 
     @abstractmethod
-    async def _remove_learning(self, learning: LearningRecord) -> bool:
+    async def _remove_learning(self, learning: records.LearningRecord) -> bool:
         """Delete this stored learning; False if it was gone meanwhile."""
 
     # --- knowledge content ------------------------------------------------------------------------------
 
     @abstractmethod
-    async def put_content(self, content: ContentRecord) -> ContentRecord:
+    async def put_content(self, content: records.ContentRecord) -> records.ContentRecord:
         """Create or replace a content record; stamps `created_at` (first time) and `updated_at`."""
 
-    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> ContentRecord | None:
+    async def get_content(self, content_id: str, *, knowledge_id: str | None = None) -> records.ContentRecord | None:
         """The content record, or None if it does not exist (in `knowledge_id`'s knowledge base, if given)."""
         content = await self._read_content(content_id, knowledge_id=knowledge_id)
         if content is None or (knowledge_id is not None and content.knowledge_id != knowledge_id):
@@ -459,12 +443,12 @@ class Store(ABC):
         return content
 
     @abstractmethod
-    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> ContentRecord | None:
+    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> records.ContentRecord | None:
         """The live content record; None if absent or expired. `knowledge_id`, when given, may narrow where
         it is looked for."""
 
     @abstractmethod
-    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
+    async def list_contents(self, query: records.ContentQuery) -> records.Page[records.ContentRecord]:
         """One page of a knowledge base's content records matching `query` (see `list_sessions`)."""
 
     async def delete_content(self, content_id: str, *, knowledge_id: str | None = None) -> bool:
@@ -473,30 +457,30 @@ class Store(ABC):
         return content is not None and await self._remove_content(content)
 
     @abstractmethod
-    async def _remove_content(self, content: ContentRecord) -> bool:
+    async def _remove_content(self, content: records.ContentRecord) -> bool:
         """Delete this stored content record; False if it was gone meanwhile."""
 
     # --- eval runs --------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def put_eval(self, record: EvalRecord) -> EvalRecord:
+    async def put_eval(self, record: records.EvalRecord) -> records.EvalRecord:
         """Create or replace an eval run; stamps `created_at` (first time) and `updated_at`."""
 
-    async def get_eval(self, eval_id: str, *, user_id: str | None = None) -> EvalRecord | None:
+    async def get_eval(self, eval_id: str, *, user_id: str | None = None) -> records.EvalRecord | None:
         """The eval run, or None if it does not exist or belongs to another user."""
         record = await self._read_eval(eval_id, user_id=user_id)
         return record if record is not None and visible(record.user_id, user_id) else None
 
     @abstractmethod
-    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> EvalRecord | None:
+    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> records.EvalRecord | None:
         """The live eval run; None if absent or expired. `user_id`, when given, may narrow where it is looked
         for."""
 
     @abstractmethod
-    async def list_evals(self, query: EvalQuery) -> Page[EvalRecord]:
+    async def list_evals(self, query: records.EvalQuery) -> records.Page[records.EvalRecord]:
         """One page of eval runs matching `query` (see `list_sessions`), newest first by default."""
 
-    async def rename_eval(self, eval_id: str, name: str, *, user_id: str | None = None) -> EvalRecord | None:
+    async def rename_eval(self, eval_id: str, name: str, *, user_id: str | None = None) -> records.EvalRecord | None:
         """Rename the eval run; None if it does not exist or belongs to another user."""
         record = await self.get_eval(eval_id, user_id=user_id)
         if record is None:
@@ -513,7 +497,7 @@ class Store(ABC):
         return deleted
 
     @abstractmethod
-    async def _remove_eval(self, record: EvalRecord) -> bool:
+    async def _remove_eval(self, record: records.EvalRecord) -> bool:
         """Delete this stored eval run; False if it was gone meanwhile."""
 
     # --- daily metrics ----------------------------------------------------------------------------------
@@ -523,7 +507,7 @@ class Store(ABC):
 
     async def get_metrics(
         self, *, starting_date: str | None = None, ending_date: str | None = None, user_id: str | None = None
-    ) -> list[DailyMetrics]:
+    ) -> list[records.DailyMetrics]:
         """The daily metrics from `starting_date` to `ending_date` (`YYYY-MM-DD`, both included, either
         open), oldest first: of `user_id`'s runs, or of everyone's when None. Refreshes them first if the
         last refresh is older than `METRICS_FRESH_SECONDS` (and none is running)."""
@@ -533,22 +517,22 @@ class Store(ABC):
                 await self.refresh_metrics()
         return await self._read_metrics(starting_date, ending_date, user_id)
 
-    async def metrics_refresh_status(self) -> MetricsRefresh:
+    async def metrics_refresh_status(self) -> records.MetricsRefresh:
         """How the last refresh of the daily metrics went (status `idle` before the first)."""
-        return await self._read_metrics_state() or MetricsRefresh()
+        return await self._read_metrics_state() or records.MetricsRefresh()
 
-    async def refresh_metrics(self) -> list[DailyMetrics]:
+    async def refresh_metrics(self) -> list[records.DailyMetrics]:
         """Compute the daily metrics of every day not yet complete, through today, and keep them; returns
         what was computed. Raises `MetricsRefreshRunning` if another refresh holds the claim."""
         claim = await self.claim(_METRICS_CLAIM, lease_seconds=_METRICS_LEASE_SECONDS)
         if not claim.acquired:
             raise MetricsRefreshRunning("a refresh of the daily metrics is already running")
-        state = await self._read_metrics_state() or MetricsRefresh()
+        state = await self._read_metrics_state() or records.MetricsRefresh()
         started = time.time()
         await self._write_metrics_state(replace(state, status="running", started_at=started, error=None))
         try:
-            records, next_day = await self._compute_metrics(state.next_day, started)
-            done = MetricsRefresh(
+            computed, next_day = await self._compute_metrics(state.next_day, started)
+            done = records.MetricsRefresh(
                 status="completed", started_at=started, finished_at=time.time(), next_day=next_day or state.next_day
             )
             await self._write_metrics_state(done)  # while the claim is held: no other refresh has started
@@ -559,9 +543,9 @@ class Store(ABC):
             raise
         finally:
             await self.release_claim(claim)
-        return records
+        return computed
 
-    async def _compute_metrics(self, next_day: str | None, now: float) -> tuple[list[DailyMetrics], str | None]:
+    async def _compute_metrics(self, next_day: str | None, now: float) -> tuple[list[records.DailyMetrics], str | None]:
         first = next_day
         if first is None:
             earliest = await self._earliest_activity()
@@ -575,11 +559,11 @@ class Store(ABC):
         async for batch in self._runs_on(days):
             for run in batch:
                 aggregates.add(run)
-        records = aggregates.records(today=today, now=now)
-        await self._replace_metrics(days, records)
+        metrics = aggregates.records(today=today, now=now)
+        await self._replace_metrics(days, metrics)
         if days[-1] < today:
-            return records, day_of(day_start(days[-1]) + 24 * 3600)
-        return records, day_of(now - _METRICS_GRACE_SECONDS)
+            return metrics, day_of(day_start(days[-1]) + 24 * 3600)
+        return metrics, day_of(now - _METRICS_GRACE_SECONDS)
 
     @abstractmethod
     async def _earliest_activity(self) -> float | None:
@@ -592,20 +576,20 @@ class Store(ABC):
         reading every run)."""
 
     @abstractmethod
-    async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
-        """Make `records` the metrics of `days`: a stored record of one of them that is not among them goes."""
+    async def _replace_metrics(self, days: list[str], metrics: list[records.DailyMetrics]) -> None:
+        """Make `metrics` the records of `days`: a stored record of one of them that is not among them goes."""
 
     @abstractmethod
     async def _read_metrics(
         self, starting_date: str | None, ending_date: str | None, user_id: str | None
-    ) -> list[DailyMetrics]:
+    ) -> list[records.DailyMetrics]:
         """The stored records of the range, of `user_id` (None: everyone's records), oldest first."""
 
     @abstractmethod
-    async def _read_metrics_state(self) -> MetricsRefresh | None: ...
+    async def _read_metrics_state(self) -> records.MetricsRefresh | None: ...
 
     @abstractmethod
-    async def _write_metrics_state(self, state: MetricsRefresh) -> None: ...
+    async def _write_metrics_state(self, state: records.MetricsRefresh) -> None: ...
 
     async def close(self) -> None:  # noqa: B027 - optional for backends that hold nothing
         """Release connections."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput
-from stratus.storage import keys
+from stratus.storage import keys, records
 from stratus.storage._codec import (
     content_from_json,
     content_matches,
@@ -64,22 +64,6 @@ from stratus.storage._dynamo_query import (
     session_plan,
 )
 from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
-from stratus.storage.records import (
-    ContentQuery,
-    ContentRecord,
-    DailyMetrics,
-    EvalQuery,
-    EvalRecord,
-    LearningQuery,
-    LearningRecord,
-    MemoryQuery,
-    MetricsRefresh,
-    Page,
-    SessionQuery,
-    SessionRecord,
-    UserMemory,
-    UserMemoryStats,
-)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -89,7 +73,7 @@ __all__ = ["DynamoStore"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-S = TypeVar("S", LearningRecord, ContentRecord, EvalRecord)
+S = TypeVar("S", records.LearningRecord, records.ContentRecord, records.EvalRecord)
 _RUN_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 
 
@@ -130,13 +114,13 @@ class DynamoStore(MemoryAggregates, Store):
 
     # --- sessions ---------------------------------------------------------------------------------------
 
-    def session_item(self, session: SessionRecord) -> dict[str, Any]:
+    def session_item(self, session: records.SessionRecord) -> dict[str, Any]:
         """The item a session is stored as: its attributes, keys and listing-index entries."""
         pk, sk = keys.session_key(session.session_id)
         return {**session_to_dict(session), **session_index(session), keys.PK: pk, keys.SK: sk}
 
     @staticmethod
-    def _reindex_session(update: _Update, session: SessionRecord, updated_at: float) -> None:
+    def _reindex_session(update: _Update, session: records.SessionRecord, updated_at: float) -> None:
         """Keep a changed session's listing entries: its new update time; the rest set if missing (a session
         written before the listing indexes gets them now), and its old gsi1 entry dropped."""
         for name, value in session_index(replace(session, updated_at=updated_at)).items():
@@ -147,17 +131,17 @@ class DynamoStore(MemoryAggregates, Store):
         update.set(keys.GSI1_PK, None)
         update.set(keys.GSI1_SK, None)
 
-    async def _read_session(self, session_id: str) -> SessionRecord | None:
-        def read() -> SessionRecord | None:
+    async def _read_session(self, session_id: str) -> records.SessionRecord | None:
+        def read() -> records.SessionRecord | None:
             data = self._get(*keys.session_key(session_id))
             return None if data is None else session_from_dict(data)
 
         return await self._call(read)
 
-    async def _write_session(self, session: SessionRecord, *, expected_version: int) -> SessionRecord:
+    async def _write_session(self, session: records.SessionRecord, *, expected_version: int) -> records.SessionRecord:
         now = time.time()
 
-        def write() -> SessionRecord:
+        def write() -> records.SessionRecord:
             client = self.client
             if expected_version == 0:
                 item = self.session_item(replace(session, version=1))
@@ -195,7 +179,7 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(write)
 
-    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
+    async def list_sessions(self, query: records.SessionQuery) -> records.Page[records.SessionRecord]:
         """A Query of a listing index (a user's, or everyone's sessions; by creation or last change) with the
         type and component filtered in DynamoDB, the name match checked per session. Sorting by
         `session_name` is served in memory for at most `SORT_IN_MEMORY_LIMIT` sessions, else refused with
@@ -231,8 +215,8 @@ class DynamoStore(MemoryAggregates, Store):
     # --- runs -------------------------------------------------------------------------------------------
 
     async def _write_run(
-        self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
-    ) -> SessionRecord:
+        self, session: records.SessionRecord, run: RunOutput, *, expected_version: int | None
+    ) -> records.SessionRecord:
         usage = run.metrics.usage
         tokens = {
             "input_tokens": usage.input_tokens,
@@ -241,7 +225,7 @@ class DynamoStore(MemoryAggregates, Store):
         }
         now = time.time()
 
-        def write() -> SessionRecord:
+        def write() -> records.SessionRecord:
             client = self.client
             pk, run_sk = keys.run_key(session.session_id, run.run_id)
             old = self._get(pk, run_sk)  # a run saved again replaces itself; its tokens count once
@@ -364,16 +348,16 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(get)
 
-    def _load_sessions(self, hits: list[dict[str, Any]]) -> list[SessionRecord | None]:
+    def _load_sessions(self, hits: list[dict[str, Any]]) -> list[records.SessionRecord | None]:
         return self._load(hits, session_from_dict, "session")
 
     # --- memories ---------------------------------------------------------------------------------------
 
-    async def put_memory(self, memory: UserMemory) -> UserMemory:
+    async def put_memory(self, memory: records.UserMemory) -> records.UserMemory:
         """Stored with the aggregates in one transaction conditioned on the revision read (see
         `_dynamo_memories`); a writer that lost a race reads again and retries."""
 
-        def put() -> UserMemory:
+        def put() -> records.UserMemory:
             for _ in range(8):
                 old = self._stored_memory(memory.memory_id, memory.user_id)
                 alive = old is not None and live(old[0].expires_at)
@@ -384,8 +368,8 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(put)
 
-    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> UserMemory | None:
-        def get() -> UserMemory | None:
+    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> records.UserMemory | None:
+        def get() -> records.UserMemory | None:
             if user_id is not None:
                 item = self._get(*keys.memory_key(user_id, memory_id))
             else:
@@ -394,7 +378,7 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(get)
 
-    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
+    async def list_memories(self, query: records.MemoryQuery) -> records.Page[records.UserMemory]:
         """Like `list_sessions`: a user's or everyone's memories from a listing index, the agent, team and
         topics filtered in DynamoDB, the text search checked per memory; sorting by `memory` is served in
         memory for at most `SORT_IN_MEMORY_LIMIT` memories."""
@@ -402,7 +386,7 @@ class DynamoStore(MemoryAggregates, Store):
         order = memory_order(query) if query.sort_by == "memory" else None
         return await self._listing(query, plan, self._load_memories, order, "memories by their text")
 
-    def _load_memories(self, hits: list[dict[str, Any]]) -> list[UserMemory | None]:
+    def _load_memories(self, hits: list[dict[str, Any]]) -> list[records.UserMemory | None]:
         return self._load(hits, lambda item: memory_from_json(item["data"]), "memory")
 
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
@@ -430,18 +414,18 @@ class DynamoStore(MemoryAggregates, Store):
 
     async def user_memory_stats(
         self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
-    ) -> Page[UserMemoryStats]:
+    ) -> records.Page[records.UserMemoryStats]:
         """From the per-user stats items kept on write: one GetItem for a user, else a Query of their gsi5
         entries, users newest first (see `_dynamo_memories` for the counts' one limit)."""
-        query_id = fingerprint("dynamodb:stats", MemoryQuery(user_id=user_id))
+        query_id = fingerprint("dynamodb:stats", records.MemoryQuery(user_id=user_id))
         start = None if cursor is None else Cursor.decode(cursor, expect=query_id)
         if user_id is not None:
             item = await self._call(lambda: self._raw(*keys.memory_stats_key(user_id)))
             found = None if item is None else stats_from_item(item)
             offset = start.offset if start is not None else (max(1, page) - 1) * max(1, limit)
             items = [found] if found is not None and offset == 0 else []
-            return Page(items=items, total=int(found is not None), offset=offset)
-        plan = Plan[UserMemoryStats](
+            return records.Page(items=items, total=int(found is not None), offset=offset)
+        plan = Plan[records.UserMemoryStats](
             index=keys.BY_KIND_UPDATED, partition=keys.MEMORY_STATS, forward=False, check=lambda _: True
         )
         plan.filters.at_least("memories", 1)
@@ -459,44 +443,44 @@ class DynamoStore(MemoryAggregates, Store):
 
     # --- learnings --------------------------------------------------------------------------------------
 
-    async def put_learning(self, learning: LearningRecord) -> LearningRecord:
+    async def put_learning(self, learning: records.LearningRecord) -> records.LearningRecord:
         return await self._call(
             lambda: self._put_record(
                 learning, f"LEARNING#{learning.learning_id}", learning_from_json, self.learning_item
             )
         )
 
-    def learning_item(self, learning: LearningRecord) -> dict[str, Any]:
+    def learning_item(self, learning: records.LearningRecord) -> dict[str, Any]:
         """The item a learning is stored as: its keys, listing-index entries and filter attributes."""
         pk, sk = keys.learning_partition(learning.user_id, learning.agent_id), f"LEARNING#{learning.learning_id}"
         data = record_json(learning)
         return self._record_item(pk, sk, sk, "LEARNING", data, learning.expires_at, learning_index(learning))
 
-    async def _read_learning(self, learning_id: str) -> LearningRecord | None:
-        def get() -> LearningRecord | None:
+    async def _read_learning(self, learning_id: str) -> records.LearningRecord | None:
+        def get() -> records.LearningRecord | None:
             item = self._find(f"LEARNING#{learning_id}")
             return None if item is None else learning_from_json(item["data"])
 
         return await self._call(get)
 
-    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
+    async def list_learnings(self, query: records.LearningQuery) -> records.Page[records.LearningRecord]:
         """Like `list_sessions`: a user's learnings, an agent's shared ones (the recall), or everyone's, from
         a listing index; every filter is evaluated in DynamoDB. Internal records sit in partitions of their
         own type, so they never slow down a listing that does not ask for them."""
         plan = learning_plan(query, lambda item: learning_matches(item, query))
         return await self._listing(query, plan, self._load_learnings, None, "learnings")
 
-    def _load_learnings(self, hits: list[dict[str, Any]]) -> list[LearningRecord | None]:
+    def _load_learnings(self, hits: list[dict[str, Any]]) -> list[records.LearningRecord | None]:
         return self._load(hits, lambda item: learning_from_json(item["data"]), "learning")
 
-    async def _remove_learning(self, learning: LearningRecord) -> bool:
+    async def _remove_learning(self, learning: records.LearningRecord) -> bool:
         pk = keys.learning_partition(learning.user_id, learning.agent_id)
         await self._call(lambda: self._delete_keys([(pk, f"LEARNING#{learning.learning_id}")]))
         return True
 
     # --- knowledge content ------------------------------------------------------------------------------
 
-    async def put_content(self, content: ContentRecord) -> ContentRecord:
+    async def put_content(self, content: records.ContentRecord) -> records.ContentRecord:
         return await self._call(
             lambda: self._put_record(
                 content, f"CONTENT#{content.content_id}", content_from_json, self.content_item, own_expiry=False
@@ -522,15 +506,15 @@ class DynamoStore(MemoryAggregates, Store):
             self._delete_keys([(old[keys.PK], old[keys.SK])])
         return record
 
-    def content_item(self, content: ContentRecord) -> dict[str, Any]:
+    def content_item(self, content: records.ContentRecord) -> dict[str, Any]:
         """The item a content record is stored as: its keys, listing-index entries and filter attributes."""
         pk, sk = keys.content_key(content.knowledge_id, content.content_id)
         data = record_json(content)
         gsi_pk = f"CONTENT#{content.content_id}"
         return self._record_item(pk, sk, gsi_pk, "CONTENT", data, content.expires_at, content_index(content))
 
-    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> ContentRecord | None:
-        def get() -> ContentRecord | None:
+    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> records.ContentRecord | None:
+        def get() -> records.ContentRecord | None:
             if knowledge_id is not None:
                 item = self._get(*keys.content_key(knowledge_id, content_id))
             else:
@@ -539,7 +523,7 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(get)
 
-    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
+    async def list_contents(self, query: records.ContentQuery) -> records.Page[records.ContentRecord]:
         """Like `list_sessions`: a knowledge base's content, or one user's in it, from a listing index, status
         and hash filtered in DynamoDB; sorting by `name` is served in memory for at most
         `SORT_IN_MEMORY_LIMIT` records."""
@@ -547,27 +531,27 @@ class DynamoStore(MemoryAggregates, Store):
         order = content_order(query) if query.sort_by == "name" else None
         return await self._listing(query, plan, self._load_contents, order, "content by name")
 
-    def _load_contents(self, hits: list[dict[str, Any]]) -> list[ContentRecord | None]:
+    def _load_contents(self, hits: list[dict[str, Any]]) -> list[records.ContentRecord | None]:
         return self._load(hits, lambda item: content_from_json(item["data"]), "content")
 
-    async def _remove_content(self, content: ContentRecord) -> bool:
+    async def _remove_content(self, content: records.ContentRecord) -> bool:
         await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content.content_id)]))
         return True
 
     # --- eval runs --------------------------------------------------------------------------------------
 
-    async def put_eval(self, record: EvalRecord) -> EvalRecord:
+    async def put_eval(self, record: records.EvalRecord) -> records.EvalRecord:
         return await self._call(
             lambda: self._put_record(record, f"EVAL#{record.eval_id}", eval_from_json, self.eval_item)
         )
 
-    def eval_item(self, record: EvalRecord) -> dict[str, Any]:
+    def eval_item(self, record: records.EvalRecord) -> dict[str, Any]:
         """The item an eval run is stored as: its keys, listing-index entries and filter attributes."""
         pk, sk = keys.eval_key(record.user_id, record.eval_id)
         return self._record_item(pk, sk, sk, "EVAL", record_json(record), record.expires_at, eval_index(record))
 
-    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> EvalRecord | None:
-        def get() -> EvalRecord | None:
+    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> records.EvalRecord | None:
+        def get() -> records.EvalRecord | None:
             if user_id is not None:
                 item = self._get(*keys.eval_key(user_id, eval_id))
             else:
@@ -576,17 +560,17 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(get)
 
-    async def list_evals(self, query: EvalQuery) -> Page[EvalRecord]:
+    async def list_evals(self, query: records.EvalQuery) -> records.Page[records.EvalRecord]:
         """Like `list_sessions`: a user's or everyone's eval runs from a listing index, the agent and team
         filtered in DynamoDB, the rest checked per record."""
         plan = eval_plan(query, lambda e: eval_matches(e, query))
 
-        def load(hits: list[dict[str, Any]]) -> list[EvalRecord | None]:
+        def load(hits: list[dict[str, Any]]) -> list[records.EvalRecord | None]:
             return self._load(hits, lambda item: eval_from_json(item["data"]), "eval run")
 
         return await self._listing(query, plan, load, None, "eval runs")
 
-    async def _remove_eval(self, record: EvalRecord) -> bool:
+    async def _remove_eval(self, record: records.EvalRecord) -> bool:
         await self._call(lambda: self._delete_keys([keys.eval_key(record.user_id, record.eval_id)]))
         return True
 
@@ -632,13 +616,13 @@ class DynamoStore(MemoryAggregates, Store):
                 arguments["ExclusiveStartKey"] = following
 
     @staticmethod
-    def _metrics_key(record: DailyMetrics) -> tuple[str, str]:
+    def _metrics_key(record: records.DailyMetrics) -> tuple[str, str]:
         everyone = record.user_id is None
         return keys.metrics_key(record.day, record.user_id or None, everyone=everyone)
 
-    async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
+    async def _replace_metrics(self, days: list[str], metrics: list[records.DailyMetrics]) -> None:
         owners: dict[str, list[str]] = {}
-        for record in records:
+        for record in metrics:
             if record.user_id is not None:
                 owners.setdefault(record.day, []).append(record.user_id)
 
@@ -654,7 +638,7 @@ class DynamoStore(MemoryAggregates, Store):
                 if old is not None and day not in owners:
                     stale.append(keys.metrics_key(day, None, everyone=True))
             self._delete_keys(stale)
-            for record in records:
+            for record in metrics:
                 pk, sk = self._metrics_key(record)
                 item: dict[str, Any] = {keys.PK: pk, keys.SK: sk, "data": record_json(record)}
                 if record.user_id is None:
@@ -665,10 +649,10 @@ class DynamoStore(MemoryAggregates, Store):
 
     async def _read_metrics(
         self, starting_date: str | None, ending_date: str | None, user_id: str | None
-    ) -> list[DailyMetrics]:
+    ) -> list[records.DailyMetrics]:
         pk = keys.metrics_key("", user_id or None, everyone=user_id is None)[0]
 
-        def read() -> list[DailyMetrics]:
+        def read() -> list[records.DailyMetrics]:
             items = self._query(
                 KeyConditionExpression="#pk = :pk AND #sk BETWEEN :first AND :last",
                 ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
@@ -683,14 +667,14 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(read)
 
-    async def _read_metrics_state(self) -> MetricsRefresh | None:
-        def read() -> MetricsRefresh | None:
+    async def _read_metrics_state(self) -> records.MetricsRefresh | None:
+        def read() -> records.MetricsRefresh | None:
             item = self._get(keys.METRICS, keys.METRICS_STATE_SK)
             return None if item is None else metrics_state_from_json(item["data"])
 
         return await self._call(read)
 
-    async def _write_metrics_state(self, state: MetricsRefresh) -> None:
+    async def _write_metrics_state(self, state: records.MetricsRefresh) -> None:
         item = {keys.PK: keys.METRICS, keys.SK: keys.METRICS_STATE_SK, "data": record_json(state)}
         await self._call(lambda: self.client.put_item(TableName=self.table, Item=_to_item(item)))
 

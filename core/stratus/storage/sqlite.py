@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput
+from stratus.storage import records
 from stratus.storage._codec import (
     content_from_json,
     daily_metrics_from_json,
@@ -44,22 +45,6 @@ from stratus.storage._sqlite_query import (
     user_memory_stats,
 )
 from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
-from stratus.storage.records import (
-    ContentQuery,
-    ContentRecord,
-    DailyMetrics,
-    EvalQuery,
-    EvalRecord,
-    LearningQuery,
-    LearningRecord,
-    MemoryQuery,
-    MetricsRefresh,
-    Page,
-    SessionQuery,
-    SessionRecord,
-    UserMemory,
-    UserMemoryStats,
-)
 
 __all__ = ["SqliteStore"]
 
@@ -174,7 +159,7 @@ _SESSION_COLUMNS = (
     "expires_at",
     "schema_version",
 )
-S = TypeVar("S", UserMemory, LearningRecord, ContentRecord, EvalRecord)
+S = TypeVar("S", records.UserMemory, records.LearningRecord, records.ContentRecord, records.EvalRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,17 +282,17 @@ class SqliteStore(Store):
             return None
         return cast(sqlite3.Row | None, row)
 
-    async def _read_session(self, session_id: str) -> SessionRecord | None:
-        def read(conn: sqlite3.Connection) -> SessionRecord | None:
+    async def _read_session(self, session_id: str) -> records.SessionRecord | None:
+        def read(conn: sqlite3.Connection) -> records.SessionRecord | None:
             row = self._session_row(conn, session_id)
             return None if row is None else session_from_dict(dict(row))
 
         return await self._call(read)
 
-    async def _write_session(self, session: SessionRecord, *, expected_version: int) -> SessionRecord:
+    async def _write_session(self, session: records.SessionRecord, *, expected_version: int) -> records.SessionRecord:
         values = session_to_dict(session)
 
-        def write(conn: sqlite3.Connection) -> SessionRecord:
+        def write(conn: sqlite3.Connection) -> records.SessionRecord:
             row = self._session_row(conn, session.session_id)
             if expected_version == 0:
                 if row is not None:
@@ -340,7 +325,7 @@ class SqliteStore(Store):
 
         return await self._transaction(write)
 
-    async def list_sessions(self, query: SessionQuery) -> Page[SessionRecord]:
+    async def list_sessions(self, query: records.SessionQuery) -> records.Page[records.SessionRecord]:
         """One page in SQL (see `_sqlite_query`): filters in WHERE, ORDER BY the sort and the id, a keyset
         cursor, and the total from COUNT(*). Every sort is served."""
         listing = session_listing(query, ", ".join(_SESSION_COLUMNS))
@@ -360,15 +345,15 @@ class SqliteStore(Store):
     # --- runs -------------------------------------------------------------------------------------------
 
     async def _write_run(
-        self, session: SessionRecord, run: RunOutput, *, expected_version: int | None
-    ) -> SessionRecord:
+        self, session: records.SessionRecord, run: RunOutput, *, expected_version: int | None
+    ) -> records.SessionRecord:
         record = run.to_record()
         data = run_json(record)
         usage = run.metrics.usage
         values = session_to_dict(session)
         stamp = time.time()
 
-        def write(conn: sqlite3.Connection) -> SessionRecord:
+        def write(conn: sqlite3.Connection) -> records.SessionRecord:
             row = self._session_row(conn, session.session_id)
             if row is not None and row["user_id"] != session.user_id:
                 raise StoreError(f"session {session.session_id!r} belongs to another user")
@@ -488,13 +473,13 @@ class SqliteStore(Store):
 
     # --- memories, learnings, content -------------------------------------------------------------------
 
-    async def put_memory(self, memory: UserMemory) -> UserMemory:
+    async def put_memory(self, memory: records.UserMemory) -> records.UserMemory:
         return await self._put(_MEMORIES, memory)
 
-    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> UserMemory | None:
+    async def _read_memory(self, memory_id: str, *, user_id: str | None) -> records.UserMemory | None:
         return await self._get(_MEMORIES, memory_id)
 
-    async def list_memories(self, query: MemoryQuery) -> Page[UserMemory]:
+    async def list_memories(self, query: records.MemoryQuery) -> records.Page[records.UserMemory]:
         """One page in SQL, like `list_sessions`; topics are matched with `json_each` over the stored record."""
         return await self._page(memory_listing(query), query, _MEMORIES.decode_row, "memory")
 
@@ -504,7 +489,7 @@ class SqliteStore(Store):
 
     async def user_memory_stats(
         self, *, user_id: str | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
-    ) -> Page[UserMemoryStats]:
+    ) -> records.Page[records.UserMemoryStats]:
         """Counted in SQL (GROUP BY over the user and update-time index), a keyset cursor on (latest, user)."""
         return await self._call(lambda conn: user_memory_stats(conn, user_id, page=page, limit=limit, cursor=cursor))
 
@@ -512,55 +497,59 @@ class SqliteStore(Store):
         memory = await self.get_memory(memory_id, user_id=user_id)
         return memory is not None and await self._delete(_MEMORIES, memory_id)
 
-    async def put_learning(self, learning: LearningRecord) -> LearningRecord:
+    async def put_learning(self, learning: records.LearningRecord) -> records.LearningRecord:
         return await self._put(_LEARNINGS, learning)
 
-    async def _read_learning(self, learning_id: str) -> LearningRecord | None:
+    async def _read_learning(self, learning_id: str) -> records.LearningRecord | None:
         return await self._get(_LEARNINGS, learning_id)
 
-    async def list_learnings(self, query: LearningQuery) -> Page[LearningRecord]:
+    async def list_learnings(self, query: records.LearningQuery) -> records.Page[records.LearningRecord]:
         """One page in SQL, like `list_sessions`."""
         return await self._page(learning_listing(query), query, _LEARNINGS.decode_row, "learning")
 
-    async def _remove_learning(self, learning: LearningRecord) -> bool:
+    async def _remove_learning(self, learning: records.LearningRecord) -> bool:
         return await self._delete(_LEARNINGS, learning.learning_id)
 
-    async def put_content(self, content: ContentRecord) -> ContentRecord:
+    async def put_content(self, content: records.ContentRecord) -> records.ContentRecord:
         return await self._put(_CONTENTS, content, own_expiry=False)
 
-    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> ContentRecord | None:
+    async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> records.ContentRecord | None:
         return await self._get(_CONTENTS, content_id)
 
-    async def list_contents(self, query: ContentQuery) -> Page[ContentRecord]:
+    async def list_contents(self, query: records.ContentQuery) -> records.Page[records.ContentRecord]:
         """One page in SQL, like `list_sessions`."""
         return await self._page(content_listing(query), query, _CONTENTS.decode_row, "content")
 
-    async def _remove_content(self, content: ContentRecord) -> bool:
+    async def _remove_content(self, content: records.ContentRecord) -> bool:
         return await self._delete(_CONTENTS, content.content_id)
 
-    async def _page(self, listing: Listing, query: Any, decode: Callable[[sqlite3.Row], R], kind: str) -> Page[R]:
+    async def _page(
+        self, listing: Listing, query: Any, decode: Callable[[sqlite3.Row], R], kind: str
+    ) -> records.Page[R]:
         query_id, cursor = start_of("sqlite", query)
 
-        def run(conn: sqlite3.Connection) -> Page[R]:
+        def run(conn: sqlite3.Connection) -> records.Page[R]:
             rows, next_cursor, total, offset = run_listing(
                 conn, listing, query_id=query_id, cursor=cursor, page=query.page, limit=query.limit
             )
-            return Page(items=list(decoded(rows, decode, kind)), next_cursor=next_cursor, total=total, offset=offset)
+            return records.Page(
+                items=list(decoded(rows, decode, kind)), next_cursor=next_cursor, total=total, offset=offset
+            )
 
         return await self._call(run)
 
     # --- eval runs --------------------------------------------------------------------------------------
 
-    async def put_eval(self, record: EvalRecord) -> EvalRecord:
+    async def put_eval(self, record: records.EvalRecord) -> records.EvalRecord:
         return await self._put(_EVALS, record)
 
-    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> EvalRecord | None:
+    async def _read_eval(self, eval_id: str, *, user_id: str | None) -> records.EvalRecord | None:
         return await self._get(_EVALS, eval_id)
 
-    async def list_evals(self, query: EvalQuery) -> Page[EvalRecord]:
+    async def list_evals(self, query: records.EvalQuery) -> records.Page[records.EvalRecord]:
         return await self._page(eval_listing(query), query, _EVALS.decode_row, "eval run")
 
-    async def _remove_eval(self, record: EvalRecord) -> bool:
+    async def _remove_eval(self, record: records.EvalRecord) -> bool:
         return await self._delete(_EVALS, record.eval_id)
 
     # --- daily metrics ----------------------------------------------------------------------------------
@@ -590,19 +579,19 @@ class SqliteStore(Store):
             yield list(decoded((cast(str, r["data"]) for r in rows), run_from_json, "run"))
             after = (float(rows[-1]["created_at"]), str(rows[-1]["run_id"]))
 
-    async def _replace_metrics(self, days: list[str], records: list[DailyMetrics]) -> None:
+    async def _replace_metrics(self, days: list[str], metrics: list[records.DailyMetrics]) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.executemany("DELETE FROM daily_metrics WHERE day = ?", [(day,) for day in days])
             conn.executemany(
                 "INSERT INTO daily_metrics (day, everyone, owner, data) VALUES (?, ?, ?, ?)",
-                [(r.day, r.user_id is None, r.user_id or "", record_json(r)) for r in records],
+                [(r.day, r.user_id is None, r.user_id or "", record_json(r)) for r in metrics],
             )
 
         await self._transaction(write)
 
     async def _read_metrics(
         self, starting_date: str | None, ending_date: str | None, user_id: str | None
-    ) -> list[DailyMetrics]:
+    ) -> list[records.DailyMetrics]:
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
                 "SELECT data FROM daily_metrics WHERE everyone = ? AND owner = ? AND day >= ? AND day <= ? "
@@ -613,7 +602,7 @@ class SqliteStore(Store):
 
         return list(decoded(await self._call(read), daily_metrics_from_json, "daily metrics"))
 
-    async def _read_metrics_state(self) -> MetricsRefresh | None:
+    async def _read_metrics_state(self) -> records.MetricsRefresh | None:
         def read(conn: sqlite3.Connection) -> str | None:
             row = conn.execute("SELECT data FROM metrics_state WHERE name = 'refresh'").fetchone()
             return None if row is None else cast(str, row["data"])
@@ -621,7 +610,7 @@ class SqliteStore(Store):
         data = await self._call(read)
         return None if data is None else metrics_state_from_json(data)
 
-    async def _write_metrics_state(self, state: MetricsRefresh) -> None:
+    async def _write_metrics_state(self, state: records.MetricsRefresh) -> None:
         data = record_json(state)
 
         def write(conn: sqlite3.Connection) -> None:
