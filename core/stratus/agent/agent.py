@@ -35,7 +35,29 @@ Instructions = str | Sequence[str] | Callable[..., str | Sequence[str]] | None
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
-class Agent(Runnable):
+class ModelComponent(Runnable):
+    """What an agent and a team (its leader) are both declared with: a model, instructions and tools, and where
+    their sessions are kept. See `Agent` and `Team` for what each field does."""
+
+    model: Model | str | None = None
+    name: str | None = None
+    id: str | None = None
+    description: str | None = None
+    instructions: Instructions = None
+    tools: Sequence[Tool | Toolkit | Callable[..., Any]] = ()
+    store: Store | None = None
+    add_history_to_context: bool = False
+    num_history_runs: int = 3
+    session_state: dict[str, Any] | None = None
+    _resolved_model: Model | None = field(default=None, init=False, repr=False)
+
+    def get_instructions(self, context: RunContext) -> list[str]:
+        """The instruction lines for this run (calling `instructions` if it is a function)."""
+        return resolve_instructions(self.instructions, context)
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class Agent(ModelComponent):
     """An agent: a model, instructions and tools, with optional memory of its sessions.
 
     Declaring one does no work (no client, no schema, no connection): `Agent(...)` costs microseconds,
@@ -113,16 +135,6 @@ class Agent(Runnable):
             `function_name`, the `function_call` to go on with and its `arguments`.
     """
 
-    model: Model | str | None = None
-    name: str | None = None
-    id: str | None = None
-    description: str | None = None
-    instructions: Instructions = None
-    tools: Sequence[Tool | Toolkit | Callable[..., Any]] = ()
-    store: Store | None = None
-    add_history_to_context: bool = False
-    num_history_runs: int = 3
-    session_state: dict[str, Any] | None = None
     output_schema: type[BaseModel] | None = None
     output_retries: int = 2
     max_tool_rounds: int = 10
@@ -155,7 +167,6 @@ class Agent(Runnable):
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
     tool_hooks: Sequence[Callable[..., Any]] | None = None
-    _resolved_model: Model | None = field(default=None, init=False, repr=False)
     _resolved_fallbacks: list[Model] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -248,10 +259,6 @@ class Agent(Runnable):
                 raise ConfigError(f"agent {self.agent_id!r} has two tools named {t.name!r}")
             found[t.name] = t
         return hooked_tools(found, self.tool_hooks), failures
-
-    def get_instructions(self, context: RunContext) -> list[str]:
-        """The instruction lines for this run (calling `instructions` if it is a function)."""
-        return resolve_instructions(self.instructions, context)
 
     # --- running ----------------------------------------------------------------------------------------
 

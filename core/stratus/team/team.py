@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from stratus._runnable import Runnable, RunOptions
+from stratus._runnable import RunOptions
 from stratus._utils import slug
-from stratus.agent import Agent, Instructions
+from stratus.agent import Agent
 from stratus.agent._controls import validated_input
-from stratus.agent.agent import resolve_instructions, resolve_model
+from stratus.agent.agent import ModelComponent, resolve_model
 from stratus.exceptions import ConfigError, NotFoundError
 from stratus.models.base import Model
-from stratus.run import RunContext
-from stratus.tools import Tool, Toolkit
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from stratus._nesting import RunScope
     from stratus.hooks import Hook
-    from stratus.storage.base import Store
     from stratus.team._run import TeamRun
 
 __all__ = ["Team", "TeamMode"]
@@ -37,7 +34,7 @@ TeamMode = Literal["route", "coordinate", "broadcast"]
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
-class Team(Runnable):
+class Team(ModelComponent):
     """A team: members (agents or teams) and a leader model that works with them in one of three `mode`s.
 
     The team's run is stored in the team's session; each member's run is stored in the same session as a run
@@ -79,16 +76,6 @@ class Team(Runnable):
 
     members: Sequence[Agent | Team]
     mode: TeamMode = "coordinate"
-    model: Model | str | None = None
-    name: str | None = None
-    id: str | None = None
-    description: str | None = None
-    instructions: Instructions = None
-    tools: Sequence[Tool | Toolkit | Callable[..., Any]] = ()
-    store: Store | None = None
-    add_history_to_context: bool = False
-    num_history_runs: int = 3
-    session_state: dict[str, Any] | None = None
     markdown: bool = False
     add_datetime_to_context: bool = False
     max_tool_rounds: int = 10
@@ -101,7 +88,6 @@ class Team(Runnable):
     pre_hooks: Sequence[Hook] | None = None
     post_hooks: Sequence[Hook] | None = None
     tool_hooks: Sequence[Callable[..., Any]] | None = None
-    _resolved_model: Model | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.id is None:
@@ -159,10 +145,6 @@ class Team(Runnable):
             for agent in member.all_agents() if isinstance(member, Team) else [member]:
                 found.setdefault(id(agent), agent)
         return list(found.values())
-
-    def get_instructions(self, context: RunContext) -> list[str]:
-        """The team's own instruction lines for this run (calling `instructions` if it is a function)."""
-        return resolve_instructions(self.instructions, context)
 
     # --- running ----------------------------------------------------------------------------------------
 
