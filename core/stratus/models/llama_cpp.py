@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
@@ -63,24 +64,25 @@ def _exit_reason(code: int) -> str:
     return f"exited with status {code}"
 
 
+@dataclass(eq=False)
 class LocalModelServer:
     """One llama.cpp server process for one model file and settings, started on demand and restarted after a
     crash. Thread-safe: runs on any event loop (or none) share it."""
 
-    def __init__(
-        self, model_path: str, *, n_ctx: int, n_threads: int | None, parallel: int, start_timeout: float
-    ) -> None:
-        self.model_path = model_path
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
-        self.parallel = parallel
-        self.start_timeout = start_timeout
-        self.api_key = secrets.token_urlsafe(24)
-        self.url: str | None = None
-        self.starts = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-        self._log: collections.deque[str] = collections.deque(maxlen=30)
+    model_path: str
+    _: KW_ONLY
+    n_ctx: int
+    n_threads: int | None
+    parallel: int
+    start_timeout: float
+    api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), init=False)
+    url: str | None = field(default=None, init=False)
+    starts: int = field(default=0, init=False)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _log: collections.deque[str] = field(
+        default_factory=lambda: collections.deque[str](maxlen=30), init=False, repr=False
+    )
 
     @property
     def pid(self) -> int | None:
