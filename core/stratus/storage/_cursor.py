@@ -23,7 +23,7 @@ from enum import Enum
 from typing import Any, Final, TypeVar, cast
 
 from stratus.exceptions import InvalidCursorError
-from stratus.storage.records import ContentQuery, LearningQuery, MemoryQuery, Page, SessionQuery
+from stratus.storage.records import ListingQuery, Page
 
 __all__ = ["MAX_CURSOR_CHARS", "Cursor", "every", "fingerprint", "pages"]
 
@@ -33,8 +33,7 @@ MAX_CURSOR_CHARS: Final = 4096
 _VERSION: Final = 1
 _UNPAGED = ("page", "limit", "cursor")
 
-Query = SessionQuery | MemoryQuery | LearningQuery | ContentQuery
-Q = TypeVar("Q", SessionQuery, MemoryQuery, LearningQuery, ContentQuery)
+Q = TypeVar("Q", bound=ListingQuery)
 T = TypeVar("T")
 
 
@@ -81,7 +80,7 @@ class Cursor:
         return cls(query=expect, offset=offset, position=body["k"])
 
 
-def start_of(store: str, query: Any) -> tuple[str, Cursor | None]:
+def start_of(store: str, query: ListingQuery) -> tuple[str, Cursor | None]:
     """The query's fingerprint, and its cursor decoded (None: start at its page number)."""
     expect = fingerprint(store, query)
     return expect, None if query.cursor is None else Cursor.decode(query.cursor, expect=expect)

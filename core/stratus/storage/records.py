@@ -83,7 +83,7 @@ class SessionRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class _ListingQuery:
+class ListingQuery:
     """The sort direction and paging every listing query takes.
 
     Paging: `cursor`, when given, continues a listing where the page that returned it ended
@@ -98,9 +98,9 @@ class _ListingQuery:
 
 
 @dataclass(slots=True, kw_only=True)
-class SessionQuery(_ListingQuery):
+class SessionQuery(ListingQuery):
     """Filters, sorting and paging for listing sessions. `session_name` matches a case-insensitive substring.
-    Paged as every query here is (see `_ListingQuery`)."""
+    Paged as every query here is (see `ListingQuery`)."""
 
     session_type: SessionType | None = None
     component_id: str | None = None
@@ -132,7 +132,7 @@ class UserMemory:
 
 
 @dataclass(slots=True, kw_only=True)
-class MemoryQuery(_ListingQuery):
+class MemoryQuery(ListingQuery):
     """Filters, sorting and paging for listing memories. `topics` matches memories with any of them;
     `search_content` matches a case-insensitive substring of the memory."""
 
@@ -178,7 +178,7 @@ class LearningRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class LearningQuery(_ListingQuery):
+class LearningQuery(ListingQuery):
     """Filters, sorting and paging for listing learnings. Internal records (types starting with `_`) are
     left out unless `learning_type` names one."""
 
@@ -233,7 +233,7 @@ class ContentRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class ContentQuery(_ListingQuery):
+class ContentQuery(ListingQuery):
     """Filters, sorting and paging for listing a knowledge base's content records."""
 
     knowledge_id: str
@@ -277,7 +277,7 @@ class EvalRecord:
 
 
 @dataclass(slots=True, kw_only=True)
-class EvalQuery(_ListingQuery):
+class EvalQuery(ListingQuery):
     """Filters, sorting and paging for listing eval runs. `component_type` keeps the evals of that kind of
     component (AgentOS' `type` filter); `eval_types` those of any of the types."""
 

@@ -524,7 +524,7 @@ class SqliteStore(Store):
         return await self._delete(_CONTENTS, content.content_id)
 
     async def _page(
-        self, listing: Listing, query: Any, decode: Callable[[sqlite3.Row], R], kind: str
+        self, listing: Listing, query: records.ListingQuery, decode: Callable[[sqlite3.Row], R], kind: str
     ) -> records.Page[R]:
         query_id, cursor = start_of("sqlite", query)
 
