@@ -1,12 +1,13 @@
-"""DynamoDB's attribute-value form and update expressions, for `DynamoStore` and its query helpers. boto3 is
-imported here, lazily, and nowhere else in the storage package."""
+"""DynamoDB's attribute-value form, update expressions and batch requests' retries, for `DynamoStore` and its
+query helpers. boto3 is imported here, lazily, and nowhere else in the storage package."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from stratus.exceptions import ConfigError
+from stratus.exceptions import ConfigError, StoreError
 from stratus.storage import keys
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "from_value",
     "item_key",
     "owner_condition",
+    "send_batch",
     "to_item",
 ]
 
@@ -85,6 +87,23 @@ def owner_condition(update: Update, user_id: str | None) -> str:
         return "(attribute_not_exists(#pk) OR attribute_not_exists(#user))"
     update.values[":owner"] = {"S": user_id}
     return "(attribute_not_exists(#pk) OR #user = :owner)"
+
+
+def send_batch(
+    send: Callable[[dict[str, Any]], Mapping[str, Any]], request: dict[str, Any], *, left: str, what: str
+) -> list[Mapping[str, Any]]:
+    """Send a batch request (its `RequestItems`), then again what DynamoDB left unprocessed of it (the
+    response's `left`), pausing longer each time; returns the responses. `StoreError` if some of it is still
+    left after eight attempts (`what`: which requests, for the message)."""
+    responses: list[Mapping[str, Any]] = []
+    for attempt in range(8):
+        response = send(request)
+        responses.append(response)
+        request = cast(dict[str, Any], response.get(left) or {})
+        if not request:
+            return responses
+        time.sleep(0.05 * 2**attempt)
+    raise StoreError(f"{what} still unprocessed after retries")
 
 
 class Update:

@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
-from stratus.exceptions import StoreError, UnsupportedQueryError
+from stratus.exceptions import UnsupportedQueryError
 from stratus.storage import keys
 from stratus.storage._codec import live
 from stratus.storage._cursor import Cursor, bad_position
-from stratus.storage._dynamo_items import Item, attr_value, from_item
+from stratus.storage._dynamo_items import Item, attr_value, from_item, send_batch
 from stratus.storage._metrics import day_of
 from stratus.storage.records import (
     ContentQuery,
@@ -330,19 +330,16 @@ class Lister:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for start in range(0, len(item_keys), _BATCH_GET):
             wanted = [{keys.PK: {"S": pk}, keys.SK: {"S": sk}} for pk, sk in item_keys[start : start + _BATCH_GET]]
-            request: dict[str, Any] = {self.table: {"Keys": wanted, "ConsistentRead": True}}
-            for attempt in range(8):
-                response = self.client.batch_get_item(RequestItems=request)
+            for response in send_batch(
+                lambda r: self.client.batch_get_item(RequestItems=r),
+                {self.table: {"Keys": wanted, "ConsistentRead": True}},
+                left="UnprocessedKeys",
+                what=f"DynamoDB table {self.table!r}: reads",
+            ):
                 for raw in response.get("Responses", {}).get(self.table, []):
                     data = from_item(raw)
                     if live(data.get(keys.TTL_ATTRIBUTE)):
                         found[(data[keys.PK], data[keys.SK])] = data
-                request = cast(dict[str, Any], response.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise StoreError(f"DynamoDB table {self.table!r}: reads still unprocessed after retries")
         return found
 
     def page(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -16,18 +15,10 @@ from stratus.run import RunOutput
 from stratus.storage import keys
 from stratus.storage._codec import decoded, live, run_from_json, run_json
 from stratus.storage._cursor import start_of
-from stratus.storage._dynamo_items import boto3_client, from_item, item_key
+from stratus.storage._dynamo_items import boto3_client, from_item, item_key, send_batch
 from stratus.storage._dynamo_query import Lister, Plan, run_index
 from stratus.storage.base import VersionConflictError
-from stratus.storage.records import (
-    ContentQuery,
-    EvalQuery,
-    LearningQuery,
-    MemoryQuery,
-    Page,
-    SessionQuery,
-    SessionRecord,
-)
+from stratus.storage.records import ListingQuery, Page, SessionRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -148,28 +139,19 @@ class DynamoTable:
 
     def _find(self, gsi_pk: str) -> dict[str, Any] | None:
         """An item by its id alone, through the GSI (eventually consistent), then read in full."""
-        for hit in self._query(
-            IndexName=keys.GSI1,
-            KeyConditionExpression="#g = :g",
-            ExpressionAttributeNames={"#g": keys.GSI1_PK},
-            ExpressionAttributeValues={":g": {"S": gsi_pk}},
-        ):
+        for hit in self._index_hits(gsi_pk):
             return self._get(hit[keys.PK], hit[keys.SK])
         return None
 
     def _delete_keys(self, item_keys: list[tuple[str, str]]) -> None:
         for start in range(0, len(item_keys), 25):
-            requests: dict[str, Any] = {
-                self.table: [{"DeleteRequest": {"Key": item_key(pk, sk)}} for pk, sk in item_keys[start : start + 25]]
-            }
-            for attempt in range(8):
-                response = self.client.batch_write_item(RequestItems=requests)
-                requests = cast(dict[str, Any], response.get("UnprocessedItems") or {})
-                if not requests:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise StoreError(f"DynamoDB table {self.table!r}: deletes still unprocessed after retries")
+            requests = [{"DeleteRequest": {"Key": item_key(pk, sk)}} for pk, sk in item_keys[start : start + 25]]
+            send_batch(
+                lambda r: self.client.batch_write_item(RequestItems=r),
+                {self.table: requests},
+                left="UnprocessedItems",
+                what=f"DynamoDB table {self.table!r}: deletes",
+            )
 
     def _index_hits(self, gsi_pk: str) -> Iterator[dict[str, Any]]:
         return self._query(
@@ -241,7 +223,7 @@ class DynamoTable:
 
     async def _listing(
         self,
-        query: SessionQuery | MemoryQuery | LearningQuery | ContentQuery | EvalQuery,
+        query: ListingQuery,
         plan: Plan[R],
         load: Callable[[list[dict[str, Any]]], list[R | None]],
         order: Callable[[R], Any] | None,
