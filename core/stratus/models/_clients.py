@@ -1,12 +1,16 @@
-"""The async SDK client a provider owns (OpenAI's, Anthropic's), held the same way by each of them."""
+"""The async SDK client a provider owns (OpenAI's, Anthropic's), held the same way by each of them, and what
+such a provider is given to build it."""
 
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["LoopBoundClient"]
+from stratus._checks import non_negative, positive
+
+__all__ = ["LoopBoundClient", "SdkClientOwner"]
 
 
 class _AsyncClient(Protocol):
@@ -41,6 +45,52 @@ class LoopBoundClient(Generic[C]):
             client, self._client = self._client, None
             if self._loop is _current_loop():
                 await client.close()
+
+
+class SdkClientOwner(Generic[C]):
+    """Base of a provider on an async SDK: the credentials and endpoint it was given (None: resolved when the
+    client is built), the SDK's per-attempt `timeout` and `max_retries`, a `deadline` for one request with its
+    retries, and the client, built by `_build_client` on first use (`LoopBoundClient`)."""
+
+    id: str
+    api_key: str | None
+    base_url: str | None
+    timeout: float
+    max_retries: int
+    deadline: float | None
+    _client: LoopBoundClient[C]
+
+    def _own_client(
+        self,
+        client: C | None,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        deadline: float | None,
+    ) -> None:
+        non_negative(max_retries=max_retries)
+        positive(timeout=timeout, deadline=deadline)
+        self.api_key = api_key
+        self.base_url = base_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.deadline = deadline
+        self._client = LoopBoundClient(client)
+
+    @property
+    def client(self) -> C:
+        """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
+        to the loop that opened it, so a client from a finished loop cannot be reused)."""
+        return self._client.get(self._build_client)
+
+    @abstractmethod
+    def _build_client(self) -> C:
+        """A new client from the settings (raise `ConfigError` for what is missing)."""
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:

@@ -15,11 +15,10 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from stratus._checks import non_negative, positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
-from stratus.models._clients import LoopBoundClient
+from stratus.models._clients import SdkClientOwner
 from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
@@ -66,7 +65,7 @@ _OUTPUT_TOOL_DESCRIPTION = (
 )
 
 
-class AnthropicChat(Model):
+class AnthropicChat(SdkClientOwner["AsyncAnthropic"], Model):
     """A Claude model served over Anthropic's Messages API.
 
     Credentials resolve as: `api_key`, then the `ANTHROPIC_API_KEY` secret (`stratus.secrets`: Secrets
@@ -105,25 +104,14 @@ class AnthropicChat(Model):
     ) -> None:
         if max_tokens < 1:
             raise ConfigError("max_tokens must be >= 1 (the Messages API requires it)")
-        non_negative(max_retries=max_retries)
-        positive(timeout=timeout, deadline=deadline)
         self.id = id
-        self.api_key = api_key
-        self.base_url = base_url
         self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.deadline = deadline
         self.extra_body = extra_body
-        self._client: LoopBoundClient[AsyncAnthropic] = LoopBoundClient(client)
+        self._own_client(
+            client, api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, deadline=deadline
+        )
 
     # --- client -----------------------------------------------------------------------------------------
-
-    @property
-    def client(self) -> AsyncAnthropic:
-        """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
-        to the loop that opened it)."""
-        return self._client.get(self._build_client)
 
     def _build_client(self) -> AsyncAnthropic:
         with requires_extra("AnthropicChat", "anthropic", what="the `anthropic` package"):
@@ -145,9 +133,6 @@ class AnthropicChat(Model):
                 "or pass api_key=..."
             )
         return client
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def _within_deadline(self, call: Awaitable[T]) -> T:
         if self.deadline is None:

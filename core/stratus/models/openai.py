@@ -9,10 +9,9 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Unpack, cast
 
-from stratus._checks import non_negative, positive
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
-from stratus.models._clients import LoopBoundClient
+from stratus.models._clients import SdkClientOwner
 from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.secrets import get_secret
@@ -49,21 +48,14 @@ class OpenAIConnection(TypedDict, total=False):
     """Seconds for one request with its retries (60; None for none)."""
 
 
-class OpenAIClientOwner:
+class OpenAIClientOwner(SdkClientOwner["AsyncOpenAI"]):
     """Owns an `AsyncOpenAI` client for an OpenAI model or embedder: resolves credentials (argument, then
     `OPENAI_API_KEY` through `stratus.secrets`, then the environment), builds the client on first use and again
     for each new event loop, never closes a client the caller handed in, and retries what is worth retrying."""
 
-    id: str
-    api_key: str | None
-    base_url: str | None
     organization: str | None
-    timeout: float
-    deadline: float | None
-    max_retries: int
     backoff: float
     max_backoff: float
-    _client: LoopBoundClient[AsyncOpenAI]
 
     def _init_client(
         self,
@@ -78,25 +70,14 @@ class OpenAIClientOwner:
         client: AsyncOpenAI | None = None,
         deadline: float | None = 60.0,
     ) -> None:
-        non_negative(max_retries=max_retries)
-        positive(timeout=timeout, deadline=deadline)
-        self.api_key = api_key
-        self.base_url = base_url
+        self._own_client(
+            client, api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, deadline=deadline
+        )
         self.organization = organization
-        self.timeout = timeout
-        self.deadline = deadline
-        self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._client = LoopBoundClient(client)
 
     # --- client -----------------------------------------------------------------------------------------
-
-    @property
-    def client(self) -> AsyncOpenAI:
-        """The SDK client, built on first use (and again for each new event loop: its connection pool belongs
-        to the loop that opened it, so a client from a finished loop cannot be reused)."""
-        return self._client.get(self._build_client)
 
     def _build_client(self) -> AsyncOpenAI:
         try:
@@ -122,9 +103,6 @@ class OpenAIClientOwner:
             timeout=self.timeout,
             max_retries=self.max_retries,
         )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def _within_deadline(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call`, which the SDK retries (up to `max_retries` times, waiting as the server asks), within
