@@ -221,6 +221,44 @@ def test_a_failed_run_ends_with_run_error(server: Server, agui_client: Callable[
     assert (error["code"], error["message"]) == ("RuntimeError", "Internal server error")
 
 
+def test_a_run_that_waits_for_a_person_ends_with_an_interrupt(
+    server: Server, agui_client: Callable[..., Turns]
+) -> None:
+    turn, after = agui_client(
+        f"{server.url}/agui/agents/banker",
+        "thread-bank",
+        ["pay", {"text": "never mind", "cancelInterrupts": True}],
+        ANN,
+    )
+
+    assert turn["error"] is None
+    assert kinds(turn) == ["RUN_STARTED", "TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END", "RUN_FINISHED"]
+    (call,) = of_type(turn, "TOOL_CALL_START")
+    assert call["toolCallName"] == "transfer"
+    (finished,) = of_type(turn, "RUN_FINISHED")
+    assert finished["outcome"] == {
+        "type": "interrupt",
+        "interrupts": [{"id": call["toolCallId"], "reason": "confirmation", "toolCallId": call["toolCallId"]}],
+    }
+    # Giving the interrupt up lets the thread go on (a new run); the paused one waits, stored.
+    assert after["error"] is None
+    assert of_type(after, "RUN_FINISHED")[0]["runId"] != finished["runId"]
+    # Stored PAUSED, nothing held in memory: the REST API's /continue takes the decision.
+    run = httpx.get(
+        f"{server.url}/agents/banker/runs/{finished['runId']}", params={"session_id": "thread-bank"}, headers=ANN
+    ).json()
+    assert run["status"] == "PAUSED"
+    decided = [{**run["tools"][0], "confirmed": True}]
+    resumed = httpx.post(
+        f"{server.url}/agents/banker/runs/{finished['runId']}/continue",
+        json={"tools": decided, "session_id": "thread-bank", "stream": False},
+        headers=ANN,
+        timeout=30,
+    )
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["content"] == "done: sent 10"
+
+
 EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 
 

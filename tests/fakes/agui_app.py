@@ -4,6 +4,7 @@
   answers `added <item>; the cart holds <n> (turn <k>)`, `k` counted from the conversation the server kept.
 - `desk`: a route-mode team that hands every message to `shop`.
 - `broken`: its model fails. `sleepy`: its model never answers (a run to cancel).
+- `banker`: calls `transfer`, which waits for a person's confirmation (the run pauses).
 
 With `AGUI_TEST_KEYS` set (`key=user,key=user`), the API keys come from a secrets resolver registered here, the
 way a deployment plugs in its secrets store (`STRATUS_API_KEYS_SECRET` names the secret): one server, several
@@ -46,6 +47,21 @@ def _shopper(messages: list[Message], params: ModelRequest) -> Reply:
     return call("add_to_cart", item=str(last.content))
 
 
+@tool(requires_confirmation=True)
+def transfer(amount: int) -> str:
+    """Send money.
+
+    Args:
+        amount: How much.
+    """
+    return f"sent {amount}"
+
+
+def _banker(messages: list[Message], params: ModelRequest) -> Reply:
+    last = messages[-1]
+    return f"done: {last.content}" if last.role == "tool" else call("transfer", amount=10)
+
+
 def _fail(messages: list[Message], params: ModelRequest) -> Reply:
     raise RuntimeError("the model is down")
 
@@ -63,7 +79,8 @@ shop = Agent(id="shop", name="Shop", model=FunctionModel(_shopper), tools=[add_t
 desk = Team(id="desk", name="Desk", mode="route", members=[shop], model=FunctionModel(_route_to_shop))
 broken = Agent(id="broken", name="Broken", model=FunctionModel(_fail))
 sleepy = Agent(id="sleepy", name="Sleepy", model=FunctionModel(_never))
-app = App(agents=[shop, broken, sleepy], teams=[desk], agui=True)
+banker = Agent(id="banker", name="Banker", model=FunctionModel(_banker), tools=[transfer])
+app = App(agents=[shop, broken, sleepy, banker], teams=[desk], agui=True)
 
 if keys := os.environ.get("AGUI_TEST_KEYS"):
     from stratus.api.auth import API_KEYS_SECRET_NAME, hash_key

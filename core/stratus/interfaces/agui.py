@@ -9,8 +9,9 @@ the stratus run (its id is the one the REST API's routes take: read it, cancel i
 client's own. The run is the REST API's: the same caller (a verified user wins over `forwardedProps.user_id`),
 the same refusal of another user's or another component's session, the same registry (a client that goes away
 leaves the run to finish and be stored). Bad input is a 4xx with a JSON `detail` before anything runs.
-Front-end tools (`tools`) are not offered to the agent; a paused run ends with an interrupt outcome and goes on
-through the REST API's `/continue`.
+Front-end tools (`tools`) are not offered to the agent. A paused run ends with an interrupt outcome and goes on
+through the REST API's `/continue`: a `resume` that answers an interrupt is refused, one that gives it up is
+taken (the run stays paused, stored, and the thread goes on).
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def _add_route(router: APIRouter, kind: ComponentKind[Any]) -> None:
         component_id: str = Path(alias=kind.id_field, description=f"The {noun}'s id"),
     ) -> StreamingResponse:
         component = kind.find(app, component_id)
-        if body.resume:
-            raise _bad("resume", f"continue a paused run with POST /{noun}s/{component_id}/runs/{{run_id}}/continue")
+        if any(entry.status == "resolved" for entry in body.resume or ()):  # a cancelled one: the run stays paused
+            raise _bad("resume", f"answer a paused run with POST /{noun}s/{component_id}/runs/{{run_id}}/continue")
         text = _user_text(body)
         user_id = resolve_user_id(request, _claimed_user(body))
         # Another user's session, or another component's, is absent to this caller: refused before running.
