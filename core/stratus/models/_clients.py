@@ -1,16 +1,17 @@
-"""The async SDK client a provider owns (OpenAI's, Anthropic's), held the same way by each of them, and what
-such a provider is given to build it."""
+"""The SDK client a provider owns, held the same way by each of them: an async one (OpenAI's, Anthropic's),
+with what such a provider is given to build it, or a blocking one (boto3's, opensearch-py's)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 from stratus._checks import non_negative, positive
 
-__all__ = ["LoopBoundClient", "SdkClientOwner"]
+__all__ = ["BlockingClient", "LoopBoundClient", "SdkClientOwner"]
 
 
 class _AsyncClient(Protocol):
@@ -18,6 +19,7 @@ class _AsyncClient(Protocol):
 
 
 C = TypeVar("C", bound=_AsyncClient)
+S = TypeVar("S")
 
 
 class LoopBoundClient(Generic[C]):
@@ -91,6 +93,34 @@ class SdkClientOwner(Generic[C]):
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class BlockingClient(Generic[S]):
+    """A blocking SDK client, built on first use under a lock (any worker thread may be first to ask). A client
+    handed in belongs to the caller: it is never closed or replaced."""
+
+    def __init__(self, client: S | None) -> None:
+        self._client = client
+        self._owned = client is None
+        self._lock = threading.Lock()
+
+    def get(self, build: Callable[[], S]) -> S:
+        """The client, built with `build` if there is none yet."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = build()
+                client = self._client
+        return client
+
+    def release(self) -> S | None:
+        """The client to close, if it is ours and was built; forgotten here, so a later `get` builds a new one."""
+        with self._lock:
+            if not self._owned:
+                return None
+            client, self._client = self._client, None
+            return client
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:

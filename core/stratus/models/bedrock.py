@@ -17,6 +17,7 @@ from stratus._checks import non_negative, positive
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
+from stratus.models._clients import BlockingClient
 from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.settings import STRATUS_MODEL_REGION
@@ -115,9 +116,7 @@ class BedrockChat(Model):
         self.retry_mode: RetryMode = retry_mode
         self.timeout = timeout
         self.endpoint_url = endpoint_url
-        self._client = client
-        self._owns_client = client is None  # a client handed in belongs to the caller: never close or replace it
-        self._client_lock = threading.Lock()
+        self._client = BlockingClient[Any](client)
 
     # --- client -----------------------------------------------------------------------------------------
 
@@ -125,11 +124,7 @@ class BedrockChat(Model):
     def client(self) -> Any:
         """The boto3 `bedrock-runtime` client, built on first use. Building one blocks (it loads the service
         model), so the requests below build it in their worker thread, never on the event loop."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._build_client()
-        return self._client
+        return self._client.get(self._build_client)
 
     def _build_client(self) -> Any:
         with requires_extra("BedrockChat", "aws", what="boto3"):
@@ -162,8 +157,8 @@ class BedrockChat(Model):
 
     async def aclose(self) -> None:
         """Close the client's connections, if the client is ours."""
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
+        client = self._client.release()
+        if client is not None:
             client.close()
 
     # --- requests ---------------------------------------------------------------------------------------

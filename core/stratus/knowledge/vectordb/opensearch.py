@@ -42,7 +42,6 @@ import contextlib
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
@@ -85,6 +84,7 @@ from stratus.knowledge.vectordb.base import (
     check_filters,
     fuse,
 )
+from stratus.models._clients import BlockingClient
 
 __all__ = [
     "DEFAULT_SEARCH_PIPELINE",
@@ -193,9 +193,7 @@ class OpenSearchVectorDb(AddressedVectorDb):
         self.hybrid: HybridStrategy = hybrid
         self.search_pipeline = search_pipeline
         self.batch_size = batch_size
-        self._client = client
-        self._owns_client = client is None
-        self._client_lock = threading.Lock()
+        self._client = BlockingClient[Any](client)
         self._index_ready = False  # the index is known to exist with the right mapping (once per process)
         self._pipeline_ready = False
 
@@ -217,10 +215,7 @@ class OpenSearchVectorDb(AddressedVectorDb):
     @property
     def client(self) -> Any:
         """The opensearch-py client: the one given, or one built on first use, signed with SigV4."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = self._build_client()
-            return self._client
+        return self._client.get(self._build_client)
 
     def _build_client(self) -> Any:
         if not self.host:
@@ -589,11 +584,8 @@ class OpenSearchVectorDb(AddressedVectorDb):
         await self._call(remove)
 
     async def close(self) -> None:
-        with self._client_lock:
-            client = self._client
-            if self._owns_client:
-                self._client = None  # built again if this store is used after closing
-        if client is not None and self._owns_client:
+        client = self._client.release()  # built again if this store is used after closing
+        if client is not None:
             await asyncio.to_thread(client.close)
 
 
