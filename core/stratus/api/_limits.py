@@ -23,6 +23,7 @@ from stratus.limits import (
 )
 
 __all__ = [
+    "PAGE",
     "ContentField",
     "FiltersField",
     "MetadataField",
@@ -57,9 +58,13 @@ FiltersField = Annotated[dict[str, Any] | None, BeforeValidator(_bounded(MAX_FIL
 """Search filters: at most `MAX_JSON_DEPTH` deep, `MAX_FILTERS_BYTES`."""
 
 
+PAGE: dict[str, Any] = {"ge": 1, "le": MAX_PAGE, "description": f"Page number, from 1 (at most {MAX_PAGE})"}
+"""The bounds of the `page` a listing takes (from 1): 1 to `MAX_PAGE`."""
+
+
 def page_query() -> Any:
     """The `page` query parameter every listing takes: 1 to `MAX_PAGE`."""
-    return Query(default=1, ge=1, le=MAX_PAGE, description=f"Page number, from 1 (at most {MAX_PAGE})")
+    return Query(default=1, **PAGE)
 
 
 def check_form_json(value: dict[str, Any] | None, field: str, max_bytes: int) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
-"""Paging for the listings (`/sessions`, `/memories`, `/user_memory_stats`, `/learnings`, `/knowledge/content`):
-AgentOS' `page` and `limit`, plus an opaque `cursor` that continues a listing where a page ended, and the
-envelope that answers them: AgentOS' `{data, meta}` with the next page's cursor in `meta.next_cursor`.
+"""Paging for the listings (`/sessions`, `/memories`, `/user_memory_stats`, `/learnings`, `/eval-runs`,
+`/knowledge/content`): AgentOS' `page` and `limit`, plus an opaque `cursor` that continues a listing where a page
+ended, as one set of query parameters (`Listing`), and the envelope that answers them: AgentOS' `{data, meta}`
+with the next page's cursor in `meta.next_cursor`.
 
 A cursor is cheaper than a page number at any depth (a page number makes DynamoDB read through the pages
 before it). A malformed or forged cursor, or another listing's, is answered 422 with a JSON `detail`, as
@@ -12,17 +13,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
+from stratus.api._limits import PAGE
 from stratus.storage._cursor import MAX_CURSOR_CHARS
-from stratus.storage.records import ContentQuery, LearningQuery, MemoryQuery, Page, SessionQuery
+from stratus.storage.records import ContentQuery, EvalQuery, LearningQuery, MemoryQuery, Page, SessionQuery
 
 __all__ = [
     "CursorPaginatedResponse",
     "CursorPaginationInfo",
+    "Listing",
     "PaginatedResponse",
     "PaginationInfo",
     "cursor_query",
@@ -31,9 +34,10 @@ __all__ = [
     "paginated",
 ]
 
-Q = TypeVar("Q", SessionQuery, MemoryQuery, LearningQuery, ContentQuery)
+Q = TypeVar("Q", SessionQuery, MemoryQuery, LearningQuery, ContentQuery, EvalQuery)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S")
 
 
 class PaginationInfo(BaseModel):
@@ -92,15 +96,33 @@ def paginated(data: list[M], *, page: int, limit: int, total: int, started: floa
     return PaginatedResponse[M](data=data, meta=meta)
 
 
+_CURSOR: dict[str, Any] = {
+    "min_length": 1,
+    "max_length": MAX_CURSOR_CHARS,
+    "description": "Continue the listing where the page that returned this `meta.next_cursor` ended (`page` is "
+    "then ignored); the same filters and sort must be given",
+}
+
+
 def cursor_query() -> Any:
     """The `cursor` query parameter every listing takes."""
-    return Query(
-        default=None,
-        min_length=1,
-        max_length=MAX_CURSOR_CHARS,
-        description="Continue the listing where the page that returned this `meta.next_cursor` ended ("
-        "`page` is then ignored); the same filters and sort must be given",
-    )
+    return Query(default=None, **_CURSOR)
+
+
+class Listing(BaseModel, Generic[S]):
+    """The query parameters of a listing's page and sort (a route takes them as `Annotated[..., Query()]`); a
+    listing's subclass says what it sorts by (`sort_by`: `S`) and by default."""
+
+    limit: int = Field(default=20, ge=1, le=1000)
+    page: int = Field(default=1, **PAGE)
+    sort_by: S
+    sort_order: Literal["asc", "desc"] = "desc"
+    cursor: str | None = Field(default=None, **_CURSOR)
+
+    def query(self, kind: Callable[..., Q], filters: BaseModel, **values: Any) -> Q:
+        """The store's query of this page: `kind` with the fields of `filters` (a listing's filter parameters,
+        under the names `kind` gives them), `values` in place of theirs."""
+        return kind(**{**filters.model_dump(), **values}, **self.model_dump())
 
 
 def paged(data: list[M], page: Page[Any], *, limit: int, started: float) -> CursorPaginatedResponse[M]:

@@ -9,17 +9,21 @@ another user's eval run is a 404.
 from __future__ import annotations
 
 import dataclasses
-import time
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api._limits import page_query
+from stratus.api._deps import AppDep, caller_of, found
 from stratus.api._openapi import errors
-from stratus.api._paging import CursorPaginatedResponse, cursor_query, paged
+from stratus.api._paging import CursorPaginatedResponse, listed
+from stratus.api.schemas import (
+    DeleteEvalRunsRequest,
+    EvalFilters,
+    EvalListing,
+    EvalRunInput,
+    EvalSchema,
+    UpdateEvalRunRequest,
+)
 from stratus.app import App
 from stratus.evals import (
     Component,
@@ -32,97 +36,17 @@ from stratus.exceptions import ConfigError
 from stratus.models import requested_model
 from stratus.storage import EvalQuery, EvalRecord, EvalType, SessionType
 
-__all__ = ["DeleteEvalRunsRequest", "EvalRunInput", "EvalSchema", "UpdateEvalRunRequest", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["Evals"])
 
 
-def _caller(
-    request: Request,
-    user_id: str | None = Query(default=None, description="Whose eval runs (with authentication on: the caller's)"),
-    db_id: str | None = Query(default=None, description="AgentOS' database id; stratus serves its one store"),
-    table: str | None = Query(default=None, description="AgentOS' table name; not used by stratus"),
-) -> str | None:
-    """The user the request acts for (see `resolve_user_id`), taking AgentOS' `db_id` and `table` too."""
-    return resolve_user_id(request, user_id)
+_USER = Query(default=None, description="Whose eval runs (with authentication on: the caller's)")
+CallerDep = Annotated[str | None, caller_of(_USER, agentos_db=True)]
 
 
-CallerDep = Annotated[str | None, Depends(_caller)]
-
-
-class EvalRunInput(BaseModel):
-    """What to evaluate and how (AgentOS' `EvalRunInput`)."""
-
-    agent_id: str | None = Field(default=None, description="Agent ID to evaluate")
-    team_id: str | None = Field(default=None, description="Team ID to evaluate")
-    model_id: str | None = Field(default=None, description="Run the target with this model (with model_provider)")
-    model_provider: str | None = Field(default=None, description="The provider of model_id")
-    eval_type: EvalType = Field(description="accuracy, agent_as_judge, performance or reliability")
-    input: str = Field(min_length=1, description="The input the target runs on")
-    additional_guidelines: str | None = Field(default=None, description="More guidelines for the accuracy judge")
-    additional_context: str | None = Field(default=None, description="More context for the accuracy judge")
-    num_iterations: int = Field(default=1, ge=1, le=100, description="How many times to run the target")
-    name: str | None = Field(default=None, description="Name for this evaluation run")
-    expected_output: str | None = Field(default=None, description="The expected answer (accuracy)")
-    criteria: str | None = Field(default=None, description="Criteria of an agent-as-judge eval")
-    scoring_strategy: Literal["numeric", "binary"] | None = Field(default="binary")
-    threshold: int | None = Field(default=7, ge=1, le=10)
-    warmup_runs: int = Field(default=0, ge=0, le=10, description="Untimed runs before the timed ones (performance)")
-    expected_tool_calls: list[str] | None = Field(default=None, description="The tools expected (reliability)")
-    allow_additional_tool_calls: bool = Field(default=False, description="Other tools may be called too")
-    expected_tool_call_arguments: dict[str, dict[str, Any] | list[dict[str, Any]]] | None = Field(
-        default=None, description='Arguments expected per tool: {"add": {"a": 1}} or {"add": [{"a": 1}, {"a": 2}]}'
-    )
-
-
-class EvalSchema(BaseModel):
-    """One eval run and its result (AgentOS' `EvalSchema`)."""
-
-    id: str
-    agent_id: str | None = None
-    model_id: str | None = None
-    model_provider: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
-    name: str | None = None
-    evaluated_component_name: str | None = None
-    user_id: str | None = None
-    eval_type: EvalType
-    eval_data: dict[str, Any] = Field(description="The result, in AgentOS' shape for the eval type")
-    eval_input: dict[str, Any] | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @classmethod
-    def of(cls, record: EvalRecord) -> EvalSchema:
-        return cls(
-            id=record.eval_id,
-            agent_id=record.agent_id,
-            model_id=record.model_id,
-            model_provider=record.model_provider,
-            team_id=record.team_id,
-            workflow_id=record.workflow_id,
-            name=record.name,
-            evaluated_component_name=record.evaluated_component_name,
-            user_id=record.user_id,
-            eval_type=record.eval_type,
-            eval_data=record.eval_data,
-            eval_input=record.eval_input,
-            created_at=datetime.fromtimestamp(record.created_at, UTC),
-            updated_at=datetime.fromtimestamp(record.updated_at, UTC),
-        )
-
-
-class DeleteEvalRunsRequest(BaseModel):
-    eval_run_ids: list[str] = Field(min_length=1, description="The eval runs to delete")
-
-
-class UpdateEvalRunRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=255, description="The eval run's new name")
-
-
-def _not_found(eval_run_id: str) -> HTTPException:
-    return HTTPException(status_code=404, detail=f"Eval run with id '{eval_run_id}' not found")
+def _not_found(eval_run_id: str) -> str:
+    return f"Eval run with id '{eval_run_id}' not found"
 
 
 def _served(app: App, body: EvalRunInput) -> Component:
@@ -208,7 +132,6 @@ async def _evaluate(body: EvalRunInput, served: Component, component: Component,
     "/eval-runs",
     summary="Execute Evaluation",
     operation_id="run_eval",
-    response_model=EvalSchema,
     responses=errors(404, 422, run=True),
 )
 async def run_eval(
@@ -233,7 +156,7 @@ async def run_eval(
     finally:
         if component is not served:  # the named model's client is this eval's own
             await component.get_model().aclose()
-    return EvalSchema.of(await app.store.put_eval(record))
+    return EvalSchema.model_validate(await app.store.put_eval(record))
 
 
 def _eval_types(value: str | None) -> list[EvalType] | None:
@@ -250,53 +173,30 @@ def _eval_types(value: str | None) -> list[EvalType] | None:
     "/eval-runs",
     summary="List Evaluation Runs",
     operation_id="get_eval_runs",
-    response_model=CursorPaginatedResponse[EvalSchema],
     responses=errors(422),
 )
 async def list_eval_runs(
     app: AppDep,
     caller: CallerDep,
-    agent_id: str | None = Query(default=None, description="Agent ID"),
-    team_id: str | None = Query(default=None, description="Team ID"),
-    workflow_id: str | None = Query(default=None, description="Workflow ID"),
-    model_id: str | None = Query(default=None, description="Model ID"),
-    filter_type: Literal["agent", "team", "workflow"] | None = Query(
-        default=None, alias="type", description="Only evals of this kind of component"
-    ),
-    eval_types: str | None = Query(
-        default=None, description="Comma-separated eval types (accuracy,agent_as_judge,performance,reliability)"
-    ),
-    limit: int = Query(default=20, ge=1, le=1000),
-    page: int = page_query(),
-    sort_by: Literal["created_at", "updated_at"] = Query(default="created_at"),
-    sort_order: Literal["asc", "desc"] = Query(default="desc"),
-    cursor: str | None = cursor_query(),
+    filters: Annotated[EvalFilters, Query()],
+    listing: Annotated[EvalListing, Query()],
 ) -> CursorPaginatedResponse[EvalSchema]:
     """One page of eval runs, newest first by default (`meta.next_cursor` continues it)."""
-    started = time.perf_counter()
-    query = EvalQuery(
+    kind = filters.component_type
+    query = listing.query(
+        EvalQuery,
+        filters,
         user_id=caller,
-        agent_id=agent_id,
-        team_id=team_id,
-        workflow_id=workflow_id,
-        model_id=model_id,
-        component_type=None if filter_type is None else SessionType(filter_type),
-        eval_types=_eval_types(eval_types),
-        sort_by=sort_by,
-        sort_order=sort_order,
-        page=page,
-        limit=limit,
-        cursor=cursor,
+        component_type=None if kind is None else SessionType(kind),
+        eval_types=_eval_types(filters.eval_types),
     )
-    found = await app.store.list_evals(query)
-    return paged([EvalSchema.of(r) for r in found.items], found, limit=limit, started=started)
+    return await listed(app.store.list_evals, query, EvalSchema.model_validate)
 
 
 @router.get(
     "/eval-runs/{eval_run_id}",
     summary="Get Evaluation Run",
     operation_id="get_eval_run",
-    response_model=EvalSchema,
     responses=errors(404, 422),
 )
 async def get_eval_run(
@@ -304,10 +204,9 @@ async def get_eval_run(
     app: AppDep,
     caller: CallerDep,
 ) -> EvalSchema:
-    record = await app.store.get_eval(eval_run_id, user_id=caller)
-    if record is None:
-        raise _not_found(eval_run_id)
-    return EvalSchema.of(record)
+    return EvalSchema.model_validate(
+        found(await app.store.get_eval(eval_run_id, user_id=caller), _not_found(eval_run_id))
+    )
 
 
 @router.delete(
@@ -331,7 +230,6 @@ async def delete_eval_runs(
     "/eval-runs/{eval_run_id}",
     summary="Update Evaluation Run",
     operation_id="update_eval_run",
-    response_model=EvalSchema,
     responses=errors(404, 422),
 )
 async def update_eval_run(
@@ -342,6 +240,4 @@ async def update_eval_run(
 ) -> EvalSchema:
     """Rename an eval run."""
     record = await app.store.rename_eval(eval_run_id, body.name, user_id=caller)
-    if record is None:
-        raise _not_found(eval_run_id)
-    return EvalSchema.of(record)
+    return EvalSchema.model_validate(found(record, _not_found(eval_run_id)))

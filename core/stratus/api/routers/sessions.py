@@ -7,21 +7,23 @@ Every call is scoped to the caller: with authentication on, to the verified user
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
-from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api._limits import page_query
+from stratus.api._deps import AppDep, caller_of, found, resolve_user_id
 from stratus.api._openapi import errors
-from stratus.api._paging import CursorPaginatedResponse, cursor_query, listed
+from stratus.api._paging import CursorPaginatedResponse, listed
 from stratus.api.schemas import (
+    SESSION_TYPE,
     AnyRunSchema,
     CreateSessionRequest,
     DeleteSessionsRequest,
     RenameSessionRequest,
     SessionDetail,
+    SessionFilters,
+    SessionListing,
     SessionRunPreviewSchema,
     SessionSchema,
     UpdateSessionRequest,
@@ -37,26 +39,26 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"])
 
-_TYPE = Query(default=None, description="agent, team or workflow; any if absent")
+_TYPE = Query(default=None, description=SESSION_TYPE)
 _USER = Query(default=None, description="The user the session belongs to")
+_Caller = Annotated[str | None, caller_of(_USER)]
 
 
-def _not_found(session_id: str) -> HTTPException:
-    return HTTPException(status_code=404, detail=f"session {session_id!r} not found")
+def _not_found(session_id: str) -> str:
+    return f"session {session_id!r} not found"
 
 
 async def _session(app: App, session_id: str, user_id: str | None, session_type: SessionType | None) -> SessionRecord:
     session = await app.store.get_session(session_id, user_id=user_id)
-    if session is None or (session_type is not None and session.session_type is not session_type):
-        raise _not_found(session_id)
-    return session
+    if session is not None and session_type is not None and session.session_type is not session_type:
+        session = None  # a session of another type is not the one the route names
+    return found(session, _not_found(session_id))
 
 
 async def _caller_session(
-    session_id: str, request: Request, app: AppDep, type: SessionType | None = _TYPE, user_id: str | None = _USER
+    session_id: str, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
 ) -> tuple[str | None, SessionRecord]:
     """The caller, and the session a route names if it is theirs (of `type`, if given); 404 otherwise."""
-    caller = resolve_user_id(request, user_id)
     return caller, await _session(app, session_id, caller, type)
 
 
@@ -74,28 +76,11 @@ async def _detail(app: App, session: SessionRecord) -> SessionDetail:
 async def list_sessions(
     request: Request,
     app: AppDep,
-    type: SessionType | None = _TYPE,
-    component_id: str | None = Query(default=None, description="Only sessions of this agent, team or workflow"),
-    user_id: str | None = Query(default=None, description="Only sessions of this user"),
-    session_name: str | None = Query(default=None, description="Only sessions whose name contains this"),
-    limit: int = Query(default=20, ge=1, le=1000, description="Sessions per page"),
-    page: int = page_query(),
-    sort_by: Literal["created_at", "updated_at", "session_name"] = Query(default="created_at"),
-    sort_order: Literal["asc", "desc"] = Query(default="desc"),
-    cursor: str | None = cursor_query(),
+    filters: Annotated[SessionFilters, Query()],
+    listing: Annotated[SessionListing, Query()],
 ) -> CursorPaginatedResponse[SessionSchema]:
     """One page of sessions, newest first by default, with paging metadata (`meta.next_cursor` continues it)."""
-    query = SessionQuery(
-        session_type=type,
-        component_id=component_id,
-        user_id=resolve_user_id(request, user_id),
-        session_name=session_name,
-        sort_by=sort_by,
-        sort_order=sort_order,
-        page=page,
-        limit=limit,
-        cursor=cursor,
-    )
+    query = listing.query(SessionQuery, filters, user_id=resolve_user_id(request, filters.user_id))
     return await listed(app.store.list_sessions, query, SessionSchema.from_session)
 
 
@@ -138,7 +123,7 @@ async def create_session(
     except ConflictError:
         if await app.store.get_session(session.session_id, user_id=session.user_id) is None:
             # Another user's id answers as their sessions do everywhere else: absent, never "taken".
-            raise HTTPException(status_code=404, detail=f"session {session.session_id!r} not found") from None
+            raise HTTPException(status_code=404, detail=_not_found(session.session_id)) from None
         raise HTTPException(status_code=409, detail=f"session {session.session_id!r} already exists") from None
     return session_detail(created, [])
 
@@ -146,16 +131,10 @@ async def create_session(
 @router.delete(
     "", status_code=204, summary="Delete Multiple Sessions", operation_id="delete_sessions", responses=errors(422)
 )
-async def delete_sessions(
-    body: DeleteSessionsRequest, request: Request, app: AppDep, user_id: str | None = _USER
-) -> Response:
+async def delete_sessions(body: DeleteSessionsRequest, app: AppDep, caller: _Caller) -> Response:
     """Delete the listed sessions (of the listed types, if given) and their runs. Ids that do not exist or
     belong to someone else are skipped."""
-    await app.store.delete_sessions(
-        body.session_ids,
-        user_id=resolve_user_id(request, user_id),
-        session_types=body.session_types or None,
-    )
+    await app.store.delete_sessions(body.session_ids, user_id=caller, session_types=body.session_types or None)
     return Response(status_code=204)
 
 
@@ -166,20 +145,15 @@ async def delete_sessions(
     responses=errors(404, 422),
     response_model_exclude_none=True,
 )
-async def get_session(found: _CallerSession, app: AppDep) -> SessionDetail:
+async def get_session(owned: _CallerSession, app: AppDep) -> SessionDetail:
     """The session with its state, totals and chat history."""
-    _, session = found
+    _, session = owned
     return await _detail(app, session)
 
 
 @router.patch("/{session_id}", summary="Update Session", operation_id="update_session", responses=errors(404, 422))
 async def update_session(
-    session_id: str,
-    body: UpdateSessionRequest,
-    request: Request,
-    app: AppDep,
-    type: SessionType | None = _TYPE,
-    user_id: str | None = _USER,
+    session_id: str, body: UpdateSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
 ) -> SessionDetail:
     """Replace the session's name, state, metadata or summary (the fields given). Concurrent changes are
     not lost: a write that raced another is re-applied to the fresh session."""
@@ -187,7 +161,7 @@ async def update_session(
     return await _updated(
         app,
         session_id,
-        resolve_user_id(request, user_id),
+        caller,
         type,
         session_name=body.session_name if "session_name" in given and body.session_name is not None else UNSET,
         session_state=body.session_state if "session_state" in given and body.session_state is not None else UNSET,
@@ -200,15 +174,10 @@ async def update_session(
     "/{session_id}/rename", summary="Rename Session", operation_id="rename_session", responses=errors(404, 422)
 )
 async def rename_session(
-    session_id: str,
-    body: RenameSessionRequest,
-    request: Request,
-    app: AppDep,
-    type: SessionType | None = _TYPE,
-    user_id: str | None = _USER,
+    session_id: str, body: RenameSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
 ) -> SessionDetail:
     """Give the session a new name."""
-    return await _updated(app, session_id, resolve_user_id(request, user_id), type, session_name=body.session_name)
+    return await _updated(app, session_id, caller, type, session_name=body.session_name)
 
 
 async def _updated(
@@ -218,9 +187,7 @@ async def _updated(
     not theirs. (Not a dependency: a request with a bad body is a 422 before the session is looked up.)"""
     await _session(app, session_id, caller, session_type)
     updated = await app.store.update_session(session_id, user_id=caller, **changes)
-    if updated is None:
-        raise _not_found(session_id)
-    return await _detail(app, updated)
+    return await _detail(app, found(updated, _not_found(session_id)))
 
 
 @router.delete(
@@ -230,10 +197,9 @@ async def _updated(
     operation_id="delete_session",
     responses=errors(404, 422),
 )
-async def delete_session(session_id: str, request: Request, app: AppDep, user_id: str | None = _USER) -> Response:
+async def delete_session(session_id: str, app: AppDep, caller: _Caller) -> Response:
     """Delete the session and all its runs."""
-    if not await app.store.delete_session(session_id, user_id=resolve_user_id(request, user_id)):
-        raise _not_found(session_id)
+    found(await app.store.delete_session(session_id, user_id=caller) or None, _not_found(session_id))
     return Response(status_code=204)
 
 
@@ -314,12 +280,11 @@ async def get_session_run_previews(runs: _SessionRuns) -> list[SessionRunPreview
     operation_id="get_session_run",
     responses=errors(404, 422),
 )
-async def get_session_run(session_id: str, run_id: str, found: _CallerSession, app: AppDep) -> AnyRunSchema:
+async def get_session_run(session_id: str, run_id: str, owned: _CallerSession, app: AppDep) -> AnyRunSchema:
     """One run of the session (a workflow's with its steps' runs)."""
-    caller, _ = found
+    caller, _ = owned
     run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
-    if run is None:
-        raise HTTPException(status_code=404, detail=f"run {run_id!r} not found in session {session_id!r}")
+    run = found(run, f"run {run_id!r} not found in session {session_id!r}")
     if run.workflow_id is not None and not run.children:
         runs = _top_level(await app.store.get_runs(session_id, user_id=caller))
         run = next((r for r in runs if r.run_id == run_id), run)

@@ -16,6 +16,14 @@ from stratus.api.schemas.components import (
     workflow_summary,
 )
 from stratus.api.schemas.errors import ErrorDetail, FieldError, RunErrorDetail, ValidationErrorDetail
+from stratus.api.schemas.evals import (
+    DeleteEvalRunsRequest,
+    EvalFilters,
+    EvalListing,
+    EvalRunInput,
+    EvalSchema,
+    UpdateEvalRunRequest,
+)
 from stratus.api.schemas.info import ConfigResponse, HealthResponse
 from stratus.api.schemas.knowledge import (
     ChunkerSchema,
@@ -28,7 +36,15 @@ from stratus.api.schemas.knowledge import (
     VectorSearchResult,
 )
 from stratus.api.schemas.learnings import LearningResponse, LearningUserStats
-from stratus.api.schemas.memories import DeleteMemoriesRequest, MemoryRequest, UserMemorySchema, UserStatsSchema
+from stratus.api.schemas.memories import (
+    MEMORIES_USER,
+    DeleteMemoriesRequest,
+    MemoryFilters,
+    MemoryListing,
+    MemoryRequest,
+    UserMemorySchema,
+    UserStatsSchema,
+)
 from stratus.api.schemas.runs import (
     AnyRunSchema,
     CancelResponse,
@@ -43,11 +59,14 @@ from stratus.api.schemas.runs import (
     run_schema,
 )
 from stratus.api.schemas.sessions import (
+    SESSION_TYPE,
     AgentSessionDetailSchema,
     CreateSessionRequest,
     DeleteSessionsRequest,
     RenameSessionRequest,
     SessionDetail,
+    SessionFilters,
+    SessionListing,
     SessionSchema,
     TeamSessionDetailSchema,
     UpdateSessionRequest,
@@ -56,6 +75,8 @@ from stratus.api.schemas.sessions import (
 )
 
 __all__ = [
+    "MEMORIES_USER",
+    "SESSION_TYPE",
     "AgentResponse",
     "AgentSessionDetailSchema",
     "AnyRunSchema",
@@ -65,15 +86,22 @@ __all__ = [
     "ContentResponseSchema",
     "ContentStatusResponse",
     "CreateSessionRequest",
+    "DeleteEvalRunsRequest",
     "DeleteMemoriesRequest",
     "DeleteSessionsRequest",
     "ErrorDetail",
+    "EvalFilters",
+    "EvalListing",
+    "EvalRunInput",
+    "EvalSchema",
     "FieldError",
     "HealthResponse",
     "IsoTime",
     "KnowledgeConfigResponse",
     "LearningResponse",
     "LearningUserStats",
+    "MemoryFilters",
+    "MemoryListing",
     "MemoryRequest",
     "ModelResponse",
     "ReaderSchema",
@@ -86,12 +114,15 @@ __all__ = [
     "RunResponse",
     "RunSchema",
     "SessionDetail",
+    "SessionFilters",
+    "SessionListing",
     "SessionRunPreviewSchema",
     "SessionSchema",
     "TeamResponse",
     "TeamRunSchema",
     "TeamSessionDetailSchema",
     "UnixSeconds",
+    "UpdateEvalRunRequest",
     "UpdateSessionRequest",
     "UserMemorySchema",
     "UserStatsSchema",

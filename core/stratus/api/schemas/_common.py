@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
-__all__ = ["OPTIONAL_ID", "RECORD", "IsoTime", "Object", "UnixSeconds", "iso"]
+__all__ = ["OPTIONAL_ID", "RECORD", "IsoTime", "Object", "UnixSeconds", "UtcTime", "iso", "utc"]
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -36,5 +36,14 @@ IsoTime = Annotated[str | None, BeforeValidator(_iso_time), Field(description="I
 """A record's Unix seconds, answered as AgentOS' ISO 8601 text."""
 UnixSeconds = Annotated[int | None, BeforeValidator(_unix_seconds), Field(description="Unix seconds")]
 """A record's Unix seconds, whole (none for 0)."""
+
+
+def utc(value: Any) -> Any:
+    """Unix seconds as a UTC time (anything else as it is)."""
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else value
+
+
+UtcTime = Annotated[datetime, BeforeValidator(utc)]
+"""A record's Unix seconds, answered as a UTC time."""
 
 RECORD = ConfigDict(from_attributes=True, populate_by_name=True)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from stratus.api._paging import Listing
 from stratus.api.schemas._common import OPTIONAL_ID, RECORD, IsoTime
 
-__all__ = ["DeleteMemoriesRequest", "MemoryRequest", "UserMemorySchema", "UserStatsSchema"]
+__all__ = [
+    "MEMORIES_USER",
+    "DeleteMemoriesRequest",
+    "MemoryFilters",
+    "MemoryListing",
+    "MemoryRequest",
+    "UserMemorySchema",
+    "UserStatsSchema",
+]
 
 
 class MemoryRequest(BaseModel):
@@ -19,6 +30,29 @@ class MemoryRequest(BaseModel):
     topics: list[str] | None = Field(default=None, max_length=100)
     agent_id: str | None = OPTIONAL_ID
     team_id: str | None = OPTIONAL_ID
+
+
+MEMORIES_USER = "The user the memories belong to"
+"""What the `user_id` query parameter of the memory routes says."""
+
+
+class MemoryFilters(BaseModel):
+    """The filters of `GET /memories`."""
+
+    user_id: str | None = Field(default=None, description=MEMORIES_USER)
+    agent_id: str | None = Field(default=None, description="Only memories made by this agent")
+    team_id: str | None = Field(default=None, description="Only memories made by this team")
+    search_content: str | None = Field(default=None, description="Only memories containing this text")
+    topics: list[str] | None = Field(default=None, description="Only memories with any of these topics")
+
+
+MemorySort = Literal["updated_at", "created_at", "memory"]
+
+
+class MemoryListing(Listing[MemorySort]):
+    """The page and sort of `GET /memories`."""
+
+    sort_by: MemorySort = "updated_at"
 
 
 class DeleteMemoriesRequest(BaseModel):

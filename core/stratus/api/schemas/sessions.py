@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratus.api._limits import MetadataField, StateField
+from stratus.api._paging import Listing
 from stratus.api.schemas._common import OPTIONAL_ID, Object, iso
 from stratus.run import RunOutput
 from stratus.storage.records import SessionRecord, SessionType
 
 __all__ = [
+    "SESSION_TYPE",
     "AgentSessionDetailSchema",
     "CreateSessionRequest",
     "DeleteSessionsRequest",
     "RenameSessionRequest",
     "SessionDetail",
+    "SessionFilters",
+    "SessionListing",
     "SessionSchema",
     "TeamSessionDetailSchema",
     "UpdateSessionRequest",
@@ -55,6 +59,29 @@ class RenameSessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     session_name: str = Field(min_length=1, max_length=1000)
+
+
+SESSION_TYPE = "agent, team or workflow; any if absent"
+"""What the `type` query parameter of the session routes says."""
+
+
+class SessionFilters(BaseModel):
+    """The filters of `GET /sessions`."""
+
+    session_type: SessionType | None = Field(default=None, alias="type", description=SESSION_TYPE)
+    component_id: str | None = Field(default=None, description="Only sessions of this agent, team or workflow")
+    user_id: str | None = Field(default=None, description="Only sessions of this user")
+    session_name: str | None = Field(default=None, description="Only sessions whose name contains this")
+
+
+SessionSort = Literal["created_at", "updated_at", "session_name"]
+
+
+class SessionListing(Listing[SessionSort]):
+    """The page and sort of `GET /sessions`."""
+
+    limit: int = Field(default=20, ge=1, le=1000, description="Sessions per page")
+    sort_by: SessionSort = "created_at"
 
 
 class DeleteSessionsRequest(BaseModel):
