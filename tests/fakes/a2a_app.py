@@ -1,0 +1,41 @@
+"""The app tests/e2e/test_a2a.py serves over A2A: an agent `echo` that echoes word by word (and never answers
+"hang"), and a team `desk` that routes every message to it.
+
+With `A2A_E2E_KEYS` set (a JSON object of API key -> user id) and `STRATUS_API_KEYS_SECRET` naming any secret,
+the server checks those keys, one user each, as the AWS deployment checks the keys in its secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from stratus import Agent, App, Team
+from stratus.api.auth import API_KEYS_SECRET_NAME, hash_key
+from stratus.messages import Message
+from stratus.models.base import ModelRequest
+from stratus.models.testing import FunctionModel, Reply, call
+from stratus.secrets import register_resolver
+
+
+async def _echo(messages: list[Message], params: ModelRequest) -> str:
+    if messages[-1].content == "hang":
+        await asyncio.sleep(3600)
+    return f"echo: {messages[-1].content}"
+
+
+def _route(messages: list[Message], params: ModelRequest) -> Reply:
+    return call("route_to_member", member_id="echo")
+
+
+echo = Agent(id="echo", name="Echo", description="Says back what it is told.", model=FunctionModel(_echo))
+a2a_app = App(
+    agents=[echo],
+    teams=[Team(id="desk", name="Desk", mode="route", members=[echo], model=FunctionModel(_route))],
+    a2a=True,
+)
+
+if keys := os.environ.get("A2A_E2E_KEYS"):
+    document = json.dumps({"keys": [{"sha256": hash_key(k), "user_id": u} for k, u in json.loads(keys).items()]})
+    register_resolver(lambda name: document if name == API_KEYS_SECRET_NAME else None)
