@@ -12,7 +12,16 @@ from ag_ui.encoder import EventEncoder
 from pydantic import BaseModel, TypeAdapter
 
 from stratus.interfaces._agui_events import AguiStream, encoded
-from stratus.run import RunCompleted, RunContent, RunEvent, RunOutput, ToolCallStarted, ToolExecution
+from stratus.run import (
+    ModelRequestStarted,
+    RunCompleted,
+    RunContent,
+    RunEvent,
+    RunOutput,
+    ToolCallCompleted,
+    ToolCallStarted,
+    ToolExecution,
+)
 
 EVENTS: TypeAdapter[Any] = TypeAdapter(Event)
 
@@ -93,3 +102,29 @@ async def test_a_stream_that_ends_without_its_last_event_ends_with_run_error() -
 
     assert types(events)[-2:] == [EventType.TEXT_MESSAGE_CONTENT, EventType.RUN_ERROR]
     assert events[-1].message == "Internal server error"
+
+
+def tool(call_id: str) -> ToolExecution:
+    return ToolExecution(tool_call_id=call_id, tool_name="lookup", tool_args={}, result="found")
+
+
+async def test_the_tool_calls_of_one_model_turn_share_its_assistant_message() -> None:
+    turn = ModelRequestStarted(run_id="r1", session_id="s1")
+    events = await agui(
+        turn,
+        RunContent(run_id="r1", session_id="s1", content="Let me look."),
+        ToolCallStarted(run_id="r1", session_id="s1", tool=tool("c1")),
+        ToolCallCompleted(run_id="r1", session_id="s1", tool=tool("c1")),
+        turn,  # the next turn says nothing and calls two tools
+        ToolCallStarted(run_id="r1", session_id="s1", tool=tool("c2")),
+        ToolCallStarted(run_id="r1", session_id="s1", tool=tool("c3")),
+        ToolCallCompleted(run_id="r1", session_id="s1", tool=tool("c2")),
+        ToolCallCompleted(run_id="r1", session_id="s1", tool=tool("c3")),
+        RunCompleted(run_id="r1", session_id="s1", output=RunOutput(run_id="r1", session_id="s1", content="")),
+    )
+
+    (text,) = [e for e in events if e.type is EventType.TEXT_MESSAGE_START]
+    parents = {e.tool_call_id: e.parent_message_id for e in events if e.type is EventType.TOOL_CALL_START}
+    assert parents["c1"] == text.message_id
+    assert parents["c2"] == parents["c3"] != text.message_id
+    assert [e.tool_call_id for e in events if e.type is EventType.TOOL_CALL_RESULT] == ["c1", "c2", "c3"]

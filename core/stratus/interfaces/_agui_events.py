@@ -41,6 +41,7 @@ from ag_ui.encoder import EventEncoder
 from stratus._utils import dumps, to_text
 from stratus.api._runs import SAFE_ERRORS
 from stratus.run import (
+    ModelRequestStarted,
     RunCancelled,
     RunCompleted,
     RunContent,
@@ -79,7 +80,8 @@ class AguiStream:
         self._reasoning: str | None = None
         """The reasoning message open, if one is."""
         self._parent: str | None = None
-        """The last text message, which the tool calls after it belong to."""
+        """The assistant message of this model turn: its text's, which its tool calls join (AG-UI's clients put
+        them in one message), or one made up for its tool calls when it said nothing."""
         self._answered = False
         """Whether the run's own text came since its last tool call: else its answer is sent at the end."""
         self.ended = False
@@ -92,6 +94,9 @@ class AguiStream:
         """The AG-UI events for one of the run's events (none for most: they are stratus' bookkeeping)."""
         if event.run_id != self.run_id:
             return []  # a member's or a step's: the run's insides
+        if isinstance(event, ModelRequestStarted):
+            self._parent = None  # a new turn: a new assistant message
+            return []
         if isinstance(event, RunContent):
             return self._content(event)
         if isinstance(event, ToolCallStarted):
@@ -141,6 +146,7 @@ class AguiStream:
 
     def _tool_started(self, tool: ToolExecution) -> list[BaseEvent]:
         self._answered = False
+        self._parent = self._parent or _new_id()
         return [
             *self._close(),
             ToolCallStartEvent(
