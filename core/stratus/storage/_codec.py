@@ -19,26 +19,24 @@ from stratus.storage import records
 __all__ = [
     "content_from_json",
     "content_matches",
-    "content_order",
     "daily_metrics_from_json",
     "decoded",
     "eval_from_json",
     "eval_matches",
     "learning_from_json",
     "learning_matches",
-    "learning_order",
     "live",
     "memory_from_json",
     "memory_matches",
-    "memory_order",
     "metrics_state_from_json",
     "record_json",
     "run_from_json",
     "run_json",
     "session_from_dict",
     "session_matches",
-    "session_order",
     "session_to_dict",
+    "text_key",
+    "text_order",
 ]
 
 R = TypeVar("R")
@@ -262,35 +260,16 @@ def content_matches(c: records.ContentRecord, query: records.ContentQuery) -> bo
     )
 
 
-def session_order(query: records.SessionQuery) -> Callable[[records.SessionRecord], tuple[Any, str]]:
-    """The sort key of a `SessionQuery`'s order: its field, then the id (so the order is total)."""
-    if query.sort_by == "session_name":
-        return lambda s: ((s.session_name or "").lower(), s.session_id)
-    if query.sort_by == "updated_at":
-        return lambda s: (s.updated_at, s.session_id)
-    return lambda s: (s.created_at, s.session_id)
+def text_key(value: str | None) -> str:
+    """A text sort key: case-insensitive as Python lowercases, None as "". Both stores sort text by it
+    (SQLite's own `lower` knows only ASCII, so its listings call this as `stratus_lower`)."""
+    return (value or "").lower()
 
 
-def memory_order(query: records.MemoryQuery) -> Callable[[records.UserMemory], tuple[Any, str]]:
-    if query.sort_by == "memory":
-        return lambda m: (m.memory.lower(), m.memory_id)
-    if query.sort_by == "created_at":
-        return lambda m: (m.created_at, m.memory_id)
-    return lambda m: (m.updated_at, m.memory_id)
-
-
-def learning_order(query: records.LearningQuery) -> Callable[[records.LearningRecord], tuple[Any, str]]:
-    if query.sort_by == "created_at":
-        return lambda item: (item.created_at, item.learning_id)
-    return lambda item: (item.updated_at, item.learning_id)
-
-
-def content_order(query: records.ContentQuery) -> Callable[[records.ContentRecord], tuple[Any, str]]:
-    if query.sort_by == "name":
-        return lambda c: ((c.name or "").lower(), c.content_id)
-    if query.sort_by == "updated_at":
-        return lambda c: (c.updated_at, c.content_id)
-    return lambda c: (c.created_at, c.content_id)
+def text_order(name: str, id_name: str) -> Callable[[Any], tuple[str, str]]:
+    """The sort key of a listing sorted by a record's text field `name` (see `text_key`), then by its id
+    (`id_name`), so the order is total."""
+    return lambda record: (text_key(getattr(record, name)), getattr(record, id_name))
 
 
 def eval_matches(e: records.EvalRecord, query: records.EvalQuery) -> bool:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+from stratus.storage._codec import text_key
 from stratus.storage._cursor import Cursor, bad_position, fingerprint
 from stratus.storage.records import (
     ContentQuery,
@@ -36,7 +37,6 @@ __all__ = [
     "memory_topics",
     "run_listing",
     "session_listing",
-    "text_key",
     "user_memory_stats",
 ]
 
@@ -92,11 +92,6 @@ CREATE INDEX IF NOT EXISTS learnings_user_updated ON learnings (user_id, updated
 CREATE INDEX IF NOT EXISTS learnings_agent_updated ON learnings (agent_id, updated_at, learning_id);
 CREATE INDEX IF NOT EXISTS contents_knowledge_created ON contents (knowledge_id, created_at, content_id);
 """
-
-
-def text_key(value: str | None) -> str:
-    """A text sort key: case-insensitive as Python lowercases (SQLite's own `lower` knows only ASCII)."""
-    return (value or "").lower()
 
 
 def add_listing_columns(conn: sqlite3.Connection) -> None:

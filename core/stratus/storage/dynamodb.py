@@ -23,7 +23,6 @@ from stratus.storage import keys, records
 from stratus.storage._codec import (
     content_from_json,
     content_matches,
-    content_order,
     daily_metrics_from_json,
     decoded,
     eval_from_json,
@@ -33,13 +32,12 @@ from stratus.storage._codec import (
     live,
     memory_from_json,
     memory_matches,
-    memory_order,
     metrics_state_from_json,
     record_json,
     session_from_dict,
     session_matches,
-    session_order,
     session_to_dict,
+    text_order,
 )
 from stratus.storage._cursor import Cursor, fingerprint
 from stratus.storage._dynamo_items import Update as _Update
@@ -63,6 +61,7 @@ from stratus.storage._dynamo_query import (
     session_index,
     session_plan,
 )
+from stratus.storage._dynamo_table import data_of
 from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
 
 if TYPE_CHECKING:
@@ -172,12 +171,16 @@ class DynamoStore(MemoryAggregates, Store):
                     )
                 except client.exceptions.ConditionalCheckFailedException:
                     raise VersionConflictError(f"session {session.session_id!r} changed") from None
-            stored = self._get(*keys.session_key(session.session_id))
-            if stored is None:  # pragma: no cover - written a moment ago
-                raise StoreError(f"session {session.session_id!r} vanished after a write")
-            return session_from_dict(stored)
+            return self._written_session(session.session_id)
 
         return await self._call(write)
+
+    def _written_session(self, session_id: str) -> records.SessionRecord:
+        """The session as stored, read back right after a write of it."""
+        stored = self._get(*keys.session_key(session_id))
+        if stored is None:  # pragma: no cover - written a moment ago
+            raise StoreError(f"session {session_id!r} vanished after a write")
+        return session_from_dict(stored)
 
     async def list_sessions(self, query: records.SessionQuery) -> records.Page[records.SessionRecord]:
         """A Query of a listing index (a user's, or everyone's sessions; by creation or last change) with the
@@ -185,8 +188,8 @@ class DynamoStore(MemoryAggregates, Store):
         `session_name` is served in memory for at most `SORT_IN_MEMORY_LIMIT` sessions, else refused with
         an `UnsupportedQueryError`. The total is given on the last page only (see `_dynamo_query`)."""
         plan = session_plan(query, lambda s: session_matches(s, query))
-        order = session_order(query) if query.sort_by == "session_name" else None
-        return await self._listing(query, plan, self._load_sessions, order, "sessions by session_name")
+        order = text_order("session_name", "session_id") if query.sort_by == "session_name" else None
+        return await self._listing(query, plan, session_from_dict, "session", order, "sessions by session_name")
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
         def delete() -> bool:
@@ -289,10 +292,7 @@ class DynamoStore(MemoryAggregates, Store):
                 if "ConditionalCheckFailed" in reasons:
                     raise VersionConflictError(f"session {session.session_id!r} changed") from None
                 raise StoreError(f"DynamoDB table {self.table!r}: transaction cancelled: {reasons}") from exc
-            stored = self._get(*keys.session_key(session.session_id))
-            if stored is None:  # pragma: no cover - written a moment ago
-                raise StoreError(f"session {session.session_id!r} vanished after a write")
-            return session_from_dict(stored)
+            return self._written_session(session.session_id)
 
         return await self._call(write)
 
@@ -348,9 +348,6 @@ class DynamoStore(MemoryAggregates, Store):
 
         return await self._call(get)
 
-    def _load_sessions(self, hits: list[dict[str, Any]]) -> list[records.SessionRecord | None]:
-        return self._load(hits, session_from_dict, "session")
-
     # --- memories ---------------------------------------------------------------------------------------
 
     async def put_memory(self, memory: records.UserMemory) -> records.UserMemory:
@@ -369,25 +366,16 @@ class DynamoStore(MemoryAggregates, Store):
         return await self._call(put)
 
     async def _read_memory(self, memory_id: str, *, user_id: str | None) -> records.UserMemory | None:
-        def get() -> records.UserMemory | None:
-            if user_id is not None:
-                item = self._get(*keys.memory_key(user_id, memory_id))
-            else:
-                item = self._find(f"MEMORY#{memory_id}")
-            return None if item is None else memory_from_json(item["data"])
-
-        return await self._call(get)
+        key = None if user_id is None else keys.memory_key(user_id, memory_id)
+        return await self._read_record(key, f"MEMORY#{memory_id}", memory_from_json)
 
     async def list_memories(self, query: records.MemoryQuery) -> records.Page[records.UserMemory]:
         """Like `list_sessions`: a user's or everyone's memories from a listing index, the agent, team and
         topics filtered in DynamoDB, the text search checked per memory; sorting by `memory` is served in
         memory for at most `SORT_IN_MEMORY_LIMIT` memories."""
         plan = memory_plan(query, lambda m: memory_matches(m, query))
-        order = memory_order(query) if query.sort_by == "memory" else None
-        return await self._listing(query, plan, self._load_memories, order, "memories by their text")
-
-    def _load_memories(self, hits: list[dict[str, Any]]) -> list[records.UserMemory | None]:
-        return self._load(hits, lambda item: memory_from_json(item["data"]), "memory")
+        order = text_order("memory", "memory_id") if query.sort_by == "memory" else None
+        return await self._listing(query, plan, data_of(memory_from_json), "memory", order, "memories by their text")
 
     async def delete_memory(self, memory_id: str, *, user_id: str | None = None) -> bool:
         def delete() -> bool:
@@ -457,26 +445,18 @@ class DynamoStore(MemoryAggregates, Store):
         return self._record_item(pk, sk, sk, "LEARNING", data, learning.expires_at, learning_index(learning))
 
     async def _read_learning(self, learning_id: str) -> records.LearningRecord | None:
-        def get() -> records.LearningRecord | None:
-            item = self._find(f"LEARNING#{learning_id}")
-            return None if item is None else learning_from_json(item["data"])
-
-        return await self._call(get)
+        return await self._read_record(None, f"LEARNING#{learning_id}", learning_from_json)
 
     async def list_learnings(self, query: records.LearningQuery) -> records.Page[records.LearningRecord]:
         """Like `list_sessions`: a user's learnings, an agent's shared ones (the recall), or everyone's, from
         a listing index; every filter is evaluated in DynamoDB. Internal records sit in partitions of their
         own type, so they never slow down a listing that does not ask for them."""
         plan = learning_plan(query, lambda item: learning_matches(item, query))
-        return await self._listing(query, plan, self._load_learnings, None, "learnings")
-
-    def _load_learnings(self, hits: list[dict[str, Any]]) -> list[records.LearningRecord | None]:
-        return self._load(hits, lambda item: learning_from_json(item["data"]), "learning")
+        return await self._listing(query, plan, data_of(learning_from_json), "learning", None, "learnings")
 
     async def _remove_learning(self, learning: records.LearningRecord) -> bool:
         pk = keys.learning_partition(learning.user_id, learning.agent_id)
-        await self._call(lambda: self._delete_keys([(pk, f"LEARNING#{learning.learning_id}")]))
-        return True
+        return await self._remove_item((pk, f"LEARNING#{learning.learning_id}"))
 
     # --- knowledge content ------------------------------------------------------------------------------
 
@@ -514,29 +494,19 @@ class DynamoStore(MemoryAggregates, Store):
         return self._record_item(pk, sk, gsi_pk, "CONTENT", data, content.expires_at, content_index(content))
 
     async def _read_content(self, content_id: str, *, knowledge_id: str | None) -> records.ContentRecord | None:
-        def get() -> records.ContentRecord | None:
-            if knowledge_id is not None:
-                item = self._get(*keys.content_key(knowledge_id, content_id))
-            else:
-                item = self._find(f"CONTENT#{content_id}")
-            return None if item is None else content_from_json(item["data"])
-
-        return await self._call(get)
+        key = None if knowledge_id is None else keys.content_key(knowledge_id, content_id)
+        return await self._read_record(key, f"CONTENT#{content_id}", content_from_json)
 
     async def list_contents(self, query: records.ContentQuery) -> records.Page[records.ContentRecord]:
         """Like `list_sessions`: a knowledge base's content, or one user's in it, from a listing index, status
         and hash filtered in DynamoDB; sorting by `name` is served in memory for at most
         `SORT_IN_MEMORY_LIMIT` records."""
         plan = content_plan(query, lambda c: content_matches(c, query))
-        order = content_order(query) if query.sort_by == "name" else None
-        return await self._listing(query, plan, self._load_contents, order, "content by name")
-
-    def _load_contents(self, hits: list[dict[str, Any]]) -> list[records.ContentRecord | None]:
-        return self._load(hits, lambda item: content_from_json(item["data"]), "content")
+        order = text_order("name", "content_id") if query.sort_by == "name" else None
+        return await self._listing(query, plan, data_of(content_from_json), "content", order, "content by name")
 
     async def _remove_content(self, content: records.ContentRecord) -> bool:
-        await self._call(lambda: self._delete_keys([keys.content_key(content.knowledge_id, content.content_id)]))
-        return True
+        return await self._remove_item(keys.content_key(content.knowledge_id, content.content_id))
 
     # --- eval runs --------------------------------------------------------------------------------------
 
@@ -551,28 +521,17 @@ class DynamoStore(MemoryAggregates, Store):
         return self._record_item(pk, sk, sk, "EVAL", record_json(record), record.expires_at, eval_index(record))
 
     async def _read_eval(self, eval_id: str, *, user_id: str | None) -> records.EvalRecord | None:
-        def get() -> records.EvalRecord | None:
-            if user_id is not None:
-                item = self._get(*keys.eval_key(user_id, eval_id))
-            else:
-                item = self._find(f"EVAL#{eval_id}")
-            return None if item is None else eval_from_json(item["data"])
-
-        return await self._call(get)
+        key = None if user_id is None else keys.eval_key(user_id, eval_id)
+        return await self._read_record(key, f"EVAL#{eval_id}", eval_from_json)
 
     async def list_evals(self, query: records.EvalQuery) -> records.Page[records.EvalRecord]:
         """Like `list_sessions`: a user's or everyone's eval runs from a listing index, the agent and team
         filtered in DynamoDB, the rest checked per record."""
         plan = eval_plan(query, lambda e: eval_matches(e, query))
-
-        def load(hits: list[dict[str, Any]]) -> list[records.EvalRecord | None]:
-            return self._load(hits, lambda item: eval_from_json(item["data"]), "eval run")
-
-        return await self._listing(query, plan, load, None, "eval runs")
+        return await self._listing(query, plan, data_of(eval_from_json), "eval run", None, "eval runs")
 
     async def _remove_eval(self, record: records.EvalRecord) -> bool:
-        await self._call(lambda: self._delete_keys([keys.eval_key(record.user_id, record.eval_id)]))
-        return True
+        return await self._remove_item(keys.eval_key(record.user_id, record.eval_id))
 
     # --- daily metrics ----------------------------------------------------------------------------------
     # A run's item is listed in gsi4 under the day it was created (`keys.runs_kind`), so a refresh reads a
