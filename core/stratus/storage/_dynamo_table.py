@@ -24,10 +24,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["DynamoTable"]
+__all__ = ["DynamoTable", "data_of"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def data_of(decode: Callable[[str], R]) -> Callable[[Mapping[str, Any]], R]:
+    """How a record kept as JSON is read from its item: `decode` of the item's `data`."""
+    return lambda item: decode(item["data"])
 
 
 class DynamoTable:
@@ -143,6 +148,20 @@ class DynamoTable:
             return self._get(hit[keys.PK], hit[keys.SK])
         return None
 
+    async def _read_record(self, key: tuple[str, str] | None, gsi_pk: str, decode: Callable[[str], R]) -> R | None:
+        """The live record kept as JSON at `key`, or, when the caller does not know its key (None), the one
+        gsi1 finds by its id (`gsi_pk`); None if absent or expired."""
+
+        def get() -> R | None:
+            item = self._find(gsi_pk) if key is None else self._get(*key)
+            return None if item is None else decode(item["data"])
+
+        return await self._call(get)
+
+    async def _remove_item(self, key: tuple[str, str]) -> bool:
+        await self._call(lambda: self._delete_keys([key]))
+        return True
+
     def _delete_keys(self, item_keys: list[tuple[str, str]]) -> None:
         for start in range(0, len(item_keys), 25):
             requests = [{"DeleteRequest": {"Key": item_key(pk, sk)}} for pk, sk in item_keys[start : start + 25]]
@@ -225,12 +244,20 @@ class DynamoTable:
         self,
         query: ListingQuery,
         plan: Plan[R],
-        load: Callable[[list[dict[str, Any]]], list[R | None]],
+        decode: Callable[[dict[str, Any]], R],
+        kind: str,
         order: Callable[[R], Any] | None,
         what: str,
     ) -> Page[R]:
+        """One page of the plan's listing, its records read back from the table and decoded (`kind`: what a
+        record is, for the log line of one that cannot be read); `order`, when given, is a sort done in
+        memory (`what` names it in the error when the listing is too long for that)."""
         query_id, cursor = start_of("dynamodb", query)
         lister = Lister(self.client, self.table)
+
+        def load(hits: list[dict[str, Any]]) -> list[R | None]:
+            return self._load(hits, decode, kind)
+
         if order is None:
             return await self._call(
                 lambda: lister.page(plan, load, query_id=query_id, cursor=cursor, page=query.page, limit=query.limit)
