@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,22 @@ def test_a_run_cancelled_over_rest_ends_its_ag_ui_stream(server: Server) -> None
         timeout=10,
     )
     assert run.json()["status"] == "CANCELLED"
+
+
+def test_a_client_that_goes_away_leaves_the_run_to_finish_and_be_stored(server: Server) -> None:
+    with httpx.stream(
+        "POST", f"{server.url}/agui/agents/sleepy", json=body("nap", thread="thread-nap"), headers=ANN, timeout=30
+    ) as stream:
+        first = EVENT.validate_json(next(stream.iter_lines()).removeprefix("data: "))
+    assert isinstance(first, RunStartedEvent)  # and the client hangs up
+
+    deadline = time.monotonic() + 20
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        run = httpx.get(
+            f"{server.url}/agents/sleepy/runs/{first.run_id}", params={"session_id": "thread-nap"}, headers=ANN
+        ).json()
+        if run["status"] != "RUNNING":
+            break
+        time.sleep(0.2)
+    assert (run["status"], run["content"]) == ("COMPLETED", "rested")

@@ -3,7 +3,7 @@
 - `shop`: puts what the user names in the cart (`add_to_cart`, a tool that writes the session state), then
   answers `added <item>; the cart holds <n> (turn <k>)`, `k` counted from the conversation the server kept.
 - `desk`: a route-mode team that hands every message to `shop`.
-- `broken`: its model fails. `sleepy`: its model never answers (a run to cancel).
+- `broken`: its model fails. `sleepy`: its model never answers (a run to cancel), but to "nap" (slowly).
 - `banker`: calls `transfer`, which waits for a person's confirmation (the run pauses).
 
 With `AGUI_TEST_KEYS` set (`key=user,key=user`), the API keys come from a secrets resolver registered here, the
@@ -66,9 +66,10 @@ def _fail(messages: list[Message], params: ModelRequest) -> Reply:
     raise RuntimeError("the model is down")
 
 
-async def _never(messages: list[Message], params: ModelRequest) -> Reply:
-    await asyncio.sleep(3600)
-    return "too late"
+async def _sleepy(messages: list[Message], params: ModelRequest) -> Reply:
+    """Never answers, except "nap": then, after half a second, "rested"."""
+    await asyncio.sleep(0.5 if messages[-1].content == "nap" else 3600)
+    return "rested"
 
 
 def _route_to_shop(messages: list[Message], params: ModelRequest) -> Reply:
@@ -78,7 +79,7 @@ def _route_to_shop(messages: list[Message], params: ModelRequest) -> Reply:
 shop = Agent(id="shop", name="Shop", model=FunctionModel(_shopper), tools=[add_to_cart], add_history_to_context=True)
 desk = Team(id="desk", name="Desk", mode="route", members=[shop], model=FunctionModel(_route_to_shop))
 broken = Agent(id="broken", name="Broken", model=FunctionModel(_fail))
-sleepy = Agent(id="sleepy", name="Sleepy", model=FunctionModel(_never))
+sleepy = Agent(id="sleepy", name="Sleepy", model=FunctionModel(_sleepy))
 banker = Agent(id="banker", name="Banker", model=FunctionModel(_banker), tools=[transfer])
 app = App(agents=[shop, broken, sleepy, banker], teams=[desk], agui=True)
 
