@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -10,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-__all__ = ["dumps", "new_id", "now", "slug", "time_ordered_id", "to_text"]
+__all__ = ["dumps", "new_id", "now", "running_loop", "slug", "time_ordered_id", "to_text"]
 
 
 def new_id() -> str:
@@ -81,3 +82,11 @@ def slug(name: str, fallback: str) -> str:
     """An id made of a display name: lowercase letters and digits joined by dashes (`fallback` if none)."""
     out = "".join(c if c.isalnum() else "-" for c in name.strip().lower())
     return "-".join(p for p in out.split("-") if p) or fallback
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None outside one."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

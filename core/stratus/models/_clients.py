@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 from stratus._checks import non_negative, positive
+from stratus._utils import running_loop
 
 __all__ = ["BlockingClient", "LoopBoundClient", "SdkClientOwner"]
 
@@ -34,18 +35,18 @@ class LoopBoundClient(Generic[C]):
 
     def get(self, build: Callable[[], C]) -> C:
         """The client, built with `build` when there is none for the running loop."""
-        if self._owned and self._client is not None and self._loop is not _current_loop():
+        if self._owned and self._client is not None and self._loop is not running_loop():
             self._client = None  # its loop is gone or different; it cannot even be closed from here
         if self._client is None:
             self._client = build()
-            self._loop = _current_loop()
+            self._loop = running_loop()
         return self._client
 
     async def aclose(self) -> None:
         """Close the client if it is ours and was opened on this loop (one on another loop is dropped)."""
         if self._owned and self._client is not None:
             client, self._client = self._client, None
-            if self._loop is _current_loop():
+            if self._loop is running_loop():
                 await client.close()
 
 
@@ -121,10 +122,3 @@ class BlockingClient(Generic[S]):
                 return None
             client, self._client = self._client, None
             return client
-
-
-def _current_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from stratus._checks import positive
 from stratus._optional import installed, missing_message
+from stratus._utils import running_loop
 from stratus.exceptions import ConfigError, ToolError
 from stratus.run import RunContext
 from stratus.tools._tool import Tool, ToolArgumentsError
@@ -183,7 +184,7 @@ class MCPTools(Toolkit):
         conn, self._conn = self._conn, None
         if conn is not None:
             await _close_connection(conn)
-        loop = _running_loop()
+        loop = running_loop()
         pending = [task for task in self._closing if task.get_loop() is loop]
         if pending:
             await asyncio.wait(pending)
@@ -216,7 +217,7 @@ class MCPTools(Toolkit):
     def connected(self) -> bool:
         """Whether a live session with the server exists in this event loop."""
         conn = self._conn
-        return conn is not None and conn.alive and conn.loop is _running_loop()
+        return conn is not None and conn.alive and conn.loop is running_loop()
 
     # --- calls ------------------------------------------------------------------------------------------
 
@@ -490,7 +491,7 @@ async def _cancel(task: asyncio.Future[Any], grace: float) -> None:
 
 
 async def _close_connection(conn: _Connection) -> None:
-    loop = _running_loop()
+    loop = running_loop()
     if conn.loop is loop:
         try:
             await conn.close()
@@ -546,13 +547,6 @@ class _WatchedReadStream:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _safe_name(name: str) -> str:
