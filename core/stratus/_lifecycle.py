@@ -26,24 +26,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
-from stratus._runnable import RunOptions
+from stratus._runnable import Driven, RunOptions
 from stratus._utils import new_id, time_ordered_id
 from stratus.deadline import Deadline, deadline_for
 from stratus.exceptions import RunLimitExceeded, StratusError
 from stratus.limits import check_final_state, check_json
-from stratus.run import RunEvent, RunInput, RunOutput, RunStatus
+from stratus.run import RunContext, RunEvent, RunInput, RunOutput, RunStatus, ToolExecution
 from stratus.tracing import SpanRecorder
 
 if TYPE_CHECKING:
     from stratus._nesting import RunScope, SessionWriter
     from stratus.storage.base import Store
     from stratus.storage.records import SessionRecord, SessionType
+    from stratus.workflow.steps import StepResumption
 
-__all__ = ["Component", "EventKinds", "LifecycleError", "Placement", "RunLifecycle", "begin"]
+__all__ = [
+    "TOP_LEVEL",
+    "Component",
+    "ComponentRun",
+    "EventKinds",
+    "LifecycleError",
+    "Placement",
+    "Resumption",
+    "RunLifecycle",
+    "Start",
+    "begin",
+]
 
 logger = logging.getLogger("stratus.run")
 
@@ -104,6 +116,34 @@ class EventKinds:
     """The start event of a run that goes on from a stored one (`RunOptions.continues`); `started` if None."""
 
 
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """A stored run going on under its own id: a PAUSED one with the decisions that resume it (`/continue`'s),
+    or a workflow's that ran out of time (RUNNING: it goes on after the last step it finished)."""
+
+    run: RunOutput
+    decided: Sequence[ToolExecution] = ()
+    """An agent's: the round it paused at, with the decisions in it (`_pause.apply_decisions`)."""
+    members: Mapping[str, Resumption] | None = None
+    """A team's: its members' paused runs, by run id, each with its own decisions."""
+    step: StepResumption | None = None
+    """A workflow's: its paused step's agent or team run, with its decisions."""
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """How one run begins, besides its component and input: the caller's `options`; `scope`, the run it is a
+    child of (a team's member, a workflow's step), if any; `resume`, the paused run it goes on with, if any."""
+
+    options: RunOptions | None = None
+    scope: RunScope | None = None
+    resume: Resumption | None = None
+
+
+TOP_LEVEL: Final = Start()
+"""A new top-level run with no options."""
+
+
 def _itself(exc: Exception) -> BaseException:
     return exc
 
@@ -121,27 +161,45 @@ class Component:
     run_timeout: float | None
     kinds: EventKinds
 
+    @classmethod
+    def of(cls, session_type: SessionType, id: str, declared: _Declared, kinds: EventKinds) -> Component:
+        """The agent, team or workflow `declared`, as its runs' lifecycle knows it."""
+        return cls(session_type, id, declared.name, declared.store, declared.session_state, declared.run_timeout, kinds)
+
+
+class _Declared(Protocol):
+    """What an agent, a team and a workflow are all declared with."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def session_state(self) -> dict[str, Any] | None: ...
+    @property
+    def run_timeout(self) -> float | None: ...
+
 
 def begin(
     component: Component,
     input: str,
-    options: RunOptions | None,
-    scope: RunScope | None,
+    start: Start,
     *,
     describe: Callable[[], dict[str, Any] | None],
     settle: Callable[[], Awaitable[None]] | None = None,
     after_save: Callable[[], AsyncIterator[RunEvent]] | None = None,
     exception_of: Callable[[Exception], BaseException] | None = None,
-    resume: RunOutput | None = None,
 ) -> RunLifecycle:
     """The lifecycle of a new run of `component` on `input`: its output (named after the component), its
-    place (a session of its own, or with `scope` its parent's, as a child run) and its event base. The
-    caller's session state is checked here, before anything is stored. With `resume` (a stored PAUSED run of
-    the component) it is that run's, going on under its own id: its stream opens with the `continued` event."""
+    place (a session of its own, or with `start.scope` its parent's, as a child run) and its event base. The
+    caller's session state is checked here, before anything is stored. With `start.resume` (a stored PAUSED run
+    of the component) it is that run's, going on under its own id: its stream opens with the `continued` event."""
     from stratus._nesting import ChildPlacement, SessionWriter
 
-    if resume is not None:
-        options = RunOptions(session_id=resume.session_id, user_id=resume.user_id, run_id=resume.run_id)
+    scope, resumed = start.scope, start.resume.run if start.resume is not None else None
+    options = start.options
+    if resumed is not None:
+        options = RunOptions(session_id=resumed.session_id, user_id=resumed.user_id, run_id=resumed.run_id)
     o = options or RunOptions()
     override = check_json(o.session_state, "session_state")
     continues = o.continues
@@ -152,7 +210,7 @@ def begin(
     else:
         session_id, user_id = o.session_id or new_id(), o.user_id
     kind = component.session_type.value
-    output = resume or RunOutput(
+    output = resumed or RunOutput(
         run_id=o.run_id or time_ordered_id(),
         session_id=session_id,
         user_id=user_id,
@@ -410,3 +468,20 @@ class RunLifecycle:
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._clock
+
+
+class ComponentRun(Driven):
+    """What an agent's, a team's and a workflow's run (`AgentRun`, `TeamRun`, `WorkflowRun`) share: the
+    lifecycle `begin()` made, the output it ends, the `RunContext` its tools see, the scope of the runs it
+    starts (`children`, once it starts any), and `result()` over its `events()`."""
+
+    def __init__(self, lifecycle: RunLifecycle, *, agent_id: str | None = None) -> None:
+        self.lifecycle = lifecycle
+        self.output = out = lifecycle.output
+        self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id, agent_id=agent_id)
+        self.children: RunScope | None = None
+
+    async def settle(self) -> None:
+        """Wait for the runs this one started to end and store themselves (a cancelled run's, say)."""
+        if self.children is not None:
+            await self.children.settle()

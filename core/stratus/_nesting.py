@@ -25,6 +25,7 @@ from stratus.limits import storable_state
 from stratus.run import RunEvent, RunOutput, RunStatus
 
 if TYPE_CHECKING:
+    from stratus._lifecycle import Resumption
     from stratus._runnable import Execution
     from stratus.storage.base import Store
     from stratus.storage.records import SessionRecord, SessionType
@@ -39,8 +40,9 @@ Emit = Callable[[RunEvent], None]
 class Member(Protocol):
     """What a team or a workflow can start as a child run: an agent or a team."""
 
-    def child_execution(self, input: str, scope: RunScope) -> Execution:
-        """An execution of this component as a child of the run `scope` belongs to."""
+    def child_execution(self, input: str, scope: RunScope, resume: Resumption | None = None) -> Execution:
+        """An execution of this component as a child of the run `scope` belongs to (with `resume`, its paused
+        run going on)."""
         ...
 
 
@@ -194,18 +196,23 @@ class RunScope:
                 event.workflow_context = step
         self.emit(event)
 
-    async def run(self, member: Member, input: str, step: dict[str, Any] | None = None) -> RunOutput:
-        """Run an agent or a team as a child, forwarding its events (see `forward`); returns its output (a failed
-        child ends with status ERROR, it does not raise). Each child runs in a task of its own so that a
-        cancelled parent can wait for its children to store themselves as CANCELLED (`settle`)."""
+    async def run(
+        self, member: Member, input: str, step: dict[str, Any] | None = None, *, resume: Resumption | None = None
+    ) -> RunOutput:
+        """Run an agent or a team as a child (with `resume`, its paused run going on), forwarding its events (see
+        `forward`); returns its output (a failed child ends with status ERROR, it does not raise). Each child runs
+        in a task of its own so that a cancelled parent can wait for its children to store themselves as
+        CANCELLED (`settle`)."""
         with inherited_by(self.deadline):  # the child's run ends by its parent's deadline
-            task = asyncio.ensure_future(self._run(member, input, step))
+            task = asyncio.ensure_future(self._run(member, input, step, resume))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return await task
 
-    async def _run(self, member: Member, input: str, step: dict[str, Any] | None) -> RunOutput:
-        child = member.child_execution(input, self)
+    async def _run(
+        self, member: Member, input: str, step: dict[str, Any] | None, resume: Resumption | None
+    ) -> RunOutput:
+        child = member.child_execution(input, self, resume)
         if step is not None:
             child.output.workflow_step_id = step["step_id"]
         self.parent.children.append(child.output)

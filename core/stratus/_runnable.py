@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack, ove
 from stratus.run import RunEvent, RunOutput
 
 if TYPE_CHECKING:
+    from stratus._lifecycle import Resumption
     from stratus._nesting import RunScope
     from stratus.media import File, Image
 
-__all__ = ["Execution", "RunKeywords", "RunOptions", "Runnable"]
+__all__ = ["Driven", "Execution", "RunKeywords", "RunOptions", "Runnable"]
 
 
 class Execution(Protocol):
@@ -25,6 +26,21 @@ class Execution(Protocol):
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]: ...
 
     async def result(self) -> RunOutput: ...
+
+
+class Driven:
+    """An execution's `result()`, from its `events()`: driven to its end unstreamed, then its `output`."""
+
+    __slots__ = ()
+    output: RunOutput
+
+    @abstractmethod
+    def events(self, *, stream: bool) -> AsyncIterator[RunEvent]: ...
+
+    async def result(self) -> RunOutput:
+        async for _ in self.events(stream=False):
+            pass
+        return self.output
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,8 +91,9 @@ class Runnable:
     def execution(self, input: str, options: RunOptions | None = None) -> Execution:
         """One execution of this component on `input`, not started: iterate `events()` or await `result()`."""
 
-    def child_execution(self, input: str, scope: RunScope) -> Execution:
-        """An execution of this component as a child of another run (a team's member, a workflow's step)."""
+    def child_execution(self, input: str, scope: RunScope, resume: Resumption | None = None) -> Execution:
+        """An execution of this component as a child of another run (a team's member, a workflow's step); with
+        `resume`, its paused run going on."""
         raise NotImplementedError(f"{type(self).__name__} cannot run as a member or a step")
 
     @overload

@@ -199,6 +199,7 @@ async def _run_claimed(
     app: App, component: Agent | Team | Workflow, store: Store, job: BackgroundRun, deadline: float | None
 ) -> tuple[RunOutput | None, bool]:
     """Run the claimed job: its output (None if it had ended before), and whether to queue it again."""
+    from stratus._lifecycle import Resumption, Start
     from stratus._runnable import RunOptions
     from stratus.workflow import Workflow
     from stratus.workflow._run import WorkflowRun
@@ -225,7 +226,8 @@ async def _run_claimed(
     resume = stored if stored is not None and stored.status is RunStatus.RUNNING else None
     if resume is not None:
         logger.info("background run %s resumes after %d steps", job.run_id, len(resume.step_results or []))
-    workflow_run = WorkflowRun(component, job.message, options, resume=resume, deadline=deadline)
+    start = Start(options, resume=Resumption(resume) if resume is not None else None)
+    workflow_run = WorkflowRun(component, job.message, start, deadline=deadline)
     output = await workflow_run.result()
     if workflow_run.suspended:
         if app.run_queue is None:

@@ -333,6 +333,7 @@ def test_a_pre_hook_refusal_is_a_422_with_a_json_detail_and_the_stored_run_is_er
 async def test_a_paused_run_resumed_does_not_check_its_input_again_and_its_confirmed_call_is_hooked(
     store: SqliteStore,
 ) -> None:
+    from stratus._lifecycle import Resumption, Start
     from stratus.agent._loop import AgentRun
     from stratus.agent._pause import apply_decisions
 
@@ -359,7 +360,7 @@ async def test_a_paused_run_resumed_does_not_check_its_input_again_and_its_confi
 
     [stored] = await store.get_runs("s1")
     decided = apply_decisions(stored, [{"tool_call_id": stored.tools[0].tool_call_id, "confirmed": True}])
-    out = await AgentRun(agent, "refund me", resume=stored, decided=decided).result()
+    out = await AgentRun(agent, "refund me", Start(resume=Resumption(stored, decided=decided))).result()
     assert out.status is RunStatus.COMPLETED, out.error
     assert out.content == "refund done"
     assert checked == ["refund me"]  # checked once, when the run began

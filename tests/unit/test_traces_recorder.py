@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import stratus.tracing
 from stratus import RunOptions, Step, Workflow
+from stratus._lifecycle import Resumption, Start
 from stratus._utils import time_ordered_id
 from stratus.messages import Usage
 from stratus.run import (
@@ -149,7 +150,9 @@ async def test_a_workflow_given_again_where_it_stopped_goes_on_in_one_trace(
         return Step(name, executor=lambda step_input: f"{step_input.previous_step_content or ''}{name}")
 
     workflow = Workflow(id="long", name="Long", steps=[step("a"), step("b")], store=store)
-    first = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id=RUN_ID), deadline=time.monotonic() + 1)
+    first = WorkflowRun(
+        workflow, "go", Start(RunOptions(session_id="w1", run_id=RUN_ID)), deadline=time.monotonic() + 1
+    )
     await first.result()
     assert first.suspended
     stratus.tracing.flush()
@@ -158,7 +161,7 @@ async def test_a_workflow_given_again_where_it_stopped_goes_on_in_one_trace(
     assert stored is not None
     assert [s["name"] for s in stored.spans or []] == ["Long.run", "a"]
 
-    second = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id=RUN_ID), resume=stored)
+    second = WorkflowRun(workflow, "go", Start(RunOptions(session_id="w1", run_id=RUN_ID), resume=Resumption(stored)))
     output = await second.result()
     assert output.status is RunStatus.COMPLETED
 

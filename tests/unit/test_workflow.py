@@ -28,6 +28,7 @@ from stratus import (
     Workflow,
     tool,
 )
+from stratus._lifecycle import Resumption, Start
 from stratus.component_events import StepCompleted, StepError, WorkflowCompleted, WorkflowError
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
@@ -448,7 +449,7 @@ async def test_a_run_out_of_time_stops_between_steps_and_resumes_after_the_last_
         return Step(name, executor=run)
 
     workflow = Workflow(name="Long", steps=[step("a"), step("b"), step("c")], store=store)
-    first = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id="r1"), deadline=time.monotonic() + 1)
+    first = WorkflowRun(workflow, "go", Start(RunOptions(session_id="w1", run_id="r1")), deadline=time.monotonic() + 1)
 
     events = [e async for e in first.events(stream=True)]
 
@@ -458,7 +459,7 @@ async def test_a_run_out_of_time_stops_between_steps_and_resumes_after_the_last_
     assert stored is not None
     assert (stored.status, [r["step_name"] for r in stored.step_results or []]) == (RunStatus.RUNNING, ["a"])
 
-    second = WorkflowRun(workflow, "go", RunOptions(session_id="w1", run_id="r1"), resume=stored)
+    second = WorkflowRun(workflow, "go", Start(RunOptions(session_id="w1", run_id="r1"), resume=Resumption(stored)))
     output = await second.result()
 
     assert calls == ["a", "b", "c"]  # nothing ran twice

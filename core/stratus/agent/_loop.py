@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from stratus._lifecycle import Component, EventKinds, begin
-from stratus._nesting import RunScope
-from stratus._runnable import RunOptions
+from stratus._lifecycle import TOP_LEVEL, Component, ComponentRun, EventKinds, Start, begin
 from stratus.agent._controls import dependencies_text, history_runs, last_messages, resolve_dependencies
 from stratus.agent._default_tools import default_tools, session_state_text
 from stratus.agent._summary import summarize_session, summary_text
@@ -27,14 +25,12 @@ from stratus.run import (
     MemoryUpdateStarted,
     RunCompleted,
     RunContentCompleted,
-    RunContext,
     RunContinued,
     RunError,
     RunEvent,
     RunOutput,
     RunStarted,
     RunStatus,
-    ToolExecution,
 )
 from stratus.storage.records import SessionType
 from stratus.tools import Tool
@@ -58,61 +54,30 @@ AGENT_EVENTS = EventKinds(
 )
 
 
-class AgentRun:
+class AgentRun(ComponentRun):
     """One execution of an agent. `events()` drives it; `result()` drives it and returns the output. With
-    `scope` it is a member's or a step's run: it shares the team's or workflow's session state, is stored in
-    their session as a child of their run, and sends the model no history of its own."""
+    `start.scope` it is a member's or a step's run: it shares the team's or workflow's session state, is stored
+    in their session as a child of their run, and sends the model no history of its own."""
 
-    def __init__(
-        self,
-        agent: Agent,
-        input: str,
-        options: RunOptions | None = None,
-        *,
-        scope: RunScope | None = None,
-        resume: RunOutput | None = None,
-        decided: Sequence[ToolExecution] = (),
-    ) -> None:
+    def __init__(self, agent: Agent, input: str, start: Start = TOP_LEVEL) -> None:
         self.agent = agent
         self.input = input
+        options = start.options
         self.knowledge_filters = {**(agent.knowledge_filters or {}), **((options and options.knowledge_filters) or {})}
-        component = Component(
-            SessionType.AGENT,
-            agent.agent_id,
-            agent.name,
-            agent.store,
-            agent.session_state,
-            agent.run_timeout,
-            AGENT_EVENTS,
-        )
-        self.lifecycle = begin(
-            component,
-            input,
-            options,
-            scope,
-            describe=self._component_data,
-            after_save=self._after_save,
-            resume=resume,
-        )
-        self.decided = list(decided)
+        component = Component.of(SessionType.AGENT, agent.agent_id, agent, AGENT_EVENTS)
+        lifecycle = begin(component, input, start, describe=self._component_data, after_save=self._after_save)
+        super().__init__(lifecycle, agent_id=agent.agent_id)
+        self.decided = list(start.resume.decided) if start.resume is not None else []
         """A resumed run's: the round it paused at, with the decisions that resume it (`_pause.apply_decisions`)."""
-        self.output = out = self.lifecycle.output
+        out = self.output
         self.images = list(options.images) if options and options.images else None
         self.files = list(options.files) if options and options.files else None
         if out.input is not None:
             out.input.images, out.input.file_media = self.images, self.files
-        self.place = self.lifecycle.place
-        self.deadline = self.lifecycle.deadline
-        self.context = RunContext(
-            run_id=out.run_id, session_id=out.session_id, user_id=out.user_id, agent_id=agent.agent_id
-        )
+        self.place = lifecycle.place
+        self.deadline = lifecycle.deadline
         self._recalled: list[str] = []  # the memories and insights recall put in the context
         self._dependencies = options.dependencies if options is not None else None
-
-    async def result(self) -> RunOutput:
-        async for _ in self.events(stream=False):
-            pass
-        return self.output
 
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the agent, yielding its events, from `RunStarted` to `RunCompleted` or `RunError`. With
@@ -189,12 +154,7 @@ class AgentRun:
 
     def _component_data(self) -> dict[str, Any]:
         agent = self.agent
-        model = agent._resolved_model  # pyright: ignore[reportPrivateUsage]
-        return {
-            "name": agent.name,
-            "agent_id": agent.agent_id,
-            "model": {"name": model.name, "model": model.id, "provider": model.provider} if model else None,
-        }
+        return {"name": agent.name, "agent_id": agent.agent_id, "model": agent.model_data()}
 
     # --- context ----------------------------------------------------------------------------------------
 

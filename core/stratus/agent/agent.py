@@ -21,6 +21,7 @@ from stratus.tools import Tool, Toolkit
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from stratus._lifecycle import Resumption
     from stratus._nesting import RunScope
     from stratus.agent._loop import AgentRun
     from stratus.hooks import Hook
@@ -54,6 +55,11 @@ class ModelComponent(Runnable):
     def get_instructions(self, context: RunContext) -> list[str]:
         """The instruction lines for this run (calling `instructions` if it is a function)."""
         return resolve_instructions(self.instructions, context)
+
+    def model_data(self) -> dict[str, Any] | None:
+        """The model as the session's component data names it (None until a run resolved it)."""
+        model = self._resolved_model
+        return {"name": model.name, "model": model.id, "provider": model.provider} if model else None
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -265,15 +271,17 @@ class Agent(ModelComponent):
     def execution(self, input: str | Mapping[str, Any] | BaseModel, options: RunOptions | None = None) -> AgentRun:
         """An agent run: streamed, its events go from `RunStarted` to `RunCompleted` or `RunError`. An input
         that does not follow `input_schema` raises `InputValidationError` here, before anything starts."""
+        from stratus._lifecycle import Start
         from stratus.agent._loop import AgentRun
 
-        return AgentRun(self, validated_input(input, self.input_schema, f"agent {self.agent_id!r}"), options)
+        return AgentRun(self, validated_input(input, self.input_schema, f"agent {self.agent_id!r}"), Start(options))
 
-    def child_execution(self, input: str, scope: RunScope) -> AgentRun:
+    def child_execution(self, input: str, scope: RunScope, resume: Resumption | None = None) -> AgentRun:
         """A member's or a step's run: in the parent's session, sharing its state, with no history."""
+        from stratus._lifecycle import Start
         from stratus.agent._loop import AgentRun
 
-        return AgentRun(self, input, scope=scope)
+        return AgentRun(self, input, Start(scope=scope, resume=resume))
 
 
 def resolve_model(model: Model | str | None, missing: str) -> Model:

@@ -22,15 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any
 
-from stratus._lifecycle import Component, EventKinds, begin
+from stratus._lifecycle import TOP_LEVEL, Component, ComponentRun, EventKinds, Resumption, Start, begin
 from stratus._nesting import Emit, RunScope, pump
-from stratus._runnable import RunOptions
 from stratus._utils import to_text
 from stratus.agent import Agent
-from stratus.agent._loop import AgentRun
 from stratus.agent._pause import MemberPaused, pending_round
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.component_events import (
@@ -54,7 +52,6 @@ from stratus.run import (
     ModelRequestStarted,
     RunContent,
     RunContentCompleted,
-    RunContext,
     RunEvent,
     RunOutput,
     RunPaused,
@@ -111,55 +108,39 @@ _BROADCAST = (
 )
 
 
-class TeamRun:
+class TeamRun(ComponentRun):
     """One execution of a team. `events()` drives it; `result()` drives it and returns the output.
 
-    With `scope`, the run is a member of another team (or a step of a workflow): it is stored in that run's
-    session as its child and shares its session state.
+    With `start.scope`, the run is a member of another team (or a step of a workflow): it is stored in that
+    run's session as its child and shares its session state. With `start.resume`, its paused run goes on: the
+    leader's calls that waited on its members' paused runs resume them (`Resumption.members`).
     """
 
-    def __init__(
-        self,
-        team: Team,
-        input: str,
-        options: RunOptions | None = None,
-        *,
-        scope: RunScope | None = None,
-        resume: RunOutput | None = None,
-        members: Mapping[str, tuple[RunOutput, Sequence[ToolExecution]]] | None = None,
-    ) -> None:
+    def __init__(self, team: Team, input: str, start: Start = TOP_LEVEL) -> None:
         self.team = team
         self.input = input
-        self.scope = scope
-        component = Component(
-            SessionType.TEAM, team.team_id, team.name, team.store, team.session_state, team.run_timeout, TEAM_EVENTS
-        )
-        self.lifecycle = begin(
-            component, input, options, scope, describe=self._component_data, settle=self._settle, resume=resume
-        )
-        self.output = out = self.lifecycle.output
+        self.scope = start.scope
+        resume = start.resume
+        if resume is not None:
+            resume.run.requirements = None  # its members' (what it paused with): they are decided now
+        component = Component.of(SessionType.TEAM, team.team_id, team, TEAM_EVENTS)
+        super().__init__(begin(component, input, start, describe=self._component_data, settle=self.settle))
         self.place = self.lifecycle.place
         self.deadline = self.lifecycle.deadline
-        self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id)
         self.routed: RunOutput | None = None
         """In route mode, the member run whose answer is the team's."""
         self._routing = False
-        self._children: RunScope | None = None
         self._member_runs: dict[str, list[str]] = {}
         """The runs the delegation tools started, by their call (`_call_key`), until their call reports."""
         self._pending = pending_round(self.output) if resume is not None else []
         """A resumed run's: the leader's calls that waited on paused members' runs."""
-        self._resumptions: dict[str, tuple[RunOutput, Sequence[ToolExecution]]] = {}
+        self._resumptions: dict[str, Resumption] = {}
         """By the leader's call (`_call_key`): the paused member run it waited on, with the decisions in it."""
+        members = (resume.members if resume is not None else None) or {}
         for execution in self._pending:
-            found = (members or {}).get(execution.child_run_id or "")
+            found = members.get(execution.child_run_id or "")
             if found is not None:
                 self._resumptions[_call_key(execution.tool_name, execution.tool_args)] = found
-
-    async def result(self) -> RunOutput:
-        async for _ in self.events(stream=False):
-            pass
-        return self.output
 
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the team, yielding its events and its members'. With `stream=False` the models are asked for
@@ -174,7 +155,7 @@ class TeamRun:
         self.context.session_state = state
         if team.pre_hooks:
             self.input = await check_input(lifecycle, team.pre_hooks, self.context, {"team": team})
-        children = self._children = RunScope(
+        children = self.children = RunScope(
             session=self.place.writer, state=state, parent=out, emit=emit, stream=stream, deadline=self.deadline
         )
         model = team.get_model()
@@ -219,19 +200,9 @@ class TeamRun:
         if team.post_hooks:
             await check_output(lifecycle, team.post_hooks, self.context, {"team": team})
 
-    async def _settle(self) -> None:
-        if self._children is not None:
-            await self._children.settle()
-
     def _component_data(self) -> dict[str, Any]:
         team = self.team
-        model = team._resolved_model  # pyright: ignore[reportPrivateUsage]
-        return {
-            "name": team.name,
-            "team_id": team.team_id,
-            "mode": team.mode,
-            "model": {"name": model.name, "model": model.id, "provider": model.provider} if model else None,
-        }
+        return {"name": team.name, "team_id": team.team_id, "mode": team.mode, "model": team.model_data()}
 
     def _leader(self, model: Model, toolkit: Toolkit) -> Agent:
         """The leader: an agent configured from the team, whose output and context are the team run's."""
@@ -298,7 +269,7 @@ class TeamRun:
             tool.child_run_id = started.pop(0)
 
     def _member(self, member_id: str) -> tuple[Agent | Team, RunScope]:
-        children = self._children
+        children = self.children
         assert children is not None, "delegation tools run inside the team's run"
         try:
             return self.team.get_member(member_id), children
@@ -312,13 +283,9 @@ class TeamRun:
         """The member's run for this call: a new one, or (resuming) the paused one the call waited on, going on
         with its decisions. A member's run that pauses pauses the team's (`MemberPaused`)."""
         resumption = self._resumptions.pop(_call_key(tool, args), None)
-        if resumption is None:
-            output = await children.run(member, input)
-        else:
-            if not isinstance(member, Agent):
-                raise ToolError(f"member {member_id!r} is a team: resuming its paused run is not supported")
-            run, decided = resumption
-            output = await children.run(cast(Any, _Resumed(member, run, decided)), input)
+        if resumption is not None and not isinstance(member, Agent):
+            raise ToolError(f"member {member_id!r} is a team: resuming its paused run is not supported")
+        output = await children.run(member, input, resume=resumption)
         if output.status is RunStatus.PAUSED:
             raise MemberPaused(member_id, member.name, output)
         return output
@@ -361,16 +328,6 @@ class TeamRun:
             return text
 
         return Tool(route_to_member)
-
-
-class _Resumed:
-    """A member whose paused run goes on (for `RunScope.run`): its child execution resumes that run."""
-
-    def __init__(self, agent: Agent, run: RunOutput, decided: Sequence[ToolExecution]) -> None:
-        self.agent, self.run, self.decided = agent, run, decided
-
-    def child_execution(self, input: str, scope: RunScope) -> AgentRun:
-        return AgentRun(self.agent, input, scope=scope, resume=self.run, decided=self.decided)
 
 
 def _not_content(event: RunEvent) -> bool:

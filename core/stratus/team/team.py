@@ -17,6 +17,7 @@ from stratus.models.base import Model
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from stratus._lifecycle import Resumption
     from stratus._nesting import RunScope
     from stratus.hooks import Hook
     from stratus.team._run import TeamRun
@@ -153,15 +154,17 @@ class Team(ModelComponent):
         `TeamRunStarted` to `TeamRunCompleted` or `TeamRunError`, members' events between. Knowledge filters
         are the members' business, not the team's. An input that does not follow `input_schema` raises
         `InputValidationError` here, before anything starts."""
+        from stratus._lifecycle import Start
         from stratus.team._run import TeamRun
 
-        return TeamRun(self, validated_input(input, self.input_schema, f"team {self.team_id!r}"), options)
+        return TeamRun(self, validated_input(input, self.input_schema, f"team {self.team_id!r}"), Start(options))
 
-    def child_execution(self, input: str, scope: RunScope) -> TeamRun:
+    def child_execution(self, input: str, scope: RunScope, resume: Resumption | None = None) -> TeamRun:
         """A team as a member of another team, or as a workflow's step: in the parent's session."""
+        from stratus._lifecycle import Start
         from stratus.team._run import TeamRun
 
-        return TeamRun(self, input, scope=scope)
+        return TeamRun(self, input, Start(scope=scope, resume=resume))
 
 
 def member_id_of(member: Agent | Team) -> str:

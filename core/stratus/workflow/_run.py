@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from stratus._lifecycle import Component, EventKinds, begin
+from stratus._lifecycle import TOP_LEVEL, Component, ComponentRun, EventKinds, Start, begin
 from stratus._nesting import Emit, RunScope, pump
-from stratus._runnable import RunOptions
 from stratus.component_events import (
     StepOutputEvent,
     WorkflowCompleted,
@@ -27,9 +26,9 @@ from stratus.component_events import (
     WorkflowStarted,
 )
 from stratus.exceptions import StratusError
-from stratus.run import RunContext, RunEvent, RunOutput, RunStatus
+from stratus.run import RunEvent, RunStatus
 from stratus.storage.records import SessionType
-from stratus.workflow.steps import StepContext, StepResumption, WorkflowStep
+from stratus.workflow.steps import StepContext, WorkflowStep
 from stratus.workflow.types import StepInput, StepOutput, content_type_of, step_metrics
 from stratus.workflow.workflow import Workflow
 
@@ -57,68 +56,51 @@ class StepFailedError(StratusError):
         self.step_name = step_name
 
 
-class WorkflowRun:
-    """One execution of a workflow. `events()` drives it; `result()` drives it and returns the output."""
+class WorkflowRun(ComponentRun):
+    """One execution of a workflow. `events()` drives it; `result()` drives it and returns the output.
+
+    With `start.resume` a stored run goes on under its own id, after the last step it finished: one that ran
+    out of time, or one that paused, whose paused step's agent or team run goes on with the decisions.
+    `deadline` is a `time.monotonic()` instant: between steps, the run stops (suspended) rather than start one
+    that would not finish by then."""
 
     def __init__(
-        self,
-        workflow: Workflow,
-        input: str,
-        options: RunOptions | None = None,
-        *,
-        resume: RunOutput | None = None,
-        resumption: StepResumption | None = None,
-        deadline: float | None = None,
+        self, workflow: Workflow, input: str, start: Start = TOP_LEVEL, *, deadline: float | None = None
     ) -> None:
         self.workflow = workflow
         self.input = input
-        self.resume = resume
-        self.resumption = resumption
-        """With `resume`, a run that paused: its paused step's executor run, going on with the decisions."""
         self.deadline = deadline
-        """A `time.monotonic()` instant: between steps, stop (suspended) rather than start one that would not
-        finish by then."""
+        self.resumption = start.resume.step if start.resume is not None else None
+        """A paused run's: its paused step's executor run, going on with the decisions (taken by that step)."""
+        resume = self.resume = start.resume.run if start.resume is not None else None
+        options = start.options
         if resume is not None and options is not None:
             options = replace(options, session_state=None)  # applied once, when it started
-        component = Component(
-            SessionType.WORKFLOW,
-            workflow.workflow_id,
-            workflow.name,
-            workflow.store,
-            workflow.session_state,
-            workflow.run_timeout,
-            WORKFLOW_EVENTS,
-        )
-        self.lifecycle = begin(
+        # The workflow goes on from its stored run itself (its lifecycle is a new one under the same id).
+        component = Component.of(SessionType.WORKFLOW, workflow.workflow_id, workflow, WORKFLOW_EVENTS)
+        lifecycle = begin(
             component,
             input,
-            options,
-            None,
+            Start(options),
             describe=self._component_data,
-            settle=self._settle,
+            settle=self.settle,
             exception_of=self._cause,
         )
-        self.output = out = self.lifecycle.output
-        self.run_deadline = self.lifecycle.deadline
+        super().__init__(lifecycle)
+        out = self.output
+        self.run_deadline = lifecycle.deadline
         """The deadline of the steps' agent and team runs (`Workflow.run_timeout`, or an inherited one)."""
         out.step_results = []
         if resume is not None:
             out.created_at = resume.created_at
             out.input = resume.input or out.input
             out.spans = resume.spans  # its trace goes on where the earlier invocations left it
-        self.session = self.lifecycle.place.writer
-        self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id)
-        self._children: RunScope | None = None
+        self.session = lifecycle.place.writer
 
     @property
     def suspended(self) -> bool:
         """True when the run stopped between two steps for lack of time (its status stays RUNNING)."""
         return self.lifecycle.suspended
-
-    async def result(self) -> RunOutput:
-        async for _ in self.events(stream=False):
-            pass
-        return self.output
 
     def events(self, *, stream: bool) -> AsyncIterator[RunEvent]:
         """Run the workflow, yielding its events and its agents' and teams'. With `stream=False` the models are
@@ -132,7 +114,7 @@ class WorkflowRun:
         self.context.session_state = state
         if self.resume is not None and self.resume.events and out.events is not None:
             out.events[:0] = self.resume.events  # a streamed run's stored events go on after the earlier part's
-        children = self._children = RunScope(
+        children = self.children = RunScope(
             session=self.session, state=state, parent=out, emit=emit, stream=stream, deadline=self.run_deadline
         )
         emit(lifecycle.started())
@@ -184,10 +166,6 @@ class WorkflowRun:
             if index + 1 < len(steps):
                 await lifecycle.checkpoint()  # status RUNNING, the results so far
         out.content, out.content_type = content, content_type_of(content)
-
-    async def _settle(self) -> None:
-        if self._children is not None:
-            await self._children.settle()
 
     def _requirement(self, step: WorkflowStep, index: int, output: StepOutput) -> dict[str, Any]:
         """AgentOS' `StepRequirement` of a step whose agent or team paused (`requires_executor_input`)."""

@@ -14,10 +14,11 @@ import asyncio
 import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias, cast
 
+from stratus._lifecycle import Resumption
 from stratus._nesting import Emit, RunScope
 from stratus._utils import new_id, to_text
 from stratus.agent import Agent
@@ -41,7 +42,7 @@ from stratus.component_events import (
     StepStarted,
 )
 from stratus.exceptions import ConfigError
-from stratus.run import RunEvent, RunOutput, RunStatus, ToolExecution
+from stratus.run import RunEvent, RunStatus
 from stratus.team import Team
 from stratus.workflow.types import StepInput, StepOutput, content_type_of, json_content
 
@@ -95,35 +96,13 @@ class StepContext:
         return replace(self, parent_step_id=self.step_id(step))
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class StepResumption:
-    """A paused top-level step going on: its agent's or team's paused run with the decisions in it (`decided`,
-    an agent's waiting calls; `members`, a team's paused member runs with theirs), as `/continue` resumes them."""
+    """A paused top-level step going on: its agent's or team's paused run with the decisions in it, as that
+    agent's or team's own `/continue` resumes them."""
 
     step_name: str
-    run: RunOutput
-    decided: Sequence[ToolExecution] = ()
-    members: Mapping[str, tuple[RunOutput, Sequence[ToolExecution]]] | None = None
-
-    def executor(self, member: Agent | Team) -> Any:
-        """`member` for `RunScope.run`: its child execution resumes the paused run."""
-        return _Resumed(member, self)
-
-
-class _Resumed:
-    def __init__(self, member: Agent | Team, resumption: StepResumption) -> None:
-        self.member, self.resumption = member, resumption
-
-    def child_execution(self, input: str, scope: RunScope) -> Any:
-        r = self.resumption
-        if isinstance(self.member, Agent):
-            from stratus.agent._loop import AgentRun
-
-            return AgentRun(self.member, input, scope=scope, resume=r.run, decided=r.decided)
-        from stratus.team._run import TeamRun
-
-        r.run.requirements = None
-        return TeamRun(self.member, input, scope=scope, resume=r.run, members=r.members)
+    resumption: Resumption
 
 
 class WorkflowStep(ABC):
@@ -311,11 +290,11 @@ class Step(WorkflowStep):
                 "step_name": self.name,
                 "step_index": _plain_index(fields["step_index"]),
             }
-            resumption = ctx.resumption if ctx.parent_step_id is None else None
-            runner: Any = member
-            if resumption is not None and resumption.step_name == self.name:
-                ctx.resumption, runner = None, resumption.executor(member)
-            child = await ctx.children.run(runner, step_input.message(), workflow_context)
+            paused = ctx.resumption if ctx.parent_step_id is None else None
+            resume = None
+            if paused is not None and paused.step_name == self.name:
+                ctx.resumption, resume = None, paused.resumption
+            child = await ctx.children.run(member, step_input.message(), workflow_context, resume=resume)
             output = self._output(
                 ctx, executor_type=kind, executor_name=name, step_run_id=child.run_id, metrics=child.metrics.to_dict()
             )

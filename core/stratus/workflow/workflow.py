@@ -114,6 +114,7 @@ class Workflow(Runnable):
     def execution(self, input: str, options: RunOptions | None = None) -> WorkflowRun:
         """A workflow run: the `RunOutput`'s `content` is the last step's, `step_results` every step's,
         `children` the agents' and teams' runs."""
+        from stratus._lifecycle import Start
         from stratus.workflow._run import WorkflowRun
 
-        return WorkflowRun(self, input, options)
+        return WorkflowRun(self, input, Start(options))

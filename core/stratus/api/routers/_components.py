@@ -19,7 +19,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from stratus._runnable import Execution, RunOptions
+from stratus._lifecycle import Resumption, Start
+from stratus._runnable import Driven, Execution, RunOptions
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._forms import (
     ContinueRequest,
@@ -36,7 +37,7 @@ from stratus.api.schemas import CancelResponse, RunAccepted, RunResponse
 from stratus.app import App
 from stratus.background import DEFAULT_LEASE_SECONDS, BackgroundRun, QueueError, enqueue_run, store_pending
 from stratus.exceptions import NotFoundError
-from stratus.run import RunEvent, RunInput, RunOutput, RunStatus, ToolExecution
+from stratus.run import RunEvent, RunInput, RunOutput, RunStatus
 from stratus.storage.records import SessionRecord, SessionType
 
 if TYPE_CHECKING:
@@ -482,7 +483,7 @@ _ENDED = {
 """AgentOS' 409 details for a workflow run that is not paused; agents and teams use them too."""
 
 
-class _Claimed:
+class _Claimed(Driven):
     """An execution that holds a claim while it runs, and gives it up when it ends (however it ends)."""
 
     def __init__(self, run: Execution, store: Store, claim: Claim) -> None:
@@ -495,11 +496,6 @@ class _Claimed:
                 yield event
         finally:
             await asyncio.shield(self.store.release_claim(self.claim))
-
-    async def result(self) -> RunOutput:
-        async for _ in self.events(stream=False):
-            pass
-        return self.output
 
 
 def _bad(detail: str) -> HTTPException:
@@ -558,7 +554,7 @@ async def _continuation(
             raise HTTPException(status_code=409, detail=_ENDED[current.status] if current else "run is gone")
         options = RunOptions(session_id=current.session_id, user_id=current.user_id, run_id=current.run_id)
         try:  # a step whose agent or team paused: its run resumes with the decisions, as an agent's or a team's
-            resumption = await _step_resumption(store, current, results) if current.requirements else None
+            step = await _step_resumption(store, current, results) if current.requirements else None
         except BaseException as exc:
             await store.release_claim(claim)
             if isinstance(exc, DecisionError):
@@ -566,7 +562,7 @@ async def _continuation(
             raise
         # The existing way back into a stored workflow run: it goes on after the last step it finished.
         text = current.input.input_content if current.input is not None else ""
-        run = WorkflowRun(component, text, options, resume=current, resumption=resumption)
+        run = WorkflowRun(component, text, Start(options, resume=Resumption(current, step=step)))
         return _Claimed(run, store, claim)
     if stored.status is RunStatus.PAUSED:
         return await _resumption(store, component, stored, results)
@@ -604,8 +600,8 @@ async def _resumption(
     text = current.input.input_content if current.input is not None else ""
     try:
         if isinstance(component, Agent):
-            decided = apply_decisions(current, results)
-            return _Claimed(AgentRun(component, text, resume=current, decided=decided), store, claim)
+            resume = Resumption(current, decided=apply_decisions(current, results))
+            return _Claimed(AgentRun(component, text, Start(resume=resume)), store, claim)
         members = await _member_resumptions(store, current, results)
     except DecisionError as exc:
         await store.release_claim(claim)
@@ -615,8 +611,7 @@ async def _resumption(
         raise
     from stratus.team._run import TeamRun
 
-    current.requirements = None
-    return _Claimed(TeamRun(component, text, resume=current, members=members), store, claim)
+    return _Claimed(TeamRun(component, text, Start(resume=Resumption(current, members=members))), store, claim)
 
 
 async def _step_resumption(store: Store, workflow_run: RunOutput, results: list[dict[str, Any]]) -> StepResumption:
@@ -639,18 +634,18 @@ async def _step_resumption(store: Store, workflow_run: RunOutput, results: list[
         raise DecisionError("the paused step's run is no longer paused")
     name = str(waiting.get("step_name"))
     if waiting.get("executor_type") == "team":
-        return StepResumption(name, run, members=await _member_resumptions(store, run, items))
-    return StepResumption(name, run, decided=apply_decisions(run, items))
+        return StepResumption(name, Resumption(run, members=await _member_resumptions(store, run, items)))
+    return StepResumption(name, Resumption(run, decided=apply_decisions(run, items)))
 
 
 async def _member_resumptions(
     store: Store, team_run: RunOutput, results: list[dict[str, Any]]
-) -> dict[str, tuple[RunOutput, list[ToolExecution]]]:
+) -> dict[str, Resumption]:
     """The paused member runs of a paused team run, each with its decisions in: `DecisionError` if any is
     left undecided or a decision names no requirement."""
     from stratus.agent._pause import DecisionError, apply_decisions, by_member_run
 
-    members: dict[str, tuple[RunOutput, list[ToolExecution]]] = {}
+    members: dict[str, Resumption] = {}
     for run_id, items in by_member_run(team_run, results).items():
         member_run = await store.get_run(run_id, session_id=team_run.session_id)
         if (
@@ -659,7 +654,7 @@ async def _member_resumptions(
             or member_run.status is not RunStatus.PAUSED
         ):
             raise DecisionError(f"the member run {run_id!r} is not a paused run of this team run")
-        members[run_id] = (member_run, apply_decisions(member_run, items))
+        members[run_id] = Resumption(member_run, decided=apply_decisions(member_run, items))
     return members
 
 
