@@ -23,6 +23,7 @@ from stratus.storage._cursor import MAX_CURSOR_CHARS
 from stratus.storage.records import ContentQuery, EvalQuery, LearningQuery, MemoryQuery, Page, SessionQuery
 
 __all__ = [
+    "CURSOR",
     "CursorPaginatedResponse",
     "CursorPaginationInfo",
     "Listing",
@@ -96,17 +97,18 @@ def paginated(data: list[M], *, page: int, limit: int, total: int, started: floa
     return PaginatedResponse[M](data=data, meta=meta)
 
 
-_CURSOR: dict[str, Any] = {
+CURSOR: dict[str, Any] = {
     "min_length": 1,
     "max_length": MAX_CURSOR_CHARS,
     "description": "Continue the listing where the page that returned this `meta.next_cursor` ended (`page` is "
     "then ignored); the same filters and sort must be given",
 }
+"""The bounds and the description of the `cursor` a listing takes."""
 
 
 def cursor_query() -> Any:
     """The `cursor` query parameter every listing takes."""
-    return Query(default=None, **_CURSOR)
+    return Query(default=None, **CURSOR)
 
 
 class Listing(BaseModel, Generic[S]):
@@ -117,7 +119,7 @@ class Listing(BaseModel, Generic[S]):
     page: int = Field(default=1, **PAGE)
     sort_by: S
     sort_order: Literal["asc", "desc"] = "desc"
-    cursor: str | None = Field(default=None, **_CURSOR)
+    cursor: str | None = Field(default=None, **CURSOR)
 
     def query(self, kind: Callable[..., Q], filters: BaseModel, **values: Any) -> Q:
         """The store's query of this page: `kind` with the fields of `filters` (a listing's filter parameters,

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api._limits import ContentField, MetadataField, page_query
 from stratus.api._openapi import errors
-from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginated
-from stratus.api.schemas import LearningResponse, LearningUserStats
+from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, listed, paginated
+from stratus.api.schemas import (
+    LearningCreate,
+    LearningFilters,
+    LearningListing,
+    LearningPage,
+    LearningResponse,
+    LearningUpdate,
+    LearningUserFilters,
+    LearningUserStats,
+)
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
 from stratus.storage import every
@@ -29,34 +36,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/learnings", tags=["Learnings"])
 logger = logging.getLogger(__name__)
-
-_ID = Field(default=None, max_length=256)
-
-
-class LearningCreate(BaseModel):
-    """AgentOS' `LearningCreate`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    learning_type: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-    content: ContentField
-    namespace: str | None = _ID
-    user_id: str | None = _ID
-    agent_id: str | None = _ID
-    team_id: str | None = _ID
-    session_id: str | None = _ID
-    entity_id: str | None = _ID
-    entity_type: str | None = _ID
-    metadata: MetadataField = None
-
-
-class LearningUpdate(BaseModel):
-    """AgentOS' `LearningUpdate`: identity fields cannot change."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    content: ContentField | None = None
-    metadata: MetadataField = None
 
 
 def _verified(request: Request) -> str | None:
@@ -119,42 +98,21 @@ async def _index(app: App, record: LearningRecord) -> None:
 async def list_learnings(
     request: Request,
     app: AppDep,
-    learning_type: str | None = Query(default=None),
-    user_id: str | None = Query(default=None),
-    agent_id: str | None = Query(default=None),
-    team_id: str | None = Query(default=None),
-    session_id: str | None = Query(default=None),
-    namespace: str | None = Query(default=None),
-    entity_id: str | None = Query(default=None),
-    entity_type: str | None = Query(default=None),
-    limit: int = Query(default=100, ge=1, le=1000),
-    page: int = page_query(),
-    sort_by: str | None = Query(default=None),
-    sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
-    db_id: str | None = Query(default=None),
-    table: str | None = Query(default=None),
-    cursor: str | None = cursor_query(),
+    filters: Annotated[LearningFilters, Query()],
+    listing: Annotated[LearningListing, Query()],
 ) -> CursorPaginatedResponse[LearningResponse]:
     """One page of learning records, most recently updated first by default (`meta.next_cursor` continues
     it)."""
-    if learning_type is not None and learning_type.startswith("_"):
-        learning_type = "_none"  # internal records are not served
-    query = LearningQuery(
-        user_id=resolve_user_id(request, user_id),
-        agent_id=agent_id,
-        learning_type=learning_type,
-        namespace=namespace,
-        session_id=session_id,
-        team_id=team_id,
-        entity_id=entity_id,
-        entity_type=entity_type,
-        sort_by="created_at" if sort_by == "created_at" else "updated_at",
-        sort_order=sort_order or "desc",
-        page=page,
-        limit=limit,
-        cursor=cursor,
-    )
-    return await listed(app.store.list_learnings, query, LearningResponse.model_validate)
+    learning_type = filters.learning_type
+    query: dict[str, Any] = {
+        **filters.model_dump(),
+        **listing.model_dump(include={"page", "limit", "cursor"}),
+        "user_id": resolve_user_id(request, filters.user_id),
+        "learning_type": "_none" if learning_type and learning_type.startswith("_") else learning_type,  # internal
+        "sort_by": "created_at" if listing.sort_by == "created_at" else "updated_at",
+        "sort_order": listing.sort_order or "desc",
+    }
+    return await listed(app.store.list_learnings, LearningQuery(**query), LearningResponse.model_validate)
 
 
 @router.post("", status_code=201, summary="Create Learning", operation_id="create_learning", responses=errors(403, 422))
@@ -164,19 +122,8 @@ async def create_learning(body: LearningCreate, request: Request, app: AppDep) -
     caller = _verified(request)
     if caller is not None and body.user_id not in (None, caller):
         raise HTTPException(status_code=403, detail="user_id must be the authenticated user")
-    record = LearningRecord(
-        learning_id=new_id(),
-        learning_type=body.learning_type,
-        content=body.content,
-        namespace=body.namespace,
-        user_id=caller if caller is not None else body.user_id,
-        agent_id=body.agent_id,
-        team_id=body.team_id,
-        session_id=body.session_id,
-        entity_id=body.entity_id,
-        entity_type=body.entity_type,
-        metadata=body.metadata,
-    )
+    fields: dict[str, Any] = {**body.model_dump(), "user_id": caller if caller is not None else body.user_id}
+    record = LearningRecord(learning_id=new_id(), **fields)
     stored = await app.store.put_learning(record)
     if stored.user_id is None:
         await _reindex(app, stored)
@@ -187,27 +134,22 @@ async def create_learning(body: LearningCreate, request: Request, app: AppDep) -
 async def learning_users(
     request: Request,
     app: AppDep,
-    learning_type: str | None = Query(default=None),
-    user_id: str | None = Query(default=None),
-    limit: int = Query(default=20, ge=1, le=1000),
-    page: int = page_query(),
-    sort_by: str | None = Query(default=None),
-    sort_order: Literal["asc", "desc"] | None = Query(default="desc"),
-    db_id: str | None = Query(default=None),
-    table: str | None = Query(default=None),
+    filters: Annotated[LearningUserFilters, Query()],
+    listing: Annotated[LearningPage, Query()],
 ) -> PaginatedResponse[LearningUserStats]:
     """The users that own learning records, each with their latest update."""
     started = time.perf_counter()
-    scope = resolve_user_id(request, user_id)
+    scope = LearningQuery(user_id=resolve_user_id(request, filters.user_id), learning_type=filters.learning_type)
     latest: dict[str, float] = {}
-    for record in await every(app.store.list_learnings, LearningQuery(user_id=scope, learning_type=learning_type)):
+    for record in await every(app.store.list_learnings, scope):
         if record.user_id is not None:
             latest[record.user_id] = max(latest.get(record.user_id, 0.0), record.updated_at)
-    reverse = (sort_order or "desc") == "desc"
-    if sort_by == "user_id":
+    reverse = (listing.sort_order or "desc") == "desc"
+    if listing.sort_by == "user_id":
         users = sorted(latest, reverse=reverse)
     else:
         users = sorted(latest, key=lambda u: (latest[u], u), reverse=reverse)
+    page, limit = listing.page, listing.limit
     window = users[(page - 1) * limit : page * limit]
     rows = [LearningUserStats(user_id=u, last_learning_updated_at=int(latest[u])) for u in window]
     return paginated(rows, page=page, limit=limit, total=len(users), started=started)

@@ -35,7 +35,16 @@ from stratus.api.schemas.knowledge import (
     VectorDbSchema,
     VectorSearchResult,
 )
-from stratus.api.schemas.learnings import LearningResponse, LearningUserStats
+from stratus.api.schemas.learnings import (
+    LearningCreate,
+    LearningFilters,
+    LearningListing,
+    LearningPage,
+    LearningResponse,
+    LearningUpdate,
+    LearningUserFilters,
+    LearningUserStats,
+)
 from stratus.api.schemas.memories import (
     MEMORIES_USER,
     DeleteMemoriesRequest,
@@ -98,7 +107,13 @@ __all__ = [
     "HealthResponse",
     "IsoTime",
     "KnowledgeConfigResponse",
+    "LearningCreate",
+    "LearningFilters",
+    "LearningListing",
+    "LearningPage",
     "LearningResponse",
+    "LearningUpdate",
+    "LearningUserFilters",
     "LearningUserStats",
     "MemoryFilters",
     "MemoryListing",
