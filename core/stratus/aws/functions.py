@@ -167,6 +167,15 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     _runs("team_runs", "teams"),
     _runs("workflow_runs", "workflows"),
     FunctionSpec(
+        name="a2a",
+        kind=FunctionKind.STREAM,  # message:stream streams; a task runs its agent or team inline, up to 15 min
+        routers=("a2a",),
+        paths=_under("/a2a"),
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
+        timeout_seconds=900,
+        memory_mb=_ONE_VCPU,
+    ),
+    FunctionSpec(
         name="sessions",
         kind=FunctionKind.API,
         # A run's media are read from the bucket; /approvals lists the paused runs of the caller's sessions.
