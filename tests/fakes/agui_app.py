@@ -23,6 +23,7 @@ from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
 from stratus.run import RunContext
 from stratus.secrets import register_resolver
+from stratus.storage.base import Store
 from stratus.tools import tool
 
 
@@ -76,12 +77,19 @@ def _route_to_shop(messages: list[Message], params: ModelRequest) -> Reply:
     return call("route_to_member", member_id="shop")
 
 
-shop = Agent(id="shop", name="Shop", model=FunctionModel(_shopper), tools=[add_to_cart], add_history_to_context=True)
-desk = Team(id="desk", name="Desk", mode="route", members=[shop], model=FunctionModel(_route_to_shop))
-broken = Agent(id="broken", name="Broken", model=FunctionModel(_fail))
-sleepy = Agent(id="sleepy", name="Sleepy", model=FunctionModel(_sleepy))
-banker = Agent(id="banker", name="Banker", model=FunctionModel(_banker), tools=[transfer])
-app = App(agents=[shop, broken, sleepy, banker], teams=[desk], agui=True)
+def make_app(store: Store | None = None) -> App:
+    """A new app each call (serving one gives its agents its store)."""
+    shop = Agent(
+        id="shop", name="Shop", model=FunctionModel(_shopper), tools=[add_to_cart], add_history_to_context=True
+    )
+    desk = Team(id="desk", name="Desk", mode="route", members=[shop], model=FunctionModel(_route_to_shop))
+    broken = Agent(id="broken", name="Broken", model=FunctionModel(_fail))
+    sleepy = Agent(id="sleepy", name="Sleepy", model=FunctionModel(_sleepy))
+    banker = Agent(id="banker", name="Banker", model=FunctionModel(_banker), tools=[transfer])
+    return App(agents=[shop, broken, sleepy, banker], teams=[desk], store=store, agui=True)
+
+
+app = make_app()
 
 if keys := os.environ.get("AGUI_TEST_KEYS"):
     from stratus.api.auth import API_KEYS_SECRET_NAME, hash_key
