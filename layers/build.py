@@ -74,6 +74,10 @@ def _ingests_documents(spec: FunctionSpec) -> bool:
     return spec.queue == "knowledge"
 
 
+def _serves_a2a(spec: FunctionSpec) -> bool:
+    return "a2a" in spec.routers
+
+
 def _reader_packages() -> frozenset[str]:
     from stratus.knowledge.readers import READERS
 
@@ -132,6 +136,7 @@ NEEDS: tuple[Need, ...] = (
         rest="the embedded vector store's and the local embedder's; the stack configures neither (OpenSearch, "
         "Titan on Bedrock)",
     ),
+    Need("a2a", "a2a-sdk (its types, request handler, routes and SSE) for the function serving /a2a", _serves_a2a),
 )
 
 
