@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from stratus.exceptions import SchemaVersionError
 from stratus.limits import MAX_STORED_DEPTH, UnreadableRecordError, UnstorableRecordError, json_depth
@@ -17,6 +17,7 @@ from stratus.run import RunOutput
 from stratus.storage import records
 
 __all__ = [
+    "SESSION_ATTRIBUTES",
     "content_from_json",
     "content_matches",
     "daily_metrics_from_json",
@@ -174,6 +175,10 @@ def session_to_dict(session: records.SessionRecord) -> dict[str, Any]:
         "expires_at": session.expires_at,
         "schema_version": session.schema_version,
     }
+
+
+SESSION_ATTRIBUTES: Final = tuple(session_to_dict(records.SessionRecord(session_id="")))
+"""The attributes a session is stored as (`session_to_dict`'s keys): `SqliteStore`'s columns of a session."""
 
 
 def _json(value: Any, what: str) -> Any:

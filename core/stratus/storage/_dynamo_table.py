@@ -36,7 +36,8 @@ def data_of(decode: Callable[[str], R]) -> Callable[[Mapping[str, Any]], R]:
 
 
 class DynamoTable:
-    """One DynamoDB table (and the S3 bucket of its largest run bodies), as `DynamoStore` uses it."""
+    """One DynamoDB table (and the S3 bucket of its largest run bodies), as `DynamoStore` uses it: its
+    constructor is `DynamoStore`'s."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class DynamoTable:
         *,
         region: str | None = None,
         bucket: str | None = None,
+        ttl_seconds: int | None = None,
         client: DynamoDBClient | None = None,
         s3_client: S3Client | None = None,
     ) -> None:
@@ -52,6 +54,8 @@ class DynamoTable:
         self.table = table
         self.region = region
         self.bucket = bucket
+        self.ttl_seconds = ttl_seconds
+        self._location = f"dynamodb://{table}?region={region or ''}"
         self._client = client
         self._s3 = s3_client
 

@@ -171,11 +171,13 @@ class Store(ABC):
     """
 
     ttl_seconds: int | None = None
+    _location: str
+    """Where the database is, as a URL (the backend's constructor sets it): what `id` is derived from."""
 
     @property
-    @abstractmethod
     def id(self) -> str:
         """A stable identifier of this database (AgentOS' `db_id`)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self._location))
 
     def _expiry(self) -> int | None:
         return int(time.time()) + self.ttl_seconds if self.ttl_seconds else None

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput
@@ -64,16 +63,14 @@ from stratus.storage._dynamo_query import (
 from stratus.storage._dynamo_table import data_of
 from stratus.storage.base import Claim, ClaimStatus, Store, VersionConflictError, visible
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
-
 __all__ = ["DynamoStore"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 S = TypeVar("S", records.LearningRecord, records.ContentRecord, records.EvalRecord)
 _RUN_TOKENS = ("input_tokens", "output_tokens", "total_tokens")
+_RUN_WRITES = ("component_data", "updated_at", keys.TTL_ATTRIBUTE, *_RUN_TOKENS)
+"""The session's attributes every run's write sets (or adds to), whatever else it does."""
 
 
 class DynamoStore(MemoryAggregates, Store):
@@ -89,24 +86,6 @@ class DynamoStore(MemoryAggregates, Store):
             `AWS_ENDPOINT_URL`, which points it at moto or DynamoDB Local.
         s3_client: Likewise for S3.
     """
-
-    def __init__(
-        self,
-        table: str,
-        *,
-        region: str | None = None,
-        bucket: str | None = None,
-        ttl_seconds: int | None = None,
-        client: DynamoDBClient | None = None,
-        s3_client: S3Client | None = None,
-    ) -> None:
-        super().__init__(table, region=region, bucket=bucket, client=client, s3_client=s3_client)
-        self.ttl_seconds = ttl_seconds
-        self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dynamodb://{table}?region={region or ''}"))
-
-    @property
-    def id(self) -> str:
-        return self._id
 
     def __repr__(self) -> str:
         return f"DynamoStore(table={self.table!r}, region={self.region!r})"
@@ -256,19 +235,9 @@ class DynamoStore(MemoryAggregates, Store):
                 fields = session_to_dict(created)
                 if expected_version is None:
                     # No state change: create the session if it is missing, else only touch its totals.
-                    for name in (
-                        "session_id",
-                        "session_type",
-                        "component_id",
-                        "user_id",
-                        "session_name",
-                        "session_state",
-                        "metadata",
-                        "summary",
-                        "created_at",
-                        "schema_version",
-                    ):
-                        update.set_if_missing(name, fields[name])
+                    for name, value in fields.items():
+                        if name not in (*_RUN_WRITES, "version"):
+                            update.set_if_missing(name, value)
                     update.set_if_missing("version", 1)
                     update.condition(_owner_condition(update, session.user_id))
                 else:

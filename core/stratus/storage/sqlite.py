@@ -7,7 +7,6 @@ import asyncio
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from stratus.exceptions import StoreError
 from stratus.run import RunOutput
 from stratus.storage import records
 from stratus.storage._codec import (
+    SESSION_ATTRIBUTES,
     content_from_json,
     daily_metrics_from_json,
     decoded,
@@ -140,25 +140,6 @@ CREATE TABLE IF NOT EXISTS metrics_state (
 );
 """
 
-_SESSION_COLUMNS = (
-    "session_id",
-    "session_type",
-    "component_id",
-    "user_id",
-    "session_name",
-    "session_state",
-    "metadata",
-    "summary",
-    "component_data",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "created_at",
-    "updated_at",
-    "version",
-    "expires_at",
-    "schema_version",
-)
 S = TypeVar("S", records.UserMemory, records.LearningRecord, records.ContentRecord, records.EvalRecord)
 
 
@@ -184,9 +165,17 @@ _EVALS = _Table(
     eval_from_json,
 )
 
-_SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_SELECT_SESSION = f"SELECT {', '.join(SESSION_ATTRIBUTES)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _RUNS_BATCH = 500  # runs the daily metrics read at a time
+
+
+def _insert_session(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+    """Insert a session's row (its attributes from `session_to_dict`)."""
+    conn.execute(
+        f"INSERT INTO sessions ({', '.join(SESSION_ATTRIBUTES)}) VALUES ({', '.join('?' for _ in SESSION_ATTRIBUTES)})",
+        [values[c] for c in SESSION_ATTRIBUTES],
+    )
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -215,11 +204,7 @@ class SqliteStore(Store):
         self.ttl_seconds = ttl_seconds
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqlite://{self.path.resolve()}"))
-
-    @property
-    def id(self) -> str:
-        return self._id
+        self._location = f"sqlite://{self.path.resolve()}"
 
     def __repr__(self) -> str:
         return f"SqliteStore(path={str(self.path)!r})"
@@ -298,11 +283,7 @@ class SqliteStore(Store):
                 if row is not None:
                     raise VersionConflictError(f"session {session.session_id!r} exists")
                 values["version"] = 1
-                conn.execute(
-                    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)})",
-                    [values[c] for c in _SESSION_COLUMNS],
-                )
+                _insert_session(conn, values)
             else:
                 if row is None or row["version"] != expected_version:
                     raise VersionConflictError(f"session {session.session_id!r} changed")
@@ -328,7 +309,7 @@ class SqliteStore(Store):
     async def list_sessions(self, query: records.SessionQuery) -> records.Page[records.SessionRecord]:
         """One page in SQL (see `_sqlite_query`): filters in WHERE, ORDER BY the sort and the id, a keyset
         cursor, and the total from COUNT(*). Every sort is served."""
-        listing = session_listing(query, ", ".join(_SESSION_COLUMNS))
+        listing = session_listing(query, ", ".join(SESSION_ATTRIBUTES))
         return await self._page(listing, query, lambda row: session_from_dict(dict(row)), "session")
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
@@ -377,11 +358,7 @@ class SqliteStore(Store):
                     created_at=session.created_at or stamp,
                     updated_at=stamp,
                 )
-                conn.execute(
-                    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)})",
-                    [values[c] for c in _SESSION_COLUMNS],
-                )
+                _insert_session(conn, values)
             else:
                 state_sql = ", session_state = ?, version = version + 1" if expected_version is not None else ""
                 state_args = [values["session_state"]] if expected_version is not None else []
