@@ -230,6 +230,67 @@ async def test_a_task_in_flight_is_cancelled_and_its_stream_ends_so(
         await client.cancel_task(CancelTaskRequest(id=task_id))
 
 
+async def test_a_failed_run_is_a_failed_task_saying_no_more_than_the_rest_api(
+    server: Server, ann_http: httpx.AsyncClient
+) -> None:
+    client = await client_for(server, ann_http, stream=True)
+
+    events = await send(client, message("fail"))
+
+    status = events[-1].status_update.status
+    assert status.state == TaskState.TASK_STATE_FAILED
+    assert get_message_text(status.message) == "Internal server error"  # the model's error stays inside
+    read = await client.get_task(GetTaskRequest(id=events[0].task.id))
+    assert read.status.state == TaskState.TASK_STATE_FAILED
+    assert get_message_text(read.status.message) == "Internal server error"
+    assert not read.artifacts
+
+
+async def test_a_run_started_over_rest_is_a_task_a2a_reads_and_cancels(
+    server: Server, ann_http: httpx.AsyncClient
+) -> None:
+    client = await client_for(server, ann_http, stream=False)
+    async with ann_http.stream(
+        "POST", f"{server.url}/agents/echo/runs", data={"message": "hang", "stream": "true"}
+    ) as response:
+        lines = response.aiter_lines()
+        started = json.loads((await anext(line async for line in lines if line.startswith("data: ")))[6:])
+        run_id = started["run_id"]
+
+        read = await client.get_task(GetTaskRequest(id=run_id))
+        assert (read.status.state, read.context_id) == (TaskState.TASK_STATE_WORKING, started["session_id"])
+        assert get_message_text(read.history[0]) == "hang"
+        cancelled = await client.cancel_task(CancelTaskRequest(id=run_id))
+
+        assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+        rest = [json.loads(line[6:])["event"] async for line in lines if line.startswith("data: ")]
+        assert rest[-1] == "RunCancelled"
+    assert (await client.get_task(GetTaskRequest(id=run_id))).status.state == TaskState.TASK_STATE_CANCELED
+
+
+async def test_a_paused_run_is_a_task_awaiting_input_that_goes_on_over_rest(
+    server: Server, ann_http: httpx.AsyncClient
+) -> None:
+    client = await client_for(server, ann_http, "agents/banker", stream=False)
+
+    [response] = await send(client, message("pay"))
+
+    task = response.task
+    assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert "/continue" in get_message_text(task.status.message)
+    read = await client.get_task(GetTaskRequest(id=task.id))
+    assert read.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    run = (await rest_run(server, ann_http, "agents/banker", task.id)).json()
+    assert run["status"] == "PAUSED"
+    decided = [{**run["tools"][0], "confirmed": True}]
+    form = {"tools": json.dumps(decided), "session_id": task.context_id, "stream": "false"}
+    resumed = await ann_http.post(f"{server.url}/agents/banker/runs/{task.id}/continue", data=form)
+    assert resumed.status_code == 200, resumed.text
+    done = await client.get_task(GetTaskRequest(id=task.id))
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    assert answer(done) == "done: sent 10"
+
+
 @pytest.mark.parametrize("binding", BINDINGS)
 async def test_another_users_task_and_context_are_absent(
     server: Server, ann_http: httpx.AsyncClient, bob_http: httpx.AsyncClient, binding: str

@@ -80,13 +80,13 @@ _PAUSED_HELD_SECONDS = 5.0
 REST), so briefly."""
 
 
+@dataclass(frozen=True, slots=True)
 class Caller(User):
     """The caller as the SDK sees them: `user_name` is the stratus user id (empty when anonymous), which also
     scopes the tasks it holds in memory."""
 
-    def __init__(self, user_id: str | None, *, verified: bool) -> None:
-        self.user_id = user_id
-        self.verified = verified
+    user_id: str | None
+    verified: bool
 
     @property
     def is_authenticated(self) -> bool:
