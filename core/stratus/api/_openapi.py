@@ -1,17 +1,21 @@
-"""The error statuses of the OpenAPI document: each router declares what its operations can answer with
-`errors(...)`, and `install_openapi` adds what every operation can answer (500, and 401/503 when
-authentication is on) and puts this API's 422 body in place of FastAPI's default one."""
+"""The operations of the OpenAPI document and their error statuses: each router declares its operations with
+`Routes` (AgentOS' summary and operation id, and what each can answer, as `errors(...)` gives it), and
+`install_openapi` adds what every operation can answer (500, and 401/503 when authentication is on) and puts
+this API's 422 body in place of FastAPI's default one."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from stratus.api.schemas import ErrorDetail, RunErrorDetail, ValidationErrorDetail
 
-__all__ = ["errors", "install_openapi", "request_body"]
+__all__ = ["Routes", "errors", "install_openapi", "request_body"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _DESCRIPTIONS = {
     400: "Bad request: the request cannot apply to the run it names",
@@ -51,6 +55,36 @@ def errors(
         description = (descriptions or {}).get(status, _DESCRIPTIONS[status])
         responses[status] = {"model": model, "description": description}
     return responses
+
+
+class Routes:
+    """A router's operations, each declared by `route(method, path, summary, operation_id, *statuses)`: AgentOS'
+    summary and operation id, and the error statuses it can answer (`errors(*statuses, run=, descriptions=)`,
+    after any other `responses`); the other options are FastAPI's."""
+
+    def __init__(self, router: APIRouter) -> None:
+        self.router = router
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        operation_id: str,
+        *statuses: int,
+        run: bool = False,
+        descriptions: dict[int, str] | None = None,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        return self.router.api_route(
+            path,
+            methods=[method],
+            summary=summary,
+            operation_id=operation_id,
+            responses={**(responses or {}), **errors(*statuses, run=run, descriptions=descriptions)},
+            **options,
+        )
 
 
 def request_body(model: type[BaseModel], *content_types: str) -> dict[str, Any]:

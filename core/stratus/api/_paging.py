@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Query
@@ -32,6 +32,7 @@ __all__ = [
     "cursor_query",
     "listed",
     "paged",
+    "paginate",
     "paginated",
 ]
 
@@ -104,6 +105,14 @@ CURSOR: dict[str, Any] = {
     "then ignored); the same filters and sort must be given",
 }
 """The bounds and the description of the `cursor` a listing takes."""
+
+
+def paginate(
+    items: Sequence[T], schema: Callable[[T], M], *, page: int, limit: int, started: float
+) -> PaginatedResponse[M]:
+    """The envelope of page `page` of `items` (every result, in order), each answered as `schema` gives it."""
+    window = items[(page - 1) * limit : page * limit]
+    return paginated([schema(item) for item in window], page=page, limit=limit, total=len(items), started=started)
 
 
 def cursor_query() -> Any:

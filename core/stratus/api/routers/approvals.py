@@ -11,59 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
-from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api._paging import PaginatedResponse, paginated
+from stratus.api._deps import AppDep, caller_of, resolve_user_id
+from stratus.api._openapi import Routes
+from stratus.api._paging import PaginatedResponse, paginate
+from stratus.api.schemas.approvals import ApprovalCountResponse, ApprovalResponse, PauseType
 from stratus.app import App
 from stratus.run import RunOutput, RunStatus
 from stratus.storage.base import Store
 from stratus.storage.records import SessionQuery, SessionType
 
-__all__ = ["ApprovalCountResponse", "ApprovalResponse", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["Approvals"])
+route = Routes(router)
 
-PauseType = Literal["confirmation", "user_input", "external_execution"]
-
-
-class ApprovalResponse(BaseModel):
-    """AgentOS' `ApprovalResponse`: one tool call a paused run waits on."""
-
-    id: str
-    run_id: str
-    session_id: str
-    status: str
-    source_type: str
-    approval_type: str | None = None
-    pause_type: str | None = None
-    tool_name: str | None = None
-    tool_args: dict[str, Any] | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
-    user_id: str | None = None
-    source_name: str | None = None
-    requirements: list[dict[str, Any]] | None = None
-    created_at: int | None = None
-    run_status: RunStatus | None = None
+_USER = Query(default=None, description="The user (the verified one, with authentication on)")
 
 
-class ApprovalCountResponse(BaseModel):
-    """AgentOS' count of pending approvals."""
-
-    count: int
-
-
-@router.get(
-    "/approvals",
-    response_model=PaginatedResponse[ApprovalResponse],
-    summary="List Approvals",
-    operation_id="list_approvals",
-)
+@route("GET", "/approvals", "List Approvals", "list_approvals")
 async def list_approvals(
     request: Request,
     app: AppDep,
@@ -74,7 +43,7 @@ async def list_approvals(
     agent_id: str | None = Query(default=None, description="Only this agent's runs"),
     team_id: str | None = Query(default=None, description="Only this team's runs"),
     run_id: str | None = Query(default=None, description="Only this run's calls"),
-    user_id: str | None = Query(default=None, description="The user (the verified one, with authentication on)"),
+    user_id: str | None = _USER,
     limit: int = Query(default=100, ge=1, le=1000),
     page: int = Query(default=1, ge=1),
 ) -> PaginatedResponse[ApprovalResponse]:
@@ -91,23 +60,13 @@ async def list_approvals(
         and (team_id is None or r.team_id == team_id)
         and (run_id is None or r.run_id == run_id)
     ]
-    data = rows[(page - 1) * limit : page * limit]
-    return paginated(data, page=page, limit=limit, total=len(rows), started=started)
+    return paginate(rows, ApprovalResponse.model_validate, page=page, limit=limit, started=started)
 
 
-@router.get(
-    "/approvals/count",
-    response_model=ApprovalCountResponse,
-    summary="Get Pending Approval Count",
-    operation_id="get_approval_count",
-)
-async def approval_count(
-    request: Request,
-    app: AppDep,
-    user_id: str | None = Query(default=None, description="The user (the verified one, with authentication on)"),
-) -> ApprovalCountResponse:
+@route("GET", "/approvals/count", "Get Pending Approval Count", "get_approval_count")
+async def approval_count(app: AppDep, caller: Annotated[str | None, caller_of(_USER)]) -> ApprovalCountResponse:
     """How many tool calls the caller's paused runs wait on."""
-    return ApprovalCountResponse(count=len(await _pending(app, resolve_user_id(request, user_id))))
+    return ApprovalCountResponse(count=len(await _pending(app, caller)))
 
 
 async def _pending(app: App, user_id: str | None) -> list[ApprovalResponse]:

@@ -16,16 +16,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
 
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
-from stratus.api._openapi import errors
-from stratus.api._paging import PaginatedResponse, paginated
+from stratus.api._openapi import Routes
+from stratus.api._paging import PaginatedResponse, paginate
+from stratus.api.schemas.traces import (
+    FILTER_SCHEMA,
+    FilterSchemaResponse,
+    TraceDetail,
+    TraceNode,
+    TraceSearchGroupBy,
+    TraceSearchRequest,
+    TraceSessionStats,
+    TraceSummary,
+)
 from stratus.app import App
 from stratus.run import RunOutput
 from stratus.storage.records import SessionQuery, SessionType
@@ -43,132 +51,9 @@ from stratus.tracing._traces import (
 __all__ = ["router"]
 
 router = APIRouter(tags=["Traces"])
+route = Routes(router)
 
 _SESSIONS_PER_READ = 100
-
-T = TypeVar("T")
-
-
-# --- response models (agno's field names) ------------------------------------------------------------------
-
-
-class TraceNode(BaseModel):
-    """One span, with the spans under it."""
-
-    id: str = Field(..., description="Span ID")
-    name: str = Field(..., description="Span name (e.g. 'Assistant.run', 'gpt-4o.invoke')")
-    type: str = Field(..., description="Span kind (AGENT, TEAM, WORKFLOW, STEP, LLM, TOOL)")
-    duration: str = Field(..., description="Human-readable duration (e.g. '123ms', '1.50s')")
-    start_time: datetime
-    end_time: datetime
-    status: str = Field(..., description="Status code (OK, ERROR, UNSET)")
-    input: str | None = None
-    output: str | None = None
-    error: str | None = None
-    spans: list[TraceNode] | None = Field(None, description="Child spans in the trace hierarchy")
-    step_type: str | None = None
-    metadata: dict[str, Any] | None = None
-    extra_data: dict[str, Any] | None = None
-
-
-class TraceSummary(BaseModel):
-    """A trace in a listing."""
-
-    trace_id: str
-    name: str
-    status: str = Field(..., description="OK or ERROR")
-    duration: str
-    start_time: datetime
-    end_time: datetime
-    total_spans: int
-    error_count: int
-    input: str | None = None
-    run_id: str | None = None
-    session_id: str | None = None
-    user_id: str | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
-    created_at: datetime
-
-
-class TraceDetail(TraceSummary):
-    """A trace with its output or error and its span tree."""
-
-    output: str | None = None
-    error: str | None = None
-    tree: list[TraceNode]
-
-
-class TraceSessionStats(BaseModel):
-    """The traces of one session, counted."""
-
-    session_id: str
-    user_id: str | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
-    total_traces: int
-    first_trace_at: datetime
-    last_trace_at: datetime
-
-
-class TraceSearchGroupBy(StrEnum):
-    RUN = "run"
-    SESSION = "session"
-
-
-class TraceSearchRequest(BaseModel):
-    """`POST /traces/search`: agno's FilterExpr (EQ, NEQ, GT, GTE, LT, LTE, IN, CONTAINS, STARTSWITH, AND, OR,
-    NOT) over the trace fields, grouped by run (trace details) or by session (session stats)."""
-
-    filter: dict[str, Any] | None = Field(
-        None, description="FilterExpr as JSON, e.g. {'op': 'EQ', 'key': 'status', 'value': 'OK'}"
-    )
-    group_by: TraceSearchGroupBy = TraceSearchGroupBy.RUN
-    page: int = Field(default=1, ge=1)
-    limit: int = Field(default=20, ge=1, le=100)
-
-
-class FilterFieldSchema(BaseModel):
-    key: str
-    label: str
-    type: str = Field(..., description="string, number, datetime or enum")
-    operators: list[str]
-    values: list[str] | None = None
-
-
-class FilterSchemaResponse(BaseModel):
-    fields: list[FilterFieldSchema]
-    logical_operators: list[str] = ["AND", "OR"]
-
-
-_STRING_OPS = ["EQ", "NEQ", "CONTAINS", "STARTSWITH", "IN"]
-_TIME_OPS = ["GT", "GTE", "LT", "LTE"]
-FILTER_SCHEMA = FilterSchemaResponse(
-    fields=[
-        FilterFieldSchema(
-            key="status", label="Status", type="enum", operators=["EQ", "NEQ", "IN"], values=["OK", "ERROR"]
-        ),
-        FilterFieldSchema(key="user_id", label="User ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(key="agent_id", label="Agent ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(key="team_id", label="Team ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(key="workflow_id", label="Workflow ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(key="session_id", label="Session ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(key="run_id", label="Run ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(
-            key="name", label="Trace Name", type="string", operators=["EQ", "NEQ", "CONTAINS", "STARTSWITH"]
-        ),
-        FilterFieldSchema(key="trace_id", label="Trace ID", type="string", operators=_STRING_OPS),
-        FilterFieldSchema(
-            key="duration_ms", label="Duration (ms)", type="number", operators=["EQ", "NEQ", "GT", "GTE", "LT", "LTE"]
-        ),
-        FilterFieldSchema(key="start_time", label="Start Time", type="datetime", operators=_TIME_OPS),
-        FilterFieldSchema(key="end_time", label="End Time", type="datetime", operators=_TIME_OPS),
-        FilterFieldSchema(key="created_at", label="Created At", type="datetime", operators=_TIME_OPS),
-    ]
-)
-"""What `/traces/search` filters on, for a front end's filter bar (agno's `TRACE_FILTER_SCHEMA`)."""
 
 
 # --- reading traces -----------------------------------------------------------------------------------------
@@ -321,8 +206,14 @@ def _session_stats(traced: list[Traced]) -> list[TraceSessionStats]:
     return [TraceSessionStats.model_validate(s) for s in ordered]
 
 
-def _page(items: list[T], page: int, limit: int) -> list[T]:
-    return items[(page - 1) * limit : page * limit]
+def _summary(traced: Traced) -> TraceSummary:
+    run, spans, _ = traced
+    return TraceSummary.model_validate(trace_summary(run, spans))
+
+
+def _detail(traced: Traced) -> TraceDetail:
+    run, spans, _ = traced
+    return TraceDetail.model_validate(trace_detail(run, spans))
 
 
 # --- routes -------------------------------------------------------------------------------------------------
@@ -363,13 +254,7 @@ class _Filters:
 FiltersDep = Annotated[_Filters, Depends()]
 
 
-@router.get(
-    "/traces",
-    response_model=PaginatedResponse[TraceSummary],
-    summary="List Traces",
-    operation_id="get_traces",
-    responses=errors(422),
-)
+@route("GET", "/traces", "List Traces", "get_traces", 422)
 async def list_traces(
     app: AppDep,
     filters: FiltersDep,
@@ -388,30 +273,16 @@ async def list_traces(
         since=filters.since,
         keep=filters.keep(status),
     )
-    page, limit = filters.page, filters.limit
-    data = [TraceSummary.model_validate(trace_summary(run, spans)) for run, spans, _ in _page(found, page, limit)]
-    return paginated(data, page=page, limit=limit, total=len(found), started=started)
+    return paginate(found, _summary, page=filters.page, limit=filters.limit, started=started)
 
 
-@router.get(
-    "/traces/filter-schema",
-    response_model=FilterSchemaResponse,
-    summary="Get Trace Filter Schema",
-    operation_id="get_traces_filter_schema",
-)
+@route("GET", "/traces/filter-schema", "Get Trace Filter Schema", "get_traces_filter_schema")
 async def filter_schema() -> FilterSchemaResponse:
     """The fields `/traces/search` filters on, their types, operators and values."""
     return FILTER_SCHEMA
 
 
-@router.get(
-    "/traces/{trace_id}",
-    response_model=TraceDetail | TraceNode,
-    response_model_exclude_none=True,
-    summary="Get Trace or Span Detail",
-    operation_id="get_trace",
-    responses=errors(404, 422),
-)
+@route("GET", "/traces/{trace_id}", "Get Trace or Span Detail", "get_trace", 404, 422, response_model_exclude_none=True)
 async def get_trace(
     trace_id: str,
     request: Request,
@@ -432,22 +303,16 @@ async def get_trace(
     else:
         raise HTTPException(status_code=404, detail="Trace not found")
     assert traced is not None
-    run, spans, _ = traced
     if span_id is None:
-        return TraceDetail.model_validate(trace_detail(run, spans))
+        return _detail(traced)
+    _, spans, _ = traced
     span = next((s for s in spans if s.span_id == span_id), None)
     if span is None:
         raise HTTPException(status_code=404, detail="Span not found")
     return TraceNode.model_validate(span_node(span))
 
 
-@router.get(
-    "/trace_session_stats",
-    response_model=PaginatedResponse[TraceSessionStats],
-    summary="Get Trace Statistics by Session",
-    operation_id="get_trace_stats",
-    responses=errors(422),
-)
+@route("GET", "/trace_session_stats", "Get Trace Statistics by Session", "get_trace_stats", 422)
 async def trace_session_stats(app: AppDep, filters: FiltersDep) -> PaginatedResponse[TraceSessionStats]:
     """The caller's sessions with traces, the latest first: how many, the first and the last."""
     started = time.perf_counter()
@@ -455,17 +320,16 @@ async def trace_session_stats(app: AppDep, filters: FiltersDep) -> PaginatedResp
         app, filters.caller, session_type=filters.session_type, since=filters.since, keep=filters.keep()
     )
     stats = _session_stats(found)
-    page, limit = filters.page, filters.limit
-    return paginated(_page(stats, page, limit), page=page, limit=limit, total=len(stats), started=started)
+    return paginate(stats, TraceSessionStats.model_validate, page=filters.page, limit=filters.limit, started=started)
 
 
-@router.post(
+@route(
+    "POST",
     "/traces/search",
-    response_model=PaginatedResponse[TraceDetail] | PaginatedResponse[TraceSessionStats],
+    "Search Traces with Advanced Filters",
+    "search_traces",
+    422,
     response_model_exclude_none=True,
-    summary="Search Traces with Advanced Filters",
-    operation_id="search_traces",
-    responses=errors(422),
 )
 async def search_traces(
     body: TraceSearchRequest,
@@ -489,11 +353,8 @@ async def search_traces(
         checked = expr
         keep = lambda fields: matches(checked, fields)  # noqa: E731
     found = await _traces(app, caller, keep=keep)
+    page, limit = body.page, body.limit
     if body.group_by is TraceSearchGroupBy.SESSION:
         stats = _session_stats(found)
-        data = _page(stats, body.page, body.limit)
-        return paginated(data, page=body.page, limit=body.limit, total=len(stats), started=started)
-    details = [
-        TraceDetail.model_validate(trace_detail(run, spans)) for run, spans, _ in _page(found, body.page, body.limit)
-    ]
-    return paginated(details, page=body.page, limit=body.limit, total=len(found), started=started)
+        return paginate(stats, TraceSessionStats.model_validate, page=page, limit=limit, started=started)
+    return paginate(found, _detail, page=page, limit=limit, started=started)
