@@ -100,8 +100,8 @@ def rebuild_indexes(client: DynamoDBClient, table: str) -> IndexRebuild:
             for name, value in entries.items():
                 update.set(name, value if value != set() else None)
             if sk == "META":
-                update.set(keys.GSI1_PK, None)
-                update.set(keys.GSI1_SK, None)
+                update.set(keys.GSI1_INDEX.pk, None)
+                update.set(keys.GSI1_INDEX.sk, None)
             client.update_item(TableName=table, Key=item_key(pk, sk), **update.arguments())
             report.reindexed += 1
             if sk.startswith("MEMORY#") and live(data.get(keys.TTL_ATTRIBUTE)):

@@ -178,9 +178,9 @@ class DynamoTable:
 
     def _index_hits(self, gsi_pk: str) -> Iterator[dict[str, Any]]:
         return self._query(
-            IndexName=keys.GSI1,
+            IndexName=keys.GSI1_INDEX.name,
             KeyConditionExpression="#g = :g",
-            ExpressionAttributeNames={"#g": keys.GSI1_PK},
+            ExpressionAttributeNames={"#g": keys.GSI1_INDEX.pk},
             ExpressionAttributeValues={":g": {"S": gsi_pk}},
         )
 
@@ -211,8 +211,8 @@ class DynamoTable:
         return {
             keys.PK: pk,
             keys.SK: sk,
-            keys.GSI1_PK: f"RUN#{run.run_id}",
-            keys.GSI1_SK: "RUN",
+            keys.GSI1_INDEX.pk: f"RUN#{run.run_id}",
+            keys.GSI1_INDEX.sk: "RUN",
             **run_index(run.run_id, run.created_at),
             "run_id": run.run_id,
             "session_id": session.session_id,
@@ -305,8 +305,8 @@ class DynamoTable:
         return {
             keys.PK: pk,
             keys.SK: sk,
-            keys.GSI1_PK: gsi_pk,
-            keys.GSI1_SK: gsi_sk,
+            keys.GSI1_INDEX.pk: gsi_pk,
+            keys.GSI1_INDEX.sk: gsi_sk,
             "data": data,
             keys.TTL_ATTRIBUTE: expires_at,
             keys.SCHEMA_VERSION: json.loads(data)["schema_version"],

@@ -106,8 +106,8 @@ class DynamoStore(MemoryAggregates, Store):
                 update.set(name, value)
             else:
                 update.set_if_missing(name, value)
-        update.set(keys.GSI1_PK, None)
-        update.set(keys.GSI1_SK, None)
+        update.set(keys.GSI1_INDEX.pk, None)
+        update.set(keys.GSI1_INDEX.sk, None)
 
     async def _read_session(self, session_id: str) -> records.SessionRecord | None:
         def read() -> records.SessionRecord | None:

@@ -68,11 +68,8 @@ __all__ = [
     "COMPRESS_ABOVE_BYTES",
     "EVALS_KIND",
     "FILTER_ATTRIBUTES",
-    "GSI1",
     "GSI1_INDEX",
-    "GSI1_PK",
     "GSI1_PROJECTED_ATTRIBUTES",
-    "GSI1_SK",
     "INDEXES",
     "ITEM_LIMIT_BYTES",
     "LISTING_INDEXES",
@@ -114,9 +111,6 @@ __all__ = [
 
 PK: Final = "pk"
 SK: Final = "sk"
-GSI1: Final = "gsi1"
-GSI1_PK: Final = "gsi1pk"
-GSI1_SK: Final = "gsi1sk"
 TTL_ATTRIBUTE: Final = "expires_at"
 SCHEMA_VERSION: Final = "schema_version"
 
@@ -173,7 +167,7 @@ class Index:
     projected: tuple[str, ...]
 
 
-GSI1_INDEX: Final = Index(GSI1, GSI1_PK, GSI1_SK, GSI1_PROJECTED_ATTRIBUTES)
+GSI1_INDEX: Final = Index("gsi1", "gsi1pk", "gsi1sk", GSI1_PROJECTED_ATTRIBUTES)
 BY_OWNER_CREATED: Final = Index("gsi2", "gsi2pk", "gsi2sk", FILTER_ATTRIBUTES)
 BY_OWNER_UPDATED: Final = Index("gsi3", "gsi3pk", "gsi3sk", FILTER_ATTRIBUTES)
 BY_KIND_CREATED: Final = Index("gsi4", "gsi4pk", "gsi4sk", FILTER_ATTRIBUTES)
