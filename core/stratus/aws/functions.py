@@ -184,6 +184,16 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         access=_READ_WRITE | {Access.API_KEYS_READ},
     ),
     FunctionSpec(
+        name="mcp",
+        kind=FunctionKind.API,
+        # The MCP server: a tool call runs an agent, a team or a workflow inline (buffered, within the gateway's
+        # 29 s) and reads the caller's sessions; an agent that learns queues its runs for the learning worker.
+        routers=("mcp",),
+        paths=("/mcp",),
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
+        memory_mb=_ONE_VCPU,
+    ),
+    FunctionSpec(
         name="memories",
         kind=FunctionKind.API,
         routers=("memories", "learnings"),
