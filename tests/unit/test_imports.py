@@ -39,3 +39,17 @@ def test_the_public_names_resolve() -> None:
 
     for name in stratus.__all__:
         assert getattr(stratus, name) is not None
+
+
+def test_serving_an_app_without_its_interfaces_imports_none_of_them() -> None:
+    """MCP, A2A and AG-UI cost nothing where they are not served: neither their SDKs nor stratus' modules."""
+    loaded = modules_after(
+        "from stratus import Agent, App\n"
+        "from stratus.api import create_app\n"
+        "from stratus.models.testing import FunctionModel\n"
+        "create_app(App(agents=[Agent(name='a', model=FunctionModel(lambda m, p: 'hi'))]), auth=None)\n"
+    )
+    assert "fastapi" in loaded  # the app was built
+    sdks = {"mcp", "a2a", "ag_ui"}
+    assert not {m.split(".")[0] for m in loaded} & sdks, sorted(m for m in loaded if m.split(".")[0] in sdks)
+    assert not {m for m in loaded if m.startswith("stratus.interfaces.")}
