@@ -74,8 +74,9 @@ def _ingests_documents(spec: FunctionSpec) -> bool:
     return spec.queue == "knowledge"
 
 
-def _serves_a2a(spec: FunctionSpec) -> bool:
-    return "a2a" in spec.routers
+def _serving(group: str) -> Callable[[FunctionSpec], bool]:
+    """Whether a function serves the route group or protocol `group`."""
+    return lambda spec: group in spec.routers
 
 
 def _reader_packages() -> frozenset[str]:
@@ -136,7 +137,8 @@ NEEDS: tuple[Need, ...] = (
         rest="the embedded vector store's and the local embedder's; the stack configures neither (OpenSearch, "
         "Titan on Bedrock)",
     ),
-    Need("a2a", "a2a-sdk (its types, request handler, routes and SSE) for the function serving /a2a", _serves_a2a),
+    Need("a2a", "a2a-sdk (its types, request handler, routes and SSE) for the function serving /a2a", _serving("a2a")),
+    Need("agui", "ag-ui-protocol (its event types and SSE encoder) for the function serving /agui", _serving("agui")),
 )
 
 

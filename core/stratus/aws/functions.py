@@ -135,6 +135,21 @@ def _runs(name: str, router: str) -> FunctionSpec:
     )
 
 
+def _protocol(name: str) -> FunctionSpec:
+    """The streamed function serving a protocol besides REST (`stratus.interfaces`) at `/<name>` and below: it runs
+    agents and teams inline, up to 15 minutes, so it gets agent runs' grants, but no run queue (none of these
+    protocols has background runs)."""
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.STREAM,
+        routers=(name,),
+        paths=_under(f"/{name}"),
+        access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
+        timeout_seconds=900,
+        memory_mb=_ONE_VCPU,
+    )
+
+
 def _worker(name: str, queue: str, access: frozenset[Access], *, timeout_seconds: int = 900) -> FunctionSpec:
     """The SQS consumer of `queue` (a `QUEUES` key), on one full vCPU."""
     return FunctionSpec(
@@ -166,15 +181,8 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     _runs("agent_runs", "agents"),
     _runs("team_runs", "teams"),
     _runs("workflow_runs", "workflows"),
-    FunctionSpec(
-        name="a2a",
-        kind=FunctionKind.STREAM,  # message:stream streams; a task runs its agent or team inline, up to 15 min
-        routers=("a2a",),
-        paths=_under("/a2a"),
-        access=_READ_WRITE | _RUNS_AGENTS | {Access.LEARNING_QUEUE_SEND, Access.API_KEYS_READ},
-        timeout_seconds=900,
-        memory_mb=_ONE_VCPU,
-    ),
+    _protocol("a2a"),  # message:stream streams; a task runs its agent or team inline
+    _protocol("agui"),  # the AG-UI events stream
     FunctionSpec(
         name="sessions",
         kind=FunctionKind.API,
