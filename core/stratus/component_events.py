@@ -4,8 +4,9 @@ itself, are in `stratus.run`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+import types
+from dataclasses import field
+from typing import Any, ClassVar, TypeVar, cast
 
 from stratus.run import (
     ModelRequestCompleted,
@@ -25,6 +26,7 @@ from stratus.run import (
 )
 
 __all__ = [
+    "TEAM_TWINS",
     "ConditionExecutionCompleted",
     "ConditionExecutionStarted",
     "LoopExecutionCompleted",
@@ -65,7 +67,7 @@ __all__ = [
 
 # --- team events ------------------------------------------------------------------------------------------
 # A team's own run (its leader) speaks the agent's events under AgentOS' team names; each class derives from
-# its agent twin, so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
+# its agent twin (`_twin`), so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
 # come in the same stream unchanged, with `parent_run_id` naming the team's run (`nested_depth` stays 0: AgentOS
 # counts nested workflows only).
 
@@ -87,28 +89,41 @@ class _TeamEvent:
         return self.agent_name
 
 
-class TeamRunStarted(_TeamEvent, RunStarted):
-    """The team's run began; names the leader's model."""
+TEAM_TWINS: dict[type[RunEvent], type[RunEvent]] = {}
+"""The team's event class of each agent's event a team's run speaks (its leader's turns are renamed by it)."""
 
-    kind: ClassVar[str] = "TeamRunStarted"
-    __slots__ = ()
-
-
-class TeamModelRequestStarted(_TeamEvent, ModelRequestStarted):
-    kind: ClassVar[str] = "TeamModelRequestStarted"
-    __slots__ = ()
+E = TypeVar("E", bound=RunEvent)
 
 
-class TeamModelRequestCompleted(_TeamEvent, ModelRequestCompleted):
-    kind: ClassVar[str] = "TeamModelRequestCompleted"
-    __slots__ = ()
+def _twin(event: type[E], doc: str) -> type[E]:
+    """The team's twin of the agent's `event`: `Team<its name>`, the same payload under the team's id keys."""
+    name = f"Team{event.__name__}"
+    body: dict[str, Any] = {"__doc__": doc, "__module__": __name__, "__qualname__": name, "__slots__": ()}
+    twin = cast(type[E], types.new_class(name, (_TeamEvent, event), exec_body=lambda ns: ns.update(body)))
+    TEAM_TWINS[event] = twin
+    return twin
+
+
+TeamRunStarted = _twin(RunStarted, "The team's run began; names the leader's model.")
+TeamModelRequestStarted = _twin(ModelRequestStarted, "A request to the leader's model is about to be sent.")
+TeamModelRequestCompleted = _twin(ModelRequestCompleted, "The leader's model answered one request.")
+TeamToolCallStarted = _twin(ToolCallStarted, "The leader calls a tool (delegating to a member is one).")
+TeamToolCallCompleted = _twin(ToolCallCompleted, "A tool call of the leader finished, with its result or its error.")
+TeamRunContentCompleted = _twin(RunContentCompleted, "The team's answer is complete.")
+TeamRunContinued = _twin(RunContinued, "A follow-up to the team's completed run began (where `TeamRunStarted` would).")
+TeamRunPaused = _twin(
+    RunPaused,
+    "The team's run stopped because a member's did (a tool call that needs a person): `requirements` are the "
+    "member's, naming it (`member_agent_id`, `member_run_id`); the team's `/continue` resumes both.",
+)
+TeamRunError = _twin(
+    RunError, "The team's run failed (a member that fails does not fail the team: its own RunError says so)."
+)
+TeamRunCancelled = _twin(RunCancelled, "The team's run was cancelled before it finished.")
 
 
 class TeamRunContent(_TeamEvent, RunContent):
     """A piece of the team's answer (AgentOS' team twin has no `workflow_agent`)."""
-
-    kind: ClassVar[str] = "TeamRunContent"
-    __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
         fields = RunContent._fields(self)
@@ -116,28 +131,8 @@ class TeamRunContent(_TeamEvent, RunContent):
         return fields
 
 
-class TeamToolCallStarted(_TeamEvent, ToolCallStarted):
-    """The leader calls a tool (delegating to a member is one)."""
-
-    kind: ClassVar[str] = "TeamToolCallStarted"
-    __slots__ = ()
-
-
-class TeamToolCallCompleted(_TeamEvent, ToolCallCompleted):
-    kind: ClassVar[str] = "TeamToolCallCompleted"
-    __slots__ = ()
-
-
-class TeamRunContentCompleted(_TeamEvent, RunContentCompleted):
-    kind: ClassVar[str] = "TeamRunContentCompleted"
-    __slots__ = ()
-
-
 class TeamRunCompleted(_TeamEvent, RunCompleted):
     """The team's run finished with its answer; `member_responses` are its members' runs (when any ran)."""
-
-    kind: ClassVar[str] = "TeamRunCompleted"
-    __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
         fields = RunCompleted._fields(self)
@@ -149,31 +144,7 @@ class TeamRunCompleted(_TeamEvent, RunCompleted):
         return fields
 
 
-class TeamRunContinued(_TeamEvent, RunContinued):
-    """A follow-up to the team's completed run began (where `TeamRunStarted` would)."""
-
-    kind: ClassVar[str] = "TeamRunContinued"
-    __slots__ = ()
-
-
-class TeamRunPaused(_TeamEvent, RunPaused):
-    """The team's run stopped because a member's did (a tool call that needs a person): `requirements` are the
-    member's, naming it (`member_agent_id`, `member_run_id`); the team's `/continue` resumes both."""
-
-    kind: ClassVar[str] = "TeamRunPaused"
-    __slots__ = ()
-
-
-class TeamRunError(_TeamEvent, RunError):
-    """The team's run failed (a member that fails does not fail the team: its own RunError says so)."""
-
-    kind: ClassVar[str] = "TeamRunError"
-    __slots__ = ()
-
-
-class TeamRunCancelled(_TeamEvent, RunCancelled):
-    kind: ClassVar[str] = "TeamRunCancelled"
-    __slots__ = ()
+TEAM_TWINS.update({RunContent: TeamRunContent, RunCompleted: TeamRunCompleted})
 
 
 # --- workflow events --------------------------------------------------------------------------------------
@@ -219,7 +190,6 @@ class _WorkflowEvent:
 class WorkflowStarted(_WorkflowEvent, RunEvent):
     """The workflow's run began."""
 
-    kind: ClassVar[str] = "WorkflowStarted"
     __slots__ = ()
 
 
@@ -227,7 +197,6 @@ class WorkflowCompleted(_WorkflowEvent, RunCompleted):
     """The workflow's run finished: the last step's content, its metrics (per step), every step's result and
     the runs of its steps' agents and teams (when any ran)."""
 
-    kind: ClassVar[str] = "WorkflowCompleted"
     __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
@@ -243,12 +212,10 @@ class WorkflowCompleted(_WorkflowEvent, RunCompleted):
         return fields
 
 
-@dataclass(slots=True, kw_only=True)
 class WorkflowPaused(_WorkflowEvent, RunEvent):
     """The workflow's run stopped because a step's agent or team did (a tool call that needs a person): it is
     stored PAUSED with `step_requirements` (AgentOS' `StepRequirement`s); `/continue` with them resumes it."""
 
-    kind: ClassVar[str] = "WorkflowPaused"
     output: RunOutput
 
     def _fields(self) -> dict[str, Any]:
@@ -272,7 +239,6 @@ class WorkflowPaused(_WorkflowEvent, RunEvent):
 class WorkflowError(_WorkflowEvent, RunError):
     """The workflow's run failed; `error` says why (which step, and its error)."""
 
-    kind: ClassVar[str] = "WorkflowError"
     __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
@@ -285,18 +251,15 @@ class WorkflowError(_WorkflowEvent, RunError):
 
 
 class WorkflowCancelled(_WorkflowEvent, RunCancelled):
-    kind: ClassVar[str] = "WorkflowCancelled"
     __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class StepEvent(_WorkflowEvent, RunEvent):
     """Base of the events of one step of a workflow's run. `step_index` is the step's position: an int at the
     top level, a tuple (a list in JSON) inside Steps, Parallel, Condition and Loop, the Router's own for a
     Router's steps (as AgentOS has it). `step_id` names this run of the step (the same in each round of a
     loop); a step inside another has its `parent_step_id`."""
 
-    kind: ClassVar[str] = "StepEvent"
     step_name: str | None = None
     step_index: int | tuple[int, ...] | None = None
     step_id: str | None = None
@@ -308,11 +271,9 @@ class StepEvent(_WorkflowEvent, RunEvent):
         return fields
 
 
-@dataclass(slots=True, kw_only=True)
 class StepExecutorPaused(StepEvent):
     """A step's agent or team paused (a tool call that needs a person); `WorkflowPaused` follows."""
 
-    kind: ClassVar[str] = "StepExecutorPaused"
     executor_id: str | None = None
     executor_name: str | None = None
     executor_run_id: str | None = None
@@ -321,21 +282,17 @@ class StepExecutorPaused(StepEvent):
 
 
 class StepStarted(StepEvent):
-    kind: ClassVar[str] = "StepStarted"
     __slots__ = ()
 
 
-@dataclass(slots=True, kw_only=True)
 class StepCompleted(StepEvent):
     """A step finished; `step_response` is its `StepOutput` as a dict."""
 
-    kind: ClassVar[str] = "StepCompleted"
     content: Any = None
     content_type: str = "str"
     step_response: dict[str, Any] | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class StepOutputEvent(StepEvent):
     """A function step at the top level produced its output (`StepOutput` as a dict); sent before its
     `StepCompleted` (or `StepError`). AgentOS sends none for agents and teams (their events carry their answer)
@@ -345,97 +302,71 @@ class StepOutputEvent(StepEvent):
     step_output: dict[str, Any] | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class StepError(StepEvent):
     """A step failed: its function raised, or its agent's or team's run ended in error."""
 
-    kind: ClassVar[str] = "StepError"
     error: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class StepsExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "StepsExecutionStarted"
     steps_count: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class StepsExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "StepsExecutionCompleted"
     steps_count: int | None = None
     executed_steps: int | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
 
-@dataclass(slots=True, kw_only=True)
 class ParallelExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "ParallelExecutionStarted"
     parallel_step_count: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class ParallelExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "ParallelExecutionCompleted"
     parallel_step_count: int | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
 
-@dataclass(slots=True, kw_only=True)
 class ConditionExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "ConditionExecutionStarted"
     condition_result: bool | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class ConditionExecutionCompleted(StepEvent):
     """`branch` is "if", "else", or None when the condition was false and there is no else branch."""
 
-    kind: ClassVar[str] = "ConditionExecutionCompleted"
     condition_result: bool | None = None
     executed_steps: int | None = None
     branch: str | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
 
-@dataclass(slots=True, kw_only=True)
 class LoopExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "LoopExecutionStarted"
     max_iterations: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class LoopIterationStarted(StepEvent):
-    kind: ClassVar[str] = "LoopIterationStarted"
     iteration: int = 0
     max_iterations: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class LoopIterationCompleted(StepEvent):
-    kind: ClassVar[str] = "LoopIterationCompleted"
     iteration: int = 0
     max_iterations: int | None = None
     iteration_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     should_continue: bool = True
 
 
-@dataclass(slots=True, kw_only=True)
 class LoopExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "LoopExecutionCompleted"
     total_iterations: int = 0
     max_iterations: int | None = None
     all_results: list[list[dict[str, Any]]] = field(default_factory=list[list[dict[str, Any]]])
 
 
-@dataclass(slots=True, kw_only=True)
 class RouterExecutionStarted(StepEvent):
-    kind: ClassVar[str] = "RouterExecutionStarted"
     selected_steps: list[str] = field(default_factory=list[str])
 
 
-@dataclass(slots=True, kw_only=True)
 class RouterExecutionCompleted(StepEvent):
-    kind: ClassVar[str] = "RouterExecutionCompleted"
     selected_steps: list[str] = field(default_factory=list[str])
     executed_steps: int | None = None
     step_results: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, dataclass_transform
 
 from stratus._utils import now
 from stratus.exceptions import SchemaVersionError
@@ -472,9 +472,22 @@ def _plain(value: Any) -> Any:
     return list(cast(tuple[Any, ...], value)) if isinstance(value, tuple) else value
 
 
-@dataclass(slots=True, kw_only=True)
-class RunEvent:
-    """Base of every streamed event. `event` (the class' `kind`) is the SSE event name."""
+@dataclass_transform(kw_only_default=True, field_specifiers=(field,))
+class _EventClass(type):
+    """The class of every event class: each is a kw-only, slotted dataclass (declaring one is declaring its
+    fields), and its `kind` is its name unless it says otherwise."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> _EventClass:
+        namespace.setdefault("kind", name)
+        cls = super().__new__(mcs, name, bases, namespace)
+        if "__slots__" in namespace:  # the slotted class `dataclass` makes of this one, or one adding no fields
+            return cls
+        return cast(_EventClass, dataclass(slots=True, kw_only=True)(cls))
+
+
+class RunEvent(metaclass=_EventClass):
+    """Base of every streamed event. `event` (the class' `kind`) is the SSE event name. Each kind is a dataclass
+    of its own payload's fields, declared as a subclass (see `_EventClass`)."""
 
     kind: ClassVar[str] = "RunEvent"
     component: ClassVar[str] = "agent"
@@ -528,37 +541,28 @@ class RunEvent:
         return out
 
 
-@dataclass(slots=True, kw_only=True)
 class RunStarted(RunEvent):
     """The run began; names the model that will answer."""
 
-    kind: ClassVar[str] = "RunStarted"
     model: str | None = None
     model_provider: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class RunContinued(RunEvent):
     """A run that goes on from a stored one began: it opens the stream where `RunStarted` would (a follow-up to
     a completed run, under its own new `run_id`; a paused run resumed, under its own)."""
 
-    kind: ClassVar[str] = "RunContinued"
 
-
-@dataclass(slots=True, kw_only=True)
 class ModelRequestStarted(RunEvent):
     """A request to the model is about to be sent."""
 
-    kind: ClassVar[str] = "ModelRequestStarted"
     model: str | None = None
     model_provider: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class RunContent(RunEvent):
     """A piece of the answer as the model produces it."""
 
-    kind: ClassVar[str] = "RunContent"
     content: Any = ""
     content_type: str = "str"
     reasoning_content: str = ""
@@ -575,11 +579,9 @@ class RunContent(RunEvent):
         }
 
 
-@dataclass(slots=True, kw_only=True)
 class ModelRequestCompleted(RunEvent):
     """The model answered one request; carries that request's token usage and time to first token."""
 
-    kind: ClassVar[str] = "ModelRequestCompleted"
     model: str | None = None
     model_provider: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -600,22 +602,18 @@ class ModelRequestCompleted(RunEvent):
         }
 
 
-@dataclass(slots=True, kw_only=True)
 class ToolCallStarted(RunEvent):
     """A tool call is starting."""
 
-    kind: ClassVar[str] = "ToolCallStarted"
     tool: ToolExecution
 
     def _fields(self) -> dict[str, Any]:
         return {"tool": self.tool.to_dict()}
 
 
-@dataclass(slots=True, kw_only=True)
 class ToolCallCompleted(RunEvent):
     """A tool call finished, with its result or its error."""
 
-    kind: ClassVar[str] = "ToolCallCompleted"
     tool: ToolExecution
 
     def _fields(self) -> dict[str, Any]:
@@ -626,46 +624,34 @@ class ToolCallCompleted(RunEvent):
         return {"content": summary, "tool": t.to_dict()}
 
 
-@dataclass(slots=True, kw_only=True)
 class ToolkitUnavailable(RunEvent):
     """A toolkit could not provide its tools (an MCP server down or too slow); the run goes on without them.
     stratus' own event: AgentOS clients skip event names they do not know."""
 
-    kind: ClassVar[str] = "ToolkitUnavailable"
     toolkit: str
     content: str
 
 
-@dataclass(slots=True, kw_only=True)
 class RunContentCompleted(RunEvent):
     """The answer's content is complete."""
 
-    kind: ClassVar[str] = "RunContentCompleted"
 
-
-@dataclass(slots=True, kw_only=True)
 class MemoryUpdateStarted(RunEvent):
     """The stored run is being handed to the agent's learning machine (its memories and learnings are
     extracted from it asynchronously, by the learning worker). Only an agent that learns sends it."""
 
-    kind: ClassVar[str] = "MemoryUpdateStarted"
 
-
-@dataclass(slots=True, kw_only=True)
 class MemoryUpdateCompleted(RunEvent):
     """The hand-over is done: the run is in the learning queue (or, if the queue refused it or was too slow,
     that was logged and counted; the answer stands either way). It does not mean memories were extracted:
     the learning worker does that later, so `memories` is None (AgentOS sends the user's memories here)."""
 
-    kind: ClassVar[str] = "MemoryUpdateCompleted"
     memories: list[dict[str, Any]] | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class RunCompleted(RunEvent):
     """The run finished; carries the whole content, the session state and the run's metrics."""
 
-    kind: ClassVar[str] = "RunCompleted"
     output: RunOutput
 
     def _fields(self) -> dict[str, Any]:
@@ -679,12 +665,10 @@ class RunCompleted(RunEvent):
         }
 
 
-@dataclass(slots=True, kw_only=True)
 class RunPaused(RunEvent):
     """The run stopped to wait for a person (or an outside executor): it is stored PAUSED, nothing held in
     memory, until `/continue` resumes it. `tools` are the calls that wait, `requirements` AgentOS' view of them."""
 
-    kind: ClassVar[str] = "RunPaused"
     tools: list[ToolExecution] = field(default_factory=lambda: list[ToolExecution]())
     requirements: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
 
@@ -692,11 +676,9 @@ class RunPaused(RunEvent):
         return {"tools": [t.to_dict() for t in self.tools], "requirements": self.requirements}
 
 
-@dataclass(slots=True, kw_only=True)
 class RunError(RunEvent):
     """The run failed; `content` says why, `error_type` names the kind of error."""
 
-    kind: ClassVar[str] = "RunError"
     content: str
     error_type: str | None = None
     error_id: str | None = None
@@ -704,11 +686,9 @@ class RunError(RunEvent):
     output: RunOutput | None = None
 
 
-@dataclass(slots=True, kw_only=True)
 class RunCancelled(RunEvent):
     """The run was cancelled before it finished."""
 
-    kind: ClassVar[str] = "RunCancelled"
     reason: str | None = None
     output: RunOutput | None = None
 

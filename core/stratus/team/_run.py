@@ -32,34 +32,18 @@ from stratus.agent import Agent
 from stratus.agent._pause import MemberPaused, pending_round
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
 from stratus.component_events import (
-    TeamModelRequestCompleted,
-    TeamModelRequestStarted,
+    TEAM_TWINS,
     TeamRunCompleted,
-    TeamRunContent,
     TeamRunContentCompleted,
     TeamRunContinued,
     TeamRunError,
-    TeamRunPaused,
     TeamRunStarted,
     TeamToolCallCompleted,
-    TeamToolCallStarted,
 )
 from stratus.exceptions import NotFoundError, ToolError
 from stratus.hooks import check_error_data, check_input, check_output
 from stratus.models.base import Model
-from stratus.run import (
-    ModelRequestCompleted,
-    ModelRequestStarted,
-    RunContent,
-    RunContentCompleted,
-    RunEvent,
-    RunOutput,
-    RunPaused,
-    RunStatus,
-    ToolCallCompleted,
-    ToolCallStarted,
-    ToolExecution,
-)
+from stratus.run import RunContent, RunEvent, RunOutput, RunStatus, ToolExecution
 from stratus.storage.records import SessionType
 from stratus.team.team import Team, member_id_of
 from stratus.tools import Tool, Toolkit
@@ -78,17 +62,6 @@ TEAM_EVENTS = EventKinds(
     ),
     continued=lambda base, out: TeamRunContinued(**base),
 )
-
-_LEADER_EVENTS: dict[type[RunEvent], type[RunEvent]] = {
-    ModelRequestStarted: TeamModelRequestStarted,
-    ModelRequestCompleted: TeamModelRequestCompleted,
-    RunContent: TeamRunContent,
-    ToolCallStarted: TeamToolCallStarted,
-    ToolCallCompleted: TeamToolCallCompleted,
-    RunContentCompleted: TeamRunContentCompleted,
-    RunPaused: TeamRunPaused,
-}
-"""The leader speaks the team's names for the agent's events."""
 
 _ROUTE = (
     "You lead a team. You do not answer the user yourself: choose the one member best suited to the user's "
@@ -171,7 +144,7 @@ class TeamRun(ComponentRun):
             leader,
             lifecycle,
             self.context,
-            renamed=_LEADER_EVENTS,
+            renamed=TEAM_TWINS,  # the leader speaks the team's names for the agent's events
             answered=lambda: self.routed,
             started=started,
             resumed=self._pending,
