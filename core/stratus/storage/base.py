@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from stratus.exceptions import StoreError
 from stratus.run import RunOutput, RunStatus
@@ -161,6 +161,18 @@ def visible(owner: str | None, caller: str | None) -> bool:
     return caller is None or owner == caller
 
 
+class _Owned(Protocol):
+    user_id: str | None
+
+
+Owned = TypeVar("Owned", bound=_Owned)
+
+
+def _if_visible(record: Owned | None, caller: str | None) -> Owned | None:
+    """The record, if there is one and `caller` may see it (see `visible`); else None."""
+    return record if record is not None and visible(record.user_id, caller) else None
+
+
 class Store(ABC):
     """Where sessions, runs, memories, learnings, knowledge content records, eval runs and daily metrics live.
 
@@ -215,10 +227,7 @@ class Store(ABC):
 
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> records.SessionRecord | None:
         """The session's metadata, or None if it does not exist or belongs to another user."""
-        session = await self._read_session(session_id)
-        if session is None or not visible(session.user_id, user_id):
-            return None
-        return session
+        return _if_visible(await self._read_session(session_id), user_id)
 
     async def create_session(self, session: records.SessionRecord) -> records.SessionRecord:
         """Store a new session; `ConflictError` if one with its id exists (whoever owns it)."""
@@ -369,8 +378,7 @@ class Store(ABC):
 
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> records.UserMemory | None:
         """The memory, or None if it does not exist or belongs to another user."""
-        memory = await self._read_memory(memory_id, user_id=user_id)
-        return memory if memory is not None and visible(memory.user_id, user_id) else None
+        return _if_visible(await self._read_memory(memory_id, user_id=user_id), user_id)
 
     @abstractmethod
     async def _read_memory(self, memory_id: str, *, user_id: str | None) -> records.UserMemory | None:
@@ -410,8 +418,7 @@ class Store(ABC):
 
     async def get_learning(self, learning_id: str, *, user_id: str | None = None) -> records.LearningRecord | None:
         """The learning, or None if it does not exist or belongs to another user."""
-        learning = await self._read_learning(learning_id)
-        return learning if learning is not None and visible(learning.user_id, user_id) else None
+        return _if_visible(await self._read_learning(learning_id), user_id)
 
     @abstractmethod
     async def _read_learning(self, learning_id: str) -> records.LearningRecord | None:
@@ -470,8 +477,7 @@ class Store(ABC):
 
     async def get_eval(self, eval_id: str, *, user_id: str | None = None) -> records.EvalRecord | None:
         """The eval run, or None if it does not exist or belongs to another user."""
-        record = await self._read_eval(eval_id, user_id=user_id)
-        return record if record is not None and visible(record.user_id, user_id) else None
+        return _if_visible(await self._read_eval(eval_id, user_id=user_id), user_id)
 
     @abstractmethod
     async def _read_eval(self, eval_id: str, *, user_id: str | None) -> records.EvalRecord | None:
