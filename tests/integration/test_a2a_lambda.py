@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 from copy import deepcopy
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from a2a.client import ClientConfig, create_client
 from a2a.helpers.proto_helpers import get_artifact_text
 from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
 from a2a.utils.constants import PROTOCOL_VERSION_1_0, VERSION_HEADER
+from fastapi.testclient import TestClient
 
 from tests.integration.test_lambda_handlers import KEY, USER, Deployment, call, event, sessions_of
 
@@ -54,17 +56,45 @@ def test_the_sdk_client_streams_a_task_through_the_streamed_function(deployment:
     assert sessions_of(deployment.store, USER) == ["c-a2a"]  # the task's run, in DynamoDB, the key's user's
 
 
-def test_the_buffered_handler_answers_an_api_gateway_event(deployment: Deployment) -> None:
+def gateway_event(method: str, path: str) -> dict[str, Any]:
+    """An API Gateway event for `path` under `/a2a`, on the stage `prod` (as the sample events are)."""
     request = deepcopy(event("health"))
-    sent = {"message": {"role": "ROLE_USER", "messageId": "m1", "contextId": "c-event", "parts": [{"text": "yo"}]}}
     request.update(
         resource="/a2a/{proxy+}",
-        path="/a2a/agents/assistant/message:send",
-        httpMethod="POST",
-        pathParameters={"proxy": "agents/assistant/message:send"},
-        body=json.dumps(sent),
+        path=path,
+        httpMethod=method,
+        pathParameters={"proxy": path.removeprefix("/a2a/")},
         isBase64Encoded=False,
     )
+    request["requestContext"].update(path=f"/prod{path}", resourcePath="/a2a/{proxy+}", httpMethod=method)
+    return request
+
+
+def test_the_card_points_at_the_stage_the_caller_asked_through(deployment: Deployment) -> None:
+    answer = call("a2a", gateway_event("GET", "/a2a/agents/assistant/.well-known/agent-card.json"))
+
+    assert answer["statusCode"] == 200, answer["body"]
+    card = json.loads(answer["body"])
+    url = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/a2a/agents/assistant"
+    assert [i["url"] for i in card["supportedInterfaces"]] == [url, url]
+
+
+def test_under_the_web_adapter_the_card_reads_the_stage_from_the_request_context(deployment: Deployment) -> None:
+    import functions.a2a as deployed
+
+    card_path = "/a2a/agents/assistant/.well-known/agent-card.json"
+    context = json.dumps({"path": f"/prod{card_path}", "stage": "prod"})  # what the adapter passes on
+    with TestClient(deployed.app, base_url="https://api.example.com") as client:
+        card = client.get(card_path, headers={"Authorization": f"Bearer {KEY}", "x-amzn-request-context": context})
+
+    assert card.status_code == 200, card.text
+    assert card.json()["supportedInterfaces"][0]["url"] == "https://api.example.com/prod/a2a/agents/assistant"
+
+
+def test_the_buffered_handler_answers_an_api_gateway_event(deployment: Deployment) -> None:
+    request = gateway_event("POST", "/a2a/agents/assistant/message:send")
+    sent = {"message": {"role": "ROLE_USER", "messageId": "m1", "contextId": "c-event", "parts": [{"text": "yo"}]}}
+    request["body"] = json.dumps(sent)
     for name, value in (("Content-Type", "application/json"), (VERSION_HEADER, PROTOCOL_VERSION_1_0)):
         request["headers"][name] = value
         request["multiValueHeaders"][name] = [value]

@@ -14,9 +14,10 @@ The caller is the REST API's: the verified identity when authentication is on, e
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 try:
     from a2a.auth.user import User
@@ -60,6 +61,25 @@ class _CallerContext(DefaultServerCallContextBuilder):
         return Caller(resolve_user_id(request, request.headers.get(USER_HEADER)), verified=verified)
 
 
+def _public_url(request: Request) -> str:
+    """This server's URL as the caller reached it. Behind API Gateway the path it was asked for carries the stage
+    (or a custom domain's base path) before the one the app sees: the request context says so (in the Lambda
+    event under Mangum, in the `x-amzn-request-context` header under the Web Adapter)."""
+    base = str(request.base_url).rstrip("/")
+    event: Any = request.scope.get("aws.event")
+    context: Any = cast(dict[str, Any], event).get("requestContext") if isinstance(event, dict) else None
+    if context is None and (header := request.headers.get("x-amzn-request-context")):
+        try:
+            context = json.loads(header)
+        except ValueError:
+            context = None
+    asked: Any = cast(dict[str, Any], context).get("path") if isinstance(context, dict) else None
+    here = request.url.path
+    if isinstance(asked, str) and asked.endswith(here) and asked != here:
+        base += asked.removesuffix(here)
+    return base
+
+
 def _card(kind: ComponentKind[Any], component: Any, url: str) -> AgentCard:
     """The agent card of an agent or team served at `url`, over both bindings."""
     name: str = component.name or component.id
@@ -87,8 +107,7 @@ def _serve(api: FastAPI, served: Served) -> RunRequestHandler:
     context = _CallerContext()
 
     async def agent_card(request: Request) -> JSONResponse:
-        url = f"{str(request.base_url).rstrip('/')}{path}"  # the base URL carries any stage prefix (root_path)
-        return JSONResponse(agent_card_to_dict(_card(kind, component, url)))
+        return JSONResponse(agent_card_to_dict(_card(kind, component, f"{_public_url(request)}{path}")))
 
     rest = [r for r in create_rest_routes(handler, context, path_prefix=path) if isinstance(r, Route)]  # no tenants
     add_a2a_routes_to_fastapi(
