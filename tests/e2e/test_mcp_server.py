@@ -21,6 +21,18 @@ from tests.fakes.mcp_app import ANN_KEY, BOB_KEY
 
 pytestmark = pytest.mark.e2e
 
+TOOLS = {
+    "get_agentos_config",
+    "run_agent",
+    "run_team",
+    "run_workflow",
+    "continue_run",
+    "cancel_run",
+    "get_sessions",
+    "get_session_runs",
+}
+"""AgentOS' MCP tools, each served."""
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
@@ -77,16 +89,7 @@ async def refused(client: Client, tool: str, **arguments: Any) -> str:
 async def test_the_mcp_client_runs_agents_teams_and_workflows_with_their_progress(server: Server) -> None:
     async with Client(f"{server.url}/mcp") as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == {
-            "get_agentos_config",
-            "run_agent",
-            "run_team",
-            "run_workflow",
-            "continue_run",
-            "cancel_run",
-            "get_sessions",
-            "get_session_runs",
-        }
+        assert set(tools) == TOOLS
         assert tools["run_agent"].input_schema["required"] == ["agent_id", "message"]
         reads = tools["get_sessions"].annotations
         assert reads is not None

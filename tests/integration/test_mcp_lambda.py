@@ -22,6 +22,7 @@ from mcp.types import TextContent
 
 from stratus.api.auth import hash_key
 from tests.aws import MotoServer
+from tests.e2e.test_mcp_server import TOOLS
 from tests.integration.test_lambda_handlers import KEY, USER, Deployment, call, event, sessions_of
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -29,6 +30,22 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 OTHER_KEY = "sk-stratus-other-key"
 OTHER_USER = "other-user"
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/mcp"
+
+
+def mcp_event(method: str, headers: dict[str, str], body: str) -> dict[str, Any]:
+    """API Gateway's REST API event for a request to `/mcp`."""
+    request = deepcopy(event("health"))
+    request.update(
+        resource="/mcp",
+        path="/mcp",
+        httpMethod=method,
+        headers=headers,
+        multiValueHeaders={k: [v] for k, v in headers.items()},
+        body=body,
+        isBase64Encoded=False,
+    )
+    request["requestContext"].update(resourcePath="/mcp", httpMethod=method, path="/prod/mcp")
+    return request
 
 
 class ApiGateway(httpx2.AsyncBaseTransport):
@@ -41,18 +58,7 @@ class ApiGateway(httpx2.AsyncBaseTransport):
         self.invocations = 0
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        request_event = deepcopy(event("health"))
-        headers = dict(request.headers.items())
-        request_event.update(
-            resource="/mcp",
-            path=request.url.path,
-            httpMethod=request.method,
-            headers=headers,
-            multiValueHeaders={k: [v] for k, v in headers.items()},
-            body=(await request.aread()).decode(),
-            isBase64Encoded=False,
-        )
-        request_event["requestContext"].update(resourcePath="/mcp", httpMethod=request.method, path="/prod/mcp")
+        request_event = mcp_event(request.method, dict(request.headers.items()), (await request.aread()).decode())
         self.invocations += 1
         answer = await asyncio.get_running_loop().run_in_executor(self._thread, call, "mcp", request_event)
         body = answer.get("body") or ""
@@ -118,19 +124,7 @@ def test_the_mcp_function_runs_an_agent_for_its_caller(two_keys: Deployment, lam
 
 async def run_as_the_caller(gateway: ApiGateway) -> dict[str, Any]:
     async with client(gateway, KEY) as mcp:
-        tools = sorted(t.name for t in (await mcp.list_tools()).tools)
-        assert tools == sorted(
-            [
-                "get_agentos_config",
-                "run_agent",
-                "run_team",
-                "run_workflow",
-                "continue_run",
-                "cancel_run",
-                "get_sessions",
-                "get_session_runs",
-            ]
-        )
+        assert {t.name for t in (await mcp.list_tools()).tools} == TOOLS
         notes: list[str] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -169,15 +163,7 @@ async def look_as_another_user(gateway: ApiGateway) -> None:
 
 
 def test_the_mcp_function_refuses_a_request_without_a_key(deployment: Deployment) -> None:
-    request = deepcopy(event("health"))
-    request.update(
-        resource="/mcp",
-        path="/mcp",
-        httpMethod="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
-        multiValueHeaders={"Content-Type": ["application/json"], "Accept": ["application/json, text/event-stream"]},
-        body=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    answer = call("mcp", request)
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    answer = call("mcp", mcp_event("POST", headers, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})))
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"])["detail"].startswith("missing API key")
