@@ -32,6 +32,7 @@ from stratus.storage._codec import (
 )
 from stratus.storage._cursor import start_of
 from stratus.storage._metrics import day_start
+from stratus.storage._sqlite_file import open_file
 from stratus.storage._sqlite_query import (
     Listing,
     add_listing_columns,
@@ -178,19 +179,6 @@ def _insert_session(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
     )
 
 
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL. SQLite answers "database is locked" at once, without waiting out the busy
-    timeout, when another connection is switching the same new file; so wait and try again, for a while."""
-    for attempt in range(100):
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 99:
-                raise
-            time.sleep(0.01 + 0.002 * attempt)
-
-
 class SqliteStore(Store):
     """Everything in one SQLite file.
 
@@ -213,12 +201,8 @@ class SqliteStore(Store):
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
+            conn = open_file(self.path)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            _use_wal(conn)
-            conn.execute("PRAGMA synchronous=NORMAL")
             # One connection at a time creates (or upgrades) the schema: two processes opening one new file
             # at once would otherwise race to add the same column. The index script commits the transaction.
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
@@ -267,6 +251,13 @@ class SqliteStore(Store):
             return None
         return cast(sqlite3.Row | None, row)
 
+    @classmethod
+    def _written_session(cls, conn: sqlite3.Connection, session_id: str) -> records.SessionRecord:
+        """The session as stored, read back right after a write of it (in the same transaction)."""
+        stored = cls._session_row(conn, session_id)
+        assert stored is not None
+        return session_from_dict(dict(stored))
+
     async def _read_session(self, session_id: str) -> records.SessionRecord | None:
         def read(conn: sqlite3.Connection) -> records.SessionRecord | None:
             row = self._session_row(conn, session_id)
@@ -300,9 +291,7 @@ class SqliteStore(Store):
                         session.session_id,
                     ),
                 )
-            stored = self._session_row(conn, session.session_id)
-            assert stored is not None
-            return session_from_dict(dict(stored))
+            return self._written_session(conn, session.session_id)
 
         return await self._transaction(write)
 
@@ -400,9 +389,7 @@ class SqliteStore(Store):
                     record["schema_version"],
                 ),
             )
-            stored = self._session_row(conn, session.session_id)
-            assert stored is not None
-            return session_from_dict(dict(stored))
+            return self._written_session(conn, session.session_id)
 
         return await self._transaction(write)
 

@@ -32,6 +32,7 @@ from stratus.knowledge.vectordb.base import (
     check_filters,
     fuse,
 )
+from stratus.storage._sqlite_file import open_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,10 +122,7 @@ class EmbeddedVectorDb(AddressedVectorDb):
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.file, check_same_thread=False, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = open_file(self.file)
             conn.executescript(_SCHEMA)
             stored = conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
             if stored is None:
