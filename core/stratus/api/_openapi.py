@@ -1,5 +1,5 @@
 """The operations of the OpenAPI document and their error statuses: each router declares its operations with
-`Routes` (AgentOS' summary and operation id, and what each can answer, as `errors(...)` gives it), and
+`Router.operation` (AgentOS' summary and operation id, and what each can answer, as `errors(...)` gives it), and
 `install_openapi` adds what every operation can answer (500, and 401/503 when authentication is on) and puts
 this API's 422 body in place of FastAPI's default one."""
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from stratus.api.schemas import ErrorDetail, RunErrorDetail, ValidationErrorDetail
 
-__all__ = ["Routes", "errors", "install_openapi", "request_body"]
+__all__ = ["Router", "errors", "install_openapi", "request_body"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,15 +57,13 @@ def errors(
     return responses
 
 
-class Routes:
-    """A router's operations, each declared by `route(method, path, summary, operation_id, *statuses)`: AgentOS'
-    summary and operation id, and the error statuses it can answer (`errors(*statuses, run=, descriptions=)`,
-    after any other `responses`); the other options are FastAPI's."""
+class Router(APIRouter):
+    """An `APIRouter` whose operations are declared as AgentOS names them, by
+    `@router.operation(method, path, summary, operation_id, *statuses)`: AgentOS' summary and operation id, and
+    the error statuses the operation can answer (`errors(*statuses, run=, descriptions=)`, after any other
+    `responses`); the other options are FastAPI's."""
 
-    def __init__(self, router: APIRouter) -> None:
-        self.router = router
-
-    def __call__(
+    def operation(
         self,
         method: str,
         path: str,
@@ -77,7 +75,7 @@ class Routes:
         responses: dict[int | str, dict[str, Any]] | None = None,
         **options: Any,
     ) -> Callable[[F], F]:
-        return self.router.api_route(
+        return self.api_route(
             path,
             methods=[method],
             summary=summary,

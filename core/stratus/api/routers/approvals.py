@@ -13,10 +13,10 @@ import asyncio
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from stratus.api._deps import AppDep, caller_of, resolve_user_id
-from stratus.api._openapi import Routes
+from stratus.api._openapi import Router
 from stratus.api._paging import PaginatedResponse, paginate
 from stratus.api.schemas.approvals import ApprovalCountResponse, ApprovalResponse, PauseType
 from stratus.app import App
@@ -26,13 +26,12 @@ from stratus.storage.records import SessionQuery, SessionType
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Approvals"])
-route = Routes(router)
+router = Router(tags=["Approvals"])
 
 _USER = Query(default=None, description="The user (the verified one, with authentication on)")
 
 
-@route("GET", "/approvals", "List Approvals", "list_approvals")
+@router.operation("GET", "/approvals", "List Approvals", "list_approvals")
 async def list_approvals(
     request: Request,
     app: AppDep,
@@ -63,7 +62,7 @@ async def list_approvals(
     return paginate(rows, ApprovalResponse.model_validate, page=page, limit=limit, started=started)
 
 
-@route("GET", "/approvals/count", "Get Pending Approval Count", "get_approval_count")
+@router.operation("GET", "/approvals/count", "Get Pending Approval Count", "get_approval_count")
 async def approval_count(app: AppDep, caller: Annotated[str | None, caller_of(_USER)]) -> ApprovalCountResponse:
     """How many tool calls the caller's paused runs wait on."""
     return ApprovalCountResponse(count=len(await _pending(app, caller)))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import HTTPException, Query, Response
 
 from stratus.api._deps import AppDep, caller_of, found
-from stratus.api._openapi import errors
+from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, listed
 from stratus.api.schemas import (
     DeleteEvalRunsRequest,
@@ -38,7 +38,7 @@ from stratus.storage import EvalQuery, EvalRecord, EvalType, SessionType
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Evals"])
+router = Router(tags=["Evals"])
 
 
 _USER = Query(default=None, description="Whose eval runs (with authentication on: the caller's)")
@@ -128,12 +128,7 @@ async def _evaluate(body: EvalRunInput, served: Component, component: Component,
     )
 
 
-@router.post(
-    "/eval-runs",
-    summary="Execute Evaluation",
-    operation_id="run_eval",
-    responses=errors(404, 422, run=True),
-)
+@router.operation("POST", "/eval-runs", "Execute Evaluation", "run_eval", 404, 422, run=True)
 async def run_eval(
     body: EvalRunInput,
     app: AppDep,
@@ -169,12 +164,7 @@ def _eval_types(value: str | None) -> list[EvalType] | None:
         raise HTTPException(status_code=422, detail=f"Invalid eval_type: {exc}. Valid types: {valid}") from None
 
 
-@router.get(
-    "/eval-runs",
-    summary="List Evaluation Runs",
-    operation_id="get_eval_runs",
-    responses=errors(422),
-)
+@router.operation("GET", "/eval-runs", "List Evaluation Runs", "get_eval_runs", 422)
 async def list_eval_runs(
     app: AppDep,
     caller: CallerDep,
@@ -193,12 +183,7 @@ async def list_eval_runs(
     return await listed(app.store.list_evals, query, EvalSchema.model_validate)
 
 
-@router.get(
-    "/eval-runs/{eval_run_id}",
-    summary="Get Evaluation Run",
-    operation_id="get_eval_run",
-    responses=errors(404, 422),
-)
+@router.operation("GET", "/eval-runs/{eval_run_id}", "Get Evaluation Run", "get_eval_run", 404, 422)
 async def get_eval_run(
     eval_run_id: str,
     app: AppDep,
@@ -209,13 +194,7 @@ async def get_eval_run(
     )
 
 
-@router.delete(
-    "/eval-runs",
-    status_code=204,
-    summary="Delete Evaluation Runs",
-    operation_id="delete_eval_runs",
-    responses=errors(422),
-)
+@router.operation("DELETE", "/eval-runs", "Delete Evaluation Runs", "delete_eval_runs", 422, status_code=204)
 async def delete_eval_runs(
     body: DeleteEvalRunsRequest,
     app: AppDep,
@@ -226,12 +205,7 @@ async def delete_eval_runs(
     return Response(status_code=204)
 
 
-@router.patch(
-    "/eval-runs/{eval_run_id}",
-    summary="Update Evaluation Run",
-    operation_id="update_eval_run",
-    responses=errors(404, 422),
-)
+@router.operation("PATCH", "/eval-runs/{eval_run_id}", "Update Evaluation Run", "update_eval_run", 404, 422)
 async def update_eval_run(
     eval_run_id: str,
     body: UpdateEvalRunRequest,

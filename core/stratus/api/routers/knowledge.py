@@ -10,13 +10,13 @@ import logging
 import time
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
-from stratus.api._openapi import errors, request_body
+from stratus.api._openapi import Router, request_body
 from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginated
 from stratus.api.schemas import (
     ChunkerSchema,
@@ -39,7 +39,7 @@ from stratus.storage.records import ContentQuery, ContentRecord
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/knowledge", tags=["Knowledge"])
+router = Router(prefix="/knowledge", tags=["Knowledge"])
 logger = logging.getLogger(__name__)
 
 _KNOWLEDGE = Query(default=None, description="The knowledge base (needed when the app serves several)")
@@ -99,24 +99,22 @@ def _optional_int(form: FormData, name: str) -> int | None:
     return number
 
 
-@router.post(
+_UPLOAD_ERRORS = {
+    415: "A file no reader reads (the detail names the supported types)",
+    422: "A field is invalid, or the `url` is refused (not http(s), credentials in it, a loopback, private, "
+    "link-local or metadata address, directly or by a redirect; `STRATUS_FETCH_ALLOW` opts internal hosts "
+    "in) or could not be fetched; the detail says why and nothing is stored",
+}
+
+
+@router.operation(
+    "POST",
     "/content",
+    "Upload Content",
+    "upload_content",
+    *(404, 413, 415, 422, 503),
+    descriptions=_UPLOAD_ERRORS,
     status_code=202,
-    summary="Upload Content",
-    operation_id="upload_content",
-    responses=errors(
-        404,
-        413,
-        415,
-        422,
-        503,
-        descriptions={
-            415: "A file no reader reads (the detail names the supported types)",
-            422: "A field is invalid, or the `url` is refused (not http(s), credentials in it, a loopback, private, "
-            "link-local or metadata address, directly or by a redirect; `STRATUS_FETCH_ALLOW` opts internal hosts "
-            "in) or could not be fetched; the detail says why and nothing is stored",
-        },
-    ),
     openapi_extra=request_body(UploadForm, "multipart/form-data"),
 )
 async def upload_content(
@@ -198,7 +196,7 @@ async def upload_content(
     return ContentResponseSchema.model_validate(record)
 
 
-@router.get("/content", summary="List Content", operation_id="get_content", responses=errors(404, 422))
+@router.operation("GET", "/content", "List Content", "get_content", 404, 422)
 async def list_content(
     request: Request,
     app: AppDep,
@@ -225,7 +223,7 @@ async def list_content(
     return await listed(base.list_contents, query, ContentResponseSchema.model_validate)
 
 
-@router.delete("/content", summary="Delete All Content", operation_id="delete_all_content", responses=errors(404, 422))
+@router.operation("DELETE", "/content", "Delete All Content", "delete_all_content", 404, 422)
 async def delete_all_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> Literal["success"]:
@@ -251,31 +249,27 @@ async def _record(
 _Content = Annotated[tuple[Knowledge, ContentRecord], Depends(_record)]
 
 
-@router.get(
-    "/content/{content_id}", summary="Get Content by ID", operation_id="get_content_by_id", responses=errors(404, 422)
-)
+@router.operation("GET", "/content/{content_id}", "Get Content by ID", "get_content_by_id", 404, 422)
 async def get_content(content: _Content) -> ContentResponseSchema:
     _, record = content
     return ContentResponseSchema.model_validate(record)
 
 
-@router.get(
-    "/content/{content_id}/status",
-    summary="Get Content Status",
-    operation_id="get_content_status",
-    responses=errors(404, 422),
-)
+@router.operation("GET", "/content/{content_id}/status", "Get Content Status", "get_content_status", 404, 422)
 async def get_content_status(content: _Content) -> ContentStatusResponse:
     """Where ingestion is: processing (with progress), completed, or failed (with the error)."""
     _, record = content
     return ContentStatusResponse.model_validate(record)
 
 
-@router.patch(
+@router.operation(
+    "PATCH",
     "/content/{content_id}",
-    summary="Update Content",
-    operation_id="update_content",
-    responses=errors(404, 413, 422),
+    "Update Content",
+    "update_content",
+    404,
+    413,
+    422,
     openapi_extra=request_body(UpdateForm, "application/x-www-form-urlencoded", "multipart/form-data"),
 )
 async def update_content(content: _Content, request: Request) -> ContentResponseSchema:
@@ -296,9 +290,7 @@ async def update_content(content: _Content, request: Request) -> ContentResponse
     return ContentResponseSchema.model_validate(updated)
 
 
-@router.delete(
-    "/content/{content_id}", summary="Delete Content", operation_id="delete_content_by_id", responses=errors(404, 422)
-)
+@router.operation("DELETE", "/content/{content_id}", "Delete Content", "delete_content_by_id", 404, 422)
 async def delete_content(content: _Content, request: Request) -> ContentResponseSchema:
     """Delete the content and its chunks."""
     base, record = content
@@ -340,11 +332,15 @@ def _result(hit: SearchHit) -> VectorSearchResult:
     )
 
 
-@router.post(
+@router.operation(
+    "POST",
     "/search",
-    summary="Search Knowledge",
-    operation_id="search_knowledge",
-    responses=errors(404, 422, 502, 504),
+    "Search Knowledge",
+    "search_knowledge",
+    404,
+    422,
+    502,
+    504,
     openapi_extra=request_body(SearchRequest, "application/json"),
 )
 async def search(request: Request, app: AppDep) -> PaginatedResponse[VectorSearchResult]:
@@ -379,9 +375,7 @@ async def search(request: Request, app: AppDep) -> PaginatedResponse[VectorSearc
     return paginated([_result(h) for h in window], page=page.page, limit=page.limit, total=len(hits), started=started)
 
 
-@router.get(
-    "/config", summary="Get Knowledge Configuration", operation_id="get_knowledge_config", responses=errors(404, 422)
-)
+@router.operation("GET", "/config", "Get Knowledge Configuration", "get_knowledge_config", 404, 422)
 async def config(
     app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
 ) -> KnowledgeConfigResponse:

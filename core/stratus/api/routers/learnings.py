@@ -11,11 +11,11 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api._openapi import errors
+from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, listed, paginated
 from stratus.api.schemas import (
     LearningCreate,
@@ -34,7 +34,7 @@ from stratus.storage.records import LearningQuery, LearningRecord
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/learnings", tags=["Learnings"])
+router = Router(prefix="/learnings", tags=["Learnings"])
 logger = logging.getLogger(__name__)
 
 
@@ -94,7 +94,7 @@ async def _index(app: App, record: LearningRecord) -> None:
     await machine.vector_db.upsert([chunk])
 
 
-@router.get("", summary="List Learnings", operation_id="get_learnings", responses=errors(422))
+@router.operation("GET", "", "List Learnings", "get_learnings", 422)
 async def list_learnings(
     request: Request,
     app: AppDep,
@@ -115,7 +115,7 @@ async def list_learnings(
     return await listed(app.store.list_learnings, LearningQuery(**query), LearningResponse.model_validate)
 
 
-@router.post("", status_code=201, summary="Create Learning", operation_id="create_learning", responses=errors(403, 422))
+@router.operation("POST", "", "Create Learning", "create_learning", 403, 422, status_code=201)
 async def create_learning(body: LearningCreate, request: Request, app: AppDep) -> LearningResponse:
     """Add a learning record. With authentication on, `user_id` must be the caller's (or absent: then the
     record is the caller's too, since only the deployment may add shared records)."""
@@ -130,7 +130,7 @@ async def create_learning(body: LearningCreate, request: Request, app: AppDep) -
     return LearningResponse.model_validate(stored)
 
 
-@router.get("/users", summary="List Users With Learnings", operation_id="get_learning_users", responses=errors(422))
+@router.operation("GET", "/users", "List Users With Learnings", "get_learning_users", 422)
 async def learning_users(
     request: Request,
     app: AppDep,
@@ -155,12 +155,8 @@ async def learning_users(
     return paginated(rows, page=page, limit=limit, total=len(users), started=started)
 
 
-@router.delete(
-    "/users/{user_id}",
-    status_code=204,
-    summary="Delete A User's Learnings",
-    operation_id="delete_learning_user",
-    responses=errors(403, 422),
+@router.operation(
+    "DELETE", "/users/{user_id}", "Delete A User's Learnings", "delete_learning_user", 403, 422, status_code=204
 )
 async def delete_user_learnings(
     user_id: str,
@@ -185,16 +181,14 @@ async def delete_user_learnings(
     return Response(status_code=204)
 
 
-@router.get("/{learning_id}", summary="Get Learning", operation_id="get_learning", responses=errors(404, 422))
+@router.operation("GET", "/{learning_id}", "Get Learning", "get_learning", 404, 422)
 async def get_learning(
     learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
 ) -> LearningResponse:
     return LearningResponse.model_validate(await _readable(app, request, learning_id))
 
 
-@router.patch(
-    "/{learning_id}", summary="Update Learning", operation_id="update_learning", responses=errors(403, 404, 422)
-)
+@router.operation("PATCH", "/{learning_id}", "Update Learning", "update_learning", 403, 404, 422)
 async def update_learning(
     learning_id: str,
     body: LearningUpdate,
@@ -216,13 +210,7 @@ async def update_learning(
     return LearningResponse.model_validate(stored)
 
 
-@router.delete(
-    "/{learning_id}",
-    status_code=204,
-    summary="Delete Learning",
-    operation_id="delete_learning",
-    responses=errors(403, 404, 422),
-)
+@router.operation("DELETE", "/{learning_id}", "Delete Learning", "delete_learning", 403, 404, 422, status_code=204)
 async def delete_learning(
     learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
 ) -> Response:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, caller_of, found, resolve_user_id
 from stratus.api._limits import page_query
-from stratus.api._openapi import errors
+from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, cursor_query, listed, paged
 from stratus.api.schemas import (
     MEMORIES_USER,
@@ -30,7 +30,7 @@ from stratus.storage.records import MemoryQuery, UserMemory
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Memory"])
+router = Router(tags=["Memory"])
 
 _USER = Query(default=None, description=MEMORIES_USER)
 _Caller = Annotated[str | None, caller_of(_USER)]
@@ -45,7 +45,7 @@ def _topics(topics: list[str] | None) -> list[str]:
     return list(dict.fromkeys(t.strip() for t in topics or [] if t.strip()))
 
 
-@router.post("/memories", summary="Create Memory", operation_id="create_memory", responses=errors(422))
+@router.operation("POST", "/memories", "Create Memory", "create_memory", 422)
 async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> UserMemorySchema:
     """Remember something about a user."""
     memory = UserMemory(
@@ -59,7 +59,7 @@ async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> U
     return UserMemorySchema.model_validate(await app.store.put_memory(memory))
 
 
-@router.get("/memories", summary="List Memories", operation_id="get_memories", responses=errors(422))
+@router.operation("GET", "/memories", "List Memories", "get_memories", 422)
 async def list_memories(
     request: Request,
     app: AppDep,
@@ -76,28 +76,20 @@ async def list_memories(
     return await listed(app.store.list_memories, query, UserMemorySchema.model_validate)
 
 
-@router.delete(
-    "/memories",
-    status_code=204,
-    summary="Delete Multiple Memories",
-    operation_id="delete_memories",
-    responses=errors(422),
-)
+@router.operation("DELETE", "/memories", "Delete Multiple Memories", "delete_memories", 422, status_code=204)
 async def delete_memories(body: DeleteMemoriesRequest, request: Request, app: AppDep) -> Response:
     """Delete the listed memories; ids that do not exist or belong to someone else are skipped."""
     await app.store.delete_memories(body.memory_ids, user_id=resolve_user_id(request, body.user_id))
     return Response(status_code=204)
 
 
-@router.get("/memories/{memory_id}", summary="Get Memory by ID", operation_id="get_memory", responses=errors(404, 422))
+@router.operation("GET", "/memories/{memory_id}", "Get Memory by ID", "get_memory", 404, 422)
 async def get_memory(memory_id: str, app: AppDep, caller: _Caller) -> UserMemorySchema:
     memory = await app.store.get_memory(memory_id, user_id=caller)
     return UserMemorySchema.model_validate(found(memory, _not_found(memory_id)))
 
 
-@router.patch(
-    "/memories/{memory_id}", summary="Update Memory", operation_id="update_memory", responses=errors(404, 422)
-)
+@router.operation("PATCH", "/memories/{memory_id}", "Update Memory", "update_memory", 404, 422)
 async def update_memory(memory_id: str, body: MemoryRequest, request: Request, app: AppDep) -> UserMemorySchema:
     """Replace a memory's text (and its topics, if given)."""
     memory = found(
@@ -111,30 +103,19 @@ async def update_memory(memory_id: str, body: MemoryRequest, request: Request, a
     return UserMemorySchema.model_validate(await app.store.put_memory(memory))
 
 
-@router.delete(
-    "/memories/{memory_id}",
-    status_code=204,
-    summary="Delete Memory",
-    operation_id="delete_memory",
-    responses=errors(404, 422),
-)
+@router.operation("DELETE", "/memories/{memory_id}", "Delete Memory", "delete_memory", 404, 422, status_code=204)
 async def delete_memory(memory_id: str, app: AppDep, caller: _Caller) -> Response:
     found(await app.store.delete_memory(memory_id, user_id=caller) or None, _not_found(memory_id))
     return Response(status_code=204)
 
 
-@router.get("/memory_topics", summary="Get Memory Topics", operation_id="get_memory_topics", responses=errors(422))
+@router.operation("GET", "/memory_topics", "Get Memory Topics", "get_memory_topics", 422)
 async def memory_topics(app: AppDep, caller: _Caller) -> list[str]:
     """Every topic in use, sorted."""
     return await app.store.memory_topics(user_id=caller)
 
 
-@router.get(
-    "/user_memory_stats",
-    summary="Get User Memory Statistics",
-    operation_id="get_user_memory_stats",
-    responses=errors(422),
-)
+@router.operation("GET", "/user_memory_stats", "Get User Memory Statistics", "get_user_memory_stats", 422)
 async def user_memory_stats(
     request: Request,
     app: AppDep,

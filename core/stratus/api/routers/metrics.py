@@ -12,10 +12,10 @@ import logging
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, Response
+from fastapi import BackgroundTasks, HTTPException, Query, Request, Response
 
 from stratus.api._deps import DB_ID, TABLE, AppDep, caller_of, resolve_user_id
-from stratus.api._openapi import Routes
+from stratus.api._openapi import Router
 from stratus.api.schemas import utc
 from stratus.api.schemas.metrics import (
     ALREADY_RUNNING,
@@ -31,13 +31,12 @@ __all__ = ["router"]
 
 logger = logging.getLogger("stratus.api")
 
-router = APIRouter(tags=["Metrics"])
-route = Routes(router)
+router = Router(tags=["Metrics"])
 
 _USER = Query(default=None, description="Only this user's metrics (with authentication on: always the caller's)")
 
 
-@route("GET", "/metrics", "Get AgentOS Metrics", "get_metrics", 422)
+@router.operation("GET", "/metrics", "Get AgentOS Metrics", "get_metrics", 422)
 async def get_metrics(
     app: AppDep,
     caller: Annotated[str | None, caller_of(_USER, agentos_db=True)],
@@ -65,7 +64,7 @@ async def _refresh_in_background(store: Store) -> None:
         logger.exception("background metrics refresh failed")
 
 
-@route(
+@router.operation(
     "POST",
     "/metrics/refresh",
     "Refresh Metrics",
@@ -100,7 +99,7 @@ async def refresh_metrics(
     return [DayAggregatedMetrics.of(r) for r in computed if r.user_id == caller]
 
 
-@route("GET", "/metrics/refresh/status", "Get Metrics Refresh Status", "get_metrics_refresh_status", 422)
+@router.operation("GET", "/metrics/refresh/status", "Get Metrics Refresh Status", "get_metrics_refresh_status", 422)
 async def get_metrics_refresh_status(
     app: AppDep, db_id: str | None = DB_ID, table: str | None = TABLE
 ) -> MetricsRefreshStatusResponse:

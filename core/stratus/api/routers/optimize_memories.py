@@ -7,11 +7,11 @@ Scoped like the memories: to the verified user with authentication on.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratus.api._deps import AppDep, resolve_user_id
-from stratus.api._openapi import errors
+from stratus.api._openapi import Router
 from stratus.api.schemas import UserMemorySchema
 from stratus.exceptions import ConfigError
 from stratus.learning._optimize import optimize_memories as _optimize
@@ -20,7 +20,7 @@ from stratus.models.base import Model
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Memory"])
+router = Router(tags=["Memory"])
 
 
 class OptimizeMemoriesRequest(BaseModel):
@@ -65,12 +65,7 @@ def _request_model(spec: str) -> Model:
         raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
-@router.post(
-    "/optimize-memories",
-    summary="Optimize User Memories",
-    operation_id="optimize_memories",
-    responses=errors(404, 422, 502, 504),
-)
+@router.operation("POST", "/optimize-memories", "Optimize User Memories", "optimize_memories", 404, 422, 502, 504)
 async def optimize_memories(body: OptimizeMemoriesRequest, request: Request, app: AppDep) -> OptimizeMemoriesResponse:
     """Consolidate a user's memories into fewer, shorter ones with a model (the learning machine's unless
     `model` names one); with `apply` (the default) they replace the user's memories, else nothing changes. A

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import Depends, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, caller_of, found, resolve_user_id
-from stratus.api._openapi import errors
+from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, listed
 from stratus.api.schemas import (
     SESSION_TYPE,
@@ -37,7 +37,7 @@ from stratus.storage.records import SessionQuery, SessionRecord, SessionType
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sessions", tags=["Sessions"])
+router = Router(prefix="/sessions", tags=["Sessions"])
 
 _TYPE = Query(default=None, description=SESSION_TYPE)
 _USER = Query(default=None, description="The user the session belongs to")
@@ -70,9 +70,7 @@ async def _detail(app: App, session: SessionRecord) -> SessionDetail:
     return session_detail(session, runs)
 
 
-@router.get(
-    "", summary="List Sessions", operation_id="get_sessions", responses=errors(422), response_model_exclude_none=True
-)
+@router.operation("GET", "", "List Sessions", "get_sessions", 422, response_model_exclude_none=True)
 async def list_sessions(
     request: Request,
     app: AppDep,
@@ -84,13 +82,8 @@ async def list_sessions(
     return await listed(app.store.list_sessions, query, SessionSchema.from_session)
 
 
-@router.post(
-    "",
-    status_code=201,
-    summary="Create New Session",
-    operation_id="create_session",
-    responses=errors(404, 409, 422),
-    response_model_exclude_none=True,
+@router.operation(
+    "POST", "", "Create New Session", "create_session", 404, 409, 422, status_code=201, response_model_exclude_none=True
 )
 async def create_session(
     body: CreateSessionRequest,
@@ -128,9 +121,7 @@ async def create_session(
     return session_detail(created, [])
 
 
-@router.delete(
-    "", status_code=204, summary="Delete Multiple Sessions", operation_id="delete_sessions", responses=errors(422)
-)
+@router.operation("DELETE", "", "Delete Multiple Sessions", "delete_sessions", 422, status_code=204)
 async def delete_sessions(body: DeleteSessionsRequest, app: AppDep, caller: _Caller) -> Response:
     """Delete the listed sessions (of the listed types, if given) and their runs. Ids that do not exist or
     belong to someone else are skipped."""
@@ -138,12 +129,8 @@ async def delete_sessions(body: DeleteSessionsRequest, app: AppDep, caller: _Cal
     return Response(status_code=204)
 
 
-@router.get(
-    "/{session_id}",
-    summary="Get Session by ID",
-    operation_id="get_session_by_id",
-    responses=errors(404, 422),
-    response_model_exclude_none=True,
+@router.operation(
+    "GET", "/{session_id}", "Get Session by ID", "get_session_by_id", 404, 422, response_model_exclude_none=True
 )
 async def get_session(owned: _CallerSession, app: AppDep) -> SessionDetail:
     """The session with its state, totals and chat history."""
@@ -151,7 +138,7 @@ async def get_session(owned: _CallerSession, app: AppDep) -> SessionDetail:
     return await _detail(app, session)
 
 
-@router.patch("/{session_id}", summary="Update Session", operation_id="update_session", responses=errors(404, 422))
+@router.operation("PATCH", "/{session_id}", "Update Session", "update_session", 404, 422)
 async def update_session(
     session_id: str, body: UpdateSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
 ) -> SessionDetail:
@@ -170,9 +157,7 @@ async def update_session(
     )
 
 
-@router.post(
-    "/{session_id}/rename", summary="Rename Session", operation_id="rename_session", responses=errors(404, 422)
-)
+@router.operation("POST", "/{session_id}/rename", "Rename Session", "rename_session", 404, 422)
 async def rename_session(
     session_id: str, body: RenameSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
 ) -> SessionDetail:
@@ -190,13 +175,7 @@ async def _updated(
     return await _detail(app, found(updated, _not_found(session_id)))
 
 
-@router.delete(
-    "/{session_id}",
-    status_code=204,
-    summary="Delete Session",
-    operation_id="delete_session",
-    responses=errors(404, 422),
-)
+@router.operation("DELETE", "/{session_id}", "Delete Session", "delete_session", 404, 422, status_code=204)
 async def delete_session(session_id: str, app: AppDep, caller: _Caller) -> Response:
     """Delete the session and all its runs."""
     found(await app.store.delete_session(session_id, user_id=caller) or None, _not_found(session_id))
@@ -250,23 +229,21 @@ def _top_level(runs: list[RunOutput]) -> list[RunOutput]:
 _SessionRuns = Annotated[list[RunOutput], Depends(_session_runs)]
 
 
-@router.get(
-    "/{session_id}/runs",
-    summary="Get Session Runs",
-    operation_id="get_session_runs",
-    responses=errors(404, 422),
-    response_model_exclude_none=True,
+@router.operation(
+    "GET", "/{session_id}/runs", "Get Session Runs", "get_session_runs", 404, 422, response_model_exclude_none=True
 )
 async def get_session_runs(runs: _SessionRuns) -> list[AnyRunSchema]:
     """Every run of the session, oldest first."""
     return [run_schema(r) for r in runs]
 
 
-@router.get(
+@router.operation(
+    "GET",
     "/{session_id}/run-previews",
-    summary="Get Session Run Previews",
-    operation_id="get_session_run_previews",
-    responses=errors(404, 422),
+    "Get Session Run Previews",
+    "get_session_run_previews",
+    404,
+    422,
     response_model_exclude_none=True,
 )
 async def get_session_run_previews(runs: _SessionRuns) -> list[SessionRunPreviewSchema]:
@@ -274,12 +251,7 @@ async def get_session_run_previews(runs: _SessionRuns) -> list[SessionRunPreview
     return [SessionRunPreviewSchema.from_run(r) for r in runs]
 
 
-@router.get(
-    "/{session_id}/runs/{run_id}",
-    summary="Get Run from Session",
-    operation_id="get_session_run",
-    responses=errors(404, 422),
-)
+@router.operation("GET", "/{session_id}/runs/{run_id}", "Get Run from Session", "get_session_run", 404, 422)
 async def get_session_run(session_id: str, run_id: str, owned: _CallerSession, app: AppDep) -> AnyRunSchema:
     """One run of the session (a workflow's with its steps' runs)."""
     caller, _ = owned

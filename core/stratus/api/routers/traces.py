@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import page_query
-from stratus.api._openapi import Routes
+from stratus.api._openapi import Router
 from stratus.api._paging import PaginatedResponse, paginate
 from stratus.api.schemas.traces import (
     FILTER_SCHEMA,
@@ -50,8 +50,7 @@ from stratus.tracing._traces import (
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Traces"])
-route = Routes(router)
+router = Router(tags=["Traces"])
 
 _SESSIONS_PER_READ = 100
 
@@ -254,7 +253,7 @@ class _Filters:
 FiltersDep = Annotated[_Filters, Depends()]
 
 
-@route("GET", "/traces", "List Traces", "get_traces", 422)
+@router.operation("GET", "/traces", "List Traces", "get_traces", 422)
 async def list_traces(
     app: AppDep,
     filters: FiltersDep,
@@ -276,13 +275,15 @@ async def list_traces(
     return paginate(found, _summary, page=filters.page, limit=filters.limit, started=started)
 
 
-@route("GET", "/traces/filter-schema", "Get Trace Filter Schema", "get_traces_filter_schema")
+@router.operation("GET", "/traces/filter-schema", "Get Trace Filter Schema", "get_traces_filter_schema")
 async def filter_schema() -> FilterSchemaResponse:
     """The fields `/traces/search` filters on, their types, operators and values."""
     return FILTER_SCHEMA
 
 
-@route("GET", "/traces/{trace_id}", "Get Trace or Span Detail", "get_trace", 404, 422, response_model_exclude_none=True)
+@router.operation(
+    "GET", "/traces/{trace_id}", "Get Trace or Span Detail", "get_trace", 404, 422, response_model_exclude_none=True
+)
 async def get_trace(
     trace_id: str,
     request: Request,
@@ -312,7 +313,7 @@ async def get_trace(
     return TraceNode.model_validate(span_node(span))
 
 
-@route("GET", "/trace_session_stats", "Get Trace Statistics by Session", "get_trace_stats", 422)
+@router.operation("GET", "/trace_session_stats", "Get Trace Statistics by Session", "get_trace_stats", 422)
 async def trace_session_stats(app: AppDep, filters: FiltersDep) -> PaginatedResponse[TraceSessionStats]:
     """The caller's sessions with traces, the latest first: how many, the first and the last."""
     started = time.perf_counter()
@@ -323,7 +324,7 @@ async def trace_session_stats(app: AppDep, filters: FiltersDep) -> PaginatedResp
     return paginate(stats, TraceSessionStats.model_validate, page=filters.page, limit=filters.limit, started=started)
 
 
-@route(
+@router.operation(
     "POST",
     "/traces/search",
     "Search Traces with Advanced Filters",
