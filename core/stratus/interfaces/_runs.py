@@ -43,8 +43,10 @@ async def start_run(
     *,
     user_id: str | None,
     session_id: str | None = None,
+    session_state: dict[str, Any] | None = None,
 ) -> ActiveRun:
-    """Start a streamed run of the component for the caller `user_id` (its events: `registry.events`).
+    """Start a streamed run of the component for the caller `user_id` (its events: `registry.events`), with
+    `session_state` merged over the session's as a REST run's.
 
     `NotFoundError`, before anything is stored, for a component the app does not serve, or a session that is
     another user's or another component's (absent to this caller, as over REST)."""
@@ -53,6 +55,6 @@ async def start_run(
         session = await (component.store or app.store).get_session(session_id)
         if session is not None and (session.user_id != user_id or not kind.holds(session, component_id)):
             raise NotFoundError(f"session {session_id!r} not found")
-    run = component.execution(message, RunOptions(session_id=session_id, user_id=user_id))
+    run = component.execution(message, RunOptions(session_id=session_id, user_id=user_id, session_state=session_state))
     run.output.input = RunInput(input_content=message)
     return registry.start(run, stream=True)

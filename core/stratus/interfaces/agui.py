@@ -24,7 +24,6 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from stratus._runnable import RunOptions
 from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
 from stratus.api._limits import StateField
 from stratus.api._openapi import errors
@@ -33,6 +32,7 @@ from stratus.api.routers.agents import AGENTS
 from stratus.api.routers.teams import TEAMS
 from stratus.app import App
 from stratus.interfaces._agui_events import AguiStream, encoded
+from stratus.interfaces._runs import start_run
 
 __all__ = ["AguiRunInput", "install"]
 
@@ -97,19 +97,21 @@ def _add_route(router: APIRouter, kind: ComponentKind[Any]) -> None:
         registry: RegistryDep,
         component_id: str = Path(alias=kind.id_field, description=f"The {noun}'s id"),
     ) -> StreamingResponse:
-        component = kind.find(app, component_id)
         if any(entry.status == "resolved" for entry in body.resume or ()):  # a cancelled one: the run stays paused
             raise _bad("resume", f"answer a paused run with POST /{noun}s/{component_id}/runs/{{run_id}}/continue")
         text = _user_text(body)
         user_id = resolve_user_id(request, _claimed_user(body))
-        # Another user's session, or another component's, is absent to this caller: refused before running.
-        session = await (component.store or app.store).get_session(body.thread_id)
-        if session is not None and (session.user_id != user_id or not kind.holds(session, component_id)):
-            raise HTTPException(status_code=404, detail=f"session {body.thread_id!r} not found")
-        options = RunOptions(session_id=body.thread_id, user_id=user_id, session_state=body.state)
-        run = component.execution(text, options)
-        active = registry.start(run, stream=True)
-        stream = AguiStream(run.output.session_id, run.output.run_id)
+        active = await start_run(
+            app,
+            registry,
+            kind,
+            component_id,
+            text,
+            user_id=user_id,
+            session_id=body.thread_id,
+            session_state=body.state,
+        )
+        stream = AguiStream(active.output.session_id, active.output.run_id)
         encoder = EventEncoder()
         return StreamingResponse(
             encoded(stream, registry.events(active), encoder),
