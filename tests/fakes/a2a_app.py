@@ -12,12 +12,13 @@ import asyncio
 import json
 import os
 
-from stratus import Agent, App, Team, tool
+from stratus import Agent, App, Team
 from stratus.api.auth import API_KEYS_SECRET_NAME, hash_key
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
 from stratus.secrets import register_resolver
+from tests.fakes.agui_app import transfer  # a tool that waits for a person's confirmation
 
 
 async def _echo(messages: list[Message], params: ModelRequest) -> str:
@@ -26,16 +27,6 @@ async def _echo(messages: list[Message], params: ModelRequest) -> str:
     if messages[-1].content == "fail":
         raise RuntimeError("the model is down")
     return f"echo: {messages[-1].content}"
-
-
-@tool(requires_confirmation=True)
-def transfer(amount: int) -> str:
-    """Send money.
-
-    Args:
-        amount: How much.
-    """
-    return f"sent {amount}"
 
 
 def _pay(messages: list[Message], params: ModelRequest) -> Reply:
