@@ -9,9 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from stratus._utils import new_id
 from stratus.agent import Agent
-from stratus.evals._component import Component, eval_record, eval_session
+from stratus.evals._component import Component, EvalRun
 from stratus.models.base import Model
 from stratus.run import RunStatus
 from stratus.storage.records import EvalRecord, EvalType
@@ -78,14 +77,14 @@ async def run_accuracy_eval(
     """Run `component` on `input` `num_iterations` times, each in a session of its own, and have `judge`
     score each answer against `expected_output`. An iteration whose run or judgement fails is left out of
     the results (as AgentOS does)."""
-    eval_id = new_id()
+    eval_run = EvalRun(component, name, user_id)
     judge_agent = _judge(judge, additional_guidelines, additional_context)
     results: list[dict[str, Any]] = []
     for iteration in range(1, num_iterations + 1):
-        run = await component.arun(input, session_id=eval_session(eval_id, iteration), user_id=user_id)
+        run = await eval_run.arun(input, iteration)
         output = run.content_dict()
         if run.status is not RunStatus.COMPLETED or not output:
-            logger.warning("accuracy eval %s: iteration %d gave no answer: %s", eval_id, iteration, run.error)
+            logger.warning("accuracy eval %s: iteration %d gave no answer: %s", eval_run.id, iteration, run.error)
             continue
         answer = output if isinstance(output, str) else str(output)
         prompt = (
@@ -94,7 +93,7 @@ async def run_accuracy_eval(
         )
         verdict = await judge_agent.arun(prompt)
         if verdict.status is not RunStatus.COMPLETED or not isinstance(verdict.content, AccuracyJudgement):
-            logger.warning("accuracy eval %s: iteration %d was not judged: %s", eval_id, iteration, verdict.error)
+            logger.warning("accuracy eval %s: iteration %d was not judged: %s", eval_run.id, iteration, verdict.error)
             continue
         results.append(
             {
@@ -112,14 +111,6 @@ async def run_accuracy_eval(
         "expected_output": expected_output,
         "input": input,
     }
-    return eval_record(
-        eval_id,
-        component,
-        EvalType.ACCURACY,
-        accuracy_result(eval_id, results),
-        eval_input,
-        model=component.get_model(),
-        name=name,
-        user_id=user_id,
-        component_name=component.name,
+    return eval_run.record(
+        EvalType.ACCURACY, accuracy_result(eval_run.id, results), eval_input, component_name=component.name
     )

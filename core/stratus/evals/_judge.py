@@ -11,9 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from stratus._utils import new_id
 from stratus.agent import Agent
-from stratus.evals._component import Component, eval_record, eval_session
+from stratus.evals._component import Component, EvalRun
 from stratus.models.base import Model
 from stratus.run import RunStatus
 from stratus.storage.records import EvalRecord, EvalType
@@ -92,8 +91,8 @@ async def run_agent_as_judge_eval(
     """Run `component` on `input` once and have `judge` decide whether its answer meets `criteria`: pass or
     fail (`binary`), or a score that passes at `threshold` or above (`numeric`). The record names the judge's
     model, as AgentOS does."""
-    eval_id = new_id()
-    run = await component.arun(input, session_id=eval_session(eval_id, 1), user_id=user_id)
+    eval_run = EvalRun(component, name, user_id)
+    run = await eval_run.arun(input, 1)
     output = run.content_dict()
     answer = output if isinstance(output, str) else str(output or "")
     schema = NumericJudgement if scoring_strategy == "numeric" else BinaryJudgement
@@ -114,20 +113,11 @@ async def run_agent_as_judge_eval(
         evaluation = {"input": input, "output": answer, "criteria": criteria, "score": score}
         results.append({**evaluation, "reason": content.reason, "passed": passed})
     else:
-        logger.warning("agent-as-judge eval %s was not judged: %s", eval_id, (verdict or run).error)
+        logger.warning("agent-as-judge eval %s was not judged: %s", eval_run.id, (verdict or run).error)
     eval_input = {
         "criteria": criteria,
         "scoring_strategy": scoring_strategy,
         "threshold": threshold if scoring_strategy == "numeric" else None,
         "additional_guidelines": additional_guidelines,
     }
-    return eval_record(
-        eval_id,
-        component,
-        EvalType.AGENT_AS_JUDGE,
-        judge_result(eval_id, results),
-        eval_input,
-        model=judge,
-        name=name,
-        user_id=user_id,
-    )
+    return eval_run.record(EvalType.AGENT_AS_JUDGE, judge_result(eval_run.id, results), eval_input, model=judge)

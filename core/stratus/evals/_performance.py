@@ -9,8 +9,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from stratus._utils import new_id
-from stratus.evals._component import Component, eval_record, eval_session
+from stratus.evals._component import Component, EvalRun
 from stratus.storage.records import EvalRecord, EvalType
 
 __all__ = ["performance_result", "run_performance_eval"]
@@ -57,11 +56,11 @@ async def run_performance_eval(
     """Run `component` on `input`: `warmup_runs` untimed, then `num_iterations` timed, then `num_iterations`
     with their peak memory traced (as AgentOS measures them apart, so tracing does not slow the timed runs).
     Memory is the peak of Python allocations during the run, in MiB, over an idle baseline."""
-    eval_id = new_id()
+    eval_run = EvalRun(component, name, user_id)
     counter = iter(range(1, 2 + warmup_runs + 2 * num_iterations))
 
     async def once() -> None:
-        await component.arun(input, session_id=eval_session(eval_id, next(counter)), user_id=user_id)
+        await eval_run.arun(input, next(counter))
 
     for _ in range(warmup_runs):
         await once()
@@ -86,14 +85,5 @@ async def run_performance_eval(
                 tracemalloc.stop()
         memory_usages.append(max(0.0, (peak - baseline) / _MIB))
     eval_input = {"num_iterations": num_iterations, "warmup_runs": warmup_runs}
-    return eval_record(
-        eval_id,
-        component,
-        EvalType.PERFORMANCE,
-        performance_result(run_times, memory_usages),
-        eval_input,
-        model=component.get_model(),
-        name=name,
-        user_id=user_id,
-        component_name=component.name,
-    )
+    result = performance_result(run_times, memory_usages)
+    return eval_run.record(EvalType.PERFORMANCE, result, eval_input, component_name=component.name)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratus._utils import new_id
-from stratus.evals._component import Component, eval_record, eval_session
+from stratus.evals._component import Component, EvalRun
 from stratus.messages import Message
-from stratus.models.base import Model
 from stratus.run import RunOutput, ToolExecution
 from stratus.storage.records import EvalRecord, EvalType
 
@@ -100,24 +98,21 @@ async def run_reliability_eval(
     user_id: str | None = None,
 ) -> EvalRecord:
     """Run `component` on `input` once and check the tools it called (see `reliability_of`)."""
-    eval_id = new_id()
-    run = await component.arun(input, session_id=eval_session(eval_id, 1), user_id=user_id)
+    eval_run = EvalRun(component, name, user_id)
+    run = await eval_run.arun(input, 1)
     data = reliability_of(
         run,
         expected_tool_calls,
         allow_additional_tool_calls=allow_additional_tool_calls,
         expected_tool_call_arguments=expected_tool_call_arguments,
-        run_id=eval_id,
+        run_id=eval_run.id,
     )
     eval_input = {
         "expected_tool_calls": expected_tool_calls,
         "allow_additional_tool_calls": allow_additional_tool_calls,
         "expected_tool_call_arguments": expected_tool_call_arguments,
     }
-    model: Model | None = component.get_model()
-    record = eval_record(
-        eval_id, component, EvalType.RELIABILITY, data, eval_input, model=model, name=name, user_id=user_id
-    )
+    record = eval_run.record(EvalType.RELIABILITY, data, eval_input)
     if run.model is not None:  # the model that answered (a fallback, maybe)
         record.model_id, record.model_provider = run.model, run.model_provider
     return record
