@@ -139,6 +139,7 @@ NEEDS: tuple[Need, ...] = (
     ),
     Need("a2a", "a2a-sdk (its types, request handler, routes and SSE) for the function serving /a2a", _serving("a2a")),
     Need("agui", "ag-ui-protocol (its event types and SSE encoder) for the function serving /agui", _serving("agui")),
+    Need("mcp", "the mcp SDK (MCPServer, streamable HTTP) for the function serving /mcp", _serving("mcp")),
 )
 
 
