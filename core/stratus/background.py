@@ -25,9 +25,10 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from stratus._jobs import QueueMessage
+from stratus._runnable import RunOptions
 from stratus.deadline import current_deadline
 from stratus.exceptions import NotFoundError, StratusError
 from stratus.run import RunInput, RunOutput, RunStatus
@@ -65,6 +66,10 @@ LEASE_MARGIN_SECONDS = 30.0
 """Added to the time the worker has left: its clock and the next worker's may differ a little."""
 
 
+_CARRIED: Final = ("session_state", "knowledge_filters", "dependencies")
+"""The run options a job carries as they were given."""
+
+
 class QueueError(StratusError):
     """A job could not be published (503: try again)."""
 
@@ -91,6 +96,17 @@ class BackgroundRun(QueueMessage):
     team_id: str | None = None
     workflow_id: str | None = None
     dependencies: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, options: RunOptions, *, run_id: str, session_id: str, message: str, **more: Any) -> BackgroundRun:
+        """The job of a run with these `options`, under its id and session (`more`: its input's, its component's)."""
+        carried = {name: getattr(options, name) for name in _CARRIED}
+        return cls(run_id=run_id, session_id=session_id, user_id=options.user_id, message=message, **carried, **more)
+
+    def options(self) -> RunOptions:
+        """The options the run goes with, as the API took them, under its own id and session."""
+        carried = {name: getattr(self, name) for name in _CARRIED}
+        return RunOptions(session_id=self.session_id, user_id=self.user_id, run_id=self.run_id, **carried)
 
     def _fields(self) -> dict[str, Any]:
         data = QueueMessage._fields(self)  # not super(): a slots dataclass is a new class, which breaks it
@@ -200,7 +216,6 @@ async def _run_claimed(
 ) -> tuple[RunOutput | None, bool]:
     """Run the claimed job: its output (None if it had ended before), and whether to queue it again."""
     from stratus._lifecycle import Resumption, Start
-    from stratus._runnable import RunOptions
     from stratus.workflow import Workflow
     from stratus.workflow._run import WorkflowRun
 
@@ -211,14 +226,7 @@ async def _run_claimed(
     session = await store.get_session(job.session_id)
     if stored is not None and session is not None and stored.status is not RunStatus.RUNNING:
         await store.save_run(session, replace(stored, status=RunStatus.RUNNING), state_base=session.session_state)
-    options = RunOptions(
-        session_id=job.session_id,
-        user_id=job.user_id,
-        session_state=job.session_state,
-        run_id=job.run_id,
-        knowledge_filters=job.knowledge_filters,
-        dependencies=job.dependencies,
-    )
+    options = job.options()
     if not isinstance(component, Workflow):
         run = component.execution(job.message, options)
         run.output.input = RunInput(input_content=job.input_content, files=job.files)

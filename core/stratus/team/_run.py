@@ -63,6 +63,22 @@ TEAM_EVENTS = EventKinds(
     continued=lambda base, out: TeamRunContinued(**base),
 )
 
+_LEADER_SETTINGS = (
+    "name",
+    "description",
+    "instructions",
+    "add_history_to_context",
+    "num_history_runs",
+    "markdown",
+    "add_datetime_to_context",
+    "max_tool_rounds",
+    "fallback_models",
+    "tool_choice",
+    "tool_call_limit",
+    "tool_hooks",
+)
+"""What the leader takes from the team as it is (its model, id and tools are made for it)."""
+
 _ROUTE = (
     "You lead a team. You do not answer the user yourself: choose the one member best suited to the user's "
     "message and call `route_to_member` with its id; that member's answer goes to the user as it is. Answer "
@@ -180,23 +196,8 @@ class TeamRun(ComponentRun):
     def _leader(self, model: Model, toolkit: Toolkit) -> Agent:
         """The leader: an agent configured from the team, whose output and context are the team run's."""
         team = self.team
-        return Agent(
-            model=model,
-            name=team.name,
-            id=team.team_id,
-            description=team.description,
-            instructions=team.instructions,
-            tools=[*team.tools, toolkit],
-            add_history_to_context=team.add_history_to_context,
-            num_history_runs=team.num_history_runs,
-            markdown=team.markdown,
-            add_datetime_to_context=team.add_datetime_to_context,
-            max_tool_rounds=team.max_tool_rounds,
-            fallback_models=team.fallback_models,
-            tool_choice=team.tool_choice,
-            tool_call_limit=team.tool_call_limit,
-            tool_hooks=team.tool_hooks,
-        )
+        settings = {name: getattr(team, name) for name in _LEADER_SETTINGS}
+        return Agent(model=model, id=team.team_id, tools=[*team.tools, toolkit], **settings)
 
     # --- the leader's tools and instructions ------------------------------------------------------------
 

@@ -160,22 +160,18 @@ def _visible(
 
 
 def _job(
-    kind: ComponentKind[Any], component_id: str, out: RunOutput, parsed: ParsedRun, user_id: str | None
+    kind: ComponentKind[Any], component_id: str, out: RunOutput, parsed: ParsedRun, options: RunOptions
 ) -> BackgroundRun:
     """The queued job of a background run: everything the worker needs to run it."""
-    body = parsed.request
-    job = BackgroundRun(
+    return BackgroundRun.of(
+        options,
         run_id=out.run_id,
         session_id=out.session_id,
-        user_id=user_id,
         message=parsed.message,
-        input_content=body.message,
+        input_content=parsed.request.message,
         files=parsed.file_names or None,
-        session_state=body.session_state,
-        knowledge_filters=body.knowledge_filters,
-        dependencies=body.dependencies,
+        **{kind.id_field: component_id},
     )
-    return replace(job, **{kind.id_field: component_id})
 
 
 _NAMES: Final = {
@@ -296,7 +292,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             await store_run_media(app, user_id, out.run_id, media)
         if not body.background:
             return await respond(registry, run, stream=body.stream)
-        job = _job(kind, component_id, out, parsed, user_id)
+        job = _job(kind, component_id, out, parsed, options)
         if app.run_queue is None:
             await store_pending(component, job)  # then a task of this process runs it
             registry.start(run, stream=False)
