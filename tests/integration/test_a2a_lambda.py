@@ -86,7 +86,9 @@ def test_under_the_web_adapter_the_card_reads_the_stage_from_the_request_context
     context = json.dumps({"path": f"/prod{card_path}", "stage": "prod"})  # what the adapter passes on
     with TestClient(deployed.app, base_url="https://api.example.com") as client:
         card = client.get(card_path, headers={"Authorization": f"Bearer {KEY}", "x-amzn-request-context": context})
+        ready = client.get("/health")  # the adapter's readiness check, no key needed
 
+    assert ready.status_code == 200
     assert card.status_code == 200, card.text
     assert card.json()["supportedInterfaces"][0]["url"] == "https://api.example.com/prod/a2a/agents/assistant"
 
