@@ -14,19 +14,11 @@ from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from stratus.api import schemas
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
 from stratus.api._openapi import Router, request_body
 from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginated
-from stratus.api.schemas import (
-    ChunkerSchema,
-    ContentResponseSchema,
-    ContentStatusResponse,
-    KnowledgeConfigResponse,
-    ReaderSchema,
-    VectorDbSchema,
-    VectorSearchResult,
-)
 from stratus.app import App
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import SearchHit
@@ -119,7 +111,7 @@ _UPLOAD_ERRORS = {
 )
 async def upload_content(
     request: Request, app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> ContentResponseSchema:
+) -> schemas.ContentResponseSchema:
     """Add a file (`file`), text (`text_content`) or a web page (`url`) as multipart form fields, with optional
     `name`, `description`, `metadata` (a JSON object), `chunker` (fixed, recursive, markdown, semantic),
     `chunk_size` and `chunk_overlap` (tokens). Answers 202 with the content record; ingestion runs in the
@@ -193,7 +185,7 @@ async def upload_content(
                 raise HTTPException(status_code=503, detail="ingestion is unavailable; try again shortly") from None
         else:
             request.app.state.ingestor.start(base, record, data, chunker)
-    return ContentResponseSchema.model_validate(record)
+    return schemas.ContentResponseSchema.model_validate(record)
 
 
 @router.operation("GET", "/content", "List Content", "get_content", 404, 422)
@@ -207,7 +199,7 @@ async def list_content(
     knowledge_id: str | None = _KNOWLEDGE,
     db_id: str | None = _DB,
     cursor: str | None = cursor_query(),
-) -> CursorPaginatedResponse[ContentResponseSchema]:
+) -> CursorPaginatedResponse[schemas.ContentResponseSchema]:
     """One page of the knowledge base's content (the caller's own, per user); `meta.next_cursor` continues
     it."""
     base = _base(app, knowledge_id)
@@ -220,7 +212,7 @@ async def list_content(
         limit=limit,
         cursor=cursor,
     )
-    return await listed(base.list_contents, query, ContentResponseSchema.model_validate)
+    return await listed(base.list_contents, query, schemas.ContentResponseSchema.model_validate)
 
 
 @router.operation("DELETE", "/content", "Delete All Content", "delete_all_content", 404, 422)
@@ -250,16 +242,16 @@ _Content = Annotated[tuple[Knowledge, ContentRecord], Depends(_record)]
 
 
 @router.operation("GET", "/content/{content_id}", "Get Content by ID", "get_content_by_id", 404, 422)
-async def get_content(content: _Content) -> ContentResponseSchema:
+async def get_content(content: _Content) -> schemas.ContentResponseSchema:
     _, record = content
-    return ContentResponseSchema.model_validate(record)
+    return schemas.ContentResponseSchema.model_validate(record)
 
 
 @router.operation("GET", "/content/{content_id}/status", "Get Content Status", "get_content_status", 404, 422)
-async def get_content_status(content: _Content) -> ContentStatusResponse:
+async def get_content_status(content: _Content) -> schemas.ContentStatusResponse:
     """Where ingestion is: processing (with progress), completed, or failed (with the error)."""
     _, record = content
-    return ContentStatusResponse.model_validate(record)
+    return schemas.ContentStatusResponse.model_validate(record)
 
 
 @router.operation(
@@ -272,7 +264,7 @@ async def get_content_status(content: _Content) -> ContentStatusResponse:
     422,
     openapi_extra=request_body(UpdateForm, "application/x-www-form-urlencoded", "multipart/form-data"),
 )
-async def update_content(content: _Content, request: Request) -> ContentResponseSchema:
+async def update_content(content: _Content, request: Request) -> schemas.ContentResponseSchema:
     """Change the name, description or metadata (form fields). Search filters keep the metadata the content
     was indexed with."""
     base, record = content
@@ -287,15 +279,15 @@ async def update_content(content: _Content, request: Request) -> ContentResponse
         )
     finally:
         await form.close()
-    return ContentResponseSchema.model_validate(updated)
+    return schemas.ContentResponseSchema.model_validate(updated)
 
 
 @router.operation("DELETE", "/content/{content_id}", "Delete Content", "delete_content_by_id", 404, 422)
-async def delete_content(content: _Content, request: Request) -> ContentResponseSchema:
+async def delete_content(content: _Content, request: Request) -> schemas.ContentResponseSchema:
     """Delete the content and its chunks."""
     base, record = content
     await base.delete_content(record.content_id, user_id=resolve_user_id(request, None))
-    return ContentResponseSchema.model_validate(record)
+    return schemas.ContentResponseSchema.model_validate(record)
 
 
 class SearchPage(BaseModel):
@@ -318,9 +310,9 @@ class SearchRequest(BaseModel):
     meta: SearchPage | None = None
 
 
-def _result(hit: SearchHit) -> VectorSearchResult:
+def _result(hit: SearchHit) -> schemas.VectorSearchResult:
     meta = hit.chunk.metadata
-    return VectorSearchResult(
+    return schemas.VectorSearchResult(
         id=hit.chunk.id,
         content=hit.chunk.text,
         name=meta.get("name"),
@@ -343,7 +335,7 @@ def _result(hit: SearchHit) -> VectorSearchResult:
     504,
     openapi_extra=request_body(SearchRequest, "application/json"),
 )
-async def search(request: Request, app: AppDep) -> PaginatedResponse[VectorSearchResult]:
+async def search(request: Request, app: AppDep) -> PaginatedResponse[schemas.VectorSearchResult]:
     """The passages that best answer a query (in the caller's content, per user)."""
     started = time.perf_counter()
     try:
@@ -378,14 +370,14 @@ async def search(request: Request, app: AppDep) -> PaginatedResponse[VectorSearc
 @router.operation("GET", "/config", "Get Knowledge Configuration", "get_knowledge_config", 404, 422)
 async def config(
     app: AppDep, knowledge_id: str | None = _KNOWLEDGE, db_id: str | None = _DB
-) -> KnowledgeConfigResponse:
+) -> schemas.KnowledgeConfigResponse:
     """The readers, chunkers and vector stores this deployment can use."""
     from stratus.knowledge.chunking import CHUNKERS
     from stratus.knowledge.readers import READERS
 
     base = _base(app, knowledge_id)
     readers = {
-        key: ReaderSchema(
+        key: schemas.ReaderSchema(
             id=key,
             name=getattr(reader, "name", key),
             description=getattr(reader, "description", None),
@@ -398,18 +390,18 @@ async def config(
     for key, reader in READERS.items():
         for content_type in getattr(reader, "content_types", ()):
             by_type.setdefault(str(content_type), []).append(key)
-    return KnowledgeConfigResponse(
+    return schemas.KnowledgeConfigResponse(
         readers=readers,
         readersForType=by_type,
         chunkers={
-            key: ChunkerSchema(
+            key: schemas.ChunkerSchema(
                 key=key, name=getattr(value, "name", key), description=getattr(value, "description", None)
             )
             for key, value in CHUNKERS.items()
         },
         filters=["name", "user_id", "content_id"],
         vector_dbs=[
-            VectorDbSchema(
+            schemas.VectorDbSchema(
                 id=base.vector_db.id,
                 name=type(base.vector_db).__name__,
                 description=base.description,

@@ -14,19 +14,10 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
+from stratus.api import schemas
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, listed, paginated
-from stratus.api.schemas import (
-    LearningCreate,
-    LearningFilters,
-    LearningListing,
-    LearningPage,
-    LearningResponse,
-    LearningUpdate,
-    LearningUserFilters,
-    LearningUserStats,
-)
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
 from stratus.storage import every
@@ -98,9 +89,9 @@ async def _index(app: App, record: LearningRecord) -> None:
 async def list_learnings(
     request: Request,
     app: AppDep,
-    filters: Annotated[LearningFilters, Query()],
-    listing: Annotated[LearningListing, Query()],
-) -> CursorPaginatedResponse[LearningResponse]:
+    filters: Annotated[schemas.LearningFilters, Query()],
+    listing: Annotated[schemas.LearningListing, Query()],
+) -> CursorPaginatedResponse[schemas.LearningResponse]:
     """One page of learning records, most recently updated first by default (`meta.next_cursor` continues
     it)."""
     learning_type = filters.learning_type
@@ -112,11 +103,11 @@ async def list_learnings(
         "sort_by": "created_at" if listing.sort_by == "created_at" else "updated_at",
         "sort_order": listing.sort_order or "desc",
     }
-    return await listed(app.store.list_learnings, LearningQuery(**query), LearningResponse.model_validate)
+    return await listed(app.store.list_learnings, LearningQuery(**query), schemas.LearningResponse.model_validate)
 
 
 @router.operation("POST", "", "Create Learning", "create_learning", 403, 422, status_code=201)
-async def create_learning(body: LearningCreate, request: Request, app: AppDep) -> LearningResponse:
+async def create_learning(body: schemas.LearningCreate, request: Request, app: AppDep) -> schemas.LearningResponse:
     """Add a learning record. With authentication on, `user_id` must be the caller's (or absent: then the
     record is the caller's too, since only the deployment may add shared records)."""
     caller = _verified(request)
@@ -127,16 +118,16 @@ async def create_learning(body: LearningCreate, request: Request, app: AppDep) -
     stored = await app.store.put_learning(record)
     if stored.user_id is None:
         await _reindex(app, stored)
-    return LearningResponse.model_validate(stored)
+    return schemas.LearningResponse.model_validate(stored)
 
 
 @router.operation("GET", "/users", "List Users With Learnings", "get_learning_users", 422)
 async def learning_users(
     request: Request,
     app: AppDep,
-    filters: Annotated[LearningUserFilters, Query()],
-    listing: Annotated[LearningPage, Query()],
-) -> PaginatedResponse[LearningUserStats]:
+    filters: Annotated[schemas.LearningUserFilters, Query()],
+    listing: Annotated[schemas.LearningPage, Query()],
+) -> PaginatedResponse[schemas.LearningUserStats]:
     """The users that own learning records, each with their latest update."""
     started = time.perf_counter()
     scope = LearningQuery(user_id=resolve_user_id(request, filters.user_id), learning_type=filters.learning_type)
@@ -151,7 +142,7 @@ async def learning_users(
         users = sorted(latest, key=lambda u: (latest[u], u), reverse=reverse)
     page, limit = listing.page, listing.limit
     window = users[(page - 1) * limit : page * limit]
-    rows = [LearningUserStats(user_id=u, last_learning_updated_at=int(latest[u])) for u in window]
+    rows = [schemas.LearningUserStats(user_id=u, last_learning_updated_at=int(latest[u])) for u in window]
     return paginated(rows, page=page, limit=limit, total=len(users), started=started)
 
 
@@ -184,19 +175,19 @@ async def delete_user_learnings(
 @router.operation("GET", "/{learning_id}", "Get Learning", "get_learning", 404, 422)
 async def get_learning(
     learning_id: str, request: Request, app: AppDep, db_id: str | None = None, table: str | None = None
-) -> LearningResponse:
-    return LearningResponse.model_validate(await _readable(app, request, learning_id))
+) -> schemas.LearningResponse:
+    return schemas.LearningResponse.model_validate(await _readable(app, request, learning_id))
 
 
 @router.operation("PATCH", "/{learning_id}", "Update Learning", "update_learning", 403, 404, 422)
 async def update_learning(
     learning_id: str,
-    body: LearningUpdate,
+    body: schemas.LearningUpdate,
     request: Request,
     app: AppDep,
     db_id: str | None = None,
     table: str | None = None,
-) -> LearningResponse:
+) -> schemas.LearningResponse:
     """Replace the content and/or the metadata (the fields given)."""
     record = await _readable(app, request, learning_id)
     _writable(request, record)
@@ -207,7 +198,7 @@ async def update_learning(
     stored = await app.store.put_learning(record)
     if body.content is not None:
         await _reindex(app, stored)
-    return LearningResponse.model_validate(stored)
+    return schemas.LearningResponse.model_validate(stored)
 
 
 @router.operation("DELETE", "/{learning_id}", "Delete Learning", "delete_learning", 403, 404, 422, status_code=204)

@@ -12,24 +12,10 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
+from stratus.api import schemas
 from stratus.api._deps import AppDep, caller_of, found, resolve_user_id
 from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, listed
-from stratus.api.schemas import (
-    SESSION_TYPE,
-    AnyRunSchema,
-    CreateSessionRequest,
-    DeleteSessionsRequest,
-    RenameSessionRequest,
-    SessionDetail,
-    SessionFilters,
-    SessionListing,
-    SessionRunPreviewSchema,
-    SessionSchema,
-    UpdateSessionRequest,
-    run_schema,
-    session_detail,
-)
 from stratus.app import App
 from stratus.run import RunOutput, RunStatus
 from stratus.storage import UNSET, ConflictError
@@ -39,7 +25,7 @@ __all__ = ["router"]
 
 router = Router(prefix="/sessions", tags=["Sessions"])
 
-_TYPE = Query(default=None, description=SESSION_TYPE)
+_TYPE = Query(default=None, description=schemas.SESSION_TYPE)
 _USER = Query(default=None, description="The user the session belongs to")
 _Caller = Annotated[str | None, caller_of(_USER)]
 
@@ -65,32 +51,32 @@ async def _caller_session(
 _CallerSession = Annotated[tuple[str | None, SessionRecord], Depends(_caller_session)]
 
 
-async def _detail(app: App, session: SessionRecord) -> SessionDetail:
+async def _detail(app: App, session: SessionRecord) -> schemas.SessionDetail:
     runs = await app.store.get_runs(session.session_id, statuses=(RunStatus.COMPLETED,))
-    return session_detail(session, runs)
+    return schemas.session_detail(session, runs)
 
 
 @router.operation("GET", "", "List Sessions", "get_sessions", 422, response_model_exclude_none=True)
 async def list_sessions(
     request: Request,
     app: AppDep,
-    filters: Annotated[SessionFilters, Query()],
-    listing: Annotated[SessionListing, Query()],
-) -> CursorPaginatedResponse[SessionSchema]:
+    filters: Annotated[schemas.SessionFilters, Query()],
+    listing: Annotated[schemas.SessionListing, Query()],
+) -> CursorPaginatedResponse[schemas.SessionSchema]:
     """One page of sessions, newest first by default, with paging metadata (`meta.next_cursor` continues it)."""
     query = listing.query(SessionQuery, filters, user_id=resolve_user_id(request, filters.user_id))
-    return await listed(app.store.list_sessions, query, SessionSchema.from_session)
+    return await listed(app.store.list_sessions, query, schemas.SessionSchema.from_session)
 
 
 @router.operation(
     "POST", "", "Create New Session", "create_session", 404, 409, 422, status_code=201, response_model_exclude_none=True
 )
 async def create_session(
-    body: CreateSessionRequest,
+    body: schemas.CreateSessionRequest,
     request: Request,
     app: AppDep,
     type: SessionType = Query(default=SessionType.AGENT, description="agent, team or workflow"),
-) -> SessionDetail:
+) -> schemas.SessionDetail:
     """Create an empty session, to be continued by runs that name its id. 409 if the caller already has a
     session with that id; 404 if another user does (their sessions read as absent, as on every route)."""
     component_id = {
@@ -118,11 +104,11 @@ async def create_session(
             # Another user's id answers as their sessions do everywhere else: absent, never "taken".
             raise HTTPException(status_code=404, detail=_not_found(session.session_id)) from None
         raise HTTPException(status_code=409, detail=f"session {session.session_id!r} already exists") from None
-    return session_detail(created, [])
+    return schemas.session_detail(created, [])
 
 
 @router.operation("DELETE", "", "Delete Multiple Sessions", "delete_sessions", 422, status_code=204)
-async def delete_sessions(body: DeleteSessionsRequest, app: AppDep, caller: _Caller) -> Response:
+async def delete_sessions(body: schemas.DeleteSessionsRequest, app: AppDep, caller: _Caller) -> Response:
     """Delete the listed sessions (of the listed types, if given) and their runs. Ids that do not exist or
     belong to someone else are skipped."""
     await app.store.delete_sessions(body.session_ids, user_id=caller, session_types=body.session_types or None)
@@ -132,7 +118,7 @@ async def delete_sessions(body: DeleteSessionsRequest, app: AppDep, caller: _Cal
 @router.operation(
     "GET", "/{session_id}", "Get Session by ID", "get_session_by_id", 404, 422, response_model_exclude_none=True
 )
-async def get_session(owned: _CallerSession, app: AppDep) -> SessionDetail:
+async def get_session(owned: _CallerSession, app: AppDep) -> schemas.SessionDetail:
     """The session with its state, totals and chat history."""
     _, session = owned
     return await _detail(app, session)
@@ -140,8 +126,8 @@ async def get_session(owned: _CallerSession, app: AppDep) -> SessionDetail:
 
 @router.operation("PATCH", "/{session_id}", "Update Session", "update_session", 404, 422)
 async def update_session(
-    session_id: str, body: UpdateSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
-) -> SessionDetail:
+    session_id: str, body: schemas.UpdateSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
+) -> schemas.SessionDetail:
     """Replace the session's name, state, metadata or summary (the fields given). Concurrent changes are
     not lost: a write that raced another is re-applied to the fresh session."""
     given = body.model_fields_set
@@ -159,15 +145,15 @@ async def update_session(
 
 @router.operation("POST", "/{session_id}/rename", "Rename Session", "rename_session", 404, 422)
 async def rename_session(
-    session_id: str, body: RenameSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
-) -> SessionDetail:
+    session_id: str, body: schemas.RenameSessionRequest, app: AppDep, caller: _Caller, type: SessionType | None = _TYPE
+) -> schemas.SessionDetail:
     """Give the session a new name."""
     return await _updated(app, session_id, caller, type, session_name=body.session_name)
 
 
 async def _updated(
     app: App, session_id: str, caller: str | None, session_type: SessionType | None, **changes: Any
-) -> SessionDetail:
+) -> schemas.SessionDetail:
     """The caller's session changed as `changes` say (see `Store.update_session`), in detail; 404 if it is
     not theirs. (Not a dependency: a request with a bad body is a 422 before the session is looked up.)"""
     await _session(app, session_id, caller, session_type)
@@ -232,9 +218,9 @@ _SessionRuns = Annotated[list[RunOutput], Depends(_session_runs)]
 @router.operation(
     "GET", "/{session_id}/runs", "Get Session Runs", "get_session_runs", 404, 422, response_model_exclude_none=True
 )
-async def get_session_runs(runs: _SessionRuns) -> list[AnyRunSchema]:
+async def get_session_runs(runs: _SessionRuns) -> list[schemas.AnyRunSchema]:
     """Every run of the session, oldest first."""
-    return [run_schema(r) for r in runs]
+    return [schemas.run_schema(r) for r in runs]
 
 
 @router.operation(
@@ -246,13 +232,13 @@ async def get_session_runs(runs: _SessionRuns) -> list[AnyRunSchema]:
     422,
     response_model_exclude_none=True,
 )
-async def get_session_run_previews(runs: _SessionRuns) -> list[SessionRunPreviewSchema]:
+async def get_session_run_previews(runs: _SessionRuns) -> list[schemas.SessionRunPreviewSchema]:
     """The session's runs without their messages: input, status and the start of the answer."""
-    return [SessionRunPreviewSchema.from_run(r) for r in runs]
+    return [schemas.SessionRunPreviewSchema.from_run(r) for r in runs]
 
 
 @router.operation("GET", "/{session_id}/runs/{run_id}", "Get Run from Session", "get_session_run", 404, 422)
-async def get_session_run(session_id: str, run_id: str, owned: _CallerSession, app: AppDep) -> AnyRunSchema:
+async def get_session_run(session_id: str, run_id: str, owned: _CallerSession, app: AppDep) -> schemas.AnyRunSchema:
     """One run of the session (a workflow's with its steps' runs)."""
     caller, _ = owned
     run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
@@ -260,4 +246,4 @@ async def get_session_run(session_id: str, run_id: str, owned: _CallerSession, a
     if run.workflow_id is not None and not run.children:
         runs = _top_level(await app.store.get_runs(session_id, user_id=caller))
         run = next((r for r in runs if r.run_id == run_id), run)
-    return run_schema(run)
+    return schemas.run_schema(run)
