@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -330,3 +331,23 @@ async def test_bad_input_is_an_a2a_error_and_nothing_is_stored(server: Server, b
         await client.get_task(GetTaskRequest(id="no-such-task"))
 
     assert await sessions_of(server, bob_http) == before
+
+
+async def test_with_authentication_off_the_user_header_names_the_caller(tmp_path: Path) -> None:
+    open_server = start_server(tmp_path, app="tests.fakes.a2a_app:a2a_app")
+    try:
+        async with (
+            httpx.AsyncClient(headers={"X-User-ID": "ann"}, timeout=30) as ann_http,
+            httpx.AsyncClient(headers={"X-User-ID": "bob"}, timeout=30) as bob_http,
+        ):
+            ann = await client_for(open_server, ann_http, stream=False)
+            bob = await client_for(open_server, bob_http, stream=False)
+            [mine] = await send(ann, message("hello"))
+
+            assert (await rest_run(open_server, ann_http, "agents/echo", mine.task.id)).json()["user_id"] == "ann"
+            with pytest.raises(TaskNotFoundError):
+                await bob.get_task(GetTaskRequest(id=mine.task.id))
+            with pytest.raises(InvalidParamsError, match="not found"):
+                await send(bob, message("let me in", context_id=mine.task.context_id))
+    finally:
+        stop_server(open_server)
