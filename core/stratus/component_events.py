@@ -242,12 +242,8 @@ class WorkflowError(_WorkflowEvent, RunError):
     __slots__ = ()
 
     def _fields(self) -> dict[str, Any]:
-        return {
-            "error": self.content,
-            "error_type": self.error_type,
-            "error_id": self.error_id,
-            "additional_data": self.additional_data,
-        }
+        fields = RunError._fields(self)
+        return {"error": fields.pop("content"), **fields}  # AgentOS' name for the agent's `content`
 
 
 class WorkflowCancelled(_WorkflowEvent, RunCancelled):

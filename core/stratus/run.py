@@ -100,6 +100,46 @@ class RunInput:
         return found
 
 
+def _as_stored(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields a record keeps under their own names, as it keeps them (None where it has none)."""
+    return {name: data.get(name) for name in names}
+
+
+_TOOL_AS_STORED: Final = (
+    "result",
+    "tool_call_error",
+    "child_run_id",
+    "requires_confirmation",
+    "confirmed",
+    "confirmation_note",
+    "requires_user_input",
+    "user_input_schema",
+    "answered",
+    "external_execution_required",
+)
+_RUN_AS_STORED: Final = (
+    "agent_id",
+    "agent_name",
+    "user_id",
+    "parent_run_id",
+    "content",
+    "model",
+    "model_provider",
+    "model_provider_data",
+    "session_state",
+    "references",
+    "team_id",
+    "team_name",
+    "workflow_id",
+    "workflow_name",
+    "step_results",
+    "spans",
+    "forked_from_run_id",
+    "workflow_step_id",
+    "events",
+)
+
+
 @dataclass(slots=True)
 class ToolExecution:
     """One tool call as it ran: arguments, result or error, and timing."""
@@ -172,19 +212,10 @@ class ToolExecution:
             tool_call_id=str(data["tool_call_id"]),
             tool_name=str(data["tool_name"]),
             tool_args=cast(dict[str, Any], data.get("tool_args") or {}),
-            result=data.get("result"),
-            tool_call_error=data.get("tool_call_error"),
             start_time=metrics.get("start_time"),
             end_time=metrics.get("end_time"),
             created_at=int(data.get("created_at") or now()),
-            child_run_id=data.get("child_run_id"),
-            requires_confirmation=data.get("requires_confirmation"),
-            confirmed=data.get("confirmed"),
-            confirmation_note=data.get("confirmation_note"),
-            requires_user_input=data.get("requires_user_input"),
-            user_input_schema=data.get("user_input_schema"),
-            answered=data.get("answered"),
-            external_execution_required=data.get("external_execution_required"),
+            **_as_stored(data, _TOOL_AS_STORED),
         )
 
 
@@ -210,12 +241,9 @@ class RunMetrics:
             "output_tokens": u.output_tokens,
             "total_tokens": u.total_tokens,
         }
-        if u.reasoning_tokens:
-            out["reasoning_tokens"] = u.reasoning_tokens
-        if u.cache_read_tokens:
-            out["cache_read_tokens"] = u.cache_read_tokens
-        if u.cache_write_tokens:
-            out["cache_write_tokens"] = u.cache_write_tokens
+        for key in ("reasoning_tokens", "cache_read_tokens", "cache_write_tokens"):  # only when there are some
+            if count := getattr(u, key):
+                out[key] = count
         if self.time_to_first_token is not None:
             out["time_to_first_token"] = self.time_to_first_token
         if self.duration is not None:
@@ -407,34 +435,16 @@ class RunOutput:
         return cls(
             run_id=str(data["run_id"]),
             session_id=str(data["session_id"]),
-            agent_id=data.get("agent_id"),
-            agent_name=data.get("agent_name"),
-            user_id=data.get("user_id"),
-            parent_run_id=data.get("parent_run_id"),
             status=RunStatus(data.get("status", RunStatus.COMPLETED)),
             input=RunInput.from_dict(cast(dict[str, Any], input_data)) if input_data else None,
-            content=data.get("content"),
             content_type=str(data.get("content_type") or "str"),
-            model=data.get("model"),
-            model_provider=data.get("model_provider"),
-            model_provider_data=data.get("model_provider_data"),
             messages=[Message.from_dict(m) for m in cast(list[dict[str, Any]], data.get("messages") or [])],
             tools=[ToolExecution.from_dict(t) for t in cast(list[dict[str, Any]], data.get("tools") or [])],
             metrics=RunMetrics.from_dict(cast(dict[str, Any], data.get("metrics") or {})),
-            session_state=data.get("session_state"),
             error_type=error.get("type"),
             error=error.get("message"),
             created_at=int(data.get("created_at") or now()),
-            references=data.get("references"),
-            team_id=data.get("team_id"),
-            team_name=data.get("team_name"),
-            workflow_id=data.get("workflow_id"),
-            workflow_name=data.get("workflow_name"),
-            step_results=data.get("step_results"),
-            spans=data.get("spans"),
-            forked_from_run_id=data.get("forked_from_run_id"),
-            workflow_step_id=data.get("workflow_step_id"),
-            events=data.get("events"),
+            **_as_stored(data, _RUN_AS_STORED),
             requirements=data.get("requirements") or data.get("step_requirements"),  # a workflow's: its steps'
         )
 
