@@ -96,7 +96,7 @@ async def test_the_mcp_client_runs_agents_teams_and_workflows_with_their_progres
         assert reads.read_only_hint
 
         config, _ = await call(client, "get_agentos_config")
-        assert [(a["id"], a["name"]) for a in config["agents"]] == [("assistant", "Assistant")]
+        assert [a["id"] for a in config["agents"]] == ["assistant", "banker", "broken"]
         assert ([t["id"] for t in config["teams"]], [w["id"] for w in config["workflows"]]) == (["desk"], ["pipeline"])
 
         run, notes = await call(client, "run_agent", agent_id="assistant", message="tea", user_id="ann")
@@ -163,6 +163,38 @@ async def test_the_mcp_client_runs_agents_teams_and_workflows_with_their_progres
         assert '"answer: found sugar"' in read.text
         resources = (await client.list_resources()).resources
         assert [str(r.uri) for r in resources] == ["stratus://config"]
+
+
+async def test_a_paused_run_goes_on_with_continue_run_and_a_failed_run_is_a_tool_error(server: Server) -> None:
+    async with Client(f"{server.url}/mcp") as client:
+        paused, _ = await call(client, "run_agent", agent_id="banker", message="pay", user_id="ann")
+        assert (paused["status"], paused["content"]) == ("PAUSED", "Run paused: 1 requirement(s) awaiting resolution.")
+        [requirement] = paused["requirements"]
+        assert requirement["tool_execution"]["tool_name"] == "transfer"
+
+        # Undecided, the run stays paused: a tool error saying what is missing.
+        undecided = await refused(
+            client, "continue_run", run_id=paused["run_id"], session_id=paused["session_id"], agent_id="banker"
+        )
+        assert "awaits" in undecided
+        done, notes = await call(
+            client,
+            "continue_run",
+            run_id=paused["run_id"],
+            session_id=paused["session_id"],
+            agent_id="banker",
+            requirements=[{**requirement, "confirmation": True}],
+            user_id="ann",
+        )
+        assert (done["run_id"], done["status"], done["content"]) == (paused["run_id"], "COMPLETED", "done: sent 10")
+        assert "ToolCallCompleted: transfer" in notes
+
+        result = await client.call_tool("run_agent", {"agent_id": "broken", "message": "hi", "user_id": "ann"})
+        assert result.is_error
+        assert result.structured_content is not None
+        assert (result.structured_content["status"], result.structured_content["agent_id"]) == ("ERROR", "broken")
+        stored, _ = await call(client, "get_session_runs", session_id=result.structured_content["session_id"])
+        assert [r["status"] for r in stored["result"]] == ["ERROR"]  # stored as a REST run's error is
 
 
 async def test_bad_arguments_are_tool_errors_and_store_nothing(server: Server) -> None:

@@ -3,6 +3,8 @@
 - `assistant`: looks the message up with its `lookup` tool, then answers with what the tool found.
 - `desk`: a team that routes every message to `assistant`.
 - `pipeline`: a workflow: `assistant`, then a function step that shouts its answer.
+- `banker`: calls `transfer`, which needs a person's confirmation (the run pauses), then answers with its result.
+- `broken`: its model fails.
 
 `keyed_app` is the same app behind two API keys, `ANN_KEY` (user `ann`) and `BOB_KEY` (user `bob`): run it
 with `STRATUS_API_KEYS_SECRET` set (to anything) and the keys document comes from a resolver, as on AWS.
@@ -17,6 +19,7 @@ from stratus.api.auth import API_KEYS_SECRET_NAME, hash_key
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
+from stratus.tools import tool
 
 ANN_KEY = "sk-stratus-ann"
 BOB_KEY = "sk-stratus-bob"
@@ -38,6 +41,27 @@ def _look_then_answer(messages: list[Message], params: ModelRequest) -> Reply | 
     return call("lookup", query=last.content or "")
 
 
+@tool(requires_confirmation=True)
+def transfer(amount: int) -> str:
+    """Send money.
+
+    Args:
+        amount: How much.
+    """
+    return f"sent {amount}"
+
+
+def _transfer_then_answer(messages: list[Message], params: ModelRequest) -> Reply | str:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"done: {last.content}"
+    return call("transfer", amount=10)
+
+
+def _fail(messages: list[Message], params: ModelRequest) -> str:
+    raise RuntimeError("the model is down")
+
+
 def _route(messages: list[Message], params: ModelRequest) -> Reply:
     return call("route_to_member", member_id="assistant")
 
@@ -50,7 +74,9 @@ def mcp_app() -> App:
     assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_look_then_answer), tools=[lookup])
     desk = Team(id="desk", name="Desk", mode="route", members=[assistant], model=FunctionModel(_route))
     pipeline = Workflow(id="pipeline", name="Pipeline", steps=[assistant, Step("shout", executor=_shout)])
-    return App(name="MCP test", agents=[assistant], teams=[desk], workflows=[pipeline], mcp=True)
+    banker = Agent(id="banker", name="Banker", model=FunctionModel(_transfer_then_answer), tools=[transfer])
+    broken = Agent(id="broken", name="Broken", model=FunctionModel(_fail))
+    return App(name="MCP test", agents=[assistant, banker, broken], teams=[desk], workflows=[pipeline], mcp=True)
 
 
 def keyed_app() -> App:
