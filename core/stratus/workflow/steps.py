@@ -435,19 +435,20 @@ class _Group(WorkflowStep):
         return {}
 
 
-class Steps(_Group):
+class _Listed(_Group):
+    """A group whose steps are its arguments (`Steps(a, b)`, `Parallel(a, b)`); named after its type unless named."""
+
+    def __init__(
+        self, *steps: StepLike, name: str | None = None, description: str | None = None, skip_on_failure: bool = False
+    ) -> None:
+        name = self.step_type.lower() if name is None else name
+        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
+
+
+class Steps(_Listed):
     """Steps run in order, as one step (to reuse a group, or to give it a name in a Condition or a Loop)."""
 
     step_type = "Steps"
-
-    def __init__(
-        self,
-        *steps: StepLike,
-        name: str = "steps",
-        description: str | None = None,
-        skip_on_failure: bool = False,
-    ) -> None:
-        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
         events = (StepsExecutionStarted, StepsExecutionCompleted)
@@ -455,22 +456,13 @@ class Steps(_Group):
         return await _run_between(self, events, fields, ctx, self.steps, step_input, index)
 
 
-class Parallel(_Group):
+class Parallel(_Listed):
     """Steps run at once, each with the same input. The content passed on joins the branches' contents under
     their names (`=== name ===`); each branch's output is also there by its name for later steps. A branch
     that fails does not stop the others; the Parallel fails once all have ended, unless the failed branches
     have `skip_on_failure=True`."""
 
     step_type = "Parallel"
-
-    def __init__(
-        self,
-        *steps: StepLike,
-        name: str = "parallel",
-        description: str | None = None,
-        skip_on_failure: bool = False,
-    ) -> None:
-        super().__init__(steps, name=name, description=description, skip_on_failure=skip_on_failure)
 
     async def execute(self, ctx: StepContext, step_input: StepInput, index: StepIndex) -> StepOutput:
         common = self._fields(ctx, index, parallel_step_count=len(self.steps))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from stratus._utils import to_text
 
@@ -25,6 +25,19 @@ def json_content(value: Any) -> Any:
 def content_type_of(value: Any) -> str:
     """AgentOS' `content_type`: `str` for text, the class name of anything else."""
     return "str" if value is None or isinstance(value, str) else type(value).__name__
+
+
+_AS_STORED: Final = (
+    "content",
+    "step_name",
+    "step_id",
+    "executor_type",
+    "executor_name",
+    "step_run_id",
+    "metrics",
+    "error",
+)
+"""The fields of a `StepOutput` its dict keeps under their own names, as they are."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,16 +97,9 @@ class StepOutput:
     def from_dict(cls, data: dict[str, Any]) -> StepOutput:
         nested = cast(list[dict[str, Any]] | None, data.get("steps"))
         return cls(
-            content=data.get("content"),
-            step_name=data.get("step_name"),
-            step_id=data.get("step_id"),
+            **{name: data.get(name) for name in _AS_STORED},
             step_type=str(data.get("step_type") or "Step"),
-            executor_type=data.get("executor_type"),
-            executor_name=data.get("executor_name"),
-            step_run_id=data.get("step_run_id"),
-            metrics=data.get("metrics"),
             success=bool(data.get("success", True)),
-            error=data.get("error"),
             stop=bool(data.get("stop", False)),
             paused=bool(data.get("is_paused", False)),
             steps=[cls.from_dict(step) for step in nested] if nested else None,
