@@ -88,12 +88,14 @@ def test_the_ag_ui_client_runs_an_agent_and_sees_its_text_tool_calls_and_state(
         "TOOL_CALL_ARGS",
         "TOOL_CALL_END",
         "TOOL_CALL_RESULT",
+        "STATE_SNAPSHOT",  # the tool wrote the state: the front end sees it at once
         "TEXT_MESSAGE_START",
         "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_END",
-        "STATE_SNAPSHOT",
+        "STATE_SNAPSHOT",  # the state the run leaves, stored
         "RUN_FINISHED",
     ]
+    assert [e["snapshot"] for e in of_type(first, "STATE_SNAPSHOT")] == [{"theme": "dark", "cart": ["apples"]}] * 2
     (start,) = of_type(first, "TOOL_CALL_START")
     assert start["toolCallName"] == "add_to_cart"
     assert json.loads(of_type(first, "TOOL_CALL_ARGS")[0]["delta"]) == {"item": "apples"}
@@ -133,6 +135,16 @@ def test_a_team_answers_over_ag_ui(server: Server, agui_client: Callable[..., Tu
     assert turn["error"] is None
     assert [e["toolCallName"] for e in of_type(turn, "TOOL_CALL_START")] == ["route_to_member"]  # the member's stay in
     assert text(turn) == "added plums; the cart holds 1 (turn 1)"
+    # The member's tool wrote the state the team shares: sent as it changed (after the member's run), and at the end.
+    assert kinds(turn)[:6] == [
+        "RUN_STARTED",
+        "TOOL_CALL_START",
+        "TOOL_CALL_ARGS",
+        "TOOL_CALL_END",
+        "STATE_SNAPSHOT",
+        "TOOL_CALL_RESULT",
+    ]
+    assert [e["snapshot"] for e in of_type(turn, "STATE_SNAPSHOT")] == [{"cart": ["plums"]}] * 2
     assert turn["state"] == {"cart": ["plums"]}
 
 

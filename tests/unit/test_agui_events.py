@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ag_ui.core import Event, EventType
+from ag_ui.core import Event, EventType, StateSnapshotEvent
 from ag_ui.encoder import EventEncoder
 from pydantic import BaseModel, TypeAdapter
 
@@ -128,3 +128,17 @@ async def test_the_tool_calls_of_one_model_turn_share_its_assistant_message() ->
     assert parents["c1"] == text.message_id
     assert parents["c2"] == parents["c3"] != text.message_id
     assert [e.tool_call_id for e in events if e.type is EventType.TOOL_CALL_RESULT] == ["c1", "c2", "c3"]
+
+
+async def test_a_snapshot_follows_each_tool_call_that_changed_the_state_a_members_too() -> None:
+    state: dict[str, Any] = {"cart": []}
+    stream = AguiStream("s1", "r1", lambda: state)
+
+    assert stream.of(ToolCallCompleted(run_id="r1", session_id="s1", tool=tool("c1")))[1:] == [
+        StateSnapshotEvent(snapshot={"cart": []})
+    ]
+    assert stream.of(ToolCallCompleted(run_id="r1", session_id="s1", tool=tool("c2")))[1:] == []  # unchanged
+    state["cart"].append("tea")
+    (snapshot,) = stream.of(ToolCallCompleted(run_id="m1", session_id="s1", parent_run_id="r1", tool=tool("c3")))
+    state["cart"].append("jam")  # later changes do not reach what was sent
+    assert snapshot == StateSnapshotEvent(snapshot={"cart": ["tea"]})

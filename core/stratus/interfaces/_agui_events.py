@@ -2,16 +2,19 @@
 
 One `AguiStream` per run. The run's own events become AG-UI's: its text deltas one text message per stretch of
 text (`TEXT_MESSAGE_START`, `_CONTENT`..., `_END`), its reasoning a reasoning message, each tool call
-`TOOL_CALL_START`, `_ARGS` (its arguments, whole), `_END` as it starts and `TOOL_CALL_RESULT` when it ends, and
-its end `STATE_SNAPSHOT` (the session state it leaves) then `RUN_FINISHED`, or `RUN_ERROR`. The events of the
-runs it starts (a team's members) are its insides and stay out; an answer that was not streamed as the run's
+`TOOL_CALL_START`, `_ARGS` (its arguments, whole), `_END` as it starts and `TOOL_CALL_RESULT` when it ends
+(then `STATE_SNAPSHOT` if a tool call changed the session state), and its end `STATE_SNAPSHOT` (the session
+state it leaves) then `RUN_FINISHED`, or `RUN_ERROR`. The events of the runs it starts (a team's members) are
+its insides and stay out, but for the state their tools change; an answer that was not streamed as the run's
 own text (a route-mode team's, its member's) is sent as one text message at the end.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from ag_ui.core import (
     PROTOCOL_VERSION,
@@ -73,8 +76,12 @@ def _reason(tool: ToolExecution) -> str:
 class AguiStream:
     """The AG-UI events of one run (`thread_id` its session, `run_id` its id), event by event."""
 
-    def __init__(self, thread_id: str, run_id: str) -> None:
+    def __init__(self, thread_id: str, run_id: str, state: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
         self.thread_id, self.run_id = thread_id, run_id
+        self._state = state
+        """The session state as the run holds it now (its tools change it)."""
+        self._sent: dict[str, Any] | None = None
+        """The state last sent."""
         self._text: str | None = None
         """The text message open, if one is."""
         self._reasoning: str | None = None
@@ -92,8 +99,8 @@ class AguiStream:
 
     def of(self, event: RunEvent) -> list[BaseEvent]:
         """The AG-UI events for one of the run's events (none for most: they are stratus' bookkeeping)."""
-        if event.run_id != self.run_id:
-            return []  # a member's or a step's: the run's insides
+        if event.run_id != self.run_id:  # a member's or a step's: the run's insides, but for the state it shares
+            return self._state_changed() if isinstance(event, ToolCallCompleted) else []
         if isinstance(event, ModelRequestStarted):
             self._parent = None  # a new turn: a new assistant message
             return []
@@ -104,9 +111,10 @@ class AguiStream:
         if isinstance(event, ToolCallCompleted):
             tool = event.tool
             content = to_text(tool.result)
-            return [
-                ToolCallResultEvent(message_id=_new_id(), tool_call_id=tool.tool_call_id, content=content, role="tool")
-            ]
+            result = ToolCallResultEvent(
+                message_id=_new_id(), tool_call_id=tool.tool_call_id, content=content, role="tool"
+            )
+            return [result, *self._state_changed()]
         if isinstance(event, RunPaused):
             return self._paused(event)
         if isinstance(event, RunCompleted):
@@ -177,6 +185,14 @@ class AguiStream:
         if output.session_state is not None:
             events.append(StateSnapshotEvent(snapshot=output.session_state))
         return [*events, self._finished()]
+
+    def _state_changed(self) -> list[BaseEvent]:
+        """A snapshot of the session state if it changed since the last one sent (a tool wrote it)."""
+        state = self._state()
+        if state is None or state == self._sent:
+            return []
+        self._sent = copy.deepcopy(state)  # sent as it is now: the run goes on changing its own
+        return [StateSnapshotEvent(snapshot=self._sent)]
 
     def _finished(
         self, outcome: RunFinishedInterruptOutcome | RunFinishedCancelledOutcome | None = None

@@ -33,6 +33,7 @@ from stratus.api.routers.teams import TEAMS
 from stratus.app import App
 from stratus.interfaces._agui_events import AguiStream, encoded
 from stratus.interfaces._runs import start_run
+from stratus.run import RunContext
 
 __all__ = ["AguiRunInput", "install"]
 
@@ -111,7 +112,10 @@ def _add_route(router: APIRouter, kind: ComponentKind[Any]) -> None:
             session_id=body.thread_id,
             session_state=body.state,
         )
-        stream = AguiStream(active.output.session_id, active.output.run_id)
+        # The run's context holds the session state its tools change (an agent's run, a team's, alike).
+        context = getattr(active.run, "context", None)
+        state = (lambda: context.session_state) if isinstance(context, RunContext) else (lambda: None)
+        stream = AguiStream(active.output.session_id, active.output.run_id, state)
         encoder = EventEncoder()
         return StreamingResponse(
             encoded(stream, registry.events(active), encoder),
