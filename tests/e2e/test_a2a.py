@@ -351,3 +351,20 @@ async def test_with_authentication_off_the_user_header_names_the_caller(tmp_path
                 await send(bob, message("let me in", context_id=mine.task.context_id))
     finally:
         stop_server(open_server)
+
+
+async def test_a_message_sent_to_poll_returns_at_once_and_its_run_goes_on(
+    server: Server, ann_http: httpx.AsyncClient
+) -> None:
+    config = ClientConfig(
+        httpx_client=ann_http, supported_protocol_bindings=["HTTP+JSON"], streaming=False, polling=True
+    )
+    client = await create_client(f"{server.url}/a2a/agents/echo", config)
+
+    [response] = await send(client, message("hang"))
+
+    task_id = response.task.id
+    assert response.task.status.state not in (TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_CANCELED)
+    read = await client.get_task(GetTaskRequest(id=task_id))
+    assert read.status.state == TaskState.TASK_STATE_WORKING
+    assert (await client.cancel_task(CancelTaskRequest(id=task_id))).status.state == TaskState.TASK_STATE_CANCELED
