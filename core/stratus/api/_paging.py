@@ -130,10 +130,10 @@ class Listing(BaseModel, Generic[S]):
     sort_order: Literal["asc", "desc"] = "desc"
     cursor: str | None = Field(default=None, **CURSOR)
 
-    def query(self, kind: Callable[..., Q], filters: BaseModel, **values: Any) -> Q:
-        """The store's query of this page: `kind` with the fields of `filters` (a listing's filter parameters,
-        under the names `kind` gives them), `values` in place of theirs."""
-        return kind(**{**filters.model_dump(), **values}, **self.model_dump())
+    def query(self, kind: Callable[..., Q], **values: Any) -> Q:
+        """The store's query of this page: `kind` with this model's fields (a listing's subclass adds its
+        filters, under the names `kind` gives them), `values` in place of theirs."""
+        return kind(**{**self.model_dump(), **values})
 
 
 def paged(data: list[M], page: Page[Any], *, limit: int, started: float) -> CursorPaginatedResponse[M]:

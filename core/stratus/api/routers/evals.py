@@ -11,15 +11,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import HTTPException, Query, Response
+from fastapi import Depends, HTTPException, Query, Response
 
 from stratus.api._deps import AppDep, caller_of, found
 from stratus.api._openapi import Router
 from stratus.api._paging import CursorPaginatedResponse, listed
 from stratus.api.schemas import (
     DeleteEvalRunsRequest,
-    EvalFilters,
-    EvalListing,
+    EvalParams,
     EvalRunInput,
     EvalSchema,
     UpdateEvalRunRequest,
@@ -164,22 +163,17 @@ def _eval_types(value: str | None) -> list[EvalType] | None:
         raise HTTPException(status_code=422, detail=f"Invalid eval_type: {exc}. Valid types: {valid}") from None
 
 
+def _listing(params: Annotated[EvalParams, Query()], caller: CallerDep) -> EvalQuery:
+    kind = None if params.component_type is None else SessionType(params.component_type)
+    return params.query(EvalQuery, user_id=caller, component_type=kind, eval_types=_eval_types(params.eval_types))
+
+
+_Listing = Annotated[EvalQuery, Depends(_listing)]
+
+
 @router.operation("GET", "/eval-runs", "List Evaluation Runs", "get_eval_runs", 422)
-async def list_eval_runs(
-    app: AppDep,
-    caller: CallerDep,
-    filters: Annotated[EvalFilters, Query()],
-    listing: Annotated[EvalListing, Query()],
-) -> CursorPaginatedResponse[EvalSchema]:
+async def list_eval_runs(app: AppDep, query: _Listing) -> CursorPaginatedResponse[EvalSchema]:
     """One page of eval runs, newest first by default (`meta.next_cursor` continues it)."""
-    kind = filters.component_type
-    query = listing.query(
-        EvalQuery,
-        filters,
-        user_id=caller,
-        component_type=None if kind is None else SessionType(kind),
-        eval_types=_eval_types(filters.eval_types),
-    )
     return await listed(app.store.list_evals, query, EvalSchema.model_validate)
 
 

@@ -11,13 +11,13 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Query, Request, Response
+from fastapi import Depends, HTTPException, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api import schemas
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._openapi import Router
-from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, listed, paginated
+from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, listed, paginate
 from stratus.app import App
 from stratus.learning.machine import INSIGHT
 from stratus.storage import every
@@ -85,25 +85,25 @@ async def _index(app: App, record: LearningRecord) -> None:
     await machine.vector_db.upsert([chunk])
 
 
+def _listing(request: Request, params: Annotated[schemas.LearningParams, Query()]) -> LearningQuery:
+    learning_type = params.learning_type
+    query: dict[str, Any] = {
+        **params.model_dump(exclude={"db_id", "table"}),
+        "user_id": resolve_user_id(request, params.user_id),
+        "learning_type": "_none" if learning_type and learning_type.startswith("_") else learning_type,  # internal
+        "sort_by": "created_at" if params.sort_by == "created_at" else "updated_at",
+        "sort_order": params.sort_order or "desc",
+    }
+    return LearningQuery(**query)
+
+
 @router.operation("GET", "", "List Learnings", "get_learnings", 422)
 async def list_learnings(
-    request: Request,
-    app: AppDep,
-    filters: Annotated[schemas.LearningFilters, Query()],
-    listing: Annotated[schemas.LearningListing, Query()],
+    app: AppDep, query: Annotated[LearningQuery, Depends(_listing)]
 ) -> CursorPaginatedResponse[schemas.LearningResponse]:
     """One page of learning records, most recently updated first by default (`meta.next_cursor` continues
     it)."""
-    learning_type = filters.learning_type
-    query: dict[str, Any] = {
-        **filters.model_dump(),
-        **listing.model_dump(include={"page", "limit", "cursor"}),
-        "user_id": resolve_user_id(request, filters.user_id),
-        "learning_type": "_none" if learning_type and learning_type.startswith("_") else learning_type,  # internal
-        "sort_by": "created_at" if listing.sort_by == "created_at" else "updated_at",
-        "sort_order": listing.sort_order or "desc",
-    }
-    return await listed(app.store.list_learnings, LearningQuery(**query), schemas.LearningResponse.model_validate)
+    return await listed(app.store.list_learnings, query, schemas.LearningResponse.model_validate)
 
 
 @router.operation("POST", "", "Create Learning", "create_learning", 403, 422, status_code=201)
@@ -123,27 +123,25 @@ async def create_learning(body: schemas.LearningCreate, request: Request, app: A
 
 @router.operation("GET", "/users", "List Users With Learnings", "get_learning_users", 422)
 async def learning_users(
-    request: Request,
-    app: AppDep,
-    filters: Annotated[schemas.LearningUserFilters, Query()],
-    listing: Annotated[schemas.LearningPage, Query()],
+    request: Request, app: AppDep, params: Annotated[schemas.LearningUserParams, Query()]
 ) -> PaginatedResponse[schemas.LearningUserStats]:
     """The users that own learning records, each with their latest update."""
     started = time.perf_counter()
-    scope = LearningQuery(user_id=resolve_user_id(request, filters.user_id), learning_type=filters.learning_type)
+    scope = LearningQuery(user_id=resolve_user_id(request, params.user_id), learning_type=params.learning_type)
     latest: dict[str, float] = {}
     for record in await every(app.store.list_learnings, scope):
         if record.user_id is not None:
             latest[record.user_id] = max(latest.get(record.user_id, 0.0), record.updated_at)
-    reverse = (listing.sort_order or "desc") == "desc"
-    if listing.sort_by == "user_id":
+    reverse = (params.sort_order or "desc") == "desc"
+    if params.sort_by == "user_id":
         users = sorted(latest, reverse=reverse)
     else:
         users = sorted(latest, key=lambda u: (latest[u], u), reverse=reverse)
-    page, limit = listing.page, listing.limit
-    window = users[(page - 1) * limit : page * limit]
-    rows = [schemas.LearningUserStats(user_id=u, last_learning_updated_at=int(latest[u])) for u in window]
-    return paginated(rows, page=page, limit=limit, total=len(users), started=started)
+
+    def stats(user: str) -> schemas.LearningUserStats:
+        return schemas.LearningUserStats(user_id=user, last_learning_updated_at=int(latest[user]))
+
+    return paginate(users, stats, page=params.page, limit=params.limit, started=started)
 
 
 @router.operation(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from stratus._utils import new_id
 from stratus.api._deps import AppDep, caller_of, found, resolve_user_id
@@ -20,8 +20,7 @@ from stratus.api._paging import CursorPaginatedResponse, cursor_query, listed, p
 from stratus.api.schemas import (
     MEMORIES_USER,
     DeleteMemoriesRequest,
-    MemoryFilters,
-    MemoryListing,
+    MemoryParams,
     MemoryRequest,
     UserMemorySchema,
     UserStatsSchema,
@@ -59,20 +58,17 @@ async def create_memory(body: MemoryRequest, request: Request, app: AppDep) -> U
     return UserMemorySchema.model_validate(await app.store.put_memory(memory))
 
 
+def _listing(request: Request, params: Annotated[MemoryParams, Query()]) -> MemoryQuery:
+    topics = _topics([t for value in params.topics or [] for t in value.split(",")]) or None
+    return params.query(MemoryQuery, user_id=resolve_user_id(request, params.user_id), topics=topics)
+
+
+_Listing = Annotated[MemoryQuery, Depends(_listing)]
+
+
 @router.operation("GET", "/memories", "List Memories", "get_memories", 422)
-async def list_memories(
-    request: Request,
-    app: AppDep,
-    filters: Annotated[MemoryFilters, Query()],
-    listing: Annotated[MemoryListing, Query()],
-) -> CursorPaginatedResponse[UserMemorySchema]:
+async def list_memories(app: AppDep, query: _Listing) -> CursorPaginatedResponse[UserMemorySchema]:
     """One page of memories, most recently changed first by default (`meta.next_cursor` continues it)."""
-    query = listing.query(
-        MemoryQuery,
-        filters,
-        user_id=resolve_user_id(request, filters.user_id),
-        topics=_topics([t for value in filters.topics or [] for t in value.split(",")]) or None,
-    )
     return await listed(app.store.list_memories, query, UserMemorySchema.model_validate)
 
 

@@ -51,20 +51,21 @@ async def _caller_session(
 _CallerSession = Annotated[tuple[str | None, SessionRecord], Depends(_caller_session)]
 
 
+def _listing(request: Request, params: Annotated[schemas.SessionParams, Query()]) -> SessionQuery:
+    return params.query(SessionQuery, user_id=resolve_user_id(request, params.user_id))
+
+
+_Listing = Annotated[SessionQuery, Depends(_listing)]
+
+
 async def _detail(app: App, session: SessionRecord) -> schemas.SessionDetail:
     runs = await app.store.get_runs(session.session_id, statuses=(RunStatus.COMPLETED,))
     return schemas.session_detail(session, runs)
 
 
 @router.operation("GET", "", "List Sessions", "get_sessions", 422, response_model_exclude_none=True)
-async def list_sessions(
-    request: Request,
-    app: AppDep,
-    filters: Annotated[schemas.SessionFilters, Query()],
-    listing: Annotated[schemas.SessionListing, Query()],
-) -> CursorPaginatedResponse[schemas.SessionSchema]:
+async def list_sessions(app: AppDep, query: _Listing) -> CursorPaginatedResponse[schemas.SessionSchema]:
     """One page of sessions, newest first by default, with paging metadata (`meta.next_cursor` continues it)."""
-    query = listing.query(SessionQuery, filters, user_id=resolve_user_id(request, filters.user_id))
     return await listed(app.store.list_sessions, query, schemas.SessionSchema.from_session)
 
 

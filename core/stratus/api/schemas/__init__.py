@@ -76,6 +76,9 @@ from stratus.api.schemas.evals import (
     EvalListing as EvalListing,
 )
 from stratus.api.schemas.evals import (
+    EvalParams as EvalParams,
+)
+from stratus.api.schemas.evals import (
     EvalRunInput as EvalRunInput,
 )
 from stratus.api.schemas.evals import (
@@ -127,6 +130,9 @@ from stratus.api.schemas.learnings import (
     LearningPage as LearningPage,
 )
 from stratus.api.schemas.learnings import (
+    LearningParams as LearningParams,
+)
+from stratus.api.schemas.learnings import (
     LearningResponse as LearningResponse,
 )
 from stratus.api.schemas.learnings import (
@@ -134,6 +140,9 @@ from stratus.api.schemas.learnings import (
 )
 from stratus.api.schemas.learnings import (
     LearningUserFilters as LearningUserFilters,
+)
+from stratus.api.schemas.learnings import (
+    LearningUserParams as LearningUserParams,
 )
 from stratus.api.schemas.learnings import (
     LearningUserStats as LearningUserStats,
@@ -149,6 +158,9 @@ from stratus.api.schemas.memories import (
 )
 from stratus.api.schemas.memories import (
     MemoryListing as MemoryListing,
+)
+from stratus.api.schemas.memories import (
+    MemoryParams as MemoryParams,
 )
 from stratus.api.schemas.memories import (
     MemoryRequest as MemoryRequest,
@@ -230,6 +242,9 @@ from stratus.api.schemas.sessions import (
 )
 from stratus.api.schemas.sessions import (
     SessionListing as SessionListing,
+)
+from stratus.api.schemas.sessions import (
+    SessionParams as SessionParams,
 )
 from stratus.api.schemas.sessions import (
     SessionSchema as SessionSchema,

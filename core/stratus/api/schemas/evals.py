@@ -10,7 +10,15 @@ from stratus.api._paging import Listing
 from stratus.api.schemas._common import RECORD, UtcTime
 from stratus.storage import EvalType
 
-__all__ = ["DeleteEvalRunsRequest", "EvalFilters", "EvalListing", "EvalRunInput", "EvalSchema", "UpdateEvalRunRequest"]
+__all__ = [
+    "DeleteEvalRunsRequest",
+    "EvalFilters",
+    "EvalListing",
+    "EvalParams",
+    "EvalRunInput",
+    "EvalSchema",
+    "UpdateEvalRunRequest",
+]
 
 
 class EvalRunInput(BaseModel):
@@ -89,3 +97,7 @@ class EvalListing(Listing[EvalSort]):
     """The page and sort of `GET /eval-runs`."""
 
     sort_by: EvalSort = "created_at"
+
+
+class EvalParams(EvalListing, EvalFilters):
+    """The query parameters of `GET /eval-runs`: its filters, then its page and sort."""

@@ -16,9 +16,11 @@ __all__ = [
     "LearningFilters",
     "LearningListing",
     "LearningPage",
+    "LearningParams",
     "LearningResponse",
     "LearningUpdate",
     "LearningUserFilters",
+    "LearningUserParams",
     "LearningUserStats",
 ]
 
@@ -112,3 +114,11 @@ class LearningListing(LearningPage):
 
     limit: int = Field(default=100, ge=1, le=1000)
     cursor: str | None = Field(default=None, **CURSOR)
+
+
+class LearningParams(LearningListing, LearningFilters):
+    """The query parameters of `GET /learnings`: its filters, then its page and sort."""
+
+
+class LearningUserParams(LearningPage, LearningUserFilters):
+    """The query parameters of `GET /learnings/users`: its filters, then its page and sort."""

@@ -14,6 +14,7 @@ __all__ = [
     "DeleteMemoriesRequest",
     "MemoryFilters",
     "MemoryListing",
+    "MemoryParams",
     "MemoryRequest",
     "UserMemorySchema",
     "UserStatsSchema",
@@ -53,6 +54,10 @@ class MemoryListing(Listing[MemorySort]):
     """The page and sort of `GET /memories`."""
 
     sort_by: MemorySort = "updated_at"
+
+
+class MemoryParams(MemoryListing, MemoryFilters):
+    """The query parameters of `GET /memories`: its filters, then its page and sort."""
 
 
 class DeleteMemoriesRequest(BaseModel):

@@ -21,6 +21,7 @@ __all__ = [
     "SessionDetail",
     "SessionFilters",
     "SessionListing",
+    "SessionParams",
     "SessionSchema",
     "TeamSessionDetailSchema",
     "UpdateSessionRequest",
@@ -82,6 +83,10 @@ class SessionListing(Listing[SessionSort]):
 
     limit: int = Field(default=20, ge=1, le=1000, description="Sessions per page")
     sort_by: SessionSort = "created_at"
+
+
+class SessionParams(SessionListing, SessionFilters):
+    """The query parameters of `GET /sessions`: its filters, then its page and sort."""
 
 
 class DeleteSessionsRequest(BaseModel):
