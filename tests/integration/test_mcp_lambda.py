@@ -167,3 +167,11 @@ def test_the_mcp_function_refuses_a_request_without_a_key(deployment: Deployment
     answer = call("mcp", mcp_event("POST", headers, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})))
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"])["detail"].startswith("missing API key")
+
+
+def test_the_sample_event_lists_the_tools(deployment: Deployment) -> None:
+    answer = call("mcp", event("mcp_tools_list"))
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["content-type"].startswith("text/event-stream")
+    messages = [json.loads(line[len("data: ") :]) for line in answer["body"].splitlines() if line.startswith("data: ")]
+    assert {tool["name"] for tool in messages[-1]["result"]["tools"]} == TOOLS
