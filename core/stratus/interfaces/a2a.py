@@ -109,7 +109,8 @@ def _serve(api: FastAPI, served: Served) -> RunRequestHandler:
     async def agent_card(request: Request) -> JSONResponse:
         return JSONResponse(agent_card_to_dict(_card(kind, component, f"{_public_url(request)}{path}")))
 
-    rest = [r for r in create_rest_routes(handler, context, path_prefix=path) if isinstance(r, Route)]  # no tenants
+    # Without the SDK's `/{tenant}` mount: tenants are not served, and it would match every path added after it.
+    rest = [r for r in create_rest_routes(handler, context, path_prefix=path) if isinstance(r, Route)]
     add_a2a_routes_to_fastapi(
         api,
         agent_card_routes=[Route(f"{path}{AGENT_CARD_WELL_KNOWN_PATH}", agent_card, methods=["GET"])],
