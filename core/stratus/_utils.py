@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-__all__ = ["dumps", "new_id", "now", "running_loop", "slug", "time_ordered_id", "to_text"]
+__all__ = ["dumps", "new_id", "not_none", "now", "running_loop", "slug", "time_ordered_id", "to_text"]
 
 
 def new_id() -> str:
@@ -90,3 +90,8 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def not_none(**values: Any) -> dict[str, Any]:
+    """The keyword arguments that are not None (the optional fields of a request that were set)."""
+    return {key: value for key, value in values.items() if value is not None}

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, cast
 
 from stratus._checks import non_negative, positive
 from stratus._optional import requires_extra
+from stratus._utils import not_none
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import BlockingClient
@@ -183,11 +184,7 @@ class BedrockChat(Model):
         args: dict[str, Any] = {"modelId": self.id, "messages": turns}
         if system:
             args["system"] = [{"text": text} for text in system]
-        inference: dict[str, Any] = {}
-        if self.max_tokens is not None:
-            inference["maxTokens"] = self.max_tokens
-        if self.temperature is not None:
-            inference["temperature"] = self.temperature
+        inference = not_none(maxTokens=self.max_tokens, temperature=self.temperature)
         if inference:
             args["inferenceConfig"] = inference
         if tools:

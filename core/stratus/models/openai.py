@@ -9,6 +9,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Unpack, cast
 
+from stratus._utils import not_none
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
 from stratus.messages import Message, ToolCall, Usage
 from stratus.models._clients import SdkClientOwner
@@ -205,10 +206,7 @@ class OpenAIChat(OpenAIClientOwner, Model):
                     "strict": False,
                 },
             }
-        if self.temperature is not None:
-            args["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            args["max_tokens"] = self.max_tokens
+        args.update(not_none(temperature=self.temperature, max_tokens=self.max_tokens))
         if self.extra_body:
             args["extra_body"] = self.extra_body
         return args
