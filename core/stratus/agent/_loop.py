@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from stratus._lifecycle import TOP_LEVEL, Component, ComponentRun, EventKinds, Start, begin
 from stratus.agent._controls import dependencies_text, history_runs, last_messages, resolve_dependencies
@@ -38,20 +38,33 @@ from stratus.tools import Tool
 if TYPE_CHECKING:
     from stratus.agent.agent import Agent
 
-__all__ = ["AGENT_EVENTS", "AgentRun"]
+__all__ = ["AGENT_EVENTS", "AgentRun", "answered_run_events"]
 
 logger = logging.getLogger("stratus.agent")
 
-T = TypeVar("T")
+E = TypeVar("E", bound=RunEvent)
 
-AGENT_EVENTS = EventKinds(
-    started=lambda base, out: RunStarted(**base, model=out.model, model_provider=out.model_provider),
-    completed=lambda base, out: RunCompleted(**base, output=out),
-    error=lambda base, out, extra: RunError(
-        **base, content=out.error or "", error_type=out.error_type, output=out, **check_error_data(out, extra)
-    ),
-    continued=lambda base, out: RunContinued(**base),
-)
+
+def answered_run_events(renamed: Mapping[type[RunEvent], type[RunEvent]] | None = None, failed: str = "") -> EventKinds:
+    """How a run a model answers starts and ends: an agent's (`RunStarted` ... `RunCompleted` or `RunError`), or
+    one that speaks them under other names (`renamed`: a team's, `TeamRunStarted` ...). `failed` is the error
+    event's content when the run's error has no text."""
+
+    def named(cls: type[E]) -> type[E]:
+        return cast(type[E], (renamed or {}).get(cls, cls))
+
+    started, completed, error, continued = named(RunStarted), named(RunCompleted), named(RunError), named(RunContinued)
+    return EventKinds(
+        started=lambda base, out: started(**base, model=out.model, model_provider=out.model_provider),
+        completed=lambda base, out: completed(**base, output=out),
+        error=lambda base, out, extra: error(
+            **base, content=out.error or failed, error_type=out.error_type, output=out, **check_error_data(out, extra)
+        ),
+        continued=lambda base, out: continued(**base),
+    )
+
+
+AGENT_EVENTS = answered_run_events()
 
 
 class AgentRun(ComponentRun):

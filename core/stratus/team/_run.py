@@ -25,23 +25,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from stratus._lifecycle import TOP_LEVEL, Component, ComponentRun, EventKinds, Resumption, Start, begin
+from stratus._lifecycle import TOP_LEVEL, Component, ComponentRun, Resumption, Start, begin
 from stratus._nesting import Emit, RunScope, pump
 from stratus._utils import to_text
 from stratus.agent import Agent
+from stratus.agent._loop import answered_run_events
 from stratus.agent._pause import MemberPaused, pending_round
 from stratus.agent._turns import TurnLoop, build_messages, kept_messages, resumed_messages
-from stratus.component_events import (
-    TEAM_TWINS,
-    TeamRunCompleted,
-    TeamRunContentCompleted,
-    TeamRunContinued,
-    TeamRunError,
-    TeamRunStarted,
-    TeamToolCallCompleted,
-)
+from stratus.component_events import TEAM_TWINS, TeamRunContentCompleted, TeamToolCallCompleted
 from stratus.exceptions import NotFoundError, ToolError
-from stratus.hooks import check_error_data, check_input, check_output
+from stratus.hooks import check_input, check_output
 from stratus.models.base import Model
 from stratus.run import RunContent, RunEvent, RunOutput, RunStatus, ToolExecution
 from stratus.storage.records import SessionType
@@ -50,18 +43,7 @@ from stratus.tools import Tool, Toolkit
 
 __all__ = ["TEAM_EVENTS", "TeamRun"]
 
-TEAM_EVENTS = EventKinds(
-    started=lambda base, out: TeamRunStarted(**base, model=out.model, model_provider=out.model_provider),
-    completed=lambda base, out: TeamRunCompleted(**base, output=out),
-    error=lambda base, out, extra: TeamRunError(
-        **base,
-        content=out.error or "the team's run failed",
-        error_type=out.error_type,
-        output=out,
-        **check_error_data(out, extra),
-    ),
-    continued=lambda base, out: TeamRunContinued(**base),
-)
+TEAM_EVENTS = answered_run_events(TEAM_TWINS, failed="the team's run failed")
 
 _LEADER_SETTINGS = (
     "name",
