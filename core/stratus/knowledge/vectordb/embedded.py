@@ -23,15 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
-from stratus.knowledge.vectordb.base import (
-    AddressedVectorDb,
-    Filters,
-    SearchMode,
-    SearchQuery,
-    VectorDbError,
-    check_filters,
-    fuse,
-)
+from stratus.knowledge.vectordb import base
 from stratus.storage._sqlite_file import open_file
 
 if TYPE_CHECKING:
@@ -93,7 +85,7 @@ def _numpy() -> Any:
     return numpy
 
 
-class EmbeddedVectorDb(AddressedVectorDb):
+class EmbeddedVectorDb(base.AddressedVectorDb):
     """Chunks in `<path>/<collection>.db`: exact vector search, BM25 keyword search, hybrid, metadata filters.
 
     Args:
@@ -147,7 +139,7 @@ class EmbeddedVectorDb(AddressedVectorDb):
                 try:
                     return fn(self._connect())
                 except sqlite3.Error as exc:
-                    raise VectorDbError(f"embedded vector store {self.file}: {exc}") from exc
+                    raise base.VectorDbError(f"embedded vector store {self.file}: {exc}") from exc
 
         return await asyncio.to_thread(locked)
 
@@ -183,7 +175,7 @@ class EmbeddedVectorDb(AddressedVectorDb):
                     "SELECT json_extract(metadata, ?) FROM chunks ORDER BY rowid", (f'$."{key}"',)
                 ).fetchall()
             if len(rows) != size:  # pragma: no cover - read under the lock, at the matrix's data_version
-                raise VectorDbError("the embedded store changed while it was being read; search again")
+                raise base.VectorDbError("the embedded store changed while it was being read; search again")
             lists: dict[Any, list[int]] = {}
             for position, (value,) in enumerate(rows):
                 if value is not None:
@@ -233,18 +225,18 @@ class EmbeddedVectorDb(AddressedVectorDb):
 
         await self._call(write)
 
-    async def _search(self, query: SearchQuery) -> list[SearchHit]:
+    async def _search(self, query: base.SearchQuery) -> list[SearchHit]:
         mode, limit = query.mode, query.limit
-        pool = limit if mode is not SearchMode.HYBRID else max(limit * 5, 50)
+        pool = limit if mode is not base.SearchMode.HYBRID else max(limit * 5, 50)
 
         def run(conn: sqlite3.Connection) -> list[SearchHit]:
             by_vector = self._vector_search(conn, query.vector, query.filters, pool) if query.vector else []
             by_keyword = self._keyword_search(conn, query.text, query.filters, pool) if query.text else []
-            if mode is SearchMode.VECTOR:
+            if mode is base.SearchMode.VECTOR:
                 return by_vector[:limit]
-            if mode is SearchMode.KEYWORD:
+            if mode is base.SearchMode.KEYWORD:
                 return by_keyword[:limit]
-            return fuse(by_vector, by_keyword, limit)
+            return base.fuse(by_vector, by_keyword, limit)
 
         return await self._call(run, missing=[])
 
@@ -320,7 +312,7 @@ class EmbeddedVectorDb(AddressedVectorDb):
 
         return await self._call(remove, missing=0)
 
-    async def delete_where(self, filters: Filters) -> int:
+    async def delete_where(self, filters: base.Filters) -> int:
         wanted = self._required_filters(filters, "delete_where", "use drop() to delete everything")
 
         def remove(conn: sqlite3.Connection) -> int:
@@ -331,14 +323,14 @@ class EmbeddedVectorDb(AddressedVectorDb):
 
         return await self._call(remove, missing=0)
 
-    async def count(self, filters: Filters | None = None) -> int:
-        wanted = check_filters(filters)
+    async def count(self, filters: base.Filters | None = None) -> int:
+        wanted = base.check_filters(filters)
         return await self._call(
             lambda conn: int(conn.execute(*_filtered("SELECT COUNT(*) FROM chunks", wanted)).fetchone()[0]),
             missing=0,
         )
 
-    async def chunks(self, filters: Filters) -> list[Chunk]:
+    async def chunks(self, filters: base.Filters) -> list[Chunk]:
         wanted = self._required_filters(filters, "chunks")
 
         def read(conn: sqlite3.Connection) -> list[Chunk]:
