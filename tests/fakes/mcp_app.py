@@ -34,13 +34,6 @@ def lookup(query: str) -> str:
     return f"found {query}"
 
 
-def _look_then_answer(messages: list[Message], params: ModelRequest) -> Reply | str:
-    last = messages[-1]
-    if last.role == "tool":
-        return f"answer: {last.content}"
-    return call("lookup", query=last.content or "")
-
-
 @tool(requires_confirmation=True)
 def transfer(amount: int) -> str:
     """Send money.
@@ -51,11 +44,17 @@ def transfer(amount: int) -> str:
     return f"sent {amount}"
 
 
-def _transfer_then_answer(messages: list[Message], params: ModelRequest) -> Reply | str:
-    last = messages[-1]
-    if last.role == "tool":
-        return f"done: {last.content}"
-    return call("transfer", amount=10)
+def _uses(tool_name: str, prefix: str, **arguments: object) -> FunctionModel:
+    """A scripted model that calls the tool (with `arguments`, else the user's message as `query`), then
+    answers `<prefix>: <what the tool gave back>`."""
+
+    def answer(messages: list[Message], params: ModelRequest) -> Reply | str:
+        last = messages[-1]
+        if last.role == "tool":
+            return f"{prefix}: {last.content}"
+        return call(tool_name, **(arguments or {"query": last.content or ""}))
+
+    return FunctionModel(answer)
 
 
 def _fail(messages: list[Message], params: ModelRequest) -> str:
@@ -71,10 +70,10 @@ def _shout(step_input: StepInput) -> str:
 
 
 def mcp_app() -> App:
-    assistant = Agent(id="assistant", name="Assistant", model=FunctionModel(_look_then_answer), tools=[lookup])
+    assistant = Agent(id="assistant", name="Assistant", model=_uses("lookup", "answer"), tools=[lookup])
     desk = Team(id="desk", name="Desk", mode="route", members=[assistant], model=FunctionModel(_route))
     pipeline = Workflow(id="pipeline", name="Pipeline", steps=[assistant, Step("shout", executor=_shout)])
-    banker = Agent(id="banker", name="Banker", model=FunctionModel(_transfer_then_answer), tools=[transfer])
+    banker = Agent(id="banker", name="Banker", model=_uses("transfer", "done", amount=10), tools=[transfer])
     broken = Agent(id="broken", name="Broken", model=FunctionModel(_fail))
     return App(name="MCP test", agents=[assistant, banker, broken], teams=[desk], workflows=[pipeline], mcp=True)
 
