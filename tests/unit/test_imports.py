@@ -42,14 +42,21 @@ def test_the_public_names_resolve() -> None:
 
 
 def test_serving_an_app_without_its_interfaces_imports_none_of_them() -> None:
-    """MCP, A2A and AG-UI cost nothing where they are not served: neither their SDKs nor stratus' modules."""
-    loaded = modules_after(
-        "from stratus import Agent, App\n"
-        "from stratus.api import create_app\n"
-        "from stratus.models.testing import FunctionModel\n"
-        "create_app(App(agents=[Agent(name='a', model=FunctionModel(lambda m, p: 'hi'))]), auth=None)\n"
-    )
-    assert "fastapi" in loaded  # the app was built
-    sdks = {"mcp", "a2a", "ag_ui"}
-    assert not {m.split(".")[0] for m in loaded} & sdks, sorted(m for m in loaded if m.split(".")[0] in sdks)
-    assert not {m for m in loaded if m.startswith("stratus.interfaces.")}
+    """MCP, A2A and AG-UI cost nothing where they are not served: neither their SDKs nor stratus' modules, for
+    an app that serves none of them, nor for a function that serves other routes of an app that serves them all
+    (as each Lambda function names its route groups)."""
+    for build in (
+        "create_app(App(agents=[agent]), auth=None)",
+        "create_app(App(agents=[agent], mcp=True, a2a=True, agui=True), routers=['sessions'], auth=None)",
+    ):
+        loaded = modules_after(
+            "from stratus import Agent, App\n"
+            "from stratus.api import create_app\n"
+            "from stratus.models.testing import FunctionModel\n"
+            "agent = Agent(name='a', model=FunctionModel(lambda m, p: 'hi'))\n"
+            f"{build}\n"
+        )
+        assert "fastapi" in loaded  # the app was built
+        sdks = {"mcp", "a2a", "ag_ui"}
+        assert not {m.split(".")[0] for m in loaded} & sdks, sorted(m for m in loaded if m.split(".")[0] in sdks)
+        assert not {m for m in loaded if m.startswith("stratus.interfaces.")}, build
