@@ -22,6 +22,7 @@ __all__ = [
     "EvalType",
     "LearningQuery",
     "LearningRecord",
+    "ListingQuery",
     "MemoryQuery",
     "MetricsRefresh",
     "Page",
