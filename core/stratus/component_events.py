@@ -4,9 +4,8 @@ itself, are in `stratus.run`."""
 
 from __future__ import annotations
 
-import types
 from dataclasses import field
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, cast
 
 from stratus.run import (
     ModelRequestCompleted,
@@ -67,7 +66,7 @@ __all__ = [
 
 # --- team events ------------------------------------------------------------------------------------------
 # A team's own run (its leader) speaks the agent's events under AgentOS' team names; each class derives from
-# its agent twin (`_twin`), so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
+# its agent twin, so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too. The members' events
 # come in the same stream unchanged, with `parent_run_id` naming the team's run (`nested_depth` stays 0: AgentOS
 # counts nested workflows only).
 
@@ -88,38 +87,55 @@ class _TeamEvent:
     def team_name(self) -> str | None:
         return self.agent_name
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        TEAM_TWINS[cls.__bases__[1]] = cast(type[RunEvent], cls)  # (the slotted class `dataclass` makes wins)
+
 
 TEAM_TWINS: dict[type[RunEvent], type[RunEvent]] = {}
-"""The team's event class of each agent's event a team's run speaks (its leader's turns are renamed by it)."""
-
-E = TypeVar("E", bound=RunEvent)
-
-
-def _twin(event: type[E], doc: str) -> type[E]:
-    """The team's twin of the agent's `event`: `Team<its name>`, the same payload under the team's id keys."""
-    name = f"Team{event.__name__}"
-    body: dict[str, Any] = {"__doc__": doc, "__module__": __name__, "__qualname__": name, "__slots__": ()}
-    twin = cast(type[E], types.new_class(name, (_TeamEvent, event), exec_body=lambda ns: ns.update(body)))
-    TEAM_TWINS[event] = twin
-    return twin
+"""The team's class of each agent's event a team's run speaks, by the agent's (the leader's turns are renamed by
+it); each twin derives from the agent's, so `isinstance(event, RunCompleted)` holds for `TeamRunCompleted` too."""
 
 
-TeamRunStarted = _twin(RunStarted, "The team's run began; names the leader's model.")
-TeamModelRequestStarted = _twin(ModelRequestStarted, "A request to the leader's model is about to be sent.")
-TeamModelRequestCompleted = _twin(ModelRequestCompleted, "The leader's model answered one request.")
-TeamToolCallStarted = _twin(ToolCallStarted, "The leader calls a tool (delegating to a member is one).")
-TeamToolCallCompleted = _twin(ToolCallCompleted, "A tool call of the leader finished, with its result or its error.")
-TeamRunContentCompleted = _twin(RunContentCompleted, "The team's answer is complete.")
-TeamRunContinued = _twin(RunContinued, "A follow-up to the team's completed run began (where `TeamRunStarted` would).")
-TeamRunPaused = _twin(
-    RunPaused,
-    "The team's run stopped because a member's did (a tool call that needs a person): `requirements` are the "
-    "member's, naming it (`member_agent_id`, `member_run_id`); the team's `/continue` resumes both.",
-)
-TeamRunError = _twin(
-    RunError, "The team's run failed (a member that fails does not fail the team: its own RunError says so)."
-)
-TeamRunCancelled = _twin(RunCancelled, "The team's run was cancelled before it finished.")
+class TeamRunStarted(_TeamEvent, RunStarted):
+    """The team's run began; names the leader's model."""
+
+
+class TeamModelRequestStarted(_TeamEvent, ModelRequestStarted):
+    """A request to the leader's model is about to be sent."""
+
+
+class TeamModelRequestCompleted(_TeamEvent, ModelRequestCompleted):
+    """The leader's model answered one request."""
+
+
+class TeamToolCallStarted(_TeamEvent, ToolCallStarted):
+    """The leader calls a tool (delegating to a member is one)."""
+
+
+class TeamToolCallCompleted(_TeamEvent, ToolCallCompleted):
+    """A tool call of the leader finished, with its result or its error."""
+
+
+class TeamRunContentCompleted(_TeamEvent, RunContentCompleted):
+    """The team's answer is complete."""
+
+
+class TeamRunContinued(_TeamEvent, RunContinued):
+    """A follow-up to the team's completed run began (where `TeamRunStarted` would)."""
+
+
+class TeamRunPaused(_TeamEvent, RunPaused):
+    """The team's run stopped because a member's did (a tool call that needs a person): `requirements` are the
+    member's, naming it (`member_agent_id`, `member_run_id`); the team's `/continue` resumes both."""
+
+
+class TeamRunError(_TeamEvent, RunError):
+    """The team's run failed (a member that fails does not fail the team: its own RunError says so)."""
+
+
+class TeamRunCancelled(_TeamEvent, RunCancelled):
+    """The team's run was cancelled before it finished."""
 
 
 class TeamRunContent(_TeamEvent, RunContent):
@@ -142,9 +158,6 @@ class TeamRunCompleted(_TeamEvent, RunCompleted):
             fields["member_responses"] = [member.to_dict() for member in members]
             fields["metrics"] = metrics
         return fields
-
-
-TEAM_TWINS.update({RunContent: TeamRunContent, RunCompleted: TeamRunCompleted})
 
 
 # --- workflow events --------------------------------------------------------------------------------------
