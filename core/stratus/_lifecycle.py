@@ -19,6 +19,13 @@ through `open()` and announces the start with `started()`; the rest is its own b
 What differs between a top-level run, a member's run and a step's run is passed in as values, not
 overridden: `place` (a `Placement`: where the run reads its state and history and is saved) and `kinds`
 (`EventKinds`: the names its start and end events go by).
+
+Where each executor plugs in: `AgentRun`, `TeamRun` and `WorkflowRun` are `ComponentRun`s, each made from its
+component, the input and a `Start` (the caller's `RunOptions`; `scope`, the parent run of a member or a step;
+`resume`, a `Resumption`: the stored run going on, with the decisions that resume it). Each hands `begin()` its
+`Component` (session type, id, store, default state, timeout, `EventKinds`) and what it does at the edges
+(`describe` the session's component data, `settle` its children, `after_save` the agent's learning), then gives
+`drive()` its body: the agent's turns, the team's leader and members, the workflow's steps.
 """
 
 from __future__ import annotations
