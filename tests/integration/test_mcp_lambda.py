@@ -83,6 +83,10 @@ def _close_the_threads_loop() -> None:
         loop = asyncio.get_event_loop()
     except RuntimeError:
         return
+    pending = asyncio.all_tasks(loop)  # e.g. sse-starlette's shutdown watcher, one per loop
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
     asyncio.set_event_loop(None)
 
@@ -169,8 +173,8 @@ def test_the_mcp_function_refuses_a_request_without_a_key(deployment: Deployment
     assert json.loads(answer["body"])["detail"].startswith("missing API key")
 
 
-def test_the_sample_event_lists_the_tools(deployment: Deployment) -> None:
-    answer = call("mcp", event("mcp_tools_list"))
+def test_the_sample_event_lists_the_tools(deployment: Deployment, lambda_thread: ThreadPoolExecutor) -> None:
+    answer = lambda_thread.submit(call, "mcp", event("mcp_tools_list")).result()
     assert answer["statusCode"] == 200
     assert answer["headers"]["content-type"].startswith("text/event-stream")
     messages = [json.loads(line[len("data: ") :]) for line in answer["body"].splitlines() if line.startswith("data: ")]
