@@ -85,7 +85,18 @@ class Api(Construct):
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(self._config.cors_origins),
                 allow_methods=apigw.Cors.ALL_METHODS,
-                allow_headers=["Authorization", "Content-Type", "Accept", "Cache-Control", "Last-Event-ID"],
+                allow_headers=[
+                    *("Authorization", "Content-Type", "Accept", "Cache-Control", "Last-Event-ID"),
+                    # what MCP's streamable HTTP and A2A's clients send on every request (browser clients too)
+                    *(
+                        "Mcp-Protocol-Version",
+                        "Mcp-Session-Id",
+                        "Mcp-Method",
+                        "Mcp-Name",
+                        "A2A-Version",
+                        "A2A-Extensions",
+                    ),
+                ],
                 allow_credentials="*" not in self._config.cors_origins,
                 max_age=Duration.minutes(10),
             )

@@ -42,6 +42,10 @@ def test_the_gateway_answers_preflights_for_the_named_origins_without_a_credenti
         allowed = headers["method.response.header.Access-Control-Allow-Origin"]
         assert "https://ui.example.com" in allowed, path
         assert "Authorization" in headers["method.response.header.Access-Control-Allow-Headers"]
+    # a browser's MCP or A2A client sends its protocol's headers with every request
+    mcp_allowed = _preflights(cors_stack)["/mcp"]["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+    for header in ("Mcp-Protocol-Version", "A2A-Version"):
+        assert header in mcp_allowed["method.response.header.Access-Control-Allow-Headers"]
 
 
 def test_the_functions_are_told_the_same_origins(cors_stack: Synthesized, api_key_stack: Synthesized) -> None:
