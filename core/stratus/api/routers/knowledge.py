@@ -18,7 +18,7 @@ from stratus.api import schemas
 from stratus.api._deps import AppDep, resolve_user_id
 from stratus.api._limits import FiltersField, check_form_json, page_query
 from stratus.api._openapi import Router, request_body
-from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginated
+from stratus.api._paging import CursorPaginatedResponse, PaginatedResponse, cursor_query, listed, paginate
 from stratus.app import App
 from stratus.exceptions import ConfigError
 from stratus.knowledge.documents import SearchHit
@@ -362,9 +362,7 @@ async def search(request: Request, app: AppDep) -> PaginatedResponse[schemas.Vec
         )
     except (KnowledgeError, ConfigError) as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
-    start = (page.page - 1) * page.limit
-    window = hits[start : start + page.limit]
-    return paginated([_result(h) for h in window], page=page.page, limit=page.limit, total=len(hits), started=started)
+    return paginate(hits, _result, page=page.page, limit=page.limit, started=started)
 
 
 @router.operation("GET", "/config", "Get Knowledge Configuration", "get_knowledge_config", 404, 422)
