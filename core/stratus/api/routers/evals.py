@@ -9,7 +9,9 @@ another user's eval run is a 404.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Response
 
@@ -32,7 +34,7 @@ from stratus.evals import (
     run_reliability_eval,
 )
 from stratus.exceptions import ConfigError
-from stratus.models import requested_model
+from stratus.models import Model, requested_model
 from stratus.storage import EvalQuery, EvalRecord, EvalType, SessionType
 
 __all__ = ["router"]
@@ -42,6 +44,8 @@ router = Router(tags=["Evals"])
 
 _USER = Query(default=None, description="Whose eval runs (with authentication on: the caller's)")
 CallerDep = Annotated[str | None, caller_of(_USER, agentos_db=True)]
+
+T = TypeVar("T")
 
 
 def _not_found(eval_run_id: str) -> str:
@@ -78,53 +82,46 @@ def _with_model(served: Component, body: EvalRunInput) -> Component:
     return dataclasses.replace(served, model=model)
 
 
-async def _evaluate(body: EvalRunInput, served: Component, component: Component, caller: str | None) -> EvalRecord:
-    """Run the eval the request asks for on `component`, judged by `served`'s model."""
-    if body.eval_type is EvalType.ACCURACY:
-        assert body.expected_output is not None
-        return await run_accuracy_eval(
-            component,
-            input=body.input,
-            expected_output=body.expected_output,
-            judge=served.get_model(),
-            num_iterations=body.num_iterations,
-            additional_guidelines=body.additional_guidelines,
-            additional_context=body.additional_context,
-            name=body.name,
-            user_id=caller,
-        )
-    if body.eval_type is EvalType.AGENT_AS_JUDGE:
-        assert body.criteria is not None
-        return await run_agent_as_judge_eval(
-            component,
-            input=body.input,
-            criteria=body.criteria,
-            judge=served.get_model(),
-            scoring_strategy=body.scoring_strategy or "binary",
-            threshold=body.threshold or 7,
-            additional_guidelines=body.additional_guidelines,
-            name=body.name,
-            user_id=caller,
-        )
-    if body.eval_type is EvalType.PERFORMANCE:
-        return await run_performance_eval(
-            component,
-            input=body.input,
-            num_iterations=body.num_iterations,
-            warmup_runs=body.warmup_runs,
-            name=body.name,
-            user_id=caller,
-        )
-    assert body.expected_tool_calls is not None
-    return await run_reliability_eval(
-        component,
-        input=body.input,
-        expected_tool_calls=body.expected_tool_calls,
-        allow_additional_tool_calls=body.allow_additional_tool_calls,
-        expected_tool_call_arguments=body.expected_tool_call_arguments,
-        name=body.name,
-        user_id=caller,
-    )
+def _given(value: T | None, detail: str) -> T:
+    """`value`, which the eval type needs: a 422 saying `detail` if the request left it out (or empty)."""
+    if value is None or value == "":
+        raise HTTPException(status_code=422, detail=detail)
+    return value
+
+
+def _runner(body: EvalRunInput, judge: Model) -> Callable[..., Awaitable[EvalRecord]]:
+    """The eval the request asks for, with the options of its type bound (a judging eval judged by `judge`);
+    a 422 if the request lacks what its type needs."""
+    match body.eval_type:
+        case EvalType.ACCURACY:
+            return partial(
+                run_accuracy_eval,
+                expected_output=_given(body.expected_output, "expected_output is required for accuracy evaluation"),
+                judge=judge,
+                num_iterations=body.num_iterations,
+                additional_guidelines=body.additional_guidelines,
+                additional_context=body.additional_context,
+            )
+        case EvalType.AGENT_AS_JUDGE:
+            return partial(
+                run_agent_as_judge_eval,
+                criteria=_given(body.criteria, "criteria is required for agent-as-judge evaluation"),
+                judge=judge,
+                scoring_strategy=body.scoring_strategy or "binary",
+                threshold=body.threshold or 7,
+                additional_guidelines=body.additional_guidelines,
+            )
+        case EvalType.PERFORMANCE:
+            return partial(run_performance_eval, num_iterations=body.num_iterations, warmup_runs=body.warmup_runs)
+        case EvalType.RELIABILITY:
+            return partial(
+                run_reliability_eval,
+                expected_tool_calls=_given(
+                    body.expected_tool_calls, "expected_tool_calls is required for reliability evaluations"
+                ),
+                allow_additional_tool_calls=body.allow_additional_tool_calls,
+                expected_tool_call_arguments=body.expected_tool_call_arguments,
+            )
 
 
 @router.operation("POST", "/eval-runs", "Execute Evaluation", "run_eval", 404, 422, run=True)
@@ -138,15 +135,10 @@ async def run_eval(
     target with that model instead), reliability `expected_tool_calls`; performance times `num_iterations`
     runs after `warmup_runs`."""
     served = _served(app, body)
-    if body.eval_type is EvalType.ACCURACY and not body.expected_output:
-        raise HTTPException(status_code=422, detail="expected_output is required for accuracy evaluation")
-    if body.eval_type is EvalType.RELIABILITY and body.expected_tool_calls is None:
-        raise HTTPException(status_code=422, detail="expected_tool_calls is required for reliability evaluations")
-    if body.eval_type is EvalType.AGENT_AS_JUDGE and not body.criteria:
-        raise HTTPException(status_code=422, detail="criteria is required for agent-as-judge evaluation")
+    runner = _runner(body, served.get_model())
     component = _with_model(served, body)
     try:
-        record = await _evaluate(body, served, component, caller)
+        record = await runner(component, input=body.input, name=body.name, user_id=caller)
     finally:
         if component is not served:  # the named model's client is this eval's own
             await component.get_model().aclose()
