@@ -156,6 +156,19 @@ async def test_bedrock_errors_are_embedder_errors() -> None:
             await embedder.embed(["x"])
 
 
+def test_bedrock_builds_one_client_when_many_threads_ask_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    embedder = BedrockEmbedder(region="eu-west-1")
+    with ThreadPoolExecutor(8) as pool:  # a batch's requests ask for the client from worker threads
+        clients = list(pool.map(lambda _: embedder.client, range(8)))
+    assert len({id(c) for c in clients}) == 1
+    assert clients[0].meta.region_name == "eu-west-1"
+    assert clients[0].meta.config.retries["mode"] == "standard"
+    assert clients[0].meta.config.retries["total_max_attempts"] == 7  # botocore's count: 6 retries and the first
+
+
 def test_bedrock_dimensions_are_titans() -> None:
     with pytest.raises(ConfigError, match="256, 512 or 1024"):
         BedrockEmbedder(dimensions=384)

@@ -1,5 +1,6 @@
 """The SDK client a provider owns, held the same way by each of them: an async one (OpenAI's, Anthropic's),
-with what such a provider is given to build it, or a blocking one (boto3's, opensearch-py's)."""
+with what such a provider is given to build it, or a blocking one (boto3's, opensearch-py's), and how a boto3
+one is built."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 import threading
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from stratus._checks import non_negative, positive
+from stratus._optional import requires_extra
 from stratus._utils import running_loop
+from stratus.exceptions import ConfigError
 
-__all__ = ["BlockingClient", "LoopBoundClient", "SdkClientOwner"]
+__all__ = ["BlockingClient", "LoopBoundClient", "SdkClientOwner", "boto3_client"]
 
 
 class _AsyncClient(Protocol):
@@ -122,3 +125,20 @@ class BlockingClient(Generic[S]):
                 return None
             client, self._client = self._client, None
             return client
+
+
+def boto3_client(
+    needed_by: str, service: str, *, region: str | None, endpoint_url: str | None = None, **config: Any
+) -> Any:
+    """A new boto3 client of `service` with botocore's `Config(**config)`, for `needed_by` (named when boto3
+    is missing or no region resolves: `ConfigError`). It is built on a session of its own: boto3's default
+    session is not safe to build clients from in several threads at once."""
+    with requires_extra(needed_by, "aws", what="boto3"):
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import NoRegionError
+    session: Any = boto3.session.Session()
+    try:
+        return session.client(service, region_name=region, endpoint_url=endpoint_url, config=Config(**config))
+    except NoRegionError as exc:
+        raise ConfigError(f"{needed_by} needs an AWS region: pass region=... or set AWS_REGION") from exc

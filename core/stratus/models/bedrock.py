@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
 
 from stratus._checks import non_negative, positive
-from stratus._optional import requires_extra
 from stratus._utils import not_none
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError, StratusError
 from stratus.messages import Message, ToolCall, Usage
-from stratus.models._clients import BlockingClient
+from stratus.models._clients import BlockingClient, boto3_client
 from stratus.models._replies import provider_errors, read_reply
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 from stratus.settings import STRATUS_MODEL_REGION
@@ -128,15 +127,6 @@ class BedrockChat(Model):
         return self._client.get(self._build_client)
 
     def _build_client(self) -> Any:
-        with requires_extra("BedrockChat", "aws", what="boto3"):
-            import boto3
-            from botocore.config import Config
-            from botocore.exceptions import NoRegionError
-        config = Config(
-            retries={"mode": self.retry_mode, "max_attempts": self.max_retries},  # botocore: retries, not attempts
-            connect_timeout=self.timeout,
-            read_timeout=self.timeout,
-        )
         region = (
             self.region
             or os.environ.get(STRATUS_MODEL_REGION)  # the stack's `model_region`, when it differs from its own
@@ -144,13 +134,15 @@ class BedrockChat(Model):
             or os.environ.get("AWS_DEFAULT_REGION")
             or None
         )
-        session: Any = boto3.session.Session()  # its own session: boto3's default one is not thread-safe to build
-        try:
-            return session.client("bedrock-runtime", region_name=region, endpoint_url=self.endpoint_url, config=config)
-        except NoRegionError as exc:
-            raise ConfigError(
-                f"BedrockChat {self.id!r} needs an AWS region: pass region=... or set AWS_REGION"
-            ) from exc
+        return boto3_client(
+            f"BedrockChat {self.id!r}",
+            "bedrock-runtime",
+            region=region,
+            endpoint_url=self.endpoint_url,
+            retries={"mode": self.retry_mode, "max_attempts": self.max_retries},  # botocore: retries, not attempts
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+        )
 
     def warm_up(self) -> None:
         """Build the client now (importing boto3 and loading the service model), off the request path."""

@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from stratus._optional import requires_extra
 from stratus.exceptions import ConfigError, EmbedderError
 from stratus.knowledge.embedders.base import Embedder
+from stratus.models._clients import BlockingClient, boto3_client
 
 __all__ = ["BedrockEmbedder"]
 
@@ -39,18 +39,16 @@ class BedrockEmbedder(Embedder):
         self.batch_size = 64
         self.max_tokens = 8192  # Titan Text Embeddings v2's input limit
         self._concurrency = concurrency
-        self._client = client
+        self._client = BlockingClient[Any](client)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with requires_extra("BedrockEmbedder", "aws", what="boto3"):
-                import boto3
-                from botocore.config import Config
-            sdk: Any = boto3
-            config = Config(retries={"mode": "standard", "max_attempts": 6})
-            self._client = sdk.client("bedrock-runtime", region_name=self.region, config=config)
-        return self._client
+        """The boto3 client, built once on first use (a batch's requests run in several threads at once)."""
+        return self._client.get(self._build_client)
+
+    def _build_client(self) -> Any:
+        retries = {"mode": "standard", "max_attempts": 6}
+        return boto3_client("BedrockEmbedder", "bedrock-runtime", region=self.region, retries=retries)
 
     def _embed_one(self, text: str) -> list[float]:
         body = json.dumps({"inputText": text or " ", "dimensions": self.dimensions, "normalize": True})
