@@ -12,7 +12,9 @@ user B sees none of user A's sessions or runs here either.
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import FastAPI, HTTPException
@@ -85,6 +87,18 @@ _WorkflowOwnerId = Annotated[str | None, Field(description="ID of the workflow t
 
 _READS = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 _RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
+
+_RUN_TOOLS = (
+    (SessionType.AGENT, "Run Agent", "Run an agent with a message and get its response."),
+    (SessionType.TEAM, "Run Team", "Run a team of agents with a message and get its response."),
+    (
+        SessionType.WORKFLOW,
+        "Run Workflow",
+        "Run a workflow with an input message and get its result. Progress is reported per step when the client "
+        "asks for it.",
+    ),
+)
+"""`run_agent`, `run_team` and `run_workflow`: what each runs, its title and what it says of itself."""
 
 _HISTORY_FIELDS = ("run_id", "run_input", "content", "status", "created_at", "agent_id", "team_id", "workflow_id")
 """What `get_session_runs` shows of each run (AgentOS' compact history), not the run's whole transcript."""
@@ -211,23 +225,6 @@ def build_server(api: FastAPI, app: App) -> MCPServer:
         instructions="Call get_agentos_config first to learn the agents, teams and workflows you can run.",
     )
 
-    async def run(
-        session_type: SessionType,
-        component_id: str,
-        message: str,
-        ctx: Context,
-        user_id: str | None,
-        session_id: str | None,
-    ) -> CallToolResult:
-        caller = _caller(ctx, user_id)
-        try:
-            active = await start_run(
-                app, registry, kind_of(session_type), component_id, message, user_id=caller, session_id=session_id
-            )
-        except NotFoundError as exc:
-            raise _refused(exc) from None
-        return await _followed(ctx, registry, active)
-
     @server.tool(
         title="Get AgentOS Configuration",
         annotations=_READS,
@@ -252,51 +249,50 @@ def build_server(api: FastAPI, app: App) -> MCPServer:
             "workflows": summary(dict(app.workflows)),
         }
 
-    @server.tool(
-        title="Run Agent",
-        annotations=_RUNS,
-        description="Run an agent with a message and get its response. If the result status is PAUSED, resolve "
-        "the returned requirements and call continue_run.",
-    )
-    async def run_agent(  # pyright: ignore[reportUnusedFunction]
-        agent_id: Annotated[str, Field(description="ID of the agent to run, returned by get_agentos_config.")],
-        message: _Message,
-        ctx: Context,
-        user_id: _RunUserId = None,
-        session_id: _RunSessionId = None,
-    ) -> CallToolResult:
-        return await run(SessionType.AGENT, agent_id, message, ctx, user_id, session_id)
+    def run_tool(session_type: SessionType) -> Callable[..., Awaitable[CallToolResult]]:
+        """The `run_<kind>` tool: runs the agent, team or workflow its `<kind>_id` argument names. The id's name is
+        the kind's, so the signature the SDK reads the tool's arguments from is built here."""
+        kind = session_type.value
+        id_name = f"{kind}_id"
 
-    @server.tool(
-        title="Run Team",
-        annotations=_RUNS,
-        description="Run a team of agents with a message and get its response. If the result status is PAUSED, "
-        "resolve the returned requirements and call continue_run.",
-    )
-    async def run_team(  # pyright: ignore[reportUnusedFunction]
-        team_id: Annotated[str, Field(description="ID of the team to run, returned by get_agentos_config.")],
-        message: _Message,
-        ctx: Context,
-        user_id: _RunUserId = None,
-        session_id: _RunSessionId = None,
-    ) -> CallToolResult:
-        return await run(SessionType.TEAM, team_id, message, ctx, user_id, session_id)
+        async def run_component(
+            message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None, **named: str
+        ) -> CallToolResult:
+            caller = _caller(ctx, user_id)
+            try:
+                active = await start_run(
+                    app, registry, kind_of(session_type), named[id_name], message, user_id=caller, session_id=session_id
+                )
+            except NotFoundError as exc:
+                raise _refused(exc) from None
+            return await _followed(ctx, registry, active)
 
-    @server.tool(
-        title="Run Workflow",
-        annotations=_RUNS,
-        description="Run a workflow with an input message and get its result. Progress is reported per step when "
-        "the client asks for it. If the result status is PAUSED, resolve the returned requirements and call "
-        "continue_run.",
-    )
-    async def run_workflow(  # pyright: ignore[reportUnusedFunction]
-        workflow_id: Annotated[str, Field(description="ID of the workflow to run, returned by get_agentos_config.")],
-        message: _Message,
-        ctx: Context,
-        user_id: _RunUserId = None,
-        session_id: _RunSessionId = None,
-    ) -> CallToolResult:
-        return await run(SessionType.WORKFLOW, workflow_id, message, ctx, user_id, session_id)
+        component_id = Annotated[str, Field(description=f"ID of the {kind} to run, returned by get_agentos_config.")]
+        arguments = [
+            (id_name, component_id, inspect.Parameter.empty),
+            ("message", _Message, inspect.Parameter.empty),
+            ("ctx", Context, inspect.Parameter.empty),
+            ("user_id", _RunUserId, None),
+            ("session_id", _RunSessionId, None),
+        ]
+        run_component.__name__ = run_component.__qualname__ = f"run_{kind}"
+        run_component.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d)
+                for name, a, d in arguments
+            ],
+            return_annotation=CallToolResult,
+        )
+        return run_component
+
+    for session_type, title, description in _RUN_TOOLS:
+        server.add_tool(
+            run_tool(session_type),
+            title=title,
+            annotations=_RUNS,
+            description=f"{description} If the result status is PAUSED, resolve the returned requirements and call "
+            "continue_run.",
+        )
 
     @server.tool(
         title="Continue Run",
