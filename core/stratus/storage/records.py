@@ -48,6 +48,17 @@ def check_schema_version(kind: str, record_id: str, version: Any) -> None:
         )
 
 
+@dataclass(slots=True, kw_only=True)
+class _Stored:
+    """What every stored record carries: when it was first and last written, when it expires (Unix seconds;
+    None: never) and the version of its shape."""
+
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
 class SessionType(StrEnum):
     AGENT = "agent"
     TEAM = "team"
@@ -55,7 +66,7 @@ class SessionType(StrEnum):
 
 
 @dataclass(slots=True, kw_only=True)
-class SessionRecord:
+class SessionRecord(_Stored):
     """A session's metadata: who owns it, which component it talks to, its state and running totals.
 
     `version` counts changes to the session's name, state, metadata and summary; a writer that read version
@@ -72,11 +83,7 @@ class SessionRecord:
     summary: dict[str, Any] | None = None
     component_data: dict[str, Any] | None = None
     usage: Usage = field(default_factory=Usage)
-    created_at: float = 0.0
-    updated_at: float = 0.0
     version: int = 0
-    expires_at: int | None = None
-    schema_version: int = SCHEMA_VERSION
 
     def check_version(self) -> SessionRecord:
         check_schema_version("session", self.session_id, self.schema_version)
@@ -111,7 +118,7 @@ class SessionQuery(ListingQuery):
 
 
 @dataclass(slots=True, kw_only=True)
-class UserMemory:
+class UserMemory(_Stored):
     """Something worth remembering about a user: a fact or a preference, with topics."""
 
     memory_id: str
@@ -126,10 +133,6 @@ class UserMemory:
     uses: int = 0
     """How many runs had it recalled into their context."""
     last_used: float | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    expires_at: int | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass(slots=True, kw_only=True)
@@ -155,7 +158,7 @@ class UserMemoryStats:
 
 
 @dataclass(slots=True, kw_only=True)
-class LearningRecord:
+class LearningRecord(_Stored):
     """An insight the learning machine keeps: about one user (`user_id`) or shared by every user of an agent
     (`agent_id` alone). `uses` and `last_used` drive eviction of what is never recalled."""
 
@@ -172,10 +175,6 @@ class LearningRecord:
     metadata: dict[str, Any] | None = None
     uses: int = 0
     last_used: float | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    expires_at: int | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass(slots=True, kw_only=True)
@@ -204,7 +203,7 @@ class ContentStatus(StrEnum):
 
 
 @dataclass(slots=True, kw_only=True)
-class ContentRecord:
+class ContentRecord(_Stored):
     """A document added to a knowledge base, and how its ingestion went."""
 
     content_id: str
@@ -219,10 +218,6 @@ class ContentRecord:
     status_message: str | None = None
     chunk_count: int = 0
     access_count: int = 0
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    expires_at: int | None = None
-    schema_version: int = SCHEMA_VERSION
     user_id: str | None = None
     """Who added it; with a per-user knowledge base, only they see it."""
     source_url: str | None = None
@@ -255,7 +250,7 @@ class EvalType(StrEnum):
 
 
 @dataclass(slots=True, kw_only=True)
-class EvalRecord:
+class EvalRecord(_Stored):
     """One eval run of an agent or a team and its result (`eval_data`, in AgentOS' shape per `eval_type`)."""
 
     eval_id: str
@@ -271,10 +266,6 @@ class EvalRecord:
     evaluated_component_name: str | None = None
     user_id: str | None = None
     """Who ran it; with a user given, only they see it."""
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    expires_at: int | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass(slots=True, kw_only=True)
