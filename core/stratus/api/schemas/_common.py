@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["OPTIONAL_ID", "RECORD", "IsoTime", "Object", "UnixSeconds", "UtcTime", "iso", "utc"]
+__all__ = [
+    "OPTIONAL_ID",
+    "RECORD",
+    "ComponentIds",
+    "IsoTime",
+    "Object",
+    "RanBy",
+    "UnixSeconds",
+    "UtcTime",
+    "iso",
+    "utc",
+]
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -47,3 +58,17 @@ UtcTime = Annotated[datetime, BeforeValidator(utc)]
 """A record's Unix seconds, answered as a UTC time."""
 
 RECORD = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class ComponentIds(BaseModel):
+    """The agent, team or workflow a run or record is of (AgentOS names the one that applies)."""
+
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+
+
+class RanBy(ComponentIds):
+    """The component a run or record is of, and the user it was for."""
+
+    user_id: str | None = None

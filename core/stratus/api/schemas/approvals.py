@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from stratus.api.schemas._common import RanBy
 from stratus.run import RunStatus
 
 __all__ = ["ApprovalCountResponse", "ApprovalResponse", "PauseType"]
@@ -13,7 +14,7 @@ __all__ = ["ApprovalCountResponse", "ApprovalResponse", "PauseType"]
 PauseType = Literal["confirmation", "user_input", "external_execution"]
 
 
-class ApprovalResponse(BaseModel):
+class ApprovalResponse(RanBy):
     """AgentOS' `ApprovalResponse`: one tool call a paused run waits on."""
 
     id: str
@@ -25,10 +26,6 @@ class ApprovalResponse(BaseModel):
     pause_type: str | None = None
     tool_name: str | None = None
     tool_args: dict[str, Any] | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
-    user_id: str | None = None
     source_name: str | None = None
     requirements: list[dict[str, Any]] | None = None
     created_at: int | None = None

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from stratus.api._paging import Listing
-from stratus.api.schemas._common import RECORD, UtcTime
+from stratus.api.schemas._common import RECORD, RanBy, UtcTime
 from stratus.storage import EvalType
 
 __all__ = [
@@ -46,20 +46,16 @@ class EvalRunInput(BaseModel):
     )
 
 
-class EvalSchema(BaseModel):
+class EvalSchema(RanBy):
     """One eval run and its result (AgentOS' `EvalSchema`)."""
 
     model_config = RECORD
 
     id: str = Field(validation_alias="eval_id")
-    agent_id: str | None = None
     model_id: str | None = None
     model_provider: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
     name: str | None = None
     evaluated_component_name: str | None = None
-    user_id: str | None = None
     eval_type: EvalType
     eval_data: dict[str, Any] = Field(description="The result, in AgentOS' shape for the eval type")
     eval_input: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from stratus.api._limits import FiltersField, StateField
-from stratus.api.schemas._common import Object, iso
+from stratus.api.schemas._common import ComponentIds, Object, RanBy, iso
 from stratus.run import RunOutput, RunStatus
 
 __all__ = [
@@ -56,7 +56,7 @@ class RunErrorInfo(BaseModel):
     message: str
 
 
-class RunResponse(BaseModel):
+class RunResponse(RanBy):
     """A run, as `RunOutput.to_dict()` gives it (AgentOS' run output): an agent's names its agent, a team's its
     team (`team_id`, `team_name`, its members' runs in `member_responses`), a workflow's its workflow
     (`workflow_id`, `workflow_name`, `step_results`, its agents' and teams' runs in `step_executor_runs`)."""
@@ -64,14 +64,10 @@ class RunResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     run_id: str
-    agent_id: str | None = None
     agent_name: str | None = None
-    team_id: str | None = None
     team_name: str | None = None
-    workflow_id: str | None = None
     workflow_name: str | None = None
     session_id: str
-    user_id: str | None = None
     parent_run_id: str | None = Field(default=None, description="The team's or workflow's run that started it")
     status: RunStatus
     content: Any = Field(default=None, description="The answer: text, or the output schema's object")
@@ -94,14 +90,11 @@ class RunResponse(BaseModel):
     step_executor_runs: list[RunResponse] | None = None
 
 
-class RunAccepted(BaseModel):
+class RunAccepted(ComponentIds):
     """The 202 of `background=true`: the run is queued (PENDING); poll `GET .../runs/{run_id}` for it."""
 
     run_id: str
     session_id: str
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
     status: RunStatus = Field(description="PENDING: it starts when a worker (or this process) takes it")
 
 
@@ -240,15 +233,11 @@ def _preview(value: Any) -> str | None:
     return text[:_PREVIEW_CHARS]
 
 
-class SessionRunPreviewSchema(BaseModel):
+class SessionRunPreviewSchema(RanBy):
     """AgentOS' `SessionRunPreviewSchema`: a run without its messages, its input and answer cut short."""
 
     run_id: str
     parent_run_id: str | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
-    user_id: str | None = None
     status: str | None = None
     run_input: Annotated[str | None, BeforeValidator(_preview)] = Field(
         default=None, description=f"The input's first {_PREVIEW_CHARS} characters"

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stratus.api.schemas._common import RanBy
+
 __all__ = [
     "FILTER_SCHEMA",
     "FilterFieldSchema",
@@ -41,7 +43,7 @@ class TraceNode(BaseModel):
     extra_data: dict[str, Any] | None = None
 
 
-class TraceSummary(BaseModel):
+class TraceSummary(RanBy):
     """A trace in a listing."""
 
     trace_id: str
@@ -55,10 +57,6 @@ class TraceSummary(BaseModel):
     input: str | None = None
     run_id: str | None = None
     session_id: str | None = None
-    user_id: str | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
     created_at: datetime
 
 
@@ -70,14 +68,10 @@ class TraceDetail(TraceSummary):
     tree: list[TraceNode]
 
 
-class TraceSessionStats(BaseModel):
+class TraceSessionStats(RanBy):
     """The traces of one session, counted."""
 
     session_id: str
-    user_id: str | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    workflow_id: str | None = None
     total_traces: int
     first_trace_at: datetime
     last_trace_at: datetime
