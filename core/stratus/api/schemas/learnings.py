@@ -53,20 +53,25 @@ class LearningUpdate(BaseModel):
     metadata: MetadataField = None
 
 
-class LearningResponse(BaseModel):
+class _LearningIds(BaseModel):
+    """Whose a learning is and what it is about: the fields a record is listed by."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    session_id: str | None = None
+    namespace: str | None = None
+    entity_id: str | None = None
+    entity_type: str | None = None
+
+
+class LearningResponse(_LearningIds):
     """AgentOS' `LearningResponse`."""
 
     model_config = RECORD
 
     learning_id: str
     learning_type: str
-    namespace: str | None = None
-    user_id: str | None = None
-    agent_id: str | None = None
-    team_id: str | None = None
-    session_id: str | None = None
-    entity_id: str | None = None
-    entity_type: str | None = None
     content: Object = None
     metadata: Object = None
     created_at: UnixSeconds = None
@@ -87,15 +92,8 @@ class LearningUserFilters(BaseModel):
     user_id: str | None = None
 
 
-class LearningFilters(LearningUserFilters):
+class LearningFilters(LearningUserFilters, _LearningIds):
     """The filters of `GET /learnings`, named as `LearningQuery` names them."""
-
-    agent_id: str | None = None
-    team_id: str | None = None
-    session_id: str | None = None
-    namespace: str | None = None
-    entity_id: str | None = None
-    entity_type: str | None = None
 
 
 class LearningPage(BaseModel):
