@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stratus import __version__
+from stratus._optional import requires_extra
 from stratus.api._cors import cors_policy, install_cors
 from stratus.api._errors import install_error_handlers
 from stratus.api._limits import install_limit_handlers
@@ -240,7 +241,9 @@ def create_app(
         install_docs(api)
     for name in names:
         if name in INTERFACES:
-            context = import_module(INTERFACES[name]).install(api, app)
+            with requires_extra(f"App({name}=True)", name):  # the protocol's SDK is an extra of its own
+                interface = import_module(INTERFACES[name])
+            context = interface.install(api, app)
             if context is not None:
                 interface_contexts.append(context)
         else:
