@@ -182,11 +182,11 @@ class Served:
 
     async def cancel(self, run_id: str, caller: str | None) -> Task:
         """Cancel the run as `POST .../runs/{run_id}/cancel` does; its errors as A2A's."""
-        from stratus.api.routers._components import _cancel, _RunAsked  # pyright: ignore[reportPrivateUsage]
+        from stratus.api.routers._components import RunAsked, cancel_asked
 
-        asked = _RunAsked(self.component, self.component_id, run_id, None, caller, self.store)
+        asked = RunAsked(self.component, self.component_id, run_id, None, caller, self.store)
         try:
-            await _cancel(self.registry, self.kind, asked)
+            await cancel_asked(self.registry, self.kind, asked)
         except HTTPException as exc:
             error = TaskNotFoundError if exc.status_code == 404 else TaskNotCancelableError
             raise error(message=str(exc.detail)) from None

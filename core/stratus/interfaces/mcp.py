@@ -36,12 +36,12 @@ from stratus.api._paging import listed
 from stratus.api._runs import SAFE_ERRORS, ActiveRun, RunRegistry
 from stratus.api.documents import config_document
 from stratus.api.routers._components import (  # the REST routes' own checks and steps
-    _RESULTS_FIELD,  # pyright: ignore[reportPrivateUsage]
-    _cancel,  # pyright: ignore[reportPrivateUsage]
-    _continuation,  # pyright: ignore[reportPrivateUsage]
-    _RunAsked,  # pyright: ignore[reportPrivateUsage]
+    RESULTS_FIELD,
+    RunAsked,
+    cancel_asked,
+    continuation,
 )
-from stratus.api.routers.sessions import _top_level  # pyright: ignore[reportPrivateUsage]
+from stratus.api.routers.sessions import top_level_runs
 from stratus.api.schemas import SessionSchema, run_schema, session_detail
 from stratus.app import App
 from stratus.exceptions import NotFoundError
@@ -324,11 +324,11 @@ def build_server(api: FastAPI, app: App) -> MCPServer:
         kind = kind_of(session_type)
         caller = _caller(ctx, user_id)
         body = ContinueRequest.model_validate(
-            {"input": input, "session_id": session_id, "user_id": caller, _RESULTS_FIELD[session_type]: requirements}
+            {"input": input, "session_id": session_id, "user_id": caller, RESULTS_FIELD[session_type]: requirements}
         )
         try:
             component = kind.find(app, component_id)
-            execution = await _continuation(app, registry, kind, component, component_id, run_id, body, caller)
+            execution = await continuation(app, registry, kind, component, component_id, run_id, body, caller)
         except (HTTPException, NotFoundError) as exc:
             raise _refused(exc) from None
         return await _followed(ctx, registry, registry.start(execution, stream=True))
@@ -355,8 +355,8 @@ def build_server(api: FastAPI, app: App) -> MCPServer:
         caller = _caller(ctx, None)
         try:
             component = kind.find(app, component_id)
-            asked = _RunAsked(component, component_id, run_id, session_id, caller, component.store or app.store)
-            return await _cancel(registry, kind, asked)
+            asked = RunAsked(component, component_id, run_id, session_id, caller, component.store or app.store)
+            return await cancel_asked(registry, kind, asked)
         except (HTTPException, NotFoundError) as exc:
             raise _refused(exc) from None
 
@@ -462,7 +462,7 @@ async def _session_runs(
     if session is None or (session_type is not None and session.session_type is not session_type):
         raise ToolError(f"session {session_id!r} not found")
     runs = await app.store.get_runs(session_id, user_id=caller)
-    return _top_level(runs) if session.session_type is SessionType.WORKFLOW else runs
+    return top_level_runs(runs) if session.session_type is SessionType.WORKFLOW else runs
 
 
 def _history(run: RunOutput) -> dict[str, Any]:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from stratus.workflow import Workflow
     from stratus.workflow.steps import StepResumption
 
-__all__ = ["ComponentKind", "component_router"]
+__all__ = ["RESULTS_FIELD", "ComponentKind", "RunAsked", "cancel_asked", "component_router", "continuation"]
 
 C = TypeVar("C", bound="Agent | Team | Workflow")
 
@@ -188,7 +188,7 @@ kind's noun (`get_agents`, `List All Agents`)."""
 
 
 @dataclass(frozen=True, slots=True)
-class _RunAsked:
+class RunAsked:
     """The run a request names: its component, the ids in its path and query, and the caller."""
 
     component: Agent | Team | Workflow
@@ -219,10 +219,10 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             run_id: str = Path(),
             session_id: str | None = Query(default=None, description=session_doc),
             user_id: str | None = Query(default=None, description="The user the run belongs to"),
-        ) -> _RunAsked:
+        ) -> RunAsked:
             component = kind.find(app, component_id)
             caller = resolve_user_id(request, user_id)
-            return _RunAsked(component, component_id, run_id, session_id, caller, _store(app, component))
+            return RunAsked(component, component_id, run_id, session_id, caller, _store(app, component))
 
         return Depends(asked)
 
@@ -325,7 +325,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         return [r.to_dict() for r in runs if kind.owns(r, component_id) and r.parent_run_id is None]
 
     @route("GET", f"{one}/runs/{{run_id}}", "get_run", response_model=RunResponse, responses=errors(404, 422))
-    async def get_run(registry: RegistryDep, asked: _RunAsked = run_asked("Session ID for the run")) -> Any:
+    async def get_run(registry: RegistryDep, asked: RunAsked = run_asked("Session ID for the run")) -> Any:
         run_id, caller, store = asked.run_id, asked.caller, asked.store
         active = registry.get(run_id)
         if active is not None and _visible(kind, active.output, asked.component_id, asked.session_id, caller):
@@ -345,15 +345,15 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         response_model=CancelResponse,
         responses=errors(404, 409, 422),
     )
-    async def cancel_run(registry: RegistryDep, asked: _RunAsked = run_asked("Session ID the run belongs to")) -> Any:
-        return await _cancel(registry, kind, asked)
+    async def cancel_run(registry: RegistryDep, asked: RunAsked = run_asked("Session ID the run belongs to")) -> Any:
+        return await cancel_asked(registry, kind, asked)
 
     @route(
         "POST",
         f"{one}/runs/{{run_id}}/continue",
         "continue_run",
         openapi_extra=continue_request_openapi(
-            _RESULTS_FIELD[kind.session_type], follow_up=kind.session_type is not SessionType.WORKFLOW
+            RESULTS_FIELD[kind.session_type], follow_up=kind.session_type is not SessionType.WORKFLOW
         ),
         response_model=None,
         responses={
@@ -367,7 +367,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         component = kind.find(app, component_id)
         body = await parse_continue_request(request)
         caller = resolve_user_id(request, body.user_id)
-        run = await _continuation(app, registry, kind, component, component_id, run_id, body, caller)
+        run = await continuation(app, registry, kind, component, component_id, run_id, body, caller)
         return await respond(registry, run, stream=body.stream)
 
     return router
@@ -463,7 +463,7 @@ _CONTINUE_ERRORS = {
 SESSION_ID_REQUIRED = "session_id is required for this action"
 """AgentOS' words, for an agent's or a team's continue without the run's session."""
 
-_RESULTS_FIELD: dict[SessionType, Literal["tools", "requirements", "step_requirements"]] = {
+RESULTS_FIELD: dict[SessionType, Literal["tools", "requirements", "step_requirements"]] = {
     SessionType.AGENT: "tools",
     SessionType.TEAM: "requirements",
     SessionType.WORKFLOW: "step_requirements",
@@ -499,7 +499,7 @@ def _bad(detail: str) -> HTTPException:
     return HTTPException(status_code=422, detail=detail)
 
 
-async def _continuation(
+async def continuation(
     app: App,
     registry: RunRegistry,
     kind: ComponentKind[Any],
@@ -522,7 +522,7 @@ async def _continuation(
         raise _bad("continue_from: only 'end' (go on from the whole conversation) is supported")
     if body.regenerate or body.replace_original is not None or body.additional_instructions is not None:
         raise _bad("regenerate (and its replace_original, additional_instructions) is not supported")
-    results = body.results(_RESULTS_FIELD[kind.session_type])
+    results = body.results(RESULTS_FIELD[kind.session_type])
     active = registry.get(run_id)
     if active is not None and _visible(kind, active.output, component_id, body.session_id, caller):
         raise HTTPException(status_code=409, detail="run is still running")
@@ -654,7 +654,7 @@ async def _member_resumptions(
     return members
 
 
-async def _cancel(registry: RunRegistry, kind: ComponentKind[Any], asked: _RunAsked) -> dict[str, Any]:
+async def cancel_asked(registry: RunRegistry, kind: ComponentKind[Any], asked: RunAsked) -> dict[str, Any]:
     """Stop a run in flight here: its members' or steps' runs in flight stop too, and each is stored as
     CANCELLED (what finished before stays as it ended). A queued run not yet started is marked CANCELLED and
     never runs. A run that ended, or runs in another process, is a 409."""

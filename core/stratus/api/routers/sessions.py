@@ -21,7 +21,7 @@ from stratus.run import RunOutput, RunStatus
 from stratus.storage import UNSET, ConflictError
 from stratus.storage.records import SessionQuery, SessionRecord, SessionType
 
-__all__ = ["router"]
+__all__ = ["router", "top_level_runs"]
 
 router = Router(prefix="/sessions", tags=["Sessions"])
 
@@ -192,7 +192,7 @@ async def _session_runs(
             ) from None
     runs = await app.store.get_runs(session_id, statuses=wanted, user_id=caller)
     if session.session_type is SessionType.WORKFLOW:
-        runs = _top_level(runs)
+        runs = top_level_runs(runs)
     return [
         r
         for r in runs
@@ -201,7 +201,7 @@ async def _session_runs(
     ]
 
 
-def _top_level(runs: list[RunOutput]) -> list[RunOutput]:
+def top_level_runs(runs: list[RunOutput]) -> list[RunOutput]:
     """A workflow session's runs as AgentOS lists them: the workflow's own, each with its steps' runs (in
     `step_executor_runs`) rather than beside it."""
     children: dict[str, list[RunOutput]] = {}
@@ -245,6 +245,6 @@ async def get_session_run(session_id: str, run_id: str, owned: _CallerSession, a
     run = await app.store.get_run(run_id, session_id=session_id, user_id=caller)
     run = found(run, f"run {run_id!r} not found in session {session_id!r}")
     if run.workflow_id is not None and not run.children:
-        runs = _top_level(await app.store.get_runs(session_id, user_id=caller))
+        runs = top_level_runs(await app.store.get_runs(session_id, user_id=caller))
         run = next((r for r in runs if r.run_id == run_id), run)
     return schemas.run_schema(run)
