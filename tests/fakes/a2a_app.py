@@ -18,7 +18,7 @@ from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
 from stratus.secrets import register_resolver
-from tests.fakes.agui_app import transfer  # a tool that waits for a person's confirmation
+from tests.fakes.tools import transfer  # a tool that waits for a person's confirmation
 
 
 async def _echo(messages: list[Message], params: ModelRequest) -> str:

@@ -25,6 +25,7 @@ from stratus.run import RunContext
 from stratus.secrets import register_resolver
 from stratus.storage.base import Store
 from stratus.tools import tool
+from tests.fakes.tools import transfer
 
 
 @tool
@@ -46,16 +47,6 @@ def _shopper(messages: list[Message], params: ModelRequest) -> Reply:
         result = json.loads(str(last.content))
         return f"added {result['added']}; the cart holds {result['size']} (turn {turn})"
     return call("add_to_cart", item=str(last.content))
-
-
-@tool(requires_confirmation=True)
-def transfer(amount: int) -> str:
-    """Send money.
-
-    Args:
-        amount: How much.
-    """
-    return f"sent {amount}"
 
 
 def _banker(messages: list[Message], params: ModelRequest) -> Reply:

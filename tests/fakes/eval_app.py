@@ -5,21 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from stratus import Agent, App, tool
+from stratus import Agent, App
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
+from tests.fakes.tools import add
 
 
 def calculator(messages: Sequence[Message], params: ModelRequest) -> Reply:

@@ -19,7 +19,7 @@ from stratus.api.auth import API_KEYS_SECRET_NAME, hash_key
 from stratus.messages import Message
 from stratus.models.base import ModelRequest
 from stratus.models.testing import FunctionModel, Reply, call
-from stratus.tools import tool
+from tests.fakes.tools import transfer
 
 ANN_KEY = "sk-stratus-ann"
 BOB_KEY = "sk-stratus-bob"
@@ -32,16 +32,6 @@ def lookup(query: str) -> str:
         query: The word.
     """
     return f"found {query}"
-
-
-@tool(requires_confirmation=True)
-def transfer(amount: int) -> str:
-    """Send money.
-
-    Args:
-        amount: How much.
-    """
-    return f"sent {amount}"
 
 
 def _uses(tool_name: str, prefix: str, **arguments: object) -> FunctionModel:

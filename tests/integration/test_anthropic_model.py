@@ -40,6 +40,7 @@ from tests.fakes.anthropic_server import (
     TextReply,
     ToolUseReply,
 )
+from tests.fakes.tools import add
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ID = "claude-haiku-4-5"
@@ -95,17 +96,6 @@ async def make_model(server: FakeAnthropicServer) -> AsyncIterator[MakeModel]:
 @pytest.fixture
 def model(make_model: MakeModel) -> AnthropicChat:
     return make_model()
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
 
 
 ASK = [Message(role="user", content="What is 2 + 3?")]

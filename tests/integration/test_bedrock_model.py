@@ -41,6 +41,7 @@ from tests.fakes.bedrock_server import (
     event_frame,
     exception_frame,
 )
+from tests.fakes.tools import add
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ID = "us.amazon.nova-lite-v1:0"
@@ -97,17 +98,6 @@ async def make_model(server: FakeBedrockServer) -> AsyncIterator[MakeModel]:
 @pytest.fixture
 def model(make_model: MakeModel) -> BedrockChat:
     return make_model()
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
 
 
 @tool

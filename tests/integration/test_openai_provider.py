@@ -37,6 +37,7 @@ from tests.fakes.openai_server import (
     TextReply,
     ToolCallsReply,
 )
+from tests.fakes.tools import add
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,17 +76,6 @@ async def make_model(server: FakeOpenAIServer) -> AsyncIterator[MakeModel]:
 @pytest.fixture
 def model(make_model: MakeModel) -> OpenAIChat:
     return make_model()
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
 
 
 ASK = [Message(role="user", content="What is 2 + 3?")]

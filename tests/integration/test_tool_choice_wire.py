@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from stratus import Agent, RunStatus, tool
+from stratus import Agent, RunStatus
 from stratus.messages import Message
 from stratus.models.anthropic import AnthropicChat
 from stratus.models.base import ModelRequest
@@ -20,17 +20,7 @@ from stratus.secrets import clear_resolvers
 from tests.fakes import anthropic_server as anthropic
 from tests.fakes import bedrock_server as bedrock
 from tests.fakes import openai_server as openai
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
+from tests.fakes.tools import add
 
 
 class Sum(BaseModel):
