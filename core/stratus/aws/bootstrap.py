@@ -30,7 +30,12 @@ SECRET_MAX_AGE_SECONDS = 300
 
 def configure_secrets() -> dict[str, str]:
     """Map setting names to Secrets Manager secrets (`STRATUS_SECRETS`, plus the API keys secret), and register
-    a resolver that reads them through Powertools Parameters, cached. Returns the mapping."""
+    a resolver that reads them through Powertools Parameters, cached. Returns the mapping.
+
+    Every function runs this at INIT, so it also registers the SnapStart hooks where a snapshot follows."""
+    from stratus.aws.snapstart import install
+
+    install()  # under SnapStart: cached secrets, clients and randomness made new after each restore
     mapping: dict[str, str] = {}
     raw = os.environ.get(STRATUS_SECRETS)
     if raw:

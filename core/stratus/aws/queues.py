@@ -38,6 +38,10 @@ class _Boto3Client(Generic[C]):
             self._client = cast(C, sdk.client(self._service))
         return self._client
 
+    def forget_clients(self) -> None:
+        """Drop the client: the next call builds a new one (a Lambda SnapStart restore, `stratus.aws.snapstart`)."""
+        self._client = None
+
 
 class _SqsSender(_Boto3Client["SQSClient"]):
     """One SQS queue to send to. `client` is a boto3 SQS client (one is built when None)."""

@@ -73,6 +73,10 @@ class DynamoTable:
             self._s3 = cast("S3Client", boto3_client("s3", self.region))
         return self._s3
 
+    def forget_clients(self) -> None:
+        """Drop the clients: the next call builds new ones (a Lambda SnapStart restore, `stratus.aws.snapstart`)."""
+        self._client = self._s3 = None
+
     async def _call(self, fn: Callable[[], T]) -> T:
         return await asyncio.to_thread(self._guarded, fn)
 
