@@ -11,14 +11,16 @@ import pytest
 from stratus import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
 from stratus.knowledge.vectordb.base import SearchMode, VectorDb, VectorDbError
-from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
+from stratus.knowledge.vectordb.embedded import APPROXIMATE_FROM, EmbeddedVectorDb
 
 DIMENSIONS = 4
 StoreFactory = Callable[[str], VectorDb]
 
 
-def embedded_factory(tmp_path: Path) -> StoreFactory:
-    return lambda collection: EmbeddedVectorDb(collection, dimensions=DIMENSIONS, path=tmp_path)
+def embedded_factory(tmp_path: Path, approximate_from: int = APPROXIMATE_FROM) -> StoreFactory:
+    return lambda collection: EmbeddedVectorDb(
+        collection, dimensions=DIMENSIONS, path=tmp_path, approximate_from=approximate_from
+    )
 
 
 def opensearch_factory() -> StoreFactory:
@@ -33,6 +35,8 @@ def opensearch_factory() -> StoreFactory:
 
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], StoreFactory]] = {
     "embedded": lambda request, tmp_path: embedded_factory(tmp_path),
+    # every vector search on the approximate path (sign bits first, then the exact re-rank)
+    "embedded-approximate": lambda request, tmp_path: embedded_factory(tmp_path, approximate_from=1),
     "opensearch": lambda request, tmp_path: opensearch_factory(),
 }
 
