@@ -3,16 +3,48 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HEAVY = ["openai", "boto3", "botocore", "llama_cpp", "fastapi", "starlette", "uvicorn", "httpx", "httpx2"]
 
 
-def modules_after(code: str) -> set[str]:
+def modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
     probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, cwd=ROOT if env else None
+    )
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+LAMBDA_ENV = {
+    "STRATUS_APP": "examples.demo:app",
+    "STRATUS_DB": "dynamodb://stratus-test?region=us-east-1&bucket=stratus-test-runs",
+    "STRATUS_AUTH": "api_key",
+    "STRATUS_API_KEYS_SECRET": "arn:aws:secretsmanager:us-east-1:123456789012:secret:api-keys",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "LAMBDA_TASK_ROOT": str(ROOT),  # as on Lambda: Powertools' Tracer is on and patches
+    "AWS_LAMBDA_FUNCTION_NAME": "stratus-test",
+}
+"""A deployed function's environment (tracing on), as bench/cold_start.py measures it."""
+
+
+def function_modules(name: str) -> set[str]:
+    """The modules loaded by importing the Lambda function `functions/<name>.py` (its INIT)."""
+    env = {**os.environ, **LAMBDA_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)])}
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    return modules_after(f"import functions.{name}", env)
+
+
+def schema_modules(loaded: set[str]) -> set[str]:
+    return {m.rsplit(".", 1)[-1] for m in loaded if m.startswith("stratus.api.schemas.")}
 
 
 def test_import_stratus_loads_no_sdk() -> None:
@@ -60,3 +92,29 @@ def test_serving_an_app_without_its_interfaces_imports_none_of_them() -> None:
         sdks = {"mcp", "a2a", "ag_ui"}
         assert not {m.split(".")[0] for m in loaded} & sdks, sorted(m for m in loaded if m.split(".")[0] in sdks)
         assert not {m for m in loaded if m.startswith("stratus.interfaces.")}, build
+
+
+def test_a_function_builds_only_its_own_route_groups_schemas() -> None:
+    """`stratus.api.schemas` loads a module when one of its names is first asked for: the runs function builds
+    the models of runs and components, not those of sessions, memories, evals or the other groups."""
+    agent_runs = function_modules("agent_runs")
+    assert {"runs", "components", "errors"} <= schema_modules(agent_runs)
+    assert not schema_modules(agent_runs) & {"evals", "learnings", "memories", "metrics", "knowledge", "traces"}
+    assert "mangum" not in agent_runs  # its buffered fallback is built on first use (never, under the adapter)
+    assert "aws_xray_sdk" not in agent_runs  # uvicorn serves it, outside Powertools' handler decorators
+    memories = function_modules("memories")
+    assert {"memories", "learnings"} <= schema_modules(memories)
+    assert not schema_modules(memories) & {"evals", "metrics", "knowledge", "traces", "components"}
+
+
+def test_a_traced_function_patches_only_the_aws_sdk() -> None:
+    """With tracing on (as deployed), a buffered function's Tracer patches botocore, whose calls it traces, and
+    imports none of the other libraries the X-Ray SDK could patch (SQLAlchemy, httpx, requests...)."""
+    loaded = function_modules("sessions")
+    assert "aws_xray_sdk.ext.botocore.patch" in loaded
+    assert not {m.split(".")[0] for m in loaded} & {"sqlalchemy", "httpx", "requests", "sqlite3", "pymysql"}
+    assert not {m for m in loaded if m.startswith("aws_xray_sdk.ext.") and ".botocore" not in m} - {
+        "aws_xray_sdk.ext",
+        "aws_xray_sdk.ext.util",
+        "aws_xray_sdk.ext.boto_utils",
+    }

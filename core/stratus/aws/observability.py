@@ -5,8 +5,10 @@ Tracing: each run's own spans (`stratus.tracing`) go out over OTLP when `OTEL_EX
 to the ADOT collector's Lambda extension (`http://localhost:4318`), which forwards them to X-Ray or any OTLP
 backend; every handler `instrument` wraps sends what is queued before its invocation ends. Then the X-Ray
 SDK's Tracer is not built. Without OTLP, the Tracer is built where tracing is on (`POWERTOOLS_TRACE_DISABLED`
-unset): the X-Ray SDK it loads costs about 0.2 s of cold start, which the health function and the streamed run
-function do not pay.
+unset), patching botocore only: the AWS calls these functions make. Left to itself it patches every library
+the X-Ray SDK supports that is installed, importing each at INIT (SQLAlchemy, which a2a-sdk brings, httpx,
+requests, sqlite3...), though no buffered route calls them; stratus' own spans already time the model and
+tool calls. The health function and the streamed run functions build no Tracer.
 """
 
 from __future__ import annotations
@@ -27,12 +29,24 @@ from stratus.tracing import export_configured, flush
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-__all__ = ["LambdaHandler", "ensure_event_loop", "instrument", "logger", "metrics", "record_run", "tracer"]
+__all__ = [
+    "TRACED_MODULES",
+    "LambdaHandler",
+    "ensure_event_loop",
+    "instrument",
+    "logger",
+    "metrics",
+    "record_run",
+    "tracer",
+]
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stratus"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Stratus"))
+
+TRACED_MODULES = ("botocore",)
+"""The libraries the Tracer patches, so that their calls show as X-Ray subsegments: the AWS SDK's."""
 
 
 @cache
@@ -42,7 +56,7 @@ def tracer() -> Tracer | None:
         return None
     from aws_lambda_powertools import Tracer
 
-    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stratus"))
+    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stratus"), patch_modules=TRACED_MODULES)
 
 
 def record_run(output: RunOutput, *, flush: bool = False) -> None:
