@@ -5,10 +5,19 @@ bench/.agno-venv).
 
     python bench/cold_start.py
 
-Targets (issue 4): `health` <= 150 ms; `sessions` does not import openai; `agent_runs` <= 40% of agno's time.
+Targets (issue 17): every API function (buffered or streamed) <= 300 ms, `agent_runs` <= 250 ms and <= 25% of
+agno's time; from issue 4, `health` <= 150 ms and `sessions` does not import openai.
+
+Beside each function, its floor: a fresh process importing only the third-party packages the function needs
+(Powertools and boto3; FastAPI with Mangum for a buffered function, with uvicorn for a streamed one; a
+protocol's SDK), and what the function costs above it. The floor moves with the machine; what is above it is
+this project's own.
 
 Both sides build their app at import, as their functions do. The streamed `agent_runs` function is served by
-uvicorn under the Lambda Web Adapter, so its figure includes importing uvicorn. Tracing is on, as deployed.
+uvicorn under the Lambda Web Adapter, so its figure includes importing uvicorn. Tracing is on, as deployed,
+and the environment carries the variables Lambda sets (`LAMBDA_TASK_ROOT` and the rest): Powertools and the
+X-Ray SDK behave differently outside Lambda (there the SDK builds a sampler with two X-Ray clients; on
+Lambda it patches every library it finds instead).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "core"))
 
-from stratus.aws.functions import FUNCTIONS, FunctionKind  # noqa: E402
+from stratus.aws.functions import FUNCTIONS, FunctionKind, FunctionSpec  # noqa: E402
 
 RUNS = 5
 AGNO_VENV = ROOT / "bench" / ".agno-venv"
@@ -45,7 +54,33 @@ ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "POWERTOOLS_SERVICE_NAME": "stratus-bench",
+    # What Lambda sets in every execution environment (Powertools and the X-Ray SDK read them).
+    "LAMBDA_TASK_ROOT": str(ROOT),
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+    "AWS_LAMBDA_FUNCTION_NAME": "stratus-bench",
+    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+    "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
 }
+
+_PROTOCOL_SDKS: dict[str, tuple[str, ...]] = {
+    "mcp": ("mcp.server.mcpserver", "mcp.server.streamable_http_manager"),
+    "a2a": ("a2a.server.routes", "a2a.types"),
+    "agui": ("ag_ui.core", "ag_ui.encoder"),
+}
+"""What each protocol's function imports from its SDK (stratus.interfaces)."""
+
+
+def floor_modules(spec: FunctionSpec) -> tuple[str, ...]:
+    """The third-party modules a function needs at INIT whatever this project does: Powertools' logger and
+    metrics, boto3 (its store and queues), and for a route function FastAPI with Mangum (buffered) or
+    uvicorn (streamed), plus a protocol's SDK."""
+    modules = ["aws_lambda_powertools.logging", "aws_lambda_powertools.metrics", "boto3"]
+    if spec.kind is FunctionKind.API and spec.routers != ("health",):
+        modules += ["fastapi", "mangum"]
+    if spec.kind is FunctionKind.STREAM:
+        modules += ["fastapi", "uvicorn"]
+    return (*modules, *_PROTOCOL_SDKS.get(spec.name, ()))
+
 
 OURS = """
 import importlib, json, resource, sys, time
@@ -56,6 +91,16 @@ importlib.import_module("functions.{name}")
 elapsed = (time.perf_counter() - started) * 1000
 print(json.dumps({{"ms": elapsed, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "openai": "openai" in sys.modules, "fastapi": "fastapi" in sys.modules}}))
+"""
+
+FLOOR = """
+import importlib, json, resource, time
+started = time.perf_counter()
+for module in {modules!r}:
+    importlib.import_module(module)
+elapsed = (time.perf_counter() - started) * 1000
+print(json.dumps({{"ms": elapsed, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "openai": False, "fastapi": False}}))
 """
 
 AGNO = """
@@ -76,7 +121,10 @@ print(json.dumps({"ms": elapsed, "rss_mib": resource.getrusage(resource.RUSAGE_S
 
 def measure(python: str, code: str, cwd: Path) -> dict[str, float | bool]:
     samples: list[dict[str, float | bool]] = []
-    environment = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(cwd), "PYTHONDONTWRITEBYTECODE": "1"}
+    # The checkout's own package first: the virtualenv's editable install points at one checkout only, and a
+    # side-by-side run imports another (e.g. a worktree of an older commit).
+    path = os.pathsep.join([str(cwd / "core"), str(cwd)])
+    environment = {**os.environ, **ENVIRONMENT, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     for _ in range(RUNS):
         out = subprocess.run([python, "-c", code], cwd=cwd, env=environment, capture_output=True, text=True)
         if out.returncode != 0:
@@ -121,24 +169,35 @@ def main() -> int:
     )
     agno = measure(agno_python(), AGNO, ROOT)
     results: dict[str, dict[str, float | bool]] = {}
+    floors: dict[tuple[str, ...], float] = {}
     for spec in FUNCTIONS:
         code = OURS.format(name=spec.name, stream=spec.kind is FunctionKind.STREAM)
         results[spec.name] = measure(sys.executable, code, ROOT)
+        modules = floor_modules(spec)
+        if modules not in floors:
+            floors[modules] = float(measure(sys.executable, FLOOR.format(modules=modules), ROOT)["ms"])
+        results[spec.name]["floor"] = floors[modules]
     width = max(len(name) for name in results)
+    print(f"  {'function':<{width}}  {'INIT':>10}  {'floor':>9}  {'above':>9}")
     for name, r in results.items():
+        ms, floor = float(r["ms"]), float(r["floor"])
         print(
-            f"  {name:<{width}}  {r['ms']:7.1f} ms  {r['rss_mib']:6.1f} MiB peak  "
+            f"  {name:<{width}}  {ms:7.1f} ms  {floor:6.1f} ms  {ms - floor:+6.1f} ms  {r['rss_mib']:6.1f} MiB peak  "
             f"fastapi={'yes' if r['fastapi'] else 'no '}  openai={'yes' if r['openai'] else 'no '}"
         )
     print(f"  {'agno AgentOS + DynamoDb':<{width}}  {agno['ms']:7.1f} ms  {agno['rss_mib']:6.1f} MiB peak")
     print(f"  layer: {layer_size()}")
+    routes = [s.name for s in FUNCTIONS if s.kind in (FunctionKind.API, FunctionKind.STREAM)]
+    slowest = max(routes, key=lambda name: float(results[name]["ms"]))
+    agent_runs = float(results["agent_runs"]["ms"])
     checks = {
+        f"every API function <= 300 ms (slowest: {slowest})": float(results[slowest]["ms"]) <= 300,
+        "agent_runs <= 250 ms": agent_runs <= 250,
+        "agent_runs <= 25% of agno": agent_runs <= 0.25 * float(agno["ms"]),
         "health <= 150 ms": float(results["health"]["ms"]) <= 150,
         "sessions does not import openai": not results["sessions"]["openai"],
-        "agent_runs <= 40% of agno": float(results["agent_runs"]["ms"]) <= 0.4 * float(agno["ms"]),
     }
-    ratio = float(results["agent_runs"]["ms"]) / float(agno["ms"])
-    print(f"  agent_runs / agno = {ratio:.0%}")
+    print(f"  agent_runs / agno = {agent_runs / float(agno['ms']):.0%}")
     for check, ok in checks.items():
         print(f"  target {check}: {'ok' if ok else 'MISSED'}")
     return 0 if all(checks.values()) else 1
