@@ -28,7 +28,7 @@ ANSWER = "It is sunny."
 
 
 def stratus_app(model_kind: str, folder: str, model_url: str | None) -> Any:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "core"))  # after PYTHONPATH: --before's tree
     from stratus import Agent, App
     from stratus.api import create_app
     from stratus.messages import Message, Usage
@@ -159,7 +159,10 @@ def main() -> None:
         )
         return
     import cProfile
+    import signal
 
+    # uvicorn re-raises the SIGTERM it stopped on once it is done: with this handler, that returns here.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     profiler = cProfile.Profile()
     profiler.enable()
     uvicorn.run(

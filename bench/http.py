@@ -6,6 +6,7 @@ buffered and streamed (SSE), on 1 and 8 keep-alive connections.
     python bench/http.py                 # about 4 minutes; exits 1 when a target is missed
     python bench/http.py --seconds 5     # shorter cells
     python bench/http.py --profile       # where stratus' time goes: cProfile of its server under load
+    python bench/http.py --before /tmp/before    # also stratus from another checkout (e.g. a git worktree)
 
 Two model setups: an in-process model that answers at once (stratus and the floor: the framework's own cost),
 and a local OpenAI-format endpoint (`bench/_openai_stub.js`, Node, canned answers) that stratus' OpenAIChat and
@@ -62,6 +63,19 @@ class Load:
     p50_ms: float
     p99_ms: float
     failed: int
+    requests: int
+    cpu_us: float = 0.0
+    """The server's CPU time per request (its process, all threads): what contention on a shared machine
+    changes least."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux' /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -107,8 +121,8 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], path: str) -> None:
 
 @contextmanager
 def serve(command: list[str], port: int, path: str = "/health", env: dict[str, str] | None = None) -> Iterator[int]:
-    """Run a server until the block ends; its output goes to a log, shown if it fails to start (the load's end
-    cuts requests short, and servers log those)."""
+    """Run a server until the block ends, yielding its pid; its output goes to a log, shown if it fails to start
+    (the load's end cuts requests short, and servers log those)."""
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
         try:
@@ -118,7 +132,7 @@ def serve(command: list[str], port: int, path: str = "/health", env: dict[str, s
                 log.seek(0)
                 sys.stderr.write(log.read().decode(errors="replace"))
                 raise
-            yield port
+            yield process.pid
         finally:
             process.terminate()
             try:
@@ -128,7 +142,8 @@ def serve(command: list[str], port: int, path: str = "/health", env: dict[str, s
                 process.wait()
 
 
-def load(url: str, connections: int, seconds: float, mode: str) -> Load:
+def load(url: str, connections: int, seconds: float, mode: str, pid: int | None = None) -> Load:
+    cpu = cpu_seconds(pid) if pid else 0.0
     done = subprocess.run(
         ["node", str(BENCH / "_load.js"), url, str(connections), str(seconds), mode, str(SESSIONS)],
         check=True,
@@ -137,7 +152,9 @@ def load(url: str, connections: int, seconds: float, mode: str) -> Load:
     )
     figures = json.loads(str(done.stdout).strip().splitlines()[-1])
     failed = figures["non2xx"] + figures["errors"] + figures["timeouts"]
-    return Load(figures["rps"], figures["p50_ms"], figures["p99_ms"], failed)
+    served = int(figures["ok"]) + int(figures["non2xx"])
+    cpu_us = (cpu_seconds(pid) - cpu) / max(served, 1) * 1e6 if pid else 0.0
+    return Load(figures["rps"], figures["p50_ms"], figures["p99_ms"], failed, served, cpu_us)
 
 
 def _form(fields: dict[str, str]) -> tuple[bytes, str]:
@@ -178,30 +195,33 @@ def ttfb(port: int, requests: int = TTFB_REQUESTS) -> tuple[float, float]:
 Row = dict[str, Load | tuple[float, float]]
 
 
-def measure(port: int, seconds: float, *, with_ttfb: bool) -> Row:
+def measure(port: int, pid: int, seconds: float, *, with_ttfb: bool) -> Row:
     url = f"http://127.0.0.1:{port}/agents/assistant/runs"
     load(url, 8, 2, "false")  # warm up: imports done, caches and the SQLite file filled
     row: Row = {}
     for mode, connections in CELLS:
-        row[f"{mode} c{connections}"] = load(url, connections, seconds, "true" if mode == "streamed" else "false")
+        stream = "true" if mode == "streamed" else "false"
+        row[f"{mode} c{connections}"] = load(url, connections, seconds, stream, pid)
     if with_ttfb:
         row["ttfb"] = ttfb(port)
     return row
 
 
 def app_command(python: str, side: str, model: str, port: int, folder: str, model_url: str = "") -> list[str]:
-    return [python, str(BENCH / "_http_apps.py"), side, model, str(port), folder, *([model_url] if model_url else [])]
+    """The command serving `side`, its SQLite file new, in a folder of its own inside `folder`."""
+    own = tempfile.mkdtemp(prefix=f"{side}-{model}-", dir=folder)
+    return [python, str(BENCH / "_http_apps.py"), side, model, str(port), own, *([model_url] if model_url else [])]
 
 
 def print_rows(title: str, rows: dict[str, Row]) -> None:
     print(f"\n{title}")
-    print(f"  {'server':<10} {'cell':<13} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'failed':>6}")
+    print(f"  {'server':<10} {'cell':<13} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'failed':>6} {'CPU us/req':>10}")
     for name, row in rows.items():
         for cell, figures in row.items():
             if isinstance(figures, Load):
                 print(
                     f"  {name:<10} {cell:<13} {figures.rps:8.0f} {figures.p50_ms:7.1f} {figures.p99_ms:7.1f} "
-                    f"{figures.failed:6d}"
+                    f"{figures.failed:6d} {figures.cpu_us:10.0f}"
                 )
             else:
                 print(f"  {name:<10} {'first byte':<13} {'':>8} {figures[0]:7.2f} {figures[1]:7.2f}")
@@ -241,6 +261,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="stratus, agno and a bare-FastAPI floor, side by side over HTTP")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load cell")
     parser.add_argument("--profile", action="store_true", help="profile stratus' server under load instead")
+    parser.add_argument("--before", type=Path, help="a checkout whose stratus is measured too, as 'before'")
     args = parser.parse_args()
     node_tools()
     if args.profile:
@@ -260,22 +281,29 @@ def main() -> int:
                 f"\nOpenAI-format endpoint alone (8 connections): {alone[''].rps:.0f} req/s buffered, "
                 f"{alone['-stream'].rps:.0f} req/s streamed"
             )
+            # (name, side, python, environment): `before` is stratus from another checkout, when asked for.
+            before = [("before", "stratus", sys.executable, {"PYTHONPATH": str(args.before / "core")})]
+            servers = [("stratus", "stratus", sys.executable, {}), *(before if args.before else [])]
             instant: dict[str, Row] = {}
-            for side in ("floor", "stratus"):
+            for name, side, python, env in [("floor", "floor", sys.executable, {}), *servers]:
                 port = free_port()
-                with serve(app_command(sys.executable, side, "instant", port, folder), port):
-                    instant[side] = measure(port, args.seconds, with_ttfb=True)
+                with serve(app_command(python, side, "instant", port, folder), port, env=env) as pid:
+                    instant[name] = measure(port, pid, args.seconds, with_ttfb=True)
             print_rows("in-process instant model", instant)
             floor = ratios(instant, "stratus", "floor")
+            if args.before:
+                ratios(instant, "stratus", "before")
 
             remote: dict[str, Row] = {}
             model_url = f"http://127.0.0.1:{stub_port}/v1"
-            for side, python in (("agno", agno_bin), ("stratus", sys.executable)):
+            for name, side, python, env in [("agno", "agno", agno_bin, {}), *servers]:
                 port = free_port()
-                with serve(app_command(python, side, "openai", port, folder, model_url), port):
-                    remote[side] = measure(port, args.seconds, with_ttfb=True)
+                with serve(app_command(python, side, "openai", port, folder, model_url), port, env=env) as pid:
+                    remote[name] = measure(port, pid, args.seconds, with_ttfb=True)
             print_rows("local OpenAI-format endpoint", remote)
             versus = ratios(remote, "stratus", "agno")
+            if args.before:
+                ratios(remote, "stratus", "before")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
