@@ -29,11 +29,15 @@ TABLE = Query(default=None, description="AgentOS' table name; not used by stratu
 """AgentOS' `table` query parameter, taken and not used."""
 
 
-def get_app(request: Request) -> App:
+# The dependencies are coroutines, though they never wait: FastAPI runs a plain function's in a worker thread,
+# a thread hop per dependency per request.
+
+
+async def get_app(request: Request) -> App:
     return request.app.state.stratus
 
 
-def get_registry(request: Request) -> RunRegistry:
+async def get_registry(request: Request) -> RunRegistry:
     return request.app.state.runs
 
 
@@ -53,10 +57,10 @@ def caller_of(user_id: Any, *, agentos_db: bool = False) -> Any:
     `user_id` query parameter that `user_id` (a `Query`) describes, or the verified one. `agentos_db` takes
     AgentOS' `db_id` and `table` after it too."""
 
-    def dependency(request: Request, user_id: str | None = user_id) -> str | None:
+    async def dependency(request: Request, user_id: str | None = user_id) -> str | None:
         return resolve_user_id(request, user_id)
 
-    def in_db(
+    async def in_db(
         request: Request, user_id: str | None = user_id, db_id: str | None = DB_ID, table: str | None = TABLE
     ) -> str | None:
         return resolve_user_id(request, user_id)

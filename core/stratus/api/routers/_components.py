@@ -212,7 +212,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
     def run_asked(session_doc: str) -> Any:
         """The dependency that reads the run a request names (`session_doc` is AgentOS' words for its session)."""
 
-        def asked(
+        async def asked(
             request: Request,
             app: AppDep,
             component_id: str = id_param(),
