@@ -15,7 +15,6 @@ from constructs import Construct
 from infra.config import AuthMode, StratusConfig
 from infra.lambdas import LOG_RETENTION, Functions
 from infra.nag import acknowledge, skip_checkov
-from infra.typing_compat import as_function
 from stratus.aws.functions import FUNCTIONS, FunctionKind, FunctionSpec
 
 __all__ = ["AUTHORIZATION_HEADER", "OPEN_PATHS", "STAGE_NAME", "Api"]
@@ -54,11 +53,11 @@ class Api(Construct):
             self._authorizer: apigw.IAuthorizer = self._build_cognito_authorizer()
             self._authorization = apigw.AuthorizationType.COGNITO
         else:
-            self._authorizer = self._build_api_key_authorizer(functions.functions["authorizer"])
+            self._authorizer = self._build_api_key_authorizer(functions.targets["authorizer"])
             self._authorization = apigw.AuthorizationType.CUSTOM
         for spec in FUNCTIONS:
             if spec.paths:
-                self._build_routes(spec, functions.functions[spec.name])
+                self._build_routes(spec, functions.targets[spec.name])
         self._build_gateway_responses()
         self._acknowledge_findings()
 
@@ -129,12 +128,12 @@ class Api(Construct):
             ),
         )
 
-    def _build_api_key_authorizer(self, function: lambda_.Function) -> apigw.RequestAuthorizer:
+    def _build_api_key_authorizer(self, function: lambda_.IFunction) -> apigw.RequestAuthorizer:
         cache = self._config.auth_cache_seconds
         return apigw.RequestAuthorizer(
             self,
             "ApiKeyAuthorizer",
-            handler=as_function(function),
+            handler=function,
             # The gateway answers 401 itself when the header is missing, and caches each answer by the header:
             # the authorizer's policy covers the whole stage, so one key is verified once for every route.
             identity_sources=[apigw.IdentitySource.header(AUTHORIZATION_HEADER)],
@@ -181,16 +180,17 @@ class Api(Construct):
         )
         return pool
 
-    def _build_routes(self, spec: FunctionSpec, function: lambda_.Function) -> None:
+    def _build_routes(self, spec: FunctionSpec, function: lambda_.IFunction) -> None:
+        """The methods of `spec`'s paths, each invoking `function` (its SnapStart alias, or the function)."""
         if spec.kind is FunctionKind.STREAM:
             integration = apigw.LambdaIntegration(
-                as_function(function),
+                function,
                 response_transfer_mode=apigw.ResponseTransferMode.STREAM,
                 # A streamed response may last as long as the function may run.
                 timeout=Duration.seconds(spec.timeout_seconds),
             )
         else:
-            integration = apigw.LambdaIntegration(as_function(function))
+            integration = apigw.LambdaIntegration(function)
         for path in spec.paths:
             if path in OPEN_PATHS:
                 method = self._resource(path).add_method(

@@ -165,6 +165,8 @@ class StratusConfig:
             preflight answers); none by default.
         listing_indexes: How many of the table's listing indexes to build (all by default); fewer only to
             upgrade a table made before them, one index per deploy.
+        snap_start: Lambda SnapStart on the functions it fits (`infra.lambdas.SNAP_START_KINDS`), each
+            invoked through its alias `live` of the published version; `-c snap_start=false` turns it off.
     """
 
     app: str
@@ -182,6 +184,7 @@ class StratusConfig:
     auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS
     cors_origins: tuple[str, ...] = ()
     listing_indexes: int = len(keys.LISTING_INDEXES)
+    snap_start: bool = True
 
     def concurrency_of(self, spec: FunctionSpec) -> int | None:
         """The reserved concurrency of `spec`'s function: its own entry, else its kind's; None: unbounded."""
@@ -198,7 +201,7 @@ class StratusConfig:
     def from_context(cls, node: Node) -> StratusConfig:
         """Read and check the context values `app`, `auth`, `code_root`, `layer_path`, `user_pool_id`,
         `alarm_email`, `model`, `model_region`, `throttle_rate`, `throttle_burst`, `max_concurrency`,
-        `auth_cache_seconds`, `cors_origins` (comma-separated) and `listing_indexes`; relative paths are
+        `auth_cache_seconds`, `cors_origins` (comma-separated), `listing_indexes` and `snap_start`; relative paths are
         taken from `code_root` (default: the repository's root)."""
 
         def value(name: str) -> str | None:
@@ -244,6 +247,7 @@ class StratusConfig:
                 least=0,
                 most=len(keys.LISTING_INDEXES),
             ),
+            snap_start=_switch(value("snap_start"), "snap_start", default=True),
         )
 
 
@@ -254,6 +258,18 @@ def _origins(raw: str | None) -> tuple[str, ...]:
         if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
             raise InfraConfigError(f"context cors_origins: {origin!r} is not an origin like https://ui.example.com")
     return origins
+
+
+def _switch(raw: str | None, name: str, *, default: bool) -> bool:
+    """An on/off context value: true/false, on/off, yes/no or 1/0."""
+    if raw is None:
+        return default
+    spelled = raw.lower()
+    if spelled in ("true", "on", "yes", "1"):
+        return True
+    if spelled in ("false", "off", "no", "0"):
+        return False
+    raise InfraConfigError(f"context {name}={raw!r}: expected true or false")
 
 
 def _whole(raw: object, name: str, default: int, *, least: int, most: int | None = None) -> int:

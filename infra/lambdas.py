@@ -1,13 +1,15 @@
 """One Lambda function per `stratus.aws.functions.FUNCTIONS` entry (the authorizer only with API-key auth), each
 with its own least-privilege role (granted strictly from its `access`), its own log group, X-Ray tracing, a
-reserved concurrency (CDK context `max_concurrency`) and an alarm on its errors."""
+reserved concurrency (CDK context `max_concurrency`) and an alarm on its errors. Where SnapStart fits
+(`SNAP_START_KINDS`, unless `-c snap_start=false`), a function is invoked through the alias `live` of its
+latest published version, whose snapshot new execution environments resume from instead of running INIT."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import CfnCondition, CfnElement, CfnParameter, Duration, Fn, Stack, Token
+from aws_cdk import CfnCondition, CfnElement, CfnParameter, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -25,7 +27,7 @@ from infra.nag import acknowledge, arn_of, ignore_cfn_lint, skip_checkov
 from infra.naming import pascal
 from infra.queues import Queues
 from infra.staging import RUN_SCRIPT, CodeStager
-from infra.typing_compat import as_principal, as_role
+from infra.typing_compat import as_function, as_principal, as_role, as_version
 from stratus import settings
 from stratus.aws.functions import FUNCTIONS, QUEUES, Access, FunctionKind, FunctionSpec
 from stratus.knowledge.embedders import STRATUS_EMBEDDER
@@ -33,8 +35,10 @@ from stratus.knowledge.vectordb import STRATUS_VECTOR_DB
 from stratus.storage import keys
 
 __all__ = [
+    "LIVE_ALIAS",
     "LOG_RETENTION",
     "RUNTIME",
+    "SNAP_START_KINDS",
     "TABLE_READ_ACTIONS",
     "TABLE_WRITE_ACTIONS",
     "WEB_ADAPTER_ENVIRONMENT",
@@ -86,6 +90,19 @@ WEB_ADAPTER_ENVIRONMENT = {
     "AWS_LWA_READINESS_CHECK_PATH": "/health",
 }
 """What makes a streamed function start its `run.sh` under the Web Adapter and stream its responses."""
+
+SNAP_START_KINDS = frozenset({FunctionKind.API, FunctionKind.QUEUE, FunctionKind.AUTHORIZER})
+"""The functions SnapStart fits: the Python runtime runs their handler in its own process, so its hooks
+(`stratus.aws.snapstart`) reseed randomness and drop clients and cached secrets after each restore. Not the
+streamed ones (FunctionKind.STREAM): there the Web Adapter replaces the runtime (`AWS_LAMBDA_EXEC_WRAPPER`) and
+uvicorn serves the app in a child process that the runtime's hooks never reach; the adapter relays SnapStart to
+the app over HTTP only from v1.1.0, newer than the pinned layer (version 26), and response streaming under
+SnapStart is unverified. None of the stack's functions has provisioned concurrency, EFS or more than 512 MB
+of ephemeral storage, which SnapStart does not support."""
+
+LIVE_ALIAS = "live"
+"""The alias every SnapStart function is invoked through: SnapStart applies to published versions only, never
+to $LATEST, so API Gateway, the authorizer and the SQS event sources all name this alias."""
 
 _QUEUE_SENDS = {
     Access.RUN_QUEUE_SEND: "runs",
@@ -165,6 +182,7 @@ class Functions(Construct):
 
     Attributes:
         functions: The Lambda functions.
+        targets: What to invoke for each: its alias `live` with SnapStart, else the function ($LATEST).
         roles: Each function's own role.
     """
 
@@ -192,14 +210,21 @@ class Functions(Construct):
         self._layer = self._build_layer()
         self._web_adapter: lambda_.ILayerVersion | None = None
         self.functions: dict[str, lambda_.Function] = {}
+        self.targets: dict[str, lambda_.IFunction] = {}
         self.roles: dict[str, iam.Role] = {}
         for spec in deployed_functions(config):
             role = self._build_role(spec)
             function = self._build_function(spec, role, self._build_log_group(spec, role))
-            self._build_event_source(spec, function)
+            target = as_function(self._build_alias(spec, function) if self.snap_starts(spec) else function)
+            self._build_event_source(spec, target)
             self._build_alarm(spec, function)
             self.roles[spec.name] = role
             self.functions[spec.name] = function
+            self.targets[spec.name] = target
+
+    def snap_starts(self, spec: FunctionSpec) -> bool:
+        """Whether `spec`'s function runs with SnapStart (and is invoked through its alias)."""
+        return self._config.snap_start and spec.kind in SNAP_START_KINDS
 
     def roles_with(self, access: Access) -> list[iam.Role]:
         """The roles of the functions granted `access`."""
@@ -323,6 +348,9 @@ class Functions(Construct):
             reserved_concurrent_executions=self._config.concurrency_of(spec),
             tracing=lambda_.Tracing.ACTIVE,
             environment=self._environment(spec),
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if self.snap_starts(spec) else None,
+            # Each deploy publishes a version (and a snapshot, cached at a price): the one it replaces goes.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
         acknowledge(function, "AwsSolutions-L1", _RUNTIME_REASON)
         skip_checkov(function, "CKV_AWS_117", _VPC_REASON)
@@ -373,10 +401,21 @@ class Functions(Construct):
             environment.update(WEB_ADAPTER_ENVIRONMENT)
         return environment
 
-    def _build_event_source(self, spec: FunctionSpec, function: lambda_.Function) -> None:
+    def _build_alias(self, spec: FunctionSpec, function: lambda_.Function) -> lambda_.Alias:
+        """The alias `live` of the version this deploy publishes (a new one whenever the code or the
+        configuration changes): SnapStart snapshots it when it is published."""
+        return lambda_.Alias(
+            self,
+            f"{pascal(spec.name)}Live",
+            alias_name=LIVE_ALIAS,
+            version=as_version(function.current_version),
+            description=f"stratus {spec.name}: the published version, resumed from its SnapStart snapshot",
+        )
+
+    def _build_event_source(self, spec: FunctionSpec, target: lambda_.IFunction) -> None:
         if spec.kind is not FunctionKind.QUEUE or spec.queue is None:
             return
-        function.add_event_source(
+        target.add_event_source(
             event_sources.SqsEventSource(
                 self._queues.queues[spec.queue],
                 batch_size=_BATCH_SIZES.get(spec.queue, _DEFAULT_BATCH_SIZE),

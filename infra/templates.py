@@ -25,6 +25,7 @@ VARIANTS: Mapping[str, Mapping[str, str]] = {
     "cognito": {"auth": "cognito"},
     "openai": {"model": "openai:gpt-4o-mini"},
     "cors": {"cors_origins": "https://ui.example.com,https://os.agno.com"},
+    "no_snap_start": {"snap_start": "false"},
 }
 """Variant name -> the context it is synthesized with (over the defaults)."""
 

@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
-__all__ = ["alarm_action", "as_function", "as_key", "as_principal", "as_role", "email_subscription"]
+__all__ = ["alarm_action", "as_function", "as_key", "as_principal", "as_role", "as_version", "email_subscription"]
 
 
 def as_principal(principal: iam.PrincipalBase) -> iam.IPrincipal:
@@ -27,8 +27,12 @@ def as_role(role: iam.Role) -> iam.IRole:
     return cast(iam.IRole, role)
 
 
-def as_function(function: lambda_.Function) -> lambda_.IFunction:
+def as_function(function: lambda_.Function | lambda_.Alias) -> lambda_.IFunction:
     return cast(lambda_.IFunction, function)
+
+
+def as_version(version: lambda_.Version) -> lambda_.IVersion:
+    return cast(lambda_.IVersion, version)
 
 
 def as_key(key: kms.Key) -> kms.IKey:

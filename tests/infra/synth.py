@@ -66,6 +66,33 @@ class Synthesized:
     def function(self, name: str) -> dict[str, Any]:
         return self.resources[self.function_id(name)]["Properties"]
 
+    def alias_id(self, name: str) -> str | None:
+        """The logical id of the alias function `name` is invoked through (SnapStart), or None."""
+        function_ref = {"Ref": self.function_id(name)}
+        aliases = [
+            i for i, a in self.of_type("AWS::Lambda::Alias").items() if a["Properties"]["FunctionName"] == function_ref
+        ]
+        assert len(aliases) <= 1, f"{name} has several aliases: {aliases}"
+        return aliases[0] if aliases else None
+
+    def invoked(self, name: str) -> dict[str, Any]:
+        """What API Gateway and the event sources name to invoke function `name`: its alias's ARN (`Ref` of an
+        alias) with SnapStart, else the function's ARN."""
+        alias = self.alias_id(name)
+        return {"Ref": alias} if alias is not None else {"Fn::GetAtt": [self.function_id(name), "Arn"]}
+
+    def event_source_of(self, name: str) -> dict[str, Any]:
+        """The properties of the SQS event source mapping that invokes function `name`: by its alias's
+        qualified name (`<function>:live`) with SnapStart, else by the function."""
+        alias = self.alias_id(name)
+        if alias is None:
+            wanted: Any = {"Ref": self.function_id(name)}
+        else:  # CDK names the alias as the function's name (the 7th field of the alias's ARN) and its own
+            wanted = {"Fn::Join": ["", [{"Fn::Select": [6, {"Fn::Split": [":", {"Ref": alias}]}]}, ":live"]]}
+        mappings = self.of_type("AWS::Lambda::EventSourceMapping").values()
+        (mapping,) = [m["Properties"] for m in mappings if m["Properties"]["FunctionName"] == wanted]
+        return mapping
+
     def output_ref(self, output: str) -> str:
         """The logical id an output's value refers to (`Ref` or `Fn::GetAtt`)."""
         value = self.template["Outputs"][output]["Value"]

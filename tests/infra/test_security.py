@@ -108,16 +108,16 @@ def test_the_api_key_authorizer_is_the_authorizer_function_cached_by_the_authori
 ) -> None:
     (authorizer,) = api_key_stack.of_type("AWS::ApiGateway::Authorizer").values()
     properties = authorizer["Properties"]
-    authorizer_function = api_key_stack.function_id("authorizer")
+    authorizer_function = api_key_stack.invoked("authorizer")  # its SnapStart alias
     assert properties["Type"] == "REQUEST"
     assert properties["IdentitySource"] == "method.request.header.Authorization"
     assert properties["AuthorizerResultTtlInSeconds"] == 300
-    assert {"Fn::GetAtt": [authorizer_function, "Arn"]} in properties["AuthorizerUri"]["Fn::Join"][1]
+    assert authorizer_function in properties["AuthorizerUri"]["Fn::Join"][1]
     # only this API's authorizers may invoke it
     (permission,) = [
         p["Properties"]
         for p in api_key_stack.of_type("AWS::Lambda::Permission").values()
-        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [authorizer_function, "Arn"]}
+        if p["Properties"]["FunctionName"] == authorizer_function
     ]
     assert permission["Principal"] == "apigateway.amazonaws.com"
     assert "/authorizers/" in json.dumps(permission["SourceArn"])
@@ -179,11 +179,7 @@ def test_every_function_has_the_reserved_concurrency_of_its_kind(any_stack: Synt
 def test_queue_consumers_poll_no_faster_than_they_may_run(api_key_stack: Synthesized) -> None:
     # a throttled delivery counts as a receive: enough of them would send a healthy message to the DLQ
     for spec in (spec for spec in FUNCTIONS if spec.kind is FunctionKind.QUEUE):
-        (mapping,) = [
-            m["Properties"]
-            for m in api_key_stack.of_type("AWS::Lambda::EventSourceMapping").values()
-            if m["Properties"]["FunctionName"] == {"Ref": api_key_stack.function_id(spec.name)}
-        ]
+        mapping = api_key_stack.event_source_of(spec.name)
         reserved = api_key_stack.function(spec.name)["ReservedConcurrentExecutions"]
         assert mapping["ScalingConfig"] == {"MaximumConcurrency": reserved}
 

@@ -177,7 +177,7 @@ def test_every_path_of_a_function_is_a_resource_whose_method_invokes_that_functi
     api_key_stack: Synthesized, spec: FunctionSpec
 ) -> None:
     methods = api_key_stack.methods_by_path()
-    function_arn = {"Fn::GetAtt": [api_key_stack.function_id(spec.name), "Arn"]}
+    function_arn = api_key_stack.invoked(spec.name)  # its SnapStart alias, or the function
     for path in spec.paths:
         assert path in methods, f"{path} is not an API Gateway resource with a method"
         (method,) = methods[path]
@@ -302,14 +302,12 @@ def test_queue_functions_consume_their_queue_one_run_at_a_time_with_partial_fail
     assert len(mappings) == len(consumers)
     for spec in consumers:
         assert spec.queue is not None
-        (mapping,) = [
-            m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": api_key_stack.function_id(spec.name)}
-        ]
+        mapping = api_key_stack.event_source_of(spec.name)  # its SnapStart alias's, if any
         queue = api_key_stack.output_ref(f"{pascal(spec.queue)}QueueUrl")
-        assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
-        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         if spec.queue == "runs":
-            assert mapping["Properties"]["BatchSize"] == 1
+            assert mapping["BatchSize"] == 1
 
 
 def test_every_function_has_its_own_role_without_managed_policies_and_its_own_log_group(
