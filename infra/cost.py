@@ -43,6 +43,8 @@ PRICES: dict[str, float] = {
     "kms_key_month": 1.00,
     "logs_gb": 0.50,  # CloudWatch Logs ingestion
     "xray_trace": 5.00 / 1e6,
+    "snapstart_cache_gb_second": 0.0000015046,  # a SnapStart version's snapshot, by memory, while it is active
+    "snapstart_restore_gb": 0.0001397998,  # each execution environment resumed from a snapshot, by memory
 }
 """USD list prices in us-east-1 (no free tier)."""
 
@@ -151,6 +153,21 @@ def estimate(template: dict[str, Any], *, runs: int = 1000, profile: RunProfile 
     if keys:
         out.at_rest[f"KMS customer-managed keys ({keys})"] = keys * p["kms_key_month"]
     out.at_rest["DynamoDB and S3 storage (1 GB each)"] = p["dynamodb_gb_month"] + p["s3_gb_month"]
+    snap_started = [
+        f
+        for f in _resources(template, "AWS::Lambda::Function")
+        if f.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"
+    ]
+    if snap_started:
+        cached_gb = sum(float(f.get("MemorySize", 128)) for f in snap_started) / 1024
+        out.at_rest[f"Lambda SnapStart snapshots ({len(snap_started)}, {cached_gb:.1f} GB)"] = (
+            cached_gb * HOURS_PER_MONTH * 3600 * p["snapstart_cache_gb_second"]
+        )
+        out.notes.append(
+            "SnapStart caches one snapshot per function's live version, billed by its memory around the clock, "
+            f"and each cold start resumed from it costs ${p['snapstart_restore_gb']:.7f} per GB of memory; "
+            "deploy with -c snap_start=false to pay neither (and run INIT on every cold start)."
+        )
 
     functions = {_service(f): f for f in _resources(template, "AWS::Lambda::Function")}
 

@@ -16,6 +16,16 @@ def test_the_estimate_prices_what_the_stack_provisions(api_key_stack: Synthesize
     assert result.at_rest[opensearch[0]] >= 0.24 * 730  # at least one OCU around the clock
     assert any(name.startswith("Secrets Manager") for name in result.at_rest)
     assert any(name.startswith("CloudWatch alarms") for name in result.at_rest)
+    # the SnapStart functions' cached snapshots, by their memory, around the clock
+    (snapshots,) = [name for name in result.at_rest if name.startswith("Lambda SnapStart snapshots")]
+    snap_started = [
+        f["Properties"]
+        for f in api_key_stack.of_type("AWS::Lambda::Function").values()
+        if "SnapStart" in f["Properties"]
+    ]
+    assert f"({len(snap_started)}, " in snapshots
+    cached_gb = sum(f["MemorySize"] for f in snap_started) / 1024
+    assert abs(result.at_rest[snapshots] - cached_gb * 730 * 3600 * 0.0000015046) < 0.01
     # per run: every line is priced, and the total is a plausible figure for 1,000 runs (cents to dollars)
     assert all(value >= 0 for value in result.per_runs.values())
     assert 0.01 < sum(result.per_runs.values()) < 50, report
