@@ -569,6 +569,11 @@ async def test_a_record_nested_too_deep_is_refused_and_nothing_is_stored(store: 
     stored = await store.create_session(replace(make_session(), session_state=at_limit))
     assert stored.session_state == at_limit
     assert (await store.list_sessions(SessionQuery())).items[0].session_state == at_limit
+    # Wide is not deep: far more objects than levels (the depth is then walked, not bounded by counting).
+    wide = {"items": [{"n": n, "tags": ["a", {"b": [n]}]} for n in range(200)], "note": "{[" * 100}
+    stored = await store.create_session(replace(make_session("wide"), session_state=wide))
+    assert stored.session_state == wide
+    assert (await store.get_session("wide")) is not None
 
 
 async def test_a_page_past_any_row_is_empty_not_an_error(store: Store) -> None:

@@ -54,12 +54,27 @@ def live(expires_at: int | float | None, now: float | None = None) -> bool:
 def _dumps(value: Any, what: str) -> str:
     """`value` as JSON text, refusing (`UnstorableRecordError`) what could not be read back: a document nested
     deeper than `MAX_STORED_DEPTH`, or one the json module cannot encode."""
-    if json_depth(value, MAX_STORED_DEPTH) > MAX_STORED_DEPTH:
-        raise UnstorableRecordError(f"{what} nests deeper than {MAX_STORED_DEPTH} levels", field=what)
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        text = json.dumps(value, ensure_ascii=False, default=str)
     except (ValueError, TypeError, RecursionError) as exc:
+        if _too_deep(value):
+            raise UnstorableRecordError(f"{what} nests deeper than {MAX_STORED_DEPTH} levels", field=what) from None
         raise UnstorableRecordError(f"{what} cannot be stored as JSON: {exc}", field=what) from None
+    if _may_nest_deeper(text) and _too_deep(value):
+        raise UnstorableRecordError(f"{what} nests deeper than {MAX_STORED_DEPTH} levels", field=what)
+    return text
+
+
+def _may_nest_deeper(text: str | bytes) -> bool:
+    """Whether JSON `text` may nest deeper than `MAX_STORED_DEPTH`: not when it opens no more objects and
+    lists than that (counting brackets inside strings too: an upper bound, in C). Most records open a few dozen,
+    so their depth is known without walking them (the walk was a third of a stored run's CPU time)."""
+    opened = text.count("{") + text.count("[") if isinstance(text, str) else text.count(b"{") + text.count(b"[")
+    return opened > MAX_STORED_DEPTH
+
+
+def _too_deep(value: Any) -> bool:
+    return json_depth(value, MAX_STORED_DEPTH) > MAX_STORED_DEPTH
 
 
 def _loads(text: str | bytes, what: str) -> Any:
@@ -69,7 +84,7 @@ def _loads(text: str | bytes, what: str) -> Any:
         value = json.loads(text)
     except (ValueError, TypeError, RecursionError) as exc:
         raise UnreadableRecordError(f"stored {what} is not readable JSON: {type(exc).__name__}") from None
-    if json_depth(value, MAX_STORED_DEPTH) > MAX_STORED_DEPTH:
+    if _may_nest_deeper(text) and _too_deep(value):
         raise UnreadableRecordError(f"stored {what} nests deeper than {MAX_STORED_DEPTH} levels")
     return value
 
