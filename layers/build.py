@@ -1,6 +1,6 @@
 """Build the Lambda layer every function shares, without Docker, from its lock.
 
-    python layers/build.py [--target layers/build] [--python 3.12] [--cache DIR]
+    python layers/build.py [--target layers/build] [--python 3.12] [--cache DIR] [--no-bytecode]
     python layers/build.py --lock [--upgrade]
 
 What the layer carries is derived from what the deployed functions run (`NEEDS`, read against
@@ -21,6 +21,13 @@ under a deployment without notice (it differs by region and date), stratus' Bedr
 ConverseStream (newer than some runtime copies), and opensearch-py brings its own urllib3 and requests, which
 must be resolved together with botocore's; Lambda puts /opt/python before its own /var/runtime, so the locked
 copy is the one that runs, the same one the tests run.
+
+Every module is compiled to bytecode for the runtime's Python (`compileall --invalidation-mode unchecked-hash`),
+with an interpreter of that version (`STRATUS_LAYER_PYTHON`, `python3.12` on the PATH, or pyenv's): Lambda
+mounts the layer read-only at /opt, so a layer without .pyc files compiles every module it imports from
+source at every cold start, and can write none of them back. Unchecked hashes, because the zip keeps no exact
+source mtimes for timestamped .pyc files to match, and nothing ever edits a layer in place. `--no-bytecode`
+leaves them out (a machine without that Python).
 
 `--cache DIR` keeps the installed dependencies under DIR, keyed by the lock, the platform and this file, so a
 rebuild from an unchanged lock only reinstalls stratus.
@@ -360,7 +367,52 @@ def dependencies(site: Path, python: str, cache: Path | None) -> None:
     shutil.copytree(cached, site, symlinks=True, dirs_exist_ok=True)
 
 
-def build(target: Path, python: str, cache: Path | None = None) -> int:
+def version_of(python: str) -> str | None:
+    """The `major.minor` of the interpreter `python`, or None if it does not run."""
+    try:
+        result = subprocess.run(
+            [python, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def interpreter(version: str) -> str | None:
+    """A CPython `version` on this machine: `STRATUS_LAYER_PYTHON` if it is one, this one, `python<version>` on
+    the PATH, pyenv's or the system's; None when there is none."""
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates = [
+        os.environ.get("STRATUS_LAYER_PYTHON"),
+        sys.executable,
+        shutil.which(f"python{version}"),  # a pyenv shim answers only for its selected versions
+        *sorted(str(p) for p in pyenv.glob(f"versions/{version}*/bin/python{version}")),
+        f"/usr/bin/python{version}",
+        f"/usr/local/bin/python{version}",
+    ]
+    return next((c for c in candidates if c and version_of(c) == version), None)
+
+
+def compile_bytecode(site: Path, python: str) -> None:
+    """Compile every module under `site` for CPython `python`, as unchecked-hash .pyc files."""
+    compiler = interpreter(python)
+    if compiler is None:
+        raise SystemExit(
+            f"layer: no CPython {python} here to compile the bytecode with: install one, point "
+            "STRATUS_LAYER_PYTHON at it, or build with --no-bytecode (every cold start then compiles from source)"
+        )
+    command = [compiler, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)]
+    print("+", " ".join(command), flush=True)
+    # A few packages ship files that are not Python of this version (templates, other versions' code):
+    # compileall reports them and goes on; those are never imported.
+    subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
+
+
+def build(target: Path, python: str, cache: Path | None = None, *, bytecode: bool = True) -> int:
     check_lock()
     describe(derive())
     site = target / "python"
@@ -371,7 +423,9 @@ def build(target: Path, python: str, cache: Path | None = None) -> int:
     pip("--target", str(site), "--no-deps", "--no-build-isolation", str(ROOT))  # stratus: pure Python
     shutil.rmtree(site / "bin", ignore_errors=True)  # stratus' console script: nothing on Lambda runs it
     for stale in site.rglob("__pycache__"):
-        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)  # nothing of the build machine's own Python
+    if bytecode:
+        compile_bytecode(site, python)
     total = size_of(target)
     largest = sorted(((size_of(p), p.name) for p in site.iterdir() if p.is_dir()), reverse=True)[:6]
     print(
@@ -390,13 +444,14 @@ def main() -> int:
     parser.add_argument("--target", type=Path, default=ROOT / "layers" / "build")
     parser.add_argument("--python", default=PYTHON, help="the runtime's Python version (3.12; others for tests)")
     parser.add_argument("--cache", type=Path, help="keep the installed dependencies here, keyed by the lock")
+    parser.add_argument("--no-bytecode", action="store_true", help="ship no .pyc files (no CPython of --python here)")
     parser.add_argument("--lock", action="store_true", help="re-derive requirements/layer.in and re-lock layer.txt")
     parser.add_argument("--upgrade", action="store_true", help="with --lock: take new releases dev.txt allows")
     args = parser.parse_args()
     try:
         if args.lock:
             return lock(upgrade=args.upgrade)
-        return build(args.target, args.python, args.cache)
+        return build(args.target, args.python, args.cache, bytecode=not args.no_bytecode)
     except subprocess.CalledProcessError as exc:
         print(f"layer: {exc}", file=sys.stderr)
         return 1

@@ -30,7 +30,6 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -110,40 +109,22 @@ class Layer:
     """The interpreter that runs the handlers."""
     output: str
     """What the 3.12 build printed."""
-
-
-def _version_of(python: str) -> str | None:
-    try:
-        result = subprocess.run(
-            [python, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError:
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    bytecode: bool
+    """Whether the 3.12 build holds its .pyc files (compiled by a CPython 3.12 on this machine)."""
 
 
 def lambda_python() -> tuple[str, str]:
     """The interpreter that runs the handlers, and its version: `STRATUS_LAYER_PYTHON` if set, else a CPython
     3.12 (the runtime's) if this machine has one, else this one."""
+    build = build_module()
     forced = os.environ.get("STRATUS_LAYER_PYTHON")
     if forced:
-        version = _version_of(forced)
+        version = build.version_of(forced)
         assert version, f"STRATUS_LAYER_PYTHON={forced} does not run"
         return forced, version
-    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    candidates = [
-        shutil.which(f"python{LAMBDA_PYTHON}"),  # a pyenv shim answers only for its selected versions
-        *sorted(str(p) for p in pyenv.glob(f"versions/{LAMBDA_PYTHON}*/bin/python{LAMBDA_PYTHON}")),
-        f"/usr/bin/python{LAMBDA_PYTHON}",
-        f"/usr/local/bin/python{LAMBDA_PYTHON}",
-    ]
-    for candidate in candidates:
-        if candidate and _version_of(candidate) == LAMBDA_PYTHON:
-            return candidate, LAMBDA_PYTHON
+    found = build.interpreter(LAMBDA_PYTHON)
+    if found is not None:
+        return found, LAMBDA_PYTHON
     return sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -154,8 +135,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stratus" / "layer"
 
 
-def build_layer(target: Path, python: str) -> str:
+def build_layer(target: Path, python: str, *, bytecode: bool = True) -> str:
     command = [sys.executable, str(ROOT / "layers" / "build.py"), "--target", str(target), "--python", python]
+    command += [] if bytecode else ["--no-bytecode"]
     result = subprocess.run(
         [*command, "--cache", str(cache_dir())], capture_output=True, text=True, check=False, timeout=840
     )
@@ -166,13 +148,14 @@ def build_layer(target: Path, python: str) -> str:
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory: pytest.TempPathFactory) -> Layer:
     root = tmp_path_factory.mktemp("layer")
-    output = build_layer(root / LAMBDA_PYTHON, LAMBDA_PYTHON)
     python, version = lambda_python()
+    bytecode = version == LAMBDA_PYTHON  # only a CPython 3.12 compiles the 3.12 build's bytecode
+    output = build_layer(root / LAMBDA_PYTHON, LAMBDA_PYTHON, bytecode=bytecode)
     executed = root / LAMBDA_PYTHON
     if version != LAMBDA_PYTHON:
         build_layer(root / version, version)  # the same lock, for the interpreter that can load it
         executed = root / version
-    return Layer(root / LAMBDA_PYTHON / "python", executed / "python", python, output)
+    return Layer(root / LAMBDA_PYTHON / "python", executed / "python", python, output, bytecode)
 
 
 def test_the_layer_is_built_from_the_lock_for_lambdas_platform(layer: Layer) -> None:
@@ -194,7 +177,15 @@ def test_the_layer_is_built_from_the_lock_for_lambdas_platform(layer: Layer) -> 
     assert any("cpython-312-x86_64-linux-gnu" in b.name for b in binaries)  # Lambda's, not this machine's
     wrong = [b.name for b in binaries if ".cpython-" in b.name and "cpython-312-x86_64-linux-gnu" not in b.name]
     assert wrong == []
-    assert not list(site.rglob("__pycache__")), "bytecode of the build machine's Python"
+    compiled = list(site.rglob("*.pyc"))
+    if layer.bytecode:  # Lambda mounts the layer read-only: what ships uncompiled compiles at every cold start
+        assert {p.name.rsplit(".", 2)[-2] for p in compiled} == {"cpython-312"}, "only the runtime's bytecode"
+        handlers = site / "stratus" / "aws" / "__pycache__" / "handlers.cpython-312.pyc"
+        flags = int.from_bytes(handlers.read_bytes()[4:8], "little")
+        assert flags == 0b01, "hash-based and unchecked (PEP 552): the zip keeps no exact mtimes"
+        assert len(compiled) >= 0.9 * len([p for p in site.rglob("*.py") if "__pycache__" not in p.parts])
+    else:
+        assert compiled == [], "bytecode of the build machine's Python"
     assert not (site / "bin").exists()
     size = sum(f.stat().st_size for f in site.parent.rglob("*") if f.is_file())
     assert size < LIMIT_BYTES
