@@ -6,13 +6,14 @@ Lambda the module registers nothing and imports nothing heavy."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
 import subprocess
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,13 @@ from stratus.secrets import get_secret
 from stratus.storage.dynamodb import DynamoStore
 from tests.aws import MotoServer
 from tests.integration.test_lambda_handlers import Deployment
+
+LAMBDA_ENVIRONMENT = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
 
 Hook = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
@@ -56,20 +64,32 @@ class Runtime:
 
 
 @pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    """An INIT that precedes a snapshot: Lambda's variable set, the runtime's hook module importable."""
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """An INIT that precedes a snapshot: Lambda's variables set, the runtime's hook module importable, and the
+    SDK state the hooks build (boto3's default session, Powertools' providers) this test's own."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
     simulated = Runtime()
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", simulated.module)
     monkeypatch.setenv(snapstart.INITIALIZATION_TYPE, snapstart.SNAP_START)
+    for name, value in LAMBDA_ENVIRONMENT.items():  # what Lambda's INIT always has (moto's fixture sets its own)
+        if name not in os.environ:
+            monkeypatch.setenv(name, value)
     monkeypatch.setattr(snapstart, "_installed", False)
     monkeypatch.setattr(snapstart, "_callbacks", [])
-    return simulated
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    providers = dict(DEFAULT_PROVIDERS)
+    DEFAULT_PROVIDERS.clear()
+    yield simulated
+    DEFAULT_PROVIDERS.clear()
+    DEFAULT_PROVIDERS.update(providers)
 
 
 def test_the_bootstrap_registers_the_hooks_once_when_a_snapshot_follows(runtime: Runtime) -> None:
     bootstrap.configure_secrets()
     bootstrap.configure_secrets()
-    assert [hook[0] for hook in runtime.before] == [snapstart.prime]
+    assert [hook[0] for hook in runtime.before] == [snapstart.before_snapshot]
     assert [hook[0] for hook in runtime.after] == [snapstart.refresh]
 
 
@@ -123,10 +143,10 @@ def test_after_a_restore_the_clients_are_new_and_a_rotated_secret_is_read_again(
     default_session = boto3.DEFAULT_SESSION
     runtime.restore()
 
-    assert get_secret("OPENAI_API_KEY") == "sk-rotated"
+    assert get_secret("OPENAI_API_KEY") == "sk-rotated"  # read again, through the same provider's new connection
     assert store.client is not table_client
     assert queue.client is not queue_client
-    assert boto3.DEFAULT_SESSION is None or boto3.DEFAULT_SESSION is not default_session
+    assert boto3.DEFAULT_SESSION is default_session  # with the models the snapshot loaded
     assert restored_callbacks == ["app"]
     # the new clients work
     assert store.client.describe_table(TableName=store.table)["Table"].get("TableStatus") == "ACTIVE"
@@ -155,18 +175,30 @@ def test_off_lambda_the_module_registers_nothing_and_imports_nothing_heavy() -> 
     assert outside_stdlib == set()
 
 
-def test_priming_imports_the_sdk_but_builds_no_client_and_reads_no_secret() -> None:
+def test_before_the_snapshot_the_sdk_and_the_secrets_provider_are_loaded_but_nothing_opened_or_read() -> None:
     script = (
-        "import sys\n"
-        "from stratus.aws import snapstart\n"
-        "snapstart.prime()\n"
         "import boto3\n"
+        "from aws_lambda_powertools.utilities import parameters\n"
         "from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS\n"
-        "assert 'botocore.config' in sys.modules\n"
-        "print(boto3.DEFAULT_SESSION, DEFAULT_PROVIDERS)\n"
+        "from stratus.aws import snapstart\n"
+        "snapstart.before_snapshot()\n"
+        "provider = DEFAULT_PROVIDERS['secrets']\n"
+        "assert isinstance(provider, parameters.SecretsProvider)\n"
+        "assert provider.client.meta.config.region_name == 'eu-west-1'\n"
+        "loader = boto3.DEFAULT_SESSION._session.get_component('data_loader')\n"  # what it has read, by call
+        "loaded = {key[1:3] for key in loader._cache if key[0] == 'load_service_model'}\n"
+        "print(provider.store, sorted(loaded))\n"
     )
     environment = {k: v for k, v in os.environ.items() if k != snapstart.INITIALIZATION_TYPE}
+    # Any request would fail: no credentials, and an endpoint where nothing listens.
+    environment |= {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        environment.pop(name, None)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True, timeout=60
     )
-    assert result.stdout.split() == ["None", "{}"]
+    cached, loaded = result.stdout.split(" ", 1)
+    assert cached == "{}"  # no secret read
+    services = ("dynamodb", "s3", "sqs", "secretsmanager")
+    expected = {(service, part) for service in services for part in ("api_version", "endpoint-rule-set-1")}
+    assert expected <= {tuple(pair) for pair in ast.literal_eval(loaded)}

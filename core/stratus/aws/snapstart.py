@@ -4,13 +4,17 @@ With SnapStart, Lambda runs a function's INIT once, when a version is published,
 resumes every new execution environment from that snapshot: hours or days later, and many at once. So what
 INIT leaves in memory must be safe to share and to age:
 
-- before the snapshot, `prime` imports what the first request would otherwise import (boto3 and botocore,
-  Powertools' Secrets Manager provider), building no client and opening no connection;
+- before the snapshot, `before_snapshot` does what the first request would otherwise pay for (a few hundred
+  ms here): `prime`'s imports (boto3, botocore, Powertools' parameters), then boto3's default session with the
+  service models of DynamoDB, S3, SQS and Secrets Manager loaded, and Powertools' Secrets Manager provider on
+  that session (so a client built after the restore loads nothing again). It opens no connection and reads
+  no secret;
 - after each restore, `refresh` reseeds `random` (its state is in the snapshot, so every restored environment
-  would draw the same numbers), forgets boto3's default session and the SDK clients of the app's store and
-  queues (connection pools and credentials of the snapshot's time), and forgets Powertools' cached secrets
-  and their client (a key rotated or revoked since the snapshot is read again), then runs the callbacks
-  registered with `after_restore`.
+  would draw the same numbers), drops the SDK clients of the app's store and queues (a connection pool from
+  before the snapshot is dead), empties Powertools' secret caches and closes their client's connections (a key
+  rotated or revoked since the snapshot is read again), then runs the callbacks registered with
+  `after_restore`. The session stays: its models are data, and under SnapStart Lambda hands out credentials
+  through the container endpoint, which botocore refreshes before they expire.
 
 Ids need nothing: `uuid4`, `secrets` and the run ids' random bits read the kernel's generator on each call.
 The hooks are registered with the `snapshot_restore_py` module the Lambda Python runtime provides; elsewhere
@@ -27,7 +31,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["INITIALIZATION_TYPE", "SNAP_START", "after_restore", "install", "prime", "refresh"]
+__all__ = ["INITIALIZATION_TYPE", "SNAP_START", "after_restore", "before_snapshot", "install", "prime", "refresh"]
 
 INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
 """Set by Lambda for INIT: `on-demand`, `provisioned-concurrency`, or `snap-start` when a snapshot follows."""
@@ -39,6 +43,12 @@ _RUNTIME_HOOKS = "snapshot_restore_py"
 
 _PRIMED_MODULES = ("boto3", "botocore.config", "aws_lambda_powertools.utilities.parameters")
 """What the first request imports when it first reads the table, a queue or a secret."""
+
+_PRIMED_SERVICES = ("dynamodb", "s3", "sqs", "secretsmanager")
+"""The services whose models a function's first client would load: the store, the queues, the secrets."""
+
+_SECRETS_PROVIDER = "secrets"
+"""Where Powertools keeps the provider `parameters.get_secret` uses (`parameters.constants.DEFAULT_PROVIDERS`)."""
 
 _callbacks: list[Callable[[], None]] = []
 _installed = False
@@ -52,38 +62,60 @@ def after_restore(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 def install() -> bool:
-    """Register `prime` and `refresh` with the runtime when this INIT precedes a snapshot (once; later calls do
-    nothing). Returns whether they are registered."""
+    """Register `before_snapshot` and `refresh` with the runtime when this INIT precedes a snapshot (once;
+    later calls do nothing). Returns whether they are registered."""
     global _installed
     if _installed:
         return True
     if os.environ.get(INITIALIZATION_TYPE) != SNAP_START:
         return False
     hooks: Any = importlib.import_module(_RUNTIME_HOOKS)  # only present in Lambda's Python runtimes
-    hooks.register_before_snapshot(prime)
+    hooks.register_before_snapshot(before_snapshot)
     hooks.register_after_restore(refresh)
     _installed = True
     return True
 
 
-def prime() -> None:
-    """Import, before the snapshot, what the first request would (modules only: nothing is opened)."""
-    for module in _PRIMED_MODULES:
-        try:
+def prime() -> bool:
+    """Import what the first request would (modules only: no client, no network); whether they all are."""
+    try:
+        for module in _PRIMED_MODULES:
             importlib.import_module(module)
-        except ImportError:  # a deployment without the module simply never imports it
-            continue
+    except ImportError:  # a deployment without the AWS SDK never uses it
+        return False
+    return True
+
+
+def before_snapshot() -> None:
+    """`prime`, then the SDK's models and the secrets provider the first request would otherwise build: worth
+    its INIT time only when that INIT is not on a request's path (the client resolves the credentials)."""
+    if not prime():
+        return
+    import boto3
+    import botocore.session
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    if boto3.DEFAULT_SESSION is None:
+        sdk = botocore.session.get_session()
+        loader: Any = sdk.get_component("data_loader")
+        for service in _PRIMED_SERVICES:
+            sdk.get_service_model(service)
+            loader.load_service_model(service, "endpoint-rule-set-1")
+        boto3.setup_default_session(botocore_session=sdk)
+    if _SECRETS_PROVIDER not in DEFAULT_PROVIDERS:  # by default Powertools builds it on a session of its own
+        DEFAULT_PROVIDERS[_SECRETS_PROVIDER] = SecretsProvider(boto3_session=boto3.DEFAULT_SESSION)
 
 
 def refresh() -> None:
     """Make a restored environment its own: new randomness, new SDK clients and secrets on first use."""
     random.seed()  # from os.urandom: the generator's state in the snapshot is shared by every restore
-    boto3: Any = sys.modules.get("boto3")
-    if boto3 is not None:
-        boto3.DEFAULT_SESSION = None  # rebuilt on the next boto3.client(), with credentials resolved anew
-    parameters: Any = sys.modules.get("aws_lambda_powertools.utilities.parameters")
-    if parameters is not None:
-        parameters.clear_caches()  # cached secrets and the Secrets Manager client that fetched them
+    constants: Any = sys.modules.get("aws_lambda_powertools.utilities.parameters.constants")
+    for provider in constants.DEFAULT_PROVIDERS.values() if constants is not None else ():
+        provider.clear_cache()  # the secrets read before the snapshot, however fresh their timestamps look
+        client: Any = getattr(provider, "client", None)
+        if client is not None:
+            client.close()  # its connections; the next call opens new ones
     _forget_app_clients()
     for callback in _callbacks:
         callback()
