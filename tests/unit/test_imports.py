@@ -35,12 +35,13 @@ LAMBDA_ENV = {
 """A deployed function's environment (tracing on), as bench/cold_start.py measures it."""
 
 
-def function_modules(name: str) -> set[str]:
-    """The modules loaded by importing the Lambda function `functions/<name>.py` (its INIT)."""
+def function_modules(name: str, then: str = "") -> set[str]:
+    """The modules loaded by importing the Lambda function `functions/<name>.py` (its INIT), after running the
+    checks in `then`."""
     env = {**os.environ, **LAMBDA_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)])}
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    return modules_after(f"import functions.{name}", env)
+    return modules_after(f"import functions.{name}\n{then}", env)
 
 
 def schema_modules(loaded: set[str]) -> set[str]:
@@ -118,3 +119,12 @@ def test_a_traced_function_patches_only_the_aws_sdk() -> None:
         "aws_xray_sdk.ext.util",
         "aws_xray_sdk.ext.boto_utils",
     }
+
+
+def test_a_function_imports_the_aws_sdk_at_init_and_builds_no_client() -> None:
+    """What the first request would import (boto3, Powertools' secrets provider) is imported at INIT, on its
+    boosted CPU; no client is built (the store's and queues' are built on first use)."""
+    no_client = "import boto3\nassert boto3.DEFAULT_SESSION is None, 'a client was built at INIT'"
+    for name in ("agent_runs", "health", "authorizer", "run_worker"):
+        loaded = function_modules(name, then=no_client)
+        assert {"boto3", "botocore.config", "aws_lambda_powertools.utilities.parameters"} <= loaded, name

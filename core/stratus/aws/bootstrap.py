@@ -32,10 +32,13 @@ def configure_secrets() -> dict[str, str]:
     """Map setting names to Secrets Manager secrets (`STRATUS_SECRETS`, plus the API keys secret), and register
     a resolver that reads them through Powertools Parameters, cached. Returns the mapping.
 
-    Every function runs this at INIT, so it also registers the SnapStart hooks where a snapshot follows."""
-    from stratus.aws.snapstart import install
+    Every function runs this at INIT, so it also registers the SnapStart hooks where a snapshot follows, and
+    imports what the first request would (boto3, Powertools' secrets provider): INIT runs on a boosted CPU,
+    the first request would not."""
+    from stratus.aws.snapstart import install, prime
 
     install()  # under SnapStart: cached secrets, clients and randomness made new after each restore
+    prime()  # modules only: no client is built, no secret read
     mapping: dict[str, str] = {}
     raw = os.environ.get(STRATUS_SECRETS)
     if raw:
