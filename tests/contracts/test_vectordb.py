@@ -11,15 +11,17 @@ import pytest
 from stratus import ConfigError
 from stratus.knowledge.documents import Chunk, SearchHit
 from stratus.knowledge.vectordb.base import SearchMode, VectorDb, VectorDbError
-from stratus.knowledge.vectordb.embedded import APPROXIMATE_FROM, EmbeddedVectorDb
+from stratus.knowledge.vectordb.embedded import APPROXIMATE_FROM, CANDIDATES, EmbeddedVectorDb
 
 DIMENSIONS = 4
 StoreFactory = Callable[[str], VectorDb]
 
 
-def embedded_factory(tmp_path: Path, approximate_from: int = APPROXIMATE_FROM) -> StoreFactory:
+def embedded_factory(
+    tmp_path: Path, approximate_from: int = APPROXIMATE_FROM, candidates: int = CANDIDATES
+) -> StoreFactory:
     return lambda collection: EmbeddedVectorDb(
-        collection, dimensions=DIMENSIONS, path=tmp_path, approximate_from=approximate_from
+        collection, dimensions=DIMENSIONS, path=tmp_path, approximate_from=approximate_from, candidates=candidates
     )
 
 
@@ -35,8 +37,8 @@ def opensearch_factory() -> StoreFactory:
 
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], StoreFactory]] = {
     "embedded": lambda request, tmp_path: embedded_factory(tmp_path),
-    # every vector search on the approximate path (sign bits first, then the exact re-rank)
-    "embedded-approximate": lambda request, tmp_path: embedded_factory(tmp_path, approximate_from=1),
+    # every vector search on the approximate path: narrowed by sign bits to 2 rows (or the limit), re-ranked
+    "embedded-approximate": lambda request, tmp_path: embedded_factory(tmp_path, approximate_from=1, candidates=2),
     "opensearch": lambda request, tmp_path: opensearch_factory(),
 }
 

@@ -16,7 +16,8 @@ from stratus.knowledge.vectordb.base import SearchMode
 from stratus.knowledge.vectordb.embedded import EmbeddedVectorDb
 
 DIMENSIONS = 32
-SIZE = 4_000  # past the 1,024 candidates an approximate search re-ranks, so the sign bits do narrow
+SIZE = 4_000
+CANDIDATES = 256  # what an approximate search re-ranks: the sign bits narrow 4,000 rows (1,000 per user) down
 RELOAD = "SELECT rowid, embedding FROM chunks ORDER BY rowid"
 
 
@@ -41,7 +42,9 @@ def chunks(vectors: np.ndarray, prefix: str = "c") -> list[Chunk]:
 
 
 def open_db(folder: Path, approximate_from: int = 1) -> EmbeddedVectorDb:
-    return EmbeddedVectorDb("t", dimensions=DIMENSIONS, path=folder, approximate_from=approximate_from)
+    return EmbeddedVectorDb(
+        "t", dimensions=DIMENSIONS, path=folder, approximate_from=approximate_from, candidates=CANDIDATES
+    )
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ async def test_the_approximate_path_finds_what_an_exact_search_finds(
     db, vectors = filled
     exact = open_db(tmp_path, approximate_from=10**9)
     rng = np.random.default_rng(2)
-    found = 0
+    found = found_user = 0
     for i in rng.integers(0, SIZE, size=40):
         query = vectors[i] + rng.normal(scale=0.05, size=DIMENSIONS).astype(np.float32)
         got, want = await ids(db, query), await ids(exact, query)
@@ -83,8 +86,9 @@ async def test_the_approximate_path_finds_what_an_exact_search_finds(
         mine = await ids(db, query, user_id=user)
         assert len(mine) == 10
         assert all(int(c[1:]) % 4 == i % 4 for c in mine)
-        assert mine == await ids(exact, query, user_id=user)  # 1,000 rows: scored exactly either way
+        found_user += len(set(mine) & set(await ids(exact, query, user_id=user)))
     assert found / 400 >= 0.9
+    assert found_user / 400 >= 0.9
     await exact.close()
 
 

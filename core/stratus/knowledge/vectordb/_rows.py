@@ -2,9 +2,9 @@
 rows, growing never copies the collection), their SQLite rowids, a sign-bit code per row for the approximate
 search of large collections, and the filter values read so far, one small integer per row and key.
 
-Search: exact (one matrix product per block) while the rows to score are fewer than `exact_below`; past it,
-the rows' Hamming distances to the query's sign bits (48 bytes a row at 384 floats, stored word by word so a
-distance is six passes over contiguous memory) pick `candidates` rows, and those are scored exactly in float32:
+Search: exact (one matrix product per block); or, given a number of candidates, the rows' Hamming distances to
+the query's sign bits (48 bytes a row at 384 floats, stored word by word so a distance is six passes over
+contiguous memory) pick that many rows, and those are scored exactly in float32:
 the ranking is exact among the candidates, so recall is lost only when a true neighbour's sign bits are far.
 """
 
@@ -177,7 +177,7 @@ class Rows:
         distance = _popcount(codes[0] ^ code[0]).astype(np.uint16)
         for word in range(1, self.words):
             distance += _popcount(codes[word] ^ code[word])
-        if positions is None:
+        if positions is None and self.dead:
             distance[~self.live[: self.size]] = self.dimensions + 1
         counts = np.cumsum(np.bincount(distance, minlength=self.dimensions + 2))
         cut = int(np.searchsorted(counts, min(take, len(distance))))
@@ -190,14 +190,14 @@ class Rows:
         positions: npt.NDArray[np.int64] | None,
         limit: int,
         *,
-        exact_below: int,
-        candidates: int,
+        candidates: int | None = None,
     ) -> list[tuple[int, float]]:
-        """The best `limit` (rowid, cosine) among `positions` (all live rows when None), best first."""
+        """The best `limit` (rowid, cosine) among `positions` (all live rows when None), best first. With
+        `candidates`, more rows than that are first narrowed to about that many by their sign bits."""
         scored = self.count if positions is None else len(positions)
         if scored == 0:
             return []
-        if scored >= exact_below:
+        if candidates is not None and scored > max(candidates, limit):
             positions = self._near(vector, positions, max(candidates, limit))
         if positions is None:
             scores = self._all_scores(vector)
