@@ -175,23 +175,29 @@ def test_off_lambda_the_module_registers_nothing_and_imports_nothing_heavy() -> 
     assert outside_stdlib == set()
 
 
-def test_before_the_snapshot_the_sdk_and_the_secrets_provider_are_loaded_but_nothing_opened_or_read() -> None:
+def test_before_the_snapshot_the_sdk_models_are_loaded_and_after_it_the_secrets_provider_shares_them() -> None:
     script = (
         "import boto3\n"
         "from aws_lambda_powertools.utilities import parameters\n"
         "from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS\n"
         "from stratus.aws import snapstart\n"
         "snapstart.before_snapshot()\n"
-        "provider = DEFAULT_PROVIDERS['secrets']\n"
-        "assert isinstance(provider, parameters.SecretsProvider)\n"
-        "assert provider.client.meta.config.region_name == 'eu-west-1'\n"
+        "assert DEFAULT_PROVIDERS == {}\n"  # no client before the snapshot: no credentials resolved
         "loader = boto3.DEFAULT_SESSION._session.get_component('data_loader')\n"  # what it has read, by call
         "loaded = {key[1:3] for key in loader._cache if key[0] == 'load_service_model'}\n"
+        "snapstart.refresh()\n"
+        "provider = DEFAULT_PROVIDERS['secrets']\n"  # the one parameters.get_secret will use
+        "assert isinstance(provider, parameters.SecretsProvider)\n"
+        "assert provider.client.meta.config.region_name == 'eu-west-1'\n"
         "print(provider.store, sorted(loaded))\n"
     )
     environment = {k: v for k, v in os.environ.items() if k != snapstart.INITIALIZATION_TYPE}
     # Any request would fail: no credentials, and an endpoint where nothing listens.
-    environment |= {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    environment |= {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         environment.pop(name, None)
     result = subprocess.run(

@@ -6,15 +6,14 @@ INIT leaves in memory must be safe to share and to age:
 
 - before the snapshot, `before_snapshot` does what the first request would otherwise pay for (a few hundred
   ms here): `prime`'s imports (boto3, botocore, Powertools' parameters), then boto3's default session with the
-  service models of DynamoDB, S3, SQS and Secrets Manager loaded, and Powertools' Secrets Manager provider on
-  that session (so a client built after the restore loads nothing again). It opens no connection and reads
-  no secret;
+  service models of DynamoDB, S3, SQS and Secrets Manager loaded, so a client built after the restore loads
+  nothing again. It builds no client: no credentials are resolved, no connection opened, no secret read;
 - after each restore, `refresh` reseeds `random` (its state is in the snapshot, so every restored environment
   would draw the same numbers), drops the SDK clients of the app's store and queues (a connection pool from
   before the snapshot is dead), empties Powertools' secret caches and closes their client's connections (a key
-  rotated or revoked since the snapshot is read again), then runs the callbacks registered with
-  `after_restore`. The session stays: its models are data, and under SnapStart Lambda hands out credentials
-  through the container endpoint, which botocore refreshes before they expire.
+  rotated or revoked since the snapshot is read again), puts Powertools' Secrets Manager provider on the
+  primed session (by default it builds a session of its own, models and all), then runs the callbacks
+  registered with `after_restore`. The session stays: its models are data.
 
 Ids need nothing: `uuid4`, `secrets` and the run ids' random bits read the kernel's generator on each call.
 The hooks are registered with the `snapshot_restore_py` module the Lambda Python runtime provides; elsewhere
@@ -87,14 +86,12 @@ def prime() -> bool:
 
 
 def before_snapshot() -> None:
-    """`prime`, then the SDK's models and the secrets provider the first request would otherwise build: worth
-    its INIT time only when that INIT is not on a request's path (the client resolves the credentials)."""
+    """`prime`, then the SDK's models the first request's clients would otherwise load: worth its INIT time
+    only when that INIT is not on a request's path."""
     if not prime():
         return
     import boto3
     import botocore.session
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
     if boto3.DEFAULT_SESSION is None:
         sdk = botocore.session.get_session()
@@ -103,8 +100,6 @@ def before_snapshot() -> None:
             sdk.get_service_model(service)
             loader.load_service_model(service, "endpoint-rule-set-1")
         boto3.setup_default_session(botocore_session=sdk)
-    if _SECRETS_PROVIDER not in DEFAULT_PROVIDERS:  # by default Powertools builds it on a session of its own
-        DEFAULT_PROVIDERS[_SECRETS_PROVIDER] = SecretsProvider(boto3_session=boto3.DEFAULT_SESSION)
 
 
 def refresh() -> None:
@@ -116,9 +111,23 @@ def refresh() -> None:
         client: Any = getattr(provider, "client", None)
         if client is not None:
             client.close()  # its connections; the next call opens new ones
+    _secrets_provider_on_the_primed_session()
     _forget_app_clients()
     for callback in _callbacks:
         callback()
+
+
+def _secrets_provider_on_the_primed_session() -> None:
+    """The provider `parameters.get_secret` uses, on boto3's default session when `before_snapshot` loaded it
+    (built here, after the restore, so its credentials are resolved now)."""
+    boto3: Any = sys.modules.get("boto3")
+    constants: Any = sys.modules.get("aws_lambda_powertools.utilities.parameters.constants")
+    if boto3 is None or boto3.DEFAULT_SESSION is None or constants is None:
+        return
+    if _SECRETS_PROVIDER not in constants.DEFAULT_PROVIDERS:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        constants.DEFAULT_PROVIDERS[_SECRETS_PROVIDER] = SecretsProvider(boto3_session=boto3.DEFAULT_SESSION)
 
 
 def _forget_app_clients() -> None:
