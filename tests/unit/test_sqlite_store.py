@@ -98,3 +98,35 @@ def test_store_urls(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             store_from_url(bad)
+
+
+async def test_a_run_written_while_another_process_holds_the_write_lock_waits_for_it(store: SqliteStore) -> None:
+    """One session's reads and writes run on the caller's thread and never wait there: when another process
+    holds the write lock, the write goes to a worker thread, which waits for it, and nothing is lost."""
+    import asyncio
+    import itertools
+    import threading
+
+    await store.save_run(session(), make_run(1))  # the file and its schema exist
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    released.start()
+    ticks: list[float] = []
+
+    async def ticker() -> None:  # the event loop stays free while the write waits
+        for _ in range(25):
+            ticks.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(0.02)
+
+    async def write() -> SessionRecord:
+        await asyncio.sleep(0.05)  # the ticker is going
+        return await store.save_run(session(), make_run(2))
+
+    _, saved = await asyncio.gather(ticker(), write())
+    released.join()
+    other.close()
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.2  # never blocked for the lock's 0.3 s
+    assert saved.session_id == "s1"
+    assert [r.input.input_content for r in await store.get_runs("s1") if r.input] == ["question 1", "question 2"]
+    assert (await store.get_session("s1")) is not None  # reads while nobody writes: on the caller's thread

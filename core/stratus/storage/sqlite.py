@@ -169,6 +169,12 @@ _EVALS = _Table(
 _SELECT_SESSION = f"SELECT {', '.join(SESSION_ATTRIBUTES)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _RUNS_BATCH = 500  # runs the daily metrics read at a time
+_WAIT_MS = 30_000  # how long a call in a worker thread waits for another process's lock
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (a call that did not wait for it)."""
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _insert_session(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
@@ -182,10 +188,10 @@ def _insert_session(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
 class SqliteStore(Store):
     """Everything in one SQLite file.
 
-    Calls run in a worker thread over one connection guarded by a lock, but for the reads of one session or
-    record, on the caller's thread when the connection is free (see `_read`). WAL mode lets other processes
-    read while one writes; every multi-row change is one transaction. The file and its folder are created on
-    first use. `ttl_seconds` stamps writes with an expiry; expired rows read as absent.
+    Calls run in a worker thread over one connection guarded by a lock, but for the reads and writes of one
+    session, run or record, on the caller's thread when the connection is free (see `_quick`). WAL mode lets
+    other processes read while one writes; every multi-row change is one transaction. The file and its folder
+    are created on first use. `ttl_seconds` stamps writes with an expiry; expired rows read as absent.
     """
 
     def __init__(self, path: str | Path = ".stratus/stratus.db", *, ttl_seconds: int | None = None) -> None:
@@ -208,35 +214,46 @@ class SqliteStore(Store):
             # at once would otherwise race to add the same column. The index script commits the transaction.
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
             add_listing_columns(conn)
+            conn.execute("PRAGMA busy_timeout=0")  # the caller's thread never waits (see `_quick`)
             self._conn = conn
         return self._conn
 
     def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
+            conn = self._connect()
+            conn.execute(f"PRAGMA busy_timeout={_WAIT_MS}")  # in a worker thread: wait for other processes
             try:
-                return fn(self._connect())
+                return fn(conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+            finally:
+                conn.execute("PRAGMA busy_timeout=0")
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._locked, fn)
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A short read (one session's, one record's) on the caller's thread when the connection is free: the
-        hop to a worker thread cost more than the read (four hops a run over HTTP). It does not wait: in WAL
-        mode readers do not wait for writers, and while the connection is in use by a worker thread's call,
-        the read goes to a worker thread too. Over the one connection: a second one would reload its page
-        cache after each write of the first."""
+    async def _quick(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A short call (one session's or one record's read or write) on the caller's thread when the
+        connection is free: the hop to a worker thread cost more than the call (a run over HTTP made four).
+        It never waits: while a worker thread's call holds the connection, or SQLite answers busy (another
+        process writes), it goes to a worker thread from the start, which waits as any call does (a read, a
+        rolled-back transaction or a delete of what is expired, done again, is the same)."""
         if self._conn is not None and self._lock.acquire(blocking=False):
             try:
                 return fn(self._conn)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise StoreError(f"SQLite store {self.path}: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite store {self.path}: {exc}") from exc
             finally:
                 self._lock.release()
         return await self._call(fn)
 
-    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _transaction(self, fn: Callable[[sqlite3.Connection], T], *, quick: bool = False) -> T:
+        """`fn` in one transaction; `quick` (one session's or record's write) on the caller's thread when it
+        can be (see `_quick`)."""
+
         def run(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -247,7 +264,7 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
             return result
 
-        return await self._call(run)
+        return await (self._quick(run) if quick else self._call(run))
 
     async def close(self) -> None:
         with self._lock:
@@ -279,7 +296,7 @@ class SqliteStore(Store):
             row = self._session_row(conn, session_id)
             return None if row is None else session_from_dict(dict(row))
 
-        return await self._read(read)
+        return await self._quick(read)
 
     async def _write_session(self, session: records.SessionRecord, *, expected_version: int) -> records.SessionRecord:
         values = session_to_dict(session)
@@ -309,7 +326,7 @@ class SqliteStore(Store):
                 )
             return self._written_session(conn, session.session_id)
 
-        return await self._transaction(write)
+        return await self._transaction(write, quick=True)
 
     async def list_sessions(self, query: records.SessionQuery) -> records.Page[records.SessionRecord]:
         """One page in SQL (see `_sqlite_query`): filters in WHERE, ORDER BY the sort and the id, a keyset
@@ -407,7 +424,7 @@ class SqliteStore(Store):
             )
             return self._written_session(conn, session.session_id)
 
-        return await self._transaction(write)
+        return await self._transaction(write, quick=True)
 
     async def _read_runs(
         self, session_id: str, *, last: int | None, statuses: tuple[str, ...] | None, user_id: str | None
@@ -428,7 +445,7 @@ class SqliteStore(Store):
         def get(conn: sqlite3.Connection) -> list[str]:
             return [cast(str, r["data"]) for r in conn.execute(sql, args).fetchall()]
 
-        rows = await self._read(get)
+        rows = await self._quick(get)
         return list(decoded(reversed(rows), run_from_json, "run"))
 
     async def get_run(
@@ -448,7 +465,7 @@ class SqliteStore(Store):
                 return None
             return cast(str, row["data"])
 
-        data = await self._read(get)
+        data = await self._quick(get)
         return run_from_json(data) if data is not None else None
 
     # --- memories, learnings, content -------------------------------------------------------------------
@@ -615,10 +632,10 @@ class SqliteStore(Store):
             )
             return record
 
-        return await self._transaction(put)
+        return await self._transaction(put, quick=True)
 
     async def _get(self, table: _Table[S], key: str) -> S | None:
-        data = await self._read(lambda conn: self._get_json(conn, table.name, table.columns[0], key))
+        data = await self._quick(lambda conn: self._get_json(conn, table.name, table.columns[0], key))
         return table.decode(data) if data else None
 
     async def _delete(self, table: _Table[S], key: str) -> bool:
