@@ -103,6 +103,8 @@ def test_a_function_builds_only_its_own_route_groups_schemas() -> None:
     assert not schema_modules(agent_runs) & {"evals", "learnings", "memories", "metrics", "knowledge", "traces"}
     assert "mangum" not in agent_runs  # its buffered fallback is built on first use (never, under the adapter)
     assert "aws_xray_sdk" not in agent_runs  # uvicorn serves it, outside Powertools' handler decorators
+    # The demo app declares agents only: describing agents loads neither the team nor the workflow engine.
+    assert not {m for m in agent_runs if m.startswith(("stratus.team", "stratus.workflow", "stratus.component_events"))}
     memories = function_modules("memories")
     assert {"memories", "learnings"} <= schema_modules(memories)
     assert not schema_modules(memories) & {"evals", "metrics", "knowledge", "traces", "components"}

@@ -1,17 +1,22 @@
-"""Agents, teams and workflows as `GET /agents`, `/teams` and `/workflows` describe them."""
+"""Agents, teams and workflows as `GET /agents`, `/teams` and `/workflows` describe them.
+
+Teams and workflows are imported where one is described (so an app that has one has imported them already):
+the function serving `/agents` does not load the workflow engine at its cold start."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratus.agent import Agent
 from stratus.api.schemas._common import Object
 from stratus.exceptions import StratusError
-from stratus.team import Team
 from stratus.tools import Tool, Toolkit
-from stratus.workflow import Step, Workflow, WorkflowStep
+
+if TYPE_CHECKING:
+    from stratus.team import Team
+    from stratus.workflow import Workflow, WorkflowStep
 
 __all__ = [
     "AgentResponse",
@@ -167,6 +172,7 @@ def agent_response(agent: Agent, db_id: str | None) -> dict[str, Any]:
 def team_response(team: Team, db_id: str | None) -> dict[str, Any]:
     """AgentOS' `TeamResponse`: the team's mode, leader model and tools, and its members (agents as
     `AgentResponse`, teams as `TeamResponse`)."""
+    from stratus.team import Team
     from stratus.team._run import TeamRun
 
     tools: list[Any] = []
@@ -212,6 +218,8 @@ def workflow_summary(workflow: Workflow, db_id: str | None) -> dict[str, Any]:
 
 def _step_document(step: WorkflowStep, db_id: str | None) -> dict[str, Any]:
     """A step as `WorkflowResponse.steps` lists it, its agent or team described in full."""
+    from stratus.workflow import Step
+
     out = step.to_dict()
     if isinstance(step, Step):
         if step.agent is not None:
