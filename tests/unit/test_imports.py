@@ -130,3 +130,21 @@ def test_a_function_imports_the_aws_sdk_at_init_and_builds_no_client() -> None:
     for name in ("agent_runs", "health", "authorizer", "run_worker"):
         loaded = function_modules(name, then=no_client)
         assert {"boto3", "botocore.config", "aws_lambda_powertools.utilities.parameters"} <= loaded, name
+
+
+def test_a_function_leaves_fastapis_openapi_models_unbuilt_and_its_own_built() -> None:
+    """No function serves an OpenAPI document (API Gateway routes none to them), so FastAPI's document models
+    build when one is first made; the API's own models, and pydantic's default config, are as usual."""
+    check = (
+        "import fastapi.openapi.models as openapi\n"
+        "from pydantic import BaseModel\n"
+        "from stratus.api.schemas import ErrorDetail, SessionSchema\n"
+        "assert not openapi.OpenAPI.__pydantic_complete__, 'built at INIT'\n"
+        "assert SessionSchema.__pydantic_complete__ and ErrorDetail.__pydantic_complete__\n"
+        "assert BaseModel.model_config == {}, BaseModel.model_config\n"
+        "from stratus.api import create_app\n"
+        "from stratus.aws.bootstrap import lambda_app\n"
+        "document = create_app(lambda_app(), routers=['sessions'], auth=None).openapi()\n"
+        "assert '/sessions' in document['paths'] and openapi.OpenAPI.__pydantic_complete__\n"
+    )
+    assert "fastapi" in function_modules("sessions", then=check)
