@@ -92,16 +92,33 @@ class RunRegistry:
 
     async def events(self, active: ActiveRun) -> AsyncIterator[RunEvent]:
         """The run's events as they happen, until its last one."""
+        async for batch in self.batches(active):
+            for event in batch:
+                yield event
+
+    async def batches(self, active: ActiveRun) -> AsyncIterator[list[RunEvent]]:
+        """The run's events as they happen, until its last one, in batches: each as soon as its first event is
+        there, with the events queued behind it (one write to the client for them all, not one each)."""
         assert active.queue is not None
+        own = active.output.run_id
         while True:
+            batch: list[RunEvent] = []
             item = await active.queue.get()
-            if item is _END:
-                return
-            assert isinstance(item, RunEvent)
-            yield item
-            # A team's or a workflow's stream carries its members' ends too; only its own ends it.
-            if isinstance(item, RunCompleted | RunError | RunCancelled) and item.run_id == active.output.run_id:
-                return
+            while True:
+                if item is _END:
+                    if batch:
+                        yield batch
+                    return
+                assert isinstance(item, RunEvent)
+                batch.append(item)
+                # A team's or a workflow's stream carries its members' ends too; only its own ends it.
+                if isinstance(item, RunCompleted | RunError | RunCancelled) and item.run_id == own:
+                    yield batch
+                    return
+                if active.queue.empty():
+                    break
+                item = active.queue.get_nowait()
+            yield batch
 
     def cancel(self, run_id: str) -> bool:
         """Ask a running run to stop; False when this process is not running it."""
@@ -129,10 +146,11 @@ def _stop(active: ActiveRun) -> None:
         active.stop_on_start = True
 
 
-async def sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[str]:
-    """Format events as Server-Sent Events: `event:` with the AgentOS name, `data:` with its JSON."""
-    async for event in events:
-        yield f"event: {event.kind}\ndata: {dumps(event.to_dict())}\n\n"
+async def sse(batches: AsyncIterator[list[RunEvent]]) -> AsyncIterator[str]:
+    """Format events as Server-Sent Events: `event:` with the AgentOS name, `data:` with its JSON; a batch of
+    events that were ready together in one chunk."""
+    async for batch in batches:
+        yield "".join(f"event: {event.kind}\ndata: {dumps(event.to_dict())}\n\n" for event in batch)
 
 
 SAFE_ERRORS = frozenset(
@@ -183,7 +201,7 @@ async def respond(registry: RunRegistry, run: Execution, *, stream: bool) -> Any
     if stream:
         active = registry.start(run, stream=True)
         return StreamingResponse(
-            sse(registry.events(active)),
+            sse(registry.batches(active)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
