@@ -236,3 +236,20 @@ def test_approximate_from_is_checked(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="approximate_from"):
         open_db(tmp_path, approximate_from=0)
+
+
+def test_a_filter_value_of_a_row_not_held_changes_no_other_row() -> None:
+    from stratus.knowledge.vectordb._rows import Rows
+
+    rows = Rows(DIMENSIONS)
+    assert rows.write(np.array([1, 2, 3]), clustered(3))
+    rows.set_column("k", np.array([1, 2, 3]), ["a", "a", None])
+    rows.set_column("k", np.array([2, 99]), ["c", "b"])  # 99: another connection's row, read before a reload
+    assert rows.matching({"k": ["a"]}).tolist() == [0]
+    assert rows.matching({"k": ["c"]}).tolist() == [1]
+    assert rows.matching({"k": ["b"]}).tolist() == []
+    assert rows.write(np.array([2, 4, 3]), clustered(3))  # 2 and 3 replaced in place, 4 appended
+    assert rows.positions(np.array([4, 2, 7])).tolist() == [3, 1, -1]
+    assert rows.columns["k"].rows[:4].tolist() == [0, 1, -1, -1]  # the new row: no value read yet
+    assert not rows.write(np.array([0]), clustered(1))  # a new rowid below the last: left to a reload
+    assert rows.count == 4

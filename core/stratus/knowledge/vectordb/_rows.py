@@ -54,11 +54,13 @@ class _Column:
 
     def set(self, positions: npt.NDArray[np.int64], values: list[Any], size: int) -> None:
         self.rows = _grown(self.rows, size, -1)
-        codes = [-1 if v is None else self.ids.setdefault(v, len(self.ids)) for v in values]
-        self.rows[positions] = np.asarray(codes, dtype=np.int32)
+        codes = np.asarray([-1 if v is None else self.ids.setdefault(v, len(self.ids)) for v in values], np.int32)
+        held = positions >= 0  # a row another connection added since the vectors were read is not held
+        self.rows[positions[held]] = codes[held]
 
     def mask(self, values: list[Any], size: int) -> npt.NDArray[np.bool_]:
         wanted = [self.ids[v] for v in values if v in self.ids]
+        self.rows = _grown(self.rows, size, -1)  # rows appended since the last values read have none
         rows = self.rows[:size]
         if len(wanted) == 1:
             return rows == wanted[0]

@@ -105,8 +105,8 @@ def _numpy() -> Any:
 
 
 class EmbeddedVectorDb(base.AddressedVectorDb):
-    """Chunks in `<path>/<collection>.db`: vector search (exact, or approximate with an exact re-rank past
-    `approximate_from` rows), BM25 keyword search, hybrid, metadata filters.
+    """Chunks in `<path>/<collection>.db`: vector search (exact, or from `approximate_from` chunks on
+    approximate with an exact re-rank), BM25 keyword search, hybrid, metadata filters.
 
     Args:
         collection: The collection's name (one file per collection).
