@@ -19,6 +19,7 @@ __all__ = [
     "get_app",
     "get_registry",
     "resolve_user_id",
+    "served",
 ]
 
 T = TypeVar("T")
@@ -43,6 +44,12 @@ async def get_registry(request: Request) -> RunRegistry:
 
 AppDep = Annotated[App, Depends(get_app)]
 RegistryDep = Annotated[RunRegistry, Depends(get_registry)]
+
+
+def served(request: Request) -> tuple[App, RunRegistry]:
+    """The app and the run registry, read where a route is hot (a run): no dependency to solve per request."""
+    state = request.app.state
+    return state.stratus, state.runs
 
 
 def resolve_user_id(request: Request, claimed: str | None) -> str | None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from stratus._lifecycle import Resumption, Start
 from stratus._runnable import Driven, Execution, RunOptions
-from stratus.api._deps import AppDep, RegistryDep, resolve_user_id
+from stratus.api._deps import AppDep, RegistryDep, resolve_user_id, served
 from stratus.api._forms import (
     ContinueRequest,
     ParsedRun,
@@ -262,7 +262,8 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             **errors(404, 409, 413, 415, 422, 502, 503, 504, run=True),
         },
     )
-    async def create_run(request: Request, app: AppDep, registry: RegistryDep, component_id: str = id_param()) -> Any:
+    async def create_run(request: Request, component_id: str = id_param()) -> Any:
+        app, registry = served(request)  # not dependencies: each one FastAPI solves costs a run request time
         component = kind.find(app, component_id)
         parsed = await parse_run_request(request)
         body = parsed.request
