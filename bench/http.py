@@ -254,6 +254,7 @@ def profile(seconds: float) -> int:
         report = pstats.Stats(stats)
         report.sort_stats("tottime").print_stats(30)
         report.sort_stats("cumulative").print_stats(60)
+        report.print_callers("to_thread|run_in_threadpool|run_in_executor")
     return 0
 
 
