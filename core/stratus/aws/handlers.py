@@ -52,7 +52,8 @@ def asgi_app(*route_groups: str) -> FastAPI:
     app = lambda_app()
     app.run_hooks[:] = [hook for hook in app.run_hooks if hook is not record_run]
     app.run_hooks.append(lambda output: record_run(output, flush=True))
-    # API Gateway routes no /docs to a function; what it does route (/openapi.json, /playground) needs the key.
+    # API Gateway routes a function only its `FunctionSpec.paths` (no /docs, /openapi.json or /playground); the
+    # app still serves none of those without the key.
     # `/health` too: the Web Adapter's readiness check asks it (API Gateway routes it to the health function).
     groups = route_groups if "health" in route_groups else (*route_groups, "health")
     api = create_app(app, routers=groups, docs=False, public_docs=False)
