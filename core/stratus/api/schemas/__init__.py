@@ -399,7 +399,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TraceSummary",
     ),
 }
-"""The names of each module."""
+"""What each module exports: the one list of its public names (the modules keep no `__all__` of their own)."""
 
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -9,8 +9,6 @@ from pydantic import BaseModel
 from stratus.api.schemas._common import RanBy
 from stratus.run import RunStatus
 
-__all__ = ["ApprovalCountResponse", "ApprovalResponse", "PauseType"]
-
 PauseType = Literal["confirmation", "user_input", "external_execution"]
 
 

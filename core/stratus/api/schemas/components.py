@@ -18,17 +18,6 @@ if TYPE_CHECKING:
     from stratus.team import Team
     from stratus.workflow import Workflow, WorkflowStep
 
-__all__ = [
-    "AgentResponse",
-    "ModelResponse",
-    "TeamResponse",
-    "WorkflowResponse",
-    "WorkflowSummaryResponse",
-    "agent_response",
-    "team_response",
-    "workflow_response",
-    "workflow_summary",
-]
 
 # AgentOS' shapes, under AgentOS' names and fields (shared/reference/agentos-openapi.json), so /docs and the
 # clients generated from it see what these routes answer. The routes answer with

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ErrorDetail", "FieldError", "RunErrorDetail", "ValidationErrorDetail"]
-
 
 class ErrorDetail(BaseModel):
     """The body of an error answer: what went wrong, and for a stratus error its type."""

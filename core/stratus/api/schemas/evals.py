@@ -10,16 +10,6 @@ from stratus.api._paging import Listing
 from stratus.api.schemas._common import RECORD, RanBy, UtcTime
 from stratus.storage import EvalType
 
-__all__ = [
-    "DeleteEvalRunsRequest",
-    "EvalFilters",
-    "EvalListing",
-    "EvalParams",
-    "EvalRunInput",
-    "EvalSchema",
-    "UpdateEvalRunRequest",
-]
-
 
 class EvalRunInput(BaseModel):
     """What to evaluate and how (AgentOS' `EvalRunInput`)."""

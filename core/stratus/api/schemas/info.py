@@ -6,8 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ConfigResponse", "HealthResponse"]
-
 
 class HealthResponse(BaseModel):
     status: str = Field(description="Health status of the service")

@@ -9,17 +9,6 @@ from pydantic import BaseModel, BeforeValidator, Field
 from stratus.api.schemas._common import RECORD, IsoTime, Object
 from stratus.storage.records import ContentStatus
 
-__all__ = [
-    "ChunkerSchema",
-    "ContentResponseSchema",
-    "ContentStatusResponse",
-    "KnowledgeConfigResponse",
-    "ReaderSchema",
-    "RemoteContentSourceSchema",
-    "VectorDbSchema",
-    "VectorSearchResult",
-]
-
 
 class ContentResponseSchema(BaseModel):
     """AgentOS' `ContentResponseSchema`: a piece of content in a knowledge base, and where its ingestion is."""

@@ -11,19 +11,6 @@ from stratus.api._limits import PAGE, ContentField, MetadataField
 from stratus.api._paging import CURSOR
 from stratus.api.schemas._common import RECORD, Object, UnixSeconds
 
-__all__ = [
-    "LearningCreate",
-    "LearningFilters",
-    "LearningListing",
-    "LearningPage",
-    "LearningParams",
-    "LearningResponse",
-    "LearningUpdate",
-    "LearningUserFilters",
-    "LearningUserParams",
-    "LearningUserStats",
-]
-
 _ID = Field(default=None, max_length=256)
 
 

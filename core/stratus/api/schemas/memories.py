@@ -9,17 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from stratus.api._paging import Listing
 from stratus.api.schemas._common import OPTIONAL_ID, RECORD, IsoTime
 
-__all__ = [
-    "MEMORIES_USER",
-    "DeleteMemoriesRequest",
-    "MemoryFilters",
-    "MemoryListing",
-    "MemoryParams",
-    "MemoryRequest",
-    "UserMemorySchema",
-    "UserStatsSchema",
-]
-
 
 class MemoryRequest(BaseModel):
     """`POST /memories` and `PATCH /memories/{id}` (AgentOS' `UserMemoryCreateSchema`)."""

@@ -12,14 +12,6 @@ from stratus.api.schemas._common import RECORD, UtcTime
 from stratus.storage import DailyMetrics
 from stratus.storage._metrics import day_start
 
-__all__ = [
-    "ALREADY_RUNNING",
-    "DayAggregatedMetrics",
-    "MetricsRefreshResponse",
-    "MetricsRefreshStatusResponse",
-    "MetricsResponse",
-]
-
 
 class DayAggregatedMetrics(BaseModel):
     """Aggregated metrics for a given day (AgentOS' `DayAggregatedMetrics`)."""

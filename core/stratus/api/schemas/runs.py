@@ -11,20 +11,6 @@ from stratus.api._limits import FiltersField, StateField
 from stratus.api.schemas._common import ComponentIds, Object, RanBy, iso
 from stratus.run import RunOutput, RunStatus
 
-__all__ = [
-    "AnyRunSchema",
-    "CancelResponse",
-    "RunAccepted",
-    "RunErrorInfo",
-    "RunRequest",
-    "RunResponse",
-    "RunSchema",
-    "SessionRunPreviewSchema",
-    "TeamRunSchema",
-    "WorkflowRunSchema",
-    "run_schema",
-]
-
 
 class RunRequest(BaseModel):
     """The body of `POST /agents/{agent_id}/runs`, as multipart form, urlencoded form or JSON."""

@@ -12,23 +12,6 @@ from stratus.api.schemas._common import OPTIONAL_ID, Object, iso
 from stratus.run import RunOutput
 from stratus.storage.records import SessionRecord, SessionType
 
-__all__ = [
-    "SESSION_TYPE",
-    "AgentSessionDetailSchema",
-    "CreateSessionRequest",
-    "DeleteSessionsRequest",
-    "RenameSessionRequest",
-    "SessionDetail",
-    "SessionFilters",
-    "SessionListing",
-    "SessionParams",
-    "SessionSchema",
-    "TeamSessionDetailSchema",
-    "UpdateSessionRequest",
-    "WorkflowSessionDetailSchema",
-    "session_detail",
-]
-
 
 class CreateSessionRequest(BaseModel):
     """`POST /sessions`: a new, empty session (its id is generated when not given)."""

@@ -11,18 +11,6 @@ from pydantic import BaseModel, Field
 
 from stratus.api.schemas._common import RanBy
 
-__all__ = [
-    "FILTER_SCHEMA",
-    "FilterFieldSchema",
-    "FilterSchemaResponse",
-    "TraceDetail",
-    "TraceNode",
-    "TraceSearchGroupBy",
-    "TraceSearchRequest",
-    "TraceSessionStats",
-    "TraceSummary",
-]
-
 
 class TraceNode(BaseModel):
     """One span, with the spans under it."""
