@@ -218,7 +218,7 @@ def _step_document(step: WorkflowStep, db_id: str | None) -> dict[str, Any]:
     for attr, key in (("steps", "steps"), ("else_steps", "else_steps"), ("choices", "steps")):
         nested = getattr(step, attr, None)
         if isinstance(nested, list) and nested:
-            out[key] = [_step_document(s, db_id) for s in cast(list[WorkflowStep], nested)]
+            out[key] = [_step_document(s, db_id) for s in cast("list[WorkflowStep]", nested)]
     return out
 
 
