@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BLOCK", "Rows"]
 
-BLOCK = 1 << 16
-"""Rows per block: 96 MiB of float32 at 384 dimensions, so at most that much is held and unused."""
+BLOCK = 1 << 18
+"""Rows per block: 384 MiB of float32 at 384 dimensions, of which only the pages written are resident (numpy
+asks for zeroed memory), so a collection below it is one matrix product, as before the blocks."""
 
 _BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -169,7 +170,8 @@ class Rows:
             hi = min(lo + BLOCK, self.size)
             if hi > lo:
                 scores[lo:hi] = rows[: hi - lo] @ query
-        scores[~self.live[: self.size]] = -np.inf
+        if self.dead:
+            scores[~self.live[: self.size]] = -np.inf
         return scores
 
     def _near(self, query: npt.NDArray[np.float32], positions: npt.NDArray[np.int64] | None, take: int) -> Any:
