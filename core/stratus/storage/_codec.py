@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields
 from typing import Any, Final, TypeVar, cast
 
+import orjson
+
 from stratus.exceptions import SchemaVersionError
 from stratus.limits import MAX_STORED_DEPTH, UnreadableRecordError, UnstorableRecordError, json_depth
 from stratus.messages import Usage
@@ -77,11 +79,18 @@ def _too_deep(value: Any) -> bool:
     return json_depth(value, MAX_STORED_DEPTH) > MAX_STORED_DEPTH
 
 
+def _parse(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)  # 2-3x faster than the json module on a stored run
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # what only the json module reads (NaN, a lone surrogate, a huge int) or refuses
+
+
 def _loads(text: str | bytes, what: str) -> Any:
     """Parse a stored JSON document; what no reader could use (not JSON, nested too deep) is
     `UnreadableRecordError`."""
     try:
-        value = json.loads(text)
+        value = _parse(text)
     except (ValueError, TypeError, RecursionError) as exc:
         raise UnreadableRecordError(f"stored {what} is not readable JSON: {type(exc).__name__}") from None
     if _may_nest_deeper(text) and _too_deep(value):
