@@ -20,10 +20,11 @@ import pytest
 
 from stratus.aws import bootstrap, snapstart
 from stratus.aws.queues import SqsRunQueue
+from stratus.cli import LocalContext
 from stratus.secrets import get_secret
 from stratus.storage.dynamodb import DynamoStore
 from tests.aws import MotoServer
-from tests.integration.test_lambda_handlers import Deployment
+from tests.integration.test_lambda_handlers import Deployment, event
 
 LAMBDA_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
@@ -151,6 +152,23 @@ def test_after_a_restore_the_clients_are_new_and_a_rotated_secret_is_read_again(
     # the new clients work
     assert store.client.describe_table(TableName=store.table)["Table"].get("TableStatus") == "ACTIVE"
     assert queue.client.get_queue_url(QueueName=deployment.queue_url.rsplit("/", 1)[-1])["QueueUrl"] == queue.url
+
+
+def test_after_a_restore_health_reports_the_restore_as_its_start(
+    runtime: Runtime, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stratus.aws import health
+
+    monkeypatch.setattr(health, "utc_now_iso", lambda: "2026-12-01T08:00:00Z")  # the snapshot's INIT
+    handler = health.health_handler()
+    request, context = event("health"), LocalContext(function_name="health")
+    assert json.loads(handler(request, context)["body"])["instantiated_at"] == "2026-12-01T08:00:00Z"
+    runtime.snapshot()
+
+    monkeypatch.setattr(health, "utc_now_iso", lambda: "2026-12-01T14:30:00Z")  # restored hours later
+    runtime.restore()
+
+    assert json.loads(handler(request, context)["body"])["instantiated_at"] == "2026-12-01T14:30:00Z"
 
 
 def test_off_lambda_the_module_registers_nothing_and_imports_nothing_heavy() -> None:

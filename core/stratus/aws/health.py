@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.api.auth import AuthError, AuthUnavailableError, authenticator_from_env
 from stratus.api.documents import config_document, health_document, utc_now_iso
+from stratus.aws import snapstart
 from stratus.aws.bootstrap import lambda_app
 from stratus.aws.observability import logger
 
@@ -31,6 +32,11 @@ def health_handler() -> Any:
     app = lambda_app()
     authenticator = authenticator_from_env()
     started = utc_now_iso()
+
+    @snapstart.after_restore
+    def restarted() -> None:  # a restore starts this environment: not the snapshot's INIT, hours earlier
+        nonlocal started
+        started = utc_now_iso()
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
