@@ -488,6 +488,13 @@ class ComponentRun(Driven):
         self.context = RunContext(run_id=out.run_id, session_id=out.session_id, user_id=out.user_id, agent_id=agent_id)
         self.children: RunScope | None = None
 
+    def session_read(self, store: Store, session: SessionRecord | None) -> None:
+        """The caller has just read this run's session from `store` (the API does, to refuse another user's
+        before a stream starts): a top-level run checks that read as its own and does not read it again."""
+        place = self.lifecycle.place
+        if place.writer is place:
+            place.writer.read_before(store, session)
+
     async def settle(self) -> None:
         """Wait for the runs this one started to end and store themselves (a cancelled run's, say)."""
         if self.children is not None:

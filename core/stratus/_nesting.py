@@ -68,6 +68,7 @@ class SessionWriter:
     """The state as stored when this writer last read or wrote it."""
     opened: bool = False
     _lock: asyncio.Lock | None = field(default=None, repr=False)  # made when first saving: most runs never do
+    _read: tuple[SessionRecord | None] | None = field(default=None, repr=False)  # see `read_before`
 
     @property
     def writer(self) -> SessionWriter:
@@ -78,12 +79,20 @@ class SessionWriter:
             self._lock = asyncio.Lock()
         return self._lock
 
+    def read_before(self, store: Store, session: SessionRecord | None) -> None:
+        """The caller has just read this writer's session from `store` (None: there is none): `open()` checks
+        that read as it checks its own, and does not read the session again. A read of another session, or
+        from another store, is ignored."""
+        if store is self.store and not self.opened and (session is None or session.session_id == self.session_id):
+            self._read = (session,)
+
     async def open(self, defaults: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
         """The run's starting state: `defaults`, then the stored session's state, then `override`. Another
         user's (or another component's) session reads as absent: `NotFoundError`."""
         state: dict[str, Any] = copy.deepcopy(defaults) if defaults else {}  # an append must not change the default
         if self.store is not None:
-            session = await self.store.get_session(self.session_id)
+            read, self._read = self._read, None
+            session = read[0] if read is not None else await self.store.get_session(self.session_id)
             if session is not None:
                 if (
                     session.user_id != self.user_id

@@ -377,6 +377,30 @@ def test_one_user_cannot_reach_another_users_session(client_for: ClientFactory) 
     assert client.get("/sessions/s1", params={"user_id": "alice"}).status_code == 200
 
 
+def test_a_run_in_a_stored_session_reads_the_session_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SqliteStore(tmp_path / "once.db")
+    app = App(agents=[Agent(id="assistant", model=ScriptedModel("a1", "a2", "a3"))], store=store)
+    reads: list[str] = []
+    get_session = store.get_session
+
+    async def counted(session_id: str, **kw: Any) -> Any:
+        reads.append(session_id)
+        return await get_session(session_id, **kw)
+
+    monkeypatch.setattr(store, "get_session", counted)
+    form = {"message": "hi", "session_id": "s1", "user_id": "alice"}
+    with TestClient(app.asgi()) as client:
+        for stream in ("false", "true"):
+            assert client.post("/agents/assistant/runs", data={**form, "stream": stream}).status_code == 200
+            # the route's ownership check reads it; the run takes that read rather than reading it again
+            assert reads == ["s1"]
+            reads.clear()
+        refused = client.post("/agents/assistant/runs", data={**form, "user_id": "mallory", "stream": "false"})
+        assert refused.status_code == 404
+        runs = client.get("/sessions/s1/runs", params={"user_id": "alice"}).json()
+        assert [r["content"] for r in runs] == ["a1", "a2"]
+
+
 def test_the_openapi_document_lists_the_routes(client_for: ClientFactory) -> None:
     spec = client_for(ScriptedModel()).get("/openapi.json").json()
     for path in ("/health", "/config", "/agents", "/agents/{agent_id}", "/agents/{agent_id}/runs", "/sessions"):

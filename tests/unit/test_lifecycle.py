@@ -13,9 +13,9 @@ import pytest
 from stratus._lifecycle import LifecycleError, RunLifecycle
 from stratus._nesting import SessionWriter
 from stratus.agent._loop import AGENT_EVENTS
-from stratus.exceptions import RunLimitExceeded
+from stratus.exceptions import NotFoundError, RunLimitExceeded
 from stratus.run import RunCompleted, RunContinued, RunError, RunEvent, RunOutput, RunPaused, RunStarted, RunStatus
-from stratus.storage import SessionType
+from stratus.storage import SessionRecord, SessionType
 from stratus.storage.sqlite import SqliteStore
 
 
@@ -169,3 +169,56 @@ async def test_a_tool_appending_to_a_default_list_does_not_change_the_components
         state["notes"].append(session)
 
     assert defaults == {"notes": []}
+
+
+def writer_of(store: SqliteStore, session_id: str = "s1", user_id: str | None = "u") -> SessionWriter:
+    return SessionWriter(
+        store,
+        session_id=session_id,
+        user_id=user_id,
+        session_type=SessionType.AGENT,
+        component_id="a",
+        session_name=None,
+    )
+
+
+async def stored_session(store: SqliteStore, session_id: str, user_id: str) -> SessionRecord:
+    out = RunOutput(run_id=f"r-{session_id}", session_id=session_id, agent_id="a", user_id=user_id)
+    writer = writer_of(store, session_id, user_id)
+    await writer.open(None, {"n": 1})
+    assert await writer.save(out, {"n": 1}, None)
+    session = await store.get_session(session_id)
+    assert session is not None
+    return session
+
+
+async def test_a_session_read_before_is_checked_as_the_writers_own_and_not_read_again(store: SqliteStore) -> None:
+    own = await stored_session(store, "s1", "u")
+    reads: list[str] = []
+    get_session = store.get_session
+
+    async def counted(session_id: str, **kw: Any) -> SessionRecord | None:
+        reads.append(session_id)
+        return await get_session(session_id, **kw)
+
+    store.get_session = counted  # type: ignore[method-assign]
+    writer = writer_of(store)
+    writer.read_before(store, own)
+    assert await writer.open(None, None) == {"n": 1}
+    assert reads == []
+    assert writer.record == own
+
+    # Another user's session, handed over as read, is refused as the writer's own read of it would be.
+    theirs = await stored_session(store, "s2", "mallory")
+    writer = writer_of(store, "s2")
+    writer.read_before(store, theirs)
+    with pytest.raises(NotFoundError):
+        await writer.open(None, None)
+
+    # A read of another session, or from another store, is not taken: the writer reads its own.
+    for other_store, session in ((store, theirs), (SqliteStore(":memory:"), own)):
+        writer = writer_of(store)
+        writer.read_before(other_store, session)
+        reads.clear()
+        assert await writer.open(None, None) == {"n": 1}
+        assert reads == ["s1"]

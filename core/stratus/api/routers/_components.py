@@ -268,9 +268,10 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
         parsed = await parse_run_request(request)
         body = parsed.request
         user_id = resolve_user_id(request, body.user_id)
+        store, session = _store(app, component), None
         if body.session_id is not None:
             # Another user's session, or another component's, is absent to this caller: refused before running.
-            session = await _store(app, component).get_session(body.session_id)
+            session = await store.get_session(body.session_id)
             if session is not None and (session.user_id != user_id or not kind.holds(session, component_id)):
                 raise _session_not_found(body.session_id)
         media = [*parsed.images, *parsed.files]
@@ -286,6 +287,8 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             files=parsed.files or None,
         )
         run = component.execution(parsed.message, options)
+        if body.session_id is not None and not body.background:  # (a background run's starts later)
+            run.session_read(store, session)  # the run checks this read as it checks its own: one read less
         out = run.output
         out.input = RunInput(input_content=body.message, files=parsed.file_names or None)
         if media:
