@@ -130,3 +130,43 @@ async def test_a_run_written_while_another_process_holds_the_write_lock_waits_fo
     assert saved.session_id == "s1"
     assert [r.input.input_content for r in await store.get_runs("s1") if r.input] == ["question 1", "question 2"]
     assert (await store.get_session("s1")) is not None  # reads while nobody writes: on the caller's thread
+
+
+async def test_runs_written_on_the_callers_thread_reach_the_file_through_a_checkpoint_in_a_worker_thread(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In WAL mode a write goes to the WAL; a checkpoint copies it into the file. Writes on the caller's thread
+    never checkpoint there (it synced the file: a stop of the event loop), one in a worker thread does."""
+    import asyncio
+    import threading
+
+    from stratus.storage import sqlite as sqlite_module
+
+    await store.save_run(session(), make_run(0))
+    checkpointed_on: list[int] = []
+    checkpoint = store._checkpoint  # pyright: ignore[reportPrivateUsage]
+
+    def spied() -> None:
+        checkpointed_on.append(threading.get_ident())
+        checkpoint()
+
+    monkeypatch.setattr(store, "_checkpoint", spied)
+    before = store.path.stat().st_size
+    for n in range(1, 2 * sqlite_module._CHECKPOINT_EVERY + 1):  # pyright: ignore[reportPrivateUsage]
+        await store.save_run(session(), make_run(n))
+    for _ in range(500):
+        if len(checkpointed_on) == 2 and store.path.stat().st_size > before:
+            break
+        await asyncio.sleep(0.01)
+    assert len(checkpointed_on) == 2
+    assert threading.get_ident() not in checkpointed_on
+    assert store.path.stat().st_size > before  # the pages were written back into the file itself
+    # the file alone (its WAL ignored) holds the runs written before the last checkpoint
+    with store._checkpointing:  # pyright: ignore[reportPrivateUsage]  (no checkpoint writes the file meanwhile)
+        alone = sqlite3.connect(f"file:{store.path}?immutable=1", uri=True)
+        try:
+            copied = alone.execute("SELECT count(*) FROM runs").fetchone()[0]
+        finally:
+            alone.close()
+    assert copied >= sqlite_module._CHECKPOINT_EVERY  # pyright: ignore[reportPrivateUsage]
+    assert len(await store.get_runs("s1")) == 2 * sqlite_module._CHECKPOINT_EVERY + 1  # pyright: ignore[reportPrivateUsage]

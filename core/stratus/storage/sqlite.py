@@ -4,6 +4,7 @@ per learning and per content record."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -169,7 +170,11 @@ _EVALS = _Table(
 _SELECT_SESSION = f"SELECT {', '.join(SESSION_ATTRIBUTES)} FROM sessions"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _RUNS_BATCH = 500  # runs the daily metrics read at a time
+logger = logging.getLogger("stratus.storage")
+
 _WAIT_MS = 30_000  # how long a call in a worker thread waits for another process's lock
+_CHECKPOINT_EVERY = 64  # writes on the caller's thread between two checkpoints in a worker thread (see `_wrote`)
+_AUTO_CHECKPOINT = 1000  # SQLite's default: a commit that leaves the WAL longer (in pages) checkpoints it
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -199,6 +204,9 @@ class SqliteStore(Store):
         self.ttl_seconds = ttl_seconds
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._writes = 0  # on the caller's thread, since the last checkpoint began
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointing = threading.Lock()
         self._location = f"sqlite://{self.path.resolve()}"
 
     def __repr__(self) -> str:
@@ -215,19 +223,23 @@ class SqliteStore(Store):
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
             add_listing_columns(conn)
             conn.execute("PRAGMA busy_timeout=0")  # the caller's thread never waits (see `_quick`)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # nor checkpoints (see `_wrote`)
             self._conn = conn
         return self._conn
 
     def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             conn = self._connect()
-            conn.execute(f"PRAGMA busy_timeout={_WAIT_MS}")  # in a worker thread: wait for other processes
+            # In a worker thread: wait for other processes, and checkpoint the WAL as SQLite does by default.
+            conn.execute(f"PRAGMA busy_timeout={_WAIT_MS}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={_AUTO_CHECKPOINT}")
             try:
                 return fn(conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite store {self.path}: {exc}") from exc
             finally:
                 conn.execute("PRAGMA busy_timeout=0")
+                conn.execute("PRAGMA wal_autocheckpoint=0")
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._locked, fn)
@@ -264,9 +276,42 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
             return result
 
-        return await (self._quick(run) if quick else self._call(run))
+        if not quick:
+            return await self._call(run)
+        result = await self._quick(run)
+        self._wrote()
+        return result
+
+    def _wrote(self) -> None:
+        """Count a write made on the caller's thread; every `_CHECKPOINT_EVERY`th starts a checkpoint of the
+        WAL in a worker thread, over a connection of its own (PASSIVE: it waits for no reader or writer). The
+        caller's thread never checkpoints: SQLite's automatic checkpoint, run inside the commit that fills the
+        WAL, copied it into the file and synced it there, a 20-25 ms stop of the event loop about every 50th
+        run, two thirds of the time a run's writes took (bench/RESULTS.md, HTTP path)."""
+        self._writes += 1
+        if self._writes >= _CHECKPOINT_EVERY:
+            self._writes = 0
+            asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        if not self._checkpointing.acquire(blocking=False):
+            return  # one is under way: it takes these pages too
+        try:
+            if self._conn is None:
+                return  # closed since: the close wrote the pages back
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next one, or the last connection's close, writes the pages back
+            logger.warning("SQLite store %s: checkpoint failed: %s", self.path, exc)
+        finally:
+            self._checkpointing.release()
 
     async def close(self) -> None:
+        with self._checkpointing:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
