@@ -8,8 +8,10 @@ import ipaddress
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,15 @@ def postgres_url() -> Iterator[str]:
             yield url
             return
     unavailable(reason)
+
+
+@pytest.fixture
+def utc_today() -> str:
+    """The UTC day a test's runs fall in (ISO date), taken when the test starts, not when its module was
+    collected; a test starting in the last 30 s of a day first waits for midnight, so its runs and its
+    expectations are of one day."""
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if (left := (midnight - now).total_seconds()) < 30:
+        time.sleep(left + 0.1)
+    return datetime.now(UTC).date().isoformat()

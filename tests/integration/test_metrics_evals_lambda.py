@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 from copy import deepcopy
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.integration.test_lambda_handlers import USER, Deployment, body_of, call, event, sessions_of
-
-TODAY = datetime.now(UTC).date().isoformat()
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -36,7 +33,7 @@ def request(path: str, method: str = "GET", body: Any = None, query: dict[str, s
     return changed
 
 
-def test_the_metrics_function_aggregates_the_runs_in_dynamodb(deployment: Deployment) -> None:
+def test_the_metrics_function_aggregates_the_runs_in_dynamodb(utc_today: str, deployment: Deployment) -> None:
     assert call("agent_runs", event("agent_run"))["statusCode"] == 200
     assert call("team_runs", event("team_run"))["statusCode"] == 200
 
@@ -45,9 +42,9 @@ def test_the_metrics_function_aggregates_the_runs_in_dynamodb(deployment: Deploy
     refreshed = call("metrics", request("/metrics/refresh", "POST"))
     assert refreshed["statusCode"] == 200, refreshed["body"]
     (computed,) = body_of(refreshed)
-    assert computed["id"] == f"{TODAY}_{USER}_daily"
+    assert computed["id"] == f"{utc_today}_{USER}_daily"
 
-    got = call("metrics", request("/metrics", query={"starting_date": TODAY}))
+    got = call("metrics", request("/metrics", query={"starting_date": utc_today}))
     assert got["statusCode"] == 200
     (day,) = body_of(got)["metrics"]
     assert (day["agent_runs_count"], day["team_runs_count"], day["users_count"]) == (1, 1, 1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "reference" / "age
 SCHEMAS = REFERENCE["components"]["schemas"]
 ALICE = {"authorization": "Bearer key-alice"}
 BOB = {"authorization": "Bearer key-bob"}
-TODAY = datetime.now(UTC).date().isoformat()
 
 
 def answer(messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
@@ -55,7 +53,7 @@ def run(client: TestClient, path: str, headers: dict[str, str] | None = None, **
     assert response.status_code == 200, response.text
 
 
-def test_metrics_count_the_callers_runs_in_agentos_shape(served: TestClient) -> None:
+def test_metrics_count_the_callers_runs_in_agentos_shape(utc_today: str, served: TestClient) -> None:
     run(served, "/agents/helper/runs", ALICE)
     run(served, "/agents/helper/runs", ALICE, session_id="a-2")
     run(served, "/teams/crew/runs", BOB)
@@ -67,8 +65,8 @@ def test_metrics_count_the_callers_runs_in_agentos_shape(served: TestClient) -> 
     assert set(body) == set(SCHEMAS["MetricsResponse"]["properties"])
     (day,) = body["metrics"]
     assert set(day) == set(SCHEMAS["DayAggregatedMetrics"]["required"])
-    assert day["id"] == f"{TODAY}_alice_daily"
-    assert day["date"] == f"{TODAY}T00:00:00Z"
+    assert day["id"] == f"{utc_today}_alice_daily"
+    assert day["date"] == f"{utc_today}T00:00:00Z"
     assert (day["agent_runs_count"], day["agent_sessions_count"], day["team_runs_count"]) == (2, 2, 0)
     assert day["users_count"] == 1
     assert day["token_metrics"]["input_tokens"] == 14
@@ -77,41 +75,40 @@ def test_metrics_count_the_callers_runs_in_agentos_shape(served: TestClient) -> 
     assert body["updated_at"] is not None
 
     (bobs,) = served.get("/metrics", params={"user_id": "alice"}, headers=BOB).json()["metrics"]
-    assert bobs["id"] == f"{TODAY}_bob_daily"  # the verified user wins over the one named
+    assert bobs["id"] == f"{utc_today}_bob_daily"  # the verified user wins over the one named
     assert (bobs["team_runs_count"], bobs["team_sessions_count"], bobs["agent_runs_count"]) == (1, 1, 0)
     assert bobs["token_metrics"]["total_tokens"] == 10
 
 
-def test_without_auth_metrics_are_everyones_or_the_named_users(open_client: TestClient) -> None:
+def test_without_auth_metrics_are_everyones_or_the_named_users(utc_today: str, open_client: TestClient) -> None:
     run(open_client, "/agents/helper/runs", user_id="alice")
     run(open_client, "/agents/helper/runs", user_id="bob")
     run(open_client, "/agents/helper/runs")
 
     (everyone,) = open_client.get("/metrics").json()["metrics"]
-    assert everyone["id"] == f"{TODAY}_daily"
+    assert everyone["id"] == f"{utc_today}_daily"
     assert (everyone["agent_runs_count"], everyone["users_count"]) == (3, 2)
 
     (bob,) = open_client.get("/metrics", params={"user_id": "bob"}).json()["metrics"]
     assert (bob["agent_runs_count"], bob["users_count"]) == (1, 1)
 
 
-def test_a_date_range_selects_days(open_client: TestClient) -> None:
+def test_a_date_range_selects_days(utc_today: str, open_client: TestClient) -> None:
     run(open_client, "/agents/helper/runs", user_id="alice")
 
-    assert (
-        len(open_client.get("/metrics", params={"starting_date": TODAY, "ending_date": TODAY}).json()["metrics"]) == 1
-    )
+    one_day = {"starting_date": utc_today, "ending_date": utc_today}
+    assert len(open_client.get("/metrics", params=one_day).json()["metrics"]) == 1
     assert open_client.get("/metrics", params={"ending_date": "2000-01-01"}).json() == {
         "metrics": [],
         "updated_at": None,
     }
-    bad = open_client.get("/metrics", params={"starting_date": TODAY, "ending_date": "2000-01-01"})
+    bad = open_client.get("/metrics", params={"starting_date": utc_today, "ending_date": "2000-01-01"})
     assert bad.status_code == 422
     assert bad.json()["detail"] == "starting_date is after ending_date"
     assert open_client.get("/metrics", params={"starting_date": "yesterday"}).status_code == 422
 
 
-def test_a_refresh_answers_what_it_computed_and_its_status(served: TestClient) -> None:
+def test_a_refresh_answers_what_it_computed_and_its_status(utc_today: str, served: TestClient) -> None:
     status = served.get("/metrics/refresh/status", headers=ALICE)
     assert status.json() == {"status": "idle", "started_at": None, "finished_at": None, "error": None}
     run(served, "/agents/helper/runs", ALICE)
@@ -121,7 +118,7 @@ def test_a_refresh_answers_what_it_computed_and_its_status(served: TestClient) -
 
     assert refreshed.status_code == 200, refreshed.text
     (day,) = refreshed.json()
-    assert (day["id"], day["agent_runs_count"]) == (f"{TODAY}_alice_daily", 1)
+    assert (day["id"], day["agent_runs_count"]) == (f"{utc_today}_alice_daily", 1)
     after = served.get("/metrics/refresh/status", headers=ALICE).json()
     assert after["status"] == "completed"
     assert after["started_at"] <= after["finished_at"]
