@@ -283,8 +283,9 @@ def main() -> int:
                 f"{alone['-stream'].rps:.0f} req/s streamed"
             )
             # (name, side, python, environment): `before` is stratus from another checkout, when asked for.
-            before = [("before", "stratus", sys.executable, {"PYTHONPATH": str(args.before / "core")})]
-            servers = [("stratus", "stratus", sys.executable, {}), *(before if args.before else [])]
+            servers = [("stratus", "stratus", sys.executable, {})]
+            if args.before:
+                servers.append(("before", "stratus", sys.executable, {"PYTHONPATH": str(args.before / "core")}))
             instant: dict[str, Row] = {}
             for name, side, python, env in [("floor", "floor", sys.executable, {}), *servers]:
                 port = free_port()
