@@ -179,7 +179,8 @@ _AUTO_CHECKPOINT = 1000  # SQLite's default: a commit that leaves the WAL longer
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
     """Whether SQLite refused because another connection holds a lock (a call that did not wait for it)."""
-    return "locked" in str(exc) or "busy" in str(exc)
+    code: int | None = getattr(exc, "sqlite_errorcode", None)  # extended: its low byte is the primary code
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _insert_session(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
@@ -308,14 +309,15 @@ class SqliteStore(Store):
             self._checkpointing.release()
 
     async def close(self) -> None:
-        with self._checkpointing:
-            if self._checkpointer is not None:
-                self._checkpointer.close()
-                self._checkpointer = None
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        # After the connection: a checkpoint starting from now on sees it closed and opens no connection of its own.
+        with self._checkpointing:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
 
     # --- sessions ---------------------------------------------------------------------------------------
 
