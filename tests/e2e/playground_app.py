@@ -1,0 +1,154 @@
+"""The app the playground's browser tests serve (`tests.e2e.playground_app:app`): one of each thing the page
+shows, each driven by a scripted model, so a test knows what the page must display.
+
+- `assistant` (Assistant): a message with "weather" calls `get_weather` (a long result, to expand) and answers
+  in markdown with raw HTML that must never run; any other message is echoed. It learns from its runs (a
+  scripted extraction: "I like tea" becomes the memory "The user likes tea.").
+- `storyteller`: a long answer streamed a word every 0.2 s, for Stop.
+- `banker`: calls `transfer`, which needs a person's approval, then answers `done: <its result>`.
+- team `desk` (Desk, coordinate): the leader delegates to `researcher` (who calls `find_fact`) and `writer` in
+  one turn, then sums up.
+- workflow `pipeline` (Pipeline): the step `draft` (an agent), then `polish` (a function that upper-cases).
+- knowledge `handbook`: hash embeddings, so uploads and searches run offline in milliseconds.
+
+Serve it by hand to look at the page: `.venv/bin/stratus dev --app tests.e2e.playground_app:app`.
+"""
+
+from __future__ import annotations
+
+from stratus import Agent, App, Step, StepInput, Team, Workflow
+from stratus.knowledge import Knowledge
+from stratus.knowledge.embedders.testing import HashEmbedder
+from stratus.learning import LearningMachine
+from stratus.messages import Message
+from stratus.models.base import ModelRequest
+from stratus.models.testing import FunctionModel, Reply, call
+from stratus.tools import tool
+from tests.fakes.learning import extract
+
+__all__ = ["FORECAST", "MARKDOWN_ANSWER", "STORY", "app", "make_app", "playground_app"]
+
+# Longer than any collapsed preview; its last words prove a result is shown in full once expanded.
+FORECAST = (
+    "Oslo: sunny, 21 C. "
+    + " ".join(f"hour {h:02d}: clear sky, light breeze from the south-west, humidity {40 + h}%." for h in range(12))
+    + " END-OF-FORECAST"
+)
+
+# What a user must see rendered (bold, inline code, a code block, a link) and what must never run.
+MARKDOWN_ANSWER = (
+    "It is **sunny** in `Oslo` today.\n\n"
+    "```python\nprint('take sunglasses')\n```\n\n"
+    "More at [the forecast](https://example.com/forecast).\n\n"
+    "<img src=x onerror=\"window.__pwned = 'img'\"><script>window.__pwned = 'script'</script>"
+)
+
+STORY = " ".join(f"word{i}" for i in range(150))
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Today's forecast for a city.
+
+    Args:
+        city: The city's name.
+    """
+    return FORECAST.replace("Oslo", city)
+
+
+@tool(requires_confirmation=True)
+def transfer(amount: int, to: str) -> str:
+    """Send money (a person approves each transfer).
+
+    Args:
+        amount: How much.
+        to: Who gets it.
+    """
+    return f"sent {amount} to {to}"
+
+
+@tool
+def find_fact(topic: str) -> str:
+    """Look up one fact.
+
+    Args:
+        topic: What about.
+    """
+    return f"{topic} has 3 moons"
+
+
+def _assistant(messages: list[Message], params: ModelRequest) -> Reply:
+    last = messages[-1]
+    if last.role == "tool":
+        return MARKDOWN_ANSWER
+    text = last.content or ""
+    if "weather" in text.lower():
+        return call("get_weather", city="Oslo")
+    return f"echo: {text}"
+
+
+def _storyteller(messages: list[Message], params: ModelRequest) -> Reply:
+    return STORY
+
+
+def _banker(messages: list[Message], params: ModelRequest) -> Reply:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"done: {last.content}"
+    return call("transfer", amount=10, to="bob")
+
+
+def _researcher(messages: list[Message], params: ModelRequest) -> Reply:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"Researcher found: {last.content}"
+    return call("find_fact", topic="Jupiter")
+
+
+def _writer(messages: list[Message], params: ModelRequest) -> Reply:
+    return "Writer drafted: a short note"
+
+
+def _leader(messages: list[Message], params: ModelRequest) -> Reply:
+    if messages[-1].role == "tool":
+        return "The desk's answer: both members reported"
+    return [
+        call("delegate_task_to_member", member_id="researcher", task="find a fact"),
+        call("delegate_task_to_member", member_id="writer", task="draft a note"),
+    ]
+
+
+def _drafter(messages: list[Message], params: ModelRequest) -> Reply:
+    return f"draft of {messages[-1].content}"
+
+
+def _polish(step_input: StepInput) -> str:
+    return str(step_input.previous_step_content).upper()
+
+
+def make_app() -> App:
+    """A fresh app (its own agents and models) each call."""
+    handbook = Knowledge("handbook", description="the team handbook", embedder=HashEmbedder(64))
+    learning = LearningMachine(model=FunctionModel(extract), embedder=HashEmbedder(64))
+    assistant = Agent(
+        id="assistant",
+        name="Assistant",
+        model=FunctionModel(_assistant),
+        tools=[get_weather],
+        learning=learning,
+        description="answers with tools and markdown",
+    )
+    storyteller = Agent(id="storyteller", name="Storyteller", model=FunctionModel(_storyteller, chunk_delay=0.2))
+    banker = Agent(id="banker", name="Banker", model=FunctionModel(_banker), tools=[transfer])
+    researcher = Agent(id="researcher", name="Researcher", model=FunctionModel(_researcher), tools=[find_fact])
+    writer = Agent(id="writer", name="Writer", model=FunctionModel(_writer))
+    desk = Team(id="desk", name="Desk", mode="coordinate", members=[researcher, writer], model=FunctionModel(_leader))
+    drafter = Agent(id="drafter", name="Drafter", model=FunctionModel(_drafter))
+    pipeline = Workflow(
+        id="pipeline", name="Pipeline", steps=[Step("draft", agent=drafter), Step("polish", executor=_polish)]
+    )
+    return App(agents=[assistant, storyteller, banker], teams=[desk], workflows=[pipeline], knowledge=[handbook])
+
+
+playground_app = make_app
+app = make_app()
