@@ -170,12 +170,15 @@ def create_app(
             except Exception:
                 logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
         warming = [asyncio.create_task(_warm_up(model)) for model in _declared_models(app)]
+        # Knowledge bases with sources index what is new in them now, not at their first search.
+        warming += [asyncio.create_task(base.ensure_sources()) for base in app.knowledge.values() if base.sources]
         async with AsyncExitStack() as interfaces:
             for context in interface_contexts:
                 await interfaces.enter_async_context(context)  # e.g. the MCP server's session manager
             yield
         for task in warming:
             task.cancel()
+        await asyncio.gather(*warming, return_exceptions=True)  # an ingestion cut short ends FAILED, stored
         await registry.shutdown()
         machines = {id(m): m for a in app.all_agents() if (m := a.learning_machine) is not None}
         # Learn from the last runs before going away, but briefly: a job retrying against a model that went

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import logging
 import mimetypes
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from stratus.knowledge.chunking import Chunker
     from stratus.storage.base import Store
 
-__all__ = ["ANONYMOUS", "ContentDetails", "Knowledge", "KnowledgeError", "KnowledgeFilter"]
+__all__ = ["ANONYMOUS", "SOURCE_KEY", "ContentDetails", "Knowledge", "KnowledgeError", "KnowledgeFilter"]
 
 logger = logging.getLogger("stratus.knowledge")
 
@@ -42,6 +43,10 @@ ANONYMOUS = ""
 _LEGACY = ""
 """In `ContentRecord.embedders`: the collection named after the knowledge base alone, where content indexed
 before stratus kept one collection per embedder is (its vectors' length unknown)."""
+
+SOURCE_KEY = "source_path"
+"""The metadata key of content that came from the knowledge base's `sources` (its name there): what
+`load_sources` keeps in step with the files."""
 
 _EMBED_BATCH = 64
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -101,6 +106,10 @@ class Knowledge(EmbeddingSpace):
         max_bytes: The largest content accepted.
         search_mode: vector, keyword or hybrid (default).
         limit: How many chunks a search returns by default.
+        sources: Files and folders (every readable file in them, recursively) the knowledge base holds, kept
+            in step by `load_sources`: the API server loads them as it starts, and the first search of any
+            other process does. Their content is added by no user (with `per_user`, only callers with no
+            user see it, so shared sources want `per_user=False`).
     """
 
     def __init__(
@@ -116,6 +125,7 @@ class Knowledge(EmbeddingSpace):
         max_bytes: int = 50 * 1024 * 1024,
         search_mode: SearchMode = SearchMode.HYBRID,
         limit: int = 5,
+        sources: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
             raise ConfigError(f"knowledge name {name!r}: use 1-100 letters, digits, '_', '-' or '.'")
@@ -132,6 +142,9 @@ class Knowledge(EmbeddingSpace):
         self._chunker = chunker
         self._ready = False
         self._ready_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self.sources = tuple(Path(s) for s in sources)
+        self._sources_loaded = not self.sources
+        self._sources_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     def __repr__(self) -> str:
         return f"Knowledge(name={self.id!r})"
@@ -478,6 +491,70 @@ class Knowledge(EmbeddingSpace):
             replace(record, status=ContentStatus.FAILED, status_message=message, chunk_count=0)
         )
 
+    # --- sources --------------------------------------------------------------------------------------------
+
+    async def ensure_sources(self) -> None:
+        """Load `sources` once in this process (see `load_sources`); later calls return at once. A failure is
+        logged, not raised: the knowledge base serves what it holds."""
+        if self._sources_loaded:
+            return
+        loop = asyncio.get_running_loop()
+        if self._sources_lock is None or self._sources_lock[0] is not loop:
+            self._sources_lock = (loop, asyncio.Lock())
+        async with self._sources_lock[1]:  # one load, which the other first searches wait for
+            if self._sources_loaded:
+                return
+            try:
+                await self.load_sources()
+            except Exception:
+                logger.exception("knowledge %s: loading its sources failed", self.id)
+            self._sources_loaded = True
+
+    async def load_sources(self) -> list[ContentRecord]:
+        """Bring the content from `sources` in step with the files: a file not indexed yet, or changed since,
+        is ingested (the earlier version deleted once the new one is in); a file that is gone is deleted;
+        an unchanged file costs its hash and one store query. Logs a line per file ingested. Returns the
+        records of the files found, as they ended."""
+        started = time.monotonic()
+        files, complete = _source_files(self.sources)
+        known = [r for r in await self._all(None) if r.user_id is None and (r.metadata or {}).get(SOURCE_KEY)]
+        kept: set[str] = set()
+        records: list[ContentRecord] = []
+        ingested = 0
+        for index, (name, path) in enumerate(files, 1):
+            try:
+                record, data, fresh = await self.prepare(path, name=name, metadata={SOURCE_KEY: name})
+            except KnowledgeError as exc:
+                logger.warning("knowledge %s: source %s skipped: %s", self.id, name, exc)
+                continue
+            if fresh:
+                if ingested == 0:
+                    logger.info("knowledge %s: indexing its sources (%d files)", self.id, len(files))
+                record = await self.ingest(record, data)
+                ingested += 1
+                logger.info(
+                    "knowledge %s: [%d/%d] %s: %s", self.id, index, len(files), name, record.status_message or ""
+                )
+            kept.add(record.content_id)
+            records.append(record)
+        removed = 0
+        if complete:  # a source that is not there (yet) removes nothing of what it held
+            for old in known:
+                if old.content_id not in kept:
+                    removed += await self.delete_content(old.content_id)
+        if ingested or removed:
+            logger.info(
+                "knowledge %s: sources ready in %.1fs: %d indexed, %d unchanged, %d removed",
+                self.id,
+                time.monotonic() - started,
+                ingested,
+                len(records) - ingested,
+                removed,
+            )
+        else:
+            logger.info("knowledge %s: sources up to date (%d files unchanged)", self.id, len(records))
+        return records
+
     # --- reading back ---------------------------------------------------------------------------------------
 
     async def get_content(self, content_id: str, *, user_id: str | None = None) -> ContentRecord | None:
@@ -536,6 +613,7 @@ class Knowledge(EmbeddingSpace):
         """The chunks that best answer `query` (the caller's own, when per-user)."""
         if not query.strip():
             raise KnowledgeError("the search query is empty")
+        await self.ensure_sources()
         await self._ensure_index()
         wanted = dict(check_filters(filters))
         if self.per_user:
@@ -660,6 +738,32 @@ class Knowledge(EmbeddingSpace):
 def _chunk_index(chunk: Chunk) -> int:
     index = chunk.metadata.get("chunk")
     return index if isinstance(index, int) else 0
+
+
+def _source_files(sources: Sequence[Path]) -> tuple[list[tuple[str, Path]], bool]:
+    """The files of `sources` by name (a folder's named `<folder>/<path inside it>`), and whether every source
+    was there. Hidden files and files no reader reads (by their extension) are left out."""
+    from stratus.knowledge.readers import UnsupportedContentError, reader_for
+
+    found: dict[str, Path] = {}
+    complete = True
+    for source in sources:
+        if source.is_file():
+            found.setdefault(source.name, source)
+        elif source.is_dir():
+            for path in sorted(source.rglob("*")):
+                relative = path.relative_to(source)
+                if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+                    continue
+                try:
+                    reader_for(path.name)
+                except UnsupportedContentError:
+                    continue
+                found.setdefault(f"{source.name}/{relative.as_posix()}", path)
+        else:
+            logger.warning("knowledge source %s is not a file or a folder; skipped", source)
+            complete = False
+    return list(found.items()), complete
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
