@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from functools import cache
 from importlib import import_module
-from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
 from stratus import __version__
 from stratus._optional import requires_extra
@@ -21,6 +20,7 @@ from stratus.api._cors import cors_policy, install_cors
 from stratus.api._errors import install_error_handlers
 from stratus.api._limits import install_limit_handlers
 from stratus.api._openapi import install_openapi
+from stratus.api._playground import install_playground
 from stratus.api._runs import RunRegistry
 from stratus.api.auth import OPEN_PATHS, Authenticator, AuthMiddleware, authenticator_from_env
 from stratus.api.documents import utc_now_iso
@@ -84,12 +84,6 @@ INTERFACES: Mapping[str, str] = {
 }
 """The protocols besides REST, by name: each module's `install(api, app)` adds its routes and returns what its
 lifespan needs entered (or None). Imported only when served, so the other functions pay nothing for them."""
-
-
-@cache
-def _playground_html() -> str:
-    """The playground: one self-contained page (no external assets, so it works offline)."""
-    return files("stratus.api").joinpath("playground.html").read_text(encoding="utf-8")
 
 
 _FROM_ENV: Any = object()
@@ -170,8 +164,9 @@ def create_app(
             except Exception:
                 logger.warning("starting toolkit %s failed; runs will retry", kit.name, exc_info=True)
         warming = [asyncio.create_task(_warm_up(model)) for model in _declared_models(app)]
-        # Knowledge bases with sources index what is new in them now, not at their first search.
-        warming += [asyncio.create_task(base.ensure_sources()) for base in app.knowledge.values() if base.sources]
+        if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # a function's start does no store work: there the
+            # first search loads them; a server indexes what is new in its knowledge bases' sources now
+            warming += [asyncio.create_task(base.ensure_sources()) for base in app.knowledge.values() if base.sources]
         async with AsyncExitStack() as interfaces:
             for context in interface_contexts:
                 await interfaces.enter_async_context(context)  # e.g. the MCP server's session manager
@@ -234,10 +229,7 @@ def create_app(
             "playground": "/playground",
         }
 
-    @api.get("/playground", include_in_schema=False)
-    async def playground() -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]
-        return HTMLResponse(_playground_html())
-
+    install_playground(api)
     if docs:
         from stratus.api._docs import install_docs
 

@@ -40,6 +40,7 @@ __all__ = [
     "API_KEYS_SECRET_NAME",
     "DOCS_ASSETS_PATH",
     "OPEN_PATHS",
+    "PLAYGROUND_ASSETS_PATH",
     "ApiKeyAuth",
     "AuthError",
     "AuthMiddleware",
@@ -56,6 +57,9 @@ OPEN_PATHS = frozenset({"/health", "/playground", "/docs", "/docs/oauth2-redirec
 
 DOCS_ASSETS_PATH = "/docs/assets"
 """Where the docs pages' scripts, styles and icon are served; open too (files from a package, no data)."""
+
+PLAYGROUND_ASSETS_PATH = "/playground/assets"
+"""Where the playground's scripts and styles are served; open with `/playground` (files from the package, no data)."""
 
 API_KEYS_SECRET_NAME = "STRATUS_API_KEYS"
 """The name under which `get_secret` finds the API keys document (the AWS bootstrap maps it to the secret)."""
@@ -200,7 +204,8 @@ class AuthMiddleware:
     """Pure ASGI (so streamed responses pass through untouched): authenticate, then call the app.
 
     `open_paths` are served without authentication (`OPEN_PATHS` by default; the docs assets go with
-    `/docs`): the Lambda functions leave only `/health` open, so the document and pages need the key there.
+    `/docs`, the playground's with `/playground`): the Lambda functions leave only `/health` open, so the
+    document and pages need the key there.
     """
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator, open_paths: frozenset[str] = OPEN_PATHS) -> None:
@@ -214,6 +219,7 @@ class AuthMiddleware:
             scope["type"] != "http"
             or path in self.open_paths
             or ("/docs" in self.open_paths and path.startswith(f"{DOCS_ASSETS_PATH}/"))
+            or ("/playground" in self.open_paths and path.startswith(f"{PLAYGROUND_ASSETS_PATH}/"))
             or scope.get("method") == "OPTIONS"
         ):
             await self.app(scope, receive, send)

@@ -1,0 +1,1237 @@
+// The stratus playground: a chat with the app's agents, teams and workflows, through the public HTTP API only.
+// No framework and no build step; marked renders the model's markdown and DOMPurify sanitises it (both vendored).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const KINDS = ["agent", "team", "workflow"];
+const PLURAL = { agent: "agents", team: "teams", workflow: "workflows" };
+const LABEL = { agent: "Agents", team: "Teams", workflow: "Workflows" };
+const GENERIC_PROMPTS = {
+  agent: ["What can you help me with?", "Explain what you can do, with an example.", "Summarise your tools in a table."],
+  team: ["What can this team do?", "Split a small task between your members.", "Introduce each member in one line."],
+  workflow: ["Run the workflow on a short example.", "Hello! What do your steps do?", "Write one sentence about the sea."],
+};
+const NARROW = window.matchMedia("(max-width: 767.98px)");
+
+const state = {
+  components: { agent: [], team: [], workflow: [] },
+  selected: null, // {kind, id, name, description}
+  session: null, // the open session's id (null: a new chat)
+  run: null, // the streaming run: {controller, runId, kind, id, cancelled}
+  knowledge: [],
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// storage and the API
+
+const store = {
+  get: (k, d = "") => { try { return localStorage.getItem("stratus." + k) ?? d; } catch { return d; } },
+  set: (k, v) => { try { localStorage.setItem("stratus." + k, v); } catch { /* storage off */ } },
+};
+
+function userId() { return $("user-id").value.trim(); }
+
+function withUser(params = {}) {
+  const query = new URLSearchParams(params);
+  if (userId()) query.set("user_id", userId());
+  return query;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+function authHeaders(extra = {}) {
+  const key = store.get("key");
+  return key ? { ...extra, Authorization: "Bearer " + key } : extra;
+}
+
+// Relative URLs: the page works under a stage or proxy prefix (/prod/playground calls /prod/agents).
+function url(path) { return path.replace(/^\//, ""); }
+
+async function fail(response) {
+  let detail = response.statusText || String(response.status);
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") detail = body.detail;
+    else if (Array.isArray(body.detail)) detail = body.detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
+    else if (body.detail) detail = JSON.stringify(body.detail);
+  } catch { /* not JSON */ }
+  if (response.status === 401) askForKey();
+  return new ApiError(response.status, `${detail} (HTTP ${response.status})`);
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(url(path), { ...options, headers: authHeaders(options.headers) });
+  if (!response.ok) throw await fail(response);
+  return response.status === 204 ? null : response.json();
+}
+
+function json(method, body) {
+  return { method, body: JSON.stringify(body), headers: { "Content-Type": "application/json" } };
+}
+
+function askForKey() {
+  $("auth").hidden = false;
+  $("auth-key").value = store.get("key");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// small DOM helpers
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "testid") node.dataset.testid = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+const ICONS = {
+  edit: "M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4",
+  trash: "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
+};
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+function relativeTime(iso) {
+  const then = typeof iso === "number" ? iso * 1000 : Date.parse(iso);
+  if (Number.isNaN(then)) return "";
+  const s = Math.round((Date.now() - then) / 1000);
+  if (s < 45) return "just now";
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.round(m / 60);
+  if (h < 24) return `${h} h ago`;
+  const d = Math.round(h / 24);
+  if (d < 7) return d === 1 ? "yesterday" : `${d} days ago`;
+  return new Date(then).toLocaleDateString();
+}
+
+function isoOf(value) {
+  const t = typeof value === "number" ? value * 1000 : Date.parse(value);
+  return Number.isNaN(t) ? "" : new Date(t).toISOString();
+}
+
+function text(value) {
+  if (value == null) return "";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value, null, 2);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// markdown: marked renders, DOMPurify removes whatever could run (scripts, handlers, javascript: URLs)
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+// The model's raw HTML is shown as text, never parsed as markup (DOMPurify below is the second guard).
+marked.use({ gfm: true, breaks: false, renderer: { html: ({ text: raw }) => escapeHtml(raw) } });
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.tagName === "A" && node.hasAttribute("href")) {
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer");
+  }
+});
+
+function renderMarkdown(target, source) {
+  let html;
+  try {
+    html = marked.parse(source || "");
+  } catch {
+    target.textContent = source;
+    return;
+  }
+  target.innerHTML = DOMPurify.sanitize(html, { FORBID_TAGS: ["style", "form", "input", "button", "textarea"] });
+  for (const pre of target.querySelectorAll("pre")) {
+    const copy = el("button", { type: "button", class: "copy", text: "Copy" });
+    copy.addEventListener("click", () => {
+      navigator.clipboard?.writeText(pre.querySelector("code")?.textContent ?? pre.textContent).then(
+        () => { copy.textContent = "Copied"; setTimeout(() => { copy.textContent = "Copy"; }, 1200); },
+        () => { copy.textContent = "Copy failed"; },
+      );
+    });
+    pre.append(copy);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// theme, sidebar, panels
+
+function setTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  store.set("theme", theme);
+}
+$("theme-toggle").addEventListener("click", () => {
+  setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+});
+
+function openSidebar(open) {
+  const app = document.querySelector(".app");
+  if (NARROW.matches) {
+    app.classList.toggle("sidebar-open", open);
+    $("scrim").hidden = !open;
+  } else {
+    app.classList.toggle("sidebar-collapsed", !open);
+  }
+  $("sidebar-toggle").setAttribute("aria-expanded", String(open));
+}
+function sidebarIsOpen() {
+  const app = document.querySelector(".app");
+  return NARROW.matches ? app.classList.contains("sidebar-open") : !app.classList.contains("sidebar-collapsed");
+}
+function closeSidebarIfNarrow() { if (NARROW.matches) openSidebar(false); }
+$("sidebar-toggle").addEventListener("click", () => openSidebar(!sidebarIsOpen()));
+$("scrim").addEventListener("click", () => openSidebar(false));
+NARROW.addEventListener("change", () => {
+  document.querySelector(".app").classList.remove("sidebar-open", "sidebar-collapsed");
+  $("scrim").hidden = true;
+});
+
+const PANELS = ["knowledge-panel", "memories-panel", "shortcuts"];
+function closePanels() {
+  let closed = false;
+  for (const id of PANELS) {
+    if (!$(id).hidden) { $(id).hidden = true; closed = true; }
+  }
+  $("shortcuts-toggle").setAttribute("aria-expanded", "false");
+  return closed;
+}
+function togglePanel(id, onOpen) {
+  const opening = $(id).hidden;
+  closePanels();
+  if (opening) {
+    $(id).hidden = false;
+    closeSidebarIfNarrow();
+    onOpen?.();
+  }
+}
+for (const button of document.querySelectorAll("[data-close]")) button.addEventListener("click", closePanels);
+$("knowledge-tab").addEventListener("click", () => togglePanel("knowledge-panel", loadKnowledge));
+$("memories-tab").addEventListener("click", () => togglePanel("memories-panel", loadMemories));
+$("shortcuts-toggle").addEventListener("click", () => {
+  togglePanel("shortcuts");
+  $("shortcuts-toggle").setAttribute("aria-expanded", String(!$("shortcuts").hidden));
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// components
+
+async function loadComponents() {
+  const lists = await Promise.all(KINDS.map((k) => api("/" + PLURAL[k]).catch((e) => {
+    if (e.status === 404) return []; // a deployment that does not serve this kind
+    throw e;
+  })));
+  KINDS.forEach((k, i) => { state.components[k] = lists[i] || []; });
+  renderComponents();
+  const remembered = store.get("component");
+  const all = KINDS.flatMap((k) => state.components[k].map((c) => ({ kind: k, c })));
+  const pick = all.find(({ kind, c }) => `${kind}:${c.id}` === remembered) || all[0];
+  if (pick) await selectComponent(pick.kind, pick.c, { keepSession: store.get("session") });
+  else {
+    $("component-title").textContent = "Nothing to chat with";
+    showEmpty();
+  }
+}
+
+function renderComponents() {
+  const nav = $("component-list");
+  nav.replaceChildren();
+  for (const kind of KINDS) {
+    const items = state.components[kind];
+    if (!items.length) continue;
+    nav.append(el("div", { class: "group-label", text: LABEL[kind] }));
+    for (const c of items) {
+      const selected = state.selected && state.selected.kind === kind && state.selected.id === c.id;
+      nav.append(el("button", {
+        type: "button", class: "component", testid: "component", role: "option",
+        "data-kind": kind, "data-id": c.id, "aria-selected": selected ? "true" : "false",
+        title: c.description || c.name || c.id,
+        onclick: () => { selectComponent(kind, c); closeSidebarIfNarrow(); },
+      }, el("span", { class: "dot" }), el("span", { class: "name", text: c.name || c.id })));
+    }
+  }
+  nav.setAttribute("role", "listbox");
+}
+
+async function selectComponent(kind, component, { keepSession = null } = {}) {
+  if (state.run) stopRun();
+  state.selected = { kind, id: component.id, name: component.name || component.id, raw: component };
+  store.set("component", `${kind}:${component.id}`);
+  $("component-title").textContent = state.selected.name;
+  $("component-kind").textContent = kind;
+  document.title = `${state.selected.name} · stratus playground`;
+  renderComponents();
+  state.session = null;
+  const sessions = await loadSessions();
+  if (keepSession && sessions.some((s) => s.session_id === keepSession)) await openSession(keepSession);
+  else newChat();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// sessions
+
+async function loadSessions() {
+  const list = $("session-list");
+  if (!state.selected) return [];
+  const { kind, id } = state.selected;
+  let page;
+  try {
+    page = await api("/sessions?" + withUser({ type: kind, component_id: id, limit: "50", sort_by: "updated_at", sort_order: "desc" }));
+  } catch (error) {
+    list.replaceChildren(el("li", { class: "none", text: "Could not list sessions: " + error.message }));
+    return [];
+  }
+  const sessions = (page.data || []).filter((s) => (s[`${kind}_id`] ?? id) === id);
+  list.replaceChildren(...sessions.map(sessionItem));
+  if (!sessions.length) list.append(el("li", { class: "none", text: "No sessions yet." }));
+  return sessions;
+}
+
+function sessionItem(s) {
+  const when = s.updated_at || s.created_at;
+  const name = s.session_name || "Untitled session";
+  const li = el("li", {
+    class: "session", testid: "session", "data-session-id": s.session_id,
+    "aria-current": s.session_id === state.session ? "true" : null,
+  });
+  const open = el("button", { type: "button", class: "open", title: name, onclick: () => { openSession(s.session_id); closeSidebarIfNarrow(); } },
+    el("span", { class: "name", text: name }),
+    el("time", { testid: "session-time", datetime: isoOf(when), title: isoOf(when), text: relativeTime(when) }));
+  const rename = el("button", { type: "button", class: "act", testid: "session-rename", title: "Rename", "aria-label": "Rename" }, icon("edit"));
+  const del = el("button", { type: "button", class: "act", testid: "session-delete", title: "Delete", "aria-label": "Delete" }, icon("trash"));
+  rename.addEventListener("click", () => startRename(li, s, name));
+  del.addEventListener("click", () => {
+    const confirm = el("button", { type: "button", class: "act confirm", testid: "session-delete-confirm", text: "Delete?" });
+    confirm.addEventListener("click", () => deleteSession(s.session_id));
+    confirm.addEventListener("blur", () => setTimeout(() => confirm.isConnected && confirm.replaceWith(del), 150));
+    del.replaceWith(confirm);
+    confirm.focus();
+  });
+  li.append(open, rename, del);
+  return li;
+}
+
+function startRename(li, s, name) {
+  const input = el("input", { testid: "session-rename-input", value: name, "aria-label": "Session name" });
+  const children = [...li.childNodes];
+  li.replaceChildren(input);
+  input.focus();
+  input.select();
+  let done = false;
+  const cancel = () => { if (!done) { done = true; li.replaceChildren(...children); } };
+  input.addEventListener("keydown", async (event) => {
+    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
+    if (event.key === "Enter") {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) { cancel(); return; }
+      done = true;
+      try {
+        await api(`/sessions/${encodeURIComponent(s.session_id)}/rename?` + withUser({ type: state.selected.kind }),
+          json("POST", { session_name: value }));
+      } catch (error) { toast("Rename failed: " + error.message); }
+      await loadSessions();
+    }
+  });
+  input.addEventListener("blur", () => setTimeout(cancel, 100));
+}
+
+async function deleteSession(sessionId) {
+  try {
+    await api(`/sessions/${encodeURIComponent(sessionId)}?` + withUser({ type: state.selected.kind }), { method: "DELETE" });
+  } catch (error) { toast("Delete failed: " + error.message); }
+  if (sessionId === state.session) newChat();
+  await loadSessions();
+}
+
+function markCurrentSession() {
+  for (const li of $("session-list").querySelectorAll("[data-testid=session]")) {
+    if (li.dataset.sessionId === state.session) li.setAttribute("aria-current", "true");
+    else li.removeAttribute("aria-current");
+  }
+  store.set("session", state.session || "");
+}
+
+function newChat() {
+  if (state.run) stopRun();
+  state.session = null;
+  markCurrentSession();
+  showEmpty();
+  $("composer").focus({ preventScroll: true });
+}
+$("new-chat").addEventListener("click", () => { newChat(); closeSidebarIfNarrow(); });
+
+async function openSession(sessionId) {
+  if (state.run) stopRun();
+  const { kind } = state.selected;
+  let runs;
+  try {
+    runs = await api(`/sessions/${encodeURIComponent(sessionId)}/runs?` + withUser({ type: kind }));
+  } catch (error) {
+    toast("Could not open the session: " + error.message);
+    return;
+  }
+  state.session = sessionId;
+  markCurrentSession();
+  $("log").replaceChildren();
+  renderHistory(runs);
+  if (!$("log").children.length) showEmpty();
+  scrollDown(true);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// empty state
+
+function examplePrompts() {
+  const raw = state.selected?.raw || {};
+  const own = [raw.example_prompts, raw.metadata?.example_prompts, raw.metadata?.prompts].find((p) => Array.isArray(p) && p.length);
+  return (own || GENERIC_PROMPTS[state.selected?.kind || "agent"]).slice(0, 4);
+}
+
+function showEmpty() {
+  const selected = state.selected;
+  const prompts = selected ? examplePrompts() : [];
+  $("log").replaceChildren(el("div", { class: "empty", testid: "empty-state" },
+    el("h2", { text: selected ? `Chat with ${selected.name}` : "No agents, teams or workflows" }),
+    el("p", { text: selected?.raw?.description || (selected ? `A new ${selected.kind} session.` : "The app declares none.") }),
+    el("div", { class: "prompts" }, ...prompts.map((p) => el("button", {
+      type: "button", class: "example-prompt", testid: "example-prompt", text: p,
+      onclick: () => { $("composer").value = p; submit(); },
+    })))));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// rendering one run: a view holds its tool calls, nested member runs or steps, its text and its meta line
+
+function scrollDown(force = false) {
+  const chat = $("chat");
+  const near = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 160;
+  if (force || near) chat.scrollTop = chat.scrollHeight;
+}
+
+function userMessage(content) {
+  const node = el("div", { class: "msg", testid: "message", "data-role": "user" },
+    el("div", { class: "bubble", text: text(content) }));
+  $("log").append(node);
+  return node;
+}
+
+function errorMessage(message) {
+  const node = el("div", { class: "msg", testid: "message", "data-role": "error" }, el("div", { class: "bubble", text: message }));
+  $("log").append(node);
+  scrollDown(true);
+  return node;
+}
+
+function toast(message) { errorMessage(message); }
+
+class View {
+  // `root` gets the parts; `top` views are messages (their body is the message-body, their meta the run-meta).
+  constructor(root, { top = false } = {}) {
+    this.root = root;
+    this.top = top;
+    this.approvals = el("div", { class: "approvals" });
+    this.tools = el("div", { class: "tools" });
+    this.nested = el("div", { class: "nested" });
+    this.body = el("div", { class: "md", testid: top ? "message-body" : null });
+    this.meta = null;
+    this.content = "";
+    this.toolEls = new Map();
+    this.pending = false;
+    root.append(this.tools, this.nested, this.body, this.approvals);
+  }
+
+  append(delta) {
+    this.content += delta;
+    this.schedule();
+  }
+
+  set(content) {
+    this.content = text(content);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.flush(); });
+  }
+
+  flush() {
+    renderMarkdown(this.body, this.content);
+    scrollDown();
+  }
+
+  streaming(on) { this.body.classList.toggle("cursor", on); }
+
+  tool(tool) {
+    const id = tool.tool_call_id || `${tool.tool_name}:${this.toolEls.size}`;
+    let node = this.toolEls.get(id);
+    if (!node) {
+      node = toolCall(tool);
+      this.toolEls.set(id, node);
+      this.tools.append(node);
+    } else node.update(tool);
+    scrollDown();
+    return node;
+  }
+
+  done(metrics, { failed = false } = {}) {
+    this.streaming(false);
+    this.flush();
+    const line = metaLine(metrics);
+    if (!line) return;
+    if (!this.meta) {
+      this.meta = el("div", { class: "run-meta", testid: this.top ? "run-meta" : null });
+      this.root.append(this.meta);
+    }
+    this.meta.textContent = line + (failed ? " · failed" : "");
+  }
+}
+
+function metaLine(metrics) {
+  if (!metrics) return "";
+  let input = metrics.input_tokens;
+  let output = metrics.output_tokens;
+  if (input == null && metrics.steps) { // a workflow's metrics: per step
+    input = 0; output = 0;
+    for (const step of Object.values(metrics.steps)) {
+      input += step.metrics?.input_tokens || 0;
+      output += step.metrics?.output_tokens || 0;
+    }
+  }
+  const parts = [`${(input ?? 0).toLocaleString()} in`, `${(output ?? 0).toLocaleString()} out`];
+  if (metrics.duration != null) parts.push(`${metrics.duration < 10 ? metrics.duration.toFixed(2) : metrics.duration.toFixed(1)} s`);
+  if (metrics.time_to_first_token != null) parts.push(`first token ${metrics.time_to_first_token.toFixed(2)} s`);
+  return parts.join(" · ");
+}
+
+function preview(value, length = 90) {
+  const s = text(value).replace(/\s+/g, " ").trim();
+  return s.length > length ? s.slice(0, length - 1) + "…" : s;
+}
+
+function toolCall(tool) {
+  const status = el("span", { class: "status", "aria-hidden": "true" });
+  const name = el("span", { class: "tname" });
+  const short = el("span", { class: "preview" });
+  const head = el("button", { type: "button", class: "tool-head", "aria-expanded": "false" }, status, name, short,
+    el("span", { class: "chev", text: "›", "aria-hidden": "true" }));
+  const node = el("div", { class: "tool-call", testid: "tool-call" }, head);
+  let current = tool;
+  let result = null;
+  const fill = () => {
+    result.replaceChildren(
+      el("h4", { text: "Arguments" }), el("pre", { text: text(current.tool_args ?? {}) }),
+      el("h4", { text: current.tool_call_error ? "Error" : "Result" }),
+      el("pre", { text: current.result == null ? "(still running)" : text(current.result) }));
+  };
+  node.update = (t) => {
+    current = { ...current, ...t };
+    node.dataset.tool = current.tool_name;
+    node.dataset.status = current.result == null && current.tool_call_error == null ? "running"
+      : current.tool_call_error ? "failed" : "done";
+    name.textContent = current.tool_name;
+    const args = Object.entries(current.tool_args || {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+    short.textContent = current.result == null ? `(${preview(args, 60)})` : `→ ${preview(current.result)}`;
+    if (result) fill();
+  };
+  head.addEventListener("click", (event) => {
+    event.stopPropagation();
+    if (result) {
+      result.remove();
+      result = null;
+    } else {
+      result = el("div", { class: "tool-result", testid: "tool-result" });
+      fill();
+      node.append(result);
+    }
+    node.classList.toggle("open", !!result);
+    head.setAttribute("aria-expanded", String(!!result));
+  });
+  node.update(tool);
+  return node;
+}
+
+function nestedBlock(view, testid, attr, value, label) {
+  const summary = el("summary", {}, el("span", { class: "label", text: label }), el("span", { class: "state", text: "running…" }));
+  const inner = el("div", { class: "inner" });
+  const details = el("details", { class: testid, testid, [attr]: value, open: true }, summary, inner);
+  view.nested.append(details);
+  const child = new View(inner);
+  child.details = details;
+  child.setState = (s) => { summary.querySelector(".state").textContent = s; };
+  return child;
+}
+
+function assistantMessage(name) {
+  const node = el("div", { class: "msg", testid: "message", "data-role": "assistant" }, el("div", { class: "who", text: name }));
+  $("log").append(node);
+  return new View(node, { top: true });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// streaming: the server's SSE events, agents', teams' (Team* names) and workflows' (Workflow*, Step*)
+
+class RunStream {
+  constructor(view, kind) {
+    this.view = view;
+    this.kind = kind;
+    this.topRun = null;
+    this.views = new Map(); // run_id -> View (members, step runs)
+    this.steps = new Map(); // step_id or step_name -> View
+    this.finished = false;
+  }
+
+  stepView(event) {
+    const key = event.step_id || event.step_name;
+    if (key == null) return null;
+    let view = this.steps.get(key) || (event.step_name != null ? this.steps.get(event.step_name) : null);
+    if (!view) {
+      view = nestedBlock(this.view, "workflow-step", "data-step", event.step_name ?? key, event.step_name ?? "step");
+      this.steps.set(key, view);
+      if (event.step_name != null) this.steps.set(event.step_name, view);
+    }
+    return view;
+  }
+
+  viewOf(event) {
+    if (this.topRun == null) this.topRun = event.run_id;
+    if (event.run_id === this.topRun) return this.view;
+    let view = this.views.get(event.run_id);
+    if (view) return view;
+    const parent = event.parent_run_id && this.views.get(event.parent_run_id);
+    const name = event.agent_name || event.team_name || event.agent_id || event.team_id || "member";
+    const memberId = event.agent_id || event.team_id || name;
+    if (event.parent_run_id === this.topRun || parent) {
+      view = nestedBlock(parent || this.view, "member-run", "data-member", memberId, name);
+    } else if (event.step_id || event.step_name) {
+      const step = this.stepView(event);
+      view = event.parent_run_id ? nestedBlock(step, "member-run", "data-member", memberId, name) : step;
+      if (!event.parent_run_id) { this.views.set(event.run_id, view); return view; }
+    } else {
+      view = nestedBlock(this.view, "member-run", "data-member", memberId, name);
+    }
+    this.views.set(event.run_id, view);
+    return view;
+  }
+
+  handle(event) {
+    const name = (event.event || "").replace(/^Team(?=Run|Tool|Model)/, "");
+    if (name.startsWith("Step") || name.startsWith("Workflow") || /Execution|Iteration/.test(name)) return this.workflowEvent(name, event);
+    const view = this.viewOf(event);
+    const top = view === this.view;
+    switch (name) {
+      case "RunStarted":
+      case "RunContinued":
+        if (top && state.run) state.run.runId = event.run_id;
+        if (top && event.session_id) adoptSession(event.session_id);
+        view.streaming(true);
+        break;
+      case "RunContent":
+        if (event.content != null && event.content !== "") {
+          if (typeof event.content === "string") view.append(event.content);
+          else view.set(event.content);
+        }
+        break;
+      case "ToolCallStarted":
+      case "ToolCallCompleted":
+        if (event.tool) view.tool(event.tool);
+        break;
+      case "RunCompleted":
+        if (event.content != null && (typeof event.content !== "string" || event.content.length >= view.content.length)) view.set(event.content);
+        view.done(event.metrics);
+        view.setState?.("done");
+        if (top) this.finished = true;
+        break;
+      case "RunPaused":
+        view.streaming(false);
+        view.setState?.("waiting for you");
+        if (top) { this.finished = true; approvalsFor(this.view, this.kind, event); }
+        break;
+      case "RunError":
+        view.streaming(false);
+        view.setState?.("failed");
+        view.root.append(el("div", { class: "error", text: event.content || event.error || "the run failed" }));
+        if (top) this.finished = true;
+        break;
+      case "RunCancelled":
+        view.streaming(false);
+        view.setState?.("cancelled");
+        view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
+        if (top) this.finished = true;
+        break;
+      default:
+        break; // ModelRequest*, RunContentCompleted, MemoryUpdate*, ToolkitUnavailable: nothing to show
+    }
+  }
+
+  workflowEvent(name, event) {
+    if (this.topRun == null) this.topRun = event.run_id;
+    switch (name) {
+      case "WorkflowStarted":
+        if (state.run) state.run.runId = event.run_id;
+        if (event.session_id) adoptSession(event.session_id);
+        this.view.streaming(true);
+        return;
+      case "StepStarted":
+        this.stepView(event)?.setState("running…");
+        return;
+      case "StepOutput": {
+        const step = this.stepView(event);
+        const out = event.step_output?.content;
+        if (step && out != null && !step.content) step.set(out);
+        return;
+      }
+      case "StepCompleted": {
+        const step = this.stepView(event);
+        if (!step) return;
+        if (!step.content && event.content != null && step.nested.children.length === 0) step.set(event.content);
+        step.flush();
+        step.setState("done");
+        return;
+      }
+      case "StepError": {
+        const step = this.stepView(event);
+        step?.setState("failed");
+        step?.root.append(el("div", { class: "error", text: event.error || "the step failed" }));
+        return;
+      }
+      case "StepExecutorPaused":
+        this.stepView(event)?.setState("waiting for you");
+        return;
+      case "WorkflowCompleted":
+        if (event.content != null) this.view.set(event.content);
+        this.view.done(event.metrics);
+        this.finished = true;
+        return;
+      case "WorkflowPaused":
+        this.view.streaming(false);
+        this.finished = true;
+        approvalsFor(this.view, "workflow", event);
+        return;
+      case "WorkflowError":
+        this.view.streaming(false);
+        this.view.root.append(el("div", { class: "error", text: event.error || event.content || "the workflow failed" }));
+        this.finished = true;
+        return;
+      case "WorkflowCancelled":
+        this.view.streaming(false);
+        this.view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
+        this.finished = true;
+        return;
+      default:
+        return; // Steps/Parallel/Condition/Loop/Router markers: their steps' events say enough
+    }
+  }
+}
+
+function adoptSession(sessionId) {
+  if (state.session === sessionId) return;
+  state.session = sessionId;
+  markCurrentSession();
+}
+
+async function readStream(response, stream) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+      const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+      if (!data) continue;
+      let event;
+      try { event = JSON.parse(data); } catch { continue; }
+      stream.handle(event);
+    }
+  }
+}
+
+async function streamRun(path, form, view, kind) {
+  const controller = new AbortController();
+  state.run = { controller, runId: null, kind, id: state.selected.id, session: state.session };
+  setStreaming(true);
+  const stream = new RunStream(view, kind);
+  view.streaming(true);
+  try {
+    const response = await fetch(url(path), { method: "POST", body: form, headers: authHeaders(), signal: controller.signal });
+    if (!response.ok) throw await fail(response);
+    await readStream(response, stream);
+    if (!stream.finished && !controller.signal.aborted) view.root.append(el("div", { class: "error", text: "The stream ended early." }));
+  } catch (error) {
+    if (error.name !== "AbortError") view.root.append(el("div", { class: "error", text: error.message }));
+    else if (!stream.finished) view.root.append(el("div", { class: "thinking", text: "Stopped." }));
+  } finally {
+    view.streaming(false);
+    view.flush();
+    if (state.run?.controller === controller) state.run = null;
+    setStreaming(false);
+    loadSessions();
+  }
+}
+
+function setStreaming(on) {
+  $("send").hidden = on;
+  $("stop").hidden = !on;
+  if (!on) $("composer").focus({ preventScroll: true });
+}
+
+async function stopRun() {
+  const run = state.run;
+  if (!run) return;
+  state.run = null;
+  if (run.runId) {
+    const query = new URLSearchParams();
+    if (state.session) query.set("session_id", state.session);
+    await api(`/${PLURAL[run.kind]}/${encodeURIComponent(run.id)}/runs/${encodeURIComponent(run.runId)}/cancel?` + query,
+      { method: "POST" }).catch(() => {});
+  }
+  run.controller.abort();
+}
+$("stop").addEventListener("click", stopRun);
+
+function submit() {
+  const message = $("composer").value.trim();
+  if (!message || state.run || !state.selected) return;
+  $("composer").value = "";
+  autosize();
+  send(message);
+}
+
+async function send(message) {
+  const { kind, id, name } = state.selected;
+  if ($("log").querySelector("[data-testid=empty-state]")) $("log").replaceChildren();
+  userMessage(message);
+  const view = assistantMessage(name);
+  scrollDown(true);
+  const form = new FormData();
+  form.set("message", message);
+  form.set("stream", "true");
+  if (state.session) form.set("session_id", state.session);
+  if (userId()) form.set("user_id", userId());
+  await streamRun(`/${PLURAL[kind]}/${encodeURIComponent(id)}/runs`, form, view, kind);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// human in the loop: a paused run's calls, decided here, then /continue streams the rest into the same message
+
+function waitingTools(event) {
+  if (event.tools?.length) return event.tools.map((tool) => ({ tool }));
+  if (event.requirements?.length) return event.requirements.map((r) => ({ tool: r.tool_execution || r, requirement: r }));
+  const out = [];
+  for (const step of event.step_requirements || []) {
+    for (const r of step.executor_requirements || []) out.push({ tool: r.tool_execution || r, requirement: r, step });
+  }
+  return out;
+}
+
+function approvalsFor(view, kind, event) {
+  const waiting = waitingTools(event);
+  if (!waiting.length) {
+    view.approvals.append(el("div", { class: "thinking", text: "The run is paused." }));
+    return;
+  }
+  const decisions = waiting.map(() => null);
+  const runId = event.run_id;
+  const sessionId = event.session_id || state.session;
+  const componentId = event.workflow_id || event.team_id || event.agent_id || state.selected.id;
+  waiting.forEach(({ tool }, index) => {
+    const fields = [];
+    const card = el("div", { class: "approval", testid: "approval", "data-tool": tool.tool_name },
+      el("div", { class: "q", text: tool.external_execution_required ? `Run ${tool.tool_name} yourself and give its result`
+        : tool.requires_user_input ? `${tool.tool_name} needs some input` : `Allow ${tool.tool_name}?` }),
+      el("pre", { text: text(tool.tool_args ?? {}) }));
+    if (tool.requires_user_input) {
+      for (const field of tool.user_input_schema || []) {
+        if (field.value != null) continue;
+        const input = el("input", { "aria-label": field.name, placeholder: field.description || field.name });
+        fields.push({ field, input });
+        card.append(el("label", {}, el("span", { text: field.name }), input));
+      }
+    }
+    let resultBox = null;
+    if (tool.external_execution_required) {
+      resultBox = el("textarea", { rows: "2", "aria-label": "result", placeholder: "the result" });
+      card.append(el("label", {}, el("span", { text: "Result" }), resultBox));
+    }
+    const note = el("input", { "aria-label": "note", placeholder: "note (optional)" });
+    const approve = el("button", { type: "button", class: "primary small", testid: "approve", text: "Approve" });
+    const reject = el("button", { type: "button", class: "danger small", testid: "reject", text: "Reject" });
+    const row = el("div", { class: "row" }, approve, reject, note);
+    card.append(row);
+    const decide = (confirmed) => {
+      const decided = { ...tool };
+      if (tool.requires_confirmation || (!tool.requires_user_input && !tool.external_execution_required)) {
+        decided.confirmed = confirmed;
+        if (!confirmed && note.value.trim()) decided.confirmation_note = note.value.trim();
+      }
+      if (tool.requires_user_input) {
+        decided.user_input_schema = (tool.user_input_schema || []).map((f) => {
+          const given = fields.find((x) => x.field.name === f.name);
+          return given ? { ...f, value: given.input.value } : f;
+        });
+      }
+      if (tool.external_execution_required) decided.result = confirmed ? resultBox.value : (note.value || "rejected by the user");
+      decisions[index] = { decided, confirmed };
+      row.replaceWith(el("div", { class: "decided", text: confirmed ? "Approved." : "Rejected." }));
+      if (decisions.every((d) => d)) continueRun(view, kind, componentId, runId, sessionId, waiting, decisions);
+    };
+    approve.addEventListener("click", () => decide(true));
+    reject.addEventListener("click", () => decide(false));
+    view.approvals.append(card);
+  });
+  scrollDown(true);
+}
+
+async function continueRun(view, kind, componentId, runId, sessionId, waiting, decisions) {
+  const form = new FormData();
+  form.set("stream", "true");
+  if (sessionId) form.set("session_id", sessionId);
+  if (userId()) form.set("user_id", userId());
+  if (kind === "agent") form.set("tools", JSON.stringify(decisions.map((d) => d.decided)));
+  else if (kind === "team") {
+    form.set("requirements", JSON.stringify(waiting.map((w, i) => ({
+      ...w.requirement, confirmation: decisions[i].confirmed, tool_execution: decisions[i].decided,
+    }))));
+  } else {
+    const steps = new Map();
+    waiting.forEach((w, i) => {
+      const key = w.step;
+      if (!steps.has(key)) steps.set(key, []);
+      steps.get(key).push({ ...w.requirement, confirmation: decisions[i].confirmed, tool_execution: decisions[i].decided });
+    });
+    form.set("step_requirements", JSON.stringify([...steps].map(([step, reqs]) => ({ ...step, executor_requirements: reqs }))));
+  }
+  await streamRun(`/${PLURAL[kind]}/${encodeURIComponent(componentId)}/runs/${encodeURIComponent(runId)}/continue`, form, view, kind);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// history: a session's stored runs rendered like live ones
+
+function renderHistory(runs) {
+  const children = new Map();
+  for (const run of runs) {
+    if (run.parent_run_id) {
+      if (!children.has(run.parent_run_id)) children.set(run.parent_run_id, []);
+      children.get(run.parent_run_id).push(run);
+    }
+  }
+  const ids = new Set(runs.map((r) => r.run_id));
+  for (const run of runs) {
+    if (run.parent_run_id && ids.has(run.parent_run_id)) continue; // shown inside its parent
+    const input = run.run_input ?? run.input?.input_content ?? run.input;
+    if (input != null && input !== "") userMessage(typeof input === "string" ? input : text(input));
+    const view = assistantMessage(run.team_name || run.workflow_name || run.agent_name || state.selected.name);
+    renderStoredRun(view, run, children);
+  }
+}
+
+function renderStoredRun(view, run, children) {
+  for (const tool of run.tools || []) view.tool(tool);
+  for (const child of children.get(run.run_id) || []) {
+    const member = nestedBlock(view, "member-run", "data-member", child.agent_id || child.team_id || "member",
+      child.agent_name || child.team_name || child.agent_id || child.team_id || "member");
+    renderStoredRun(member, child, children);
+    member.setState(statusWord(child.status));
+  }
+  if (run.step_results) {
+    const executors = new Map((run.step_executor_runs || []).map((r) => [r.workflow_step_id, r]));
+    for (const step of run.step_results) {
+      const stepView = nestedBlock(view, "workflow-step", "data-step", step.step_name, step.step_name || "step");
+      const executor = executors.get(step.step_id);
+      if (executor) {
+        for (const tool of executor.tools || []) stepView.tool(tool);
+        const grand = children.get(executor.run_id) || [];
+        for (const child of grand) {
+          const member = nestedBlock(stepView, "member-run", "data-member", child.agent_id || "member", child.agent_name || child.agent_id || "member");
+          renderStoredRun(member, child, children);
+        }
+      }
+      stepView.set(step.content ?? executor?.content ?? "");
+      stepView.flush();
+      stepView.setState(step.success === false || step.error ? "failed" : "done");
+    }
+  }
+  const status = (run.status || "").toUpperCase();
+  if (run.content != null) view.set(run.content);
+  view.flush();
+  if (status === "PAUSED") {
+    view.setState?.("waiting for you");
+    if (view.top) {
+      const kind = run.workflow_id ? "workflow" : run.team_id ? "team" : "agent";
+      approvalsFor(view, kind, { ...run, tools: (run.tools || []).filter(isWaiting), session_id: state.session });
+    }
+    return;
+  }
+  if (status === "ERROR") view.root.append(el("div", { class: "error", text: text(run.content) || "The run failed." }));
+  if (status === "CANCELLED") view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
+  view.done(run.metrics, { failed: status === "ERROR" });
+  view.setState?.(statusWord(run.status));
+}
+
+function isWaiting(tool) {
+  return (tool.requires_confirmation && tool.confirmed == null) || (tool.requires_user_input && !tool.answered)
+    || (tool.external_execution_required && tool.result == null);
+}
+
+function statusWord(status) {
+  return { COMPLETED: "done", ERROR: "failed", CANCELLED: "cancelled", PAUSED: "waiting", RUNNING: "running…" }[(status || "").toUpperCase()] || "";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// knowledge
+
+async function loadKnowledge() {
+  try {
+    const config = await api("/knowledge/config").catch(() => null);
+    const bases = config?.knowledge_bases || config?.knowledge || [];
+    const select = $("knowledge-base");
+    if (Array.isArray(bases) && bases.length > 1 && !select.options.length) {
+      for (const b of bases) select.add(new Option(b.name || b.id, b.id));
+    }
+    select.hidden = select.options.length < 2;
+    await listContent();
+  } catch (error) {
+    $("knowledge-items").replaceChildren(el("li", { text: "Could not list the content: " + error.message }));
+  }
+}
+
+function knowledgeQuery(params = {}) {
+  const query = new URLSearchParams(params);
+  const base = $("knowledge-base").value;
+  if (base) query.set("knowledge_id", base);
+  return query;
+}
+
+async function listContent() {
+  const page = await api("/knowledge/content?" + knowledgeQuery({ limit: "100" }));
+  const items = page.data || [];
+  $("knowledge-items").replaceChildren(...items.map((c) => {
+    const status = (c.status || "").toLowerCase();
+    return el("li", { testid: "knowledge-item", "data-status": status, "data-content-id": c.id },
+      el("div", { class: "row" }, el("strong", { text: c.name || c.id }), el("span", { class: `badge ${status}`, text: status })),
+      c.status_message ? el("div", { class: "muted small", text: c.status_message }) : null,
+      c.updated_at || c.created_at ? el("div", { class: "muted small", text: relativeTime(c.updated_at || c.created_at) }) : null);
+  }));
+  if (!items.length) $("knowledge-items").append(el("li", { class: "muted", text: "Nothing yet: add a file above." }));
+}
+
+$("knowledge-upload").addEventListener("change", () => {
+  const file = $("knowledge-upload").files[0];
+  if (file) upload(file);
+});
+
+function upload(file) {
+  const box = $("knowledge-progress");
+  const bar = $("knowledge-bar");
+  const status = $("knowledge-status");
+  box.hidden = false;
+  box.classList.remove("failed");
+  box.dataset.status = "uploading";
+  bar.value = 0;
+  bar.max = 100;
+  status.textContent = `Uploading ${file.name}…`;
+  const form = new FormData();
+  form.set("file", file, file.name);
+  form.set("name", file.name);
+  // XMLHttpRequest, not fetch: only it reports the upload's progress
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", url("/knowledge/content?" + knowledgeQuery()));
+  for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+  xhr.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) {
+      bar.value = Math.round((event.loaded / event.total) * 100);
+      status.textContent = `Uploading ${file.name}: ${bar.value}%`;
+    }
+  });
+  xhr.addEventListener("load", () => {
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+    if (xhr.status >= 400) {
+      if (xhr.status === 401) askForKey();
+      knowledgeFailed(typeof body.detail === "string" ? body.detail : `HTTP ${xhr.status}`);
+      return;
+    }
+    bar.value = 100;
+    followContent(body.id, file.name);
+  });
+  xhr.addEventListener("error", () => knowledgeFailed("the upload did not reach the server"));
+  xhr.send(form);
+  $("knowledge-upload").value = "";
+}
+
+function knowledgeFailed(message) {
+  const box = $("knowledge-progress");
+  box.classList.add("failed");
+  box.dataset.status = "failed";
+  $("knowledge-status").textContent = "Failed: " + message;
+  listContent().catch(() => {});
+}
+
+async function followContent(contentId, name) {
+  const box = $("knowledge-progress");
+  const status = $("knowledge-status");
+  const bar = $("knowledge-bar");
+  bar.removeAttribute("value"); // indeterminate while the server ingests
+  for (let i = 0; i < 600; i++) {
+    let s;
+    try {
+      s = await api(`/knowledge/content/${encodeURIComponent(contentId)}/status?` + knowledgeQuery());
+    } catch (error) {
+      knowledgeFailed(error.message);
+      return;
+    }
+    const word = (s.status || "").toLowerCase();
+    box.dataset.status = word;
+    if (word === "completed") {
+      bar.value = 100;
+      status.textContent = `${name}: completed`;
+      await listContent();
+      return;
+    }
+    if (word === "failed") {
+      knowledgeFailed(s.status_message || "ingestion failed");
+      return;
+    }
+    status.textContent = `${name}: ${word || "processing"}…`;
+    if (i % 4 === 0) listContent().catch(() => {});
+    await new Promise((r) => setTimeout(r, i < 20 ? 250 : 1000));
+  }
+}
+
+$("knowledge-search").addEventListener("keydown", async (event) => {
+  if (event.key !== "Enter") return;
+  event.preventDefault();
+  const query = $("knowledge-search").value.trim();
+  const results = $("knowledge-results");
+  if (!query) { results.replaceChildren(); return; }
+  results.replaceChildren(el("li", { class: "muted", text: "Searching…" }));
+  try {
+    const body = { query, meta: { limit: 10, page: 1 } };
+    if ($("knowledge-base").value) body.knowledge_id = $("knowledge-base").value;
+    const page = await api("/knowledge/search", json("POST", body));
+    const hits = page.data || [];
+    results.replaceChildren(...hits.map((hit) => el("li", { testid: "knowledge-result" },
+      el("div", { class: "source", text: hit.name || hit.content_origin || hit.content_id || "" }),
+      el("div", { class: "text", text: hit.content || "" }))));
+    if (!hits.length) results.append(el("li", { class: "muted", text: "No passage matches." }));
+  } catch (error) {
+    results.replaceChildren(el("li", { class: "error", text: error.message }));
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// memories
+
+async function loadMemories() {
+  const list = $("memories-list");
+  $("memories-who").textContent = userId() ? `What the agents remember about ${userId()}.` : "What the agents remember (no user id set).";
+  try {
+    const page = await api("/memories?" + withUser({ limit: "100", sort_by: "updated_at", sort_order: "desc" }));
+    const memories = page.data || [];
+    list.replaceChildren(...memories.map(memoryItem));
+    if (!memories.length) list.append(el("li", { class: "muted", text: "No memories yet." }));
+  } catch (error) {
+    list.replaceChildren(el("li", { class: "error", text: "Could not list memories: " + error.message }));
+  }
+}
+
+function memoryItem(m) {
+  const del = el("button", { type: "button", class: "del", testid: "memory-delete", text: "Delete" });
+  const li = el("li", { testid: "memory", "data-memory-id": m.memory_id },
+    el("div", { class: "row" }, el("span", { text: m.memory }), del),
+    el("div", { class: "muted small", text: [...(m.topics || []), relativeTime(m.updated_at || m.created_at)].filter(Boolean).join(" · ") }));
+  del.addEventListener("click", () => {
+    const confirm = el("button", { type: "button", class: "del confirm", testid: "memory-delete-confirm", text: "Delete?" });
+    confirm.addEventListener("click", async () => {
+      try {
+        await api(`/memories/${encodeURIComponent(m.memory_id)}?` + withUser(), { method: "DELETE" });
+      } catch (error) { toast("Could not delete the memory: " + error.message); }
+      loadMemories();
+    });
+    del.replaceWith(confirm);
+    confirm.focus();
+  });
+  return li;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// composer and keyboard
+
+function autosize() {
+  const box = $("composer");
+  box.style.height = "auto";
+  box.style.height = Math.min(box.scrollHeight + 2, window.innerHeight * 0.4) + "px";
+}
+$("composer").addEventListener("input", autosize);
+$("composer").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+$("composer-form").addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+
+document.addEventListener("keydown", (event) => {
+  const mod = event.ctrlKey || event.metaKey;
+  const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || "");
+  if (event.key === "Escape") {
+    if (state.run) { event.preventDefault(); stopRun(); return; }
+    if (closePanels()) { event.preventDefault(); return; }
+    if (NARROW.matches && sidebarIsOpen()) { openSidebar(false); return; }
+    return;
+  }
+  if (mod && event.key.toLowerCase() === "k") { event.preventDefault(); $("composer").focus(); return; }
+  if (mod && event.shiftKey && event.key.toLowerCase() === "o") { event.preventDefault(); newChat(); return; }
+  if (mod && event.key.toLowerCase() === "b") { event.preventDefault(); openSidebar(!sidebarIsOpen()); return; }
+  if (event.key === "?" && !typing && !mod) {
+    event.preventDefault();
+    togglePanel("shortcuts");
+    $("shortcuts-toggle").setAttribute("aria-expanded", String(!$("shortcuts").hidden));
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// settings and start
+
+$("user-id").value = store.get("user", "playground");
+$("user-id").addEventListener("change", () => {
+  store.set("user", userId());
+  newChat();
+  loadSessions();
+  if (!$("memories-panel").hidden) loadMemories();
+});
+$("auth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  store.set("key", $("auth-key").value.trim());
+  $("auth").hidden = true;
+  start();
+});
+
+async function start() {
+  try {
+    await loadComponents();
+  } catch (error) {
+    if (error.status !== 401) errorMessage("Could not reach the API: " + error.message);
+  }
+}
+start();

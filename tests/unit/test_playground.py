@@ -1,0 +1,122 @@
+"""The playground is served from the package with no external asset, under a CSP that runs only this server's
+scripts; the libraries it vendors from npm are exactly the files the lock pins."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stratus.api import create_app
+from stratus.api._playground import ASSETS
+from tests.fakes.apps import lambda_test_app
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYGROUND = ROOT / "core" / "stratus" / "api" / "playground"
+OWN_FILES = ["index.html", "app.js", "app.css", "theme.js"]
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(lambda_test_app())) as client:
+        yield client
+
+
+def test_the_vendored_files_are_the_ones_the_lock_pins() -> None:
+    package = json.loads((PLAYGROUND / "package.json").read_text())
+    lock = json.loads((PLAYGROUND / "package-lock.json").read_text())
+    manifest = json.loads((PLAYGROUND / "vendor" / "MANIFEST.json").read_text())
+
+    assert set(package["dependencies"]) == {"marked", "dompurify"}
+    for name, version in package["dependencies"].items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name} is pinned exactly, not {version!r}"
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
+    assert {entry["package"] for entry in manifest.values()} == set(package["dependencies"])
+    for vendored, entry in manifest.items():
+        locked = lock["packages"][f"node_modules/{entry['package']}"]
+        assert (entry["version"], entry["integrity"]) == (locked["version"], locked["integrity"]), vendored
+        digest = hashlib.sha256((PLAYGROUND / "vendor" / vendored).read_bytes()).hexdigest()
+        assert digest == entry["sha256"], f"vendor/{vendored} drifted from what npm ci gave: re-vendor it"
+    served = {name.removeprefix("vendor/") for name in ASSETS if name.startswith("vendor/")}
+    assert served <= set(manifest)
+
+
+def test_the_vendored_scripts_name_the_pinned_versions() -> None:
+    assert "marked v18.2.1" in (PLAYGROUND / "vendor" / "marked.umd.js").read_text()[:200]
+    assert "DOMPurify 3.4.18" in (PLAYGROUND / "vendor" / "purify.min.js").read_text()[:200]
+
+
+def test_the_page_loads_only_files_this_server_serves(client: TestClient) -> None:
+    page = client.get("/playground")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<title>stratus playground</title>" in page.text
+    referenced = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert referenced, "the page loads its script and styles"
+    for ref in referenced:
+        if ref.startswith("data:"):
+            continue
+        assert not re.match(r"^[a-z]+://|^//", ref), f"{ref} is an external asset"
+        response = client.get("/" + ref)
+        assert response.status_code == 200, ref
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), "no inline script: the CSP would block it"
+    for name in OWN_FILES:
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", (PLAYGROUND / name).read_text()), name
+
+
+def test_the_page_runs_only_this_servers_scripts(client: TestClient) -> None:
+    headers = client.get("/playground").headers
+    policy = dict(part.strip().split(" ", 1) for part in headers["content-security-policy"].split(";"))
+
+    assert policy["default-src"] == "'none'"
+    assert policy["script-src"] == "'self'"
+    assert policy["connect-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert "unsafe" not in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_assets_have_their_types_and_nothing_else_is_served(client: TestClient) -> None:
+    for name, media_type in ASSETS.items():
+        response = client.get(f"/playground/assets/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"] == media_type
+        assert response.content == (PLAYGROUND / name).read_bytes()
+    for name in ("index.html", "package.json", "vendor/MANIFEST.json", "../_app.py", "%2e%2e/_app.py", "nope.js"):
+        assert client.get(f"/playground/assets/{name}").status_code == 404, name
+
+
+def test_with_a_key_required_the_assets_stay_open_with_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATUS_API_KEY", "k" * 32)
+    with TestClient(create_app(lambda_test_app())) as client:
+        assert client.get("/playground").status_code == 200
+        assert client.get("/playground/assets/app.js").status_code == 200
+        assert client.get("/agents").status_code == 401  # the page asks for the key when the API says 401
+    with TestClient(create_app(lambda_test_app(), docs=False, public_docs=False)) as client:
+        assert client.get("/playground").status_code == 401
+        assert client.get("/playground/assets/app.js").status_code == 401
+
+
+def test_the_page_implements_the_dom_contract() -> None:
+    """Every data-testid of the contract the browser tests drive appears in the page or its script."""
+    source = (PLAYGROUND / "index.html").read_text() + (PLAYGROUND / "app.js").read_text()
+    for testid in [
+        "sidebar", "sidebar-toggle", "theme-toggle", "chat", "component-list", "component", "component-title",
+        "new-chat", "session-list", "session", "session-time", "session-rename", "session-rename-input",
+        "session-delete", "session-delete-confirm", "empty-state", "example-prompt", "composer", "send", "stop",
+        "message", "message-body", "tool-call", "tool-result", "member-run", "workflow-step", "run-meta", "approval",
+        "approve", "reject", "knowledge-tab", "knowledge-panel", "knowledge-upload", "knowledge-progress",
+        "knowledge-item", "knowledge-search", "knowledge-result", "memories-tab", "memories-panel", "memory",
+        "memory-delete", "memory-delete-confirm", "shortcuts", "shortcuts-toggle", "auth-key",
+    ]:  # fmt: skip
+        assert re.search(rf'(data-testid="|testid: "|testid, ?"?){re.escape(testid)}"', source) or (
+            f'"{testid}"' in source
+        ), testid
