@@ -120,3 +120,14 @@ def test_the_page_implements_the_dom_contract() -> None:
         assert re.search(rf'(data-testid="|testid: "|testid, ?"?){re.escape(testid)}"', source) or (
             f'"{testid}"' in source
         ), testid
+
+
+def test_the_package_data_ships_every_file_the_playground_serves() -> None:
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["stratus"]
+    shipped = ["index.html", *ASSETS, "vendor/marked.LICENSE", "vendor/purify.LICENSE"]
+    for name in shipped:
+        path = f"api/playground/{name}"
+        assert any(fnmatch.fnmatch(path, p) for p in patterns), f"{path} is left out of the wheel"
