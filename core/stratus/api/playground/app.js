@@ -452,7 +452,7 @@ class View {
     this.content = "";
     this.toolEls = new Map();
     this.pending = false;
-    root.append(this.tools, this.nested, this.body, this.approvals);
+    root.append(this.tools, this.nested, this.approvals, this.body);
   }
 
   append(delta) {
@@ -945,11 +945,24 @@ function renderHistory(runs) {
   }
 }
 
+// A stored run names its agent by id only (as AgentOS' does): the name comes from the component's own listing.
+function memberName(id) {
+  const seen = [];
+  const walk = (c) => {
+    if (!c || seen.includes(c)) return null;
+    seen.push(c);
+    if (c.id === id && c.name) return c.name;
+    for (const m of c.members || []) { const found = walk(m); if (found) return found; }
+    return null;
+  };
+  return walk(state.selected?.raw) || state.components.agent.find((a) => a.id === id)?.name || id || "member";
+}
+
 function renderStoredRun(view, run, children) {
   for (const tool of run.tools || []) view.tool(tool);
   for (const child of children.get(run.run_id) || []) {
     const member = nestedBlock(view, "member-run", "data-member", child.agent_id || child.team_id || "member",
-      child.agent_name || child.team_name || child.agent_id || child.team_id || "member");
+      child.agent_name || child.team_name || memberName(child.agent_id || child.team_id));
     renderStoredRun(member, child, children);
     member.setState(statusWord(child.status));
   }
@@ -962,7 +975,7 @@ function renderStoredRun(view, run, children) {
         for (const tool of executor.tools || []) stepView.tool(tool);
         const grand = children.get(executor.run_id) || [];
         for (const child of grand) {
-          const member = nestedBlock(stepView, "member-run", "data-member", child.agent_id || "member", child.agent_name || child.agent_id || "member");
+          const member = nestedBlock(stepView, "member-run", "data-member", child.agent_id || "member", child.agent_name || memberName(child.agent_id));
           renderStoredRun(member, child, children);
         }
       }
