@@ -1,11 +1,20 @@
-"""The demo app `make run` serves: an assistant with a clock, a calculator, a notepad and a knowledge base.
+"""The demo app `make run` serves, everything stratus does in one small company's help desk:
+
+- `assistant`, an agent with tools (a clock, an exact calculator, a notepad kept in the session's state), the
+  company handbook as its knowledge, and learning on: it remembers each user (by `user_id`) across sessions;
+- `helpdesk`, a team whose leader routes each question to its `researcher` (the handbook) or its
+  `calculator` (sums and times);
+- `handbook-brief`, a workflow: look the question up in the handbook (a function), answer it from what was
+  found (an agent), then name the pages used (a function).
+
+The handbook, `examples/handbook/*.md`, is a fictional company's (Kestrel Labs): its facts cannot be guessed,
+so an answer from it shows it was read. It is indexed as the server starts, the first time only (a file
+changed since is indexed again); documents uploaded to `/knowledge/content` (or with `stratus knowledge add`)
+join it. Embeddings: OpenAI's when a key is set, else all-MiniLM-L6-v2 in process, under `.stratus/knowledge/`.
 
 Its model is the one `STRATUS_MODEL` names when set (on AWS the stack sets Bedrock), else OpenAI when
 `OPENAI_API_KEY` is set (`OPENAI_BASE_URL` points it at any compatible server, `OPENAI_MODEL` picks the
-model), otherwise SmolLM2-135M running offline in process through llama.cpp.
-Documents uploaded to `/knowledge/content` (or with `stratus knowledge add`) are embedded by OpenAI when a
-key is set, else by all-MiniLM-L6-v2 in process, and indexed under `.stratus/knowledge/`; the assistant
-searches them when a question needs them.
+model), otherwise the offline model, run in process through llama.cpp.
 """
 
 from __future__ import annotations
@@ -14,12 +23,16 @@ import ast
 import math
 import operator
 import os
+import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stratus import Agent, App, RunContext, ToolError, Toolkit, tool
+from stratus import Agent, App, RunContext, Step, StepInput, Team, ToolError, Toolkit, Workflow, tool
 from stratus.knowledge import Knowledge
+from stratus.knowledge.chunking import MarkdownChunker
+from stratus.learning import LearningMachine
 from stratus.models import default_model
 from stratus.models.base import Model
 from stratus.secrets import get_secret
@@ -137,19 +150,101 @@ def demo_model() -> Model:
     return LlamaCpp(max_tokens=256)
 
 
-docs = Knowledge("docs", description="Documents the user uploaded: notes, manuals, reports.")
+HANDBOOK = Path(__file__).resolve().parent / "handbook"
+"""The Kestrel Labs handbook: the knowledge base's sources."""
 
-assistant = Agent(
-    id="assistant",
-    name="Assistant",
-    description="You are a friendly, concise assistant.",
-    instructions="Answer briefly. Use a tool when it gives a better answer than you could alone.",
-    model=demo_model(),
-    tools=[current_time, calculate, Notepad()],
-    knowledge=docs,
-    search_knowledge=True,
-    add_history_to_context=True,
-    num_history_runs=3,
-)
+ASSISTANT_INSTRUCTIONS = """\
+Pick the tool that fits the question:
+- current_time: the date or the time anywhere (timezone as an IANA name, e.g. Asia/Tokyo).
+- calculate: any arithmetic. Never work out numbers yourself.
+- search_knowledge_base: anything about Kestrel Labs: leave, office hours, expenses, on-call.
+- add_note and list_notes: when the user asks you to note something down or read notes back.
+Answer in one or two sentences, with the figures the tool gave."""
 
-app = App(agents=[assistant], knowledge=[docs], id="stratus-demo", name="stratus demo")
+
+def build_app(model: Model | None = None) -> App:
+    """The demo app, every agent on `model` (by default `demo_model()`): tests pass a scripted one."""
+    model = model or demo_model()
+    handbook = Knowledge(
+        "handbook",
+        description="the Kestrel Labs employee handbook: leave, office hours, expenses, on-call rota",
+        per_user=False,  # one handbook for everyone; uploads join it
+        sources=[HANDBOOK],
+        chunker=MarkdownChunker(size_tokens=200),  # a section a chunk: short passages for a small model
+        limit=3,
+    )
+    assistant = Agent(
+        id="assistant",
+        name="Assistant",
+        description="You are the Kestrel Labs help desk assistant: friendly and brief.",
+        instructions=ASSISTANT_INSTRUCTIONS,
+        model=model,
+        tools=[current_time, calculate, Notepad()],
+        knowledge=handbook,
+        learning=LearningMachine(session_summary=False),  # remembers who the user is, across sessions
+        add_history_to_context=True,
+        num_history_runs=3,
+    )
+    researcher = Agent(
+        id="researcher",
+        name="Researcher",
+        description="Answers questions about Kestrel Labs from its handbook: leave, offices, expenses, on-call.",
+        instructions="Call search_knowledge_base first, then answer in one or two sentences with the figures found.",
+        model=model,
+        knowledge=handbook,
+    )
+    calculator = Agent(
+        id="calculator",
+        name="Calculator",
+        description="Does arithmetic exactly and tells the date and time anywhere.",
+        instructions="Call calculate for any arithmetic and current_time for dates and times, then answer briefly.",
+        model=model,
+        tools=[calculate, current_time],
+    )
+    helpdesk = Team(
+        id="helpdesk",
+        name="Help desk",
+        mode="route",
+        members=[researcher, calculator],
+        model=model,
+        instructions="Questions about the company, its rules or its rota go to the Researcher; sums, dates and "
+        "times go to the Calculator.",
+    )
+
+    async def lookup(step_input: StepInput) -> str:
+        """Step 1: the handbook's passages for the question, with the question (no model involved)."""
+        hits = await handbook.search(step_input.input, limit=3)
+        passages = "\n\n".join(f"[{h.chunk.metadata.get('name', 'handbook')}]\n{h.chunk.text}" for h in hits)
+        return f"Question: {step_input.input}\n\nHandbook passages:\n{passages or '(none found)'}"
+
+    writer = Agent(
+        id="writer",
+        name="Writer",
+        instructions="You get a question and passages from a handbook. Answer the question in one or two "
+        "sentences from the passages only; if they do not answer it, say so.",
+        model=model,
+    )
+
+    def cite(step_input: StepInput) -> str:
+        """Step 3: the answer, then the handbook pages it was written from."""
+        found = re.findall(r"^\[([^\]\n]+\.md)\]$", str(step_input.get_step_content("lookup") or ""), re.MULTILINE)
+        pages = ", ".join(dict.fromkeys(found)) or "none"
+        return f"{str(step_input.previous_step_content or '').strip()}\n\nSources: {pages}"
+
+    brief = Workflow(
+        id="handbook-brief",
+        name="Handbook brief",
+        description="Looks a question up in the handbook, answers it from what it found, and names the pages.",
+        steps=[Step("lookup", executor=lookup), Step("answer", agent=writer), Step("cite", executor=cite)],
+    )
+    return App(
+        agents=[assistant],
+        teams=[helpdesk],
+        workflows=[brief],
+        knowledge=[handbook],
+        id="stratus-demo",
+        name="stratus demo",
+    )
+
+
+app = build_app()

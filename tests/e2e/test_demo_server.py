@@ -1,16 +1,25 @@
-"""`make run`'s promise, end to end: the demo app served by uvicorn answers over HTTP, offline, no API key."""
+"""`make run`'s promise, end to end: the demo app served by uvicorn answers over HTTP, offline, no API key.
+
+The first tests run the demo as `make run` serves it, on the small offline model. The rest run the same app
+on a scripted model (`tests/e2e/demo_app.py`) that plays a model that uses its tools well, to check the demo's
+wiring: the handbook indexed as the server starts (and not again), the tools, memory across sessions, the
+team and the workflow with their nested events.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, start_server, stop_server
 
 pytestmark = [
     pytest.mark.e2e,
@@ -147,3 +156,143 @@ def test_an_uploaded_document_is_embedded_offline_and_found_by_meaning(demo_serv
     # no word in common with the notes: found by meaning, through all-MiniLM-L6-v2
     assert best("which day is the meatless pasta lunch?") == ids["canteen.txt"]
     assert best("where do I leave my bike?") == ids["parking.txt"]
+
+
+# --- the demo's wiring, on a scripted model -----------------------------------------------------------------
+
+HANDBOOK_PAGES = ["handbook/expenses.md", "handbook/leave.md", "handbook/office.md", "handbook/on-call.md"]
+SCRIPTED_DEMO = "tests.e2e.demo_app:app"
+
+
+@pytest.fixture
+def scripted_demo(tmp_path: Path) -> Iterator[Server]:
+    """The demo app on a scripted model, its store and vectors in `tmp_path`, its handbook indexed."""
+    server = start_server(tmp_path, app=SCRIPTED_DEMO)
+    wait_for_the_handbook(server)
+    yield server
+    stop_server(server)
+
+
+def wait_for_the_handbook(server: Server) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 120  # the first start loads the embedder
+    listed: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{server.url}/knowledge/content", timeout=10).json()["data"]
+        if len(listed) == len(HANDBOOK_PAGES) and {c["status"] for c in listed} == {"completed"}:
+            return listed
+        time.sleep(0.25)
+    raise AssertionError(f"the handbook was not indexed: {listed}\n{server.output()}")
+
+
+def run(server: Server, path: str, message: str, **fields: str) -> list[tuple[str, dict[str, Any]]]:
+    """A streamed run, as the README's curl lines send it (a multipart form)."""
+    form = {"message": (None, message), **{k: (None, v) for k, v in fields.items()}}
+    with httpx.stream("POST", f"{server.url}{path}", files=form, timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        return sse_events(list(response.iter_lines()))
+
+
+def tool_calls(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    """The (tool, result) pairs of the completed tool calls, in order."""
+    found: list[tuple[str, str]] = []
+    for name, data in events:
+        if name.endswith("ToolCallCompleted"):
+            found.append((data["tool"]["tool_name"], str(data["tool"]["result"])))
+    return found
+
+
+def test_the_handbook_is_indexed_as_the_server_starts_and_not_again_after_a_restart(tmp_path: Path) -> None:
+    first = start_server(tmp_path, app=SCRIPTED_DEMO)
+    try:
+        indexed = wait_for_the_handbook(first)
+    finally:
+        stop_server(first)
+    log = first.output()
+    assert "knowledge handbook: indexing its sources (4 files)" in log
+    for number, page in enumerate(HANDBOOK_PAGES, 1):
+        assert re.search(rf"knowledge handbook: \[{number}/4\] {page}: \d+ chunks", log), log
+
+    second = start_server(tmp_path, app=SCRIPTED_DEMO)
+    try:
+        deadline = time.monotonic() + 60
+        while "knowledge handbook: sources" not in second.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        again = wait_for_the_handbook(second)
+    finally:
+        stop_server(second)
+
+    assert "knowledge handbook: sources up to date (4 files unchanged)" in second.output()
+    assert "indexing its sources" not in second.output()
+    assert sorted(c["id"] for c in again) == sorted(c["id"] for c in indexed)
+
+
+def test_the_assistant_calls_the_tool_each_question_needs(scripted_demo: Server) -> None:
+    asked = {
+        "What time is it in Tokyo?": "current_time",
+        "What is 1234 * 5678?": "calculate",
+        "How many days of paid leave do I get a year?": "search_knowledge_base",
+    }
+    answers: dict[str, tuple[list[tuple[str, str]], str]] = {}
+    for question in asked:
+        events = run(scripted_demo, "/agents/assistant/runs", question, session_id="tools")
+        assert events[-1][0] == "RunCompleted", events[-1]
+        answers[question] = (tool_calls(events), events[-1][1]["content"])
+
+    assert {q: [name for name, _ in calls] for q, (calls, _) in answers.items()} == {
+        q: [tool] for q, tool in asked.items()
+    }
+    time_result = answers["What time is it in Tokyo?"][0][0][1]
+    assert time_result.endswith("JST")
+    assert answers["What is 1234 * 5678?"][0][0][1] == "7006652"
+    handbook_answer = answers["How many days of paid leave do I get a year?"][1]
+    assert "27 days of paid annual leave" in handbook_answer
+    assert "(handbook/leave.md" in handbook_answer
+
+
+def test_the_assistant_remembers_a_user_across_sessions_and_only_that_user(scripted_demo: Server) -> None:
+    told = run(scripted_demo, "/agents/assistant/runs", "Hi, my name is Ada.", user_id="ada", session_id="ada-1")
+    assert "MemoryUpdateCompleted" in [name for name, _ in told]
+    deadline = time.monotonic() + 30  # the learning queue works after the answer
+    memories: list[dict[str, Any]] = []
+    while not memories and time.monotonic() < deadline:
+        time.sleep(0.2)
+        memories = httpx.get(f"{scripted_demo.url}/memories", params={"user_id": "ada"}, timeout=10).json()["data"]
+    assert [m["memory"] for m in memories] == ["The user's name is Ada."], scripted_demo.output()
+
+    later = run(scripted_demo, "/agents/assistant/runs", "What is my name?", user_id="ada", session_id="ada-2")
+    stranger = run(scripted_demo, "/agents/assistant/runs", "What is my name?", user_id="bob", session_id="bob-1")
+
+    assert later[-1][1]["content"] == "Your name is Ada."
+    assert stranger[-1][1]["content"] == "I don't know your name yet."
+
+
+def test_the_team_routes_to_its_members_whose_events_nest_inside_its_own(scripted_demo: Server) -> None:
+    handbook = run(scripted_demo, "/teams/helpdesk/runs", "When does the office close on Fridays?", session_id="t")
+    sums = run(scripted_demo, "/teams/helpdesk/runs", "What is 160 * 3?", session_id="t")
+
+    for events, member, tool in ((handbook, "researcher", "search_knowledge_base"), (sums, "calculator", "calculate")):
+        names = [name for name, _ in events]
+        assert (names[0], names[-1]) == ("TeamRunStarted", "TeamRunCompleted")
+        team_run = events[0][1]["run_id"]
+        nested = [data for _, data in events if data["run_id"] != team_run]
+        assert nested, names
+        assert {(d.get("agent_id"), d["parent_run_id"]) for d in nested} == {(member, team_run)}
+        assert [name for name, _ in tool_calls(events)] == [tool, "route_to_member"]  # the member's ends first
+        assert [m["agent_id"] for m in events[-1][1]["member_responses"]] == [member]
+    assert "Friday 08:00-16:00" in handbook[-1][1]["content"]
+    assert sums[-1][1]["content"] == "From calculate: 480"
+
+
+def test_the_workflow_looks_up_answers_and_cites(scripted_demo: Server) -> None:
+    events = run(scripted_demo, "/workflows/handbook-brief/runs", "What is the hotel limit in London?", session_id="w")
+
+    workflow_run = events[0][1]["run_id"]
+    top = [(name, data.get("step_name")) for name, data in events if data["run_id"] == workflow_run]
+    assert [step for name, step in top if name == "StepCompleted"] == ["lookup", "answer", "cite"]
+    assert (top[0][0], top[-1][0]) == ("WorkflowStarted", "WorkflowCompleted")
+    writer = {data.get("agent_id") for _, data in events if data["run_id"] != workflow_run}
+    assert writer == {"writer"}
+    content = events[-1][1]["content"]
+    answer, sources = content.rsplit("\n\nSources: ", 1)
+    assert "220 euros a night in London" in answer
+    assert "handbook/expenses.md" in sources.split(", ")

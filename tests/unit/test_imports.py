@@ -35,10 +35,11 @@ LAMBDA_ENV = {
 """A deployed function's environment (tracing on), as bench/cold_start.py measures it."""
 
 
-def function_modules(name: str, then: str = "") -> set[str]:
-    """The modules loaded by importing the Lambda function `functions/<name>.py` (its INIT), after running the
-    checks in `then`."""
-    env = {**os.environ, **LAMBDA_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT / "core"), str(ROOT)])}
+def function_modules(name: str, then: str = "", app: str = LAMBDA_ENV["STRATUS_APP"]) -> set[str]:
+    """The modules loaded by importing the Lambda function `functions/<name>.py` (its INIT) serving `app` (the
+    demo by default), after running the checks in `then`."""
+    env = {**os.environ, **LAMBDA_ENV, "STRATUS_APP": app}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "core"), str(ROOT)])
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     return modules_after(f"import functions.{name}\n{then}", env)
@@ -103,8 +104,11 @@ def test_a_function_builds_only_its_own_route_groups_schemas() -> None:
     assert not schema_modules(agent_runs) & {"evals", "learnings", "memories", "metrics", "knowledge", "traces"}
     assert "mangum" not in agent_runs  # its buffered fallback is built on first use (never, under the adapter)
     assert "aws_xray_sdk" not in agent_runs  # uvicorn serves it, outside Powertools' handler decorators
-    # The demo app declares agents only: describing agents loads neither the team nor the workflow engine.
-    assert not {m for m in agent_runs if m.startswith(("stratus.team", "stratus.workflow", "stratus.component_events"))}
+    # An app of agents only (the demo has a team and a workflow): describing agents loads neither engine.
+    agents_only = function_modules("agent_runs", app="tests.fakes.agents_only_app:app")
+    assert not {
+        m for m in agents_only if m.startswith(("stratus.team", "stratus.workflow", "stratus.component_events"))
+    }
     memories = function_modules("memories")
     assert {"memories", "learnings"} <= schema_modules(memories)
     assert not schema_modules(memories) & {"evals", "metrics", "knowledge", "traces", "components"}
