@@ -399,7 +399,14 @@ async function openSession(sessionId) {
 function examplePrompts() {
   const raw = state.selected?.raw || {};
   const own = [raw.example_prompts, raw.metadata?.example_prompts, raw.metadata?.prompts].find((p) => Array.isArray(p) && p.length);
-  return (own || GENERIC_PROMPTS[state.selected?.kind || "agent"]).slice(0, 4);
+  if (own) return own.slice(0, 4);
+  // The API lists no prompts of an agent's own, but it lists its tools: one prompt each for the first two.
+  const tools = (raw.tools?.tools || (Array.isArray(raw.tools) ? raw.tools : [])).filter((t) => t && t.name);
+  const fromTools = tools.slice(0, 2).map((t) => t.name === "search_knowledge_base"
+    ? "What do your documents say about getting started?"
+    : `Use ${t.name}${t.description ? ` (${t.description.replace(/\.$/, "").toLowerCase()})` : ""} on an example.`);
+  const generic = GENERIC_PROMPTS[state.selected?.kind || "agent"];
+  return [generic[0], ...fromTools, ...generic.slice(1)].slice(0, 4);
 }
 
 function showEmpty() {
@@ -478,6 +485,13 @@ class View {
 
   streaming(on) { this.body.classList.toggle("cursor", on); }
 
+  // A message that is nothing but an error is an error message; one with an answer or calls keeps them.
+  fail(message) {
+    this.root.append(el("div", { class: "error", text: message }));
+    const empty = !this.content && !this.toolEls.size && !this.nested.children.length && !this.approvals.children.length;
+    if (this.top && empty) this.root.dataset.role = "error";
+  }
+
   tool(tool) {
     const id = tool.tool_call_id || `${tool.tool_name}:${this.toolEls.size}`;
     let node = this.toolEls.get(id);
@@ -490,7 +504,7 @@ class View {
     return node;
   }
 
-  done(metrics, { failed = false } = {}) {
+  done(metrics) {
     this.streaming(false);
     this.flush();
     const line = metaLine(metrics);
@@ -499,7 +513,7 @@ class View {
       this.meta = el("div", { class: "run-meta", testid: this.top ? "run-meta" : null });
       this.root.append(this.meta);
     }
-    this.meta.textContent = line + (failed ? " · failed" : "");
+    this.meta.textContent = line;
   }
 }
 
@@ -666,7 +680,7 @@ class RunStream {
       case "RunError":
         view.streaming(false);
         view.setState?.("failed");
-        view.root.append(el("div", { class: "error", text: event.content || event.error || "the run failed" }));
+        view.fail(event.content || event.error || "the run failed");
         if (top) this.finished = true;
         break;
       case "RunCancelled":
@@ -726,7 +740,7 @@ class RunStream {
         return;
       case "WorkflowError":
         this.view.streaming(false);
-        this.view.root.append(el("div", { class: "error", text: event.error || event.content || "the workflow failed" }));
+        this.view.fail(event.error || event.content || "the workflow failed");
         this.finished = true;
         return;
       case "WorkflowCancelled":
@@ -770,15 +784,17 @@ async function streamRun(path, form, view, kind) {
   const controller = new AbortController();
   state.run = { controller, runId: null, kind, id: state.selected.id, session: state.session };
   setStreaming(true);
-  const stream = new RunStream(view, kind);
+  // A continued run goes on in the message it paused in: the same members' and steps' blocks fill on.
+  const stream = view.stream || (view.stream = new RunStream(view, kind));
+  stream.finished = false;
   view.streaming(true);
   try {
     const response = await fetch(url(path), { method: "POST", body: form, headers: authHeaders(), signal: controller.signal });
     if (!response.ok) throw await fail(response);
     await readStream(response, stream);
-    if (!stream.finished && !controller.signal.aborted) view.root.append(el("div", { class: "error", text: "The stream ended early." }));
+    if (!stream.finished && !controller.signal.aborted) view.fail("The stream ended early.");
   } catch (error) {
-    if (error.name !== "AbortError") view.root.append(el("div", { class: "error", text: error.message }));
+    if (error.name !== "AbortError") view.fail(error.message);
     else if (!stream.finished) view.root.append(el("div", { class: "thinking", text: "Stopped." }));
   } finally {
     view.streaming(false);
@@ -941,7 +957,9 @@ function renderHistory(runs) {
     const input = run.run_input ?? run.input?.input_content ?? run.input;
     if (input != null && input !== "") userMessage(typeof input === "string" ? input : text(input));
     const view = assistantMessage(run.team_name || run.workflow_name || run.agent_name || state.selected.name);
-    renderStoredRun(view, run, children);
+    view.stream = new RunStream(view, run.workflow_id ? "workflow" : run.team_id ? "team" : "agent");
+    view.stream.topRun = run.run_id; // a paused run continued from here fills these blocks on
+    renderStoredRun(view, run, children, view.stream);
   }
 }
 
@@ -958,25 +976,30 @@ function memberName(id) {
   return walk(state.selected?.raw) || state.components.agent.find((a) => a.id === id)?.name || id || "member";
 }
 
-function renderStoredRun(view, run, children) {
+function renderStoredRun(view, run, children, stream) {
   for (const tool of run.tools || []) view.tool(tool);
   for (const child of children.get(run.run_id) || []) {
     const member = nestedBlock(view, "member-run", "data-member", child.agent_id || child.team_id || "member",
       child.agent_name || child.team_name || memberName(child.agent_id || child.team_id));
-    renderStoredRun(member, child, children);
+    stream.views.set(child.run_id, member);
+    renderStoredRun(member, child, children, stream);
     member.setState(statusWord(child.status));
   }
   if (run.step_results) {
     const executors = new Map((run.step_executor_runs || []).map((r) => [r.workflow_step_id, r]));
     for (const step of run.step_results) {
       const stepView = nestedBlock(view, "workflow-step", "data-step", step.step_name, step.step_name || "step");
+      if (step.step_id) stream.steps.set(step.step_id, stepView);
+      if (step.step_name) stream.steps.set(step.step_name, stepView);
       const executor = executors.get(step.step_id);
       if (executor) {
+        stream.views.set(executor.run_id, stepView);
         for (const tool of executor.tools || []) stepView.tool(tool);
         const grand = children.get(executor.run_id) || [];
         for (const child of grand) {
           const member = nestedBlock(stepView, "member-run", "data-member", child.agent_id || "member", child.agent_name || memberName(child.agent_id));
-          renderStoredRun(member, child, children);
+          stream.views.set(child.run_id, member);
+          renderStoredRun(member, child, children, stream);
         }
       }
       stepView.set(step.content ?? executor?.content ?? "");
@@ -985,6 +1008,11 @@ function renderStoredRun(view, run, children) {
     }
   }
   const status = (run.status || "").toUpperCase();
+  if (status === "ERROR") { // a failed run's content is its error
+    view.fail(text(run.content) || "The run failed.");
+    view.setState?.("failed");
+    return;
+  }
   if (run.content != null) view.set(run.content);
   view.flush();
   if (status === "PAUSED") {
@@ -995,9 +1023,8 @@ function renderStoredRun(view, run, children) {
     }
     return;
   }
-  if (status === "ERROR") view.root.append(el("div", { class: "error", text: text(run.content) || "The run failed." }));
   if (status === "CANCELLED") view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
-  view.done(run.metrics, { failed: status === "ERROR" });
+  view.done(run.metrics);
   view.setState?.(statusWord(run.status));
 }
 
