@@ -78,12 +78,16 @@ def _setup(config: pytest.Config) -> BrowserSetup:
     return setup
 
 
-def require_browser(config: pytest.Config) -> tuple[str, str]:
-    """Chromium's and chromedriver's paths; skips the test without them (fails it in CI)."""
-    browser, driver = chromium_and_driver()
-    if browser and driver:
-        return browser, driver
-    missing = " and ".join(name for name, path in (("chromium", browser), ("chromedriver", driver)) if not path)
+def require_browser(config: pytest.Config, *, driver: bool = True) -> tuple[str, str]:
+    """Chromium's and chromedriver's paths (the driver's is "" with `driver=False`, for a test that starts the
+    browser itself); skips the test without them, and fails it in CI."""
+    found_browser, found_driver = chromium_and_driver()
+    if not driver:
+        found_driver = found_driver or ""
+    if found_browser and found_driver is not None:
+        return found_browser, found_driver
+    needed = (("chromium", found_browser), ("chromedriver", found_driver))
+    missing = " and ".join(name for name, path in needed if path is None)
     message = f"needs {missing} ({INSTALL})"
     if os.environ.get("CI"):
         pytest.fail(message)  # in CI the browser tests must run, not vanish
@@ -217,7 +221,8 @@ def start_browser(config: pytest.Config, folder: Path, profile: Path, width: int
 
 
 def browser_session(config: pytest.Config, folder: Path, profile: Path) -> Iterator[Browser]:
-    """A generator for a module fixture: one browser, quit at the end."""
+    """A generator for a module fixture: one browser, quit at the end; `folder` starts empty (no stale shots)."""
+    shutil.rmtree(folder, ignore_errors=True)
     browser = start_browser(config, folder, profile)
     try:
         yield browser

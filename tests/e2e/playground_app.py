@@ -2,8 +2,10 @@
 shows, each driven by a scripted model, so a test knows what the page must display.
 
 - `assistant` (Assistant): a message with "weather" calls `get_weather` (a long result, to expand) and answers
-  in markdown with raw HTML that must never run; any other message is echoed. It learns from its runs (a
-  scripted extraction: "I like tea" becomes the memory "The user likes tea.").
+  in markdown with raw HTML that must never run; "stock" calls `check_stock`, which fails ("warehouse
+  offline"), and the answer says so; "crash" makes the model fail (the run ends in an error); any other
+  message is echoed. It learns from its runs (a scripted extraction: "I like tea" becomes the memory "The
+  user likes tea.").
 - `storyteller`: a long answer streamed a word every 0.2 s, for Stop.
 - `banker`: calls `transfer`, which needs a person's approval, then answers `done: <its result>`.
 - team `desk` (Desk, coordinate): the leader delegates to `researcher` (who calls `find_fact`) and `writer` in
@@ -39,7 +41,7 @@ FORECAST = (
 MARKDOWN_ANSWER = (
     "It is **sunny** in `Oslo` today.\n\n"
     "```python\nprint('take sunglasses')\n```\n\n"
-    "More at [the forecast](https://example.com/forecast).\n\n"
+    "More at [the forecast](https://example.com/forecast). [Free sunglasses](javascript:window.__pwned='link')\n\n"
     "<img src=x onerror=\"window.__pwned = 'img'\"><script>window.__pwned = 'script'</script>"
 )
 
@@ -54,6 +56,16 @@ def get_weather(city: str) -> str:
         city: The city's name.
     """
     return FORECAST.replace("Oslo", city)
+
+
+@tool
+def check_stock(item: str) -> str:
+    """How many of an item are in stock.
+
+    Args:
+        item: The item.
+    """
+    raise RuntimeError("warehouse offline")
 
 
 @tool(requires_confirmation=True)
@@ -80,10 +92,14 @@ def find_fact(topic: str) -> str:
 def _assistant(messages: list[Message], params: ModelRequest) -> Reply:
     last = messages[-1]
     if last.role == "tool":
-        return MARKDOWN_ANSWER
+        return MARKDOWN_ANSWER if last.tool_name == "get_weather" else f"Sorry, I could not check: {last.content}"
     text = last.content or ""
     if "weather" in text.lower():
         return call("get_weather", city="Oslo")
+    if "stock" in text.lower():
+        return call("check_stock", item="umbrella")
+    if "crash" in text.lower():
+        raise RuntimeError("the model is down")
     return f"echo: {text}"
 
 
@@ -134,7 +150,7 @@ def make_app() -> App:
         id="assistant",
         name="Assistant",
         model=FunctionModel(_assistant),
-        tools=[get_weather],
+        tools=[get_weather, check_stock],
         learning=learning,
         description="answers with tools and markdown",
     )

@@ -7,9 +7,7 @@ page from an origin the server does not admit is blocked by the browser.
 from __future__ import annotations
 
 import json
-import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
@@ -21,13 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e._browser import require_browser
 from tests.e2e.conftest import Server, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = next(
-    (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
-)
 
 PAGE = """<!doctype html><html><body><pre id="out">pending</pre><script>
 const api = "%(api)s";
@@ -73,13 +68,12 @@ class FrontEnd:
     pages: dict[str, str] = field(default_factory=dict[str, str])
     results: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
 
-    def browse(self, url: str, tmp_path: Path) -> dict[str, Any]:
+    def browse(self, chromium: str, url: str, tmp_path: Path) -> dict[str, Any]:
         """Open `url` in headless Chromium; what its script reported (within a minute)."""
-        assert CHROMIUM is not None
         profile = tmp_path / f"chromium-{time.monotonic_ns()}"
         browser = subprocess.Popen(
             [
-                CHROMIUM,
+                chromium,
                 "--headless=new",
                 "--no-sandbox",
                 "--disable-gpu",
@@ -135,13 +129,9 @@ def front_end() -> Iterator[FrontEnd]:
 
 
 @pytest.fixture
-def chromium() -> str:
-    if CHROMIUM is None:
-        message = "needs chromium (Debian's `chromium`; .ci/install-chromium.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # in CI the browser test must run, not vanish
-        pytest.skip(message)
-    return CHROMIUM
+def chromium(request: pytest.FixtureRequest) -> str:
+    """Chromium's path (the test starts it itself, without a driver); skipped without it, failed in CI."""
+    return require_browser(request.config, driver=False)[0]
 
 
 def test_a_browser_on_another_origin_lists_the_agents_and_reads_a_streamed_answer(
@@ -156,7 +146,7 @@ def test_a_browser_on_another_origin_lists_the_agents_and_reads_a_streamed_answe
     try:
         front_end.pages["/chat.html"] = PAGE % {"api": server.url, "key": "browser-key"}
 
-        admitted = front_end.browse(f"http://localhost:{port}/chat.html", tmp_path)
+        admitted = front_end.browse(chromium, f"http://localhost:{port}/chat.html", tmp_path)
         assert admitted.get("error") is None, admitted
         assert admitted["agents"] == ["echo", "broken"]
         assert admitted["events"][0] == "RunStarted"
@@ -164,7 +154,7 @@ def test_a_browser_on_another_origin_lists_the_agents_and_reads_a_streamed_answe
         assert admitted["content"] == "echo: hello from the browser"
 
         # the same page from an origin the server does not name: the browser refuses to let it read
-        refused = front_end.browse(f"http://127.0.0.1:{port}/chat.html", tmp_path)
+        refused = front_end.browse(chromium, f"http://127.0.0.1:{port}/chat.html", tmp_path)
         assert "Failed to fetch" in refused.get("error", ""), refused
     finally:
         stop_server(server)

@@ -51,20 +51,26 @@ def browser(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     yield from browser_session(request.config, ARTIFACTS / "playground", profile)
 
 
-@pytest.fixture
-def page(request: pytest.FixtureRequest, browser: Browser, server: Server) -> Iterator[Playground]:
-    """The playground freshly loaded at desktop size, as user `ann`; on failure, its screenshot and console."""
-    browser.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    playground = Playground(browser, server)
-    playground.load()
-    playground.become(USER)
-    yield playground
-    report = browser.setup.reports.get(request.node.nodeid)
-    if report is not None:
+@pytest.fixture(autouse=True)
+def evidence(request: pytest.FixtureRequest, browser: Browser) -> Iterator[None]:
+    """A failing test leaves its screenshot and the console log; a passing one must not have thrown in the page."""
+    browser.read_console()  # what earlier tests left
+    yield
+    if browser.setup.reports.get(request.node.nodeid) is not None:
         browser.save_failure(request.node.name)
         return
     crashes = [e["message"] for e in browser.read_console() if "Uncaught" in str(e.get("message"))]
     assert not crashes, f"the page threw: {crashes}"
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Playground:
+    """The playground freshly loaded at desktop size, as user `ann`."""
+    browser.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    playground = Playground(browser, server)
+    playground.load()
+    playground.become(USER)
+    return playground
 
 
 class Playground:
@@ -177,6 +183,8 @@ def test_an_answer_streams_in_with_its_tool_call_and_markdown_rendered_safely(pa
     page.select("agent", "assistant", "Assistant")
     page.new_chat()
 
+    assert not b.visible("stop")  # nothing to stop yet
+
     # when the user types two lines (Shift+Enter) and presses Enter
     page.send("What's the weather\nin Oslo?")
     (asked,) = page.messages("user")
@@ -187,8 +195,8 @@ def test_an_answer_streams_in_with_its_tool_call_and_markdown_rendered_safely(pa
     chip = b.one("tool-call", data_tool="get_weather")
     b.until("the tool chip done", lambda: chip.get_attribute("data-status") == "done")
     b.until("the run's token and time line", lambda: page.metas(), timeout=20)
-    collapsed = " ".join(text_of(r) for r in b.visible("tool-result", within=chip))
-    assert "END-OF-FORECAST" not in collapsed
+    assert not b.visible("stop")
+    assert "END-OF-FORECAST" not in chip.text  # collapsed: a preview only
     chip.click()
     b.until(
         "the full tool result once expanded",
@@ -202,10 +210,12 @@ def test_an_answer_streams_in_with_its_tool_call_and_markdown_rendered_safely(pa
     assert [e.text for e in body.find_elements("css selector", "strong")] == ["sunny"]
     assert "Oslo" in [e.text for e in body.find_elements("css selector", ":not(pre) > code")]
     assert [e.text for e in body.find_elements("css selector", "pre code")] == ["print('take sunglasses')"]
-    (link,) = body.find_elements("css selector", "a")
+    link, trap = body.find_elements("css selector", "a")
     assert (link.text, link.get_attribute("href")) == ("the forecast", "https://example.com/forecast")
     assert link.get_attribute("target") == "_blank"
     assert "noopener" in (link.get_attribute("rel") or "")
+    assert not (trap.get_attribute("href") or "").startswith("javascript:")
+    trap.click()
     assert "**" not in body.text
     assert "```" not in body.text
 
@@ -284,6 +294,73 @@ def test_an_empty_chat_offers_example_prompts_and_one_click_sends_it(page: Playg
     ActionChains(b.driver).key_down(Keys.CONTROL).send_keys("k").key_up(Keys.CONTROL).perform()
     assert b.js("return document.activeElement.dataset.testid") == "composer"
 
+    # and the shortcuts are listed behind their toggle
+    b.one("shortcuts-toggle").click()
+    shortcuts = b.one("shortcuts")
+    for key in ("Enter", "Shift", "Esc", "K"):
+        assert key in shortcuts.text
+    b.screenshot("shortcuts")
+
+
+def test_a_failing_tool_and_a_failing_run_are_shown_as_such(page: Playground) -> None:
+    b = page.b
+    # given the assistant, whose stock tool is down
+    page.select("agent", "assistant", "Assistant")
+    page.new_chat()
+
+    # when a question needs that tool
+    answer = page.run("is the umbrella in stock?")
+
+    # then its chip is marked failed, with the error once expanded, and the model's answer follows
+    chip = b.one("tool-call", data_tool="check_stock")
+    assert chip.get_attribute("data-status") == "failed"
+    chip.click()
+    b.until(
+        "the tool's error", lambda: any("warehouse offline" in r.text for r in b.visible("tool-result", within=chip))
+    )
+    assert "Sorry, I could not check" in answer.text
+
+    # when the model itself fails
+    page.send("crash now")
+
+    # then the chat shows an error, and the user can go on
+    error = b.one("message", data_role="error", timeout=20)
+    assert error.text.strip()
+    b.gone("stop")
+    b.screenshot("failed-tool-and-run")
+    page.run("still there?")
+    assert "echo: still there?" in page.messages("assistant")[-1].text
+
+
+def test_a_server_that_needs_a_key_asks_for_it_once_and_then_works(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    b = browser
+    # given a server that answers 401 without its API key
+    locked = start_server(tmp_path, app="tests.e2e.playground_app:app", env={"STRATUS_API_KEY": "sesame"})
+    try:
+        # when the page opens
+        b.driver.get(f"{locked.url}/playground")
+
+        # then it asks for the key, and a wrong one is asked for again
+        field = b.one("auth-key", timeout=15)
+        assert not b.all("component")
+        b.screenshot("auth-key")
+        field.send_keys("wrong", Keys.ENTER)
+        b.until("the key asked for again", lambda: b.visible("auth-key") and not b.all("component"))
+
+        # when the right key is given, the components are listed, and a reload keeps the key
+        field = b.one("auth-key")
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys("sesame", Keys.ENTER)
+        b.until("the components after the key", lambda: b.all("component", data_id="assistant"), timeout=15)
+        b.gone("auth-key")
+        b.driver.get(f"{locked.url}/playground")
+        b.until("the components after a reload", lambda: b.all("component", data_id="assistant"), timeout=15)
+        assert not b.visible("auth-key")
+    finally:
+        stop_server(locked)
+
 
 # --- teams and workflows ------------------------------------------------------------------------------------------
 
@@ -355,6 +432,15 @@ def test_a_workflow_run_shows_each_step_with_its_content(page: Playground) -> No
             step.find_element("css selector", "summary").click()
         assert content in step.text, step.text
     b.screenshot("workflow-steps")
+
+    # and reopened, the steps are there again
+    session_id = page.current_session()
+    page.new_chat()
+    page.session(session_id).click()
+    b.until(
+        "both steps in the reopened run",
+        lambda: [s.get_attribute("data-step") for s in b.all("workflow-step")] == ["draft", "polish"],
+    )
 
 
 # --- sessions -----------------------------------------------------------------------------------------------------
@@ -491,6 +577,30 @@ def test_a_file_uploaded_to_knowledge_is_ingested_and_found_by_search(page: Play
     assert "office-handbook.md" in hit.text
     b.screenshot("knowledge-search")
 
+    # when a file cannot be read, it is listed as failed with the reason
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 not really a pdf")
+    b.all("knowledge-upload", within=panel)[0].send_keys(str(broken))
+    failed = b.until(
+        "the broken file listed as failed",
+        lambda: next(
+            (
+                i
+                for i in b.all("knowledge-item", within=panel)
+                if "broken.pdf" in i.text and i.get_attribute("data-status") == "failed"
+            ),
+            None,
+        ),
+        timeout=20,
+    )
+    assert "not a readable PDF" in panel.text, panel.text
+    assert failed.is_displayed()
+    b.screenshot("knowledge-failed")
+
+    # and Escape closes the panel
+    b.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    b.gone("knowledge-panel")
+
 
 def test_the_users_memories_are_shown_and_one_is_deleted(page: Playground) -> None:
     b = page.b
@@ -625,3 +735,26 @@ def test_the_theme_toggle_switches_light_and_dark_and_is_remembered(page: Playgr
     # and toggling again goes back
     b.one("theme-toggle").click()
     b.until(f"the {first} theme again", lambda: theme()[0] == first)
+
+
+def test_a_first_visit_opens_the_playground_at_the_root_in_the_systems_theme(page: Playground) -> None:
+    b = page.b
+    try:
+        for scheme in ("dark", "light"):
+            # given a visitor whose system is in this scheme and who never chose a theme
+            b.js("localStorage.clear()")
+            b.driver.execute_cdp_cmd(
+                "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+            )
+
+            # when they open the server's root
+            b.driver.get(f"{page.server.url}/")
+
+            # then they land on the playground, in that theme
+            b.until("the playground", lambda: b.all("component"), timeout=15)
+            assert b.driver.current_url.rstrip("/").endswith("/playground"), b.driver.current_url
+            assert b.js("return document.documentElement.dataset.theme") == scheme
+            b.screenshot(f"first-visit-{scheme}")
+    finally:
+        b.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        b.js("localStorage.clear()")
