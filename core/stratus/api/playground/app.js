@@ -165,6 +165,8 @@ function renderMarkdown(target, source) {
       );
     });
     pre.append(copy);
+    const language = /language-([\w+#-]+)/.exec(pre.querySelector("code")?.className || "")?.[1];
+    if (language) pre.dataset.language = language;
   }
 }
 
@@ -1042,11 +1044,11 @@ function statusWord(status) {
 
 async function loadKnowledge() {
   try {
-    const config = await api("/knowledge/config").catch(() => null);
-    const bases = config?.knowledge_bases || config?.knowledge || [];
     const select = $("knowledge-base");
-    if (Array.isArray(bases) && bases.length > 1 && !select.options.length) {
-      for (const b of bases) select.add(new Option(b.name || b.id, b.id));
+    if (!select.options.length) { // the knowledge bases, from AgentOS' /config: a picker when there are several
+      const config = await api("/config").catch(() => null);
+      const bases = config?.knowledge?.knowledge_instances || [];
+      if (bases.length > 1) for (const b of bases) select.add(new Option(b.name || b.id, b.id));
     }
     select.hidden = select.options.length < 2;
     await listContent();
@@ -1074,6 +1076,12 @@ async function listContent() {
   }));
   if (!items.length) $("knowledge-items").append(el("li", { class: "muted", text: "Nothing yet: add a file above." }));
 }
+
+$("knowledge-base").addEventListener("change", () => {
+  $("knowledge-results").replaceChildren();
+  $("knowledge-progress").hidden = true;
+  listContent().catch((error) => toast("Could not list the content: " + error.message));
+});
 
 $("knowledge-upload").addEventListener("change", () => {
   const file = $("knowledge-upload").files[0];
@@ -1266,6 +1274,10 @@ $("auth").addEventListener("submit", (event) => {
   $("auth").hidden = true;
   start();
 });
+
+setInterval(() => { // "2 min ago" stays true while the page is open
+  for (const t of document.querySelectorAll("[data-testid=session-time]")) t.textContent = relativeTime(t.getAttribute("datetime"));
+}, 30000);
 
 async function start() {
   try {
