@@ -470,8 +470,20 @@ class View {
   }
 
   set(content) {
-    this.content = text(content);
+    // Structured output (a response model's JSON) reads best as a JSON block.
+    this.content = content != null && typeof content === "object" ? "```json\n" + text(content) + "\n```" : text(content);
     this.schedule();
+  }
+
+  think(delta) { // the model's reasoning, when it streams any: folded away under the answer's parts
+    if (!this.reasoning) {
+      this.reasoningText = "";
+      this.reasoningBody = el("div", { class: "reasoning-body" });
+      this.reasoning = el("details", { class: "reasoning" }, el("summary", { text: "Thinking" }), this.reasoningBody);
+      this.root.insertBefore(this.reasoning, this.tools);
+    }
+    this.reasoningText += delta;
+    this.reasoningBody.textContent = this.reasoningText;
   }
 
   schedule() {
@@ -659,6 +671,7 @@ class RunStream {
         view.streaming(true);
         break;
       case "RunContent":
+        if (event.reasoning_content) view.think(event.reasoning_content);
         if (event.content != null && event.content !== "") {
           if (typeof event.content === "string") view.append(event.content);
           else view.set(event.content);
@@ -759,7 +772,9 @@ class RunStream {
 function adoptSession(sessionId) {
   if (state.session === sessionId) return;
   state.session = sessionId;
-  markCurrentSession();
+  const listed = $("session-list").querySelector(`[data-session-id="${CSS.escape(sessionId)}"]`);
+  if (listed) markCurrentSession();
+  else loadSessions().then(markCurrentSession); // a new chat's session, listed as soon as its run starts
 }
 
 async function readStream(response, stream) {
@@ -1015,6 +1030,7 @@ function renderStoredRun(view, run, children, stream) {
     view.setState?.("failed");
     return;
   }
+  if (run.reasoning_content) view.think(run.reasoning_content);
   if (run.content != null) view.set(run.content);
   view.flush();
   if (status === "PAUSED") {
