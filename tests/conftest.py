@@ -22,6 +22,10 @@ from stratus.storage.sqlite import SqliteStore
 from tests.aws import REGION, MotoServer, moto_server
 from tests.postgres import PostgresUnavailable, postgres_server, unavailable
 
+# The offline model for every test (and every server a test starts): SmolLM2-135M, which `make test` installs,
+# even on a machine that has the 1 GB demo model (`make run` installs it) and would otherwise serve that.
+os.environ["STRATUS_LOCAL_MODEL"] = "smollm2-135m"
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo

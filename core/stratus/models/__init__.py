@@ -2,7 +2,8 @@
 
 A model can be named with a `"provider:model-id"` string where that is handier than an object:
 `"openai:gpt-4o-mini"`, `"bedrock:us.amazon.nova-lite-v1:0"` (Bedrock's Converse API; the default on AWS),
-`"anthropic:claude-haiku-4-5"`, `"llama_cpp"` (the offline default model), `"llama_cpp:/path/to/model.gguf"`.
+`"anthropic:claude-haiku-4-5"`, `"llama_cpp"` (the offline default model), `"llamacpp:qwen2.5-coder-1.5b"` or
+`"llamacpp:smollm2-135m"` (a local model by its catalogue name), `"llama_cpp:/path/to/model.gguf"`.
 `STRATUS_MODEL` names the model of agents and teams that name none.
 """
 

