@@ -278,6 +278,22 @@ async def test_anonymous_runs_learn_nothing_about_a_user(tmp_path: Path, store: 
     assert (all_memories, total) == ([], 0)
 
 
+async def test_an_anonymous_run_asks_no_extraction_when_only_users_are_learned_about(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    extractor = FunctionModel(extract)
+    learner = machine(tmp_path, session_summary=False)
+    learner.model = extractor
+    agent = Agent(id="helper", model=Chat().model, store=store, learning=learner)
+
+    await say(agent, "my name is Ada and I love tea", user=None, session="s1")
+    await say(agent, "my name is Ada and I love tea", user="ada", session="s2")
+
+    assert len(extractor.requests) == 1  # the second run's, which has a user
+    assert await memories(store, "ada") != []
+    assert learner.queue.published == 2
+
+
 @pytest.mark.parametrize("recall_by", ["words", "meaning"])
 async def test_recall_picks_the_memories_that_match_the_question(
     tmp_path: Path, store: SqliteStore, recall_by: str

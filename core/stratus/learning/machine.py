@@ -326,7 +326,9 @@ class LearningMachine(EmbeddingSpace):
             return LearningReport(skipped="the run is gone")
         report = LearningReport()
         await self._count_uses(store, job.recalled, job.user_id)
-        if self.mode is LearningMode.ALWAYS:
+        if self.mode is LearningMode.ALWAYS and job.user_id is None and not self._learns_without_a_user:
+            report.skipped = "an anonymous run, and nothing is kept but what is about its user"
+        elif self.mode is LearningMode.ALWAYS:
             extraction = await self._extract(agent, store, job, run.input.input_content if run.input else "", run)
             await self._apply(agent, store, job, extraction, report)
         await store.put_learning(
@@ -341,6 +343,12 @@ class LearningMachine(EmbeddingSpace):
             )
         )
         return report
+
+    @property
+    def _learns_without_a_user(self) -> bool:
+        """Whether a run with no user has anything to learn: its session's summary or shared insights (no
+        extraction is asked for otherwise: on a local model it takes the CPU from the next answer)."""
+        return self.session_summary or self.learned_knowledge
 
     async def _count_uses(self, store: Store, ids: Sequence[str], user_id: str | None) -> None:
         now = time.time()
