@@ -277,10 +277,11 @@ async function selectComponent(kind, component, { keepSession = null } = {}) {
   $("component-kind").textContent = kind;
   document.title = `${state.selected.name} · stratus playground`;
   renderComponents();
-  state.session = null;
+  newChat(); // at once: what the user types while the sessions load goes to this component's new chat
+  const token = (state.selection = Symbol("selection"));
   const sessions = await loadSessions();
-  if (keepSession && sessions.some((s) => s.session_id === keepSession)) await openSession(keepSession);
-  else newChat();
+  const untouched = state.selection === token && !state.run && !state.session;
+  if (untouched && keepSession && sessions.some((s) => s.session_id === keepSession)) await openSession(keepSession);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -299,8 +300,27 @@ async function loadSessions() {
   }
   const sessions = (page.data || []).filter((s) => (s[`${kind}_id`] ?? id) === id);
   list.replaceChildren(...sessions.map(sessionItem));
+  markWaiting(kind, id);
   if (!sessions.length) list.append(el("li", { class: "none", text: "No sessions yet." }));
   return sessions;
+}
+
+// Sessions whose run waits for a person (GET /approvals lists agents' and teams' paused calls) get a badge.
+async function markWaiting(kind, id) {
+  if (kind === "workflow") return;
+  let page;
+  try {
+    page = await api("/approvals?" + withUser({ [`${kind}_id`]: id, limit: "200" }));
+  } catch {
+    return; // a deployment without the approvals routes
+  }
+  const waiting = new Set((page.data || []).map((a) => a.session_id));
+  for (const li of $("session-list").querySelectorAll("[data-testid=session]")) {
+    const badge = li.querySelector(".waiting");
+    if (waiting.has(li.dataset.sessionId) && !badge) {
+      li.querySelector(".name")?.after(el("span", { class: "waiting", text: "waits for you", title: "A tool call waits for your approval" }));
+    } else if (!waiting.has(li.dataset.sessionId)) badge?.remove();
+  }
 }
 
 function sessionItem(s) {
@@ -373,7 +393,7 @@ function newChat() {
   state.session = null;
   markCurrentSession();
   showEmpty();
-  $("composer").focus({ preventScroll: true });
+  if (!NARROW.matches) $("composer").focus({ preventScroll: true }); // no keyboard popping up on a phone
 }
 $("new-chat").addEventListener("click", () => { newChat(); closeSidebarIfNarrow(); });
 
@@ -819,6 +839,7 @@ async function streamRun(path, form, view, kind) {
     if (state.run?.controller === controller) state.run = null;
     setStreaming(false);
     loadSessions();
+    if (!$("memories-panel").hidden) setTimeout(loadMemories, 500); // what the run taught, once the worker has it
   }
 }
 
