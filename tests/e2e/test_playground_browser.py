@@ -137,7 +137,7 @@ class Playground:
         """The id of the session open in the chat (the one the list marks current)."""
 
         def marked() -> str | None:
-            current = self.b.visible("session", aria_current="true")
+            current = self.b.all("session", aria_current="true")  # also in a folded-away sidebar
             return current[0].get_attribute("data-session-id") if current else None
 
         return self.b.until("the open session marked current in the list", marked)
@@ -294,12 +294,17 @@ def test_an_empty_chat_offers_example_prompts_and_one_click_sends_it(page: Playg
     ActionChains(b.driver).key_down(Keys.CONTROL).send_keys("k").key_up(Keys.CONTROL).perform()
     assert b.js("return document.activeElement.dataset.testid") == "composer"
 
-    # and the shortcuts are listed behind their toggle
+    # and the shortcuts are listed behind their toggle, and behind "?"
     b.one("shortcuts-toggle").click()
     shortcuts = b.one("shortcuts")
     for key in ("Enter", "Shift", "Esc", "K"):
         assert key in shortcuts.text
     b.screenshot("shortcuts")
+    b.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    b.gone("shortcuts")
+    b.one("component-title").click()  # the focus out of the composer, where "?" is just a character
+    ActionChains(b.driver).send_keys("?").perform()
+    b.one("shortcuts")
 
 
 def test_a_failing_tool_and_a_failing_run_are_shown_as_such(page: Playground) -> None:
@@ -708,6 +713,18 @@ def test_on_a_360_px_phone_the_sidebar_folds_away_and_the_chat_fits(page: Playgr
     assert b.js("return document.querySelector('[data-testid=chat]').getBoundingClientRect().width") >= 320
     assert b.js("return document.documentElement.scrollWidth <= innerWidth"), "the page scrolls sideways"
     b.screenshot("phone-360-answer")
+
+    # and choosing a session from the opened sidebar closes it too, showing that session
+    session_id = page.current_session()
+    page.load()
+    b.one("sidebar-toggle").click()
+    b.until("the sidebar shown", lambda: in_view(b, "sidebar", fully=True))
+    page.select("agent", "assistant", "Assistant")
+    b.one("sidebar-toggle").click()
+    b.until("the sidebar shown again", lambda: in_view(b, "sidebar", fully=True))
+    page.session(session_id).click()
+    b.until("the sidebar closed after choosing a session", lambda: not in_view(b, "sidebar"))
+    b.until("the session's answer", lambda: page.metas())
 
 
 def test_the_theme_toggle_switches_light_and_dark_and_is_remembered(page: Playground) -> None:
