@@ -159,3 +159,15 @@ async def test_a_call_made_before_the_user_spoke_again_may_be_made_again(
     response = await model.request(later, TOOLS)
 
     assert [c.name for c in response.tool_calls] == ["calculate"]
+
+
+async def test_an_empty_reply_to_a_request_with_tools_asks_for_the_answer(
+    model: LlamaCpp, openai_server: FakeOpenAIServer
+) -> None:
+    # llama.cpp answers nothing when the model began a call its parser could not read
+    openai_server.enqueue(TextReply(""), TextReply("391."), TextReply(""), TextReply("It is 391."))
+
+    assert (await model.request(ANSWERED, TOOLS)).content == "391."
+    assert "tools" not in openai_server.bodies[1]
+    deltas = [d async for d in model.stream(ANSWERED, TOOLS)]
+    assert "".join(d.content or "" for d in deltas) == "It is 391."

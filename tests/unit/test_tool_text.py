@@ -175,3 +175,16 @@ def test_a_stream_lets_go_of_json_or_code_that_is_no_call() -> None:
     prose = ToolTextHolder(TWO)
     assert prose.feed("Sure: ") == "Sure: "
     assert prose.feed('{"name": "calculate"') == '{"name": "calculate"'  # not at the start: part of the answer
+
+
+def test_a_json_call_wrapped_in_tools_tags_is_a_call_and_is_held_back() -> None:
+    text = '<tools> {"name": "calculate", "arguments": {"expression": "8 * 5"}} </tools>'
+    assert _calls(text) == (None, [("calculate", {"expression": "8 * 5"})])
+    assert _calls("<tools> not json </tools>")[1] == []
+    assert _calls('<tools>{"name": "calculate", "arguments": {}}')[1] == []  # never closed
+
+    holder = ToolTextHolder(TWO)
+    assert [holder.feed(p) for p in ("<to", "ols> ", '{"name": "calculate", "arguments": {}}', " </tools>")] == [""] * 4
+    html = ToolTextHolder(TWO)
+    assert html.feed("<to") == ""
+    assert html.feed("ols> are handy") == "<tools> are handy"

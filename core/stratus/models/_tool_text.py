@@ -4,8 +4,8 @@ from the generated text. Results go back as `<tool_response>`.
 
 Two written forms of a call are recognised: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` tags
 anywhere in the reply, and a reply that *starts* with the call as a JSON block, fenced (```` ```json ```` ) or
-bare, which is how Qwen2.5-Coder writes them (also with the doubled braces `{{...}}` its packaged template shows
-it). Only a call to a known tool with object arguments counts: text that merely holds JSON is the answer.
+bare, or in `<tools>` tags, which is how Qwen2.5-Coder writes them (also with the doubled braces `{{...}}` its
+packaged template shows it). Only a call to a known tool with object arguments counts: text that merely holds JSON is the answer.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 _TOOL_OPEN = "<tool_call>"
 # A fenced block's opening: three backticks, an optional language word, the line break.
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
+# Other tags small models wrap a JSON call in (Qwen2.5-Coder: `<tools>{...}</tools>`, from its template's words).
+_WRAPPERS = ("<tools>", "<tool>", "<function_call>")
+_WRAPPER = re.compile(r"<(tools|tool|function_call)>\s*")
 _DECODER = json.JSONDecoder()
 
 
@@ -117,8 +120,10 @@ def _leading_json_calls(text: str, known: set[str]) -> tuple[list[tuple[str, dic
     calls: list[tuple[str, dict[str, Any]]] = []
     rest = text.lstrip()
     while rest:
-        fence = _FENCE.match(rest)
-        body = rest[fence.end() :].lstrip() if fence else rest
+        wrapper = _WRAPPER.match(rest)
+        body = rest[wrapper.end() :] if wrapper else rest
+        fence = _FENCE.match(body)
+        body = body[fence.end() :].lstrip() if fence else body
         decoded = _decode(body)
         if decoded is None:
             break
@@ -130,6 +135,11 @@ def _leading_json_calls(text: str, known: set[str]) -> tuple[list[tuple[str, dic
             if not after.startswith("```"):
                 break
             after = after[3:].lstrip()
+        if wrapper:
+            closing = f"</{wrapper.group(1)}>"
+            if not after.startswith(closing):
+                break
+            after = after[len(closing) :].lstrip()
         calls.extend(found)
         rest = after
     return (calls, rest) if calls else None
@@ -176,6 +186,13 @@ def _may_start_call(text: str) -> bool:
     """Whether `text`, the start of a reply, is or may become a call written as a JSON block."""
     if not text:
         return True
+    for opener in _WRAPPERS:
+        if opener.startswith(text):
+            return True
+        if text.startswith(opener):
+            text = text[len(opener) :].lstrip()
+            if not text:
+                return True
     if "```".startswith(text):
         return True
     fence = _FENCE.match(text)
@@ -219,8 +236,10 @@ class ToolTextHolder:
         """Whether a held JSON start has become a complete value that is not a call (so it can be shown)."""
         if not self._known:
             return False
-        fence = _FENCE.match(stripped)
-        body = stripped[fence.end() :].lstrip() if fence and stripped.startswith("```") else stripped
+        wrapper = _WRAPPER.match(stripped)
+        body = stripped[wrapper.end() :] if wrapper else stripped
+        fence = _FENCE.match(body)
+        body = body[fence.end() :].lstrip() if fence and body.startswith("```") else body
         if not body:
             return False
         decoded = _decode(body)

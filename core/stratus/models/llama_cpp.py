@@ -35,7 +35,7 @@ from typing import IO, Any, ClassVar, Literal
 
 from stratus._optional import installed, missing_message
 from stratus.exceptions import ConfigError, ModelError, ModelTimeoutError
-from stratus.messages import Message, ToolCall
+from stratus.messages import Message, ToolCall, Usage
 from stratus.models._local_models import SMOLLM2_135M, LocalModel, model_file, resolve_local_model
 from stratus.models._tool_text import ToolTextHolder, extract_tool_calls, same_calls, tools_as_text
 from stratus.models.base import Model, ModelDelta, ModelRequest, ModelResponse
@@ -49,6 +49,11 @@ _ANSWER_NOW = (
     "You already have the tool results you need above. Answer the user's last message now, in plain words, "
     "from those results. Do not call a tool."
 )
+
+
+def _empty(exc: ModelError) -> bool:
+    """Whether the server's reply was empty: with tools, a call the model began but llama.cpp could not parse."""
+    return "sent an empty" in str(exc)
 
 
 def default_model_path() -> str:
@@ -428,19 +433,25 @@ class LlamaCpp(Model):
         server, chat = await self._client()
         sent, sent_params = self._sent(messages, params)
         try:
-            response: ModelResponse = await chat.request(sent, sent_params)
-            if params.tools and not response.tool_calls:  # calls written as text (tags, or a JSON block)
-                response.content, response.tool_calls = extract_tool_calls(response.content or "", params.tools)
-            fresh = self._calls(messages, response.tool_calls)
-            if fresh is None:
-                usage = response.usage
+            first: ModelResponse | None = None
+            try:
+                first = await chat.request(sent, sent_params)
+            except ModelError as exc:
+                if not (params.tools and _empty(exc)):
+                    raise
+            if first is not None and params.tools and not first.tool_calls:  # calls written as text
+                first.content, first.tool_calls = extract_tool_calls(first.content or "", params.tools)
+            fresh = self._calls(messages, first.tool_calls) if first is not None else None
+            if first is not None and fresh is not None:
+                first.tool_calls = fresh
+                response = first
+            else:  # an empty reply (a call it could not finish), or a repeated call: ask for the answer
+                usage = first.usage if first is not None else Usage()
                 response = await chat.request(*self._answer_request(messages, params))
                 usage.add(response.usage)
                 response.usage = usage
                 response.content, _ = extract_tool_calls(response.content or "", params.tools)
                 response.tool_calls = []
-            else:
-                response.tool_calls = fresh
             if response.tool_calls:
                 response.finish_reason = "tool_calls"
         except ModelError as exc:
@@ -452,30 +463,38 @@ class LlamaCpp(Model):
         sent, sent_params = self._sent(messages, params)
         holder = ToolTextHolder(params.tools) if params.tools else None
         try:
-            async for delta in chat.stream(sent, sent_params):
-                if holder is None:
-                    yield delta
-                elif delta.content:
-                    shown = holder.feed(delta.content)
-                    if shown:
-                        yield ModelDelta(content=shown, provider_data=delta.provider_data)
-                elif delta.usage is not None or delta.finish_reason or delta.tool_calls:  # the last delta
-                    calls = list(delta.tool_calls or [])
-                    held = holder.rest()
-                    if not calls:
-                        _, calls = extract_tool_calls(holder.text, params.tools)
-                        if held and not calls:
-                            yield ModelDelta(content=held, provider_data=delta.provider_data)
-                    fresh = self._calls(messages, calls)
-                    if fresh is None:  # a repeated call: ask for the answer instead, and stream that
-                        async for answer in chat.stream(*self._answer_request(messages, params)):
-                            if answer.usage is not None and delta.usage is not None:
-                                answer.usage.add(delta.usage)
-                            yield answer
-                        return
-                    delta.tool_calls = fresh or None
-                    delta.finish_reason = "tool_calls" if fresh else delta.finish_reason
-                    yield delta
+            answer_instead: ModelDelta | None = None  # set when the model's reply is to be replaced by its answer
+            try:
+                async for delta in chat.stream(sent, sent_params):
+                    if holder is None:
+                        yield delta
+                    elif delta.content:
+                        shown = holder.feed(delta.content)
+                        if shown:
+                            yield ModelDelta(content=shown, provider_data=delta.provider_data)
+                    elif delta.usage is not None or delta.finish_reason or delta.tool_calls:  # the last delta
+                        calls = list(delta.tool_calls or [])
+                        held = holder.rest()
+                        if not calls:
+                            _, calls = extract_tool_calls(holder.text, params.tools)
+                            if held and not calls:
+                                yield ModelDelta(content=held, provider_data=delta.provider_data)
+                        fresh = self._calls(messages, calls)
+                        if fresh is None:  # a repeated call
+                            answer_instead = delta
+                            break
+                        delta.tool_calls = fresh or None
+                        delta.finish_reason = "tool_calls" if fresh else delta.finish_reason
+                        yield delta
+            except ModelError as exc:
+                if not (holder is not None and _empty(exc) and not holder.text.strip()):
+                    raise
+                answer_instead = ModelDelta(usage=Usage())
+            if answer_instead is not None:  # ask for the answer instead, and stream that
+                async for answer in chat.stream(*self._answer_request(messages, params)):
+                    if answer.usage is not None and answer_instead.usage is not None:
+                        answer.usage.add(answer_instead.usage)
+                    yield answer
         except ModelError as exc:
             raise await self._failure(server, exc) from exc
 
