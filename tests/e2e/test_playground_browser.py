@@ -619,6 +619,9 @@ def test_the_users_memories_are_shown_and_one_is_deleted(page: Playground) -> No
 
     (learned,) = b.until("the memory learned from the chat", memories, timeout=20)
     assert learned["memory"] == "The user likes tea."
+    # and another user has a memory of their own
+    created = page.api("POST", "/memories", json={"memory": "Bob likes coffee.", "user_id": "bob", "topics": ["food"]})
+    assert created.status_code in (200, 201), created.text
 
     # when the user opens their memories
     b.one("memories-tab").click()
@@ -629,6 +632,7 @@ def test_the_users_memories_are_shown_and_one_is_deleted(page: Playground) -> No
         "the memory in the panel",
         lambda: next((m for m in b.visible("memory", within=panel) if "The user likes tea." in m.text), None),
     )
+    assert "Bob likes coffee." not in panel.text  # only this user's
     b.screenshot("memories")
 
     # when they delete it (and confirm)
@@ -661,6 +665,13 @@ def test_a_paused_run_waits_for_approval_and_approving_completes_it(page: Playgr
     session_id = page.current_session()
     assert page.api("GET", f"/sessions/{session_id}/runs").json()[-1]["status"] == "PAUSED"
     b.screenshot("approval")
+
+    # and the pause is kept by the server, not the page: after a reload the session still asks
+    page.load()
+    page.select("agent", "banker", "Banker")
+    page.session(session_id).click()
+    approval = b.one("approval", timeout=15)
+    assert "bob" in approval.text
 
     # when they approve it
     done = len(page.metas())
