@@ -2,10 +2,10 @@
 shows, each driven by a scripted model, so a test knows what the page must display.
 
 - `assistant` (Assistant): a message with "weather" calls `get_weather` (a long result, to expand) and answers
-  in markdown with raw HTML that must never run; "stock" calls `check_stock`, which fails ("warehouse
-  offline"), and the answer says so; "crash" makes the model fail (the run ends in an error); any other
-  message is echoed. It learns from its runs (a scripted extraction: "I like tea" becomes the memory "The
-  user likes tea.").
+  in markdown (a table, a list, code) with raw HTML that must never run; "tide" calls `get_tide`, which takes
+  a second; "stock" calls `check_stock`, which fails ("warehouse offline"), and the answer says so; "crash"
+  makes the model fail (the run ends in an error); any other message is echoed. It learns from its runs (a
+  scripted extraction: "I like tea" becomes the memory "The user likes tea.").
 - `storyteller`: a long answer streamed a word every 0.2 s, for Stop.
 - `banker`: calls `transfer`, which needs a person's approval, then answers `done: <its result>`.
 - team `desk` (Desk, coordinate): the leader delegates to `researcher` (who calls `find_fact`) and `writer` in
@@ -17,6 +17,8 @@ Serve it by hand to look at the page: `.venv/bin/stratus dev --app tests.e2e.pla
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from stratus import Agent, App, Step, StepInput, Team, Workflow
 from stratus.knowledge import Knowledge
@@ -41,6 +43,8 @@ FORECAST = (
 MARKDOWN_ANSWER = (
     "It is **sunny** in `Oslo` today.\n\n"
     "```python\nprint('take sunglasses')\n```\n\n"
+    "| hour | sky |\n|---|---|\n| 09 | clear |\n| 15 | cloudy |\n\n"
+    "- hat\n- water\n\n"
     "More at [the forecast](https://example.com/forecast). [Free sunglasses](javascript:window.__pwned='link')\n\n"
     "<img src=x onerror=\"window.__pwned = 'img'\"><script>window.__pwned = 'script'</script>"
 )
@@ -68,6 +72,17 @@ def check_stock(item: str) -> str:
     raise RuntimeError("warehouse offline")
 
 
+@tool
+async def get_tide(place: str) -> str:
+    """When the next high tide is (it takes a second to find out).
+
+    Args:
+        place: The harbour.
+    """
+    await asyncio.sleep(1.0)
+    return f"high tide at {place}: 14:10"
+
+
 @tool(requires_confirmation=True)
 def transfer(amount: int, to: str) -> str:
     """Send money (a person approves each transfer).
@@ -92,10 +107,16 @@ def find_fact(topic: str) -> str:
 def _assistant(messages: list[Message], params: ModelRequest) -> Reply:
     last = messages[-1]
     if last.role == "tool":
-        return MARKDOWN_ANSWER if last.tool_name == "get_weather" else f"Sorry, I could not check: {last.content}"
+        if last.tool_name == "get_weather":
+            return MARKDOWN_ANSWER
+        if last.tool_name == "get_tide":
+            return f"The tide: {last.content}"
+        return f"Sorry, I could not check: {last.content}"
     text = last.content or ""
     if "weather" in text.lower():
         return call("get_weather", city="Oslo")
+    if "tide" in text.lower():
+        return call("get_tide", place="Bergen")
     if "stock" in text.lower():
         return call("check_stock", item="umbrella")
     if "crash" in text.lower():
@@ -150,7 +171,7 @@ def make_app() -> App:
         id="assistant",
         name="Assistant",
         model=FunctionModel(_assistant),
-        tools=[get_weather, check_stock],
+        tools=[get_weather, check_stock, get_tide],
         learning=learning,
         description="answers with tools and markdown",
     )

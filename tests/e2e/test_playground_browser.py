@@ -216,6 +216,8 @@ def test_an_answer_streams_in_with_its_tool_call_and_markdown_rendered_safely(pa
     assert "noopener" in (link.get_attribute("rel") or "")
     assert not (trap.get_attribute("href") or "").startswith("javascript:")
     trap.click()
+    assert [e.text for e in body.find_elements("css selector", "table td:first-child")] == ["09", "15"]
+    assert [e.text for e in body.find_elements("css selector", "ul > li")] == ["hat", "water"]
     assert "**" not in body.text
     assert "```" not in body.text
 
@@ -307,11 +309,20 @@ def test_an_empty_chat_offers_example_prompts_and_one_click_sends_it(page: Playg
     b.one("shortcuts")
 
 
-def test_a_failing_tool_and_a_failing_run_are_shown_as_such(page: Playground) -> None:
+def test_a_slow_tool_runs_a_failing_tool_fails_and_a_failing_run_is_shown_as_such(page: Playground) -> None:
     b = page.b
-    # given the assistant, whose stock tool is down
+    # given the assistant, whose tide tool takes a second and whose stock tool is down
     page.select("agent", "assistant", "Assistant")
     page.new_chat()
+
+    # when a question needs the slow tool, its chip shows it running, then done
+    page.send("when is the tide?")
+    chip = b.one("tool-call", data_tool="get_tide")
+    b.until("the tide tool running", lambda: chip.get_attribute("data-status") == "running")
+    b.screenshot("tool-running")
+    b.until("the tide tool done", lambda: chip.get_attribute("data-status") == "done")
+    b.until("the tide answer", lambda: "The tide: high tide at Bergen: 14:10" in page.messages("assistant")[-1].text)
+    b.until("the tide run's token line", lambda: page.metas())
 
     # when a question needs that tool
     answer = page.run("is the umbrella in stock?")
