@@ -270,7 +270,7 @@ function renderComponents() {
 }
 
 async function selectComponent(kind, component, { keepSession = null } = {}) {
-  if (state.run) stopRun();
+  if (state.run) stopRun({ now: true });
   state.selected = { kind, id: component.id, name: component.name || component.id, raw: component };
   store.set("component", `${kind}:${component.id}`);
   $("component-title").textContent = state.selected.name;
@@ -389,7 +389,7 @@ function markCurrentSession() {
 }
 
 function newChat() {
-  if (state.run) stopRun();
+  if (state.run) stopRun({ now: true });
   state.session = null;
   markCurrentSession();
   showEmpty();
@@ -398,7 +398,7 @@ function newChat() {
 $("new-chat").addEventListener("click", () => { newChat(); closeSidebarIfNarrow(); });
 
 async function openSession(sessionId) {
-  if (state.run) stopRun();
+  if (state.run) stopRun({ now: true });
   const { kind } = state.selected;
   let runs;
   try {
@@ -645,6 +645,15 @@ class RunStream {
     this.finished = false;
   }
 
+  // The run's last event: the composer is free at once (the stream may take a moment more to close).
+  finish() {
+    this.finished = true;
+    if (state.run && state.run.controller === this.controller) {
+      state.run = null;
+      setStreaming(false);
+    }
+  }
+
   stepView(event) {
     const key = event.step_id || event.step_name;
     if (key == null) return null;
@@ -705,24 +714,24 @@ class RunStream {
         if (event.content != null && (typeof event.content !== "string" || event.content.length >= view.content.length)) view.set(event.content);
         view.done(event.metrics);
         view.setState?.("done");
-        if (top) this.finished = true;
+        if (top) this.finish();
         break;
       case "RunPaused":
         view.streaming(false);
         view.setState?.("waiting for you");
-        if (top) { this.finished = true; approvalsFor(this.view, this.kind, event); }
+        if (top) { this.finish(); approvalsFor(this.view, this.kind, event); }
         break;
       case "RunError":
         view.streaming(false);
         view.setState?.("failed");
         view.fail(event.content || event.error || "the run failed");
-        if (top) this.finished = true;
+        if (top) this.finish();
         break;
       case "RunCancelled":
         view.streaming(false);
         view.setState?.("cancelled");
         view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
-        if (top) this.finished = true;
+        if (top) this.finish();
         break;
       default:
         break; // ModelRequest*, RunContentCompleted, MemoryUpdate*, ToolkitUnavailable: nothing to show
@@ -766,22 +775,22 @@ class RunStream {
       case "WorkflowCompleted":
         if (event.content != null) this.view.set(event.content);
         this.view.done(event.metrics);
-        this.finished = true;
+        this.finish();
         return;
       case "WorkflowPaused":
         this.view.streaming(false);
-        this.finished = true;
+        this.finish();
         approvalsFor(this.view, "workflow", event);
         return;
       case "WorkflowError":
         this.view.streaming(false);
         this.view.fail(event.error || event.content || "the workflow failed");
-        this.finished = true;
+        this.finish();
         return;
       case "WorkflowCancelled":
         this.view.streaming(false);
         this.view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
-        this.finished = true;
+        this.finish();
         return;
       default:
         return; // Steps/Parallel/Condition/Loop/Router markers: their steps' events say enough
@@ -792,9 +801,15 @@ class RunStream {
 function adoptSession(sessionId) {
   if (state.session === sessionId) return;
   state.session = sessionId;
-  const listed = $("session-list").querySelector(`[data-session-id="${CSS.escape(sessionId)}"]`);
-  if (listed) markCurrentSession();
-  else loadSessions().then(markCurrentSession); // a new chat's session, listed as soon as its run starts
+  const list = $("session-list");
+  if (!list.querySelector(`[data-session-id="${CSS.escape(sessionId)}"]`)) {
+    // A new chat's session, listed as its run starts (the server stores it as the run ends; the list is
+    // read again then): named, as the server will name it, after the first message.
+    list.querySelector(".none")?.remove();
+    const first = $("log").querySelector("[data-role=user] .bubble")?.textContent || "New session";
+    list.prepend(sessionItem({ session_id: sessionId, session_name: first, updated_at: new Date().toISOString() }));
+  }
+  markCurrentSession();
 }
 
 async function readStream(response, stream) {
@@ -824,6 +839,7 @@ async function streamRun(path, form, view, kind) {
   // A continued run goes on in the message it paused in: the same members' and steps' blocks fill on.
   const stream = view.stream || (view.stream = new RunStream(view, kind));
   stream.finished = false;
+  stream.controller = controller;
   view.streaming(true);
   try {
     const response = await fetch(url(path), { method: "POST", body: form, headers: authHeaders(), signal: controller.signal });
@@ -837,31 +853,40 @@ async function streamRun(path, form, view, kind) {
     view.streaming(false);
     view.flush();
     if (state.run?.controller === controller) state.run = null;
-    setStreaming(false);
+    if (!state.run) setStreaming(false); // (a run started meanwhile keeps its Stop button)
     loadSessions();
     if (!$("memories-panel").hidden) setTimeout(loadMemories, 500); // what the run taught, once the worker has it
   }
 }
 
 function setStreaming(on) {
+  $("stop").disabled = false;
   $("send").hidden = on;
   $("stop").hidden = !on;
-  if (!on) $("composer").focus({ preventScroll: true });
+  if (!on && !NARROW.matches) $("composer").focus({ preventScroll: true });
 }
 
-async function stopRun() {
+// Stop asks the server to cancel, then lets the stream end with its RunCancelled (what was said stays); it is cut
+// off only if that does not come soon. Leaving the chat (another session or component) cuts it at once.
+async function stopRun({ now = false } = {}) {
   const run = state.run;
-  if (!run) return;
-  state.run = null;
+  if (!run || run.stopping) return;
+  run.stopping = true;
+  $("stop").disabled = true;
   if (run.runId) {
-    const query = new URLSearchParams();
-    if (state.session) query.set("session_id", state.session);
-    await api(`/${PLURAL[run.kind]}/${encodeURIComponent(run.id)}/runs/${encodeURIComponent(run.runId)}/cancel?` + query,
+    const query = new URLSearchParams({ session_id: run.session || state.session || "" });
+    if (userId()) query.set("user_id", userId());
+    const cancel = api(`/${PLURAL[run.kind]}/${encodeURIComponent(run.id)}/runs/${encodeURIComponent(run.runId)}/cancel?` + query,
       { method: "POST" }).catch(() => {});
+    if (!now) {
+      await cancel;
+      setTimeout(() => run.controller.abort(), 1500);
+      return;
+    }
   }
   run.controller.abort();
 }
-$("stop").addEventListener("click", stopRun);
+$("stop").addEventListener("click", () => stopRun());
 
 function submit() {
   const message = $("composer").value.trim();
