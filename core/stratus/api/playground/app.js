@@ -426,7 +426,7 @@ function examplePrompts() {
   const tools = (raw.tools?.tools || (Array.isArray(raw.tools) ? raw.tools : [])).filter((t) => t && t.name);
   const fromTools = tools.slice(0, 2).map((t) => t.name === "search_knowledge_base"
     ? "What do your documents say about getting started?"
-    : `Use ${t.name}${t.description ? ` (${t.description.replace(/\.$/, "").toLowerCase()})` : ""} on an example.`);
+    : `Try the ${t.name} tool${t.description ? `: ${t.description.replace(/\.$/, "")}` : ""}.`);
   const generic = GENERIC_PROMPTS[state.selected?.kind || "agent"];
   return [generic[0], ...fromTools, ...generic.slice(1)].slice(0, 4);
 }
@@ -1191,6 +1191,7 @@ function upload(file) {
 
 function knowledgeFailed(message) {
   const box = $("knowledge-progress");
+  $("knowledge-bar").value = 100; // final: a full bar in the error colour, not the moving one
   box.classList.add("failed");
   box.dataset.status = "failed";
   $("knowledge-status").textContent = "Failed: " + message;
@@ -1222,7 +1223,7 @@ async function followContent(contentId, name) {
       knowledgeFailed(s.status_message || "ingestion failed");
       return;
     }
-    status.textContent = `${name}: ${word || "processing"}…`;
+    status.textContent = `${name}: ${word || "processing"}` + (s.status_message ? ` (${s.status_message})` : "…");
     if (i % 4 === 0) listContent().catch(() => {});
     await new Promise((r) => setTimeout(r, i < 20 ? 250 : 1000));
   }
