@@ -3,9 +3,13 @@ scripts; the libraries it vendors from npm are exactly the files the lock pins."
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
+import os
 import re
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +48,30 @@ def test_the_vendored_files_are_the_ones_the_lock_pins() -> None:
         assert digest == entry["sha256"], f"vendor/{vendored} drifted from what npm ci gave: re-vendor it"
     served = {name.removeprefix("vendor/") for name in ASSETS if name.startswith("vendor/")}
     assert served <= set(manifest)
+
+
+def test_the_vendored_files_are_the_ones_in_the_locked_tarballs() -> None:
+    """Where npm's cache holds the tarballs the lock's integrity names (any machine that ran `npm ci`), each
+    vendored file is byte for byte the one inside: the manifest's word is checked against the lock itself."""
+    lock = json.loads((PLAYGROUND / "package-lock.json").read_text())
+    manifest = json.loads((PLAYGROUND / "vendor" / "MANIFEST.json").read_text())
+    cache = Path(os.environ.get("NPM_CONFIG_CACHE", Path.home() / ".npm")) / "_cacache" / "content-v2"
+    checked = 0
+    for vendored, entry in manifest.items():
+        algorithm, digest = lock["packages"][f"node_modules/{entry['package']}"]["integrity"].split("-", 1)
+        raw = base64.b64decode(digest)
+        tarball = cache / algorithm / raw.hex()[:2] / raw.hex()[2:4] / raw.hex()[4:]
+        if not tarball.is_file():
+            continue
+        data = tarball.read_bytes()
+        assert hashlib.new(algorithm, data).digest() == raw, f"npm's cached {entry['package']} is not the locked one"
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            member = archive.extractfile(f"package/{entry['path']}")
+            assert member is not None
+            assert member.read() == (PLAYGROUND / "vendor" / vendored).read_bytes(), vendored
+        checked += 1
+    if not checked:
+        pytest.skip("npm's cache holds none of the locked tarballs (run scripts/vendor_playground.py once)")
 
 
 def test_the_vendored_scripts_name_the_pinned_versions() -> None:
