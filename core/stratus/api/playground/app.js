@@ -627,9 +627,17 @@ function nestedBlock(view, testid, attr, value, label) {
 }
 
 function assistantMessage(name) {
-  const node = el("div", { class: "msg", testid: "message", "data-role": "assistant" }, el("div", { class: "who", text: name }));
+  const copy = el("button", { type: "button", class: "copy-answer", title: "Copy the answer (markdown)", text: "Copy" });
+  const node = el("div", { class: "msg", testid: "message", "data-role": "assistant" },
+    el("div", { class: "who" }, el("span", { text: name }), copy));
   $("log").append(node);
-  return new View(node, { top: true });
+  const view = new View(node, { top: true });
+  copy.addEventListener("click", () => {
+    navigator.clipboard?.writeText(view.content).then(
+      () => { copy.textContent = "Copied"; setTimeout(() => { copy.textContent = "Copy"; }, 1200); },
+      () => { copy.textContent = "Copy failed"; });
+  });
+  return view;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1143,6 +1151,15 @@ $("knowledge-base").addEventListener("change", () => {
   $("knowledge-results").replaceChildren();
   $("knowledge-progress").hidden = true;
   listContent().catch((error) => toast("Could not list the content: " + error.message));
+});
+
+const drop = document.querySelector(".upload");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  for (const file of event.dataTransfer?.files || []) { upload(file); break; } // one at a time: one progress line
 });
 
 $("knowledge-upload").addEventListener("change", () => {
