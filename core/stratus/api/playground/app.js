@@ -277,6 +277,7 @@ async function selectComponent(kind, component, { keepSession = null } = {}) {
   $("component-kind").textContent = kind;
   document.title = `${state.selected.name} · stratus playground`;
   renderComponents();
+  $("session-search").value = "";
   newChat(); // at once: what the user types while the sessions load goes to this component's new chat
   const token = (state.selection = Symbol("selection"));
   const sessions = await loadSessions();
@@ -287,23 +288,48 @@ async function selectComponent(kind, component, { keepSession = null } = {}) {
 // ---------------------------------------------------------------------------------------------------------
 // sessions
 
-async function loadSessions() {
+// One page of the component's sessions, newest first (filtered by the search box's words); "More" reads the
+// next page by the cursor the API returns.
+async function loadSessions({ cursor = null } = {}) {
   const list = $("session-list");
   if (!state.selected) return [];
   const { kind, id } = state.selected;
+  const params = { type: kind, component_id: id, limit: "30", sort_by: "updated_at", sort_order: "desc" };
+  const filter = $("session-search").value.trim();
+  if (filter) params.session_name = filter;
+  if (cursor) params.cursor = cursor;
   let page;
   try {
-    page = await api("/sessions?" + withUser({ type: kind, component_id: id, limit: "50", sort_by: "updated_at", sort_order: "desc" }));
+    page = await api("/sessions?" + withUser(params));
   } catch (error) {
     list.replaceChildren(el("li", { class: "none", text: "Could not list sessions: " + error.message }));
     return [];
   }
+  if (state.selected?.kind !== kind || state.selected?.id !== id) return []; // another component meanwhile
   const sessions = (page.data || []).filter((s) => (s[`${kind}_id`] ?? id) === id);
-  list.replaceChildren(...sessions.map(sessionItem));
+  list.querySelector(".more")?.remove();
+  if (cursor) list.append(...sessions.map(sessionItem));
+  else {
+    list.replaceChildren(...sessions.map(sessionItem));
+    list.scrollTop = 0;
+  }
   markWaiting(kind, id);
-  if (!sessions.length) list.append(el("li", { class: "none", text: "No sessions yet." }));
+  if (!list.children.length) list.append(el("li", { class: "none", text: filter ? "No session matches." : "No sessions yet." }));
+  const next = page.meta?.next_cursor;
+  if (next) {
+    list.append(el("li", { class: "more" }, el("button", {
+      type: "button", class: "ghost small", text: "More sessions",
+      onclick: () => loadSessions({ cursor: next }),
+    })));
+  }
   return sessions;
 }
+
+let sessionSearch = 0;
+$("session-search").addEventListener("input", () => {
+  clearTimeout(sessionSearch);
+  sessionSearch = setTimeout(() => loadSessions(), 250);
+});
 
 // Sessions whose run waits for a person (GET /approvals lists agents' and teams' paused calls) get a badge.
 async function markWaiting(kind, id) {
