@@ -1115,15 +1115,28 @@ function renderStoredRun(view, run, children, stream) {
   view.flush();
   if (status === "PAUSED") {
     view.setState?.("waiting for you");
-    if (view.top) {
-      const kind = run.workflow_id ? "workflow" : run.team_id ? "team" : "agent";
-      approvalsFor(view, kind, { ...run, tools: (run.tools || []).filter(isWaiting), session_id: state.session });
-    }
+    if (view.top) pausedFromHistory(view, run);
     return;
   }
   if (status === "CANCELLED") view.root.append(el("div", { class: "thinking", text: "Cancelled." }));
   view.done(run.metrics);
   view.setState?.(statusWord(run.status));
+}
+
+// A session's run list leaves out what a paused team or workflow run waits on (`requirements`,
+// `step_requirements`); the run's own route has it, so the approvals are read from there.
+async function pausedFromHistory(view, run) {
+  const kind = run.workflow_id ? "workflow" : run.team_id ? "team" : "agent";
+  const componentId = run.workflow_id || run.team_id || run.agent_id || state.selected.id;
+  const sessionId = state.session;
+  let detail = run;
+  try {
+    detail = await api(`/${PLURAL[kind]}/${encodeURIComponent(componentId)}/runs/${encodeURIComponent(run.run_id)}?`
+      + withUser({ session_id: sessionId }));
+  } catch { /* the list's own fields, then */ }
+  if (state.session !== sessionId || !view.root.isConnected) return; // the user moved on meanwhile
+  const tools = kind === "agent" ? (detail.tools || run.tools || []).filter(isWaiting) : [];
+  approvalsFor(view, kind, { ...detail, tools, run_id: run.run_id, session_id: sessionId, [`${kind}_id`]: componentId });
 }
 
 function isWaiting(tool) {
