@@ -229,6 +229,13 @@ $("shortcuts-toggle").addEventListener("click", () => {
   $("shortcuts-toggle").setAttribute("aria-expanded", String(!$("shortcuts").hidden));
 });
 
+document.addEventListener("click", (event) => { // a click outside the shortcuts popover closes it
+  if (!$("shortcuts").hidden && !event.target.closest("#shortcuts, #shortcuts-toggle")) {
+    $("shortcuts").hidden = true;
+    $("shortcuts-toggle").setAttribute("aria-expanded", "false");
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // components
 
