@@ -23,6 +23,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
@@ -36,6 +37,8 @@ INSTALL = (
 )
 
 T = TypeVar("T")
+Within = WebElement | str | None
+"""Where to look: the whole page (None), inside an element, or inside what a CSS selector matches."""
 
 
 def chromium_and_driver() -> tuple[str | None, str | None]:
@@ -115,11 +118,16 @@ class Browser:
             css += f'[{name.replace("_", "-")}="{value}"]'
         return css
 
-    def all(self, testid: str, within: WebElement | None = None, **attributes: str) -> list[WebElement]:
+    def all(self, testid: str, within: Within = None, **attributes: str) -> list[WebElement]:
+        """The elements with this test id, inside `within`: an element, or a selector (looked up afresh each
+        time, so a list the page re-renders never leaves a stale reference behind)."""
+        css = self.selector(testid, **attributes)
+        if isinstance(within, str):
+            return list(self.driver.find_elements(By.CSS_SELECTOR, f"{within} {css}"))
         root: Any = within if within is not None else self.driver
-        return list(root.find_elements(By.CSS_SELECTOR, self.selector(testid, **attributes)))
+        return list(root.find_elements(By.CSS_SELECTOR, css))
 
-    def visible(self, testid: str, within: WebElement | None = None, **attributes: str) -> list[WebElement]:
+    def visible(self, testid: str, within: Within = None, **attributes: str) -> list[WebElement]:
         shown: list[WebElement] = []
         for element in self.all(testid, within, **attributes):
             try:
@@ -143,7 +151,7 @@ class Browser:
         except TimeoutException:
             raise AssertionError(f"waited {timeout:g} s for {what}") from None
 
-    def one(self, testid: str, within: WebElement | None = None, timeout: float = 10, **attributes: str) -> WebElement:
+    def one(self, testid: str, within: Within = None, timeout: float = 10, **attributes: str) -> WebElement:
         """The first visible element with this test id, waiting for it."""
         described = self.selector(testid, **attributes)
 
@@ -153,7 +161,27 @@ class Browser:
 
         return self.until(f"a visible {described}", first, timeout)
 
-    def gone(self, testid: str, within: WebElement | None = None, timeout: float = 10, **attributes: str) -> None:
+    def click(
+        self, testid: str, within: Within = None, timeout: float = 10, hover: bool = False, **attributes: str
+    ) -> None:
+        """Click the first visible element with this test id (found afresh until the click lands, so a re-render
+        in between is no failure); `hover` moves the mouse over `within` first, where actions show on hover."""
+
+        def press() -> bool:
+            if hover and isinstance(within, str):
+                rows = self.driver.find_elements(By.CSS_SELECTOR, within)
+                if not rows:
+                    return False
+                ActionChains(self.driver).move_to_element(rows[0]).perform()
+            shown = self.visible(testid, within, **attributes)
+            if not shown:
+                return False
+            shown[0].click()
+            return True
+
+        self.until(f"a click on {self.selector(testid, **attributes)}", press, timeout)
+
+    def gone(self, testid: str, within: Within = None, timeout: float = 10, **attributes: str) -> None:
         self.until(
             f"no visible {self.selector(testid, **attributes)}",
             lambda: not self.visible(testid, within, **attributes),
