@@ -10,6 +10,8 @@ shows, each driven by a scripted model, so a test knows what the page must displ
 - `banker`: calls `transfer`, which needs a person's approval, then answers `done: <its result>`.
 - team `desk` (Desk, coordinate): the leader delegates to `researcher` (who calls `find_fact`) and `writer` in
   one turn, then sums up.
+- team `bank` (Bank, coordinate): the leader hands the payment to `teller`, whose `transfer` needs approval;
+  the team answers `team: <the teller's answer>`.
 - workflow `pipeline` (Pipeline): the step `draft` (an agent), then `polish` (a function that upper-cases).
 - knowledge `handbook`: hash embeddings, so uploads and searches run offline in milliseconds.
 
@@ -155,6 +157,13 @@ def _leader(messages: list[Message], params: ModelRequest) -> Reply:
     ]
 
 
+def _bank_leader(messages: list[Message], params: ModelRequest) -> Reply:
+    last = messages[-1]
+    if last.role == "tool":
+        return f"team: {last.content}"
+    return call("delegate_task_to_member", member_id="teller", task="pay bob")
+
+
 def _drafter(messages: list[Message], params: ModelRequest) -> Reply:
     return f"draft of {messages[-1].content}"
 
@@ -180,11 +189,13 @@ def make_app() -> App:
     researcher = Agent(id="researcher", name="Researcher", model=FunctionModel(_researcher), tools=[find_fact])
     writer = Agent(id="writer", name="Writer", model=FunctionModel(_writer))
     desk = Team(id="desk", name="Desk", mode="coordinate", members=[researcher, writer], model=FunctionModel(_leader))
+    teller = Agent(id="teller", name="Teller", model=FunctionModel(_banker), tools=[transfer])
+    bank = Team(id="bank", name="Bank", mode="coordinate", members=[teller], model=FunctionModel(_bank_leader))
     drafter = Agent(id="drafter", name="Drafter", model=FunctionModel(_drafter))
     pipeline = Workflow(
         id="pipeline", name="Pipeline", steps=[Step("draft", agent=drafter), Step("polish", executor=_polish)]
     )
-    return App(agents=[assistant, storyteller, banker], teams=[desk], workflows=[pipeline], knowledge=[handbook])
+    return App(agents=[assistant, storyteller, banker], teams=[desk, bank], workflows=[pipeline], knowledge=[handbook])
 
 
 playground_app = make_app

@@ -697,6 +697,41 @@ def test_a_paused_run_waits_for_approval_and_approving_completes_it(page: Playgr
     )
 
 
+def test_a_team_paused_in_its_member_asks_for_approval_also_after_a_reload(page: Playground) -> None:
+    b = page.b
+    # given the team Bank, whose teller's transfers need a person's approval
+    page.select("team", "bank", "Bank")
+    page.new_chat()
+
+    # when the user asks the team for a payment, then reloads the page and reopens the session
+    page.send("pay bob")
+    b.one("approval", timeout=20)
+    session_id = page.current_session()
+    assert page.api("GET", f"/sessions/{session_id}/runs").json()[-1]["status"] == "PAUSED"
+    page.load()
+    page.select("team", "bank", "Bank")
+    page.reopen(session_id)
+
+    # then the member's call still waits for the user, with its tool and arguments
+    approval = b.one("approval", timeout=15)
+    assert "transfer" in approval.text
+    assert "bob" in approval.text
+    b.screenshot("team-approval")
+
+    # when they approve it, the member pays and the team answers
+    b.click("approve", within=b.selector("approval"))
+    b.until(
+        "the team's answer after the approval",
+        lambda: "team: done: sent 10 to bob" in page.messages("assistant")[-1].text,
+        timeout=20,
+    )
+    b.until("the continued run's token line", lambda: page.metas(), timeout=20)
+    b.until(
+        "the stored team run COMPLETED",
+        lambda: page.api("GET", f"/sessions/{session_id}/runs").json()[-1]["status"] == "COMPLETED",
+    )
+
+
 # --- layout -------------------------------------------------------------------------------------------------------
 
 
