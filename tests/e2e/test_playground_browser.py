@@ -737,6 +737,10 @@ def test_a_team_paused_in_its_member_asks_for_approval_also_after_a_reload(page:
 
 def test_on_a_360_px_phone_the_sidebar_folds_away_and_the_chat_fits(page: Playground) -> None:
     b = page.b
+    # on a desktop the sidebar is simply there, with no toggle
+    assert in_view(b, "sidebar", fully=True)
+    assert not in_view(b, "sidebar-toggle")
+
     # given a phone-sized screen
     b.driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride", {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True}
@@ -753,6 +757,8 @@ def test_on_a_360_px_phone_the_sidebar_folds_away_and_the_chat_fits(page: Playgr
     # when the user opens the sidebar and picks a component
     b.one("sidebar-toggle").click()
     b.until("the sidebar shown", lambda: in_view(b, "sidebar", fully=True))
+    chat = "return document.querySelector('[data-testid=chat]').getBoundingClientRect().width"
+    assert b.js(chat) >= 320  # over the chat, not pushing it aside
     b.screenshot("phone-360-sidebar")
     page.select("agent", "assistant", "Assistant")
 
