@@ -929,18 +929,43 @@ async function stopRun({ now = false } = {}) {
 }
 $("stop").addEventListener("click", () => stopRun());
 
+// Files attached to the next message (sent as the run's multipart `files`: text files are read into the message,
+// images and documents passed to the model).
+const attached = [];
+function renderAttachments() {
+  const box = $("attachments");
+  box.hidden = !attached.length;
+  box.replaceChildren(...attached.map((file, i) => el("span", { class: "chip" },
+    el("span", { text: file.name }),
+    el("button", { type: "button", title: `Remove ${file.name}`, "aria-label": `Remove ${file.name}`, text: "✕",
+      onclick: () => { attached.splice(i, 1); renderAttachments(); } }))));
+}
+$("attach").addEventListener("click", () => $("attach-input").click());
+$("attach-input").addEventListener("change", () => {
+  attached.push(...$("attach-input").files);
+  $("attach-input").value = "";
+  renderAttachments();
+  $("composer").focus();
+});
+
 function submit() {
   const message = $("composer").value.trim();
   if (!message || state.run || !state.selected) return;
   $("composer").value = "";
   autosize();
-  send(message);
+  const files = attached.splice(0);
+  renderAttachments();
+  send(message, files);
 }
 
-async function send(message) {
+async function send(message, files = []) {
   const { kind, id, name } = state.selected;
   if ($("log").querySelector("[data-testid=empty-state]")) $("log").replaceChildren();
-  userMessage(message);
+  const mine = userMessage(message);
+  if (files.length) {
+    mine.querySelector(".bubble").append(el("div", { class: "files" },
+      ...files.map((f) => el("span", { class: "chip", text: f.name }))));
+  }
   const view = assistantMessage(name);
   scrollDown(true);
   const form = new FormData();
@@ -948,6 +973,7 @@ async function send(message) {
   form.set("stream", "true");
   if (state.session) form.set("session_id", state.session);
   if (userId()) form.set("user_id", userId());
+  for (const file of files) form.append("files", file, file.name);
   await streamRun(`/${PLURAL[kind]}/${encodeURIComponent(id)}/runs`, form, view, kind);
 }
 
