@@ -57,6 +57,7 @@ def browser(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(autouse=True)
 def evidence(request: pytest.FixtureRequest, browser: Browser) -> Iterator[None]:
     """A failing test leaves its screenshot and the console log; a passing one must not have thrown in the page."""
+    browser.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # each test starts at desktop size
     browser.read_console()  # what earlier tests left
     yield
     if browser.setup.reports.get(request.node.nodeid) is not None:
@@ -69,7 +70,6 @@ def evidence(request: pytest.FixtureRequest, browser: Browser) -> Iterator[None]
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Playground:
     """The playground freshly loaded at desktop size, as user `ann`."""
-    browser.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     playground = Playground(browser, server)
     playground.load()
     playground.become(USER)
