@@ -159,3 +159,19 @@ def test_the_package_data_ships_every_file_the_playground_serves() -> None:
     for name in shipped:
         path = f"api/playground/{name}"
         assert any(fnmatch.fnmatch(path, p) for p in patterns), f"{path} is left out of the wheel"
+
+
+def test_a_browser_revalidates_the_files_and_gets_no_body_when_they_are_unchanged(client: TestClient) -> None:
+    for path in ("/playground", "/playground/assets/app.js", "/playground/assets/vendor/marked.umd.js"):
+        first = client.get(path)
+        etag = first.headers["etag"]
+        assert first.headers["cache-control"] == "no-cache"
+
+        again = client.get(path, headers={"if-none-match": etag})
+
+        assert again.status_code == 304, path
+        assert again.content == b""
+        assert again.headers["etag"] == etag
+        assert client.get(path, headers={"if-none-match": '"stale"'}).status_code == 200
+    page_tag = client.get("/playground").headers["etag"]
+    assert "content-security-policy" in client.get("/playground", headers={"if-none-match": page_tag}).headers

@@ -4,11 +4,12 @@ all served from this package, so it works offline. The page talks to the public 
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib.resources import files
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response
 
 from stratus.api.auth import PLAYGROUND_ASSETS_PATH
 
@@ -48,24 +49,34 @@ PAGE_HEADERS = {
 }
 """The page's security headers: scripts, styles and requests to this server only, never framed."""
 
-_ASSET_HEADERS = {"Cache-Control": "no-cache", **_COMMON}  # revalidated: a new release is seen at once
+_ASSET_HEADERS = {"Cache-Control": "no-cache", **_COMMON}  # revalidated by ETag: a new release is seen at once
 
 
 @cache
-def _read(name: str) -> bytes:
-    return files("stratus.api").joinpath("playground", *name.split("/")).read_bytes()
+def _read(name: str) -> tuple[bytes, str]:
+    """A file of the playground folder and its ETag (its content's hash: a new release is a new tag)."""
+    data = files("stratus.api").joinpath("playground", *name.split("/")).read_bytes()
+    return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def _serve(request: Request, name: str, media_type: str, headers: dict[str, str]) -> Response:
+    data, etag = _read(name)
+    tagged = {**headers, "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):  # revalidated: nothing to send again
+        return Response(status_code=304, headers=tagged)
+    return Response(data, media_type=media_type, headers=tagged)
 
 
 def install_playground(api: FastAPI) -> None:
     """Serve the page at `/playground` and its files under `PLAYGROUND_ASSETS_PATH`."""
 
     @api.get(PLAYGROUND_PATH, include_in_schema=False)
-    async def playground() -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]
-        return HTMLResponse(_read("index.html"), headers=PAGE_HEADERS)
+    async def playground(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        return _serve(request, "index.html", "text/html; charset=utf-8", PAGE_HEADERS)
 
     @api.get(PLAYGROUND_ASSETS_PATH + "/{name:path}", include_in_schema=False)
-    async def playground_asset(name: str) -> Response:  # pyright: ignore[reportUnusedFunction]
+    async def playground_asset(request: Request, name: str) -> Response:  # pyright: ignore[reportUnusedFunction]
         media_type = ASSETS.get(name)
         if media_type is None:  # a fixed list, so no path reaches outside the folder
             raise HTTPException(status_code=404, detail=f"no playground file {name!r}")
-        return Response(_read(name), media_type=media_type, headers=_ASSET_HEADERS)
+        return _serve(request, name, media_type, _ASSET_HEADERS)
