@@ -15,10 +15,10 @@ const NARROW = window.matchMedia("(max-width: 767.98px)");
 
 const state = {
   components: { agent: [], team: [], workflow: [] },
-  selected: null, // {kind, id, name, description}
+  selected: null, // {kind, id, name, raw}: raw is the component as GET /agents (/teams, /workflows) lists it
   session: null, // the open session's id (null: a new chat)
-  run: null, // the streaming run: {controller, runId, kind, id, cancelled}
-  knowledge: [],
+  run: null, // the streaming run: {controller, runId, kind, id, session, stopping}
+  selection: null, // a token per component choice, so a late session list does not undo a later choice
 };
 
 // ---------------------------------------------------------------------------------------------------------
