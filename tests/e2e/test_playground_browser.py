@@ -557,6 +557,52 @@ def test_sessions_are_listed_per_component_with_a_time_and_can_be_renamed_and_de
     assert page.api("GET", f"/sessions/{session_id}").status_code == 404
 
 
+def test_sessions_are_found_by_name(page: Playground) -> None:
+    b = page.b
+    # given two chats with the assistant
+    page.select("agent", "assistant", "Assistant")
+    for opening in ("alpha trip", "beta plan"):
+        page.new_chat()
+        page.run(opening)
+
+    def listed() -> list[str]:
+        return [text_of(s) for s in b.visible("session")]
+
+    b.until(
+        "both chats listed",
+        lambda: any("alpha trip" in n for n in listed()) and any("beta plan" in n for n in listed()),
+    )
+
+    # when the user searches the sessions by name
+    b.one("session-search").send_keys("alpha")
+
+    # then only the matching one is listed, and clearing the search brings the others back
+    b.until("only the alpha session", lambda: listed() and all("alpha trip" in n for n in listed()))
+    b.screenshot("session-search")
+    search = b.one("session-search")
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.BACKSPACE)
+    b.until("both listed again", lambda: any("beta plan" in n for n in listed()))
+
+
+def test_a_text_file_attached_to_a_message_reaches_the_model(page: Playground, tmp_path: Path) -> None:
+    b = page.b
+    note = tmp_path / "note.txt"
+    note.write_text("the door code is 4711")
+    # given the assistant (it echoes what it is sent)
+    page.select("agent", "assistant", "Assistant")
+    page.new_chat()
+
+    # when the user attaches a text file and sends a message with it
+    b.all("attach-input")[0].send_keys(str(note))
+    answer = page.run("read my note")
+
+    # then the message shows the file, and the model was sent its text
+    assert "note.txt" in page.messages("user")[-1].text
+    assert "the door code is 4711" in answer.text, answer.text
+    b.screenshot("attachment")
+
+
 # --- knowledge and memories -------------------------------------------------------------------------------------
 
 
