@@ -28,7 +28,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
-__all__ = ["ARTIFACTS", "Browser", "BrowserSetup", "chromium_and_driver", "require_browser", "start_browser"]
+__all__ = [
+    "ARTIFACTS",
+    "Browser",
+    "BrowserSetup",
+    "Within",
+    "browser_session",
+    "chromium_and_driver",
+    "require_browser",
+    "start_browser",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
