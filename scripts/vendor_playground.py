@@ -26,6 +26,8 @@ FILES = {  # vendored name -> (npm package, path inside it)
     "marked.LICENSE": ("marked", "LICENSE"),
     "purify.min.js": ("dompurify", "dist/purify.min.js"),
     "purify.LICENSE": ("dompurify", "LICENSE"),
+    "highlight.min.js": ("@highlightjs/cdn-assets", "highlight.min.js"),  # its common languages, prebuilt
+    "highlight.LICENSE": ("@highlightjs/cdn-assets", "LICENSE"),
 }
 
 

@@ -36,7 +36,7 @@ def test_the_vendored_files_are_the_ones_the_lock_pins() -> None:
     lock = json.loads((PLAYGROUND / "package-lock.json").read_text())
     manifest = json.loads((PLAYGROUND / "vendor" / "MANIFEST.json").read_text())
 
-    assert set(package["dependencies"]) == {"marked", "dompurify"}
+    assert set(package["dependencies"]) == {"marked", "dompurify", "@highlightjs/cdn-assets"}
     for name, version in package["dependencies"].items():
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name} is pinned exactly, not {version!r}"
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
@@ -77,6 +77,7 @@ def test_the_vendored_files_are_the_ones_in_the_locked_tarballs() -> None:
 def test_the_vendored_scripts_name_the_pinned_versions() -> None:
     assert "marked v18.2.1" in (PLAYGROUND / "vendor" / "marked.umd.js").read_text()[:200]
     assert "DOMPurify 3.4.18" in (PLAYGROUND / "vendor" / "purify.min.js").read_text()[:200]
+    assert "Highlight.js v11.12.0" in (PLAYGROUND / "vendor" / "highlight.min.js").read_text()[:200]
 
 
 def test_the_page_loads_only_files_this_server_serves(client: TestClient) -> None:
@@ -155,7 +156,7 @@ def test_the_package_data_ships_every_file_the_playground_serves() -> None:
     import tomllib
 
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["stratus"]
-    shipped = ["index.html", *ASSETS, "vendor/marked.LICENSE", "vendor/purify.LICENSE"]
+    shipped = ["index.html", *ASSETS, "vendor/marked.LICENSE", "vendor/purify.LICENSE", "vendor/highlight.LICENSE"]
     for name in shipped:
         path = f"api/playground/{name}"
         assert any(fnmatch.fnmatch(path, p) for p in patterns), f"{path} is left out of the wheel"

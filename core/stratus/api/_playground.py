@@ -1,5 +1,5 @@
-"""The playground, `/playground`: one page, its script and styles, and the two libraries it vendors from npm
-(marked and DOMPurify, pinned by `playground/package-lock.json`; `scripts/vendor_playground.py` re-vendors them),
+"""The playground, `/playground`: one page, its script and styles, and the libraries it vendors from npm (marked,
+DOMPurify and highlight.js, pinned by `playground/package-lock.json`; `scripts/vendor_playground.py` re-vendors them),
 all served from this package, so it works offline. The page talks to the public API only."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ ASSETS = {
     "theme.js": "text/javascript; charset=utf-8",
     "vendor/marked.umd.js": "text/javascript; charset=utf-8",
     "vendor/purify.min.js": "text/javascript; charset=utf-8",
+    "vendor/highlight.min.js": "text/javascript; charset=utf-8",
 }
 """The files under `PLAYGROUND_ASSETS_PATH`, by path, with their media types: only these are served."""
 

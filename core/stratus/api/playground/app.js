@@ -147,7 +147,19 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   }
 });
 
-function renderMarkdown(target, source) {
+window.hljs?.configure({ ignoreUnescapedHTML: true });
+
+// Code blocks that name a language highlight.js knows are coloured once the text is final (not each frame of a
+// stream: that re-tokenises the whole block every time).
+function highlight(target) {
+  if (!window.hljs) return;
+  for (const code of target.querySelectorAll("pre code[class*=language-]")) {
+    const language = /language-([\w+#-]+)/.exec(code.className)?.[1];
+    if (language && hljs.getLanguage(language)) hljs.highlightElement(code);
+  }
+}
+
+function renderMarkdown(target, source, { final = true } = {}) {
   let html;
   try {
     html = marked.parse(source || "");
@@ -168,6 +180,7 @@ function renderMarkdown(target, source) {
     const language = /language-([\w+#-]+)/.exec(pre.querySelector("code")?.className || "")?.[1];
     if (language) pre.dataset.language = language;
   }
+  if (final) highlight(target);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -546,11 +559,16 @@ class View {
   }
 
   flush() {
-    renderMarkdown(this.body, this.content);
+    renderMarkdown(this.body, this.content, { final: !this.live });
     scrollDown();
   }
 
-  streaming(on) { this.body.classList.toggle("cursor", on); }
+  streaming(on) {
+    const ended = this.live && !on;
+    this.live = on;
+    this.body.classList.toggle("cursor", on);
+    if (ended && this.body.querySelector("pre code[class*=language-]")) highlight(this.body);
+  }
 
   // A message that is nothing but an error is an error message; one with an answer or calls keeps them.
   fail(message) {
