@@ -286,3 +286,64 @@ def test_a_workflow_step_that_pauses_survives_a_restart_and_its_continue_runs_th
         assert ledger.read_text() == "transfer 10 bob\n"
     finally:
         stop_server(server)
+
+
+def test_a_sessions_run_listing_and_the_approvals_carry_what_paused_team_and_workflow_runs_wait_on(
+    tmp_path: Path,
+) -> None:
+    # Given a paused team run and a paused workflow run of one user
+    server = start(tmp_path)
+    try:
+        team = httpx.post(
+            f"{server.url}/teams/bank/runs",
+            files=form(message="go", session_id="t1", user_id="ann", stream="false"),
+            timeout=30,
+        ).json()
+        flow = httpx.post(
+            f"{server.url}/workflows/payout/runs",
+            files=form(message="pay bob", session_id="w2", user_id="ann", stream="false"),
+            timeout=30,
+        ).json()
+        assert (team["status"], flow["status"]) == ("PAUSED", "PAUSED"), (team, flow)
+
+        # When a client lists each session's runs, as the playground does on reopening them
+        def listed(session: str, kind: str) -> dict[str, Any]:
+            runs = httpx.get(
+                f"{server.url}/sessions/{session}/runs", params={"type": kind, "user_id": "ann"}, timeout=10
+            )
+            assert runs.status_code == 200, runs.text
+            (run,) = [r for r in runs.json() if not r.get("parent_run_id")]  # a team's members' runs are listed too
+            return run
+
+        # Then each paused run says what it waits on, as a read of that one run does
+        team_run = listed("t1", "team")
+        assert team_run["requirements"] == team["requirements"]
+        assert team_run["requirements"][0]["tool_execution"]["tool_name"] == "transfer"
+        flow_run = listed("w2", "workflow")
+        assert flow_run["step_requirements"] == flow["step_requirements"]
+        assert (flow_run["pause_kind"], flow_run["paused_step_name"]) == ("executor", "pay")
+
+        # And the approvals list the workflow's call too, with the step requirement to send back
+        rows = approvals(server, "ann", workflow_id="payout")["data"]
+        assert [(r["source_type"], r["tool_name"], r["run_id"]) for r in rows] == [
+            ("workflow", "transfer", flow["run_id"])
+        ]
+        assert {r["source_type"] for r in approvals(server, "ann")["data"]} == {"team", "workflow"}
+        (step,) = rows[0]["requirements"]
+        decided = [{**r, "confirmation": True} for r in step["executor_requirements"]]
+        done = httpx.post(
+            f"{server.url}/workflows/payout/runs/{flow['run_id']}/continue",
+            files=form(
+                step_requirements=json.dumps([{**step, "executor_requirements": decided}]),
+                session_id="w2",
+                user_id="ann",
+                stream="false",
+            ),
+            timeout=30,
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "COMPLETED"
+        assert "step_requirements" not in listed("w2", "workflow")  # a completed run waits on nothing
+        assert approvals(server, "ann", workflow_id="payout")["data"] == []
+    finally:
+        stop_server(server)

@@ -120,6 +120,24 @@ def _run_fields(run: RunOutput) -> dict[str, Any]:
         "events": run.events or ([] if run.workflow_id is not None else None),  # (AgentOS' [] for a workflow's)
         "forked_from_run_id": run.forked_from_run_id,
         "created_at": iso(run.created_at),
+        **_paused_fields(run),
+    }
+
+
+def _paused_fields(run: RunOutput) -> dict[str, Any]:
+    """What a paused run waits on, under its kind's AgentOS names: `requirements` for an agent's or a team's,
+    `step_requirements` with the paused step for a workflow's (so a listed run can be continued, as a read of
+    the one run can)."""
+    if not run.requirements:
+        return {}
+    if run.workflow_id is None:
+        return {"requirements": run.requirements}
+    first = run.requirements[0]  # one step pauses a workflow run at a time
+    return {
+        "step_requirements": run.requirements,
+        "pause_kind": "executor",
+        "paused_step_name": first.get("step_name"),
+        "paused_step_index": first.get("step_index"),
     }
 
 
@@ -165,6 +183,9 @@ class _ChatRun(_RunBase):
     forked_from_session_id: str | None = None
     regenerated_from: str | None = None
     last_checkpoint_at_message_index: int | None = None
+    requirements: list[dict[str, Any]] | None = Field(
+        default=None, description="A paused run's: the tool calls it waits on, to send back to its `/continue`"
+    )
 
     @field_validator("parent_run_id", mode="before")
     @classmethod
