@@ -480,13 +480,34 @@ function examplePrompts() {
 function showEmpty() {
   const selected = state.selected;
   const prompts = selected ? examplePrompts() : [];
+  const about = el("p", { class: "about" });
   $("log").replaceChildren(el("div", { class: "empty", testid: "empty-state" },
     el("h2", { text: selected ? `Chat with ${selected.name}` : "No agents, teams or workflows" }),
     el("p", { text: selected?.raw?.description || (selected ? `A new ${selected.kind} session.` : "The app declares none.") }),
+    about,
     el("div", { class: "prompts" }, ...prompts.map((p) => el("button", {
       type: "button", class: "example-prompt", testid: "example-prompt", text: p,
       onclick: () => { $("composer").value = p; submit(); },
     })))));
+  if (selected) describe(selected).then((line) => { about.textContent = line; }, () => {});
+}
+
+// One line of what the component is made of: an agent's tools, a team's members, a workflow's steps (only
+// GET /workflows/{id} lists those; read once).
+async function describe(selected) {
+  const raw = selected.raw;
+  const names = (items) => items.map((x) => x.name || x.id).filter(Boolean).join(", ");
+  if (selected.kind === "agent") {
+    const tools = raw.tools?.tools || [];
+    return tools.length ? `Tools: ${names(tools)}` : "";
+  }
+  if (selected.kind === "team") {
+    const members = raw.members || [];
+    return members.length ? `Members: ${names(members)}${raw.mode ? ` · ${raw.mode} mode` : ""}` : "";
+  }
+  raw.detail ||= await api(`/workflows/${encodeURIComponent(raw.id)}`);
+  const steps = raw.detail.steps || [];
+  return steps.length ? `Steps: ${steps.map((step) => step.name || step.type).join(" → ")}` : "";
 }
 
 // ---------------------------------------------------------------------------------------------------------
