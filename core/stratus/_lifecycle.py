@@ -236,7 +236,7 @@ def begin(
             user_id=user_id,
             session_type=component.session_type,
             component_id=component.id,
-            session_name=input[:120].strip() or None,
+            session_name=(o.session_name or input)[:120].strip() or None,
         )
     )
     base = {

@@ -66,6 +66,9 @@ class RunOptions:
     """Files sent with the message (agents only): natively when the model takes them, else their text."""
     dependencies: dict[str, Any] | None = None
     """Dependencies for this run (agents only), over the agent's own: a key both name is this run's."""
+    session_name: str | None = None
+    """The name a session this run creates takes (the input's first 120 characters when None); an existing
+    session keeps its own."""
 
 
 class RunKeywords(TypedDict, total=False):
@@ -80,6 +83,7 @@ class RunKeywords(TypedDict, total=False):
     images: Sequence[Image] | None
     files: Sequence[File] | None
     dependencies: dict[str, Any] | None
+    session_name: str | None
 
 
 class Runnable:

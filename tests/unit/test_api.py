@@ -235,6 +235,26 @@ def test_text_files_reach_the_model_and_binary_ones_are_refused(client_for: Clie
     assert "photo.png" in refused.json()["detail"]
 
 
+def test_a_text_file_sent_with_a_run_is_listed_with_it_and_leaves_the_session_named_by_the_message(
+    client_for: ClientFactory,
+) -> None:
+    client = client_for(ScriptedModel("read it"))
+
+    sent = client.post(
+        "/agents/assistant/runs",
+        data={"message": "read this", "stream": "false", "session_id": "f1"},
+        files=[("files", ("note.txt", b"the launch moved to May", "text/plain"))],
+    )
+
+    assert sent.status_code == 200, sent.text
+    session = client.get("/sessions/f1", params={"type": "agent"}).json()
+    assert session["session_name"] == "read this"  # what was said, not the file's text
+    (run,) = client.get("/sessions/f1/runs", params={"type": "agent"}).json()
+    assert run["run_input"] == "read this"
+    assert run["files"] == [{"name": "note.txt", "filename": "note.txt", "inlined": True}]
+    assert "the launch moved to May" in run["messages"][-2]["content"]  # the model read it in the message
+
+
 def test_a_failed_buffered_run_answers_with_a_json_error_and_is_stored(client_for: ClientFactory) -> None:
     client = client_for(ScriptedModel(ModelError("OpenAI model 'x' failed: HTTP 500: upstream down", retryable=True)))
 

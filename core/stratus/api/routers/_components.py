@@ -285,6 +285,7 @@ def component_router(kind: ComponentKind[C]) -> APIRouter:
             dependencies=body.dependencies,
             images=parsed.images or None,
             files=parsed.files or None,
+            session_name=body.message if parsed.file_names else None,  # named by what was said, not the files
         )
         run = component.execution(parsed.message, options)
         if body.session_id is not None and not body.background:  # (a background run's starts later)

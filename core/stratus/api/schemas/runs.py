@@ -112,7 +112,7 @@ def _run_fields(run: RunOutput) -> dict[str, Any]:
         "tools": [t.to_dict() for t in run.tools],
         "references": run.references or [],
         "images": [m.to_dict() for m in run.input.images or ()] if run.input else [],
-        "files": [m.to_dict() for m in run.input.file_media or ()] if run.input else [],
+        "files": _files(run),
         "session_state": run.session_state,
         "error": {"type": run.error_type, "message": run.error} if run.error is not None else None,
         "step_results": run.step_results or [],
@@ -122,6 +122,15 @@ def _run_fields(run: RunOutput) -> dict[str, Any]:
         "created_at": iso(run.created_at),
         **_paused_fields(run),
     }
+
+
+def _files(run: RunOutput) -> list[dict[str, Any]]:
+    """The files sent with the run: its documents as AgentOS' dicts, and the text files whose text was inlined
+    in the message, by name (their text is in the run's user message)."""
+    if run.input is None:
+        return []
+    inlined = [{"name": name, "filename": name, "inlined": True} for name in run.input.files or ()]
+    return [*(m.to_dict() for m in run.input.file_media or ()), *inlined]
 
 
 def _paused_fields(run: RunOutput) -> dict[str, Any]:
