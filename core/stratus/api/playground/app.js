@@ -787,6 +787,10 @@ class RunStream {
         }
         break;
       case "ToolCallStarted":
+        // Text before a call ("Let me check...") and the answer after it are two paragraphs, not one run-on line.
+        if (view.content && !view.content.endsWith("\n\n")) view.append("\n\n");
+        if (event.tool) view.tool(event.tool);
+        break;
       case "ToolCallCompleted":
         if (event.tool) view.tool(event.tool);
         break;
