@@ -315,7 +315,7 @@ class _ProgressBar:
 async def _knowledge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from stratus.knowledge.knowledge import KnowledgeError
+    from stratus.knowledge.knowledge import KnowledgeError, chunk_count
     from stratus.storage import ContentStatus
 
     app = load_app(_app_of(args))
@@ -358,7 +358,7 @@ async def _knowledge(args: argparse.Namespace) -> int:
                 record = await base.ingest(record, data, progress=progress)
             if record.status is ContentStatus.COMPLETED:
                 note = "" if fresh else " (already added)"
-                bar.finish(f"{path}: {record.chunk_count} chunks{note}  [{record.content_id}]")
+                bar.finish(f"{path}: {chunk_count(record.chunk_count)}{note}  [{record.content_id}]")
             else:
                 bar.finish(f"{path}: failed: {record.status_message}")
                 status = 1

@@ -170,7 +170,7 @@ def test_knowledge_add_skips_a_file_no_reader_can_read_and_adds_the_rest(
     assert status == 1
     assert "photo.png: skipped: photo.png is of an unsupported type image/png: supported files are .pdf" in err
     assert "evil.md: skipped: evil.md is not a .md file: it is a PNG image; supported files are .pdf" in err
-    assert "notes.md: 1 chunks" in err
+    assert "notes.md: 1 chunk " in err
     assert "Traceback" not in err
 
 

@@ -132,7 +132,7 @@ async def test_a_new_embedder_gets_its_own_collection_with_the_old_content_embed
     assert (record.status, record.embedders) == (ContentStatus.COMPLETED, ["hash-384@384", "hash-16@16"])
     assert embedder.embedded == 3  # the ferry's chunk again, the train's, the query
     assert "1 content(s) were indexed with another embedder" in caplog.text
-    assert "1/1 embedded again with hash-16@16: ferry (1 chunks)" in caplog.text
+    assert "1/1 embedded again with hash-16@16: ferry (1 chunk)" in caplog.text
     assert sorted(p.name for p in (tmp_path / "vectors").glob("*.db")) == ["docs.hash-16-16.db", "docs.hash-384-384.db"]
 
 

@@ -113,7 +113,7 @@ async def test_a_changed_file_replaces_its_old_version_and_a_deleted_one_goes(
     hits = await second.knowledge.search("paid leave", limit=5)
     assert [h.chunk.text.count("30 days") for h in hits] == [1]
     messages = [r.message for r in caplog.records]
-    assert "knowledge handbook: [1/1] handbook/leave.md: 1 chunks" in messages
+    assert "knowledge handbook: [1/1] handbook/leave.md: 1 chunk" in messages
     assert messages[-1].startswith("knowledge handbook: sources ready in ")
     assert messages[-1].endswith(": 1 indexed, 0 unchanged, 2 removed")  # the old leave.md, expenses.md
     await second.close()

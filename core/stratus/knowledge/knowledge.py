@@ -263,7 +263,7 @@ class Knowledge(EmbeddingSpace):
                 len(behind),
                 space,
                 record.name,
-                f"{chunks} chunks" if chunks else "its chunks were not found; add it again",
+                chunk_count(chunks) if chunks else "its chunks were not found; add it again",
             )
 
     async def _embed_again(self, record: ContentRecord) -> int:
@@ -464,7 +464,7 @@ class Knowledge(EmbeddingSpace):
                 replace(
                     record,
                     status=ContentStatus.COMPLETED,
-                    status_message=f"{total} chunks",
+                    status_message=chunk_count(total),
                     chunk_count=total,
                     embedders=[self.embedding_space] if self._per_embedder else None,
                 )
@@ -733,6 +733,11 @@ class Knowledge(EmbeddingSpace):
         for db in [*([self._vector_db] if self._vector_db is not None else []), *self._others.values()]:
             await db.close()
         self._others.clear()
+
+
+def chunk_count(count: int) -> str:
+    """`count` chunks in words: "1 chunk", "12 chunks"."""
+    return f"{count} chunk" if count == 1 else f"{count} chunks"
 
 
 def _chunk_index(chunk: Chunk) -> int:
