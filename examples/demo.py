@@ -207,8 +207,8 @@ def build_app(model: Model | None = None) -> App:
         mode="route",
         members=[researcher, calculator],
         model=model,
-        instructions="Questions about the company, its rules or its rota go to the Researcher; sums, dates and "
-        "times go to the Calculator.",
+        instructions="Route questions about the company, its rules or its rota to member_id researcher; sums, "
+        "dates and times to member_id calculator.",
     )
 
     async def lookup(step_input: StepInput) -> str:
