@@ -170,7 +170,13 @@ def test_the_layer_is_built_from_the_lock_for_lambdas_platform(layer: Layer) -> 
     assert {name: version for name, version in installed.items() if name != "stratus"} == locked
     assert (site / "stratus" / "aws" / "handlers.py").is_file()
     assert (site / "stratus" / "py.typed").is_file()
-    assert list((site / "stratus" / "api").glob("*.html"))  # package data: the playground
+    playground = site / "stratus" / "api" / "playground"  # package data: the playground and what it vendors
+    assert (playground / "index.html").is_file()
+    assert sorted(p.name for p in (playground / "vendor").glob("*.js")) == [
+        "highlight.min.js",
+        "marked.umd.js",
+        "purify.min.js",
+    ]
     for module in ("opensearchpy", "pypdf", "boto3", "botocore", "fastapi", "mangum", "aws_lambda_powertools"):
         assert (site / module / "__init__.py").is_file(), module
     binaries = list(site.rglob("*.so"))
