@@ -171,3 +171,14 @@ async def test_an_empty_reply_to_a_request_with_tools_asks_for_the_answer(
     assert "tools" not in openai_server.bodies[1]
     deltas = [d async for d in model.stream(ANSWERED, TOOLS)]
     assert "".join(d.content or "" for d in deltas) == "It is 391."
+
+
+async def test_when_the_model_gives_no_answer_at_all_its_results_are_the_answer(
+    model: LlamaCpp, openai_server: FakeOpenAIServer
+) -> None:
+    openai_server.enqueue(TextReply(""), TextReply(""), TextReply(""), TextReply(""))
+
+    assert (await model.request(ANSWERED, TOOLS)).content == "391"
+    deltas = [d async for d in model.stream(ANSWERED, TOOLS)]
+    assert "".join(d.content or "" for d in deltas) == "391"
+    assert deltas[-1].finish_reason == "stop"

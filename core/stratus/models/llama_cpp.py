@@ -56,6 +56,17 @@ def _empty(exc: ModelError) -> bool:
     return "sent an empty" in str(exc)
 
 
+def _results(messages: Sequence[Message]) -> str:
+    """The tool results since the user last spoke: the answer of last resort, when the model gives none."""
+    found: list[str] = []
+    for m in reversed(messages):
+        if m.role == "user":
+            break
+        if m.role == "tool" and m.content:
+            found.append(m.content)
+    return "\n".join(reversed(found))
+
+
 def default_model_path() -> str:
     """Path of the GGUF file of the model `LlamaCpp()` serves by default (`STRATUS_LOCAL_MODEL`, else the best
     catalogue model installed), joining it from its packages first if need be."""
@@ -429,6 +440,19 @@ class LlamaCpp(Model):
         plain = ModelRequest(output_schema=params.output_schema, output_name=params.output_name)
         return tools_as_text(messages, (), note=_ANSWER_NOW), plain
 
+    async def _answer(self, chat: Any, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
+        """The answer, asked with tools off; if the model gives none, the results it had are the answer."""
+        try:
+            response: ModelResponse = await chat.request(*self._answer_request(messages, params))
+        except ModelError as exc:
+            results = _results(messages)
+            if not (_empty(exc) and results):
+                raise
+            return ModelResponse(content=results, finish_reason="stop")
+        response.content, _ = extract_tool_calls(response.content or "", params.tools)
+        response.tool_calls = []
+        return response
+
     async def request(self, messages: Sequence[Message], params: ModelRequest) -> ModelResponse:
         server, chat = await self._client()
         sent, sent_params = self._sent(messages, params)
@@ -447,11 +471,9 @@ class LlamaCpp(Model):
                 response = first
             else:  # an empty reply (a call it could not finish), or a repeated call: ask for the answer
                 usage = first.usage if first is not None else Usage()
-                response = await chat.request(*self._answer_request(messages, params))
+                response = await self._answer(chat, messages, params)
                 usage.add(response.usage)
                 response.usage = usage
-                response.content, _ = extract_tool_calls(response.content or "", params.tools)
-                response.tool_calls = []
             if response.tool_calls:
                 response.finish_reason = "tool_calls"
         except ModelError as exc:
@@ -491,10 +513,17 @@ class LlamaCpp(Model):
                     raise
                 answer_instead = ModelDelta(usage=Usage())
             if answer_instead is not None:  # ask for the answer instead, and stream that
-                async for answer in chat.stream(*self._answer_request(messages, params)):
-                    if answer.usage is not None and answer_instead.usage is not None:
-                        answer.usage.add(answer_instead.usage)
-                    yield answer
+                try:
+                    async for answer in chat.stream(*self._answer_request(messages, params)):
+                        if answer.usage is not None and answer_instead.usage is not None:
+                            answer.usage.add(answer_instead.usage)
+                        yield answer
+                except ModelError as exc:
+                    results = _results(messages)
+                    if not (_empty(exc) and results):
+                        raise
+                    yield ModelDelta(content=results)
+                    yield ModelDelta(usage=answer_instead.usage or Usage(), finish_reason="stop")
         except ModelError as exc:
             raise await self._failure(server, exc) from exc
 
