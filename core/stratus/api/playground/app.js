@@ -925,9 +925,13 @@ async function streamRun(path, form, view, kind) {
   stream.finished = false;
   stream.controller = controller;
   view.streaming(true);
+  let accepted = true; // false when the server refused the request (an HTTP error before any event)
   try {
     const response = await fetch(url(path), { method: "POST", body: form, headers: authHeaders(), signal: controller.signal });
-    if (!response.ok) throw await fail(response);
+    if (!response.ok) {
+      accepted = false;
+      throw await fail(response);
+    }
     await readStream(response, stream);
     if (!stream.finished && !controller.signal.aborted) view.fail("The stream ended early.");
   } catch (error) {
@@ -941,6 +945,7 @@ async function streamRun(path, form, view, kind) {
     loadSessions();
     if (!$("memories-panel").hidden) setTimeout(loadMemories, 500); // what the run taught, once the worker has it
   }
+  return accepted;
 }
 
 function setStreaming(on) {
@@ -1040,6 +1045,7 @@ function approvalsFor(view, kind, event) {
     return;
   }
   const decisions = waiting.map(() => null);
+  const undo = [];
   const runId = event.run_id;
   const sessionId = event.session_id || state.session;
   const componentId = event.workflow_id || event.team_id || event.agent_id || state.selected.id;
@@ -1063,11 +1069,19 @@ function approvalsFor(view, kind, event) {
       card.append(el("label", {}, el("span", { text: "Result" }), resultBox));
     }
     const note = el("input", { "aria-label": "note", placeholder: "note (optional)" });
-    const approve = el("button", { type: "button", class: "primary small", testid: "approve", text: "Approve" });
+    const asks = tool.requires_user_input || tool.external_execution_required; // a value to give, not a yes/no
+    const approve = el("button", { type: "button", class: "primary small", testid: "approve", text: asks ? "Submit" : "Approve" });
     const reject = el("button", { type: "button", class: "danger small", testid: "reject", text: "Reject" });
-    const row = el("div", { class: "row" }, approve, reject, note);
+    // Input has no refusal in the API (a call waiting for it is resumed with its values); an outside result does.
+    const row = el("div", { class: "row" }, approve, tool.requires_user_input ? null : reject, tool.requires_user_input ? null : note);
     card.append(row);
     const decide = (confirmed) => {
+      const missing = fields.find((x) => !x.input.value.trim());
+      if (confirmed && missing) { // every asked-for value, before the run goes on with it
+        missing.input.setAttribute("aria-invalid", "true");
+        missing.input.focus();
+        return;
+      }
       const decided = { ...tool };
       if (tool.requires_confirmation || (!tool.requires_user_input && !tool.external_execution_required)) {
         decided.confirmed = confirmed;
@@ -1081,8 +1095,15 @@ function approvalsFor(view, kind, event) {
       }
       if (tool.external_execution_required) decided.result = confirmed ? resultBox.value : (note.value || "rejected by the user");
       decisions[index] = { decided, confirmed };
-      row.replaceWith(el("div", { class: "decided", text: confirmed ? "Approved." : "Rejected." }));
-      if (decisions.every((d) => d)) continueRun(view, kind, componentId, runId, sessionId, waiting, decisions);
+      const said = el("div", { class: "decided", text: confirmed ? (asks ? "Sent." : "Approved.") : "Rejected." });
+      row.replaceWith(said);
+      said.undo = () => { decisions[index] = null; said.replaceWith(row); };
+      undo.push(said);
+      if (decisions.every((d) => d)) {
+        continueRun(view, kind, componentId, runId, sessionId, waiting, decisions).then((accepted) => {
+          if (!accepted) for (const decided of undo.splice(0)) decided.undo(); // refused (e.g. a value missing): decide again
+        });
+      }
     };
     approve.addEventListener("click", () => decide(true));
     reject.addEventListener("click", () => decide(false));
@@ -1110,7 +1131,7 @@ async function continueRun(view, kind, componentId, runId, sessionId, waiting, d
     });
     form.set("step_requirements", JSON.stringify([...steps].map(([step, reqs]) => ({ ...step, executor_requirements: reqs }))));
   }
-  await streamRun(`/${PLURAL[kind]}/${encodeURIComponent(componentId)}/runs/${encodeURIComponent(runId)}/continue`, form, view, kind);
+  return streamRun(`/${PLURAL[kind]}/${encodeURIComponent(componentId)}/runs/${encodeURIComponent(runId)}/continue`, form, view, kind);
 }
 
 // ---------------------------------------------------------------------------------------------------------
