@@ -600,6 +600,10 @@ def test_a_text_file_attached_to_a_message_reaches_the_model(page: Playground, t
     # then the message shows the file, and the model was sent its text
     assert "note.txt" in page.messages("user")[-1].text
     assert "the door code is 4711" in answer.text, answer.text
+    # and the new session is named by what the user typed, not by the file's text
+    session_id = page.current_session()
+    b.until("the session named 'read my note'", lambda: "read my note" in page.session(session_id).text)
+    assert "<file" not in page.session(session_id).text
     b.screenshot("attachment")
 
 
