@@ -581,6 +581,7 @@ class View {
 
   flush() {
     renderMarkdown(this.body, this.content, { final: !this.live });
+    if (this.copyButton) this.copyButton.hidden = !this.content; // nothing to copy yet (or ever: a paused run)
     scrollDown();
   }
 
@@ -704,6 +705,8 @@ function assistantMessage(name) {
     el("div", { class: "who" }, el("span", { text: name }), copy));
   $("log").append(node);
   const view = new View(node, { top: true });
+  view.copyButton = copy;
+  copy.hidden = true;
   copy.addEventListener("click", () => {
     navigator.clipboard?.writeText(view.content).then(
       () => { copy.textContent = "Copied"; setTimeout(() => { copy.textContent = "Copy"; }, 1200); },
