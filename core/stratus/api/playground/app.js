@@ -351,9 +351,9 @@ $("session-search").addEventListener("input", () => {
   sessionSearch = setTimeout(() => loadSessions(), 250);
 });
 
-// Sessions whose run waits for a person (GET /approvals lists agents' and teams' paused calls) get a badge.
+// Sessions whose run waits for a person (GET /approvals lists the paused calls of agents, teams and workflows)
+// get a badge.
 async function markWaiting(kind, id) {
-  if (kind === "workflow") return;
   let page;
   try {
     page = await api("/approvals?" + withUser({ [`${kind}_id`]: id, limit: "200" }));
@@ -1152,7 +1152,15 @@ function renderHistory(runs) {
   for (const run of runs) {
     if (run.parent_run_id && ids.has(run.parent_run_id)) continue; // shown inside its parent
     const input = run.run_input ?? run.input?.input_content ?? run.input;
-    if (input != null && input !== "") userMessage(typeof input === "string" ? input : text(input));
+    if (input != null && input !== "") {
+      const mine = userMessage(typeof input === "string" ? input : text(input));
+      const attachedFiles = [...(run.files || []), ...(run.images || [])]
+        .map((f) => f.name || f.filename || f.id).filter(Boolean);
+      if (attachedFiles.length) {
+        mine.querySelector(".bubble").append(el("div", { class: "files" },
+          ...attachedFiles.map((name) => el("span", { class: "chip", text: name }))));
+      }
+    }
     const view = assistantMessage(run.team_name || run.workflow_name || run.agent_name || state.selected.name);
     view.stream = new RunStream(view, run.workflow_id ? "workflow" : run.team_id ? "team" : "agent");
     view.stream.topRun = run.run_id; // a paused run continued from here fills these blocks on
@@ -1223,17 +1231,19 @@ function renderStoredRun(view, run, children, stream) {
   view.setState?.(statusWord(run.status));
 }
 
-// A session's run list leaves out what a paused team or workflow run waits on (`requirements`,
-// `step_requirements`); the run's own route has it, so the approvals are read from there.
+// A paused run from a session's run list carries what it waits on (`requirements`, a workflow's
+// `step_requirements`); a server whose list leaves them out has them on the run's own route.
 async function pausedFromHistory(view, run) {
   const kind = run.workflow_id ? "workflow" : run.team_id ? "team" : "agent";
   const componentId = run.workflow_id || run.team_id || run.agent_id || state.selected.id;
   const sessionId = state.session;
   let detail = run;
-  try {
-    detail = await api(`/${PLURAL[kind]}/${encodeURIComponent(componentId)}/runs/${encodeURIComponent(run.run_id)}?`
-      + withUser({ session_id: sessionId }));
-  } catch { /* the list's own fields, then */ }
+  if (!run.requirements?.length && !run.step_requirements?.length) {
+    try {
+      detail = await api(`/${PLURAL[kind]}/${encodeURIComponent(componentId)}/runs/${encodeURIComponent(run.run_id)}?`
+        + withUser({ session_id: sessionId }));
+    } catch { /* the list's own fields, then */ }
+  }
   if (state.session !== sessionId || !view.root.isConnected) return; // the user moved on meanwhile
   const tools = kind === "agent" ? (detail.tools || run.tools || []).filter(isWaiting) : [];
   approvalsFor(view, kind, { ...detail, tools, run_id: run.run_id, session_id: sessionId, [`${kind}_id`]: componentId });
