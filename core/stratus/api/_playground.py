@@ -1,6 +1,7 @@
 """The playground, `/playground`: one page, its script and styles, and the libraries it vendors from npm (marked,
 DOMPurify and highlight.js, pinned by `playground/package-lock.json`; `scripts/vendor_playground.py` re-vendors them),
-all served from this package, so it works offline. The page talks to the public API only."""
+all served from this package, so it works offline. The page talks to the public API only; its DOM contract (the
+data-testids the browser tests drive) is `playground/CONTRACT.md`."""
 
 from __future__ import annotations
 
