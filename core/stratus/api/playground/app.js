@@ -594,7 +594,13 @@ class View {
 
   // A message that is nothing but an error is an error message; one with an answer or calls keeps them.
   fail(message) {
-    this.root.append(el("div", { class: "error", text: message }));
+    const error = el("div", { class: "error", text: message });
+    if (this.top && this.retry) { // the same message again, in the same session
+      const again = el("button", { type: "button", class: "retry small", text: "Try again" });
+      again.addEventListener("click", () => { if (!state.run) { again.remove(); this.retry(); } });
+      error.append(again);
+    }
+    this.root.append(error);
     const empty = !this.content && !this.toolEls.size && !this.nested.children.length && !this.approvals.children.length;
     if (this.top && empty) this.root.dataset.role = "error";
   }
@@ -1018,6 +1024,7 @@ async function send(message, files = []) {
       ...files.map((f) => el("span", { class: "chip", text: f.name }))));
   }
   const view = assistantMessage(name);
+  view.retry = () => send(message, files);
   scrollDown(true);
   const form = new FormData();
   form.set("message", message);
