@@ -1397,6 +1397,8 @@ async function followContent(contentId, name) {
       return;
     }
     status.textContent = `${name}: ${word || "processing"}` + (s.status_message ? ` (${s.status_message})` : "…");
+    const counted = /(\d+)\s*\/\s*(\d+)/.exec(s.status_message || ""); // "indexed 3/10 chunks": a real bar
+    if (counted && Number(counted[2]) > 0) bar.value = Math.round((100 * Number(counted[1])) / Number(counted[2]));
     if (i % 4 === 0) listContent().catch(() => {});
     await new Promise((r) => setTimeout(r, i < 20 ? 250 : 1000));
   }
