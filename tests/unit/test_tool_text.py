@@ -180,6 +180,9 @@ def test_a_stream_lets_go_of_json_or_code_that_is_no_call() -> None:
 def test_a_json_call_wrapped_in_tools_tags_is_a_call_and_is_held_back() -> None:
     text = '<tools> {"name": "calculate", "arguments": {"expression": "8 * 5"}} </tools>'
     assert _calls(text) == (None, [("calculate", {"expression": "8 * 5"})])
+    response = '<tool_response>{"name": "get_time", "arguments": {"tz": "UTC"}}</tool_response>'
+    assert _calls(response) == (None, [("get_time", {"tz": "UTC"})])
+    assert _calls("<tool_response>12:00</tool_response>")[1] == []  # a result echoed, not a call
     assert _calls("<tools> not json </tools>")[1] == []
     assert _calls('<tools>{"name": "calculate", "arguments": {}}')[1] == []  # never closed
 

@@ -3,9 +3,10 @@ tool support: SmolLM2's has none, and llama.cpp then drops the tools from the pr
 from the generated text. Results go back as `<tool_response>`.
 
 Two written forms of a call are recognised: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` tags
-anywhere in the reply, and a reply that *starts* with the call as a JSON block, fenced (```` ```json ```` ) or
-bare, or in `<tools>` tags, which is how Qwen2.5-Coder writes them (also with the doubled braces `{{...}}` its
-packaged template shows it). Only a call to a known tool with object arguments counts: text that merely holds JSON is the answer.
+anywhere in the reply, and a reply that *starts* with the call as a JSON block, fenced (```` ```json ```` ), bare,
+or in `<tools>` (even `<tool_response>`) tags, which is how Qwen2.5-Coder writes them (also with the doubled
+braces `{{...}}` its packaged template shows it). Only a call to a known tool with object arguments counts: text
+that merely holds JSON is the answer.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 _TOOL_OPEN = "<tool_call>"
 # A fenced block's opening: three backticks, an optional language word, the line break.
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
-# Other tags small models wrap a JSON call in (Qwen2.5-Coder: `<tools>{...}</tools>`, from its template's words).
-_WRAPPERS = ("<tools>", "<tool>", "<function_call>")
-_WRAPPER = re.compile(r"<(tools|tool|function_call)>\s*")
+# Other tags small models wrap a JSON call in: Qwen2.5-Coder-1.5B writes `<tools>{...}</tools>` and even
+# `<tool_response>{"name": ..., "arguments": ...}</tool_response>`, taking its template's tag names for the call's.
+_WRAPPERS = ("<tools>", "<tool>", "<function_call>", "<tool_response>")
+_WRAPPER = re.compile(r"<(tools|tool|function_call|tool_response)>\s*")
 _DECODER = json.JSONDecoder()
 
 
