@@ -1,11 +1,12 @@
 """The playground in a real browser: headless Chromium (selenium, Debian's chromedriver) drives the page against
 the real server (`stratus dev`, uvicorn) serving tests/e2e/playground_app.py, whose scripted models say exactly
-what the page must show. Components are found by their `data-testid` only (/playground's DOM contract; inside a
-rendered answer, by the HTML the contract names: <strong>, <pre><code>, <details>), and each test asserts what a
-user sees: a streamed markdown answer with its tool call and none of its raw HTML run, Stop and Escape, tools
-running, done and failed, a failed run, a team's members and a workflow's steps nested (also when reopened),
-sessions per component renamed, deleted and reopened with their token lines, knowledge uploaded (and a broken
-file failed) and searched, the user's memories and a deletion, a paused run approved after a reload and one
+what the page must show. Components are found by their `data-testid` only (the page's DOM contract,
+core/stratus/api/playground/CONTRACT.md; inside a rendered answer, by the HTML it names: <strong>, <pre><code>,
+<details>), and each test asserts what a user sees: a streamed markdown answer with its tool call and none of its
+raw HTML run, Stop and Escape, tools running, done and failed, a failed run, a team's members and a workflow's
+steps nested (also when reopened), sessions per component searched, renamed, deleted and reopened with their
+token lines, a file attached to a message, knowledge uploaded (and a broken file failed) and searched, the
+user's memories and a deletion, paused runs (an agent's, a team member's) approved after a reload and one
 rejected, an API key asked for, a 360 px phone, both themes and the system's one on a first visit.
 
 One browser and one server (with its own data folder) serve the whole module. Screenshots land in
