@@ -41,6 +41,7 @@ def start_server(
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "STRATUS_", "AWS_"))}
     environment.update(
         {
+            "STRATUS_LOCAL_MODEL": os.environ.get("STRATUS_LOCAL_MODEL", "smollm2-135m"),  # tests/conftest.py's pin
             "STRATUS_DB": f"sqlite:///{tmp_path}/e2e.db",
             "STRATUS_VECTOR_DB": f"embedded:///{tmp_path}/vectors",
             "PYTHONUNBUFFERED": "1",
