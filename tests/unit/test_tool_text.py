@@ -184,7 +184,8 @@ def test_a_json_call_wrapped_in_tools_tags_is_a_call_and_is_held_back() -> None:
     assert _calls(response) == (None, [("get_time", {"tz": "UTC"})])
     assert _calls("<tool_response>12:00</tool_response>")[1] == []  # a result echoed, not a call
     assert _calls("<tools> not json </tools>")[1] == []
-    assert _calls('<tools>{"name": "calculate", "arguments": {}}')[1] == []  # never closed
+    assert _calls('<tools>{"name": "calculate", "arguments": {}}') == (None, [("calculate", {})])  # the reply ended
+    assert _calls('<tools>{"name": "calculate", "arguments": {}} and then')[1] == []  # never closed
 
     holder = ToolTextHolder(TWO)
     assert [holder.feed(p) for p in ("<to", "ols> ", '{"name": "calculate", "arguments": {}}', " </tools>")] == [""] * 4

@@ -139,9 +139,10 @@ def _leading_json_calls(text: str, known: set[str]) -> tuple[list[tuple[str, dic
             after = after[3:].lstrip()
         if wrapper:
             closing = f"</{wrapper.group(1)}>"
-            if not after.startswith(closing):
+            if after.startswith(closing):
+                after = after[len(closing) :].lstrip()
+            elif after:  # a reply may end before its closing tag; text after an unclosed one is no call
                 break
-            after = after[len(closing) :].lstrip()
         calls.extend(found)
         rest = after
     return (calls, rest) if calls else None
