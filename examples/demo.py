@@ -189,9 +189,12 @@ def build_app(model: Model | None = None) -> App:
         id="researcher",
         name="Researcher",
         description="Answers questions about Kestrel Labs from its handbook: leave, offices, expenses, on-call.",
-        instructions="Call search_knowledge_base first, then answer in one or two sentences with the figures found.",
+        instructions="Answer in one or two sentences from the handbook's passages below, with their figures; if "
+        "they do not answer the question, say only that the handbook does not say.",
         model=model,
         knowledge=handbook,
+        search_knowledge=False,
+        add_knowledge_to_context=True,  # the handbook's passages for each question, searched before the model runs
     )
     calculator = Agent(
         id="calculator",
@@ -204,11 +207,11 @@ def build_app(model: Model | None = None) -> App:
     helpdesk = Team(
         id="helpdesk",
         name="Help desk",
-        mode="route",
+        mode="broadcast",  # every member answers; the leader writes one answer from theirs (no call to make)
         members=[researcher, calculator],
         model=model,
-        instructions="Route questions about the company, its rules or its rota to member_id researcher; sums, "
-        "dates and times to member_id calculator.",
+        instructions="Answer the user's question in one or two sentences from the member that answered it; leave "
+        "out the members' answers that do not fit the question.",
     )
 
     async def lookup(step_input: StepInput) -> str:

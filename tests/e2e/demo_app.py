@@ -1,6 +1,7 @@
 """The demo app (`examples.demo`) wired as `make run` serves it, on a model that plays the part a good model
-would: it picks the tool the question needs, answers from what the tool returned, routes the team's questions,
-extracts the user's name for learning, and knows it from what recall puts in its context. So the e2e tests
+would: it picks the tool the question needs, answers from what the tool returned (or from the passages in its
+context), picks the member's answer that fits as the team's leader, extracts the user's name for learning, and
+knows it from what recall puts in its context. So the e2e tests
 check the demo's wiring (tools, the handbook, learning, the team, the workflow) without any weights:
 
     stratus dev --app tests.e2e.demo_app:app
@@ -33,6 +34,14 @@ def _extraction(said: str) -> str:
     return json.dumps({"profile": {"name": name}, "memories": [{"memory": f"The user's name is {name}."}]})
 
 
+def _best_line(question: str, text: str) -> str | None:
+    """The line of `text` with a figure that shares the most words with `question` (by their first 5 letters)."""
+    words = {w[:5] for w in re.findall(r"\w{4,}", question.lower())} - {"quest", "what", "does", "when"}
+    figures = [line for line in text.splitlines() if re.search(r"\d", line)]
+    best = max(figures, key=lambda line: sum(w in line.lower() for w in words), default=None)
+    return best.strip(" |") if best else None
+
+
 def play(messages: Sequence[Message], params: ModelRequest) -> Reply:
     """One model turn of the demo's agents and team leader."""
     last = messages[-1]
@@ -43,14 +52,14 @@ def play(messages: Sequence[Message], params: ModelRequest) -> Reply:
     system = next((m.content or "" for m in messages if m.role == "system"), "")
     said = last.content or ""
     tools = {t.name for t in params.tools}
-    if "route_to_member" in tools:
-        return call("route_to_member", member_id="calculator" if _ARITHMETIC.search(said) else "researcher")
+    if "<member_response" in system:  # the team's leader, given every member's answer: the one that fits
+        answers = dict(re.findall(r'<member_response member_id="(\w+)"[^>]*>\n(.*?)\n</member_response>', system, re.S))
+        return answers.get("calculator" if _ARITHMETIC.search(said) else "researcher", "No member could answer.")
+    if "<references>" in system and not tools:  # the researcher, given the handbook's passages
+        return _best_line(said, system.split("<references>", 1)[1]) or "The handbook does not say."
     if said.startswith("Question: "):  # the workflow's writer, given the handbook's passages
         question, _, passages = said.partition("\n")
-        words = set(re.findall(r"\w{4,}", question.lower())) - {"question", "what", "does", "when"}
-        figures = [line for line in passages.splitlines() if re.search(r"\d", line)]
-        best = max(figures, key=lambda line: sum(w in line.lower() for w in words), default=None)
-        return best.strip(" |") if best else "The handbook does not say."
+        return _best_line(question, passages) or "The handbook does not say."
     if (arithmetic := _ARITHMETIC.search(said)) and "calculate" in tools:
         return call("calculate", expression=arithmetic.group(0))
     if "time" in said.lower() and "current_time" in tools:
@@ -62,7 +71,7 @@ def play(messages: Sequence[Message], params: ModelRequest) -> Reply:
         return f"Your name is {known.group(1)}." if known else "I don't know your name yet."
     if "search_knowledge_base" in tools:
         return call("search_knowledge_base", query=said)
-    return "Hello!"
+    return "I can't help with that."
 
 
 app = build_app(FunctionModel(play, id="demo-script"))
