@@ -181,6 +181,7 @@ def build_app(model: Model | None = None) -> App:
         model=model,
         tools=[current_time, calculate, Notepad()],
         knowledge=handbook,
+        add_knowledge_to_context=True,  # the handbook's best passages come with each message: no call needed
         learning=LearningMachine(session_summary=False),  # remembers who the user is, across sessions
         add_history_to_context=True,
         num_history_runs=3,

@@ -50,16 +50,14 @@ def play(messages: Sequence[Message], params: ModelRequest) -> Reply:
     if last.role == "tool":
         return f"From {last.tool_name}: {(last.content or '').strip()[:400]}"
     system = next((m.content or "" for m in messages if m.role == "system"), "")
-    said = last.content or ""
+    said, _, passages = (last.content or "").partition("\n\nPassages from the knowledge base")
     tools = {t.name for t in params.tools}
     if "<member_response" in system:  # the team's leader, given every member's answer: the one that fits
         answers = dict(re.findall(r'<member_response member_id="(\w+)"[^>]*>\n(.*?)\n</member_response>', system, re.S))
         return answers.get("calculator" if _ARITHMETIC.search(said) else "researcher", "No member could answer.")
-    if "<references>" in system and not tools:  # the researcher, given the handbook's passages
-        return _best_line(said, system.split("<references>", 1)[1]) or "The handbook does not say."
     if said.startswith("Question: "):  # the workflow's writer, given the handbook's passages
-        question, _, passages = said.partition("\n")
-        return _best_line(question, passages) or "The handbook does not say."
+        question, _, found = said.partition("\n")
+        return _best_line(question, found) or "The handbook does not say."
     if (arithmetic := _ARITHMETIC.search(said)) and "calculate" in tools:
         return call("calculate", expression=arithmetic.group(0))
     if "time" in said.lower() and "current_time" in tools:
@@ -69,6 +67,8 @@ def play(messages: Sequence[Message], params: ModelRequest) -> Reply:
     if "my name" in said.lower():
         known = _NAME_KNOWN.search(system)
         return f"Your name is {known.group(1)}." if known else "I don't know your name yet."
+    if passages:  # the handbook's passages came with the message (the assistant, the researcher)
+        return _best_line(said, passages) or "The handbook does not say."
     if "search_knowledge_base" in tools:
         return call("search_knowledge_base", query=said)
     return "I can't help with that."

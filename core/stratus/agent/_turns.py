@@ -485,9 +485,10 @@ def build_messages(
     continues: RunOutput | None = None,
 ) -> list[Message]:
     """The messages of a run's first model request: the system message (description, instructions, the
-    tools' and the knowledge base's parts, what was learned, the date, the output schema for a model that
-    cannot be told it natively), the history, then the user's message. A follow-up (`continues`) has the
-    whole conversation of the run it continues as its history instead of the session's."""
+    tools' parts, what was learned, the date, the output schema for a model that cannot be told it natively),
+    the history, then the user's message, followed by the knowledge base's passages when there are any. A
+    follow-up (`continues`) has the whole conversation of the run it continues as its history instead of the
+    session's."""
     parts: list[str] = []
     if agent.description:
         parts.append(agent.description)
@@ -502,16 +503,6 @@ def build_messages(
             parts.append(text)
     if agent.markdown:
         parts.append("Use Markdown to format your answers.")
-    if passages:
-        lines = [
-            f"<passage source={json.dumps(str(p['metadata'].get('name', 'document')))}>\n{p['text']}\n</passage>"
-            for p in passages
-        ]
-        parts.append(
-            "Passages from the knowledge base that may help (quote what you use):\n<references>\n"
-            + "\n".join(lines)
-            + "\n</references>"
-        )
     if learned:
         parts.append(learned)
     if agent.add_datetime_to_context:
@@ -535,6 +526,16 @@ def build_messages(
             copy.from_history = True
             history_messages.append(copy)
     messages.extend(history_messages)
+    if passages:  # with the message, as agno's: the system message (and a local model's cache of it) stays the same
+        lines = [
+            f"<passage source={json.dumps(str(p['metadata'].get('name', 'document')))}>\n{p['text']}\n</passage>"
+            for p in passages
+        ]
+        input += (
+            "\n\nPassages from the knowledge base that may help (quote what you use):\n<references>\n"
+            + "\n".join(lines)
+            + "\n</references>"
+        )
     messages.append(Message(role="user", content=input))
     return messages
 
