@@ -58,12 +58,12 @@ def chromium_and_driver() -> tuple[str | None, str | None]:
     return browser, shutil.which("chromedriver")
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin: pytest keeps plugins in sets, so it must hash (by identity)
 class BrowserSetup:
     """What the browser tests saw this session: the artefact folders written and whether they had to skip."""
 
     folders: set[Path] = field(default_factory=set[Path])
-    skipped: str | None = None
+    skipped: set[str] = field(default_factory=set[str])
     reports: dict[str, pytest.TestReport] = field(default_factory=dict[str, pytest.TestReport])
 
     @pytest.hookimpl(wrapper=True)
@@ -74,8 +74,8 @@ class BrowserSetup:
         return report
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.skipped:
-            terminalreporter.write_line(f"browser tests skipped: {self.skipped}", yellow=True)
+        for reason in sorted(self.skipped):
+            terminalreporter.write_line(f"browser tests skipped: {reason}", yellow=True)
         for folder in sorted(self.folders):
             count = len(list(folder.glob("*")))
             terminalreporter.write_line(f"browser test artefacts ({count} files): {folder}")
@@ -103,7 +103,7 @@ def require_browser(config: pytest.Config, *, driver: bool = True) -> tuple[str,
     message = f"needs {missing} ({INSTALL})"
     if os.environ.get("CI"):
         pytest.fail(message)  # in CI the browser tests must run, not vanish
-    _setup(config).skipped = message
+    _setup(config).skipped.add(message)
     pytest.skip(message)
 
 
