@@ -21,7 +21,7 @@ from stratus.models.testing import FunctionModel, Reply, call
 __all__ = ["app", "play"]
 
 _NAME_GIVEN = re.compile(r"\bmy name is (\w+)", re.IGNORECASE)
-_NAME_KNOWN = re.compile(r"^name: (\w+)$", re.MULTILINE)
+_NAME_KNOWN = re.compile(r"^The user's name is (\w+)\.$", re.MULTILINE)
 _ARITHMETIC = re.compile(r"[\d.]+(?:\s*[-+*/]\s*[\d.]+)+")
 
 

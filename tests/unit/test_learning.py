@@ -84,7 +84,7 @@ async def test_a_fact_from_one_session_is_recalled_in_the_next_and_never_for_ano
 
     assert "The user likes tea." not in chat.systems[0]  # nothing known yet
     assert "The user likes tea." in chat.systems[1]
-    assert "name: Ada" in chat.systems[1]
+    assert "The user's name is Ada." in chat.systems[1]  # a sentence, which a small model reads best
     assert "tea" not in chat.systems[2]
     assert "Ada" not in chat.systems[2]
     assert await memories(store, "ada") == ["The user likes tea."]

@@ -209,7 +209,8 @@ class LearningMachine(EmbeddingSpace):
         except Exception as exc:
             logger.warning("recall for user %s failed; the run goes on without it: %s", user_id, exc)
         if profile:
-            text = "\n".join(f"{k}: {v}" for k, v in sorted(profile.items()))
+            # One plain sentence a field ("The user's name is Ana."): a small model reads it better than "name: Ana".
+            text = "\n".join(f"The user's {k.replace('_', ' ')} is {v}." for k, v in sorted(profile.items()))
             if approx_tokens(text) < budget:
                 parts.append(f"<user_profile>\n{text}\n</user_profile>")
                 budget -= approx_tokens(text)
@@ -255,7 +256,10 @@ class LearningMachine(EmbeddingSpace):
             except Exception as exc:
                 logger.warning("recall of learned insights failed; the run goes on without them: %s", exc)
         if parts:
-            recall.text = "What you have learned so far (use it when it helps; do not recite it):\n" + "\n".join(parts)
+            recall.text = (
+                "What you know about the user and have learned so far (use it to answer what they ask about "
+                "themselves, and wherever it helps; do not recite it):\n" + "\n".join(parts)
+            )
         return recall
 
     async def memories(self, store: Store, user_id: str, *, embedded: bool = False) -> list[UserMemory]:
