@@ -172,6 +172,7 @@ def build_app(model: Model | None = None) -> App:
         sources=[HANDBOOK],
         chunker=MarkdownChunker(size_tokens=200),  # a section a chunk: short passages for a small model
         limit=3,
+        min_score=0.72,  # passages that share words with the question too: "What is my name?" gets none
     )
     assistant = Agent(
         id="assistant",

@@ -166,3 +166,15 @@ async def test_the_api_server_loads_the_sources_as_it_starts(data: Path, handboo
         ("handbook/expenses.md", "completed"),
         ("handbook/leave.md", "completed"),
     ]
+
+
+async def test_min_score_leaves_out_passages_that_score_below_it(data: Path, handbook: Path) -> None:
+    view = Opened(data, handbook)
+    everything = await view.knowledge.search("paid leave days", limit=5)
+    view.knowledge.min_score = (everything[0].score + everything[-1].score) / 2
+
+    kept = await view.knowledge.search("paid leave days", limit=5)
+
+    assert len(everything) == 2
+    assert [h.chunk.id for h in kept] == [everything[0].chunk.id]
+    await view.close()

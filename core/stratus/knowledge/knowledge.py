@@ -110,6 +110,9 @@ class Knowledge(EmbeddingSpace):
             in step by `load_sources`: the API server loads them as it starts, and the first search of any
             other process does. Their content is added by no user (with `per_user`, only callers with no
             user see it, so shared sources want `per_user=False`).
+        min_score: Passages scoring below it are left out of every search (None: none is). Hybrid scores are
+            normalised per search, 0.7 for the best meaning with no word in common: just above it keeps only
+            passages that also share words with the question, which spares a small model irrelevant text.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class Knowledge(EmbeddingSpace):
         search_mode: SearchMode = SearchMode.HYBRID,
         limit: int = 5,
         sources: Sequence[str | os.PathLike[str]] = (),
+        min_score: float | None = None,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
             raise ConfigError(f"knowledge name {name!r}: use 1-100 letters, digits, '_', '-' or '.'")
@@ -142,6 +146,7 @@ class Knowledge(EmbeddingSpace):
         self._chunker = chunker
         self._ready = False
         self._ready_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self.min_score = min_score
         self.sources = tuple(Path(s) for s in sources)
         self._sources_loaded = not self.sources
         self._sources_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
@@ -620,9 +625,10 @@ class Knowledge(EmbeddingSpace):
             wanted["user_id"] = [user_id or ANONYMOUS]
         chosen = mode or self.search_mode
         vector = await self.embedder.embed_query(query) if chosen is not SearchMode.KEYWORD else None
-        return await self.vector_db.search(
+        hits = await self.vector_db.search(
             vector=vector, text=query, mode=chosen, filters=wanted, limit=limit or self.limit
         )
+        return hits if self.min_score is None else [h for h in hits if h.score >= self.min_score]
 
     def search_tool(
         self,
