@@ -4,7 +4,7 @@ shows, each driven by a scripted model, so a test knows what the page must displ
 - `assistant` (Assistant): a message with "weather" calls `get_weather` (a long result, to expand) and answers
   in markdown (a table, a list, code) with raw HTML that must never run; "tide" calls `get_tide`, which takes
   a second; "stock" calls `check_stock`, which fails ("warehouse offline"), and the answer says so; "crash"
-  makes the model fail (the run ends in an error); any other message is echoed. It learns from its runs (a
+  makes the model fail (the run ends in an error), "flaky" only the first time it is sent; any other message is echoed. It learns from its runs (a
   scripted extraction: "I like tea" becomes the memory "The user likes tea.").
 - `storyteller`: a long answer streamed a word every 0.2 s, for Stop.
 - `banker`: calls `transfer`, which needs a person's approval, then answers `done: <its result>`.
@@ -123,7 +123,15 @@ def _assistant(messages: list[Message], params: ModelRequest) -> Reply:
         return call("check_stock", item="umbrella")
     if "crash" in text.lower():
         raise RuntimeError("the model is down")
+    if "flaky" in text.lower():  # down the first time each message is sent, up when it is tried again
+        if text not in _FAILED_ONCE:
+            _FAILED_ONCE.add(text)
+            raise RuntimeError("the model is briefly down")
+        return f"recovered: {text}"
     return f"echo: {text}"
+
+
+_FAILED_ONCE: set[str] = set()
 
 
 def _storyteller(messages: list[Message], params: ModelRequest) -> Reply:

@@ -355,6 +355,17 @@ def test_a_slow_tool_runs_a_failing_tool_fails_and_a_failing_run_is_shown_as_suc
     page.run("still there?")
     assert "echo: still there?" in page.messages("assistant")[-1].text
 
+    # when a run fails once, Try again sends the same message in the same session, and its answer follows
+    session = page.current_session()
+    errors = len(page.messages("error"))
+    page.send("flaky question")
+    b.until("the flaky run's error", lambda: len(page.messages("error")) > errors, timeout=20)
+    b.one("retry", within=page.messages("error")[-1]).click()
+    b.until(
+        "the retried answer", lambda: "recovered: flaky question" in page.messages("assistant")[-1].text, timeout=20
+    )
+    assert page.current_session() == session
+
 
 def test_a_server_that_needs_a_key_asks_for_it_once_and_then_works(
     browser: Browser, server: Server, tmp_path: Path

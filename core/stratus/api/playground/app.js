@@ -596,7 +596,7 @@ class View {
   fail(message) {
     const error = el("div", { class: "error", text: message });
     if (this.top && this.retry) { // the same message again, in the same session
-      const again = el("button", { type: "button", class: "retry small", text: "Try again" });
+      const again = el("button", { type: "button", class: "retry small", text: "Try again", testid: "retry" });
       again.addEventListener("click", () => { if (!state.run) { again.remove(); this.retry(); } });
       error.append(again);
     }
