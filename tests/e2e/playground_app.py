@@ -4,8 +4,9 @@ shows, each driven by a scripted model, so a test knows what the page must displ
 - `assistant` (Assistant): a message with "weather" calls `get_weather` (a long result, to expand) and answers
   in markdown (a table, a list, code) with raw HTML that must never run; "tide" calls `get_tide`, which takes
   a second; "stock" calls `check_stock`, which fails ("warehouse offline"), and the answer says so; "crash"
-  makes the model fail (the run ends in an error), "flaky" only the first time it is sent; any other message is echoed. It learns from its runs (a
-  scripted extraction: "I like tea" becomes the memory "The user likes tea.").
+  makes the model fail (the run ends in an error), "flaky" only the first time it is sent; any other message
+  is echoed. It learns from its runs (a scripted extraction: "I like tea" becomes the memory "The user likes
+  tea.").
 - `storyteller`: a long answer streamed a word every 0.2 s, for Stop.
 - `banker`: calls `transfer`, which needs a person's approval, then answers `done: <its result>`.
 - team `desk` (Desk, coordinate): the leader delegates to `researcher` (who calls `find_fact`) and `writer` in
