@@ -332,13 +332,21 @@ class Outcome:
     tools: list[tuple[str, dict[str, Any], bool]]  # name, arguments, failed
     content: str
     error: str | None = None
+    in_context: bool = False  # the handbook's passages came with the message (the demo as built): no call needed
     answer_ok: bool = field(init=False)  # judged when the run ends: a time answer is right only then
 
     def __post_init__(self) -> None:
         self.answer_ok = self.error is None and self.prompt.answer(self.content)
 
     @property
+    def needs_tool(self) -> bool:
+        """Whether this prompt is one of the tool prompts the target counts."""
+        return self.prompt.tool is not None and not (self.in_context and self.prompt.kind == "knowledge")
+
+    @property
     def tool_ok(self) -> bool:
+        if self.in_context and self.prompt.kind == "knowledge":  # answered from the passages; a search is fine too
+            return all(name == self.prompt.tool for name, _, _ in self.tools)
         if self.prompt.tool is None:
             return not self.tools
         if not self.tools:
@@ -359,7 +367,7 @@ class Figures:
     outcomes: list[Outcome] = field(default_factory=list[Outcome])
 
     def tool_score(self) -> tuple[int, int]:
-        tool = [o for o in self.outcomes if o.prompt.tool is not None]
+        tool = [o for o in self.outcomes if o.needs_tool]
         return sum(o.tool_ok for o in tool), len(tool)
 
     def chat_score(self) -> tuple[int, int]:
@@ -452,21 +460,45 @@ async def speed(model: LlamaCpp, recover: bool) -> tuple[float, float, float, fl
     return start_s, statistics.median(first_token) * 1000, statistics.median(rates), recovery_s, rss
 
 
-async def demo_prompts(model: LlamaCpp, prompts: list[Prompt], verbose: bool, instructions: str) -> list[Outcome]:
-    """Each prompt through an agent set up like the demo's assistant (its tools, instructions and history)."""
+def _as_built(model: LlamaCpp) -> Agent:
+    """The demo's own assistant on `model`, as `examples.demo.build_app` makes it (run from a scratch folder,
+    so its store and index are the bench's): the handbook's passages in its context, searched with the real
+    embedder, and learning on."""
+    from examples.demo import build_app  # pyright: ignore[reportUnknownVariableType]
+
+    app = build_app(model)
+    app.attach_store()
+    return app.agents["assistant"]
+
+
+async def demo_prompts(
+    model: LlamaCpp, prompts: list[Prompt], verbose: bool, instructions: str, as_built: bool = False
+) -> list[Outcome]:
+    """Each prompt through an agent set up like the demo's assistant (its tools, instructions and history), or
+    with `as_built` through the demo's assistant itself."""
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteStore(Path(folder) / "bench.db")
-        agent = Agent(
-            id="assistant",
-            name="Assistant",
-            description="You are the Kestrel Labs help desk assistant: friendly and brief.",
-            instructions=instructions,
-            model=model,
-            tools=[current_time, calculate, Notepad(), handbook_search()],
-            store=store,
-            add_history_to_context=True,
-            num_history_runs=3,
-        )
+        if as_built:
+            here = os.getcwd()
+            os.chdir(folder)  # the demo's store and knowledge index go under ./.stratus: the scratch folder's
+            try:
+                agent = _as_built(model)
+                assert agent.knowledge is not None
+                await agent.knowledge.ensure_sources()  # indexed before the clock starts, as the server does
+            finally:
+                os.chdir(here)
+        else:
+            agent = Agent(
+                id="assistant",
+                name="Assistant",
+                description="You are the Kestrel Labs help desk assistant: friendly and brief.",
+                instructions=instructions,
+                model=model,
+                tools=[current_time, calculate, Notepad(), handbook_search()],
+                store=store,
+                add_history_to_context=True,
+                num_history_runs=3,
+            )
         sessions: dict[str, str] = {}
         outcomes: list[Outcome] = []
         for prompt in prompts:
@@ -475,7 +507,7 @@ async def demo_prompts(model: LlamaCpp, prompts: list[Prompt], verbose: bool, in
             out: RunOutput = await agent.arun(prompt.text, session_id=session, user_id="bench")
             seconds = time.perf_counter() - sent
             calls = [(t.tool_name, dict(t.tool_args), bool(t.tool_call_error)) for t in out.tools]
-            outcome = Outcome(prompt, seconds, calls, str(out.content or ""), out.error)
+            outcome = Outcome(prompt, seconds, calls, str(out.content or ""), out.error, in_context=as_built)
             outcomes.append(outcome)
             if verbose:
                 mark = ("T" if outcome.tool_ok else "t") + ("A" if outcome.answer_ok else "a")
@@ -540,6 +572,12 @@ async def main() -> int:
     parser.add_argument("--no-recovery", action="store_true", help="skip the kill-and-recover measure")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measures (start and prompts only)")
     parser.add_argument("--instructions", default=None, help="a file of agent instructions to use instead")
+    parser.add_argument(
+        "--as-built",
+        action="store_true",
+        help="the demo's own assistant (examples.demo: the handbook's passages in its context, learning on) "
+        "instead of the stand-in with a search tool; handbook prompts are then judged by their answers",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print each prompt's outcome")
     args = parser.parse_args()
     prompts = [p for p in PROMPTS if args.only is None or p.kind in args.only.split(",")]
@@ -559,7 +597,7 @@ async def main() -> int:
             start_s, ttft, rate, recovery, rss = time.perf_counter() - started, math.nan, math.nan, None, math.nan
         else:
             start_s, ttft, rate, recovery, rss = await speed(model, recover=not args.no_recovery)
-        outcomes = await demo_prompts(model, prompts, args.verbose, instructions)
+        outcomes = await demo_prompts(model, prompts, args.verbose, instructions, args.as_built)
         rss = max(rss, _rss_mb(model.server.pid)) if not math.isnan(rss) else _rss_mb(model.server.pid)
         figures = Figures(label, size, start_s, ttft, rate, recovery, rss, outcomes)
         report(figures)
