@@ -168,13 +168,18 @@ async def test_the_api_server_loads_the_sources_as_it_starts(data: Path, handboo
     ]
 
 
-async def test_min_score_leaves_out_passages_that_score_below_it(data: Path, handbook: Path) -> None:
+async def test_min_score_leaves_out_of_what_agents_get_the_passages_below_it(data: Path, handbook: Path) -> None:
     view = Opened(data, handbook)
     everything = await view.knowledge.search("paid leave days", limit=5)
     view.knowledge.min_score = (everything[0].score + everything[-1].score) / 2
 
-    kept = await view.knowledge.search("paid leave days", limit=5)
+    kept = await view.knowledge.search("paid leave days", limit=5, min_score=view.knowledge.min_score)
+    given = await view.knowledge.search_tool(limit=5).function(query="paid leave days")
+    unfiltered = await view.knowledge.search("paid leave days", limit=5)  # the API's search: its own threshold
 
     assert len(everything) == 2
     assert [h.chunk.id for h in kept] == [everything[0].chunk.id]
+    assert given.count("[") == 1
+    assert "27 days" in given
+    assert len(unfiltered) == 2
     await view.close()

@@ -179,7 +179,10 @@ class AgentRun(ComponentRun):
         started = time.perf_counter()
         try:
             hits = await knowledge.search(
-                self.input, filters=self.knowledge_filters or None, user_id=self.output.user_id
+                self.input,
+                filters=self.knowledge_filters or None,
+                user_id=self.output.user_id,
+                min_score=knowledge.min_score,
             )
         except Exception as exc:
             logger.warning("run %s: knowledge search failed, going on without it: %s", self.output.run_id, exc)

@@ -110,9 +110,10 @@ class Knowledge(EmbeddingSpace):
             in step by `load_sources`: the API server loads them as it starts, and the first search of any
             other process does. Their content is added by no user (with `per_user`, only callers with no
             user see it, so shared sources want `per_user=False`).
-        min_score: Passages scoring below it are left out of every search (None: none is). Hybrid scores are
-            normalised per search, 0.7 for the best meaning with no word in common: just above it keeps only
-            passages that also share words with the question, which spares a small model irrelevant text.
+        min_score: Passages scoring below it are not given to agents, by the search tool or in their context
+            (None: none is left out); `search` itself takes its own. Hybrid scores are normalised per search,
+            0.7 for the best meaning with no word in common: just above it keeps only passages that also share
+            words with the question, which spares a small model irrelevant text.
     """
 
     def __init__(
@@ -614,8 +615,10 @@ class Knowledge(EmbeddingSpace):
         filters: Filters | None = None,
         user_id: str | None = None,
         mode: SearchMode | None = None,
+        min_score: float | None = None,
     ) -> list[SearchHit]:
-        """The chunks that best answer `query` (the caller's own, when per-user)."""
+        """The chunks that best answer `query` (the caller's own, when per-user), those scoring at least
+        `min_score` if given."""
         if not query.strip():
             raise KnowledgeError("the search query is empty")
         await self.ensure_sources()
@@ -628,7 +631,7 @@ class Knowledge(EmbeddingSpace):
         hits = await self.vector_db.search(
             vector=vector, text=query, mode=chosen, filters=wanted, limit=limit or self.limit
         )
-        return hits if self.min_score is None else [h for h in hits if h.score >= self.min_score]
+        return hits if min_score is None else [h for h in hits if h.score >= min_score]
 
     def search_tool(
         self,
@@ -653,7 +656,9 @@ class Knowledge(EmbeddingSpace):
             Args:
                 query: What to look for, in a few words or a question.
             """
-            hits = await knowledge.search(query, limit=limit, filters=filters, user_id=user_id)
+            hits = await knowledge.search(
+                query, limit=limit, filters=filters, user_id=user_id, min_score=knowledge.min_score
+            )
             return _passages(hits)
 
         if filter_keys is None:
@@ -672,7 +677,9 @@ class Knowledge(EmbeddingSpace):
             """
             chosen = {f["key"]: f["value"] for f in filters or [] if f["key"] in known}
             ignored = sorted({f["key"] for f in filters or []} - set(known))
-            hits = await knowledge.search(query, limit=limit, filters={**chosen, **bound}, user_id=user_id)
+            hits = await knowledge.search(
+                query, limit=limit, filters={**chosen, **bound}, user_id=user_id, min_score=knowledge.min_score
+            )
             note = f"(Filters on unknown keys were ignored: {', '.join(ignored)}.)\n\n" if ignored else ""
             return note + _passages(hits)
 
