@@ -157,7 +157,6 @@ ASSISTANT_INSTRUCTIONS = """\
 Pick the tool that fits the question:
 - current_time: the date or the time anywhere (timezone as an IANA name, e.g. Asia/Tokyo).
 - calculate: any arithmetic. Never work out numbers yourself.
-- search_knowledge_base: anything about Kestrel Labs: leave, office hours, expenses, on-call.
 - add_note and list_notes: when the user asks you to note something down or read notes back.
 Answer in one or two sentences, with the figures the tool gave."""
 
@@ -182,6 +181,7 @@ def build_app(model: Model | None = None) -> App:
         model=model,
         tools=[current_time, calculate, Notepad()],
         knowledge=handbook,
+        search_knowledge=False,  # a search tool beside the passages: the 1.5B model searched for the time, and chat
         add_knowledge_to_context=True,  # the handbook's best passages come with each message: no call needed
         learning=LearningMachine(session_summary=False),  # remembers who the user is, across sessions
         add_history_to_context=True,
