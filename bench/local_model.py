@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stratus import Agent, RunContext, Tool, ToolError, Toolkit, tool
+from stratus import Agent, Tool
 from stratus.messages import Message
 from stratus.models._local_models import CATALOGUE, best_installed  # pyright: ignore[reportPrivateUsage]
 from stratus.models.base import ModelRequest
@@ -51,76 +51,10 @@ ROUNDS = 3
 TOOL_TARGET = 0.8  # at least 80% of the tool prompts: the right tool, with valid arguments
 SECONDS_TARGET = 10.0  # the median answer, tool round trips included
 
-# --- the demo's tools: imported from the demo when it has them, else the same shapes defined here -------------
+# --- the demo's tools and instructions, as the demo declares them ----------------------------------------------
 
-try:
-    from examples.demo import Notepad, calculate, current_time  # pyright: ignore[reportAssignmentType]
-except Exception:  # the demo is being rewritten, or moved: the same tools, so the figures stay comparable
-
-    @tool
-    def current_time(timezone: str = "UTC") -> str:
-        """Get the current date and time.
-
-        Args:
-            timezone: An IANA time zone name, such as Europe/Paris or America/New_York.
-        """
-        try:
-            zone = ZoneInfo(timezone)
-        except Exception:
-            raise ToolError(f"unknown time zone {timezone!r}; use an IANA name like Europe/Paris") from None
-        return datetime.now(zone).strftime("%A %d %B %Y, %H:%M:%S %Z")
-
-    @tool
-    def calculate(expression: str) -> str:
-        """Evaluate an arithmetic expression exactly, e.g. "(3 + 4) * 2 ** 10" or "sqrt(2) * pi".
-
-        Args:
-            expression: Numbers, + - * / // % **, parentheses, pi, e, and sqrt, sin, cos, tan, log, log10, exp,
-                floor, ceil, abs, round.
-        """
-        names = {n: getattr(math, n) for n in ("sqrt", "sin", "cos", "tan", "log", "log10", "exp", "floor", "ceil")}
-        if not re.fullmatch(r"[\d\s+\-*/%().,a-z_]*", expression):
-            raise ToolError(f"not an arithmetic expression: {expression!r}")
-        try:
-            value = eval(expression, {"__builtins__": {}}, names | {"pi": math.pi, "e": math.e, "abs": abs})
-        except Exception as exc:
-            raise ToolError(f"cannot compute that: {exc}") from None
-        return repr(value)
-
-    class Notepad(Toolkit):
-        """Notes kept in the session's state: they survive from one run of the session to the next."""
-
-        def __init__(self) -> None:
-            super().__init__(name="notepad", instructions="Use the notepad to remember things the user asks you to.")
-
-        @tool
-        def add_note(self, text: str, context: RunContext) -> str:
-            """Write a note down.
-
-            Args:
-                text: What to remember.
-            """
-            notes: list[str] = context.session_state.setdefault("notes", [])
-            notes.append(text)
-            return f"noted ({len(notes)} notes)"
-
-        @tool
-        def list_notes(self, context: RunContext) -> list[str]:
-            """Read back every note written in this session."""
-            return list(context.session_state.get("notes", []))
-
-
-INSTRUCTIONS = """\
-Pick the tool that fits the question:
-- current_time: the date or the time anywhere (timezone as an IANA name, e.g. Asia/Tokyo).
-- calculate: any arithmetic. Never work out numbers yourself.
-- search_knowledge_base: anything about Kestrel Labs: leave, office hours, expenses, on-call.
-- add_note and list_notes: when the user asks you to note something down or read notes back.
-Answer in one or two sentences, with the figures the tool gave."""
-with contextlib.suppress(Exception):
-    from examples.demo import ASSISTANT_INSTRUCTIONS  # pyright: ignore[reportAttributeAccessIssue]
-
-    INSTRUCTIONS = str(ASSISTANT_INSTRUCTIONS)
+from examples.demo import ASSISTANT_INSTRUCTIONS as INSTRUCTIONS  # noqa: E402
+from examples.demo import Notepad, calculate, current_time  # noqa: E402
 
 HANDBOOK = Path(__file__).resolve().parents[1] / "examples" / "handbook"
 # The facts the knowledge prompts ask about, for a checkout without the demo's handbook.
